@@ -1,0 +1,44 @@
+"""Asterisk channel variable names shared by the AGI scripts and the dialplan generator.
+
+The AGI side sets them, the generated dialplan reads them: keeping the names
+in one module is what lets the dialplan finish a call from the variables alone.
+"""
+
+from __future__ import annotations
+
+PREFIX = "HOTLINE_"
+
+ACTION = "HOTLINE_ACTION"  # queue | department | subcentre | emergency | guidance | retired
+TARGET = "HOTLINE_TARGET"  # Asterisk queue name, or the id of a dialled target
+DIAL = "HOTLINE_DIAL"  # dial string for department / sub-centre / emergency targets
+PROMPTS = "HOTLINE_PROMPTS"  # '&'-joined sound names for Playback(), e.g. hotline/transition-12300
+ORIGIN = "HOTLINE_ORIGIN"  # the old line the caller dialled (skill tag shown to the agent)
+EXPERT = "HOTLINE_EXPERT"  # expert seat group id, empty when none
+EXPERT_QUEUE = "HOTLINE_EXPERT_QUEUE"  # Asterisk queue of the expert group at this centre
+ESCALATION = "HOTLINE_ESCALATION"  # dial string for professional questions (remote seat)
+OVERFLOW = "HOTLINE_OVERFLOW"  # queue taken when the target is full, closed or slow
+OVERFLOW_AFTER = "HOTLINE_OVERFLOW_AFTER"  # seconds of waiting before the overflow
+PRIORITY = "HOTLINE_PRIORITY"  # queue priority
+MODE = "HOTLINE_MODE"
+PHASE = "HOTLINE_PHASE"
+CENTRE = "HOTLINE_CENTRE"
+CITY = "HOTLINE_CITY"  # set by an inbound trunk context when the trunk knows the city
+HANGUP = "HOTLINE_HANGUP"  # 1: hang up after the prompts
+MENU = "HOTLINE_MENU"  # 1: run the 12345 menu (agi://host/ivr) before queueing
+IVR_CHOICE = "HOTLINE_IVR_CHOICE"
+TOPIC = "HOTLINE_TOPIC"
+RATING = "HOTLINE_RATING"  # 1 满意 / 2 基本满意 / 3 不满意
+CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asterisk UNIQUEID of the caller leg)
+# Set LAST by every script that finished its work. The dialplan branches on it,
+# not on AGISTATUS: FAILURE also follows a correct session whose prompt was
+# missing (result=-1), and SUCCESS follows a server that closed without a word.
+DECIDED = "HOTLINE_DECIDED"
+DECIDED_VALUE = "1"
+
+ALL = (
+    ACTION, TARGET, DIAL, PROMPTS, ORIGIN, EXPERT, EXPERT_QUEUE, ESCALATION, OVERFLOW, OVERFLOW_AFTER,
+    PRIORITY, MODE, PHASE, CENTRE, CITY, HANGUP, MENU, IVR_CHOICE, TOPIC, RATING, CALL_ID, DECIDED,
+)
+
+# Sound directory (under Asterisk's sounds dir) the prompts are installed in.
+SOUND_DIR = "hotline"

@@ -1,0 +1,196 @@
+"""Load a merger file: read YAML, apply ``extends``, validate, check references.
+
+This is the only place that turns files into a :class:`LoadedConfig`; the
+CLI, the FastAGI server's hot reload and the dialplan generator all call
+:func:`load_config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hotline_cti.config.errors import ConfigError, Problem
+from hotline_cti.config.schema import MergerConfig
+from hotline_cti.config.yamlsource import SourceList, SourceMap, key_place_of, place_of, read_yaml
+
+# Lists merged item by item when a file extends another, and the key of each item.
+KEYED_LISTS: dict[str, str] = {
+    "cities": "id",
+    "centres": "id",
+    "queues": "id",
+    "expert_groups": "id",
+    "subcentres": "id",
+    "departments": "id",
+    "hotlines": "number",
+}
+# Mappings merged key by key.
+MERGED_MAPS = ("region", "defaults", "overflow", "prompts")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated merger config with the source tree its errors point into."""
+
+    model: MergerConfig
+    source: SourceMap
+    files: tuple[Path, ...]  # the file and every file it extends, child first
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def _item_key(item: Any, key: str) -> str | None:
+    if isinstance(item, SourceMap) and key in item:
+        return str(item[key])
+    return None
+
+
+def _overlay(parent: SourceMap, child: SourceMap) -> SourceMap:
+    """Lay ``child`` over ``parent``: keyed lists merge by key, mappings by key, the rest replaces."""
+    out = SourceMap(child.place)
+    for src in (parent, child):
+        for key in src:
+            if key in ("extends", "remove_hotlines") and src is parent:
+                continue
+            if src is child and key in out and key in KEYED_LISTS:
+                out[key] = _merge_list(out[key], src[key], KEYED_LISTS[key])
+            elif src is child and key in out and key in MERGED_MAPS and isinstance(out[key], SourceMap):
+                merged = SourceMap(src[key].place if isinstance(src[key], SourceMap) else None)
+                for part in (out[key], src[key]):
+                    if isinstance(part, SourceMap):
+                        for k in part:
+                            merged[k] = part[k]
+                            merged.key_places[k] = part.key_places[k]
+                            merged.value_places[k] = part.value_places[k]
+                out[key] = merged
+            else:
+                out[key] = src[key]
+            out.key_places[key] = src.key_places[key]
+            out.value_places[key] = src.value_places[key]
+    return out
+
+
+def _merge_list(base: Any, extra: Any, key: str) -> Any:
+    if not isinstance(base, SourceList) or not isinstance(extra, SourceList):
+        return extra
+    out = SourceList(extra.place)
+    index: dict[str, int] = {}
+    for item, place in zip(base, base.item_places, strict=True):
+        k = _item_key(item, key)
+        if k is not None:
+            index[k] = len(out)
+        out.append(item)
+        out.item_places.append(place)
+    for item, place in zip(extra, extra.item_places, strict=True):
+        k = _item_key(item, key)
+        if k is not None and k in index and isinstance(out[index[k]], SourceMap):
+            merged = SourceMap(item.place)
+            for part in (out[index[k]], item):
+                for f in part:
+                    merged[f] = part[f]
+                    merged.key_places[f] = part.key_places[f]
+                    merged.value_places[f] = part.value_places[f]
+            out[index[k]] = merged
+            out.item_places[index[k]] = place
+        else:
+            out.append(item)
+            out.item_places.append(place)
+    return out
+
+
+def _remove_hotlines(tree: SourceMap, problems: list[Problem]) -> None:
+    removals = tree.pop("remove_hotlines", None)
+    if removals is None:
+        return
+    lines = tree.get("hotlines")
+    if not isinstance(removals, SourceList) or not isinstance(lines, SourceList):
+        problems.append(Problem(tree.key_places.get("remove_hotlines"), "remove_hotlines", "must be a list of numbers"))
+        return
+    present = {_item_key(item, "number") for item in lines}
+    for number, place in zip(removals, removals.item_places, strict=True):
+        if str(number) not in present:
+            problems.append(Problem(place, "remove_hotlines", f"{number} is not a line of the extended file"))
+    gone = {str(n) for n in removals}
+    kept = SourceList(lines.place)
+    for item, place in zip(lines, lines.item_places, strict=True):
+        if _item_key(item, "number") not in gone:
+            kept.append(item)
+            kept.item_places.append(place)
+    tree["hotlines"] = kept
+
+
+def read_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[SourceMap, tuple[Path, ...]]:
+    """Read ``path`` and everything it extends into one source tree."""
+    path = path.resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise ConfigError([Problem(None, "extends", f"files extend each other in a circle: {chain}")])
+    tree = read_yaml(path)
+    parent_name = tree.get("extends")
+    if parent_name is None:
+        problems: list[Problem] = []
+        _remove_hotlines(tree, problems)
+        if problems:
+            raise ConfigError(problems)
+        return tree, (path,)
+    if not isinstance(parent_name, str):
+        raise ConfigError([Problem(tree.value_places["extends"], "extends", "must be a file name")])
+    parent_path = (path.parent / parent_name).resolve()
+    if not parent_path.is_file():
+        raise ConfigError([Problem(tree.value_places["extends"], "extends", f"no such file: {parent_path}")])
+    parent, files = read_tree(parent_path, (*_seen, path))
+    merged = _overlay(parent, tree)
+    merged["hotlines"] = merged.get("hotlines", SourceList())
+    problems = []
+    if "remove_hotlines" in tree:
+        merged["remove_hotlines"] = tree["remove_hotlines"]
+        merged.key_places["remove_hotlines"] = tree.key_places["remove_hotlines"]
+    _remove_hotlines(merged, problems)
+    if problems:
+        raise ConfigError(problems)
+    return merged, (path, *files)
+
+
+def validate_tree(tree: SourceMap) -> MergerConfig:
+    """Validate a source tree; raise :class:`ConfigError` with every problem and its place."""
+    try:
+        model = MergerConfig.model_validate(tree)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            if err["type"] == "extra_forbidden":
+                place = key_place_of(tree, loc)
+                message = f"unknown key {loc[-1]!r} (a typo? see docs/merger-config.md)"
+            elif err["type"] == "missing":
+                place = place_of(tree, loc[:-1])
+                message = f"required key {loc[-1]!r} is missing"
+            else:
+                place = place_of(tree, loc)
+                message = err["msg"].removeprefix("Value error, ")
+            problems.append(Problem(place, _format_loc(loc), message))
+        raise ConfigError(problems) from None
+    from hotline_cti.config.checks import check_references
+
+    problems = check_references(model, tree)
+    if problems:
+        raise ConfigError(problems)
+    return model
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read, merge, validate and cross-check a merger file.
+
+    Raises :class:`ConfigError` listing every problem found, each with
+    ``file:line:column``.
+    """
+    tree, files = read_tree(Path(path))
+    return LoadedConfig(validate_tree(tree), tree, files)

@@ -1,0 +1,154 @@
+"""YAML reading that remembers where every key and value came from.
+
+Mappings become :class:`SourceMap` and sequences :class:`SourceList`; each
+keeps the :class:`Place` of its children, so a pydantic error location
+(``("hotlines", 3, "mode")``) can be turned back into ``file:line:column``
+even after a city file has been laid over its province's file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hotline_cti.config.errors import ConfigError, Place, Problem
+
+try:  # libyaml is ~10x faster; fall back to pure Python where it is missing
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover
+    _BaseLoader = yaml.SafeLoader
+
+
+class SourceMap(dict[str, Any]):
+    """A dict that knows the place of itself, its keys and its values."""
+
+    place: Place | None
+    key_places: dict[str, Place]
+    value_places: dict[str, Place]
+
+    def __init__(self, place: Place | None = None) -> None:
+        super().__init__()
+        self.place = place
+        self.key_places = {}
+        self.value_places = {}
+
+
+class SourceList(list[Any]):
+    """A list that knows the place of itself and of each item."""
+
+    place: Place | None
+    item_places: list[Place | None]
+
+    def __init__(self, place: Place | None = None) -> None:
+        super().__init__()
+        self.place = place
+        self.item_places = []
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe loader; plain digit strings stay strings (no octal 0771, no base-60 12:30)."""
+
+
+# Drop the int and float resolvers: area codes such as 0771 would become octal
+# and numbers would lose their leading zeros. pydantic turns "120" into 120
+# where a field wants an int.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _place(file: str, node: yaml.Node) -> Place:
+    mark = node.start_mark
+    return Place(file, mark.line + 1, mark.column + 1)
+
+
+def _build(file: str, node: yaml.Node, loader: _Loader, problems: list[Problem]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = SourceMap(_place(file, node))
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                problems.append(
+                    Problem(_place(file, key_node), key, f"duplicate key {key!r} (first at line {out.key_places[key].line})")
+                )
+                continue
+            out[key] = _build(file, value_node, loader, problems)
+            out.key_places[key] = _place(file, key_node)
+            out.value_places[key] = _place(file, value_node)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        seq = SourceList(_place(file, node))
+        for item in node.value:
+            seq.append(_build(file, item, loader, problems))
+            seq.item_places.append(_place(file, item))
+        return seq
+    return loader.construct_object(node, deep=True)
+
+
+def read_yaml(path: Path) -> SourceMap:
+    """Read one YAML file into a :class:`SourceMap`; raise :class:`ConfigError` on bad YAML."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(None, "", f"{file}: cannot read: {exc.strerror or exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(Place(file, 1, 1), "", f"not UTF-8 text ({exc.reason})")]) from exc
+    loader = _Loader(text)
+    problems: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError([Problem(Place(file, 1, 1), "", "the file is empty")])
+        data = _build(file, node, loader, problems)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        place = Place(file, mark.line + 1, mark.column + 1) if mark else Place(file, 1, 1)
+        raise ConfigError([Problem(place, "", f"YAML syntax: {exc.problem or exc}")]) from exc
+    finally:
+        loader.dispose()
+    if problems:
+        raise ConfigError(problems)
+    if not isinstance(data, SourceMap):
+        raise ConfigError([Problem(Place(file, 1, 1), "", "the top level must be a mapping of keys")])
+    return data
+
+
+def place_of(root: Any, loc: tuple[int | str, ...]) -> Place | None:
+    """The place of the deepest node along ``loc`` that we know of."""
+    node = root
+    best: Place | None = getattr(root, "place", None)
+    for step in loc:
+        if isinstance(node, SourceMap) and isinstance(step, str):
+            if step in node.key_places:
+                best = node.value_places.get(step, node.key_places[step])
+                node = node[step]
+                continue
+            return best
+        if isinstance(node, SourceList) and isinstance(step, int) and 0 <= step < len(node):
+            best = node.item_places[step] or best
+            node = node[step]
+            continue
+        return best
+    return best
+
+
+def key_place_of(root: Any, loc: tuple[int | str, ...]) -> Place | None:
+    """The place of the key named last in ``loc`` (for unknown-key errors)."""
+    if not loc:
+        return getattr(root, "place", None)
+    parent = root
+    for step in loc[:-1]:
+        try:
+            parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return place_of(root, loc)
+    last = loc[-1]
+    if isinstance(parent, SourceMap) and isinstance(last, str) and last in parent.key_places:
+        return parent.key_places[last]
+    return place_of(root, loc)
