@@ -23,7 +23,11 @@ def _dupes(items: Iterable[tuple[int, str]], what: str, list_name: str, key: str
         if value in seen:
             first = place_of(tree, (list_name, seen[value], key))
             where = f" (first at line {first.line})" if first else ""
-            out.append(Problem(place_of(tree, (list_name, i, key)), f"{list_name}[{i}].{key}", f"duplicate {what} {value!r}{where}"))
+            out.append(
+                Problem(
+                    place_of(tree, (list_name, i, key)), f"{list_name}[{i}].{key}", f"duplicate {what} {value!r}{where}"
+                )
+            )
         else:
             seen[value] = i
     return out
@@ -43,15 +47,16 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
             path += f"[{step}]" if isinstance(step, int) else (f".{step}" if path else step)
         problems.append(Problem(place_of(tree, loc), path, message))
 
-    for name, items in (
-        ("cities", model.cities),
-        ("centres", model.centres),
-        ("queues", model.queues),
-        ("expert_groups", model.expert_groups),
-        ("subcentres", model.subcentres),
-        ("departments", model.departments),
-    ):
-        problems += _dupes(((i, x.id) for i, x in enumerate(items)), "id", name, "id", tree)
+    id_lists: dict[str, list[str]] = {
+        "cities": [x.id for x in model.cities],
+        "centres": [x.id for x in model.centres],
+        "queues": [x.id for x in model.queues],
+        "expert_groups": [x.id for x in model.expert_groups],
+        "subcentres": [x.id for x in model.subcentres],
+        "departments": [x.id for x in model.departments],
+    }
+    for name, ids in id_lists.items():
+        problems += _dupes(enumerate(ids), "id", name, "id", tree)
 
     cities = {c.id for c in model.cities}
     queues = {q.id for q in model.queues}
@@ -81,7 +86,10 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
             bad(("subcentres", i), f"region-wide sub-centre {s.id!r} needs a 'dial' target")
         if s.scope is Scope.CITY:
             if s.dial:
-                bad(("subcentres", i, "dial"), "a per-city sub-centre dials per site: put 'dial' under each of its 'sites'")
+                bad(
+                    ("subcentres", i, "dial"),
+                    "a per-city sub-centre dials per site: put 'dial' under each of its 'sites'",
+                )
             covered = set()
             for j, site in enumerate(s.sites):
                 if site.city not in cities:
@@ -91,21 +99,26 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
                 covered.add(site.city)
             missing = [c.id for c in model.cities if c.id not in covered]
             if missing:
-                bad(("subcentres", i, "sites"), f"per-city sub-centre {s.id!r} has no site for city {', '.join(missing)}")
+                bad(
+                    ("subcentres", i, "sites"),
+                    f"per-city sub-centre {s.id!r} has no site for city {', '.join(missing)}",
+                )
         elif s.sites:
             bad(("subcentres", i, "sites"), "sites are for per-city sub-centres (scope: city)")
 
     # Numbers: each line and alias once, across the whole list.
     owner: dict[str, tuple[int, str]] = {}
     for i, line in enumerate(model.hotlines):
-        for loc, number in [((i, "number"), line.number)] + [((i, "aliases", j), a) for j, a in enumerate(line.aliases)]:
+        numbered: list[tuple[tuple[int | str, ...], str]] = [((i, "number"), line.number)]
+        numbered += [((i, "aliases", j), a) for j, a in enumerate(line.aliases)]
+        for loc, number in numbered:
             if number == "12345":
                 bad(("hotlines", *loc), "12345 is the main line itself and cannot be listed as a hotline")
             elif number in owner:
                 first_i, first_no = owner[number]
                 first = place_of(tree, ("hotlines", first_i, "number"))
-                where = f" line {first.line}" if first else ""
-                bad(("hotlines", *loc), f"duplicate number {number} (already used by {first_no} at{where})")
+                at_line = f" line {first.line}" if first else ""
+                bad(("hotlines", *loc), f"duplicate number {number} (already used by {first_no} at{at_line})")
             else:
                 owner[number] = (i, line.number)
 
@@ -114,10 +127,13 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
         if prompt_ids is not None:
             for field, prompt in line_prompt_ids(line, model.defaults).items():
                 if prompt not in prompt_ids:
-                    loc: tuple[int | str, ...] = ("hotlines", i, "prompts", field)
-                    if getattr(line.prompts, field) is None:
-                        loc = ("hotlines", i, "number")
-                    bad(loc, f"prompt {prompt!r} is not in the catalogue (ivr_prompts/catalogue.yaml or this file's 'prompts')")
+                    # An explicit prompt is blamed where it is written; a default one on the line itself.
+                    explicit = getattr(line.prompts, field) is not None
+                    where: tuple[int | str, ...] = ("hotlines", i, "prompts", field) if explicit else ("hotlines", i)
+                    bad(
+                        where,
+                        f"prompt {prompt!r} is not in the catalogue (ivr_prompts/catalogue.yaml or this file's 'prompts')",
+                    )
     if prompt_ids is not None and model.defaults.welcome_prompt not in prompt_ids:
         bad(("defaults", "welcome_prompt"), f"prompt {model.defaults.welcome_prompt!r} is not in the catalogue")
     return problems
@@ -161,7 +177,12 @@ def _check_line(
         bad(("subcentre",), "only lines with mode 'subcentre' name a sub-centre")
     if line.mode is Mode.MERGE and line.cutover is None:
         bad(("mode",), "a merged line needs its 'cutover' date")
-    if line.seats is not None and line.seats.value == "department" and line.mode is Mode.PARALLEL and line.department is None:
+    if (
+        line.seats is not None
+        and line.seats.value == "department"
+        and line.mode is Mode.PARALLEL
+        and line.department is None
+    ):
         bad(("seats",), "a line that keeps its seats (各自接听) needs a 'department' to ring")
     if line.mode is Mode.LINKED and line.department is None and line.dial is None:
         bad(("mode",), "a linked utility line needs a 'department' (its own seats) to ring")
@@ -180,7 +201,9 @@ def _check_line(
         if line.cutover is None and window.start is None:
             bad(("transition",), "a transition window needs the line's 'cutover' date or its own 'start'")
         if window.end and line.cutover and window.start is None and window.end < line.cutover:
-            bad(("transition", "end"), f"the transition window ends ({window.end}) before the cut-over ({line.cutover})")
+            bad(
+                ("transition", "end"), f"the transition window ends ({window.end}) before the cut-over ({line.cutover})"
+            )
     if line.city is None and len(line.number) > 6 and len(model.cities) > 1:
         bad(("city",), "a local landline number needs the 'city' whose area code it belongs to")
     return problems

@@ -56,6 +56,7 @@ def _item_key(item: Any, key: str) -> str | None:
 def _overlay(parent: SourceMap, child: SourceMap) -> SourceMap:
     """Lay ``child`` over ``parent``: keyed lists merge by key, mappings by key, the rest replaces."""
     out = SourceMap(child.place)
+    out.problems = [*parent.problems, *child.problems]
     for src in (parent, child):
         for key in src:
             if key in ("extends", "remove_hotlines") and src is parent:
@@ -159,12 +160,37 @@ def read_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[SourceMap, tupl
     return merged, (path, *files)
 
 
+def _duplicate_numbers(tree: SourceMap) -> list[Problem]:
+    """Duplicate line numbers found on the raw tree, so they are listed even when the schema fails."""
+    lines = tree.get("hotlines")
+    if not isinstance(lines, SourceList):
+        return []
+    seen: dict[str, int] = {}
+    out = []
+    for i, item in enumerate(lines):
+        numbers = [item.get("number")] if isinstance(item, SourceMap) else []
+        aliases = item.get("aliases") if isinstance(item, SourceMap) else None
+        if isinstance(aliases, SourceList):
+            numbers += list(aliases)
+        for number in numbers:
+            if not isinstance(number, str):
+                continue
+            if number in seen:
+                first = place_of(tree, ("hotlines", seen[number]))
+                at = f" (first at line {first.line})" if first else ""
+                out.append(Problem(place_of(tree, ("hotlines", i)), f"hotlines[{i}]", f"duplicate number {number}{at}"))
+            else:
+                seen[number] = i
+    return out
+
+
 def validate_tree(tree: SourceMap) -> MergerConfig:
     """Validate a source tree; raise :class:`ConfigError` with every problem and its place."""
+    read_problems = list(tree.problems)
     try:
         model = MergerConfig.model_validate(tree)
     except ValidationError as exc:
-        problems = []
+        problems = read_problems + _duplicate_numbers(tree)
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             if err["type"] == "extra_forbidden":
@@ -179,8 +205,10 @@ def validate_tree(tree: SourceMap) -> MergerConfig:
             problems.append(Problem(place, _format_loc(loc), message))
         raise ConfigError(problems) from None
     from hotline_cti.config.checks import check_references
+    from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 
-    problems = check_references(model, tree)
+    # Every prompt a route names must exist: the catalogue, this file's 'prompts', or a template instance.
+    problems = read_problems + check_references(model, tree, prompt_ids=known_prompt_ids(load_catalogue(), model))
     if problems:
         raise ConfigError(problems)
     return model

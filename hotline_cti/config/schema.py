@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from hotline_cti.core.hours import parse_hours
 from hotline_cti.core.model import Mode
@@ -29,9 +29,7 @@ def _digits(value: str) -> str:
 
 def _slug(value: str) -> str:
     if not _SLUG.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid id: use lower-case letters, digits, '-' and '_'"
-        )
+        raise ValueError(f"{value!r} is not a valid id: use lower-case letters, digits, '-' and '_'")
     return value
 
 
@@ -43,6 +41,16 @@ def _area_code(value: str) -> str:
 
 def _hours(value: str) -> str:
     parse_hours(value)  # raises ValueError with the bad part named
+    return value
+
+
+LINE_MODES = ", ".join(m.value for m in Mode if m not in (Mode.MAIN, Mode.UNKNOWN))
+
+
+def _line_mode(value: object) -> object:
+    # Checked before the enum so the message lists only the modes a line may have.
+    if not isinstance(value, str) or value not in {m.value for m in Mode} - {"main", "unknown"}:
+        raise ValueError(f"{value!r} is not a line mode: use one of {LINE_MODES}")
     return value
 
 
@@ -97,9 +105,7 @@ class Region(Strict):
     name: str
     level: Level
     timezone: str = "Asia/Shanghai"
-    trunk: str = Field(
-        default="pstn", description="Asterisk endpoint used to reach outside numbers"
-    )
+    trunk: str = Field(default="pstn", description="Asterisk endpoint used to reach outside numbers")
 
 
 class City(Strict):
@@ -198,7 +204,7 @@ class Hotline(Strict):
     number: Digits
     name: str
     unit: str = Field(description="responsible unit (责任单位)")
-    mode: Mode
+    mode: Annotated[Mode, BeforeValidator(_line_mode)]
     seats: Seats | None = None
     department: Slug | None = None
     queue: Slug | None = None
@@ -217,19 +223,11 @@ class Hotline(Strict):
     dial: str | None = None
     notes: str | None = None
 
-    @field_validator("mode")
-    @classmethod
-    def _not_pseudo(cls, value: Mode) -> Mode:
-        if value in (Mode.MAIN, Mode.UNKNOWN):
-            allowed = ", ".join(m.value for m in Mode if m not in (Mode.MAIN, Mode.UNKNOWN))
-            raise ValueError(f"mode must be one of {allowed}")
-        return value
-
 
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
-    version: Literal[1] = 1
+    version: Literal[1, "1"] = 1  # digits stay strings in our YAML reader
     extends: str | None = None
     region: Region
     cities: list[City] = Field(default_factory=list)
@@ -238,9 +236,7 @@ class MergerConfig(Strict):
     expert_groups: list[ExpertGroup] = Field(default_factory=list)
     subcentres: list[Subcentre] = Field(default_factory=list)
     departments: list[Department] = Field(default_factory=list)
-    emergency_numbers: list[Digits] = Field(
-        default_factory=lambda: ["110", "119", "120", "122", "12122"]
-    )
+    emergency_numbers: list[Digits] = Field(default_factory=lambda: ["110", "119", "120", "122", "12122"])
     service_hours: Hours = "7x24"
     overflow: Overflow = Field(default_factory=Overflow)
     defaults: Defaults = Field(default_factory=Defaults)

@@ -27,12 +27,14 @@ class SourceMap(dict[str, Any]):
     place: Place | None
     key_places: dict[str, Place]
     value_places: dict[str, Place]
+    problems: list[Problem]  # on a file's root: what reading found (bad values, duplicate keys)
 
     def __init__(self, place: Place | None = None) -> None:
         super().__init__()
         self.place = place
         self.key_places = {}
         self.value_places = {}
+        self.problems = []
 
 
 class SourceList(list[Any]):
@@ -74,7 +76,9 @@ def _build(file: str, node: yaml.Node, loader: _Loader, problems: list[Problem])
                 key = str(key)
             if key in out:
                 problems.append(
-                    Problem(_place(file, key_node), key, f"duplicate key {key!r} (first at line {out.key_places[key].line})")
+                    Problem(
+                        _place(file, key_node), key, f"duplicate key {key!r} (first at line {out.key_places[key].line})"
+                    )
                 )
                 continue
             out[key] = _build(file, value_node, loader, problems)
@@ -87,7 +91,11 @@ def _build(file: str, node: yaml.Node, loader: _Loader, problems: list[Problem])
             seq.append(_build(file, item, loader, problems))
             seq.item_places.append(_place(file, item))
         return seq
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # e.g. 2021-02-30 looks like a date but is none
+        problems.append(Problem(_place(file, node), "", f"{node.value!r} is not a valid value: {exc}"))
+        return None
 
 
 def read_yaml(path: Path) -> SourceMap:
@@ -112,10 +120,10 @@ def read_yaml(path: Path) -> SourceMap:
         raise ConfigError([Problem(place, "", f"YAML syntax: {exc.problem or exc}")]) from exc
     finally:
         loader.dispose()
-    if problems:
-        raise ConfigError(problems)
     if not isinstance(data, SourceMap):
-        raise ConfigError([Problem(Place(file, 1, 1), "", "the top level must be a mapping of keys")])
+        raise ConfigError([*problems, Problem(Place(file, 1, 1), "", "the top level must be a mapping of keys")])
+    # Not raised yet: validation goes on so one run lists every problem of the file.
+    data.problems = problems
     return data
 
 

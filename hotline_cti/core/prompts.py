@@ -13,22 +13,30 @@ from hotline_cti.core.model import Mode
 
 
 class _Defaults(Protocol):
-    transition_prompt: str
-    retired_prompt: str
-    guidance_prompt: str
+    @property
+    def transition_prompt(self) -> str: ...
+    @property
+    def retired_prompt(self) -> str: ...
+    @property
+    def guidance_prompt(self) -> str: ...
 
 
 class _Prompts(Protocol):
-    transition: str | None
-    retired: str | None
-    guidance: str | None
-    before: str | None
+    @property
+    def transition(self) -> str | None: ...
+    @property
+    def retired(self) -> str | None: ...
+    @property
+    def guidance(self) -> str | None: ...
+    @property
+    def before(self) -> str | None: ...
 
 
 class _Line(Protocol):
-    number: str
-    mode: Mode
-
+    @property
+    def number(self) -> str: ...
+    @property
+    def mode(self) -> Mode: ...
     @property
     def prompts(self) -> _Prompts: ...
 

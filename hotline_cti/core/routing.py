@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 from hotline_cti.config.schema import AfterTransition, Scope, Seats
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
@@ -197,16 +198,35 @@ def _main(table: RoutingTable, call: Call, form: str, area: str | None) -> Decis
     choice = call.ivr_choice
     if choice is None:
         return _base(
-            table, number=MAIN_NUMBER, form=form, mode=Mode.MAIN, phase=Phase.NONE, action=Action.QUEUE,
-            centre=centre, city=city, queue_id="general", prompts=(table.welcome_prompt,), menu=True,
-            reason=f"12345 at {centre}: main menu, then the general queue", warnings=warnings,
+            table,
+            number=MAIN_NUMBER,
+            form=form,
+            mode=Mode.MAIN,
+            phase=Phase.NONE,
+            action=Action.QUEUE,
+            centre=centre,
+            city=city,
+            queue_id="general",
+            prompts=(table.welcome_prompt,),
+            menu=True,
+            reason=f"12345 at {centre}: main menu, then the general queue",
+            warnings=warnings,
         )
     if choice == EXPERT_DIGIT and call.topic:
         line = table.short.get(call.topic)
         if line is not None:
             decision = _base(
-                table, number=MAIN_NUMBER, form=form, mode=Mode.MAIN, phase=Phase.NONE, action=Action.QUEUE,
-                centre=centre, city=city, queue_id=line.queue, origin=line.number, expert=line.expert,
+                table,
+                number=MAIN_NUMBER,
+                form=form,
+                mode=Mode.MAIN,
+                phase=Phase.NONE,
+                action=Action.QUEUE,
+                centre=centre,
+                city=city,
+                queue_id=line.queue,
+                origin=line.number,
+                expert=line.expert,
                 reason=f"12345 menu {choice}: topic {line.number} {line.name}"
                 + (f", expert seats {line.expert}" if line.expert else ", no expert seats: its skill queue"),
                 warnings=warnings,
@@ -222,22 +242,36 @@ def _main(table: RoutingTable, call: Call, form: str, area: str | None) -> Decis
     if queue_id not in table.queues:
         queue_id = "general"
     return _base(
-        table, number=MAIN_NUMBER, form=form, mode=Mode.MAIN, phase=Phase.NONE, action=Action.QUEUE,
-        centre=centre, city=city, queue_id=queue_id,
-        reason=f"12345 menu {choice}: queue {queue_id} at {centre}", warnings=warnings,
+        table,
+        number=MAIN_NUMBER,
+        form=form,
+        mode=Mode.MAIN,
+        phase=Phase.NONE,
+        action=Action.QUEUE,
+        centre=centre,
+        city=city,
+        queue_id=queue_id,
+        reason=f"12345 menu {choice}: queue {queue_id} at {centre}",
+        warnings=warnings,
     )
 
 
-def _unknown(
-    table: RoutingTable, call: Call, number: str, form: str, area: str | None, why: str
-) -> Decision:
+def _unknown(table: RoutingTable, call: Call, number: str, form: str, area: str | None, why: str) -> Decision:
     city, note = resolve_city(table, call, area)
     centre = _centre(table, city)
     warnings = (why,) + ((note,) if note else ())
     return _base(
-        table, number=number, form=form, mode=Mode.UNKNOWN, phase=Phase.NONE, action=Action.QUEUE,
-        centre=centre, city=city, queue_id="general",
-        reason=f"warning: {why}; sent to the 12345 general queue at {centre}", warnings=warnings,
+        table,
+        number=number,
+        form=form,
+        mode=Mode.UNKNOWN,
+        phase=Phase.NONE,
+        action=Action.QUEUE,
+        centre=centre,
+        city=city,
+        queue_id="general",
+        reason=f"warning: {why}; sent to the 12345 general queue at {centre}",
+        warnings=warnings,
     )
 
 
@@ -253,52 +287,95 @@ def _line_decision(
     centre = _centre(table, city)
     warnings = (city_note,) if city_note else ()
     label = f"{line.number} {line.name}"
-    common = dict(number=line.number, form=form, mode=line.mode, phase=phase, city=city, warnings=warnings)
+    common: dict[str, Any] = dict(
+        number=line.number, form=form, mode=line.mode, phase=phase, city=city, warnings=warnings
+    )
     before = (line.prompts["before"],) if "before" in line.prompts else ()
 
     if line.mode is Mode.TRANSFER:
         assert line.emergency is not None
         return _base(
-            table, **common, action=Action.EMERGENCY, centre=None, target=line.emergency,  # type: ignore[arg-type]
+            table,
+            **common,
+            action=Action.EMERGENCY,
+            centre=None,
+            target=line.emergency,
             reason=f"{label}: emergency line, connected to its own seats (never a 12345 queue)",
         )
     if line.mode is Mode.GUIDANCE:
         return _base(
-            table, **common, action=Action.GUIDANCE, centre=None, prompts=(line.prompts["guidance"],),  # type: ignore[arg-type]
-            hangup=True, reason=f"{label}: outside the merger; the caller is told where to turn, then hang up",
+            table,
+            **common,
+            action=Action.GUIDANCE,
+            centre=None,
+            prompts=(line.prompts["guidance"],),
+            hangup=True,
+            reason=f"{label}: outside the merger; the caller is told where to turn, then hang up",
         )
     if phase is Phase.BEFORE and line.mode in (Mode.MERGE, Mode.PARALLEL) and line.department is not None:
-        return _department(table, line, common, centre, open_now, before, f"{label}: before cut-over, the department as before")
+        return _department(
+            table, line, common, centre, open_now, before, f"{label}: before cut-over, the department as before"
+        )
     if line.mode is Mode.MERGE:
         if phase is Phase.AFTER:
             retired = (line.prompts["retired"],)
             if line.after_transition is AfterTransition.HANGUP:
                 return _base(
-                    table, **common, action=Action.RETIRED, centre=None, prompts=retired, hangup=True,  # type: ignore[arg-type]
+                    table,
+                    **common,
+                    action=Action.RETIRED,
+                    centre=None,
+                    prompts=retired,
+                    hangup=True,
                     reason=f"{label}: retired after its transition window; retired prompt, then hang up",
                 )
             return _base(
-                table, **common, action=Action.QUEUE, centre=centre, queue_id=line.queue, prompts=retired,  # type: ignore[arg-type]
-                origin=line.number, priority=line.priority,
+                table,
+                **common,
+                action=Action.QUEUE,
+                centre=centre,
+                queue_id=line.queue,
+                prompts=retired,
+                origin=line.number,
+                priority=line.priority,
                 reason=f"{label}: retired after its transition window; retired prompt, still put through to 12345 at {centre}",
             )
         prompts = (line.prompts["transition"],) if phase is Phase.TRANSITION else ()
         return _base(
-            table, **common, action=Action.QUEUE, centre=centre, queue_id=line.queue, prompts=prompts,  # type: ignore[arg-type]
-            origin=line.number, priority=line.priority,
+            table,
+            **common,
+            action=Action.QUEUE,
+            centre=centre,
+            queue_id=line.queue,
+            prompts=prompts,
+            origin=line.number,
+            priority=line.priority,
             reason=f"{label}: merged into 12345; transition prompt, then queue {line.queue} at {centre} tagged with the old line",
         )
     transition = (line.prompts["transition"],) if phase is Phase.TRANSITION and "transition" in line.prompts else ()
     if line.mode is Mode.PARALLEL:
         if line.seats is Seats.DEPARTMENT:
             return _department(
-                table, line, common, centre, open_now, transition,
+                table,
+                line,
+                common,
+                centre,
+                open_now,
+                transition,
                 f"{label}: keeps its own seats (各自接听); 12345 takes the overflow",
             )
         escalation = line.department.dial if line.department and not line.department.id.startswith("dept-") else None
         return _base(
-            table, **common, action=Action.QUEUE, centre=centre, queue_id=line.queue, prompts=transition,  # type: ignore[arg-type]
-            origin=line.number, expert=line.expert, escalation=escalation, priority=line.priority,
+            table,
+            **common,
+            action=Action.QUEUE,
+            centre=centre,
+            queue_id=line.queue,
+            prompts=transition,
+            origin=line.number,
+            expert=line.expert,
+            escalation=escalation,
+            priority=line.priority,
             reason=f"{label}: parallel line, 12345 skill queue {line.queue} at {centre}"
             + (f" with expert seats {line.expert}" if line.expert else ""),
         )
@@ -306,25 +383,48 @@ def _line_decision(
         if line.subcentre_scope is Scope.PROVINCE:
             region_centre = table.default_centre
             return _base(
-                table, **common, action=Action.SUBCENTRE, centre=region_centre, target=line.subcentre_all,  # type: ignore[arg-type]
-                overflow_queue="general", origin=line.number, prompts=transition,
+                table,
+                **common,
+                action=Action.SUBCENTRE,
+                centre=region_centre,
+                target=line.subcentre_all,
+                overflow_queue="general",
+                origin=line.number,
+                prompts=transition,
                 reason=f"{label}: region-wide sub-centre {line.subcentre_id}; 12345 at {region_centre} takes the overflow",
             )
         site = line.subcentre_sites.get(city) if city else None
-        if site is None:
+        if site is None or city is None:
             return _base(
-                table, **common, action=Action.QUEUE, centre=centre, queue_id=line.queue, origin=line.number,  # type: ignore[arg-type]
-                prompts=transition, escalation=None,
+                table,
+                **common,
+                action=Action.QUEUE,
+                centre=centre,
+                queue_id=line.queue,
+                origin=line.number,
+                prompts=transition,
+                escalation=None,
                 reason=f"{label}: per-city sub-centre but the caller's city is unknown; 12345 at {centre} answers and transfers",
             )
         return _base(
-            table, **common, action=Action.SUBCENTRE, centre=centre, target=site, overflow_queue="general",  # type: ignore[arg-type]
-            origin=line.number, prompts=transition,
-            reason=f"{label}: {table.city_names[city]} sub-centre {site.id}; 12345 at {centre} takes the overflow",  # type: ignore[index]
+            table,
+            **common,
+            action=Action.SUBCENTRE,
+            centre=centre,
+            target=site,
+            overflow_queue="general",
+            origin=line.number,
+            prompts=transition,
+            reason=f"{label}: {table.city_names[city]} sub-centre {site.id}; 12345 at {centre} takes the overflow",
         )
     # Mode.LINKED: the utility answers, 12345 stands beside it.
     return _department(
-        table, line, common, centre, open_now, transition,
+        table,
+        line,
+        common,
+        centre,
+        open_now,
+        transition,
         f"{label}: utility line (对接联通) answered by its own seats, 12345 in parallel",
     )
 
@@ -332,7 +432,7 @@ def _line_decision(
 def _department(
     table: RoutingTable,
     line: LinePlan,
-    common: dict[str, object],
+    common: dict[str, Any],
     centre: str,
     open_now: bool,
     prompts: tuple[str, ...],
@@ -342,11 +442,25 @@ def _department(
     assert dept is not None
     if not open_now:
         return _base(
-            table, **common, action=Action.QUEUE, centre=centre, queue_id=line.queue,  # type: ignore[arg-type]
-            prompts=(*prompts, "closed"), origin=line.number, priority=line.priority,
+            table,
+            **common,
+            action=Action.QUEUE,
+            centre=centre,
+            queue_id=line.queue,
+            prompts=(*prompts, "closed"),
+            origin=line.number,
+            priority=line.priority,
             reason=f"{reason}; outside its service hours, so 12345 at {centre} answers",
         )
     return _base(
-        table, **common, action=Action.DEPARTMENT, centre=centre, target=dept, prompts=prompts,  # type: ignore[arg-type]
-        overflow_queue=line.queue, origin=line.number, priority=line.priority, reason=reason,
+        table,
+        **common,
+        action=Action.DEPARTMENT,
+        centre=centre,
+        target=dept,
+        prompts=prompts,
+        overflow_queue=line.queue,
+        origin=line.number,
+        priority=line.priority,
+        reason=reason,
     )

@@ -123,9 +123,7 @@ def compile_config(cfg: MergerConfig) -> RoutingTable:
     areas: dict[str, list[str]] = {}
     for city in cfg.cities:
         areas.setdefault(city.area_code, []).append(city.id)
-    departments = {
-        d.id: Target(d.id, d.name, d.dial, parse_hours(d.service_hours)) for d in cfg.departments
-    }
+    departments = {d.id: Target(d.id, d.name, d.dial, parse_hours(d.service_hours)) for d in cfg.departments}
     subcentres = {s.id: s for s in cfg.subcentres}
     only_area = cfg.cities[0].area_code if len(cfg.cities) == 1 else None
     city_area = {c.id: c.area_code for c in cfg.cities}
@@ -136,9 +134,7 @@ def compile_config(cfg: MergerConfig) -> RoutingTable:
     local_count: dict[str, int] = {}
     for line in cfg.hotlines:
         window = transition_window(line, cfg.defaults.transition_months)
-        seats = line.seats or (
-            Seats.MERGED if line.mode in (Mode.MERGE, Mode.PARALLEL) else Seats.DEPARTMENT
-        )
+        seats = line.seats or (Seats.MERGED if line.mode in (Mode.MERGE, Mode.PARALLEL) else Seats.DEPARTMENT)
         department = departments.get(line.department) if line.department else None
         if department is None and line.mode in (Mode.MERGE, Mode.PARALLEL, Mode.LINKED):
             # Before cut-over the call goes where it always went: the department's own number.
@@ -155,10 +151,10 @@ def compile_config(cfg: MergerConfig) -> RoutingTable:
             department=department,
             subcentre_scope=sub.scope if sub else None,
             subcentre_id=sub.id if sub else None,
-            subcentre_all=Target(sub.id, sub.name, sub.dial) if sub and sub.scope is Scope.PROVINCE and sub.dial else None,
-            subcentre_sites={
-                site.city: Target(f"{sub.id}@{site.city}", sub.name, site.dial) for site in sub.sites
-            }
+            subcentre_all=Target(sub.id, sub.name, sub.dial)
+            if sub and sub.scope is Scope.PROVINCE and sub.dial
+            else None,
+            subcentre_sites={site.city: Target(f"{sub.id}@{site.city}", sub.name, site.dial) for site in sub.sites}
             if sub
             else {},
             emergency=Target(line.number, line.name, line.dial or _dial(cfg.region.trunk, line.number))
@@ -183,9 +179,7 @@ def compile_config(cfg: MergerConfig) -> RoutingTable:
                 plan.landline_area = area
                 landline[(area, number)] = plan
                 local_count[number] = local_count.get(number, 0) + 1
-    landline_local = {
-        number: plan for (_, number), plan in landline.items() if local_count[number] == 1
-    }
+    landline_local = {number: plan for (_, number), plan in landline.items() if local_count[number] == 1}
     return RoutingTable(
         region=cfg.region.id,
         timezone=tz,
@@ -195,9 +189,7 @@ def compile_config(cfg: MergerConfig) -> RoutingTable:
         city_names={c.id: c.name for c in cfg.cities},
         city_by_area={area: ids[0] for area, ids in areas.items() if len(ids) == 1},
         shared_areas={area: tuple(ids) for area, ids in areas.items() if len(ids) > 1},
-        queues={
-            q.id: QueuePlan(q.id, q.overflow, q.max_wait or cfg.overflow.max_wait) for q in cfg.queues
-        },
+        queues={q.id: QueuePlan(q.id, q.overflow, q.max_wait or cfg.overflow.max_wait) for q in cfg.queues},
         overflow_target=cfg.overflow.target,
         overflow_wait=cfg.overflow.max_wait,
         welcome_prompt=cfg.defaults.welcome_prompt,
