@@ -53,6 +53,8 @@ def parse_dialled(raw: str) -> DialledNumber:
     and ``+86 0771 12345``. Raises :class:`NumberError` for anything that is
     not made of digits after the usual separators are removed.
     """
+    if raw.isdigit() and raw.isascii() and not raw.startswith("0"):
+        return DialledNumber(raw, NumberForm.LOCAL, None, raw)  # the common case: 12345, 12315, 2587066
     text = raw.translate(_STRIP)
     form = NumberForm.LOCAL
     if text.startswith("+86"):

@@ -19,6 +19,8 @@ from hotline_cti.core.table import MAIN_NUMBER, LinePlan, RoutingTable, Target
 # The 12345 main menu: digit -> queue id (3 = expert seat for a topic, see decide_main).
 MENU_QUEUES = {"1": "general", "2": "complaint", "0": "general"}
 EXPERT_DIGIT = "3"
+PARSED_MEMO_LIMIT = 65536
+DECISION_CACHE_LIMIT = 262144
 
 
 def phase_of(line: LinePlan, ts: float) -> Phase:
@@ -86,13 +88,24 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
     12345 general queue with a warning: a call is never dropped for want of
     config.
     """
-    try:
-        parsed = parse_dialled(call.dialled)
-    except NumberError as exc:
-        return _unknown(table, call, call.dialled, "unknown", None, f"dialled {exc}")
+    parsed = table.parsed.get(call.dialled)
+    if parsed is None:
+        try:
+            parsed = parse_dialled(call.dialled)
+        except NumberError as exc:
+            return _unknown(table, call, call.dialled, "unknown", None, f"dialled {exc}")
+        if len(table.parsed) < PARSED_MEMO_LIMIT:  # bounded: callers may dial anything
+            table.parsed[call.dialled] = parsed
     local, area = parsed.local, parsed.area_code
     if local == MAIN_NUMBER:
-        return _main(table, call, parsed.form.value, area)
+        city, note = resolve_city(table, call, area)
+        main_key = (MAIN_NUMBER, city, note, parsed.form, call.ivr_choice, call.topic)
+        hit = table.cache.get(main_key)
+        if hit is None:
+            hit = _main(table, call, parsed.form.value, city, note)
+            if len(table.cache) < DECISION_CACHE_LIMIT:  # menu input is caller-controlled: keep it bounded
+                table.cache[main_key] = hit
+        return hit  # type: ignore[return-value]
     line = table.short.get(local)
     if line is None:
         if area is not None:
@@ -121,7 +134,8 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
     if cached is not None:
         return cached  # type: ignore[return-value]
     decision = _line_decision(table, line, phase, city, city_note, parsed.form.value, open_now)
-    table.cache[key] = decision
+    if len(table.cache) < DECISION_CACHE_LIMIT:
+        table.cache[key] = decision
     return decision
 
 
@@ -191,8 +205,7 @@ def _centre(table: RoutingTable, city: str | None) -> str:
     return table.centre_by_city.get(city, table.default_centre)
 
 
-def _main(table: RoutingTable, call: Call, form: str, area: str | None) -> Decision:
-    city, note = resolve_city(table, call, area)
+def _main(table: RoutingTable, call: Call, form: str, city: str | None, note: str | None) -> Decision:
     centre = _centre(table, city)
     warnings = (note,) if note else ()
     choice = call.ivr_choice

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from hotline_cti.config.schema import AfterTransition, Hotline, MergerConfig, Scope, Seats
 from hotline_cti.core.hours import ALWAYS, ServiceHours, parse_hours
 from hotline_cti.core.model import Mode
-from hotline_cti.core.numbers import is_short_code
+from hotline_cti.core.numbers import DialledNumber, is_short_code
 from hotline_cti.core.prompts import line_prompt_ids
 
 MAIN_NUMBER = "12345"
@@ -84,6 +84,7 @@ class RoutingTable:
     landline_local: dict[str, LinePlan]  # local numbers that are unique in the region
     lines: dict[str, LinePlan]  # by canonical number
     cache: dict[tuple[object, ...], object] = field(default_factory=dict)
+    parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
 
 
 def _midnight(day: dt.date, tz: ZoneInfo) -> float:
