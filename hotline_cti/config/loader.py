@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.schema import MergerConfig
-from hotline_cti.config.yamlsource import SourceList, SourceMap, key_place_of, place_of, read_yaml
+from hotline_cti.config.yamlsource import SourceList, SourceMap, place_of, read_yaml, validation_problems
 
 # Lists merged item by item when a file extends another, and the key of each item.
 KEYED_LISTS: dict[str, str] = {
@@ -38,13 +38,6 @@ class LoadedConfig:
     model: MergerConfig
     source: SourceMap
     files: tuple[Path, ...]  # the file and every file it extends, child first
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for step in loc:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out
 
 
 def _item_key(item: Any, key: str) -> str | None:
@@ -191,18 +184,7 @@ def validate_tree(tree: SourceMap) -> MergerConfig:
         model = MergerConfig.model_validate(tree)
     except ValidationError as exc:
         problems = read_problems + _duplicate_numbers(tree)
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            if err["type"] == "extra_forbidden":
-                place = key_place_of(tree, loc)
-                message = f"unknown key {loc[-1]!r} (a typo? see docs/merger-config.md)"
-            elif err["type"] == "missing":
-                place = place_of(tree, loc[:-1])
-                message = f"required key {loc[-1]!r} is missing"
-            else:
-                place = place_of(tree, loc)
-                message = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(place, _format_loc(loc), message))
+        problems += validation_problems(exc, tree, "a typo? see docs/merger-config.md")
         raise ConfigError(problems) from None
     from hotline_cti.config.checks import check_references
     from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from hotline_cti.config.errors import ConfigError, Place, Problem
 
@@ -160,3 +161,33 @@ def key_place_of(root: Any, loc: tuple[int | str, ...]) -> Place | None:
     if isinstance(parent, SourceMap) and isinstance(last, str) and last in parent.key_places:
         return parent.key_places[last]
     return place_of(root, loc)
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """``("hotlines", 3, "mode")`` as ``hotlines[3].mode``."""
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def validation_problems(exc: ValidationError, tree: Any, unknown_hint: str) -> list[Problem]:
+    """pydantic errors as :class:`Problem` s placed in the YAML ``tree`` they came from.
+
+    ``unknown_hint`` follows the unknown-key message (e.g. where the keys are documented).
+    """
+    problems = []
+    for err in exc.errors(include_url=False):
+        # A dict key that fails validation shows up as a "[key]" step; drop pydantic's marker.
+        loc = tuple(step for step in err["loc"] if step != "[key]")
+        if err["type"] == "extra_forbidden":
+            place = key_place_of(tree, loc)
+            message = f"unknown key {loc[-1]!r} ({unknown_hint})"
+        elif err["type"] == "missing":
+            place = place_of(tree, loc[:-1])
+            message = f"required key {loc[-1]!r} is missing"
+        else:
+            place = key_place_of(tree, loc) if "[key]" in err["loc"] else place_of(tree, loc)
+            message = err["msg"].removeprefix("Value error, ")
+        problems.append(Problem(place, format_loc(loc), message))
+    return problems

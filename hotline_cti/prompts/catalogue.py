@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, fie
 
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.schema import Hotline, MergerConfig
-from hotline_cti.config.yamlsource import key_place_of, place_of, read_yaml
+from hotline_cti.config.yamlsource import read_yaml, validation_problems
 from hotline_cti.core.prompts import line_prompt_ids, render_template, template_instance
 
 CATALOGUE_FILE = "catalogue.yaml"
@@ -156,22 +156,7 @@ def _validate(tree: Any) -> Catalogue:
     try:
         return Catalogue.model_validate(tree)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            # dict keys that fail validation show up as "[key]"-suffixed steps; drop pydantic's markers
-            loc = tuple(step for step in loc if step != "[key]")
-            path = ".".join(str(s) for s in loc)
-            if err["type"] == "extra_forbidden":
-                place = key_place_of(tree, loc)
-                message = f"unknown key {loc[-1]!r} (a prompt has 'zh' and optional 'en')"
-            elif err["type"] == "missing":
-                place = place_of(tree, loc[:-1])
-                message = f"required key {loc[-1]!r} is missing"
-            else:
-                place = key_place_of(tree, loc) if "[key]" in err["loc"] else place_of(tree, loc)
-                message = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(place, path, message))
+        problems = validation_problems(exc, tree, "a prompt has 'zh' and optional 'en'")
         raise ConfigError(problems) from None
 
 
