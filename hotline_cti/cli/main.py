@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "hotline_cti.cli.config_cmd",
     "hotline_cti.cli.demo_cmd",
     "hotline_cti.cli.prompts_cmd",
+    "hotline_cti.cli.dialplan_cmd",
 ]
 
 

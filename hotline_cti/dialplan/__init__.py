@@ -1,0 +1,1 @@
+"""Asterisk configuration generated from a merger config, and its static checks."""

@@ -1,0 +1,44 @@
+"""Context, queue and feature names shared by the generated files and their checks."""
+
+from __future__ import annotations
+
+from hotline_cti.config.schema import MergerConfig
+
+CTX_INBOUND = "hotline-inbound"  # every dialled form of 12345 and the legacy lines
+CTX_ROUTE = "hotline-route"  # asks the controller, then dispatches
+CTX_DISPATCH = "hotline-dispatch"
+CTX_QUEUE = "hotline-queue"
+CTX_DIAL = "hotline-dial"
+CTX_EMERGENCY = "hotline-emergency"
+CTX_FALLBACK = "hotline-fallback"  # controller down: the default centre's general queue
+CTX_END = "hotline-end"
+CTX_AGENT_SETUP = "hotline-agent-setup"  # Queue b() pre-dial Gosub on agent legs
+CTX_AGENTS = "hotline-agents"  # Local/<agent>@hotline-agents/n queue members
+CTX_XFER_OUT = "hotline-onekey"  # one-key transfer targets (one extension per target)
+CTX_XFER = "hotline-xfer"  # one-key blind / three-way feature subroutines
+CTX_CONF = "hotline-threeway"  # three-way calls (ConfBridge)
+CTX_SURVEY = "hotline-survey"
+FEATURE_GROUP = "hotline_xfer"
+SOUND = "hotline"
+
+
+def queue_name(centre: str, queue_id: str) -> str:
+    """Asterisk name of a 12345 queue at a centre (matches the routing core)."""
+    return f"{centre}-{queue_id}"
+
+
+def expert_queue_name(centre: str, group: str) -> str:
+    """Asterisk name of an expert-seat queue (matches Decision.expert_queue)."""
+    return f"{centre}-expert-{group}"
+
+
+def default_centre(cfg: MergerConfig) -> str:
+    """The region-level centre: the one without a city."""
+    return next(c.id for c in cfg.centres if c.city is None)
+
+
+def all_queue_names(cfg: MergerConfig) -> list[str]:
+    """Every queue queues.conf defines, sorted."""
+    names = [queue_name(c.id, q.id) for c in cfg.centres for q in cfg.queues]
+    names += [expert_queue_name(c.id, g.id) for c in cfg.centres for g in cfg.expert_groups]
+    return sorted(names)

@@ -1,0 +1,295 @@
+"""The simulated PBX's dialplan engine: run one call through a generated extensions.conf.
+
+It interprets exactly the applications and expressions the generator emits
+(Set, NoOp, Answer, GotoIf, Goto, Gosub/Return, ExecIf, AGI, Queue, Dial,
+Playback, Hangup) and raises :class:`UnsupportedDialplan` on anything else.
+``AGI(agi://host:port/script,args)`` runs a real FastAGI session over TCP
+through :mod:`simulators.agi_peer`, so the variables the controller sets are
+the ones the dialplan then reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hotline_cti.dialplan.confparse import Context, Step, find_extension, parse_extensions, split_args
+
+# (host, port, script, args, variables) -> AGISTATUS. Sets variables in place.
+AgiHook = Callable[[str, int, str, tuple[str, ...], dict[str, str]], Awaitable[str]]
+# Queue name -> QUEUESTATUS to simulate ('ANSWERED' = an agent took the call). Default: ends in the queue.
+Outcome = Callable[[str], str]
+
+MAX_STEPS = 500
+
+
+class UnsupportedDialplan(RuntimeError):
+    """The dialplan uses an application or expression the simulator does not interpret."""
+
+
+@dataclass
+class CallResult:
+    """Where the call ended and everything the dialplan set on the way."""
+
+    kind: str  # queue | dial | hangup
+    target: str | None  # queue name or dial string
+    priority: int  # QUEUE_PRIO when queued
+    variables: dict[str, str]
+    agi: list[tuple[str, str]] = field(default_factory=list)  # (script, AGISTATUS)
+    visited: list[str] = field(default_factory=list)  # queues and dial strings tried, in order
+    trace: list[str] = field(default_factory=list)
+
+
+class _Hangup(Exception):
+    pass
+
+
+@dataclass
+class _End(Exception):
+    kind: str
+    target: str | None
+
+
+async def peer_agi(
+    host: str,
+    port: int,
+    script: str,
+    args: tuple[str, ...],
+    variables: dict[str, str],
+    *,
+    dtmf: str = "",
+    sounds: frozenset[str] | None = None,
+) -> str:
+    """Run a FastAGI session with :mod:`simulators.agi_peer` and copy the variables it set back."""
+    # Another helper's module: imported late so this file loads (and type-checks) on its own.
+    agi_peer: Any = importlib.import_module("simulators.agi_peer")
+
+    env = {
+        "agi_channel": variables.get("CHANNEL", "PJSIP/trunk-00000001"),
+        "agi_uniqueid": variables.get("UNIQUEID", ""),
+    }
+    env["agi_extension"] = variables.get("EXTEN", "")
+    env["agi_callerid"] = variables.get("CALLERID(num)", "")
+    channel = agi_peer.PeerChannel(env, variables, dtmf, sounds, None, [])
+    status: str = await agi_peer.run_fastagi(host, port, script, channel, args=args)
+    variables.update(getattr(channel, "variables", variables))
+    return status
+
+
+_VAR_START = "${"
+
+
+def _find_close(text: str, start: int, open_ch: str, close_ch: str) -> int:
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == open_ch:
+            depth += 1
+        elif text[i] == close_ch:
+            depth -= 1
+            if depth == 0:
+                return i
+    raise UnsupportedDialplan(f"unbalanced {open_ch}{close_ch} in {text!r}")
+
+
+_EXPR = re.compile(r'^\s*"([^"]*)"\s*(=|!=)\s*"([^"]*)"\s*$')
+
+
+class DialplanRunner:
+    """Runs calls through parsed contexts. Queue/Dial outcomes are simulated by ``outcome``."""
+
+    def __init__(
+        self,
+        contexts: Mapping[str, Context],
+        *,
+        agi: AgiHook = peer_agi,
+        outcome: Outcome | None = None,
+        dial_outcome: Callable[[str], str] | None = None,
+    ) -> None:
+        self.contexts = contexts
+        self.agi = agi
+        self.outcome = outcome or (lambda name: "END")
+        self.dial_outcome = dial_outcome or (lambda dial: "END")
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: object) -> DialplanRunner:
+        """Load ``path`` (an extensions.conf) with the project's parser."""
+        text = Path(path).read_text(encoding="utf-8")
+        return cls(parse_extensions(text, str(path)), **kwargs)  # type: ignore[arg-type]
+
+    # -- expressions -------------------------------------------------------
+    def substitute(self, text: str, variables: Mapping[str, str]) -> str:
+        """Expand ``${VAR}``, ``${CALLERID(name)}`` and ``$[ "a" = "b" ]`` the way Asterisk does."""
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            if text.startswith("${", i):
+                end = _find_close(text, i + 1, "{", "}")
+                name = self.substitute(text[i + 2 : end], variables)
+                if ":" in name or not re.match(r"^[A-Za-z0-9_]+(\((name|num)\))?$", name):
+                    raise UnsupportedDialplan(f"variable expression ${{{name}}} is not supported by the simulator")
+                out.append(variables.get(name, ""))
+                i = end + 1
+            elif text.startswith("$[", i):
+                end = _find_close(text, i + 1, "[", "]")
+                out.append(self._expr(self.substitute(text[i + 2 : end], variables)))
+                i = end + 1
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
+
+    @staticmethod
+    def _expr(expr: str) -> str:
+        match = _EXPR.match(expr)
+        if match is None:
+            raise UnsupportedDialplan(f"expression $[{expr}] is not supported by the simulator")
+        left, op, right = match.groups()
+        return "1" if (left == right) == (op == "=") else "0"
+
+    # -- running -----------------------------------------------------------
+    async def run(
+        self, context: str, exten: str, variables: Mapping[str, str] | None = None, *, uniqueid: str = "1700000000.1"
+    ) -> CallResult:
+        """Run a call arriving in ``context`` for ``exten`` until it ends in a queue, a dial or a hang-up."""
+        vars_: dict[str, str] = {"UNIQUEID": uniqueid, "CHANNEL": f"PJSIP/trunk-{uniqueid}", **(variables or {})}
+        result = CallResult("hangup", None, 0, vars_)
+        ctx, ext, prio = context, exten, 1
+        stack: list[tuple[str, str, int]] = []
+        try:
+            for _ in range(MAX_STEPS):
+                step, ext_name = self._step(ctx, ext, prio)
+                vars_["CONTEXT"], vars_["EXTEN"], vars_["PRIORITY"] = ctx, ext, str(step.priority)
+                result.trace.append(f"[{ctx}] {ext_name},{step.priority} {step.app}({step.args})")
+                jump = await self._exec(step.app, step.args, ctx, ext, vars_, result, stack)
+                if jump is None:
+                    prio = step.priority + 1
+                else:
+                    ctx, ext, prio = jump
+            raise UnsupportedDialplan(f"more than {MAX_STEPS} steps: a loop? last at [{ctx}] {ext},{prio}")
+        except _Hangup:
+            pass
+        except _End as end:
+            result.kind, result.target = end.kind, end.target
+        result.priority = int(vars_.get("QUEUE_PRIO") or 0)
+        return result
+
+    def _step(self, ctx: str, ext: str, prio: int) -> tuple[Step, str]:
+        context = self.contexts.get(ctx)
+        if context is None:
+            raise UnsupportedDialplan(f"no context [{ctx}]")
+        name = find_extension(context, ext)
+        if name is None:
+            raise _Hangup()  # Asterisk hangs up a channel with nowhere to go
+        for step in context.extensions[name]:
+            if step.priority == prio:
+                return step, name
+        raise _Hangup()  # ran off the end of the extension
+
+    def _resolve(self, ctx: str, ext: str, dest: str) -> tuple[str, str, int]:
+        parts = [p.strip() for p in split_args(dest)]
+        if len(parts) == 1:
+            parts = [ctx, ext, parts[0]]
+        elif len(parts) == 2:
+            parts = [ctx, *parts]
+        tctx, text, tprio = parts
+        if tprio.isdigit():
+            return tctx, text, int(tprio)
+        context = self.contexts.get(tctx)
+        name = find_extension(context, text) if context else None
+        if context is None or name is None:
+            raise UnsupportedDialplan(f"jump to missing [{tctx}] {text}")
+        for step in context.extensions[name]:
+            if step.label == tprio:
+                return tctx, text, step.priority
+        raise UnsupportedDialplan(f"jump to missing label {tprio!r} in [{tctx}] {text}")
+
+    async def _exec(
+        self,
+        app: str,
+        raw: str,
+        ctx: str,
+        ext: str,
+        v: dict[str, str],
+        result: CallResult,
+        stack: list[tuple[str, str, int]],
+    ) -> tuple[str, str, int] | None:
+        args = self.substitute(raw, v)
+        if app in ("NoOp", "Answer"):
+            return None
+        if app == "Set":
+            name, _, value = args.partition("=")
+            v[name.lstrip("_")] = value
+            return None
+        if app == "ExecIf":
+            cond, _, rest = args.partition("?")
+            branches = split_args(rest, ":")
+            chosen = branches[0] if cond.strip() not in ("", "0") else (branches[1] if len(branches) > 1 else "")
+            if chosen:
+                paren = chosen.index("(")
+                # The inner arguments are already expanded: run them without a second expansion.
+                inner_app, inner_args = chosen[:paren], chosen[paren + 1 : -1]
+                if inner_app != "Set":
+                    raise UnsupportedDialplan(f"ExecIf of {inner_app} is not supported by the simulator")
+                name, _, value = inner_args.partition("=")
+                v[name.lstrip("_")] = value
+            return None
+        if app == "GotoIf":
+            cond, _, rest = args.partition("?")
+            branches = split_args(rest, ":")
+            chosen = branches[0] if cond.strip() not in ("", "0") else (branches[1] if len(branches) > 1 else "")
+            return self._resolve(ctx, ext, chosen) if chosen.strip() else None
+        if app == "Goto":
+            return self._resolve(ctx, ext, args)
+        if app == "Gosub":
+            target = self._resolve(ctx, ext, args.split("(", 1)[0])
+            stack.append((ctx, ext, int(v["PRIORITY"]) + 1))
+            return target
+        if app == "Return":
+            if not stack:
+                raise UnsupportedDialplan("Return() without Gosub")
+            return stack.pop()
+        if app == "AGI":
+            parts = split_args(args)
+            url = urlsplit(parts[0])
+            if url.scheme != "agi" or url.hostname is None:
+                raise UnsupportedDialplan(f"AGI({parts[0]}): only agi://host:port/script is supported")
+            status = await self.agi(url.hostname, url.port or 4573, url.path.lstrip("/"), tuple(parts[1:]), v)
+            v["AGISTATUS"] = status
+            result.agi.append((url.path.lstrip("/"), status))
+            if status == "HANGUP":
+                raise _Hangup()
+            return None
+        if app == "Queue":
+            name = split_args(args)[0]
+            result.visited.append(name)
+            status = self.outcome(name)
+            v.pop("MEMBERINTERFACE", None)
+            if status == "END":
+                raise _End("queue", name)
+            if status == "ANSWERED":
+                v["MEMBERINTERFACE"] = "Local/1001@hotline-agents/n"
+                result.kind, result.target = "queue", name
+            else:
+                v["QUEUESTATUS"] = status
+            return None
+        if app == "Dial":
+            dial = split_args(args)[0]
+            result.visited.append(dial)
+            status = self.dial_outcome(dial)
+            if status == "END":
+                raise _End("dial", dial)
+            v["DIALSTATUS"] = status
+            if status == "ANSWER":
+                result.kind, result.target = "dial", dial
+            return None
+        if app == "Playback":
+            v["PLAYBACKSTATUS"] = "SUCCESS"
+            return None
+        if app == "Hangup":
+            raise _Hangup()
+        raise UnsupportedDialplan(f"application {app}() is not supported by the simulator (at [{ctx}] {ext})")
