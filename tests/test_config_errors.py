@@ -172,3 +172,21 @@ def test_circular_extends(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="extend each other in a circle"):
         load_config(tmp_path / "a.yaml")
+
+
+def test_schema_and_reference_problems_in_one_run(tmp_path: Path) -> None:
+    text = with_line(
+        "  - {number: 12396, name: 科技, unit: 科技厅, mode: merge, cutover: 2021-08-31, typo: 1}\n"
+        "  - {number: 12397, name: 其他, unit: x, mode: merge, cutover: 2021-08-31, queue: nosuch}\n"
+        "  - {number: 12398, name: 第三, unit: x, mode: merge, cutover: 2021-08-31}\n"
+        "  - {number: 12300, name: 重复, unit: x, mode: merge, cutover: 2021-08-31}\n"
+    )
+    out = problems_of(tmp_path, text)
+    assert len(out) == 3
+    joined = "\n".join(out)
+    assert f":{line_of(text, 'typo')}:" in joined and "hotlines[10].typo: unknown key 'typo'" in joined
+    # Found in the salvaged list, reported with the index and line of the original file.
+    assert (
+        f":{line_of(text, 'nosuch')}:" in joined and "hotlines[11].queue: 12397 其他: unknown queue 'nosuch'" in joined
+    )
+    assert f":{line_of(text, '重复')}:" in joined and "duplicate number 12300" in joined

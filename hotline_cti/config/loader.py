@@ -177,20 +177,85 @@ def _duplicate_numbers(tree: SourceMap) -> list[Problem]:
     return out
 
 
+def _reference_problems(model: MergerConfig, tree: SourceMap) -> list[Problem]:
+    from hotline_cti.config.checks import check_references
+    from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+
+    # Every prompt a route names must exist: the catalogue, this file's 'prompts', or a template instance.
+    return check_references(model, tree, prompt_ids=known_prompt_ids(load_catalogue(), model))
+
+
+def _salvage(tree: SourceMap, exc: ValidationError) -> tuple[SourceMap, dict[str, list[int]]] | None:
+    """The tree without the list items that failed the schema, so cross-checks can still run.
+
+    Returns None when a problem lies outside a hotline (nothing sound to check).
+    The map gives, per list, the original index of each kept item.
+    """
+    bad: dict[str, set[int]] = {}
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        # Only bad lines are set aside: without a bad queue or city, lines naming it would all be
+        # reported as referring to an unknown one.
+        if len(loc) < 2 or loc[0] != "hotlines" or not isinstance(loc[1], int):
+            return None
+        bad.setdefault(str(loc[0]), set()).add(loc[1])
+    out = SourceMap(tree.place)
+    kept: dict[str, list[int]] = {}
+    for key, value in tree.items():
+        if key in bad and isinstance(value, SourceList):
+            items = SourceList(value.place)
+            kept[key] = []
+            for i, (item, place) in enumerate(zip(value, value.item_places, strict=True)):
+                if i not in bad[key]:
+                    items.append(item)
+                    items.item_places.append(place)
+                    kept[key].append(i)
+            value = items
+        out[key] = value
+        out.key_places[key] = tree.key_places[key]
+        out.value_places[key] = tree.value_places[key]
+    return out, kept
+
+
+def _renumber(problem: Problem, kept: dict[str, list[int]]) -> Problem:
+    """Give a problem found in a salvaged tree the list index of the original file."""
+    name, bracket, rest = problem.path.partition("[")
+    if not bracket or name not in kept:
+        return problem
+    index, close, tail = rest.partition("]")
+    if not close or not index.isdigit():
+        return problem
+    return Problem(problem.place, f"{name}[{kept[name][int(index)]}]{tail}", problem.message)
+
+
 def validate_tree(tree: SourceMap) -> MergerConfig:
-    """Validate a source tree; raise :class:`ConfigError` with every problem and its place."""
+    """Validate a source tree; raise :class:`ConfigError` with every problem and its place.
+
+    When some list items fail the schema, the rest are still cross-checked, so one
+    run lists the typo in one line and the unknown queue in another.
+    """
     read_problems = list(tree.problems)
     try:
         model = MergerConfig.model_validate(tree)
     except ValidationError as exc:
         problems = read_problems + _duplicate_numbers(tree)
         problems += validation_problems(exc, tree, "a typo? see docs/merger-config.md")
+        salvaged = _salvage(tree, exc)
+        if salvaged is not None:
+            partial, kept = salvaged
+            try:
+                rest = MergerConfig.model_validate(partial)
+            except ValidationError:
+                rest = None
+            if rest is not None:
+                # Duplicates were already found on the whole raw tree.
+                problems += [
+                    _renumber(p, kept)
+                    for p in _reference_problems(rest, partial)
+                    if not p.message.startswith("duplicate number")
+                ]
         raise ConfigError(problems) from None
-    from hotline_cti.config.checks import check_references
-    from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
-
-    # Every prompt a route names must exist: the catalogue, this file's 'prompts', or a template instance.
-    problems = read_problems + check_references(model, tree, prompt_ids=known_prompt_ids(load_catalogue(), model))
+    problems = read_problems + _reference_problems(model, tree)
     if problems:
         raise ConfigError(problems)
     return model
