@@ -1,0 +1,152 @@
+"""Sans-IO AGI protocol: the environment block and command replies, parsed from bytes.
+
+Bytes are buffered and decoded one whole line at a time, so a reply split across
+TCP reads, even inside a UTF-8 Chinese caller name, decodes correctly. Parsers
+never block and never do I/O; the FastAGI server and the classic AGI driver
+feed them whatever they read.
+
+Reply shapes handled (from Asterisk's res_agi and its users' reports):
+``200 result=1 (value) endpos=1234``; ``200 result= (timeout)`` with an empty
+value; ``(hangup)`` as a real variable value; ``200 result=-2`` from EXEC (no
+such application); ``100 result=0 Trying...`` before the real reply; ``510``
+unknown command; ``511`` dead channel; ``520`` single-line or as a ``520-``
+block ending ``520 End of proper usage.``; an inline ``HANGUP`` line before the
+real reply.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_LINE = 16384  # bytes; Asterisk's own AGI buffer is 2 KiB, anything longer is a broken peer
+
+
+class AgiProtocolError(ValueError):
+    """The peer sent something that is not AGI; the message quotes the offending line."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgiReply:
+    """One final reply to a command."""
+
+    code: int  # 200, 510, 511 or 520
+    result: str  # the text after result= ('' for a timeout), or the status text for 5xx
+    data: str | None  # the text in parentheses, if any
+    endpos: int | None
+    raw: str
+
+    @property
+    def ok(self) -> bool:
+        """200 with a result that is not -1/-2 (failure / no such application)."""
+        return self.code == 200 and self.result not in ("-1", "-2")
+
+    @property
+    def dead_channel(self) -> bool:
+        """511: the channel is gone; only GET/SET VARIABLE, VERBOSE, DATABASE, EXEC and NOOP still work."""
+        return self.code == 511
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """Asterisk's inline notice that the caller hung up (sent before the real reply)."""
+
+
+_REPLY = re.compile(r"^200 result=(-?\d*)(?: \((.*)\))?(?: endpos=(-?\d+))?\s*$")
+
+
+def parse_reply_line(line: str) -> AgiReply:
+    """Parse one complete ``200``/``510``/``511``/``520`` line; raise :class:`AgiProtocolError` otherwise."""
+    if line.startswith("200"):
+        match = _REPLY.match(line)
+        if match is None:
+            raise AgiProtocolError(f"malformed AGI reply: {line!r}")
+        endpos = match.group(3)
+        return AgiReply(200, match.group(1), match.group(2), int(endpos) if endpos else None, line)
+    if line[:3] in ("510", "511", "520") and line[3:4] in (" ", ""):
+        return AgiReply(int(line[:3]), line[4:], None, None, line)
+    raise AgiProtocolError(f"not an AGI reply: {line!r}")
+
+
+class _LineBuffer:
+    """Whole lines out of arbitrary chunks, with a bound on line length."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def lines(self, data: bytes) -> list[str]:
+        self._buf += data
+        out = []
+        while True:
+            cut = self._buf.find(b"\n")
+            if cut < 0:
+                break
+            raw = bytes(self._buf[:cut]).rstrip(b"\r")
+            del self._buf[: cut + 1]
+            if len(raw) > MAX_LINE:
+                raise AgiProtocolError(f"line longer than {MAX_LINE} bytes: {raw[:80]!r}…")
+            out.append(raw.decode("utf-8", errors="replace"))
+        if len(self._buf) > MAX_LINE:
+            raise AgiProtocolError(f"line longer than {MAX_LINE} bytes without a newline: {bytes(self._buf[:80])!r}…")
+        return out
+
+
+class EnvironmentParser:
+    """The ``agi_*`` block Asterisk sends first, ended by an empty line."""
+
+    def __init__(self) -> None:
+        self._lines = _LineBuffer()
+        self.env: dict[str, str] = {}
+        self.done = False
+
+    def feed(self, data: bytes) -> dict[str, str] | None:
+        """Feed bytes; return the environment once its empty line has arrived."""
+        for line in self._lines.lines(data):
+            if self.done:
+                raise AgiProtocolError(f"data after the environment before any command: {line!r}")
+            if line == "":
+                self.done = True
+                continue
+            key, sep, value = line.partition(": ")
+            if not sep or not key.startswith("agi_") or not key.replace("_", "").isalnum():
+                raise AgiProtocolError(f"not an AGI environment line: {line!r}")
+            self.env[key] = value
+        return self.env if self.done else None
+
+
+class ReplyParser:
+    """Replies to commands: yields :class:`AgiReply` and :class:`Hangup` events in order."""
+
+    def __init__(self) -> None:
+        self._lines = _LineBuffer()
+        self._usage: list[str] | None = None  # inside a 520- block
+
+    def feed(self, data: bytes) -> list[AgiReply | Hangup]:
+        """Feed bytes; return the complete events they finish."""
+        events: list[AgiReply | Hangup] = []
+        for line in self._lines.lines(data):
+            if self._usage is not None:
+                self._usage.append(line)
+                if line.startswith("520 "):
+                    raw = "\n".join(self._usage)
+                    self._usage = None
+                    events.append(AgiReply(520, raw.partition("\n")[0][4:], None, None, raw))
+                continue
+            if line == "HANGUP":
+                events.append(Hangup())
+            elif line.startswith("520-"):
+                self._usage = [line]
+            elif line.startswith("100"):
+                continue  # "100 result=0 Trying..." precedes the real reply
+            elif line == "":
+                continue
+            else:
+                events.append(parse_reply_line(line))
+        return events
+
+
+def quote_arg(value: str) -> str:
+    """Quote one AGI command argument; newlines are refused since they would end the command."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("an AGI argument cannot contain a line break")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
