@@ -1,0 +1,141 @@
+"""The Asterisk side of FastAGI, over real TCP, answering like res_agi.
+
+Tests and the simulated PBX use it to run sessions against our controller.
+AGISTATUS follows what real Asterisk 20 does: a refused or timed-out
+connection is FAILURE at once; a server that closes without a word is
+SUCCESS with nothing set; any command answered ``result=-1`` (a missing
+prompt) makes the finished session FAILURE; a caller hangup is HANGUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+SUCCESS, FAILURE, HANGUP = "SUCCESS", "FAILURE", "HANGUP"
+# Commands res_agi still runs on a dead channel (511 for the rest).
+DEAD_OK = ("GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "VERBOSE", "DATABASE", "EXEC", "NOOP")
+APPLICATIONS = {"Playback", "Set", "NoOp", "Wait", "Verbose", "Log"}
+
+
+@dataclass
+class PeerChannel:
+    """One channel as the simulated Asterisk sees it."""
+
+    env: dict[str, str]
+    variables: dict[str, str] = field(default_factory=dict)
+    dtmf: list[str] | str = field(default_factory=list)  # keys per GET DATA, in order ('' = timeout)
+    sounds: set[str] | frozenset[str] | None = None  # existing sound files (None: all exist)
+    hangup_after: int | None = None  # answer this many commands, then the caller hangs up
+    commands: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dtmf, str):
+            self.dtmf = [self.dtmf] if self.dtmf else []
+
+
+def _reply(channel: PeerChannel, line: str, failed: list[bool]) -> str:
+    """res_agi's answer to one command line."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return "520 Invalid command syntax.  Proper usage not available."
+    upper = [w.upper() for w in words]
+    verb = " ".join(upper[:2])
+    if verb == "SET VARIABLE" and len(words) == 4:
+        channel.variables[words[2]] = words[3]
+        return "200 result=1"
+    if verb == "GET VARIABLE" and len(words) == 3:
+        value = channel.variables.get(words[2])
+        return "200 result=0" if value is None else f"200 result=1 ({value})"
+    if verb == "STREAM FILE" and len(words) >= 3:
+        if channel.sounds is not None and words[2] not in channel.sounds:
+            failed[0] = True
+            return "200 result=-1 endpos=0"
+        return "200 result=0 endpos=8000"
+    if verb == "GET DATA" and len(words) >= 3:
+        if channel.sounds is not None and words[2] not in channel.sounds:
+            failed[0] = True
+            return "200 result=-1"
+        keys = channel.dtmf.pop(0) if channel.dtmf else ""  # type: ignore[union-attr]
+        return f"200 result={keys}" if keys else "200 result= (timeout)"
+    if upper[:1] == ["EXEC"] and len(words) >= 2:
+        return "200 result=0" if words[1] in APPLICATIONS else "200 result=-2"
+    if upper[:1] in (["ANSWER"], ["NOOP"], ["VERBOSE"], ["HANGUP"]):
+        return "200 result=1" if upper[0] == "HANGUP" else "200 result=0"
+    if verb in ("SET VARIABLE", "GET VARIABLE", "STREAM FILE", "GET DATA"):
+        return "520-Invalid command syntax.  Proper usage follows:\nUsage: see core show agi\n520 End of proper usage."
+    return "510 Invalid or unknown command"
+
+
+async def run_fastagi(
+    host: str,
+    port: int,
+    script: str,
+    channel: PeerChannel,
+    *,
+    args: Sequence[str] = (),
+    connect_timeout: float = 2.0,
+    chunk_size: int | None = None,
+    send_trying: bool = False,
+) -> str:
+    """Run one FastAGI session like Asterisk; return AGISTATUS ('SUCCESS' | 'FAILURE' | 'HANGUP').
+
+    ``chunk_size`` splits every write (1 tests replies cut inside UTF-8);
+    ``send_trying`` sends ``100 result=0 Trying...`` before each reply.
+    """
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), connect_timeout)
+    except (OSError, TimeoutError):
+        return FAILURE
+
+    async def send(text: str) -> None:
+        data = text.encode()
+        step = chunk_size or len(data) or 1
+        for i in range(0, len(data), step):
+            writer.write(data[i : i + step])
+            await writer.drain()
+
+    env = {
+        "agi_network": "yes",
+        "agi_network_script": script,
+        "agi_request": f"agi://{host}:{port}/{script}",
+        **channel.env,
+    }
+    for i, arg in enumerate(args, 1):
+        env[f"agi_arg_{i}"] = arg
+    failed = [False]
+    answered = 0
+    hung_up = False
+    try:
+        await send("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n")
+        while True:
+            raw = await reader.readline()
+            if not raw:
+                break
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            channel.commands.append(line)
+            if channel.hangup_after is not None and answered >= channel.hangup_after:
+                if not hung_up:
+                    hung_up = True
+                    await send("HANGUP\n")
+                verb = line.upper()
+                if not verb.startswith(DEAD_OK):
+                    await send("511 Command Not Permitted on a dead channel or intercept routine\n")
+                    continue
+            if send_trying:
+                await send("100 result=0 Trying...\n")
+            await send(_reply(channel, line, failed) + "\n")
+            answered += 1
+    except OSError:
+        pass  # the controller dropped us: Asterisk goes on with what was set
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    if hung_up:
+        return HANGUP
+    return FAILURE if failed[0] else SUCCESS
