@@ -1,0 +1,166 @@
+"""The FastAGI server over real TCP, driven by the simulated Asterisk peer."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import SMALL_YAML
+
+from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from simulators.agi_peer import PeerChannel, run_fastagi
+
+WINDOW = dt.datetime(2021, 12, 15, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_YAML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+async def server(config_file: Path) -> AsyncIterator[tuple[FastAgiServer, int, list[tuple[str, int]]]]:
+    ratings: list[tuple[str, int]] = []
+    srv = FastAgiServer(
+        ConfigHolder(config_file),
+        limits=Limits(env=1.0, command=0.5, session=3.0),
+        record_rating=lambda call_id, rating, at: ratings.append((call_id, rating)),
+        clock=lambda: WINDOW,
+    )
+    port = await srv.start("127.0.0.1", 0)
+    yield srv, port, ratings
+    await srv.close()
+
+
+async def route(port: int, dialled: str, **kw: object) -> tuple[str, PeerChannel]:
+    channel = PeerChannel({"agi_callerid": "13812345678", "agi_uniqueid": "1700000000.1"}, **kw)  # type: ignore[arg-type]
+    status = await run_fastagi("127.0.0.1", port, "route", channel, args=[dialled, ""])
+    return status, channel
+
+
+@pytest.mark.parametrize(
+    ("dialled", "action", "target", "prompts"),
+    [
+        ("12300", "queue", "gx-general", "hotline/transition-12300"),
+        ("077312315", "queue", "guilin-l12315", ""),
+        ("12348", "department", "sft", ""),
+        ("12366", "subcentre", "tax", ""),
+        ("110", "emergency", "110", ""),
+        ("12339", "guidance", "", "hotline/guidance-12339"),
+        ("12345", "queue", "gx-general", "hotline/welcome"),
+    ],
+)
+async def test_route_sets_the_variables_and_the_sentinel_last(
+    server: tuple[FastAgiServer, int, list[tuple[str, int]]], dialled: str, action: str, target: str, prompts: str
+) -> None:
+    _, port, _ = server
+    status, channel = await route(port, dialled)
+    assert status == "SUCCESS"
+    v = channel.variables
+    assert (v[cv.ACTION], v[cv.TARGET], v[cv.PROMPTS]) == (action, target, prompts)
+    assert channel.commands[-1] == 'SET VARIABLE HOTLINE_DECIDED "1"'
+    played = [c for c in channel.commands if c.startswith("STREAM FILE")]
+    assert played == [f'STREAM FILE {p} ""' for p in prompts.split("&") if p]
+
+
+async def test_missing_prompt_gives_failure_but_the_sentinel_is_set(
+    server: tuple[FastAgiServer, int, list[tuple[str, int]]],
+) -> None:
+    _, port, _ = server
+    status, channel = await route(port, "12300", sounds=set())
+    assert status == "FAILURE" and channel.variables[cv.DECIDED] == "1"
+
+
+async def test_caller_hangup_mid_prompt_still_sets_variables(
+    server: tuple[FastAgiServer, int, list[tuple[str, int]]],
+) -> None:
+    srv, port, _ = server
+    # 16 variables are answered, then the caller hangs up during the transition prompt.
+    status, channel = await route(port, "12300", hangup_after=16)
+    assert status == "HANGUP" and channel.variables[cv.DECIDED] == "1"
+    assert channel.commands[16].startswith("STREAM FILE") and len(channel.commands) == 18
+    assert srv.active == 0
+
+
+async def test_ivr_expert_topic(server: tuple[FastAgiServer, int, list[tuple[str, int]]]) -> None:
+    _, port, _ = server
+    channel = PeerChannel({}, dtmf=["9", "3", "12315"])
+    assert await run_fastagi("127.0.0.1", port, "ivr", channel, args=["12345", ""]) == "SUCCESS"
+    assert channel.variables[cv.TARGET] == "gx-expert-e12315" and channel.variables[cv.EXPERT] == "e12315"
+    assert 'STREAM FILE hotline/invalid-choice ""' in channel.commands
+
+
+async def test_survey_records_the_rating(server: tuple[FastAgiServer, int, list[tuple[str, int]]]) -> None:
+    _, port, ratings = server
+    channel = PeerChannel({"agi_uniqueid": "1700000000.7"}, dtmf=["2"])
+    assert await run_fastagi("127.0.0.1", port, "survey", channel) == "SUCCESS"
+    assert ratings == [("1700000000.7", 2)] and channel.variables[cv.RATING] == "2"
+
+
+async def test_early_close_and_garbage_cost_nothing(server: tuple[FastAgiServer, int, list[tuple[str, int]]]) -> None:
+    srv, port, _ = server
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    assert await reader.read() == b""  # dropped
+    writer.close()
+    status, _ = await route(port, "12315")
+    assert status == "SUCCESS"
+    await asyncio.sleep(0.05)
+    assert srv.active == 0
+
+
+async def test_stalled_peer_is_dropped_by_the_command_timeout(
+    server: tuple[FastAgiServer, int, list[tuple[str, int]]],
+) -> None:
+    srv, port, _ = server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network_script: route\nagi_arg_1: 12315\n\n")
+    await writer.drain()
+    first = await reader.readline()
+    assert first.startswith(b"SET VARIABLE HOTLINE_ACTION")
+    assert await asyncio.wait_for(reader.read(), 2.0) == b""  # we never answer; the server hangs up on us
+    writer.close()
+    assert srv.active == 0 and srv.failed >= 1
+
+
+async def test_thousand_sessions_at_once(server: tuple[FastAgiServer, int, list[tuple[str, int]]]) -> None:
+    srv, port, _ = server
+    results = await asyncio.gather(*(route(port, "12315") for _ in range(1000)))
+    assert [status for status, _ in results].count("SUCCESS") == 1000
+    await asyncio.sleep(0.05)
+    assert srv.active == 0
+
+
+async def test_allow_list_refuses_other_peers(config_file: Path) -> None:
+    srv = FastAgiServer(ConfigHolder(config_file), allow=["10.0.0.0/8"])
+    port = await srv.start("127.0.0.1", 0)
+    try:
+        status, channel = await route(port, "12315")
+    finally:
+        await srv.close()
+    assert status == "SUCCESS" and channel.variables == {}  # closed without a word: the dialplan falls back
+
+
+async def test_hot_reload_swaps_valid_and_keeps_old_on_error(
+    server: tuple[FastAgiServer, int, list[tuple[str, int]]], config_file: Path
+) -> None:
+    srv, port, _ = server
+    config_file.write_text(SMALL_YAML.replace("queue: l12315,", "queue: general,"), encoding="utf-8")
+    assert srv.holder.reload() is True
+    _, channel = await route(port, "12315")
+    assert channel.variables[cv.TARGET] == "gx-general"
+    config_file.write_text(SMALL_YAML.replace("queue: l12315,", "queue: nosuch,"), encoding="utf-8")
+    assert srv.holder.reload() is False
+    _, channel = await route(port, "12315")
+    assert channel.variables[cv.TARGET] == "gx-general"  # the last good config keeps serving
