@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = [
+    "hotline_cti.cli.serve_cmd",
     "hotline_cti.cli.config_cmd",
     "hotline_cti.cli.demo_cmd",
     "hotline_cti.cli.prompts_cmd",
