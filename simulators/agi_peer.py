@@ -15,9 +15,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hotline_cti.adapters.agi.protocol import DEAD_CHANNEL_COMMANDS
+
 SUCCESS, FAILURE, HANGUP = "SUCCESS", "FAILURE", "HANGUP"
-# Commands res_agi still runs on a dead channel (511 for the rest).
-DEAD_OK = ("GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "VERBOSE", "DATABASE", "EXEC", "NOOP")
 APPLICATIONS = {"Playback", "Set", "NoOp", "Wait", "Verbose", "Log"}
 
 
@@ -123,7 +123,7 @@ async def run_fastagi(
                     hung_up = True
                     await send("HANGUP\n")
                 verb = line.upper()
-                if not verb.startswith(DEAD_OK):
+                if not verb.startswith(DEAD_CHANNEL_COMMANDS):
                     await send("511 Command Not Permitted on a dead channel or intercept routine\n")
                     continue
             if send_trying:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.cli.main import main
-from hotline_cti.cli.output import display_width, mask_number, table
+from hotline_cti.cli.output import display_width, table
+from hotline_cti.privacy import mask_number
 
 MINI = """\
 region: {id: gx, name: 广西, level: province}

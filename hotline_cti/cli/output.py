@@ -59,21 +59,3 @@ def key_values(pairs: Iterable[tuple[str, object]]) -> str:
 def to_json(data: Any) -> str:
     """One JSON object, Chinese kept readable (not \\u-escaped)."""
     return json.dumps(data, ensure_ascii=False, sort_keys=False)
-
-
-_SEPARATORS = str.maketrans("", "", " -()\t")
-
-
-def mask_number(number: str) -> str:
-    """Mask a caller number (personal data): ``13812345678`` -> ``138****5678``.
-
-    Short numbers keep less: a 7-10 digit landline keeps two digits each end,
-    anything shorter is fully masked.
-    """
-    number = number.translate(_SEPARATORS)
-    n = len(number)
-    if n >= 11:
-        return f"{number[:3]}****{number[-4:]}"
-    if n >= 7:
-        return f"{number[:2]}****{number[-2:]}"
-    return "*" * n

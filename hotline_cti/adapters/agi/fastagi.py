@@ -15,13 +15,19 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hotline_cti.adapters.agi.protocol import AgiProtocolError, AgiReply, EnvironmentParser, Hangup, ReplyParser
+from hotline_cti.adapters.agi.protocol import (
+    DEAD_CHANNEL_COMMANDS,
+    AgiProtocolError,
+    AgiReply,
+    EnvironmentParser,
+    Hangup,
+    ReplyParser,
+)
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import RatingSink, Script, ivr_script, route_script, survey_script
 from hotline_cti.core.routing import decide
 
 log = logging.getLogger(__name__)
-DEAD_OK = ("GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "VERBOSE", "DATABASE", "EXEC", "NOOP")
 _DEAD = AgiReply(511, "Command Not Permitted on a dead channel or intercept routine", None, None, "511")
 
 
@@ -129,7 +135,7 @@ class FastAgiServer:
         try:
             command = next(script)
             while True:
-                if dead and not command.upper().startswith(DEAD_OK):
+                if dead and not command.upper().startswith(DEAD_CHANNEL_COMMANDS):
                     command = script.send(_DEAD)  # the caller is gone: skip what cannot run
                     continue
                 writer.write(command.encode() + b"\n")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Commands res_agi still runs on a dead channel (after 511 or HANGUP); it answers 511 to the rest.
+DEAD_CHANNEL_COMMANDS = ("GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "VERBOSE", "DATABASE", "EXEC", "NOOP")
 MAX_LINE = 16384  # bytes; Asterisk's own AGI buffer is 2 KiB, anything longer is a broken peer
 
 

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, overload
 
+from hotline_cti.privacy import mask_numbers
+
 __all__ = [
     "BANNER_PREFIX",
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -327,21 +329,3 @@ def encode_message(fields: Mapping[str, str] | Iterable[tuple[str, str]]) -> byt
         raise ValueError("an AMI message needs at least one field")
     parts.append("\r\n")
     return "".join(parts).encode("utf-8")
-
-
-# Runs of 7+ digits (optionally with a leading +) that are not part of a
-# dotted Asterisk uniqueid such as 1700000000.42.
-_NUMBER_RE = re.compile(r"(?<![\d.])(?<!\d\.)\+?\d{7,}(?!\.\d)(?!\d)")
-
-
-def _mask_one(match: re.Match[str]) -> str:
-    text = match.group(0)
-    plus = "+" if text.startswith("+") else ""
-    digits = text.lstrip("+")
-    head, tail = (3, 4) if len(digits) >= 11 else (2, 2)
-    return plus + digits[:head] + "*" * (len(digits) - head - tail) + digits[-tail:]
-
-
-def mask_numbers(text: str) -> str:
-    """Mask phone-number-like digit runs for logs: ``13812345678`` -> ``138****5678``."""
-    return _NUMBER_RE.sub(_mask_one, text)
