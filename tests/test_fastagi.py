@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -164,3 +165,17 @@ async def test_hot_reload_swaps_valid_and_keeps_old_on_error(
     assert srv.holder.reload() is False
     _, channel = await route(port, "12315")
     assert channel.variables[cv.TARGET] == "gx-general"  # the last good config keeps serving
+
+
+def test_reload_watches_the_files_a_config_extends(tmp_path: Path) -> None:
+    (tmp_path / "province.yaml").write_text(SMALL_YAML, encoding="utf-8")
+    city = tmp_path / "city.yaml"
+    city.write_text("extends: province.yaml\nhotlines: []\n", encoding="utf-8")
+    holder = ConfigHolder(city)
+    assert holder.reload_if_changed() is None
+    province = tmp_path / "province.yaml"
+    province.write_text(SMALL_YAML.replace("queue: l12315,", "queue: general,"), encoding="utf-8")
+    stamp = province.stat().st_mtime + 5
+    os.utime(province, (stamp, stamp))
+    assert holder.reload_if_changed() is True
+    assert holder.table.lines["12315"].queue == "general"

@@ -40,10 +40,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def agi_main() -> int:
-    """Entry point of ``hotline-cti-agi`` (classic AGI run by Asterisk): ``hotline-cti agi``."""
-    return main(["agi", *sys.argv[1:]])
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,26 +17,32 @@ class ConfigHolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.table: RoutingTable = compile_config(load_config(self.path).model)  # a bad first file is fatal
+        loaded = load_config(self.path)  # a bad first file is fatal
+        self.table: RoutingTable = compile_config(loaded.model)
+        self._files: tuple[Path, ...] = loaded.files  # the file and every file it extends
         self._mtimes = self._stat()
 
     def _stat(self) -> tuple[float, ...]:
-        # The file and every file it extends would do; the main file is what engineers edit.
-        try:
-            return (self.path.stat().st_mtime,)
-        except OSError:
-            return ()
+        out = []
+        for file in (self.path, *self._files):
+            try:
+                out.append(file.stat().st_mtime)
+            except OSError:
+                out.append(-1.0)
+        return tuple(out)
 
     def reload(self) -> bool:
         """Load the file again; on any problem keep the old table and log every problem."""
         self._mtimes = self._stat()
         try:
-            table = compile_config(load_config(self.path).model)
+            loaded = load_config(self.path)
+            table = compile_config(loaded.model)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config reload refused, still serving the previous one: %s", problem)
             return False
-        self.table = table
+        self.table, self._files = table, loaded.files
+        self._mtimes = self._stat()
         log.info("config reloaded from %s", self.path)
         return True
 
