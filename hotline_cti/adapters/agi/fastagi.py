@@ -26,6 +26,7 @@ from hotline_cti.adapters.agi.protocol import (
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import RatingSink, Script, ivr_script, route_script, survey_script
 from hotline_cti.core.routing import decide
+from hotline_cti.privacy import mask_numbers
 
 log = logging.getLogger(__name__)
 _DEAD = AgiReply(511, "Command Not Permitted on a dead channel or intercept routine", None, None, "511")
@@ -94,7 +95,8 @@ class FastAgiServer:
             self.served += 1
         except (AgiProtocolError, TimeoutError, OSError) as exc:
             self.failed += 1
-            log.warning("FastAGI session from %s ended: %s", host, exc or type(exc).__name__)
+            # A protocol error quotes the peer's line, which may hold a caller number.
+            log.warning("FastAGI session from %s ended: %s", host, mask_numbers(str(exc)) or type(exc).__name__)
         except Exception:  # a bug in one session must not take the server down
             self.failed += 1
             log.exception("FastAGI session from %s failed", host)
