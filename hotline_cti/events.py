@@ -1,0 +1,77 @@
+"""Versioned real-time events (实时归集数据): the one envelope for MQTT, the outbox and the wallboard.
+
+Topics (all under ``hotline/<region>/``), QoS 1:
+
+* ``calls/<event>``   — ``<event>`` is one of :data:`CALL_EVENTS`; payload ``data`` is a CallRecord dict
+* ``kpi/<queue>``     — a queue's KPI snapshot
+* ``transfers``       — a TransferRecord dict (the audit row)
+* ``commands/<name>`` — inbound commands (authenticated); replies on ``replies/<request id>``
+* ``errors``          — malformed commands answered with an error event
+
+JSON schema: docs/mqtt.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "hotline"
+CALL_EVENTS = ("started", "routed", "queued", "answered", "transferred", "ended", "rated")
+
+
+def topic(region: str, *parts: str) -> str:
+    """``hotline/<region>/<parts...>``."""
+    return "/".join((TOPIC_ROOT, region, *parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One real-time event: ``{"v": 1, "type": ..., "region": ..., "at": ISO-8601 UTC, "data": {...}}``."""
+
+    type: str  # e.g. 'calls/answered', 'kpi/gx-general', 'transfers'
+    region: str
+    at: dt.datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        """The MQTT topic this event is published on."""
+        return topic(self.region, self.type)
+
+    def to_json(self) -> str:
+        """The payload: compact JSON, Chinese kept as UTF-8."""
+        body = {
+            "v": SCHEMA_VERSION,
+            "type": self.type,
+            "region": self.region,
+            "at": self.at.isoformat(),
+            "data": self.data,
+        }
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        """Parse a payload; raises ValueError naming what is wrong."""
+        try:
+            body = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        if body.get("v") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema version {body.get('v')!r} (want {SCHEMA_VERSION})")
+        for key in ("type", "region", "at"):
+            if not isinstance(body.get(key), str):
+                raise ValueError(f"missing or non-string {key!r}")
+        data = body.get("data", {})
+        if not isinstance(data, dict):
+            raise ValueError("'data' is not an object")
+        try:
+            at = dt.datetime.fromisoformat(body["at"])
+        except ValueError:
+            raise ValueError(f"'at' is not ISO 8601: {body['at']!r}") from None
+        return cls(body["type"], body["region"], at, data)

@@ -1,0 +1,106 @@
+"""The call record and the transfer audit row: plain data shared by the record builder, storage, KPIs and MQTT.
+
+A record is what a 12345 centre reports on: which number the citizen dialled
+(and so how many still dial retired lines), how the call was routed, how long
+they waited, who answered, where it was transferred and how they rated it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """How a call ended, from the centre's point of view."""
+
+    ANSWERED = "answered"  # an agent (12345, expert seat, department or sub-centre) took it
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    TRANSFERRED = "transferred"  # answered, then handed to 110/119/120/122/12122, a sub-centre or an expert seat
+    RETIRED = "retired"  # a retired number after its transition window: prompt, then hang-up
+    GUIDANCE = "guidance"  # a line outside the merger: told where to call
+    OVERFLOWED = "overflowed"  # left its queue for the overflow queue and was not answered there either
+    EMERGENCY = "emergency"  # put straight through to an emergency line's own seats
+    FAILED = "failed"  # ended without reaching anyone for another reason (congestion, no members)
+    ACTIVE = "active"  # not finished yet (only in live views, never stored as final)
+
+
+class TransferMode(StrEnum):
+    """One-key transfer modes (话务转接)."""
+
+    BLIND = "blind"
+    ATTENDED = "attended"
+    THREEWAY = "threeway"
+    HANDOVER = "handover"  # 110 hands a non-police call into 12345
+
+
+@dataclass(slots=True)
+class TransferRecord:
+    """One transfer of a live call, audited whoever asked for it (agent key, CLI, MQTT command)."""
+
+    call_id: str  # the caller leg's Asterisk Uniqueid (HOTLINE_CALL_ID)
+    at: dt.datetime  # UTC
+    channel: str  # the channel the transfer acted on
+    target: str  # 110 / 119 / ... / a sub-centre or expert-seat id / a 12345 queue
+    mode: TransferMode
+    requested_by: str  # agent id, 'cli:<user>', 'mqtt:<client>' or 'ami' when seen on the wire
+    result: str  # ok | refused | failed | unknown
+    reason: str = ""  # why refused or failed
+    transfer_id: str = ""  # unique id of this transfer (uuid4 hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data["mode"] = str(self.mode)
+        return data
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One call, from the moment Asterisk created the caller's channel to its hang-up.
+
+    ``caller`` is stored masked or hashed (see :mod:`hotline_cti.privacy`) unless
+    the deployment configures otherwise; the builder never keeps the raw number.
+    Times are UTC. Durations are seconds; ``None`` when that stage never happened.
+    """
+
+    call_id: str  # Asterisk Uniqueid of the caller leg (= HOTLINE_CALL_ID)
+    region: str  # merger config region id, e.g. 'gx'
+    started: dt.datetime
+    ended: dt.datetime | None = None
+    caller: str = ""  # masked / hashed
+    dialled: str = ""  # the digits dialled (EXTEN)
+    form: str = ""  # local / national / international
+    origin: str = ""  # the old line, e.g. '12315' ('' for 12345 itself)
+    mode: str = ""  # merge / parallel / subcentre / transfer / linked / guidance / main / unknown
+    phase: str = ""  # before / transition / after / none
+    action: str = ""  # queue / department / subcentre / emergency / guidance / retired / fallback
+    target: str = ""  # decided queue, department, sub-centre site or emergency number
+    centre: str = ""  # the 12345 centre that served the call
+    city: str = ""
+    queue: str = ""  # the queue actually joined last ('' when none)
+    expert: str = ""  # expert seat group id
+    fallback: bool = False  # the controller gave no decision; the dialplan queued it on its own
+    overflowed: bool = False  # left its first queue for the overflow queue
+    wait: float | None = None  # seconds from joining the queue to answer or abandon
+    agent: str = ""  # member name / interface of the agent who answered
+    talk: float | None = None  # seconds talking with the agent
+    transfers: list[str] = field(default_factory=list)  # targets, in order
+    rating: int | None = None  # 1 满意 / 2 基本满意 / 3 不满意
+    outcome: Outcome = Outcome.ACTIVE
+    hangup_cause: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; the key names are the public interface of call events and reports."""
+        data = asdict(self)
+        data["started"] = self.started.isoformat()
+        data["ended"] = self.ended.isoformat() if self.ended else None
+        data["outcome"] = str(self.outcome)
+        data["transfers"] = list(self.transfers)
+        return data
+
+
+RATING_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
