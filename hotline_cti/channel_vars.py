@@ -19,6 +19,8 @@ ESCALATION = "HOTLINE_ESCALATION"  # dial string for professional questions (rem
 OVERFLOW = "HOTLINE_OVERFLOW"  # queue taken when the target is full, closed or slow
 OVERFLOW_AFTER = "HOTLINE_OVERFLOW_AFTER"  # seconds of waiting before the overflow
 PRIORITY = "HOTLINE_PRIORITY"  # queue priority
+FORM = "HOTLINE_FORM"  # how the number was dialled: local | national | international
+DIALLED = "HOTLINE_DIALLED"  # the dialled digits, kept by the route context (EXTEN is "s" after it)
 MODE = "HOTLINE_MODE"
 PHASE = "HOTLINE_PHASE"
 CENTRE = "HOTLINE_CENTRE"
@@ -47,6 +49,8 @@ ALL = (
     OVERFLOW,
     OVERFLOW_AFTER,
     PRIORITY,
+    FORM,
+    DIALLED,
     MODE,
     PHASE,
     CENTRE,
@@ -59,6 +63,12 @@ ALL = (
     CALL_ID,
     DECIDED,
 )
+
+# AMI UserEvents the generated dialplan sends for call records (see docs/dialplan.md).
+EVENT_ROUTE = "HotlineRoute"  # the decision (or Action: fallback) of a call
+EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow queue
+EVENT_RATING = "HotlineRating"  # the caller's survey rating
+FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.
 SOUND_DIR = "hotline"

@@ -2,7 +2,7 @@
 
 It interprets exactly the applications and expressions the generator emits
 (Set, NoOp, Answer, GotoIf, Goto, Gosub/Return, ExecIf, AGI, Queue, Dial,
-Playback, Hangup) and raises :class:`UnsupportedDialplan` on anything else.
+Playback, UserEvent, Hangup) and raises :class:`UnsupportedDialplan` on anything else.
 ``AGI(agi://host:port/script,args)`` runs a real FastAGI session over TCP
 through :mod:`simulators.agi_peer`, so the variables the controller sets are
 the ones the dialplan then reads.
@@ -43,6 +43,8 @@ class CallResult:
     agi: list[tuple[str, str]] = field(default_factory=list)  # (script, AGISTATUS)
     visited: list[str] = field(default_factory=list)  # queues and dial strings tried, in order
     trace: list[str] = field(default_factory=list)
+    # UserEvents as AMI would deliver them: {"UserEvent": name, key: value, ...}, in order.
+    events: list[dict[str, str]] = field(default_factory=list)
 
 
 class _Hangup(Exception):
@@ -289,6 +291,16 @@ class DialplanRunner:
             return None
         if app == "Playback":
             v["PLAYBACKSTATUS"] = "SUCCESS"
+            return None
+        if app == "UserEvent":
+            name, *body = split_args(args)
+            event = {"UserEvent": name.strip()}
+            for item in body:
+                key, sep, value = item.partition(":")
+                if not sep:
+                    raise UnsupportedDialplan(f"UserEvent body item {item!r} is not 'Key: value'")
+                event[key.strip()] = value.strip()
+            result.events.append(event)
             return None
         if app == "Hangup":
             raise _Hangup()

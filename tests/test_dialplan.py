@@ -115,9 +115,14 @@ def test_extensions_branch_on_the_sentinel_and_fall_back(tmp_path: Path) -> None
     gotoifs = [a[1] for a in apps if a[0] == "GotoIf"]
     sentinel = f'"${{{cv.DECIDED}}}" = "{cv.DECIDED_VALUE}"'
     assert [sentinel in g for g in gotoifs] == [True, True, False]
-    assert gotoifs[2] == f'$["${{{cv.ACTION}}}" = "emergency"]?hotline-emergency,s,1'
+    assert gotoifs[2] == f'$["${{{cv.ACTION}}}" = "emergency"]?decided'
     assert not any("AGISTATUS" in a[1] for a in apps)
-    assert steps[-1].app == "Goto" and steps[-1].args.startswith("hotline-fallback")
+    undecided = next(i for i, s in enumerate(steps) if s.label == "decided") - 1
+    assert steps[undecided].app == "Goto" and steps[undecided].args.startswith("hotline-fallback")
+    # decided: the HotlineRoute event for call records, then the dispatch
+    assert [s.app for s in steps[undecided + 1 :]] == ["UserEvent", "Goto"]
+    assert steps[-2].args.startswith("HotlineRoute,CallId: ${HOTLINE_CALL_ID},Dialled: ${HOTLINE_DIALLED},")
+    assert steps[-1].args == "hotline-dispatch,s,1"
     fallback = contexts["hotline-fallback"].extensions["s"]
     assert ("Queue", "gx-general,tcb(hotline-agent-setup^s^1)") in [(s.app, s.args) for s in fallback]
     emergency = contexts["hotline-emergency"].extensions["s"]

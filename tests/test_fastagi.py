@@ -84,10 +84,10 @@ async def test_caller_hangup_mid_prompt_still_sets_variables(
     server: tuple[FastAgiServer, int, list[tuple[str, int]]],
 ) -> None:
     srv, port, _ = server
-    # 16 variables are answered, then the caller hangs up during the transition prompt.
-    status, channel = await route(port, "12300", hangup_after=16)
+    # 18 variables are answered, then the caller hangs up during the transition prompt.
+    status, channel = await route(port, "12300", hangup_after=18)
     assert status == "HANGUP" and channel.variables[cv.DECIDED] == "1"
-    assert channel.commands[16].startswith("STREAM FILE") and len(channel.commands) == 18
+    assert channel.commands[18].startswith("STREAM FILE") and len(channel.commands) == 20
     assert srv.active == 0
 
 

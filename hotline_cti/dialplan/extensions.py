@@ -96,6 +96,32 @@ def _agent_visible(ext: _Ext) -> None:
     ext.add(f"ExecIf({is_set(cv.ORIGIN)}?Set(CALLERID(name)=[{v(cv.ORIGIN)}]{v('CALLERID(name)')}))")
 
 
+# Body of the HotlineRoute UserEvent: field name -> the channel variable it reports (docs/dialplan.md).
+ROUTE_EVENT_FIELDS = (
+    ("CallId", cv.CALL_ID),
+    ("Dialled", cv.DIALLED),
+    ("Form", cv.FORM),
+    ("Action", cv.ACTION),
+    ("Target", cv.TARGET),
+    ("Origin", cv.ORIGIN),
+    ("Mode", cv.MODE),
+    ("Phase", cv.PHASE),
+    ("Centre", cv.CENTRE),
+    ("City", cv.CITY),
+    ("Expert", cv.EXPERT),
+)
+
+
+def user_event(name: str, fields: list[tuple[str, str]]) -> str:
+    """``UserEvent(name,Key: value,...)``: Asterisk sends it to AMI as ``Event: UserEvent``."""
+    return f"UserEvent({name}," + ",".join(f"{key}: {value}" for key, value in fields) + ")"
+
+
+def route_event(**fixed: str) -> str:
+    """The HotlineRoute event of the call's variables; ``fixed`` replaces fields (Action/Target for fallback)."""
+    return user_event(cv.EVENT_ROUTE, [(key, fixed.get(key, v(name))) for key, name in ROUTE_EVENT_FIELDS])
+
+
 # Queue() option: Gosub on each agent's new channel before it rings. The transfer keys are enabled there
 # only: Asterisk 20 ignores applicationmap's ActivatedBy, so a caller holding DYNAMIC_FEATURES could fire them.
 AGENT_SETUP = f"b({names.CTX_AGENT_SETUP}^s^1)"
@@ -117,7 +143,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     for number, line in sorted(inbound_numbers(cfg).items()):
         ext = _Ext(number)
         if line in emergency:
-            ext.add(f"Set({cv.ACTION}={Action.EMERGENCY.value})").add(f"Set({cv.DIAL}={emergency[line]})")
+            ext.add(f"Set({cv.ACTION}={Action.EMERGENCY.value})").add(f"Set({cv.TARGET}={line})")
+            ext.add(f"Set({cv.DIAL}={emergency[line]})")
         inbound.append(ext.add(f"Goto({names.CTX_ROUTE},{v('EXTEN')},1)"))
     parts.append(_context(names.CTX_INBOUND, "every dialled form of 12345 and the merged lines", inbound))
     for city in sorted(cfg.cities, key=lambda c: c.id):
@@ -131,9 +158,13 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     for pat in ("_X.", "_+X."):
         ext = _Ext(pat).add(f"NoOp(12345 routing for {v('EXTEN')})").add("Answer()")
         ext.add("Set(AGIEXITONHANGUP=yes)").add(f"Set(__{cv.CALL_ID}={v('UNIQUEID')})")
-        _ask(ext, opts, "route", f"{v('EXTEN')},{v(cv.CITY)}", f"{names.CTX_DISPATCH},s,1")
-        ext.add(f"GotoIf({equals(cv.ACTION, Action.EMERGENCY.value)}?{names.CTX_EMERGENCY},s,1)")
+        ext.add(f"Set({cv.DIALLED}={v('EXTEN')})")  # EXTEN is "s" in the contexts after this one
+        _ask(ext, opts, "route", f"{v('EXTEN')},{v(cv.CITY)}", "decided")
+        # Controller down: an emergency line still reaches its own seats (the inbound context set its dial).
+        ext.add(f"GotoIf({equals(cv.ACTION, Action.EMERGENCY.value)}?decided)")
         ext.add(f"Goto({names.CTX_FALLBACK},s,1)")
+        ext.add(route_event(), "decided")
+        ext.add(f"Goto({names.CTX_DISPATCH},s,1)")
         route.append(ext)
     parts.append(_context(names.CTX_ROUTE, "ask the controller; no sentinel = the general queue", route))
 
@@ -152,8 +183,10 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         first = False
     disp.add(f"Goto({names.CTX_FALLBACK},s,1)")
     disp.add("NoOp(12345 menu)", "menu")
-    _ask(disp, opts, "ivr", "", "dispatch")
+    _ask(disp, opts, "ivr", f"{v(cv.DIALLED)},{v(cv.CITY)}", "redecided")
     disp.add(f"Goto({names.CTX_FALLBACK},s,1)")
+    disp.add(route_event(), "redecided")  # the menu's final decision replaces the first one
+    disp.add("Goto(dispatch)")
     parts.append(
         _context(names.CTX_DISPATCH, f"dispatch on {cv.ACTION}; the 12345 menu first when {cv.MENU}=1", [disp])
     )
@@ -166,6 +199,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"Queue({v(cv.TARGET)},tc{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
+    q.add(user_event(cv.EVENT_OVERFLOW, [("CallId", v(cv.CALL_ID)), ("From", v(cv.TARGET)), ("To", v(cv.OVERFLOW))]))
     q.add(f"Playback({names.SOUND}/overflow)")
     q.add(f"Queue({v(cv.OVERFLOW)},tc{AGENT_SETUP})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
@@ -201,6 +235,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f = _Ext("s").add(f"NoOp(no decision from the controller: {general})")
     f.add(f"Set({cv.TARGET}={general})")
     f.add(f'ExecIf($["{v(cv.CENTRE)}" = ""]?Set({cv.CENTRE}={centre}))')
+    f.add(route_event(Action=cv.FALLBACK_ACTION, Target=general))
     _agent_visible(f)
     f.add(f"Queue({general},tc{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
@@ -211,7 +246,10 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     s = _Ext("s").add(f"NoOp(survey for {v(cv.CALL_ID)})")
     _ask(s, opts, "survey", v(cv.CALL_ID), "done")
-    s.add("Hangup()", "done")
+    s.add("Hangup()")
+    s.add(f'GotoIf($["{v(cv.RATING)}" = ""]?end)', "done")  # no valid key pressed: nothing to record
+    s.add(user_event(cv.EVENT_RATING, [("CallId", v(cv.CALL_ID)), ("Rating", v(cv.RATING))]))
+    s.add("Hangup()", "end")
     parts.append(_context(names.CTX_SURVEY, "after the agent hangs up (Queue/Dial continue options c / g)", [s]))
 
     # "__": the keys are pressed on the agent's PJSIP leg, two hops on (Local;1 -> Local;2 -> Dial in hotline-agents).

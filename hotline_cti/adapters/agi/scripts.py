@@ -54,9 +54,11 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
         (cv.OVERFLOW, d.overflow or ""),
         (cv.OVERFLOW_AFTER, str(d.overflow_after)),
         (cv.PRIORITY, str(d.priority)),
+        (cv.FORM, d.form),
         (cv.MODE, d.mode.value),
         (cv.PHASE, d.phase.value),
         (cv.CENTRE, d.centre or ""),
+        (cv.CITY, d.city or ""),
         (cv.HANGUP, "1" if d.hangup else ""),
         (cv.MENU, "1" if d.menu else ""),
     ]
