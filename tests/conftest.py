@@ -9,6 +9,8 @@ import pytest
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable, compile_config
 
+pytest_plugins = ["mqtt_broker"]
+
 SMALL_YAML = """\
 region: {id: gx, name: 广西, level: province}
 cities:
