@@ -1,0 +1,102 @@
+"""pytest plugin: a real mosquitto broker on a free 127.0.0.1 port, restartable on the same port.
+
+Installs Debian's ``mosquitto`` with apt-get when ``/usr/sbin/mosquitto`` is
+missing. Each test gets its own broker in its own temp dir, stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ensure_installed() -> None:
+    if Path(MOSQUITTO).exists():
+        return
+    if shutil.which("apt-get") is None:
+        raise RuntimeError("mosquitto is not installed and apt-get is not available")
+    subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "mosquitto"], check=True, capture_output=True)
+
+
+class Broker:
+    """One mosquitto process; ``restart()`` keeps the port (and drops every client)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.log = workdir / "mosquitto.log"
+        self.conf.write_text(
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\n",
+            encoding="utf-8",
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start and wait until the port accepts connections."""
+        # Logs to stderr, kept in a file here: run as root, mosquitto drops to its own user.
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], cwd=self.workdir, stderr=log)
+        for _ in range(200):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {self._log_text()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self._log_text()}")
+
+    def stop(self) -> None:
+        """Terminate (kill after 5 s) and wait."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+    def _log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A running mosquitto broker for one test."""
+    _ensure_installed()
+    workdir = tmp_path / "mosquitto"
+    workdir.mkdir()
+    broker = Broker(workdir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
