@@ -1,0 +1,220 @@
+"""Carry out a one-key transfer plan through AMI, judge the result as Asterisk 20 reports it, audit it.
+
+Every attempt, refused ones included, becomes a :class:`TransferRecord` handed
+to the audit sink (``BatchWriter.submit_transfer``) and an event on
+``hotline/<region>/transfers`` (``BatchWriter.submit_event``). Every action has
+a timeout; an action whose answer never came is audited as ``unknown`` and is
+never re-sent (a second BlindTransfer could move someone else's call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
+from hotline_cti.adapters.ami.protocol import Message
+from hotline_cti.core.transfer import (
+    AmiStep,
+    ChannelFacts,
+    Refusal,
+    TransferPlan,
+    TransferPolicy,
+    TransferRequest,
+    plan_transfer,
+    resolve,
+)
+from hotline_cti.events import Event
+from hotline_cti.privacy import mask_numbers
+from hotline_cti.records.model import TransferRecord
+
+log = logging.getLogger(__name__)
+
+OK, REFUSED, FAILED, UNKNOWN = "ok", "refused", "failed", "unknown"
+
+
+class AuditSink(Protocol):
+    """Where audit rows and their events go (``hotline_cti.storage.writer.BatchWriter``)."""
+
+    def submit_transfer(self, transfer: TransferRecord) -> None: ...
+
+    def submit_event(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTimeouts:
+    """Seconds to wait for each kind of answer."""
+
+    action: float = 5.0  # any AMI response
+    event: float = 5.0  # BlindTransfer event after a successful response
+    attended: float = 60.0  # AttendedTransfer: the agent consults the target first
+    originate: float = 45.0  # the target answering the three-way call
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def channel_facts(name: str, channels: list[Message]) -> ChannelFacts | None:
+    """Facts about ``name`` from CoreShowChannel items; None when Asterisk does not know it."""
+    me = next((c for c in channels if c.get("Channel") == name), None)
+    if me is None:
+        return None
+    bridge = me.get("BridgeId", "")
+    peer = next((c for c in channels if bridge and c.get("BridgeId") == bridge and c is not me), None)
+    return ChannelFacts(
+        name=name,
+        uniqueid=me.get("Uniqueid", ""),
+        linkedid=me.get("Linkedid", ""),
+        peer=peer.get("Channel", "") if peer else "",
+        peer_uniqueid=peer.get("Uniqueid", "") if peer else "",
+    )
+
+
+class TransferExecutor:
+    """Runs one-key transfers against Asterisk: ``await executor.execute(request)`` → the audit row."""
+
+    def __init__(
+        self,
+        client: AmiClient,
+        policy: Callable[[], TransferPolicy],
+        audit: AuditSink | None = None,
+        *,
+        timeouts: TransferTimeouts | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.client = client
+        self._policy = policy  # a callable: a reloaded config applies to the next transfer
+        self.audit = audit
+        self.timeouts = timeouts or TransferTimeouts()
+        self._clock = clock
+
+    async def execute(self, request: TransferRequest) -> TransferRecord:
+        """Check, plan, act, judge and audit one transfer; never raises for a refused or failed one."""
+        policy = self._policy()
+        at = self._clock()
+        early = resolve(policy, request)
+        if isinstance(early, Refusal):
+            return self._audit(policy, request, at, "", early.target or request.target, REFUSED, early.reason)
+        try:
+            listing = await self.client.action("CoreShowChannels", timeout=self.timeouts.action)
+        except AmiError as exc:
+            return self._audit(policy, request, at, "", early.key, FAILED, f"channel lookup failed: {exc}")
+        facts = channel_facts(request.channel, list(listing.events))
+        plan = plan_transfer(policy, request, facts)
+        if isinstance(plan, Refusal):
+            call_id = facts.call_id if facts else ""
+            return self._audit(policy, request, at, call_id, plan.target or early.key, REFUSED, plan.reason)
+        result, reason = await self._run(plan)
+        return self._audit(policy, request, at, plan.call_id, plan.destination.key, result, reason)
+
+    async def _run(self, plan: TransferPlan) -> tuple[str, str]:
+        for index, step in enumerate(plan.steps):
+            try:
+                result, reason = await self._step(step)
+            except NotConnected as exc:
+                result, reason = FAILED, f"{step.action} not sent: {exc}"
+            except ActionUnknownOutcome as exc:
+                result, reason = UNKNOWN, f"{step.action} sent, no answer: {exc}"
+            except AmiError as exc:
+                result, reason = FAILED, f"{step.action}: {exc}"
+            if result != OK:
+                if index:  # an earlier step already moved the call: say so
+                    reason += f" (after {', '.join(s.action for s in plan.steps[:index])} succeeded)"
+                return result, reason
+        return OK, ""
+
+    async def _step(self, step: AmiStep) -> tuple[str, str]:
+        fields = dict(step.fields)
+        if step.judge == "originate":
+            answer = await self.client.action(
+                step.action,
+                fields,
+                timeout=self.timeouts.originate + self.timeouts.action,
+                check=False,
+                wait_event=step.event,
+            )
+            if not answer.success:
+                return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
+            event = answer.events[-1] if answer.events else None
+            if event is None or event.get("Response", "").lower() != "success":
+                why = event.get("Reason", "?") if event else "no OriginateResponse"
+                return FAILED, f"target did not answer the three-way call (Reason {why})"
+            return OK, ""
+        if step.judge == "response":
+            answer = await self.client.action(step.action, fields, timeout=self.timeouts.action, check=False)
+            if not answer.success:
+                return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
+            return OK, ""
+        return await self._with_event(step, fields)
+
+    async def _with_event(self, step: AmiStep, fields: dict[str, str]) -> tuple[str, str]:
+        """BlindTransfer (response + event) and Atxfer (only the AttendedTransfer event counts)."""
+        channel = fields["Channel"]
+        loop = asyncio.get_running_loop()
+        seen: asyncio.Future[Message] = loop.create_future()
+
+        def on_event(message: Message) -> None:
+            mine = (message.get("TransfererChannel"), message.get("OrigTransfererChannel"))
+            if channel in mine and not seen.done():
+                seen.set_result(message)
+
+        self.client.on(step.event, on_event)
+        try:
+            answer = await self.client.action(step.action, fields, timeout=self.timeouts.action, check=False)
+            if not answer.success:
+                return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
+            wait = self.timeouts.attended if step.judge == "event_only" else self.timeouts.event
+            try:
+                event = await asyncio.wait_for(seen, wait)
+            except TimeoutError:
+                return UNKNOWN, f"no {step.event} event within {wait:g}s"
+            if event.get("Result", "").lower() != "success":
+                return FAILED, f"{step.event} result {event.get('Result', '?')}"
+            return OK, ""
+        finally:
+            self.client.off(step.event, on_event)
+
+    def _audit(
+        self,
+        policy: TransferPolicy,
+        request: TransferRequest,
+        at: dt.datetime,
+        call_id: str,
+        target: str,
+        result: str,
+        reason: str,
+    ) -> TransferRecord:
+        record = TransferRecord(
+            call_id=call_id,
+            at=at,
+            channel=request.channel,
+            target=target,
+            mode=request.mode,
+            requested_by=request.requested_by,
+            result=result,
+            reason=reason,
+            transfer_id=uuid.uuid4().hex,
+        )
+        level = logging.INFO if result == OK else logging.WARNING
+        log.log(
+            level,
+            "transfer %s -> %s (%s) by %s: %s %s",
+            mask_numbers(request.channel),
+            target,
+            request.mode,
+            request.requested_by,
+            result,
+            mask_numbers(reason),
+        )
+        if self.audit is not None:
+            self.audit.submit_transfer(record)
+            data = record.to_dict()
+            data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
+            self.audit.submit_event(Event("transfers", policy.region, at, data))
+        return record

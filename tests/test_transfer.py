@@ -1,0 +1,244 @@
+"""One-key transfer: the pure plan, and every mode executed against the simulated Asterisk 20 AMI server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hotline_cti.adapters.ami import AmiClient, AmiSettings
+from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
+from hotline_cti.config.loader import load_config
+from hotline_cti.core.transfer import (
+    ChannelFacts,
+    Refusal,
+    TransferPlan,
+    TransferPolicy,
+    TransferRequest,
+    build_policy,
+    plan_transfer,
+)
+from hotline_cti.dialplan import names
+from hotline_cti.events import Event
+from hotline_cti.records.model import TransferMode, TransferRecord
+from simulators.ami_server import AmiServer
+
+SECRET = "sim-secret"  # the simulator's dummy credential, not a real one
+CALLER = "PJSIP/trunk-00000001"
+AGENT = "Local/1001@hotline-agents-00000002;1"
+
+
+@pytest.fixture(scope="module")
+def policy(small_config_path: Path) -> TransferPolicy:
+    return build_policy(load_config(small_config_path).model)
+
+
+def request(target: str, mode: TransferMode, channel: str = AGENT, from_line: str = "") -> TransferRequest:
+    return TransferRequest(channel, target, mode, "agent:1001", from_line)
+
+
+BRIDGED = ChannelFacts(AGENT, "1700000000.2", "1700000000.1", CALLER, "1700000000.1")
+
+
+# ------------------------------------------------------------------ pure plan
+
+
+def test_targets_are_the_onekey_contexts_list(policy: TransferPolicy) -> None:
+    assert policy.targets["110"].code == "110"
+    assert policy.targets["tax"] is policy.targets["8001"]
+    assert policy.targets["tobacco@guilin"].label == "sub-centre tobacco@guilin"
+    assert policy.targets["e12315"].code == "9001"
+    assert policy.known()[:5] == ["110", "119", "120", "122", "12122"]
+
+
+def test_blind_plan_is_one_blindtransfer_on_the_agent_leg(policy: TransferPolicy) -> None:
+    plan = plan_transfer(policy, request("tax", TransferMode.BLIND), BRIDGED)
+    assert isinstance(plan, TransferPlan)
+    assert plan.call_id == "1700000000.1"
+    (step,) = plan.steps
+    assert (step.action, step.judge, step.event) == ("BlindTransfer", "event", "BlindTransfer")
+    assert dict(step.fields) == {"Channel": AGENT, "Exten": "8001", "Context": names.CTX_XFER_OUT}
+
+
+def test_threeway_plan_moves_both_legs_then_calls_the_target(policy: TransferPolicy) -> None:
+    plan = plan_transfer(policy, request("110", TransferMode.THREEWAY), BRIDGED)
+    assert isinstance(plan, TransferPlan)
+    redirect, originate = plan.steps
+    assert dict(redirect.fields) == {
+        "Channel": CALLER,
+        "ExtraChannel": AGENT,
+        "Context": names.CTX_CONF,
+        "Exten": "s",
+        "Priority": "1",
+    }
+    assert dict(originate.fields)["Channel"] == f"Local/110@{names.CTX_XFER_OUT}"
+    assert dict(originate.fields)["Data"] == "hotline-1700000000.1,hotline_bridge,hotline_user"
+
+
+@pytest.mark.parametrize(
+    ("req", "facts", "reason"),
+    [
+        (request("999", TransferMode.BLIND), BRIDGED, "unknown target '999'; known: 110, 119"),
+        (
+            request("110", TransferMode.ATTENDED),
+            BRIDGED,
+            "mode attended not allowed for 110 (transfer_modes: blind, threeway)",
+        ),
+        (request("119", TransferMode.BLIND), None, "unknown channel"),
+        (request("119", TransferMode.BLIND), ChannelFacts(AGENT, "1.2", "1.2"), "not bridged to a caller"),
+        (request("12345", TransferMode.HANDOVER, from_line="119"), BRIDGED, "line '119' may not hand calls over"),
+        (request("119", TransferMode.HANDOVER, from_line="110"), BRIDGED, "a hand-over goes to 12345, not '119'"),
+        (request("110", TransferMode.BLIND, channel=" "), BRIDGED, "no channel given"),
+    ],
+)
+def test_refusals_say_why(
+    policy: TransferPolicy, req: TransferRequest, facts: ChannelFacts | None, reason: str
+) -> None:
+    refusal = plan_transfer(policy, req, facts)
+    assert isinstance(refusal, Refusal)
+    assert reason in refusal.reason
+
+
+def test_handover_redirects_the_caller_leg_into_the_general_queue(policy: TransferPolicy) -> None:
+    trunk_110 = ChannelFacts("PJSIP/110-00000009", "1700000000.9", "1700000000.1", CALLER, "1700000000.1")
+    plan = plan_transfer(policy, request("12345", TransferMode.HANDOVER, trunk_110.name, "110"), trunk_110)
+    assert isinstance(plan, TransferPlan)
+    (step,) = plan.steps
+    assert dict(step.fields) == {"Channel": CALLER, "Context": names.CTX_FALLBACK, "Exten": "s", "Priority": "1"}
+
+
+# ------------------------------------------------------------ against the AMI
+
+
+@dataclass
+class FakeAudit:
+    """Stands in for BatchWriter: keeps what was submitted."""
+
+    transfers: list[TransferRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def submit_transfer(self, transfer: TransferRecord) -> None:
+        self.transfers.append(transfer)
+
+    def submit_event(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[AmiServer]:
+    async with AmiServer(secret=SECRET) as srv:
+        srv.add_channel(CALLER, caller_num="13812345678", context="hotline-queue")
+        srv.add_channel(AGENT, caller_num="1001")
+        srv.bridge(CALLER, AGENT)
+        yield srv
+
+
+@pytest.fixture
+async def client(server: AmiServer) -> AsyncIterator[AmiClient]:
+    settings = AmiSettings(host="127.0.0.1", port=server.port, username="hotline", secret=SECRET, action_timeout=2.0)
+    async with AmiClient(settings) as cli:
+        yield cli
+
+
+def executor(client: AmiClient, policy: TransferPolicy, audit: FakeAudit) -> TransferExecutor:
+    return TransferExecutor(client, lambda: policy, audit, timeouts=TransferTimeouts(action=2, event=2, attended=2))
+
+
+def transfer_actions(server: AmiServer) -> list[str]:
+    return [a.name for a in server.actions if a.name in ("BlindTransfer", "Atxfer", "Redirect", "Originate")]
+
+
+async def test_blind_transfer_runs_and_is_audited(server: AmiServer, client: AmiClient, policy: TransferPolicy) -> None:
+    audit = FakeAudit()
+    caller_id = server.channels[CALLER].uniqueid
+    record = await executor(client, policy, audit).execute(request("119", TransferMode.BLIND))
+    assert (record.result, record.reason, record.target, record.call_id) == ("ok", "", "119", caller_id)
+    (action,) = server.actions_named("BlindTransfer")
+    assert (action.get("Channel"), action.get("Exten"), action.get("Context")) == (AGENT, "119", "hotline-onekey")
+    assert server.channels[CALLER].context == "hotline-onekey"  # the caller moved, the agent leg is gone
+    assert AGENT not in server.channels
+    assert audit.transfers == [record]
+    (event,) = audit.events
+    assert event.topic == "hotline/gx/transfers"
+    assert event.data["requested_by"] == "agent:1001" and event.data["result"] == "ok"
+
+
+async def test_attended_transfer_waits_for_the_attendedtransfer_event(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    audit = FakeAudit()
+    record = await executor(client, policy, audit).execute(request("e12315", TransferMode.ATTENDED))
+    assert (record.result, record.target, record.mode) == ("ok", "e12315", TransferMode.ATTENDED)
+    (action,) = server.actions_named("Atxfer")
+    assert (action.get("Channel"), action.get("Exten")) == (AGENT, "9001")
+
+
+async def test_attended_transfer_without_event_is_unknown_not_ok(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    server.atxfer_delay = 30  # the agent is still consulting when we stop waiting
+    ex = TransferExecutor(client, lambda: policy, FakeAudit(), timeouts=TransferTimeouts(attended=0.2))
+    record = await ex.execute(request("119", TransferMode.ATTENDED))
+    assert record.result == "unknown"
+    assert "no AttendedTransfer event" in record.reason
+
+
+async def test_threeway_redirects_both_legs_and_originates_the_target(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    audit = FakeAudit()
+    record = await executor(client, policy, audit).execute(request("110", TransferMode.THREEWAY))
+    assert record.result == "ok", record.reason
+    assert transfer_actions(server) == ["Redirect", "Originate"]
+    (redirect,) = server.actions_named("Redirect")
+    assert (redirect.get("Channel"), redirect.get("ExtraChannel")) == (CALLER, AGENT)
+    assert server.channels[CALLER].context == server.channels[AGENT].context == "hotline-threeway"
+    (originate,) = server.actions_named("Originate")
+    assert originate.get("Application") == "ConfBridge"
+
+
+async def test_threeway_target_not_answering_fails_after_the_redirect(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    server.originate_reason = 3  # no answer
+    record = await executor(client, policy, FakeAudit()).execute(request("110", TransferMode.THREEWAY))
+    assert record.result == "failed"
+    assert "did not answer" in record.reason and "after Redirect succeeded" in record.reason
+
+
+async def test_handover_from_110_queues_the_caller_in_12345(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    record = await executor(client, policy, FakeAudit()).execute(
+        request("12345", TransferMode.HANDOVER, channel=AGENT, from_line="110")
+    )
+    assert (record.result, record.target, record.mode) == ("ok", "12345", TransferMode.HANDOVER)
+    (redirect,) = server.actions_named("Redirect")
+    assert (redirect.get("Channel"), redirect.get("Context")) == (CALLER, "hotline-fallback")
+
+
+async def test_unknown_channel_and_target_are_refused_without_acting(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    audit = FakeAudit()
+    ex = executor(client, policy, audit)
+    missing = await ex.execute(request("119", TransferMode.BLIND, channel="PJSIP/nobody-00000099"))
+    unknown = await ex.execute(request("999", TransferMode.BLIND))
+    assert (missing.result, unknown.result) == ("refused", "refused")
+    assert "unknown channel 'PJSIP/nobody-00000099'" in missing.reason
+    assert "unknown target '999'" in unknown.reason
+    assert transfer_actions(server) == []
+    assert [t.result for t in audit.transfers] == ["refused", "refused"]
+    assert [e.data["result"] for e in audit.events] == ["refused", "refused"]
+
+
+async def test_unanswered_action_is_unknown_and_sent_once(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy
+) -> None:
+    server.silent_actions.add("blindtransfer")
+    ex = TransferExecutor(client, lambda: policy, FakeAudit(), timeouts=TransferTimeouts(action=0.3))
+    record = await ex.execute(request("119", TransferMode.BLIND))
+    assert record.result == "unknown"
+    assert len(server.actions_named("BlindTransfer")) == 1
