@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+import signal
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,8 +39,8 @@ class PeerChannel:
             self.dtmf = [self.dtmf] if self.dtmf else []
 
 
-def _reply(channel: PeerChannel, line: str, failed: list[bool]) -> str:
-    """res_agi's answer to one command line."""
+def reply_to(channel: PeerChannel, line: str, failed: list[bool]) -> str:
+    """res_agi's answer to one command line; sets ``failed[0]`` on a ``result=-1``."""
     try:
         words = shlex.split(line)
     except ValueError:
@@ -128,7 +130,7 @@ async def run_fastagi(
                     continue
             if send_trying:
                 await send("100 result=0 Trying...\n")
-            await send(_reply(channel, line, failed) + "\n")
+            await send(reply_to(channel, line, failed) + "\n")
             answered += 1
     except OSError:
         pass  # the controller dropped us: Asterisk goes on with what was set
@@ -136,6 +138,48 @@ async def run_fastagi(
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+    if hung_up:
+        return HANGUP
+    return FAILURE if failed[0] else SUCCESS
+
+
+def run_classic_peer(
+    process: subprocess.Popen[bytes], script: str, channel: PeerChannel, *, args: Sequence[str] = ()
+) -> str:
+    """Play Asterisk's side of a classic AGI over the pipes of ``process``; return AGISTATUS.
+
+    As res_agi does for a local AGI: the script name is ``agi_arg_1`` (the command line's first
+    argument), and a caller hangup is a SIGHUP to the process, not a ``HANGUP`` line; after it
+    only the dead-channel commands are answered, the rest get 511.
+    """
+    assert process.stdin is not None and process.stdout is not None
+    env = {"agi_request": "hotline-cti-agi", **channel.env}
+    for i, arg in enumerate((script, *args), 1):
+        env[f"agi_arg_{i}"] = arg
+    failed = [False]
+    answered = 0
+    hung_up = False
+    try:
+        process.stdin.write(("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode())
+        process.stdin.flush()
+        while raw := process.stdout.readline():
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            channel.commands.append(line)
+            if channel.hangup_after is not None and answered >= channel.hangup_after:
+                if not hung_up:
+                    hung_up = True
+                    process.send_signal(signal.SIGHUP)
+                if not line.upper().startswith(DEAD_CHANNEL_COMMANDS):
+                    process.stdin.write(b"511 Command Not Permitted on a dead channel or intercept routine\n")
+                    process.stdin.flush()
+                    continue
+            process.stdin.write((reply_to(channel, line, failed) + "\n").encode())
+            process.stdin.flush()
+            answered += 1
+    except BrokenPipeError:
+        pass  # the script exited: Asterisk goes on with what was set
+    finally:
+        process.stdin.close()
     if hung_up:
         return HANGUP
     return FAILURE if failed[0] else SUCCESS

@@ -15,21 +15,13 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hotline_cti.adapters.agi.protocol import (
-    DEAD_CHANNEL_COMMANDS,
-    AgiProtocolError,
-    AgiReply,
-    EnvironmentParser,
-    Hangup,
-    ReplyParser,
-)
+from hotline_cti.adapters.agi.protocol import AgiProtocolError, EnvironmentParser, ReplyParser
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import RatingSink, Script, ivr_script, route_script, survey_script
-from hotline_cti.core.routing import decide
+from hotline_cti.adapters.agi.scripts import RatingSink, Script, select_script
+from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.privacy import mask_numbers
 
 log = logging.getLogger(__name__)
-_DEAD = AgiReply(511, "Command Not Permitted on a dead channel or intercept routine", None, None, "511")
 
 
 @dataclass(frozen=True)
@@ -121,43 +113,19 @@ class FastAgiServer:
 
     def _script(self, env: dict[str, str]) -> Script | None:
         name = env.get("agi_network_script", "").strip("/").split("?")[0]
-        table, now = self.holder.table, self.clock()  # the table this session keeps to its end
-        if name == "route":
-            return route_script(env, table, now, decide)
-        if name == "ivr":
-            return ivr_script(env, table, now, decide)
-        if name == "survey":
-            return survey_script(env, self.record_rating, now)
-        return None
+        # The table this session keeps to its end, even if a reload swaps the holder's.
+        return select_script(name, env, self.holder.table, self.clock(), self.record_rating)
 
     async def _run(self, script: Script, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         replies = ReplyParser()
-        dead = False
-        pending: list[AgiReply | Hangup] = []
-        try:
-            command = next(script)
-            while True:
-                if dead and not command.upper().startswith(DEAD_CHANNEL_COMMANDS):
-                    command = script.send(_DEAD)  # the caller is gone: skip what cannot run
-                    continue
-                writer.write(command.encode() + b"\n")
-                await writer.drain()
-                reply = None
-                async with asyncio.timeout(self.limits.command):
-                    while reply is None:
-                        while pending and reply is None:
-                            event = pending.pop(0)
-                            if isinstance(event, Hangup):
-                                dead = True
-                            else:
-                                reply = event
-                        if reply is None:
-                            data = await reader.read(4096)
-                            if not data:
-                                return  # channel gone
-                            pending.extend(replies.feed(data))
-                if reply.dead_channel:
-                    dead = True
-                command = script.send(reply)
-        except StopIteration:
-            return
+        session = ScriptSession(script)
+        while (command := session.next_command()) is not None:
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            async with asyncio.timeout(self.limits.command):
+                answered = session.feed(())  # a reply may already be queued
+                while not answered:
+                    data = await reader.read(4096)
+                    if not data:
+                        return  # channel gone
+                    answered = session.feed(replies.feed(data))

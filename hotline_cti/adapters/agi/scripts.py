@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
 from hotline_cti.core.model import Call, Decision
-from hotline_cti.core.routing import EXPERT_DIGIT
+from hotline_cti.core.routing import EXPERT_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
 
 Script = Generator[str, AgiReply, None]
@@ -112,3 +112,19 @@ def survey_script(env: dict[str, str], record: RatingSink, now: dt.datetime) -> 
         yield set_var(cv.RATING, reply.result)
         yield f'STREAM FILE {sound("survey-thanks")} ""'
     yield set_var(cv.DECIDED, cv.DECIDED_VALUE)
+
+
+SCRIPTS = ("route", "ivr", "survey")
+
+
+def select_script(
+    name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime, record: RatingSink
+) -> Script | None:
+    """The script called ``name`` (``route``, ``ivr`` or ``survey``) for a session; None if unknown."""
+    if name == "route":
+        return route_script(env, table, now, decide)
+    if name == "ivr":
+        return ivr_script(env, table, now, decide)
+    if name == "survey":
+        return survey_script(env, record, now)
+    return None

@@ -1,0 +1,111 @@
+"""Classic AGI: the ``hotline-cti-agi`` entry point as a subprocess over pipes, Asterisk's side played here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi.scripts import decision_variables
+from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import Call
+from hotline_cti.core.routing import decide
+from hotline_cti.core.table import compile_config
+from simulators.agi_peer import PeerChannel, run_classic_peer
+
+REPO = Path(__file__).resolve().parent.parent
+GUANGXI = REPO / "merger_config/guangxi.yaml"
+CALLER = {"agi_callerid": "13812345678", "agi_calleridname": "张三", "agi_uniqueid": "1700000000.9"}
+
+
+def start(*argv: str, config: Path | None = GUANGXI, via_env: bool = False) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "HOTLINE_CTI_CONFIG"}
+    args = list(argv)
+    if config is not None and via_env:
+        env["HOTLINE_CTI_CONFIG"] = str(config)
+    elif config is not None:
+        args = ["--config", str(config), *args]
+    cmd = [sys.executable, "-m", "hotline_cti.cli.agi_cmd", *args]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def session(script: str, args: Sequence[str], channel: PeerChannel, **kw: object) -> tuple[str, int, str, PeerChannel]:
+    """Run one classic session: (AGISTATUS, exit code, stderr, channel)."""
+    process = start(script, *args, **kw)  # type: ignore[arg-type]
+    try:
+        status = run_classic_peer(process, script, channel, args=args)
+        code = process.wait(timeout=30)
+        assert process.stderr is not None
+        return status, code, process.stderr.read().decode(), channel
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def expected_variables(dialled: str, city: str | None = None) -> dict[str, str]:
+    table = compile_config(load_config(GUANGXI).model)
+    return dict(
+        decision_variables(decide(Call(dialled, caller="13812345678", city=city), table, dt.datetime.now(dt.UTC)))
+    )
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_route_sets_the_decision_and_the_sentinel_last(via_env: bool) -> None:
+    status, code, stderr, channel = session("route", ["12348", ""], PeerChannel(dict(CALLER)), via_env=via_env)
+    assert (status, code) == ("SUCCESS", 0), stderr
+    sets = [c for c in channel.commands if c.startswith("SET VARIABLE")]
+    assert sets[-1] == f'SET VARIABLE {cv.DECIDED} "1"' and channel.commands[-1] == sets[-1]
+    del channel.variables[cv.DECIDED]
+    assert channel.variables == expected_variables("12348")
+    assert channel.variables[cv.ACTION] == "department"
+    assert "13812345678" not in stderr and "张三" not in stderr  # pyst2's environment dump is dropped
+
+
+def test_prompts_are_streamed_and_a_missing_one_is_failure_but_decided() -> None:
+    status, code, _, channel = session("route", ["12300", ""], PeerChannel(dict(CALLER), sounds=frozenset()))
+    assert channel.commands[-2] == 'STREAM FILE hotline/retired-12300 ""'
+    # result=-1 makes pyst2's own get_result raise; our reply parser carries on to the sentinel
+    assert status == "FAILURE" and code == 0 and channel.variables[cv.DECIDED] == "1"
+    assert channel.variables[cv.ACTION] == "retired"
+
+
+def test_sighup_mid_session_skips_what_a_dead_channel_refuses() -> None:
+    channel = PeerChannel(dict(CALLER), hangup_after=3)
+    status, code, stderr, channel = session("route", ["12300", ""], channel)
+    assert (status, code) == ("HANGUP", 0), stderr
+    # SIGHUP came with command 4: SET VARIABLE still works on a dead channel, so every variable is set,
+    # but the prompt is not even tried (a 511 for it would also have been survivable)
+    assert not any(c.startswith("STREAM FILE") for c in channel.commands)
+    assert channel.variables[cv.DECIDED] == "1" and channel.variables[cv.PROMPTS] == "hotline/retired-12300"
+    assert len(channel.commands) == len(expected_variables("12300")) + 1
+
+
+def test_ivr_menu_and_survey() -> None:
+    _, code, _, channel = session("ivr", ["077312345", ""], PeerChannel(dict(CALLER), dtmf=["9", "2"]))
+    assert code == 0 and channel.variables[cv.IVR_CHOICE] == "2"
+    assert channel.commands[:3] == [
+        'STREAM FILE hotline/emergency-hint ""',
+        "GET DATA hotline/menu-main 5000 1",
+        'STREAM FILE hotline/invalid-choice ""',
+    ]
+    assert channel.variables[cv.ACTION] == "queue" and channel.variables[cv.DECIDED] == "1"
+    status, code, _, channel = session("survey", ["1700000000.9"], PeerChannel(dict(CALLER), dtmf="3"))
+    assert (status, code) == ("SUCCESS", 0)
+    assert channel.variables[cv.RATING] == "3" and channel.variables[cv.DECIDED] == "1"
+
+
+def test_bad_or_missing_config_sends_nothing_so_the_dialplan_falls_back(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("region: [\n", encoding="utf-8")
+    status, code, stderr, channel = session("route", ["12345", ""], PeerChannel(dict(CALLER)), config=bad)
+    assert code == 1 and "bad.yaml:" in stderr
+    assert channel.commands == [] and status == "SUCCESS"  # Asterisk: nothing set, no sentinel
+    status, code, stderr, channel = session("route", ["12345", ""], PeerChannel(dict(CALLER)), config=None)
+    assert code == 2 and "HOTLINE_CTI_CONFIG" in stderr and channel.commands == []
