@@ -1,0 +1,1 @@
+"""Alembic environment for hotline-cti's schema; run programmatically by ``Store.open`` (see ``migrate.py``)."""

@@ -1,0 +1,351 @@
+"""The durable store: call records, ratings, transfer audit and the MQTT outbox.
+
+SQLAlchemy 2 async Core with bulk statements: SQLite through aiosqlite (WAL)
+by default, PostgreSQL through asyncpg when the URL says so. The schema is
+brought up to date with alembic when the store opens. Nothing here is on the
+call path: adapters hand rows to :class:`hotline_cti.storage.writer.BatchWriter`,
+which calls these methods in batches.
+
+Times are UTC. SQLite keeps no zone, so values are normalised to UTC before
+writing and read back as aware UTC datetimes on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from hotline_cti.events import Event
+from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.storage import migrate
+from hotline_cti.storage.tables import calls, outbox, ratings, transfers
+
+__all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
+
+ENV_DATABASE_URL = "DATABASE_URL"
+DEFAULT_URL = "sqlite+aiosqlite:///./hotline-cti.db"
+
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def resolve_url(url: str | None = None) -> sa.URL:
+    """The database URL: ``url``, else ``$DATABASE_URL``, else ``./hotline-cti.db``; async driver added.
+
+    ``postgresql://`` (and ``postgres://``) become ``postgresql+asyncpg://``,
+    ``sqlite://`` becomes ``sqlite+aiosqlite://``. Raises ``ValueError`` for
+    anything that is not SQLite or PostgreSQL.
+    """
+    text = url or os.environ.get(ENV_DATABASE_URL) or DEFAULT_URL
+    try:
+        parsed = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"{ENV_DATABASE_URL}: not a database URL: {_hide_password(text)!r}") from None
+    name = parsed.drivername
+    if name in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[name])
+    elif name not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+        raise ValueError(
+            f"{ENV_DATABASE_URL}: unsupported database {name!r} (use sqlite+aiosqlite:///file.db or postgresql+asyncpg://...)"
+        )
+    return parsed
+
+
+def _hide_password(text: str) -> str:
+    try:
+        return sa.make_url(text).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable>"
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC; a naive value is taken as UTC already (that is how SQLite hands them back)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _clip(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    """Cut strings to their column's length: PostgreSQL refuses longer ones and one bad row must not block a batch."""
+    for column in table.columns:
+        value = row.get(column.name)
+        length = getattr(column.type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            row[column.name] = value[:length]
+    return row
+
+
+def _call_row(record: CallRecord) -> dict[str, Any]:
+    return _clip(
+        calls,
+        {
+            "call_id": record.call_id,
+            "region": record.region,
+            "started": _utc(record.started),
+            "ended": _utc_or_none(record.ended),
+            "caller": record.caller,
+            "dialled": record.dialled,
+            "form": record.form,
+            "origin": record.origin,
+            "mode": record.mode,
+            "phase": record.phase,
+            "action": record.action,
+            "target": record.target,
+            "centre": record.centre,
+            "city": record.city,
+            "queue": record.queue,
+            "expert": record.expert,
+            "fallback": record.fallback,
+            "overflowed": record.overflowed,
+            "wait": record.wait,
+            "agent": record.agent,
+            "talk": record.talk,
+            "transfers": ",".join(record.transfers),
+            "rating": record.rating,
+            "outcome": str(record.outcome),
+            "hangup_cause": record.hangup_cause,
+        },
+    )
+
+
+def _record_from_row(row: sa.Row[Any]) -> CallRecord:
+    m = row._mapping
+    return CallRecord(
+        call_id=m["call_id"],
+        region=m["region"],
+        started=_utc(m["started"]),
+        ended=_utc_or_none(m["ended"]),
+        caller=m["caller"],
+        dialled=m["dialled"],
+        form=m["form"],
+        origin=m["origin"],
+        mode=m["mode"],
+        phase=m["phase"],
+        action=m["action"],
+        target=m["target"],
+        centre=m["centre"],
+        city=m["city"],
+        queue=m["queue"],
+        expert=m["expert"],
+        fallback=bool(m["fallback"]),
+        overflowed=bool(m["overflowed"]),
+        wait=m["wait"],
+        agent=m["agent"],
+        talk=m["talk"],
+        transfers=[t for t in m["transfers"].split(",") if t],
+        rating=m["merged_rating"],
+        outcome=Outcome(m["outcome"]),
+        hangup_cause=m["hangup_cause"],
+    )
+
+
+class Store:
+    """Async access to the hotline-cti database. Open with ``await Store.open(url)``; close when done."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @classmethod
+    async def open(cls, url: str | None = None, *, busy_timeout: float = 5.0, echo: bool = False) -> Store:
+        """Connect (url, else $DATABASE_URL, else ./hotline-cti.db) and migrate the schema to the newest revision.
+
+        SQLite runs in WAL mode (readers never block the writer) and waits up
+        to ``busy_timeout`` seconds for a lock before failing the statement.
+        """
+        parsed = resolve_url(url)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": busy_timeout}
+            if parsed.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = StaticPool  # one shared connection, or each would see its own empty database
+        else:
+            kwargs["pool_pre_ping"] = True  # a restarted PostgreSQL leaves dead pooled connections behind
+        engine = create_async_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(migrate.upgrade)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ----------------------------------------------------------------- writes
+
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_update``/``do_nothing``."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def upsert_calls(self, records: Sequence[CallRecord]) -> None:
+        """Insert or replace call records by call_id (last one wins; a stored rating is kept if the new one has none)."""
+        if not records:
+            return
+        latest = {r.call_id: r for r in records}  # one row per key: PostgreSQL refuses to update a row twice
+        stmt = self._insert(calls)
+        update = {c.name: stmt.excluded[c.name] for c in calls.columns if c.name != "call_id"}
+        update["rating"] = sa.func.coalesce(stmt.excluded.rating, calls.c.rating)
+        stmt = stmt.on_conflict_do_update(index_elements=[calls.c.call_id], set_=update)
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, [_call_row(r) for r in latest.values()])
+
+    async def add_ratings(self, items: Sequence[tuple[str, int, dt.datetime]]) -> None:
+        """Record survey ratings ``(call_id, rating, at)``; a later rating of the same call replaces the earlier."""
+        if not items:
+            return
+        latest = {call_id: (call_id, rating, at) for call_id, rating, at in items}
+        stmt = self._insert(ratings)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[ratings.c.call_id], set_={"rating": stmt.excluded.rating, "at": stmt.excluded.at}
+        )
+        rows = [_clip(ratings, {"call_id": c, "rating": int(r), "at": _utc(a)}) for c, r, a in latest.values()]
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, rows)
+
+    async def add_transfers(self, items: Sequence[TransferRecord]) -> None:
+        """Audit transfers; a row with a known transfer_id is updated (e.g. its result learnt later)."""
+        if not items:
+            return
+        latest: dict[str, dict[str, Any]] = {}
+        for t in items:
+            row = t.to_dict()
+            row["transfer_id"] = t.transfer_id or uuid.uuid4().hex
+            row["at"] = _utc(t.at)
+            latest[row["transfer_id"]] = _clip(transfers, row)
+        stmt = self._insert(transfers)
+        update = {c.name: stmt.excluded[c.name] for c in transfers.columns if c.name != "transfer_id"}
+        stmt = stmt.on_conflict_do_update(index_elements=[transfers.c.transfer_id], set_=update)
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, list(latest.values()))
+
+    async def append_events(self, events: Sequence[Event]) -> None:
+        """Append events to the MQTT outbox, in the given order."""
+        if not events:
+            return
+        now = _now()
+        rows = [{"topic": e.topic, "payload": e.to_json(), "created": now} for e in events]
+        async with self.engine.begin() as conn:
+            # A plain executemany (no RETURNING) inserts the rows one after another, so seq follows submission order.
+            await conn.execute(sa.insert(outbox), rows)
+
+    async def pending_events(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        """Unsent outbox rows ``(seq, topic, payload)``, oldest first."""
+        query = (
+            sa.select(outbox.c.seq, outbox.c.topic, outbox.c.payload)
+            .where(outbox.c.sent.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [(int(seq), topic_, payload) for seq, topic_, payload in result]
+
+    async def mark_sent(self, seqs: Sequence[int]) -> None:
+        """Mark outbox rows as delivered (the broker acknowledged them)."""
+        if not seqs:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=_now()))
+
+    # ------------------------------------------------------------------ reads
+
+    async def calls_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
+    ) -> list[CallRecord]:
+        """Calls that started in ``[since, until)`` (optionally one region), oldest first, ratings merged in."""
+        merged = sa.func.coalesce(ratings.c.rating, calls.c.rating).label("merged_rating")
+        query = sa.select(calls, merged).select_from(calls.outerjoin(ratings, ratings.c.call_id == calls.c.call_id))
+        if since is not None:
+            query = query.where(calls.c.started >= _utc(since))
+        if until is not None:
+            query = query.where(calls.c.started < _utc(until))
+        if region is not None:
+            query = query.where(calls.c.region == region)
+        query = query.order_by(calls.c.started, calls.c.call_id)
+        async with self.engine.connect() as conn:
+            return [_record_from_row(row) for row in await conn.execute(query)]
+
+    async def transfers_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[TransferRecord]:
+        """Audited transfers made in ``[since, until)``, oldest first."""
+        query = sa.select(transfers)
+        if since is not None:
+            query = query.where(transfers.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(transfers.c.at < _utc(until))
+        query = query.order_by(transfers.c.at, transfers.c.transfer_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            TransferRecord(
+                call_id=m["call_id"],
+                at=_utc(m["at"]),
+                channel=m["channel"],
+                target=m["target"],
+                mode=TransferMode(m["mode"]),
+                requested_by=m["requested_by"],
+                result=m["result"],
+                reason=m["reason"],
+                transfer_id=m["transfer_id"],
+            )
+            for m in rows
+        ]
+
+    async def schema_revision(self) -> str | None:
+        """The alembic revision the database is at."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(migrate.current_revision)
+
+    async def run_sync(self, fn: Any) -> Any:
+        """Run ``fn(sync_connection)`` in a transaction (tests and tools: schema comparison, ad-hoc reads)."""
+        conn: AsyncConnection
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL so readers (reports) never block the writer; NORMAL sync is durable enough with WAL."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
