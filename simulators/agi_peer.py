@@ -83,11 +83,13 @@ async def run_fastagi(
     connect_timeout: float = 2.0,
     chunk_size: int | None = None,
     send_trying: bool = False,
+    reply_delay: float = 0.0,
 ) -> str:
     """Run one FastAGI session like Asterisk; return AGISTATUS ('SUCCESS' | 'FAILURE' | 'HANGUP').
 
     ``chunk_size`` splits every write (1 tests replies cut inside UTF-8);
-    ``send_trying`` sends ``100 result=0 Trying...`` before each reply.
+    ``send_trying`` sends ``100 result=0 Trying...`` before each reply;
+    ``reply_delay`` seconds pass before each reply (a slow PBX, or sessions kept in flight).
     """
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), connect_timeout)
@@ -128,6 +130,8 @@ async def run_fastagi(
                 if not verb.startswith(DEAD_CHANNEL_COMMANDS):
                     await send("511 Command Not Permitted on a dead channel or intercept routine\n")
                     continue
+            if reply_delay:
+                await asyncio.sleep(reply_delay)
             if send_trying:
                 await send("100 result=0 Trying...\n")
             await send(reply_to(channel, line, failed) + "\n")

@@ -5,20 +5,20 @@ It interprets exactly the applications and expressions the generator emits
 Playback, UserEvent, Hangup) and raises :class:`UnsupportedDialplan` on anything else.
 ``AGI(agi://host:port/script,args)`` runs a real FastAGI session over TCP
 through :mod:`simulators.agi_peer`, so the variables the controller sets are
-the ones the dialplan then reads.
+the ones the dialplan then reads, and ``UserEvent`` bodies are recorded as AMI
+would deliver them.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from hotline_cti.dialplan.confparse import Context, Step, find_extension, parse_extensions, split_args
+from simulators.agi_peer import PeerChannel, run_fastagi
 
 # (host, port, script, args, variables) -> AGISTATUS. Sets variables in place.
 AgiHook = Callable[[str, int, str, tuple[str, ...], dict[str, str]], Awaitable[str]]
@@ -64,22 +64,27 @@ async def peer_agi(
     args: tuple[str, ...],
     variables: dict[str, str],
     *,
-    dtmf: str = "",
+    dtmf: str | list[str] = "",
     sounds: frozenset[str] | None = None,
+    commands: list[str] | None = None,
+    reply_delay: float = 0.0,
 ) -> str:
-    """Run a FastAGI session with :mod:`simulators.agi_peer` and copy the variables it set back."""
-    # Another helper's module: imported late so this file loads (and type-checks) on its own.
-    agi_peer: Any = importlib.import_module("simulators.agi_peer")
+    """Run a FastAGI session with :mod:`simulators.agi_peer`; the controller sets ``variables`` in place.
 
+    Bind the keyword arguments with :func:`functools.partial` to make an :data:`AgiHook`:
+    ``dtmf`` keys per GET DATA, ``sounds`` that exist (None: all), ``commands`` collects every
+    command line received, ``reply_delay`` slows every reply.
+    """
     env = {
         "agi_channel": variables.get("CHANNEL", "PJSIP/trunk-00000001"),
         "agi_uniqueid": variables.get("UNIQUEID", ""),
+        "agi_extension": variables.get("EXTEN", ""),
+        "agi_callerid": variables.get("CALLERID(num)", ""),
     }
-    env["agi_extension"] = variables.get("EXTEN", "")
-    env["agi_callerid"] = variables.get("CALLERID(num)", "")
-    channel = agi_peer.PeerChannel(env, variables, dtmf, sounds, None, [])
-    status: str = await agi_peer.run_fastagi(host, port, script, channel, args=args)
-    variables.update(getattr(channel, "variables", variables))
+    channel = PeerChannel(env, variables, list(dtmf) if isinstance(dtmf, list) else dtmf, sounds)
+    status = await run_fastagi(host, port, script, channel, args=args, reply_delay=reply_delay)
+    if commands is not None:
+        commands.extend(channel.commands)
     return status
 
 
