@@ -1,0 +1,365 @@
+"""FastAGI servers compared on the same routing session: ours, pyst2's AGI class, panoramisk.
+
+``python -m benchmarks.fastagi_bench`` (about a minute). Each server runs in its own process pinned
+to core 0; this process, the load generator (Asterisk's side), is pinned to core 1. Every server
+runs the same handler: the project's ``route`` script (``decide()`` on guangxi.yaml, ~18 SET
+VARIABLE, the prompt's STREAM FILE, HOTLINE_DECIDED last), one command per round trip.
+
+1. Closed loop, 50 sessions at a time: throughput, and the server's own CPU time per session
+   (utime + stime of the server process from /proc, all threads).
+2. Open loop, 1,000 new sessions/s for a few seconds, each holding 1 s on its prompt as a caller does
+   (~1,000 in flight): the decision latency, environment block sent -> first command back.
+3. A peer that connects and closes before its environment (a health check), then a normal session:
+   does the server still serve?
+
+pyst2 0.5.1's own ``fastagi`` module is Python 2 only, so its ``AGI`` class runs under a threaded
+``socketserver`` handler with the socket's file objects; its constructor's SIGHUP handler cannot be
+installed outside the main thread, so the handler builds it without that call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import socket
+import socketserver
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotline_cti.adapters.agi.protocol import AgiReply
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.agi.scripts import Script, route_script
+from hotline_cti.core.routing import decide
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "merger_config" / "guangxi.yaml"
+SERVERS = ("ours", "pyst2", "panoramisk")
+NUMBERS = ("12345", "12300")  # both play a prompt (welcome / retired): the session holds on it
+_OK = AgiReply(200, "1", None, None, "200 result=1")
+SERVER_CORE, CLIENT_CORE = 0, 1
+
+
+# --- the servers (run in the child process) -----------------------------------------------------------------
+
+
+def _script(env: dict[str, str], holder: ConfigHolder) -> Script:
+    return route_script(env, holder.table, dt.datetime.now(dt.UTC), decide)
+
+
+def _serve_ours(port: int, holder: ConfigHolder) -> None:
+    from hotline_cti.adapters.agi.fastagi import FastAgiServer
+
+    async def main() -> None:
+        server = FastAgiServer(holder)
+        await server.start("127.0.0.1", port)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class _Null:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _serve_pyst2(port: int, holder: ConfigHolder) -> None:
+    from asterisk.agi import AGI
+
+    class ThreadAGI(AGI):  # type: ignore[misc]  # pyst2 is untyped
+        """AGI without its constructor's signal.signal(), which only the main thread may call."""
+
+        def __init__(self, stdin: Any, stdout: Any) -> None:
+            self.stdin, self.stdout, self.stderr = stdin, stdout, _Null()
+            self._got_sighup = False
+            self.env: dict[str, str] = {}
+            self._get_agi_env()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            out = self.connection.makefile("w", encoding="utf-8", newline="\n")
+            agi = ThreadAGI(self.rfile, out)
+            if agi.env.get("agi_network_script") != "route":
+                return
+            script = _script(agi.env, holder)
+            try:
+                command = next(script)
+                while True:
+                    agi.execute(command)
+                    command = script.send(_OK)
+            except StopIteration:
+                pass
+            out.close()
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 2048
+
+    with Server(("127.0.0.1", port), Handler) as server:
+        print("ready", flush=True)
+        server.serve_forever()
+
+
+def _serve_panoramisk(port: int, holder: ConfigHolder) -> None:
+    from panoramisk.fast_agi import Application
+
+    async def route(request: Any) -> None:
+        script = _script(dict(request.headers), holder)
+        try:
+            command = next(script)
+            while True:
+                await request.send_command(command)
+                command = script.send(_OK)
+        except StopIteration:
+            pass
+
+    async def main() -> None:
+        app = Application(loop=asyncio.get_running_loop())
+        app.add_route("route", route)
+        await asyncio.start_server(app.handler, "127.0.0.1", port, backlog=2048)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def serve(kind: str, port: int) -> None:
+    """Child process: pin to the server core and serve until killed."""
+    os.sched_setaffinity(0, {SERVER_CORE})
+    holder = ConfigHolder(CONFIG)
+    {"ours": _serve_ours, "pyst2": _serve_pyst2, "panoramisk": _serve_panoramisk}[kind](port, holder)
+
+
+# --- Asterisk's side (this process) ----------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the load generator saw."""
+
+    done: int = 0
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, environment sent -> first command
+
+
+class AsteriskSide(asyncio.Protocol):
+    """One FastAGI session as Asterisk runs it: environment, then a reply per command line."""
+
+    def __init__(self, number: str, hold: float, tally: Tally, finished: asyncio.Future[None]) -> None:
+        self.number, self.hold, self.tally, self.finished = number, hold, tally, finished
+        self.buf = b""
+        self.sent_at = 0.0
+        self.first = True
+        self.decided = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        env = (
+            "agi_network: yes\nagi_network_script: route\nagi_request: agi://127.0.0.1/route\n"
+            f"agi_channel: PJSIP/trunk-0001\nagi_callerid: 13812345678\nagi_arg_1: {self.number}\nagi_arg_2: \n\n"
+        )
+        self.sent_at = time.perf_counter()
+        transport.write(env.encode())
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\n" in self.buf:
+            line, _, self.buf = self.buf.partition(b"\n")
+            if self.first:
+                self.tally.latencies.append(time.perf_counter() - self.sent_at)
+                self.first = False
+            if line.startswith(b"SET VARIABLE HOTLINE_DECIDED"):
+                self.decided = True
+            if line.startswith(b"STREAM FILE") and self.hold:
+                asyncio.get_running_loop().call_later(self.hold, self._reply, b"200 result=0 endpos=8000\n")
+            else:
+                self._reply(b"200 result=1\n")
+
+    def _reply(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.decided:
+            self.tally.done += 1
+        else:
+            self.tally.failed += 1
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+async def one_session(port: int, number: str, hold: float, tally: Tally) -> None:
+    """Run one session to its end; a refused or reset connection counts as failed."""
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    try:
+        await loop.create_connection(lambda: AsteriskSide(number, hold, tally, finished), "127.0.0.1", port)
+        await asyncio.wait_for(finished, 30)
+    except (OSError, TimeoutError):
+        tally.failed += 1
+
+
+def server_cpu(pid: int) -> float:
+    """utime + stime (and reaped children's) of the server process, in seconds, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime (fields 14-17)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(port: int, pid: int, concurrency: int, seconds: float) -> tuple[float, float, Tally]:
+    """(sessions/s, server CPU seconds per session, tally) with ``concurrency`` sessions always in flight."""
+    tally = Tally()
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        n = i
+        while time.perf_counter() < stop_at:
+            await one_session(port, NUMBERS[n % len(NUMBERS)], 0.0, tally)
+            n += 1
+
+    cpu0, t0 = server_cpu(pid), time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    wall, cpu = time.perf_counter() - t0, server_cpu(pid) - cpu0
+    sessions = tally.done + tally.failed
+    return sessions / wall, cpu / max(sessions, 1), tally
+
+
+async def open_loop(port: int, rate: float, seconds: float, hold: float) -> Tally:
+    """``rate`` new sessions per second for ``seconds``, each holding ``hold`` s on its prompt."""
+    tally = Tally()
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    tasks: list[asyncio.Task[None]] = []
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one_session(port, NUMBERS[i % len(NUMBERS)], hold, tally)))
+    await asyncio.gather(*tasks)
+    return tally
+
+
+async def survives_early_close(port: int) -> bool:
+    """A peer closes before its environment; is the next session still served within 2 s?"""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.close()
+    tally = Tally()
+    try:
+        await asyncio.wait_for(one_session(port, "12345", 0.0, tally), 2.0)
+    except TimeoutError:
+        return False
+    return tally.done == 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Result:
+    kind: str
+    throughput: float
+    cpu_per_session: float
+    p50: float
+    p99: float
+    failed: int
+    early_close_ok: bool
+
+
+def run_one(kind: str, args: argparse.Namespace) -> Result:
+    """Start the server, load it, stop it."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "benchmarks.fastagi_bench", "--serve", kind, "--port", str(port)]
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"{kind} server did not start")
+        throughput, cpu, closed = asyncio.run(closed_loop(port, child.pid, args.concurrency, args.seconds))
+        opened = asyncio.run(open_loop(port, args.rate, args.open_seconds, args.hold))
+        lat = sorted(opened.latencies) or [float("nan")]
+        early = asyncio.run(survives_early_close(port))
+        return Result(
+            kind,
+            throughput,
+            cpu,
+            statistics.median(lat),
+            lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            closed.failed + opened.failed,
+            early,
+        )
+    finally:
+        child.kill()
+        child.wait()
+
+
+def report(results: list[Result], out: Callable[[str], None] = print) -> None:
+    """The table, then ours against the best baseline."""
+    out(
+        f"{'server':<11} {'sessions/s':>10} {'CPU ms/session':>15} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} early-close"
+    )
+    for r in results:
+        out(
+            f"{r.kind:<11} {r.throughput:>10.0f} {r.cpu_per_session * 1000:>15.3f} {r.p50 * 1000:>8.2f}"
+            f" {r.p99 * 1000:>8.2f} {r.failed:>7} {'serves' if r.early_close_ok else 'STOPS SERVING'}"
+        )
+    ours = next((r for r in results if r.kind == "ours"), None)
+    baselines = [r for r in results if r.kind != "ours"]
+    if ours is None or not baselines:
+        return
+    best_cpu = min(baselines, key=lambda r: r.cpu_per_session)
+    best_p99 = min(baselines, key=lambda r: r.p99)
+    best_tp = max(baselines, key=lambda r: r.throughput)
+    out(f"CPU per session: ours / {best_cpu.kind} = {ours.cpu_per_session / best_cpu.cpu_per_session:.2f}x")
+    out(f"decision p99:    ours / {best_p99.kind} = {ours.p99 / best_p99.p99:.2f}x")
+    out(f"throughput:      ours / {best_tp.kind} = {ours.throughput / best_tp.throughput:.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison (or, with --serve, be one of the servers)."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.fastagi_bench", description=__doc__.split("\n")[0])
+    p.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
+    p.add_argument("--concurrency", type=int, default=50, help="closed-loop sessions in flight (default 50)")
+    p.add_argument("--seconds", type=float, default=4.0, help="closed-loop run per server (default 4 s)")
+    p.add_argument("--rate", type=float, default=1000.0, help="open-loop new sessions per second (default 1000)")
+    p.add_argument("--open-seconds", type=float, default=3.0, help="open-loop arrivals per server (default 3 s)")
+    p.add_argument("--hold", type=float, default=1.0, help="seconds each open-loop session holds on its prompt")
+    args = p.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    print(
+        f"config {CONFIG.name}; server on core {SERVER_CORE}, load generator on core {CLIENT_CORE};"
+        f" closed loop c={args.concurrency} for {args.seconds:g} s; open loop {args.rate:g}/s for"
+        f" {args.open_seconds:g} s holding {args.hold:g} s",
+        flush=True,
+    )
+    results = []
+    for kind in args.servers:
+        results.append(run_one(kind, args))
+        print(f"  {kind}: done", flush=True)
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
