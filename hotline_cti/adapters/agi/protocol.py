@@ -76,6 +76,11 @@ class _LineBuffer:
     def __init__(self) -> None:
         self._buf = bytearray()
 
+    @property
+    def pending(self) -> bool:
+        """Bytes of an unfinished line are buffered."""
+        return bool(self._buf)
+
     def lines(self, data: bytes) -> list[str]:
         self._buf += data
         out = []
@@ -116,6 +121,10 @@ class EnvironmentParser:
         return self.env if self.done else None
 
 
+_KNOWN_REPLIES: dict[bytes, AgiReply] = {}  # whole reply line -> its parse, shared by every session
+_KNOWN_MAX = 1024  # bounded: endpos and DTMF values vary
+
+
 class ReplyParser:
     """Replies to commands: yields :class:`AgiReply` and :class:`Hangup` events in order."""
 
@@ -125,6 +134,21 @@ class ReplyParser:
 
     def feed(self, data: bytes) -> list[AgiReply | Hangup]:
         """Feed bytes; return the complete events they finish."""
+        # Fast path: one whole line and nothing buffered, the usual read. Most replies repeat
+        # ("200 result=1"), so their parse is shared; AgiReply is frozen.
+        if self._usage is None and not self._lines.pending and data.endswith(b"\n") and data.count(b"\n") == 1:
+            known = _KNOWN_REPLIES.get(data)
+            if known is not None:
+                return [known]
+            events = self._feed(data)
+            if len(events) == 1 and len(_KNOWN_REPLIES) < _KNOWN_MAX:
+                event = events[0]
+                if isinstance(event, AgiReply) and event.code == 200:
+                    _KNOWN_REPLIES[data] = event
+            return events
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> list[AgiReply | Hangup]:
         events: list[AgiReply | Hangup] = []
         for line in self._lines.lines(data):
             if self._usage is not None:
