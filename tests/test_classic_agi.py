@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,10 @@ def test_bad_or_missing_config_sends_nothing_so_the_dialplan_falls_back(tmp_path
     assert channel.commands == [] and status == "SUCCESS"  # Asterisk: nothing set, no sentinel
     status, code, stderr, channel = session("route", ["12345", ""], PeerChannel(dict(CALLER)), config=None)
     assert code == 2 and "HOTLINE_CTI_CONFIG" in stderr and channel.commands == []
+
+
+def test_console_script_is_declared() -> None:
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("hotline-cti-agi") == "hotline_cti.cli.agi_cmd:console_main"
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'hotline-cti-agi = "hotline_cti.cli.agi_cmd:console_main"' in pyproject
