@@ -1,6 +1,6 @@
 """FastAGI servers compared on the same routing session: ours, pyst2's AGI class, panoramisk.
 
-``python -m benchmarks.fastagi_bench`` (about a minute). Each server runs in its own process pinned
+``python -m benchmarks.fastagi_bench`` (about 30 s). Each server runs in its own process pinned
 to core 0; this process, the load generator (Asterisk's side), is pinned to core 1. Every server
 runs the same handler: the project's ``route`` script (``decide()`` on guangxi.yaml, ~18 SET
 VARIABLE, the prompt's STREAM FILE, HOTLINE_DECIDED last), one command per round trip.
