@@ -148,13 +148,19 @@ async def run_fastagi(
 
 
 def run_classic_peer(
-    process: subprocess.Popen[bytes], script: str, channel: PeerChannel, *, args: Sequence[str] = ()
+    process: subprocess.Popen[bytes],
+    script: str,
+    channel: PeerChannel,
+    *,
+    args: Sequence[str] = (),
+    sighup: bool = True,
 ) -> str:
     """Play Asterisk's side of a classic AGI over the pipes of ``process``; return AGISTATUS.
 
     As res_agi does for a local AGI: the script name is ``agi_arg_1`` (the command line's first
     argument), and a caller hangup is a SIGHUP to the process, not a ``HANGUP`` line; after it
-    only the dead-channel commands are answered, the rest get 511.
+    only the dead-channel commands are answered, the rest get 511. ``sighup=False`` is a channel
+    with ``AGISIGHUP=no``: the script learns of the hangup from the 511 replies alone.
     """
     assert process.stdin is not None and process.stdout is not None
     env = {"agi_request": "hotline-cti-agi", **channel.env}
@@ -172,7 +178,8 @@ def run_classic_peer(
             if channel.hangup_after is not None and answered >= channel.hangup_after:
                 if not hung_up:
                     hung_up = True
-                    process.send_signal(signal.SIGHUP)
+                    if sighup:
+                        process.send_signal(signal.SIGHUP)
                 if not line.upper().startswith(DEAD_CHANNEL_COMMANDS):
                     process.stdin.write(b"511 Command Not Permitted on a dead channel or intercept routine\n")
                     process.stdin.flush()

@@ -88,6 +88,22 @@ def test_sighup_mid_session_skips_what_a_dead_channel_refuses() -> None:
     assert len(channel.commands) == len(expected_variables("12300")) + 1
 
 
+def test_511_without_sighup_still_finishes_with_the_sentinel() -> None:
+    process = start("route", "12300", "")
+    try:
+        channel = PeerChannel(dict(CALLER), hangup_after=3)
+        status = run_classic_peer(process, "route", channel, args=["12300", ""], sighup=False)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # AGISIGHUP=no: the prompt was tried and refused with 511; the variables and the sentinel still went through
+    assert status == "HANGUP" and channel.variables[cv.DECIDED] == "1"
+    assert 'STREAM FILE hotline/retired-12300 ""' in channel.commands
+    assert channel.commands[-1] == f'SET VARIABLE {cv.DECIDED} "1"'
+
+
 def test_ivr_menu_and_survey() -> None:
     _, code, _, channel = session("ivr", ["077312345", ""], PeerChannel(dict(CALLER), dtmf=["9", "2"]))
     assert code == 0 and channel.variables[cv.IVR_CHOICE] == "2"
