@@ -6,9 +6,11 @@ missing. Each test gets its own broker in its own temp dir, stopped afterwards.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +47,10 @@ class Broker:
         self.conf.write_text(
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
-            "persistence false\n"
+            # Persistence lets a subscriber's queued QoS 1 messages survive a restart, as in production.
+            "persistence true\n"
+            f"persistence_location {workdir}/\n"
+            "autosave_interval 1\n"
             "log_dest stderr\n"
             "log_type error\nlog_type warning\nlog_type notice\n",
             encoding="utf-8",
@@ -54,7 +59,8 @@ class Broker:
 
     def start(self) -> None:
         """Start and wait until the port accepts connections."""
-        # Logs to stderr, kept in a file here: run as root, mosquitto drops to its own user.
+        # Logs to stderr, kept in a file here: started as root, mosquitto drops to its own user.
+        os.chmod(self.workdir, 0o777)  # a private temp dir; mosquitto (its own user) writes its database here
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], cwd=self.workdir, stderr=log)
         for _ in range(200):
@@ -89,14 +95,15 @@ class Broker:
 
 
 @pytest.fixture
-def mqtt_broker(tmp_path: Path) -> Iterator[Broker]:
+def mqtt_broker() -> Iterator[Broker]:
     """A running mosquitto broker for one test."""
     _ensure_installed()
-    workdir = tmp_path / "mosquitto"
-    workdir.mkdir()
+    # Not under tmp_path: pytest's 0700 parents would keep mosquitto (its own user) from saving its database.
+    workdir = Path(tempfile.mkdtemp(prefix="hotline-mosquitto-"))
     broker = Broker(workdir)
-    broker.start()
     try:
+        broker.start()
         yield broker
     finally:
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,137 @@
+"""Publish the outbox to MQTT, QoS 1, in seq order; nothing is lost while the broker is away.
+
+Events are first written to the database outbox (``Store.append_events`` via
+the ``BatchWriter``). This publisher reads the unsent rows in seq order,
+publishes a window of them, and marks as sent only the run of rows the broker
+acknowledged from the start of the window. A broker restart therefore means at
+most a few events delivered twice (QoS 1 is at-least-once), never one missing
+or out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import aiomqtt
+
+from hotline_cti.adapters.ami.client import backoff_delays
+from hotline_cti.adapters.mqtt.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+class Outbox(Protocol):
+    """The part of ``hotline_cti.storage.store.Store`` the publisher uses."""
+
+    async def pending_events(self, limit: int = 500) -> list[tuple[int, str, str]]: ...
+
+    async def mark_sent(self, seqs: Sequence[int]) -> None: ...
+
+
+class OutboxPublisher:
+    """``await publisher.start()`` runs it in the background; ``await publisher.stop()`` ends it."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        settings: MqttSettings,
+        *,
+        poll: float = 0.2,
+        window: int = 100,
+        batch: int = 500,
+        backoff: tuple[float, float, float] = (0.2, 2.0, 10.0),
+    ) -> None:
+        self.outbox = outbox
+        self.settings = settings
+        self.poll = poll
+        self.window = window
+        self.batch = batch
+        self.backoff = backoff
+        self.published = 0  # rows acknowledged by the broker and marked sent
+        self.connections = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """New rows are in the outbox: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Run in the background until ``stop``."""
+        self._task = asyncio.create_task(self.run(), name="mqtt-publisher")
+
+    async def stop(self) -> None:
+        """Stop publishing; unsent rows stay in the outbox for the next run."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        """Connect, publish, and on any broker trouble wait (with backoff) and connect again; forever."""
+        delays = backoff_delays(*self.backoff, jitter=0.1)
+        while True:
+            try:
+                async with self.settings.client("publisher", pending_threshold=self.window) as client:
+                    self.connections += 1
+                    delays = backoff_delays(*self.backoff, jitter=0.1)
+                    log.info("MQTT publisher connected to %s:%d", self.settings.host, self.settings.port)
+                    await self._pump(client)
+            except aiomqtt.MqttError as exc:
+                delay = next(delays)
+                log.warning(
+                    "MQTT broker %s:%d: %s; retrying in %.1fs", self.settings.host, self.settings.port, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        while True:
+            try:
+                rows = await self.outbox.pending_events(self.batch)
+            except Exception as exc:  # the database may be down: the rows are safe in it, wait
+                log.warning("outbox not readable (%s); retrying", exc)
+                await asyncio.sleep(self.poll * 5)
+                continue
+            if not rows:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                continue
+            for start in range(0, len(rows), self.window):
+                await self._send(client, rows[start : start + self.window])
+
+    async def _send(self, client: aiomqtt.Client, rows: list[tuple[int, str, str]]) -> None:
+        # paho writes the PUBLISH packets in call order; gather only overlaps the waits for PUBACK.
+        outcomes = await asyncio.gather(
+            *(client.publish(topic, payload.encode("utf-8"), qos=1) for _, topic, payload in rows),
+            return_exceptions=True,
+        )
+        acked: list[int] = []
+        failure: BaseException | None = None
+        for (seq, _, _), outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failure = outcome
+                break
+            acked.append(seq)
+        if acked:
+            await self._mark(acked)
+        if failure is not None:
+            if isinstance(failure, aiomqtt.MqttError):
+                raise failure
+            raise aiomqtt.MqttError(f"publish failed: {failure!r}")
+
+    async def _mark(self, seqs: list[int]) -> None:
+        while True:
+            try:
+                await self.outbox.mark_sent(seqs)
+            except Exception as exc:  # unmarked rows would be sent again: retry rather than move on
+                log.warning("outbox mark_sent failed (%s); retrying", exc)
+                await asyncio.sleep(self.poll * 5)
+                continue
+            self.published += len(seqs)
+            return

@@ -1,0 +1,253 @@
+"""MQTT against a real mosquitto: the outbox publisher (order, broker restart) and the command topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from mqtt_broker import Broker
+from test_transfer import AGENT, CALLER, SECRET, FakeAudit
+
+from hotline_cti.adapters.ami import AmiClient, AmiSettings
+from hotline_cti.adapters.ami.transfer import TransferExecutor
+from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
+from hotline_cti.adapters.mqtt.settings import MqttSettings, parse_address
+from hotline_cti.config.loader import load_config
+from hotline_cti.core.transfer import TransferRequest, build_policy
+from hotline_cti.events import Event
+from hotline_cti.records.model import TransferMode, TransferRecord
+from simulators.ami_server import AmiServer
+
+TOKEN = "test-command-token"  # a dummy shared secret for these tests only
+AT = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+class MemoryOutbox:
+    """The outbox part of Store, in memory (the real Store is exercised in test_serve_cmd)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, str]] = []
+        self.sent: set[int] = set()
+
+    def append(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.rows.append((len(self.rows) + 1, event.topic, event.to_json()))
+
+    async def pending_events(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        return [row for row in self.rows if row[0] not in self.sent][:limit]
+
+    async def mark_sent(self, seqs: Sequence[int]) -> None:
+        self.sent.update(seqs)
+
+
+def event(n: int) -> Event:
+    return Event("calls/started", "gx", AT, {"n": n, "call_id": f"1700000000.{n}"})
+
+
+async def eventually(predicate: Callable[[], bool], limit: float = 20.0) -> None:
+    """Wait until ``predicate()`` holds (a bounded wait, not a timing assertion)."""
+    end = asyncio.get_running_loop().time() + limit
+    while not predicate():
+        if asyncio.get_running_loop().time() > end:
+            raise AssertionError("condition never became true")
+        await asyncio.sleep(0.01)
+
+
+class Subscriber:
+    """A persistent-session QoS 1 subscriber that reconnects, as the 12345 platform would."""
+
+    def __init__(self, broker: Broker, *topic_filters: str) -> None:
+        self.broker = broker
+        self.topic_filters = topic_filters
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Subscriber:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.ready.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.broker.host, self.broker.port, identifier="platform-sub", clean_session=False
+                ) as client:
+                    for topic_filter in self.topic_filters:
+                        await client.subscribe(topic_filter, qos=1)
+                    self.ready.set()
+                    async for message in client.messages:
+                        payload = message.payload
+                        assert isinstance(payload, bytes)
+                        self.messages.append((str(message.topic), json.loads(payload)))
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.1)
+
+    def numbers(self) -> list[int]:
+        return [int(body["data"]["n"]) for _, body in self.messages if "n" in body["data"]]
+
+
+def settings(broker: Broker) -> MqttSettings:
+    return MqttSettings(broker.host, broker.port, timeout=5.0)
+
+
+@pytest.fixture
+async def publisher(mqtt_broker: Broker) -> AsyncIterator[tuple[MemoryOutbox, OutboxPublisher]]:
+    outbox = MemoryOutbox()
+    pub = OutboxPublisher(outbox, settings(mqtt_broker), poll=0.02, window=50, backoff=(0.05, 2.0, 0.5))
+    yield outbox, pub
+    await pub.stop()
+
+
+async def test_events_arrive_in_order_with_their_envelope(
+    mqtt_broker: Broker, publisher: tuple[MemoryOutbox, OutboxPublisher]
+) -> None:
+    outbox, pub = publisher
+    outbox.append([event(n) for n in range(300)])
+    async with Subscriber(mqtt_broker, "hotline/gx/#") as sub:
+        await pub.start()
+        await eventually(lambda: len(sub.messages) >= 300)
+    assert sub.numbers() == list(range(300))
+    topic_name, body = sub.messages[0]
+    assert topic_name == "hotline/gx/calls/started"
+    assert body == {"v": 1, "type": "calls/started", "region": "gx", "at": AT.isoformat(), "data": event(0).data}
+    await eventually(lambda: pub.published == 300)  # the last PUBACKs may come after the deliveries
+    assert outbox.sent == set(range(1, 301))
+
+
+async def test_broker_restart_mid_run_loses_nothing_and_keeps_order(
+    mqtt_broker: Broker, publisher: tuple[MemoryOutbox, OutboxPublisher]
+) -> None:
+    outbox, pub = publisher
+    total = 600
+
+    async def produce() -> None:
+        for n in range(total):
+            outbox.append([event(n)])
+            pub.notify()
+            await asyncio.sleep(0.002)
+
+    async with Subscriber(mqtt_broker, "hotline/gx/#") as sub:
+        await pub.start()
+        producer = asyncio.create_task(produce())
+        await eventually(lambda: len(sub.messages) >= 100)
+        await asyncio.to_thread(mqtt_broker.restart)
+        await producer
+        await eventually(lambda: len(set(sub.numbers())) >= total, limit=60)
+    got = sub.numbers()
+    assert sorted(set(got)) == list(range(total))  # every event, QoS 1 may repeat a few
+    firsts = list(dict.fromkeys(got))
+    assert firsts == sorted(firsts)  # and in order
+    assert pub.connections >= 2  # the restart really happened while publishing
+    assert await outbox.pending_events() == []
+
+
+# ------------------------------------------------------------------ commands
+
+
+def handler(transfer: Callable[[TransferRequest], Any] | None = None, token: str = TOKEN) -> CommandHandler:
+    return CommandHandler("gx", token, transfer, clock=lambda: AT)
+
+
+def command(**fields: Any) -> bytes:
+    body = {"v": 1, "id": "r1", "token": TOKEN, "type": "transfer", "channel": AGENT, "to": "119", "mode": "blind"}
+    body.update(fields)
+    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "error", "replied"),
+    [
+        (b"{not json", "not JSON", False),
+        (b"[1, 2]", "not a JSON object", False),
+        (command(v=2), "unsupported version 2", False),
+        (command(id="a/b"), "'id' must be", False),
+        (command(token="wrong"), "not authenticated", True),
+        (command(token=None), "not authenticated", True),
+        (command(type="reboot"), "unknown command type 'reboot'", True),
+        (command(channel=""), "non-empty string 'channel'", True),
+        (command(mode="sideways"), "unknown mode 'sideways'", True),
+    ],
+)
+async def test_bad_commands_get_an_error_event_naming_the_topic(payload: bytes, error: str, replied: bool) -> None:
+    calls: list[TransferRequest] = []
+
+    async def transfer(req: TransferRequest) -> TransferRecord:
+        calls.append(req)
+        raise AssertionError("must not run")
+
+    events = await handler(transfer).handle("hotline/gx/commands/transfer", payload)
+    assert events[0].topic == "hotline/gx/errors"
+    assert events[0].data["topic"] == "hotline/gx/commands/transfer"
+    assert error in events[0].data["error"]
+    assert [e.topic for e in events[1:]] == (["hotline/gx/replies/r1"] if replied else [])
+    assert calls == []
+
+
+async def test_without_a_configured_token_every_command_is_refused() -> None:
+    events = await handler(token="").handle("hotline/gx/commands/transfer", command())
+    assert "HOTLINE_MQTT_COMMAND_TOKEN is not set" in events[0].data["error"]
+
+
+def test_parse_address() -> None:
+    assert parse_address("broker.local:8883") == ("broker.local", 8883)
+    assert parse_address("10.0.0.5") == ("10.0.0.5", 1883)
+    with pytest.raises(ValueError, match="not HOST:PORT"):
+        parse_address("host:port")
+
+
+async def test_commands_over_a_real_broker_run_the_transfer_and_reply(
+    mqtt_broker: Broker, small_config_path: Path
+) -> None:
+    policy = build_policy(load_config(small_config_path).model)
+    async with AmiServer(secret=SECRET) as ami:
+        ami.add_channel(CALLER, caller_num="13812345678")
+        ami.add_channel(AGENT, caller_num="1001")
+        ami.bridge(CALLER, AGENT)
+        ami_settings = AmiSettings(host="127.0.0.1", port=ami.port, username="hotline", secret=SECRET)
+        async with AmiClient(ami_settings) as client:
+            audit = FakeAudit()
+            executor = TransferExecutor(client, lambda: policy, audit)
+            listener = CommandListener(settings(mqtt_broker), handler(executor.execute))
+            await listener.start()
+            try:
+                await asyncio.wait_for(listener.subscribed.wait(), 10)
+                async with (
+                    Subscriber(mqtt_broker, "hotline/gx/replies/#", "hotline/gx/errors") as sub,
+                    aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as requester,
+                ):
+                    topic_name = "hotline/gx/commands/transfer"
+                    await requester.publish(topic_name, b"garbage", qos=1)
+                    await requester.publish(topic_name, command(id="bad", token="guess"), qos=1)
+                    await eventually(lambda: len(sub.messages) >= 3)
+                    await requester.publish(topic_name, command(id="good", by="wallboard-3"), qos=1)
+                    await eventually(lambda: any(t.endswith("replies/good") for t, _ in sub.messages))
+            finally:
+                await listener.stop()
+    by_topic = {t: body for t, body in sub.messages}
+    errors = [b["data"] for t, b in sub.messages if t == "hotline/gx/errors"]
+    assert sorted(e["error"].split(":")[0] for e in errors) == ["not JSON", "not authenticated"]
+    assert {e["topic"] for e in errors} == {topic_name}
+    refused = by_topic["hotline/gx/replies/bad"]["data"]
+    assert refused["ok"] is False and "not authenticated" in refused["error"]
+    good = by_topic["hotline/gx/replies/good"]["data"]
+    assert good["ok"] is True and good["transfer"]["target"] == "119"
+    assert good["transfer"]["requested_by"] == "mqtt:wallboard-3"
+    assert [a.get("Exten") for a in ami.actions_named("BlindTransfer")] == ["119"]  # only the good one ran
+    assert [t.result for t in audit.transfers] == ["ok"]
+    assert audit.transfers[0].mode == TransferMode.BLIND
