@@ -179,3 +179,19 @@ def test_reload_watches_the_files_a_config_extends(tmp_path: Path) -> None:
     os.utime(province, (stamp, stamp))
     assert holder.reload_if_changed() is True
     assert holder.table.lines["12315"].queue == "general"
+
+
+async def test_session_deadline_ends_a_peer_that_answers_slowly_but_forever(config_file: Path) -> None:
+    # every reply comes within the command timeout, but the whole session would outlast its deadline
+    srv = FastAgiServer(
+        ConfigHolder(config_file), limits=Limits(env=1.0, command=0.2, session=0.3), clock=lambda: WINDOW
+    )
+    port = await srv.start("127.0.0.1", 0)
+    try:
+        channel = PeerChannel({"agi_callerid": "13812345678"})
+        status = await run_fastagi("127.0.0.1", port, "route", channel, args=["12300", ""], reply_delay=0.05)
+    finally:
+        await srv.close()
+    assert cv.DECIDED not in channel.variables and 0 < len(channel.commands) < 18
+    assert status == "SUCCESS"  # Asterisk: closed without the sentinel, so the dialplan falls back
+    assert srv.active == 0 and srv.failed == 1 and srv.served == 0
