@@ -59,6 +59,10 @@ class FastAgiServer:
         self.served = 0
         self.failed = 0
         self._server: asyncio.Server | None = None
+        # One receive buffer for all of this server's sessions (they share its one event loop, which
+        # calls get_buffer, recv_into and buffer_updated back to back). It spares the 256 KiB
+        # allocation a plain Protocol's recv() makes for every ~20-byte reply.
+        self._recv = memoryview(bytearray(65536))
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573) -> int:
         """Listen; return the bound port (useful with port 0)."""
@@ -86,12 +90,6 @@ class FastAgiServer:
 
 
 _ENV, _COMMANDS, _DONE = 0, 1, 2
-
-
-# One receive buffer for every session: asyncio calls get_buffer, recv_into and buffer_updated
-# back to back, so sessions never share it at the same time. It spares the 256 KiB allocation
-# a plain Protocol's recv() makes for every ~20-byte reply.
-_RECV = memoryview(bytearray(65536))
 
 
 class _Session(asyncio.BufferedProtocol):
@@ -128,10 +126,10 @@ class _Session(asyncio.BufferedProtocol):
         self._wait(now + self.server.limits.env)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _RECV
+        return self.server._recv
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(_RECV[:nbytes]))
+        self.data_received(bytes(self.server._recv[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         try:
