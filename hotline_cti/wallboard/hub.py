@@ -1,0 +1,159 @@
+"""The wallboard's moving parts around :class:`LiveState`: AMI feed, store seeding, throttled snapshots.
+
+Everything here runs on one asyncio loop, so the state needs no lock. Snapshots go out at most
+``max_rate`` times a second and at least once a second (waits grow with the clock even without events);
+a slow browser only ever gets the newest snapshot, never a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from hotline_cti.core.table import RoutingTable
+from hotline_cti.privacy import mask_numbers
+from hotline_cti.records.model import CallRecord
+from hotline_cti.wallboard.live import EventError, LiveState, Thresholds
+from hotline_cti.wallboard.merger import week_start
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The real clock (UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class CallSource(Protocol):
+    """What seeding needs from :class:`hotline_cti.storage.store.Store`."""
+
+    async def calls_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
+    ) -> list[CallRecord]: ...
+
+
+class QueueStatusSource(Protocol):
+    """What the resync hook needs from :class:`hotline_cti.adapters.ami.AmiClient`."""
+
+    async def action(self, name: str, fields: Mapping[str, str] | None = None) -> Any: ...
+
+
+class Hub:
+    """Feeds the live state and hands JSON snapshots to subscribers (the SSE streams)."""
+
+    def __init__(
+        self,
+        table: RoutingTable,
+        *,
+        clock: Clock = utc_now,
+        max_rate: float = 2.0,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.state = LiveState(table, thresholds)
+        self.clock = clock
+        self.min_interval = 1.0 / max_rate
+        self.skipped = 0  # malformed events logged and skipped
+        self._dirty = True
+        self._subscribers: set[asyncio.Queue[str]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._latest: str | None = None
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def feed(self, event: Mapping[str, str]) -> None:
+        """AMI subscriber: fold one event in; a malformed one is logged (masked) and skipped."""
+        try:
+            if self.state.apply(event, self.clock()):
+                self._dirty = True
+        except EventError as exc:
+            self.skipped += 1
+            log.warning("wallboard: skipped a malformed AMI event: %s", mask_numbers(str(exc)))
+
+    async def resync(self, client: QueueStatusSource) -> None:
+        """AMI resync hook: after a (re)connect, re-read every queue's members and waiting callers.
+
+        The QueueStatus items reach :meth:`feed` through the client's subscribers, after this reset.
+        """
+        self.state.reset_queues()
+        self._dirty = True
+        await client.action("QueueStatus")
+
+    async def seed(self, store: CallSource) -> int:
+        """Load this week's stored calls (today's figures and the merger view start from them)."""
+        since = week_start(self.clock(), self.state.table)
+        records = await store.calls_between(since=since.astimezone(dt.UTC), region=self.state.table.region)
+        added = self.state.seed(records)
+        self._dirty = True
+        log.info("wallboard: seeded %d stored call(s) since %s", added, since.isoformat())
+        return added
+
+    def set_table(self, table: RoutingTable) -> None:
+        """Use a reloaded merger config (line names, windows, emergency numbers)."""
+        self.state.table = table
+        self._dirty = True
+
+    def touch(self) -> None:
+        """Something changed outside :meth:`feed` (thresholds, acknowledgements): publish soon."""
+        self._dirty = True
+
+    # -- outputs -----------------------------------------------------------------------------------
+
+    def snapshot_json(self) -> str:
+        """The current snapshot as compact JSON."""
+        return json.dumps(self.state.snapshot(self.clock()), ensure_ascii=False, separators=(",", ":"))
+
+    def subscribe(self) -> asyncio.Queue[str]:
+        """A queue that receives every published snapshot (only the newest is kept)."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        queue.put_nowait(self._latest or self.snapshot_json())
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+        """Stop sending to ``queue``."""
+        self._subscribers.discard(queue)
+
+    @property
+    def subscriber_count(self) -> int:
+        """Open SSE streams."""
+        return len(self._subscribers)
+
+    def publish(self) -> str:
+        """Build a snapshot and offer it to every subscriber, replacing one they have not read yet."""
+        text = self.snapshot_json()
+        self._latest, self._dirty = text, False
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+            queue.put_nowait(text)
+        return text
+
+    async def run(self) -> None:
+        """Publish while there are subscribers: within ``min_interval`` of a change, else once a second."""
+        idle = 0.0
+        while True:
+            await asyncio.sleep(self.min_interval)
+            idle += self.min_interval
+            if self._subscribers and (self._dirty or idle >= 1.0):
+                self.publish()
+                idle = 0.0
+
+    def start(self) -> None:
+        """Start the publishing task."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="wallboard-publish")
+
+    async def stop(self) -> None:
+        """Stop the publishing task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

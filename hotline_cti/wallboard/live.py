@@ -1,0 +1,501 @@
+"""Live wallboard state folded from AMI events. Pure: no I/O and no clock — every call passes ``now``.
+
+Per queue it keeps who is waiting (and since when) and each agent's state; per call it keeps a
+:class:`~hotline_cti.records.model.CallRecord` for this week, so today's figures
+(:func:`hotline_cti.wallboard.figures.day_figures`) and the merger view
+(:func:`hotline_cti.wallboard.merger.merger_rows`) are counted from the same records the store holds.
+Start-up seeds those records from the store; live events update them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, FALLBACK_ACTION
+from hotline_cti.core.model import Mode
+from hotline_cti.core.table import RoutingTable
+from hotline_cti.privacy import mask_number
+from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.wallboard.figures import DayFigures, Rate, day_figures
+from hotline_cti.wallboard.merger import day_start, merger_rows, week_start
+
+ANSWER_TARGET = 0.95  # the operating rules' answer-rate line (接通率 95%)
+EMERGENCY_NUMBERS = ("110", "119", "120", "122")  # always shown, even with no transfer today
+# QueueMemberStatus Status values (Asterisk AST_DEVICE_*): in use, busy, ringing, ring-in-use, on hold.
+BUSY_STATUSES = frozenset({2, 3, 6, 7, 8})
+FREE_STATUS = 1
+UNKNOWN_VALUES = frozenset({"", "<unknown>"})
+
+
+class EventError(ValueError):
+    """An AMI event the wallboard understands but whose fields are missing or malformed."""
+
+
+@dataclass(slots=True)
+class Thresholds:
+    """What turns a figure red; supervisors may change them from the wall."""
+
+    answer_target: float = ANSWER_TARGET  # 0..1
+    wait_alert: int = 60  # seconds a caller may wait before the queue is flagged
+
+    def update(self, answer_target: object = None, wait_alert: object = None) -> None:
+        """Change thresholds; raises ValueError naming the bad value and keeps the old ones."""
+        target, wait = self.answer_target, self.wait_alert
+        if answer_target is not None:
+            if not isinstance(answer_target, int | float) or isinstance(answer_target, bool):
+                raise ValueError(f"answer_target must be a number, got {answer_target!r}")
+            target = float(answer_target)
+            if not 0 < target <= 1:
+                raise ValueError(f"answer_target must be in (0, 1], got {answer_target!r}")
+        if wait_alert is not None:
+            if not isinstance(wait_alert, int) or isinstance(wait_alert, bool) or not 1 <= wait_alert <= 3600:
+                raise ValueError(f"wait_alert must be whole seconds 1..3600, got {wait_alert!r}")
+            wait = wait_alert
+        self.answer_target, self.wait_alert = target, wait
+
+
+@dataclass(slots=True)
+class Agent:
+    """One queue member as the last QueueMemberStatus (or QueueStatus) described it."""
+
+    name: str
+    status: int
+    paused: bool
+
+    @property
+    def state(self) -> str:
+        """free / busy / paused / offline."""
+        if self.paused:
+            return "paused"
+        if self.status in BUSY_STATUSES:
+            return "busy"
+        return "free" if self.status == FREE_STATUS else "offline"
+
+
+@dataclass(slots=True)
+class QueueLive:
+    """Callers waiting in one Asterisk queue and its members."""
+
+    waiting: dict[str, tuple[float, str]] = field(default_factory=dict)  # call id -> (joined ts, masked caller)
+    agents: dict[str, Agent] = field(default_factory=dict)  # interface -> agent
+
+
+def _field(event: Mapping[str, str], *names: str) -> str:
+    """First non-empty, known value among ``names``."""
+    for name in names:
+        value = event.get(name, "").strip()
+        if value not in UNKNOWN_VALUES:
+            return value
+    return ""
+
+
+def _need(event: Mapping[str, str], *names: str) -> str:
+    value = _field(event, *names)
+    if not value:
+        raise EventError(f"{event.get('Event', '?')} without {names[0]}")
+    return value
+
+
+def _int(event: Mapping[str, str], name: str, default: int | None = None) -> int:
+    text = event.get(name, "").strip()
+    if not text and default is not None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise EventError(f"{event.get('Event', '?')} {name} is not a number: {text!r}") from None
+
+
+def _seconds(event: Mapping[str, str], name: str) -> float | None:
+    text = event.get(name, "").strip()
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise EventError(f"{event.get('Event', '?')} {name} is not a number: {text!r}") from None
+
+
+class LiveState:
+    """The wall's state. Feed it with :meth:`apply`; read it with :meth:`snapshot`."""
+
+    def __init__(self, table: RoutingTable, thresholds: Thresholds | None = None) -> None:
+        self.table = table
+        self.thresholds = thresholds or Thresholds()
+        self.queues: dict[str, QueueLive] = {}
+        self.calls: dict[str, CallRecord] = {}  # this week's calls by call id
+        self.acknowledged: set[str] = set()
+        self.applied = 0  # events that changed something (for tests and the status line)
+        self._joined: dict[str, float] = {}  # call id -> when it joined its current queue
+
+    # -- feeding -----------------------------------------------------------------------------------
+
+    def seed(self, records: Iterable[CallRecord]) -> int:
+        """Add stored records (start-up); a call already seen live keeps its live record. Returns how many."""
+        added = 0
+        for rec in records:
+            if rec.call_id not in self.calls:
+                self.calls[rec.call_id] = rec
+                added += 1
+        return added
+
+    def reset_queues(self) -> None:
+        """Forget waiting callers and members before a QueueStatus re-read (after an AMI reconnect)."""
+        self.queues.clear()
+        self._joined.clear()
+
+    def apply(self, event: Mapping[str, str], now: dt.datetime) -> bool:
+        """Fold one AMI event in; True when it was one the wall uses. Raises :class:`EventError` when malformed."""
+        name = event.get("Event", "")
+        if name == "UserEvent":
+            name = "User:" + event.get("UserEvent", "")
+        handler = _HANDLERS.get(name)
+        if handler is None:
+            return False
+        handler(self, event, now.timestamp(), now)
+        self.applied += 1
+        return True
+
+    def _call(self, call_id: str, now: dt.datetime, event: Mapping[str, str] | None = None) -> CallRecord:
+        rec = self.calls.get(call_id)
+        if rec is None:
+            rec = CallRecord(call_id=call_id, region=self.table.region, started=now.astimezone(dt.UTC))
+            if event is not None:
+                rec.caller = mask_number(_field(event, "CallerIDNum")) if _field(event, "CallerIDNum") else ""
+            self.calls[call_id] = rec
+        return rec
+
+    def _queue(self, name: str) -> QueueLive:
+        return self.queues.setdefault(name, QueueLive())
+
+    def _unqueue(self, call_id: str, queue: str | None = None) -> float | None:
+        """Take a call out of the waiting lists; returns when it joined."""
+        for qname, q in self.queues.items():
+            if queue is None or qname == queue:
+                q.waiting.pop(call_id, None)
+        return self._joined.pop(call_id, None)
+
+    def _on_newchannel(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        uid = _need(event, "Uniqueid")
+        if _field(event, "Linkedid") in ("", uid):  # the caller leg starts the call
+            rec = self._call(uid, now, event)
+            rec.dialled = rec.dialled or _field(event, "Exten")
+
+    def _on_route(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        rec = self._call(_need(event, "CallId"), now)
+        action = _field(event, "Action")
+        rec.dialled = _field(event, "Dialled") or rec.dialled
+        rec.form = _field(event, "Form")
+        rec.action = action
+        rec.target = _field(event, "Target")
+        rec.origin = _field(event, "Origin")
+        rec.mode = _field(event, "Mode")
+        rec.phase = _field(event, "Phase")
+        rec.centre = _field(event, "Centre")
+        rec.city = _field(event, "City")
+        rec.expert = _field(event, "Expert")
+        rec.fallback = action == FALLBACK_ACTION
+
+    def _on_overflow(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        self._call(_need(event, "CallId"), now).overflowed = True
+
+    def _on_rating(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        call_id = _need(event, "CallId")
+        rating = _int(event, "Rating")
+        if rating not in (1, 2, 3):
+            raise EventError(f"HotlineRating Rating must be 1, 2 or 3, got {rating}")
+        self._call(call_id, now).rating = rating
+
+    def _on_join(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
+        rec = self._call(uid, now, event)
+        rec.queue = queue
+        self._unqueue(uid)
+        self._queue(queue).waiting[uid] = (ts, rec.caller)
+        self._joined[uid] = ts
+
+    def _on_entry(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        """QueueStatus's QueueEntry (resync): a caller already waiting for ``Wait`` seconds."""
+        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
+        joined = ts - _int(event, "Wait", 0)
+        rec = self._call(uid, now, event)
+        rec.queue = queue
+        self._queue(queue).waiting[uid] = (joined, rec.caller)
+        self._joined[uid] = joined
+
+    def _on_leave(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
+        self._queue(queue).waiting.pop(uid, None)
+
+    def _on_abandon(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
+        hold = _seconds(event, "HoldTime")
+        joined = self._unqueue(uid, queue)
+        rec = self._call(uid, now, event)
+        rec.queue = queue
+        rec.wait = hold if hold is not None else (ts - joined if joined is not None else None)
+        rec.outcome = Outcome.ABANDONED
+
+    def _on_connect(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
+        hold = _seconds(event, "HoldTime")
+        joined = self._unqueue(uid)
+        rec = self._call(uid, now, event)
+        rec.queue = queue
+        rec.agent = _field(event, "MemberName", "Interface")
+        rec.wait = hold if hold is not None else (ts - joined if joined is not None else None)
+        rec.outcome = Outcome.ANSWERED
+
+    def _on_complete(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        rec = self._call(_need(event, "Uniqueid"), now, event)
+        rec.talk = _seconds(event, "TalkTime")
+
+    def _on_member(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        queue = _need(event, "Queue")
+        interface = _need(event, "Interface", "Location", "StateInterface")
+        agent = Agent(
+            name=_field(event, "MemberName", "Name") or interface,
+            status=_int(event, "Status"),
+            paused=_field(event, "Paused") == "1",
+        )
+        self._queue(queue).agents[interface] = agent
+
+    def _on_member_removed(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        queue = _need(event, "Queue")
+        self._queue(queue).agents.pop(_need(event, "Interface", "Location", "StateInterface"), None)
+
+    def _on_dial_end(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        rec = self.calls.get(_field(event, "Linkedid", "Uniqueid"))
+        dialled_out = rec is not None and rec.action in ("department", "subcentre", "emergency") and not rec.agent
+        if rec is not None and dialled_out and _field(event, "DialStatus") == "ANSWER":
+            rec.outcome = Outcome.EMERGENCY if rec.action == "emergency" else Outcome.ANSWERED
+
+    def _transfer(self, call_id: str, target: str, now: dt.datetime) -> None:
+        rec = self._call(call_id, now)
+        rec.transfers.append(target)
+        rec.outcome = Outcome.TRANSFERRED
+
+    def _on_blind(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        if _field(event, "Result") != "Success":
+            return
+        call_id = _need(event, "TransfereeLinkedid", "TransfereeUniqueid")
+        self._transfer(call_id, _need(event, "Extension"), now)
+
+    def _on_attended(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        if _field(event, "Result") != "Success":
+            return
+        call_id = _need(event, "TransfereeLinkedid", "OrigTransfererLinkedid", "TransfereeUniqueid")
+        target = _need(event, "TransferTargetCallerIDNum", "SecondTransfererExten", "SecondTransfererConnectedLineNum")
+        self._transfer(call_id, target, now)
+
+    def _on_hangup(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+        uid = _need(event, "Uniqueid")
+        rec = self.calls.get(uid)
+        if rec is None or rec.ended is not None:
+            return  # an agent or dialled leg, or already ended
+        self._unqueue(uid)
+        rec.ended = now.astimezone(dt.UTC)
+        cause = event.get("Cause", "").strip()
+        rec.hangup_cause = int(cause) if cause.isdigit() else None
+        if rec.outcome is Outcome.ACTIVE:
+            rec.outcome = _final_outcome(rec)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def acknowledge(self, alert_id: str) -> None:
+        """Mark an alert seen (supervisors); it stays acknowledged while it lasts."""
+        self.acknowledged.add(alert_id)
+
+    def prune(self, now: dt.datetime) -> None:
+        """Drop calls that started before this week (the state stays a week's worth)."""
+        start = week_start(now, self.table)
+        for call_id in [c for c, rec in self.calls.items() if rec.started < start and rec.ended is not None]:
+            del self.calls[call_id]
+
+    def today(self, now: dt.datetime) -> list[CallRecord]:
+        """Calls that started today (region time)."""
+        start = day_start(now, self.table)
+        return [rec for rec in self.calls.values() if rec.started >= start]
+
+    def snapshot(self, now: dt.datetime) -> dict[str, Any]:
+        """Everything the pages show, JSON-ready. Caller numbers appear only masked."""
+        self.prune(now)
+        ts = now.timestamp()
+        figures = day_figures(self.today(now))
+        target = self.thresholds.answer_target
+        queues = self._queue_rows(figures, ts)
+        lines = self._line_rows(figures)
+        totals = {
+            "waiting": sum(q["waiting"] for q in queues),
+            "longest_wait": max((q["longest_wait"] for q in queues), default=0),
+            "free": sum(q["free"] for q in queues),
+            "busy": sum(q["busy"] for q in queues),
+            "paused": sum(q["paused"] for q in queues),
+            "calls_today": figures.calls,
+            **_rate_fields(figures.total, target),
+        }
+        alerts = self._alerts(queues, lines, figures)
+        start = week_start(now, self.table)
+        merger = merger_rows(self.table, (r for r in self.calls.values() if r.started >= start), now)
+        return {
+            "at": now.astimezone(dt.UTC).isoformat(),
+            "region": self.table.region,
+            "day": now.astimezone(self.table.timezone).date().isoformat(),
+            "thresholds": {"answer_target": target, "wait_alert": self.thresholds.wait_alert},
+            "totals": totals,
+            "queues": queues,
+            "lines": lines,
+            "experts": [{"expert": k, **_rate_fields(v, target)} for k, v in sorted(figures.by_expert.items())],
+            "subcentres": [{"target": k, **_rate_fields(v, target)} for k, v in sorted(figures.by_subcentre.items())],
+            "transfers": self._transfer_groups(figures),
+            "satisfaction": {
+                "ratings": {str(k): v for k, v in figures.ratings.items()},
+                "rate": figures.satisfaction,
+            },
+            "alerts": alerts,
+            "merger": [row.to_dict() for row in merger],
+        }
+
+    def _queue_rows(self, figures: DayFigures, ts: float) -> list[dict[str, Any]]:
+        names = sorted(set(self.queues) | set(figures.by_queue))
+        rows = []
+        for name in names:
+            q = self.queues.get(name, QueueLive())
+            states = [a.state for a in q.agents.values()]
+            oldest = min(q.waiting.items(), key=lambda item: item[1][0], default=None)
+            rows.append(
+                {
+                    "queue": name,
+                    "waiting": len(q.waiting),
+                    "longest_wait": int(ts - oldest[1][0]) if oldest else 0,
+                    "longest_caller": oldest[1][1] if oldest else "",  # already masked
+                    "free": states.count("free"),
+                    "busy": states.count("busy"),
+                    "paused": states.count("paused"),
+                    **_rate_fields(figures.by_queue.get(name, Rate()), self.thresholds.answer_target),
+                }
+            )
+        return rows
+
+    def _line_rows(self, figures: DayFigures) -> list[dict[str, Any]]:
+        rows = []
+        for number, vol in sorted(figures.by_line.items(), key=lambda item: (-item[1].calls, item[0])):
+            line = self.table.lines.get(number)
+            rows.append(
+                {
+                    "number": number,
+                    "name": line.name if line else "",
+                    "mode": str(line.mode) if line else ("main" if number == "12345" else "unknown"),
+                    "calls": vol.calls,
+                    "old_number": vol.old_number,
+                    "retired": bool(line and line.mode is Mode.MERGE and vol.old_number),
+                    **_rate_fields(vol.rate, self.thresholds.answer_target),
+                }
+            )
+        return rows
+
+    def _transfer_groups(self, figures: DayFigures) -> dict[str, Any]:
+        emergency = {n: 0 for n in EMERGENCY_NUMBERS}
+        emergency.update({n: 0 for n, line in self.table.lines.items() if line.mode is Mode.TRANSFER})
+        subcentre_ids = {line.subcentre_id: n for n, line in self.table.lines.items() if line.subcentre_id}
+        subcentres: dict[str, int] = {}
+        other = 0
+        for target, count in figures.transfers.items():
+            if target in emergency:
+                emergency[target] += count
+            elif target in subcentre_ids or target.split("@")[0] in subcentre_ids:
+                key = target.split("@")[0]
+                subcentres[key] = subcentres.get(key, 0) + count
+            elif (line := self.table.lines.get(target)) is not None and line.mode is Mode.SUBCENTRE:
+                key = line.subcentre_id or target
+                subcentres[key] = subcentres.get(key, 0) + count
+            else:
+                other += count
+        return {
+            "emergency": emergency,
+            "subcentre": subcentres,
+            "other": other,
+            "total": sum(figures.transfers.values()),
+        }
+
+    def _alerts(
+        self, queues: list[dict[str, Any]], lines: list[dict[str, Any]], figures: DayFigures
+    ) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = []
+        for q in queues:
+            if q["below_target"]:
+                alerts.append(
+                    {"id": f"queue:{q['queue']}:rate", "kind": "rate", "subject": q["queue"], "value": q["answer_rate"]}
+                )
+            if q["longest_wait"] > self.thresholds.wait_alert:
+                alerts.append(
+                    {
+                        "id": f"queue:{q['queue']}:wait",
+                        "kind": "wait",
+                        "subject": q["queue"],
+                        "value": q["longest_wait"],
+                    }
+                )
+        for line in lines:
+            if line["below_target"]:
+                alerts.append(
+                    {
+                        "id": f"line:{line['number']}:rate",
+                        "kind": "rate",
+                        "subject": line["number"],
+                        "value": line["answer_rate"],
+                    }
+                )
+        for group, rates in (("expert", figures.by_expert), ("subcentre", figures.by_subcentre)):
+            for key, rate in sorted(rates.items()):
+                if rate.rate is not None and rate.rate < self.thresholds.answer_target:
+                    alerts.append({"id": f"{group}:{key}:rate", "kind": "rate", "subject": key, "value": rate.rate})
+        live = {a["id"] for a in alerts}
+        self.acknowledged &= live  # an acknowledgement ends with its alert; a new occurrence alerts again
+        for alert in alerts:
+            alert["acknowledged"] = alert["id"] in self.acknowledged
+        return alerts
+
+
+def _rate_fields(rate: Rate, target: float) -> dict[str, Any]:
+    value = rate.rate
+    return {
+        "answered": rate.answered,
+        "unanswered": rate.unanswered,
+        "answer_rate": value,
+        "below_target": value is not None and value < target,
+    }
+
+
+def _final_outcome(rec: CallRecord) -> Outcome:
+    """How an unanswered call ended, from its routing (the call hung up while still active)."""
+    by_action = {"retired": Outcome.RETIRED, "guidance": Outcome.GUIDANCE}
+    if rec.action in by_action:
+        return by_action[rec.action]
+    if rec.queue:
+        return Outcome.OVERFLOWED if rec.overflowed else Outcome.ABANDONED
+    return Outcome.FAILED
+
+
+_Handler = Callable[[LiveState, Mapping[str, str], float, dt.datetime], None]
+_HANDLERS: dict[str, _Handler] = {
+    "Newchannel": LiveState._on_newchannel,
+    f"User:{EVENT_ROUTE}": LiveState._on_route,
+    f"User:{EVENT_OVERFLOW}": LiveState._on_overflow,
+    f"User:{EVENT_RATING}": LiveState._on_rating,
+    "QueueCallerJoin": LiveState._on_join,
+    "QueueEntry": LiveState._on_entry,
+    "QueueCallerLeave": LiveState._on_leave,
+    "QueueCallerAbandon": LiveState._on_abandon,
+    "AgentConnect": LiveState._on_connect,
+    "AgentComplete": LiveState._on_complete,
+    "QueueMemberStatus": LiveState._on_member,
+    "QueueMember": LiveState._on_member,
+    "QueueMemberAdded": LiveState._on_member,
+    "QueueMemberRemoved": LiveState._on_member_removed,
+    "DialEnd": LiveState._on_dial_end,
+    "BlindTransfer": LiveState._on_blind,
+    "AttendedTransfer": LiveState._on_attended,
+    "Hangup": LiveState._on_hangup,
+}

@@ -1,0 +1,90 @@
+"""Start and stop the wallboard: HTTP server, snapshot publisher, AMI subscription and store seeding.
+
+``hotline-cti wallboard`` runs it alone; ``hotline-cti serve`` can run it beside the FastAGI controller
+with :func:`start_wallboard`, passing its own AMI client, store and routing table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from hotline_cti.adapters.ami import AmiClient
+from hotline_cti.core.table import RoutingTable
+from hotline_cti.wallboard.app import build_app
+from hotline_cti.wallboard.auth import SessionSigner, User, load_users, session_secret
+from hotline_cti.wallboard.hub import CallSource, Clock, Hub, utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WallboardRunner:
+    """A running wallboard; :meth:`close` stops everything it started (not the AMI client or store)."""
+
+    hub: Hub
+    runner: web.AppRunner
+    host: str
+    port: int
+    ami: AmiClient | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the pages."""
+        return f"http://{self.host}:{self.port}"
+
+    def set_table(self, table: RoutingTable) -> None:
+        """Follow a config reload."""
+        self.hub.set_table(table)
+
+    async def close(self) -> None:
+        """Stop serving and unsubscribe from AMI."""
+        if self.ami is not None:
+            self.ami.off("*", self.hub.feed)
+        await self.hub.stop()
+        await self.runner.cleanup()
+
+
+async def start_wallboard(
+    table: RoutingTable,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    ami: AmiClient | None = None,
+    store: CallSource | None = None,
+    users: Mapping[str, User] | None = None,
+    secret: bytes | None = None,
+    clock: Clock = utc_now,
+    max_rate: float = 2.0,
+    secure_cookie: bool = False,
+) -> WallboardRunner:
+    """Serve the wallboard on ``host:port`` (0 = any free port; see ``runner.port``).
+
+    ``ami``: subscribe to its events and re-read QueueStatus after every (re)connect; register before
+    ``ami.connect()`` so the first login's resync is not missed (it is also run here if already connected).
+    ``store``: seed this week's calls from it. ``users``: default ``$HOTLINE_WALLBOARD_USERS``;
+    ``secret``: default ``$HOTLINE_WALLBOARD_SECRET`` or random. Raises ``UsersFileError`` on a bad users file.
+    """
+    hub = Hub(table, clock=clock, max_rate=max_rate)
+    if store is not None:
+        await hub.seed(store)
+    if ami is not None:
+        ami.on("*", hub.feed)
+        ami.add_resync_hook(hub.resync)
+        if ami.connected:
+            await hub.resync(ami)
+    known = dict(users) if users is not None else load_users()
+    if not known:
+        log.warning("wallboard: no users configured (set HOTLINE_WALLBOARD_USERS); nobody can log in")
+    app = build_app(hub, known, SessionSigner(secret or session_secret()), secure_cookie=secure_cookie)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = int(runner.addresses[0][1]) if runner.addresses else port
+    hub.start()
+    log.info("wallboard on http://%s:%d", host, bound)
+    return WallboardRunner(hub=hub, runner=runner, host=host, port=bound, ami=ami)
