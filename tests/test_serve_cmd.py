@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import aiomqtt
 from conftest import SMALL_YAML
+from mqtt_broker import Broker
+from test_mqtt import TOKEN, Subscriber, command, eventually
+from test_transfer import AGENT, CALLER, SECRET
 
 from hotline_cti import channel_vars as cv
 from simulators.agi_peer import PeerChannel, run_fastagi
+from simulators.ami_server import AmiServer
 
 
 def free_port() -> int:
@@ -47,6 +54,8 @@ async def test_serve_reloads_and_exits_cleanly(tmp_path: Path) -> None:
             str(config),
             "--listen",
             f"127.0.0.1:{port}",
+            "--database",
+            f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -76,3 +85,72 @@ async def test_serve_reloads_and_exits_cleanly(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "config reload refused" in out and "unknown queue 'nosuch'" in out and "small.yaml:" in out
+
+
+async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
+    tmp_path: Path, mqtt_broker: Broker, small_config_path: Path
+) -> None:
+    """Survey rating → SQLite; MQTT command → AMI BlindTransfer → audit row → outbox → event on MQTT; SIGTERM flushes."""
+    port = free_port()
+    db = tmp_path / "serve.db"
+    async with AmiServer(secret=SECRET) as ami:
+        ami.add_channel(CALLER, caller_num="13812345678")
+        ami.add_channel(AGENT, caller_num="1001")
+        ami.bridge(CALLER, AGENT)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL"))}
+        env.update(HOTLINE_AMI_USER="hotline", HOTLINE_AMI_SECRET=SECRET, HOTLINE_MQTT_COMMAND_TOKEN=TOKEN)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hotline_cti.cli.main",
+            "serve",
+            "--config",
+            str(small_config_path),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--database",
+            f"sqlite+aiosqlite:///{db}",
+            "--ami",
+            f"127.0.0.1:{ami.port}",
+            "--mqtt",
+            f"{mqtt_broker.host}:{mqtt_broker.port}",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            assert await target_of(port, "12313") == "gx-general"  # FastAGI is up
+            channel = PeerChannel({"agi_uniqueid": "1700000000.7"}, dtmf=["1"])
+            assert await run_fastagi("127.0.0.1", port, "survey", channel) == "SUCCESS"
+            async with (
+                Subscriber(mqtt_broker, "hotline/gx/transfers", "hotline/gx/replies/#") as sub,
+                aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as requester,
+            ):
+
+                def topics() -> list[str]:
+                    return [t for t, _ in sub.messages]
+
+                for attempt in range(100):  # serve may still be subscribing: ask again under a new id
+                    await requester.publish(
+                        "hotline/gx/commands/transfer", command(id=f"t{attempt}", to="tax", by="wallboard"), qos=1
+                    )
+                    with contextlib.suppress(AssertionError):
+                        await eventually(lambda: any("/replies/" in t for t in topics()), limit=0.5)
+                        break
+                await eventually(lambda: "hotline/gx/transfers" in topics())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await proc.communicate()
+    log = out.decode()
+    assert proc.returncode == 0, log
+    # A command sent before serve subscribed may still arrive late; its twin is then refused (the call moved).
+    (reply,) = [body["data"] for t, body in sub.messages if "/replies/" in t and body["data"]["ok"]]
+    assert reply["transfer"]["target"] == "tax"
+    audits = [body["data"] for t, body in sub.messages if t == "hotline/gx/transfers"]
+    assert [a["transfer_id"] for a in audits if a["result"] == "ok"] == [reply["transfer"]["transfer_id"]]
+    assert [a.get("Exten") for a in ami.actions_named("BlindTransfer")] == ["8001"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT call_id, rating FROM ratings").fetchall() == [("1700000000.7", 1)]
+        rows = conn.execute("SELECT target, mode, requested_by, result FROM transfers WHERE result = 'ok'").fetchall()
+        assert rows == [("tax", "blind", "mqtt:wallboard", "ok")]
+    assert "13812345678" not in log

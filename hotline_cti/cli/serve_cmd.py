@@ -1,4 +1,11 @@
-"""``hotline-cti serve``: the FastAGI controller beside an Asterisk node."""
+"""``hotline-cti serve``: the FastAGI controller beside an Asterisk node, with its AMI, database and MQTT sides.
+
+Always: FastAGI (route / ivr / survey) and the database (ratings, transfer
+audit, MQTT outbox) written off the call path by a ``BatchWriter``. With
+``--ami``: the AMI client and one-key transfers. With ``--mqtt``: the outbox
+publisher and the command topic. SIGTERM/SIGINT stop everything and flush the
+writer; SIGHUP reloads the config. See docs/cli.md.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,24 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
+from hotline_cti.adapters.ami.transfer import TransferExecutor
+from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
+from hotline_cti.adapters.mqtt.settings import ENV_COMMAND_TOKEN, MqttSettings, parse_address
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
+from hotline_cti.core.table import RoutingTable
+from hotline_cti.core.transfer import TransferPolicy, build_policy
+from hotline_cti.storage.store import Store
+from hotline_cti.storage.writer import BatchWriter
 
 log = logging.getLogger("hotline_cti.serve")
 
@@ -25,9 +44,19 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _address(default_port: int) -> Callable[[str], tuple[str, int]]:
+    def parse(text: str) -> tuple[str, int]:
+        try:
+            return parse_address(text, default_port)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command."""
-    p = sub.add_parser("serve", help="run the FastAGI controller (agi://host/route, /ivr, /survey)")
+    p = sub.add_parser("serve", help="run the FastAGI controller (agi://host/route, /ivr, /survey), AMI and MQTT")
     p.add_argument("--config", required=True, type=Path, help="merger YAML to serve; reloaded on SIGHUP and on change")
     p.add_argument(
         "--listen", type=_listen, default=("127.0.0.1", 4573), metavar="HOST:PORT", help="default 127.0.0.1:4573"
@@ -38,10 +67,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="ADDR",
         help="Asterisk peer address or network allowed to connect (repeat); default loopback",
     )
-    p.add_argument("--survey-log", type=Path, help="append post-call ratings here as JSON lines")
+    p.add_argument("--survey-log", type=Path, help="also append post-call ratings here as JSON lines")
     p.add_argument("--session-deadline", type=float, default=60.0, metavar="S", help="longest session, default 60 s")
     p.add_argument(
         "--command-timeout", type=float, default=10.0, metavar="S", help="longest wait for one reply, default 10 s"
+    )
+    p.add_argument(
+        "--database", metavar="URL", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite ./hotline-cti.db"
+    )
+    p.add_argument(
+        "--ami",
+        type=_address(5038),
+        metavar="HOST:PORT",
+        help="Asterisk manager to connect to (user/secret from HOTLINE_AMI_USER/SECRET); off when not given",
+    )
+    p.add_argument(
+        "--mqtt",
+        type=_address(1883),
+        metavar="HOST:PORT",
+        help="MQTT broker for events and commands (HOTLINE_MQTT_USER/PASSWORD); off when not given",
     )
     p.set_defaults(func=run)
 
@@ -55,14 +99,66 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem)
         return 1
-    return asyncio.run(_serve(args, holder))
+    ami: AmiSettings | None = None
+    if args.ami is not None:
+        try:
+            ami = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
+        except ValueError as exc:
+            print(f"error: --ami: {exc}")
+            return 2
+    return asyncio.run(_serve(args, holder, ami))
 
 
-async def _serve(args: argparse.Namespace, holder: ConfigHolder) -> int:
+class PolicySource:
+    """The transfer policy of the config being served; rebuilt when the holder took a new table."""
+
+    def __init__(self, holder: ConfigHolder) -> None:
+        self.holder = holder
+        self._table: RoutingTable | None = None
+        self._policy: TransferPolicy | None = None
+
+    def __call__(self) -> TransferPolicy:
+        table = self.holder.table
+        if table is not self._table or self._policy is None:
+            try:
+                self._policy = build_policy(load_config(self.holder.path).model)
+            except ConfigError:
+                if self._policy is None:
+                    raise
+                log.error(
+                    "transfer targets not reloaded: %s is invalid now; keeping the previous ones", self.holder.path
+                )
+            self._table = table
+        return self._policy
+
+
+async def _keep_connecting(client: AmiClient) -> None:
+    """Connect, retrying with backoff: Asterisk may start after us. Afterwards the client reconnects itself."""
+    s = client.settings
+    for delay in backoff_delays(s.backoff_initial, s.backoff_factor, s.backoff_max, s.backoff_jitter):
+        try:
+            await client.connect()
+        except (AmiError, OSError) as exc:
+            log.warning("AMI %s:%d: %s; retrying in %.1fs", s.host, s.port, exc, delay)
+            await asyncio.sleep(delay)
+        else:
+            log.info("AMI connected to %s:%d (Asterisk %s)", s.host, s.port, client.version or "?")
+            return
+
+
+async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None) -> int:
+    try:
+        store = await Store.open(args.database)
+    except Exception as exc:  # the message names the URL (password hidden) and what failed
+        log.error("database not usable, not serving: %s", exc)
+        return 1
+    writer = BatchWriter(store)
+    await writer.start()
     survey_log: Path | None = args.survey_log
 
     def record(call_id: str, rating: int, at: dt.datetime) -> None:
-        if survey_log is not None:  # a small append; the database sink replaces this with #4
+        writer.submit_rating(call_id, rating, at)  # never blocks: the writer batches it off the call path
+        if survey_log is not None:
             with survey_log.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"call_id": call_id, "rating": rating, "at": at.isoformat()}) + "\n")
 
@@ -75,6 +171,28 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder) -> int:
     host, port = args.listen
     bound = await server.start(host, port)
     log.info("FastAGI controller on %s:%d serving %s", host, bound, args.config)
+
+    client: AmiClient | None = None
+    connecting: asyncio.Task[None] | None = None
+    executor: TransferExecutor | None = None
+    if ami is not None:
+        client = AmiClient(ami)
+        executor = TransferExecutor(client, PolicySource(holder), writer)
+        connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")
+    publisher: OutboxPublisher | None = None
+    listener: CommandListener | None = None
+    if args.mqtt is not None:
+        mqtt = MqttSettings.from_env(*args.mqtt)
+        publisher = OutboxPublisher(store, mqtt)
+        token = os.environ.get(ENV_COMMAND_TOKEN, "")
+        if not token:
+            log.warning("%s is not set: every MQTT command will be refused", ENV_COMMAND_TOKEN)
+        handler = CommandHandler(holder.table.region, token, executor.execute if executor else None)
+        listener = CommandListener(mqtt, handler)
+        await publisher.start()
+        await listener.start()
+        log.info("MQTT on %s:%d, commands on %s", mqtt.host, mqtt.port, listener.topic_filter)
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, holder.reload)
@@ -84,5 +202,20 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
         holder.reload_if_changed()  # file change picked up within a second
+
+    # Stop taking work first, then flush: every rating and audit row reaches the database.
     await server.close()
+    if listener is not None:
+        await listener.stop()
+    if connecting is not None:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+    if client is not None:
+        await client.close()
+    await writer.stop()
+    if publisher is not None:
+        await publisher.stop()  # unsent events stay in the outbox for the next start
+    await store.close()
+    log.info("stopped; %d rows written", writer.written)
     return 0
