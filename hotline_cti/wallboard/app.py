@@ -33,6 +33,7 @@ HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
 USERS_KEY: web.AppKey[Mapping[str, User]] = web.AppKey("users", Mapping)
 SIGNER_KEY: web.AppKey[SessionSigner] = web.AppKey("signer", SessionSigner)
 SECURE_KEY: web.AppKey[bool] = web.AppKey("secure_cookie", bool)
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
 _DUMMY_HASH = "pbkdf2_sha256$200000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -47,8 +48,7 @@ def _session(request: web.Request) -> Session | None:
 
 def current(request: web.Request) -> Session:
     """The logged-in session (the middleware guarantees one on protected routes)."""
-    session: Session = request["session"]
-    return session
+    return request[SESSION_KEY]
 
 
 def _is_api(path: str) -> bool:
@@ -65,7 +65,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if _is_api(request.path):
             raise web.HTTPUnauthorized(text="log in first", content_type="text/plain")
         raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
-    request["session"] = session
+    request[SESSION_KEY] = session
     response = await handler(request)
     response.headers.setdefault("Cache-Control", "no-store")
     return response

@@ -153,7 +153,7 @@ class SessionSigner:
     def verify(self, value: str, now: float) -> Session | None:
         """The session of a cookie value, or None when forged, malformed or expired."""
         payload, sep, signature = value.partition(".")
-        if not sep or not hmac.compare_digest(self._sign(payload), signature):
+        if not sep or not hmac.compare_digest(self._sign(payload).encode(), signature.encode("utf-8", "replace")):
             return None
         try:
             body = json.loads(_unb64(payload))

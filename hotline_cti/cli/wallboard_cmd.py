@@ -1,0 +1,137 @@
+"""``hotline-cti wallboard``: the supervisor wallboard on its own, following Asterisk's AMI event stream.
+
+``hotline-cti wallboard hash-password`` prints a users-file line for ``HOTLINE_WALLBOARD_USERS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
+from hotline_cti.cli.serve_cmd import _listen
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.storage.store import ENV_DATABASE_URL, Store
+from hotline_cti.wallboard.auth import ROLES, User, UsersFileError, hash_password, load_users
+from hotline_cti.wallboard.service import start_wallboard
+
+log = logging.getLogger("hotline_cti.wallboard")
+RETRY_MAX = 30.0  # seconds between attempts to reach Asterisk at start-up
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``wallboard`` command and its ``hash-password`` helper."""
+    p = sub.add_parser("wallboard", help="supervisor wallboard: live queues, today's figures, merger view (HTTP)")
+    p.add_argument(
+        "--ami", type=_listen, metavar="HOST:PORT", help="Asterisk manager; user and secret from HOTLINE_AMI_*"
+    )
+    p.add_argument("--config", type=Path, help="merger YAML (line names, transition windows); reloaded on change")
+    p.add_argument(
+        "--database", metavar="URL", help=f"seed this week's figures from this store (default ${ENV_DATABASE_URL})"
+    )
+    p.add_argument(
+        "--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT", help="default 127.0.0.1:8080"
+    )
+    p.add_argument("--users", type=Path, help="users file (default $HOTLINE_WALLBOARD_USERS)")
+    p.set_defaults(func=run, wallboard_parser=p)
+    actions = p.add_subparsers(dest="wallboard_action", metavar="ACTION")
+    h = actions.add_parser("hash-password", help="print a user:role:hash line for the users file")
+    h.add_argument("--user", required=True, help="login name (no ':')")
+    h.add_argument("--role", choices=ROLES, default="viewer", help="supervisor or viewer (default viewer)")
+    h.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")
+    h.set_defaults(func=cmd_hash_password)
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Print ``user:role:pbkdf2_sha256$...``."""
+    if ":" in args.user or not args.user.strip():
+        print(
+            f"hotline-cti wallboard hash-password: --user {args.user!r} must be non-empty and without ':'",
+            file=sys.stderr,
+        )
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n") if args.stdin else getpass.getpass("password: ")
+    if not password:
+        print("hotline-cti wallboard hash-password: empty password", file=sys.stderr)
+        return 2
+    print(f"{args.user}:{args.role}:{hash_password(password)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the wallboard until SIGINT/SIGTERM."""
+    parser: argparse.ArgumentParser = args.wallboard_parser
+    if args.ami is None or args.config is None:
+        parser.error("--ami HOST:PORT and --config FILE are required")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        holder = ConfigHolder(args.config)
+        users = load_users(args.users)
+        settings = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except (UsersFileError, ValueError) as exc:
+        print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(_serve(args, holder, users, settings))
+
+
+async def _connect(client: AmiClient, stop: asyncio.Event) -> bool:
+    """Reach Asterisk, retrying while it is down (the client reconnects by itself once logged in).
+
+    False when the login is refused: retrying a wrong secret cannot help.
+    """
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await client.connect()
+            return True
+        except AuthenticationFailed:
+            log.error("AMI login refused: check HOTLINE_AMI_USER / HOTLINE_AMI_SECRET")
+            stop.set()
+            return False
+        except OSError as exc:
+            log.warning(
+                "AMI %s:%d unreachable (%s); retrying in %.0f s", client.settings.host, client.settings.port, exc, delay
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RETRY_MAX)
+    return True
+
+
+async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: dict[str, User], settings: AmiSettings) -> int:
+    store = await Store.open(args.database) if args.database or os.environ.get(ENV_DATABASE_URL) else None
+    client = AmiClient(settings)
+    host, port = args.listen
+    runner = await start_wallboard(holder.table, host=host, port=port, ami=client, store=store, users=users)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    connecting = asyncio.create_task(_connect(client, stop))
+    log.info("wallboard on %s following AMI %s:%d", runner.url, settings.host, settings.port)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        if holder.reload_if_changed():  # a bad new file is refused and the old one keeps serving
+            runner.set_table(holder.table)
+    refused = connecting.done() and not connecting.cancelled() and connecting.result() is False
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    await runner.close()
+    await client.close()
+    if store is not None:
+        await store.close()
+    return 1 if refused else 0
