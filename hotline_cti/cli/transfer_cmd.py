@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     policy = build_policy(model)
+    # The executor logs each attempt for serve's log; here the printed row says the same.
+    logging.getLogger("hotline_cti.adapters.ami.transfer").setLevel(logging.ERROR)
     request = TransferRequest(
         channel=args.channel,
         target=args.to,
