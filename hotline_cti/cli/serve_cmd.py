@@ -142,7 +142,7 @@ async def _keep_connecting(client: AmiClient) -> None:
             log.warning("AMI %s:%d: %s; retrying in %.1fs", s.host, s.port, exc, delay)
             await asyncio.sleep(delay)
         else:
-            log.info("AMI connected to %s:%d (Asterisk %s)", s.host, s.port, client.version or "?")
+            log.info("AMI connected to %s:%d (AMI %s)", s.host, s.port, client.version or "?")
             return
 
 
