@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+import sqlalchemy as sa
 from mqtt_broker import Broker
-from test_transfer import AGENT, CALLER, SECRET, FakeAudit
+from sqlite_store import audited
+from test_transfer import AGENT, CALLER, SECRET
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor
@@ -24,28 +26,13 @@ from hotline_cti.config.loader import load_config
 from hotline_cti.core.transfer import TransferRequest, build_policy
 from hotline_cti.events import Event
 from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.storage.store import Store
+from hotline_cti.storage.tables import outbox
+from hotline_cti.storage.writer import BatchWriter
 from simulators.ami_server import AmiServer
 
 TOKEN = "test-command-token"  # a dummy shared secret for these tests only
 AT = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
-
-
-class MemoryOutbox:
-    """The outbox part of Store, in memory (the real Store is exercised in test_serve_cmd)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, str, str]] = []
-        self.sent: set[int] = set()
-
-    def append(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self.rows.append((len(self.rows) + 1, event.topic, event.to_json()))
-
-    async def pending_events(self, limit: int = 500) -> list[tuple[int, str, str]]:
-        return [row for row in self.rows if row[0] not in self.sent][:limit]
-
-    async def mark_sent(self, seqs: Sequence[int]) -> None:
-        self.sent.update(seqs)
 
 
 def event(n: int) -> Event:
@@ -107,18 +94,23 @@ def settings(broker: Broker) -> MqttSettings:
 
 
 @pytest.fixture
-async def publisher(mqtt_broker: Broker) -> AsyncIterator[tuple[MemoryOutbox, OutboxPublisher]]:
-    outbox = MemoryOutbox()
-    pub = OutboxPublisher(outbox, settings(mqtt_broker), poll=0.02, window=50, backoff=(0.05, 2.0, 0.5))
-    yield outbox, pub
+async def publisher(mqtt_broker: Broker, sqlite_store: Store) -> AsyncIterator[OutboxPublisher]:
+    pub = OutboxPublisher(sqlite_store, settings(mqtt_broker), poll=0.02, window=50, backoff=(0.05, 2.0, 0.5))
+    yield pub
     await pub.stop()
 
 
+async def sent_seqs(store: Store) -> list[int]:
+    async with store.engine.connect() as conn:
+        result = await conn.execute(sa.select(outbox.c.seq).where(outbox.c.sent.is_not(None)).order_by(outbox.c.seq))
+        return [int(seq) for seq in result.scalars()]
+
+
 async def test_events_arrive_in_order_with_their_envelope(
-    mqtt_broker: Broker, publisher: tuple[MemoryOutbox, OutboxPublisher]
+    mqtt_broker: Broker, publisher: OutboxPublisher, sqlite_store: Store
 ) -> None:
-    outbox, pub = publisher
-    outbox.append([event(n) for n in range(300)])
+    pub = publisher
+    await sqlite_store.append_events([event(n) for n in range(300)])
     async with Subscriber(mqtt_broker, "hotline/gx/#") as sub:
         await pub.start()
         await eventually(lambda: len(sub.messages) >= 300)
@@ -127,18 +119,19 @@ async def test_events_arrive_in_order_with_their_envelope(
     assert topic_name == "hotline/gx/calls/started"
     assert body == {"v": 1, "type": "calls/started", "region": "gx", "at": AT.isoformat(), "data": event(0).data}
     await eventually(lambda: pub.published == 300)  # the last PUBACKs may come after the deliveries
-    assert outbox.sent == set(range(1, 301))
+    assert await sent_seqs(sqlite_store) == list(range(1, 301))
+    assert await sqlite_store.pending_events() == []
 
 
 async def test_broker_restart_mid_run_loses_nothing_and_keeps_order(
-    mqtt_broker: Broker, publisher: tuple[MemoryOutbox, OutboxPublisher]
+    mqtt_broker: Broker, publisher: OutboxPublisher, sqlite_store: Store
 ) -> None:
-    outbox, pub = publisher
+    pub = publisher
     total = 600
 
     async def produce() -> None:
         for n in range(total):
-            outbox.append([event(n)])
+            await sqlite_store.append_events([event(n)])
             pub.notify()
             await asyncio.sleep(0.002)
 
@@ -154,7 +147,7 @@ async def test_broker_restart_mid_run_loses_nothing_and_keeps_order(
     firsts = list(dict.fromkeys(got))
     assert firsts == sorted(firsts)  # and in order
     assert pub.connections >= 2  # the restart really happened while publishing
-    assert await outbox.pending_events() == []
+    assert await sqlite_store.pending_events() == []
 
 
 # ------------------------------------------------------------------ commands
@@ -212,7 +205,7 @@ def test_parse_address() -> None:
 
 
 async def test_commands_over_a_real_broker_run_the_transfer_and_reply(
-    mqtt_broker: Broker, small_config_path: Path
+    mqtt_broker: Broker, small_config_path: Path, batch_writer: BatchWriter, sqlite_store: Store
 ) -> None:
     policy = build_policy(load_config(small_config_path).model)
     async with AmiServer(secret=SECRET) as ami:
@@ -221,8 +214,7 @@ async def test_commands_over_a_real_broker_run_the_transfer_and_reply(
         ami.bridge(CALLER, AGENT)
         ami_settings = AmiSettings(host="127.0.0.1", port=ami.port, username="hotline", secret=SECRET)
         async with AmiClient(ami_settings) as client:
-            audit = FakeAudit()
-            executor = TransferExecutor(client, lambda: policy, audit)
+            executor = TransferExecutor(client, lambda: policy, batch_writer)
             listener = CommandListener(settings(mqtt_broker), handler(executor.execute))
             await listener.start()
             try:
@@ -249,5 +241,6 @@ async def test_commands_over_a_real_broker_run_the_transfer_and_reply(
     assert good["ok"] is True and good["transfer"]["target"] == "119"
     assert good["transfer"]["requested_by"] == "mqtt:wallboard-3"
     assert [a.get("Exten") for a in ami.actions_named("BlindTransfer")] == ["119"]  # only the good one ran
-    assert [t.result for t in audit.transfers] == ["ok"]
-    assert audit.transfers[0].mode == TransferMode.BLIND
+    rows, events = await audited(batch_writer, sqlite_store)
+    assert [(t.result, t.mode, t.requested_by) for t in rows] == [("ok", TransferMode.BLIND, "mqtt:wallboard-3")]
+    assert [topic for topic, _ in events] == ["hotline/gx/transfers"]

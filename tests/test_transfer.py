@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlite_store import audited
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
@@ -21,8 +21,9 @@ from hotline_cti.core.transfer import (
     plan_transfer,
 )
 from hotline_cti.dialplan import names
-from hotline_cti.events import Event
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferMode
+from hotline_cti.storage.store import Store
+from hotline_cti.storage.writer import BatchWriter
 from simulators.ami_server import AmiServer
 
 SECRET = "sim-secret"  # the simulator's dummy credential, not a real one
@@ -112,20 +113,6 @@ def test_handover_redirects_the_caller_leg_into_the_general_queue(policy: Transf
 # ------------------------------------------------------------ against the AMI
 
 
-@dataclass
-class FakeAudit:
-    """Stands in for BatchWriter: keeps what was submitted."""
-
-    transfers: list[TransferRecord] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    def submit_transfer(self, transfer: TransferRecord) -> None:
-        self.transfers.append(transfer)
-
-    def submit_event(self, event: Event) -> None:
-        self.events.append(event)
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[AmiServer]:
     async with AmiServer(secret=SECRET) as srv:
@@ -142,54 +129,57 @@ async def client(server: AmiServer) -> AsyncIterator[AmiClient]:
         yield cli
 
 
-def executor(client: AmiClient, policy: TransferPolicy, audit: FakeAudit) -> TransferExecutor:
-    return TransferExecutor(client, lambda: policy, audit, timeouts=TransferTimeouts(action=2, event=2, attended=2))
+def executor(client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter) -> TransferExecutor:
+    return TransferExecutor(
+        client, lambda: policy, batch_writer, timeouts=TransferTimeouts(action=2, event=2, attended=2)
+    )
 
 
 def transfer_actions(server: AmiServer) -> list[str]:
     return [a.name for a in server.actions if a.name in ("BlindTransfer", "Atxfer", "Redirect", "Originate")]
 
 
-async def test_blind_transfer_runs_and_is_audited(server: AmiServer, client: AmiClient, policy: TransferPolicy) -> None:
-    audit = FakeAudit()
+async def test_blind_transfer_runs_and_is_audited(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
+) -> None:
     caller_id = server.channels[CALLER].uniqueid
-    record = await executor(client, policy, audit).execute(request("119", TransferMode.BLIND))
+    record = await executor(client, policy, batch_writer).execute(request("119", TransferMode.BLIND))
     assert (record.result, record.reason, record.target, record.call_id) == ("ok", "", "119", caller_id)
     (action,) = server.actions_named("BlindTransfer")
     assert (action.get("Channel"), action.get("Exten"), action.get("Context")) == (AGENT, "119", "hotline-onekey")
     assert server.channels[CALLER].context == "hotline-onekey"  # the caller moved, the agent leg is gone
     assert AGENT not in server.channels
-    assert audit.transfers == [record]
-    (event,) = audit.events
-    assert event.topic == "hotline/gx/transfers"
-    assert event.data["requested_by"] == "agent:1001" and event.data["result"] == "ok"
+    rows, events = await audited(batch_writer, sqlite_store)
+    assert rows == [record]
+    ((topic, body),) = events
+    assert topic == "hotline/gx/transfers" and body["type"] == "transfers"
+    assert body["data"]["requested_by"] == "agent:1001" and body["data"]["result"] == "ok"
+    assert body["data"]["transfer_id"] == record.transfer_id
 
 
 async def test_attended_transfer_waits_for_the_attendedtransfer_event(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
-    audit = FakeAudit()
-    record = await executor(client, policy, audit).execute(request("e12315", TransferMode.ATTENDED))
+    record = await executor(client, policy, batch_writer).execute(request("e12315", TransferMode.ATTENDED))
     assert (record.result, record.target, record.mode) == ("ok", "e12315", TransferMode.ATTENDED)
     (action,) = server.actions_named("Atxfer")
     assert (action.get("Channel"), action.get("Exten")) == (AGENT, "9001")
 
 
 async def test_attended_transfer_without_event_is_unknown_not_ok(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
     server.atxfer_delay = 30  # the agent is still consulting when we stop waiting
-    ex = TransferExecutor(client, lambda: policy, FakeAudit(), timeouts=TransferTimeouts(attended=0.2))
+    ex = TransferExecutor(client, lambda: policy, batch_writer, timeouts=TransferTimeouts(attended=0.2))
     record = await ex.execute(request("119", TransferMode.ATTENDED))
     assert record.result == "unknown"
     assert "no AttendedTransfer event" in record.reason
 
 
 async def test_threeway_redirects_both_legs_and_originates_the_target(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
-    audit = FakeAudit()
-    record = await executor(client, policy, audit).execute(request("110", TransferMode.THREEWAY))
+    record = await executor(client, policy, batch_writer).execute(request("110", TransferMode.THREEWAY))
     assert record.result == "ok", record.reason
     assert transfer_actions(server) == ["Redirect", "Originate"]
     (redirect,) = server.actions_named("Redirect")
@@ -200,18 +190,18 @@ async def test_threeway_redirects_both_legs_and_originates_the_target(
 
 
 async def test_threeway_target_not_answering_fails_after_the_redirect(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
     server.originate_reason = 3  # no answer
-    record = await executor(client, policy, FakeAudit()).execute(request("110", TransferMode.THREEWAY))
+    record = await executor(client, policy, batch_writer).execute(request("110", TransferMode.THREEWAY))
     assert record.result == "failed"
     assert "did not answer" in record.reason and "after Redirect succeeded" in record.reason
 
 
 async def test_handover_from_110_queues_the_caller_in_12345(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
-    record = await executor(client, policy, FakeAudit()).execute(
+    record = await executor(client, policy, batch_writer).execute(
         request("12345", TransferMode.HANDOVER, channel=AGENT, from_line="110")
     )
     assert (record.result, record.target, record.mode) == ("ok", "12345", TransferMode.HANDOVER)
@@ -220,25 +210,25 @@ async def test_handover_from_110_queues_the_caller_in_12345(
 
 
 async def test_unknown_channel_and_target_are_refused_without_acting(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
 ) -> None:
-    audit = FakeAudit()
-    ex = executor(client, policy, audit)
+    ex = executor(client, policy, batch_writer)
     missing = await ex.execute(request("119", TransferMode.BLIND, channel="PJSIP/nobody-00000099"))
     unknown = await ex.execute(request("999", TransferMode.BLIND))
     assert (missing.result, unknown.result) == ("refused", "refused")
     assert "unknown channel 'PJSIP/nobody-00000099'" in missing.reason
     assert "unknown target '999'" in unknown.reason
     assert transfer_actions(server) == []
-    assert [t.result for t in audit.transfers] == ["refused", "refused"]
-    assert [e.data["result"] for e in audit.events] == ["refused", "refused"]
+    rows, events = await audited(batch_writer, sqlite_store)
+    assert sorted((t.target, t.result) for t in rows) == [("119", "refused"), ("999", "refused")]
+    assert [body["data"]["result"] for _, body in events] == ["refused", "refused"]
 
 
 async def test_unanswered_action_is_unknown_and_sent_once(
-    server: AmiServer, client: AmiClient, policy: TransferPolicy
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
     server.silent_actions.add("blindtransfer")
-    ex = TransferExecutor(client, lambda: policy, FakeAudit(), timeouts=TransferTimeouts(action=0.3))
+    ex = TransferExecutor(client, lambda: policy, batch_writer, timeouts=TransferTimeouts(action=0.3))
     record = await ex.execute(request("119", TransferMode.BLIND))
     assert record.result == "unknown"
     assert len(server.actions_named("BlindTransfer")) == 1
