@@ -30,7 +30,7 @@ section { background:var(--panel); border-radius:.6rem; padding:.6rem 1rem; marg
 section h2 { font-size:1.3rem; margin:.2rem 0 .6rem; color:var(--dim); }
 table { width:100%; border-collapse:collapse; font-size:1.3rem; font-variant-numeric:tabular-nums; }
 th, td { padding:.3rem .5rem; text-align:right; border-bottom:1px solid #22324f; }
-th:first-child, td:first-child, td.name { text-align:left; }
+th:first-child, td:first-child, th.name, td.name { text-align:left; }
 th { color:var(--dim); font-weight:400; }
 tr.bad td { color:var(--bad); }
 .alerts li { margin:.3rem 0; font-size:1.2rem; }
@@ -154,7 +154,7 @@ def _tile(key: str, element_id: str) -> str:
 
 
 def _table(body_id: str, keys: list[str]) -> str:
-    cells = "".join(_i18n(k, "th") for k in keys)
+    cells = "".join(_i18n(k, "th", ' class="name"' if k == "name" else "") for k in keys)
     return f'<table><thead><tr>{cells}</tr></thead><tbody id="{body_id}"></tbody></table>'
 
 

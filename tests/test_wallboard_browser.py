@@ -1,0 +1,274 @@
+"""The wallboard in a real browser: headless Chromium reads the numbers a scripted call load produced.
+
+A SQLite store holds this week's earlier calls; the simulated Asterisk AMI server (simulators/ami_server.py)
+sends the live load over TCP to the wallboard's AmiClient; Chromium logs in, follows the SSE stream and the
+test reads the figures from the DOM by element id, checking them against the store plus what was emitted.
+Screenshots for docs/wallboard.md are written to docs/img/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chromium import browser
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
+
+from hotline_cti.adapters.ami import AmiClient, AmiSettings
+from hotline_cti.config.loader import load_config
+from hotline_cti.core.table import compile_config
+from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.storage.store import Store
+from hotline_cti.wallboard.auth import User, hash_password
+from hotline_cti.wallboard.service import start_wallboard
+from simulators.ami_server import AmiServer, SimMember
+
+__all__ = ["browser"]  # the fixture, imported from tests/chromium.py
+
+ROOT = Path(__file__).resolve().parent.parent
+IMG = ROOT / "docs" / "img"
+TZ = ZoneInfo("Asia/Shanghai")
+BASE = dt.datetime(2021, 12, 1, 10, 0, tzinfo=TZ)  # Wednesday; Guangxi's merged lines are in their window
+GENERAL, L12315, E12315 = "nanning-general", "gx-l12315", "gx-expert-e12315"
+WAIT = 20.0  # seconds the browser may take to show a figure (a bound, not a measurement)
+
+
+def _stored_calls() -> list[CallRecord]:
+    """The store's calls: 20 earlier today, 40 earlier this week on 12300, 5 last week."""
+    utc = dt.UTC
+    out: list[CallRecord] = []
+    for i in range(20):
+        rec = CallRecord(f"db.t{i}", "gx", (BASE - dt.timedelta(hours=2, minutes=-i)).astimezone(utc), queue=GENERAL)
+        rec.outcome = Outcome.ABANDONED if i < 3 else Outcome.ANSWERED
+        rec.rating = 1 if 3 <= i < 7 else (3 if i == 7 else None)
+        if i == 8:
+            rec.transfers, rec.outcome = ["110"], Outcome.TRANSFERRED
+        out.append(rec)
+    monday = (BASE - dt.timedelta(days=2)).astimezone(utc)
+    for i in range(40):
+        via_main = i >= 30
+        out.append(
+            CallRecord(
+                f"db.w{i}",
+                "gx",
+                monday + dt.timedelta(minutes=i),
+                dialled="12345" if via_main else "12300",
+                origin="12300",
+                mode="main" if via_main else "merge",
+                queue=GENERAL,
+                outcome=Outcome.ANSWERED,
+            )
+        )
+    sunday = (BASE - dt.timedelta(days=3)).astimezone(utc)
+    out += [
+        CallRecord(f"db.l{i}", "gx", sunday, origin="12300", mode="merge", outcome=Outcome.ANSWERED) for i in range(5)
+    ]
+    return out
+
+
+def _live_load() -> list[dict[str, str]]:
+    """The scripted load emitted over AMI (caller numbers in full, as Asterisk sends them)."""
+    ev: list[dict[str, str]] = [member(GENERAL, "PJSIP/8004", 2)]  # 8004 takes a call: busy
+    for i in range(10):  # 12345: 8 answered (3 transferred), 2 abandoned; 8 ratings
+        uid = f"1700000000.{i}"
+        ev += arrive(uid, f"1381234{i:04d}", queue=GENERAL)
+        if i < 8:
+            ev += answer(uid, GENERAL)
+            ev += transfer(uid, "110") if i < 2 else transfer(uid, "120") if i == 2 else []
+            ev += hangup(uid) + rating(uid, (1, 1, 1, 1, 1, 2, 2, 3)[i])
+        else:
+            ev += abandon(uid, GENERAL) + hangup(uid, talk=None)
+    for i in range(4):  # the retired 12300 still dialled: routed to 12345 in its transition window
+        uid = f"1700000100.{i}"
+        ev += arrive(
+            uid, f"1391234{i:04d}", dialled="12300", origin="12300", mode="merge", phase="transition", queue=GENERAL
+        )
+        ev += answer(uid, GENERAL) + (transfer(uid, "12366") if i == 0 else []) + hangup(uid)
+    for i in range(3):  # 12315 dialled directly (parallel line): 2 answered, 1 abandoned
+        uid = f"1700000200.{i}"
+        ev += arrive(
+            uid, f"1371234{i:04d}", dialled="12315", origin="12315", mode="parallel", phase="after", queue=L12315
+        )
+        ev += (answer(uid, L12315) + hangup(uid)) if i < 2 else (abandon(uid, L12315) + hangup(uid, talk=None))
+    for i in range(2):  # 12345 menu 3, topic 12315: expert seats
+        uid = f"1700000300.{i}"
+        ev += arrive(uid, f"1361234{i:04d}", origin="12315", queue=E12315, expert="e12315")
+        ev += answer(uid, E12315) + hangup(uid)
+    for i in range(3):  # still waiting
+        ev += arrive(f"1700000400.{i}", f"1351234{i:04d}", queue=GENERAL)
+    return ev
+
+
+def _value(driver: webdriver.Chrome, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).get_attribute("data-value"))
+
+
+def _wait_value(driver: webdriver.Chrome, element_id: str, want: str) -> None:
+    def shown(d: Any) -> bool:
+        found = d.find_elements(By.ID, element_id)
+        return bool(found) and found[0].get_attribute("data-value") == want
+
+    try:
+        WebDriverWait(driver, WAIT, poll_frequency=0.1).until(shown)
+    except Exception:
+        found = driver.find_elements(By.ID, element_id)
+        got = found[0].get_attribute("data-value") if found else "(no element)"
+        raise AssertionError(f"#{element_id} shows {got!r}, expected {want!r}") from None
+
+
+def _login(driver: webdriver.Chrome, url: str, user: str, password: str) -> None:
+    driver.get(url + "/")
+    assert "/login" in driver.current_url  # anonymous: the login page
+    driver.find_element(By.ID, "user").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-button").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "total-waiting"))
+
+
+def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict[str, Any]:
+    """The browser session (runs in a worker thread while the event loop serves the wallboard)."""
+    seen: dict[str, Any] = {}
+    _login(driver, url, "boss", "boss-pw")
+    _wait_value(driver, "calls-today", expected["calls-today"])  # every emitted event has arrived
+    for element_id, want in expected.items():
+        if not element_id.startswith("m-"):
+            _wait_value(driver, element_id, want)
+    seen["answer_rate_red"] = "bad" in str(driver.find_element(By.ID, "answer-rate").get_attribute("class"))
+    seen["caller"] = driver.find_element(By.ID, f"q-{GENERAL}-caller").text
+    seen["line_12300_red"] = "bad" in str(driver.find_element(By.ID, "line-12300").get_attribute("class"))
+    seen["page"] = driver.page_source
+    seen["label_zh"] = driver.find_element(By.CSS_SELECTOR, "[data-i18n=waiting]").text
+    IMG.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(IMG / "wallboard.png"))
+    driver.find_element(By.ID, "lang-toggle").click()
+    seen["label_en"] = driver.find_element(By.CSS_SELECTOR, "[data-i18n=waiting]").text
+    driver.find_element(By.ID, "lang-toggle").click()
+    ack = driver.find_element(By.CSS_SELECTOR, f"#alert-queue_{GENERAL}_rate button.ack")
+    ack.click()
+    WebDriverWait(driver, WAIT).until(
+        lambda d: "acked" in str(d.find_element(By.ID, f"alert-queue_{GENERAL}_rate").get_attribute("class"))
+    )
+    driver.find_element(By.ID, "nav").click()
+    for element_id, want in expected.items():
+        if element_id.startswith("m-"):
+            _wait_value(driver, element_id, want)
+    seen["merger_page"] = driver.page_source
+    driver.save_screenshot(str(IMG / "wallboard-merger.png"))
+    driver.find_element(By.ID, "logout").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "login-button"))
+    _login(driver, url, "eve", "eve-pw")
+    _wait_value(driver, "calls-today", expected["calls-today"])
+    seen["viewer_ack_buttons"] = len(driver.find_elements(By.CSS_SELECTOR, "button.ack"))
+    seen["viewer_readonly"] = driver.find_element(By.ID, "readonly-note").is_displayed()
+    seen["viewer_acked"] = "acked" in str(
+        driver.find_element(By.ID, f"alert-queue_{GENERAL}_rate").get_attribute("class")
+    )
+    return seen
+
+
+def _pct(part: int, whole: int) -> str:
+    return repr(part / whole)
+
+
+async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_path: Path) -> None:
+    table = compile_config(load_config(ROOT / "merger_config" / "guangxi.yaml").model)
+    t0 = time.monotonic()
+
+    def clock() -> dt.datetime:  # the load's day, running at real speed
+        return BASE.astimezone(dt.UTC) + dt.timedelta(seconds=time.monotonic() - t0)
+
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'wallboard.db'}")
+    await store.upsert_calls(_stored_calls())
+    users = {
+        "boss": User("boss", "supervisor", hash_password("boss-pw", iterations=1000)),
+        "eve": User("eve", "viewer", hash_password("eve-pw", iterations=1000)),
+    }
+    async with AmiServer(username="wall", secret="wall-secret") as pbx:
+        pbx.add_queue(
+            GENERAL,
+            [
+                SimMember("坐席01", "PJSIP/8001"),
+                SimMember("坐席02", "PJSIP/8002", status=2),
+                SimMember("坐席03", "PJSIP/8003", paused=True),
+                SimMember("坐席04", "PJSIP/8004"),
+            ],
+        )
+        pbx.add_queue(L12315, [SimMember("坐席11", "PJSIP/8101"), SimMember("坐席12", "PJSIP/8102")])
+        client = AmiClient(AmiSettings(host="127.0.0.1", port=pbx.port, username="wall", secret="wall-secret"))
+        runner = await start_wallboard(table, port=0, ami=client, store=store, users=users, secret=b"k", clock=clock)
+        try:
+            await client.connect()  # login, then the resync hook reads QueueStatus (the members above)
+            for event in _live_load():
+                pbx.emit(event)
+
+            # What the page must show: the store's part, counted here from the database, plus the live load.
+            day = BASE.replace(hour=0)
+            today = await store.calls_between(day)
+            week = await store.calls_between(day - dt.timedelta(days=2), day)
+            db_answered = sum(r.outcome in (Outcome.ANSWERED, Outcome.TRANSFERRED) for r in today)
+            db_unanswered = sum(r.outcome is Outcome.ABANDONED for r in today)
+            db_110 = sum(r.transfers.count("110") for r in today)
+            db_ratings = {k: sum(r.rating == k for r in today) for k in (1, 2, 3)}
+            db_12300 = [r for r in week if r.origin == "12300"]
+            assert (len(today), len(db_12300)) == (20, 40)  # the store answered what was put in
+            answered, unanswered = db_answered + 8 + 4 + 2 + 2, db_unanswered + 2 + 1
+            ratings = {1: db_ratings[1] + 5, 2: db_ratings[2] + 2, 3: db_ratings[3] + 1}
+            week_12300 = len(db_12300) + 4
+            old_12300 = sum(r.mode != "main" for r in db_12300) + 4
+            expected = {
+                "calls-today": str(len(today) + 10 + 4 + 3 + 2 + 3),
+                "total-waiting": "3",
+                "agents-free": "3",
+                "agents-busy": "2",
+                "agents-paused": "1",
+                "answer-rate": _pct(answered, answered + unanswered),
+                f"q-{GENERAL}-waiting": "3",
+                f"q-{L12315}-answered": "2",
+                f"q-{L12315}-unanswered": "1",
+                "e-e12315-answered": "2",
+                "line-12300-calls": "4",
+                "line-12300-old": "4",
+                "line-12315-calls": "5",
+                "line-12315-old": "3",
+                "xfer-110": str(db_110 + 2),
+                "xfer-120": "1",
+                "xfer-119": "0",
+                "xfer-subcentre": "1",
+                "rating-1": str(ratings[1]),
+                "rating-2": str(ratings[2]),
+                "rating-3": str(ratings[3]),
+                "satisfaction-rate": _pct(ratings[1] + ratings[2], sum(ratings.values())),
+                "m-12300-calls": str(week_12300),
+                "m-12300-old": str(old_12300),
+                "m-12300-share": _pct(old_12300, week_12300),
+                "m-12300-days": "89",  # 2021-12-01 10:00 to the window's end 2022-02-28 00:00, rounded up
+                "m-12300-end": "2022-02-27",
+                "m-12300-phase": "transition",
+                "m-12315-calls": "5",
+                "m-12315-share": _pct(3, 5),
+                "m-12315-phase": "after",
+                "m-12301-calls": "0",
+            }
+            seen = await asyncio.to_thread(_drive, browser, runner.url, expected)
+        finally:
+            await runner.close()
+            await client.close()
+            await store.close()
+
+    assert seen["answer_rate_red"]  # 84.6% is under the 95% line
+    assert seen["line_12300_red"]  # callers still dial the retired 12300
+    assert seen["caller"] == "135****0000"  # the longest waiting caller, masked
+    for page in (seen["page"], seen["merger_page"]):
+        for prefix in ("1381234", "1391234", "1371234", "1361234", "1351234"):
+            assert prefix + "000" not in page  # no caller number in full
+    assert (seen["label_zh"], seen["label_en"]) == ("排队等待", "Waiting")
+    assert seen["viewer_ack_buttons"] == 0 and seen["viewer_readonly"] and seen["viewer_acked"]
+    assert (IMG / "wallboard.png").stat().st_size > 10_000
+    assert (IMG / "wallboard-merger.png").stat().st_size > 10_000
