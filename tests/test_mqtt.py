@@ -244,3 +244,18 @@ async def test_commands_over_a_real_broker_run_the_transfer_and_reply(
     rows, events = await audited(batch_writer, sqlite_store)
     assert [(t.result, t.mode, t.requested_by) for t in rows] == [("ok", TransferMode.BLIND, "mqtt:wallboard-3")]
     assert [topic for topic, _ in events] == ["hotline/gx/transfers"]
+
+
+async def test_drain_waits_for_the_outbox_and_keeps_rows_while_the_broker_is_away(
+    mqtt_broker: Broker, publisher: OutboxPublisher, sqlite_store: Store
+) -> None:
+    await sqlite_store.append_events([event(n) for n in range(20)])
+    await publisher.start()
+    assert await publisher.drain(20) is True
+    assert await sqlite_store.pending_events() == []
+    mqtt_broker.stop()
+    await sqlite_store.append_events([event(99)])
+    assert await publisher.drain(0.3) is False
+    assert [json.loads(p)["data"]["n"] for _, _, p in await sqlite_store.pending_events()] == [99]
+    mqtt_broker.start()
+    assert await publisher.drain(20) is True

@@ -36,6 +36,8 @@ from hotline_cti.storage.writer import BatchWriter
 
 log = logging.getLogger("hotline_cti.serve")
 
+DRAIN_SECONDS = 3.0  # at shutdown, how long the last events may take to reach the broker
+
 
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
@@ -215,7 +217,9 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
         await client.close()
     await writer.stop()
     if publisher is not None:
-        await publisher.stop()  # unsent events stay in the outbox for the next start
+        if not await publisher.drain(DRAIN_SECONDS):
+            log.warning("MQTT: unsent events stay in the outbox for the next start")
+        await publisher.stop()
     await store.close()
     log.info("stopped; %d rows written", writer.written)
     return 0

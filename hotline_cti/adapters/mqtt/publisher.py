@@ -64,6 +64,20 @@ class OutboxPublisher:
         """Run in the background until ``stop``."""
         self._task = asyncio.create_task(self.run(), name="mqtt-publisher")
 
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (True) or ``timeout`` seconds passed (False); for a clean shutdown."""
+        end = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < end:
+            self.notify()
+            try:
+                if not await self.outbox.pending_events(1):
+                    return True
+            except Exception as exc:  # the database went away: what is unsent stays there
+                log.warning("outbox not readable while draining (%s)", exc)
+                return False
+            await asyncio.sleep(min(self.poll, 0.05))
+        return False
+
     async def stop(self) -> None:
         """Stop publishing; unsent rows stay in the outbox for the next run."""
         if self._task is not None:
