@@ -6,6 +6,7 @@ missing. Each test gets its own broker in its own temp dir, stopped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -38,7 +39,7 @@ def _ensure_installed() -> None:
 class Broker:
     """One mosquitto process; ``restart()`` keeps the port (and drops every client)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = _free_port()
@@ -46,9 +47,9 @@ class Broker:
         self.log = workdir / "mosquitto.log"
         self.conf.write_text(
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
+            + self._auth(users or {})
             # Persistence lets a subscriber's queued QoS 1 messages survive a restart, as in production.
-            "persistence true\n"
+            + "persistence true\n"
             f"persistence_location {workdir}/\n"
             "autosave_interval 1\n"
             "log_dest stderr\n"
@@ -56,6 +57,16 @@ class Broker:
             encoding="utf-8",
         )
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _auth(self, users: dict[str, str]) -> str:
+        if not users:
+            return "allow_anonymous true\n"
+        passwords = self.workdir / "passwd"
+        passwords.touch()
+        for user, password in users.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True, capture_output=True)
+        passwords.chmod(0o644)  # read by mosquitto's own user
+        return f"allow_anonymous false\npassword_file {passwords}\n"
 
     def start(self) -> None:
         """Start and wait until the port accepts connections."""
@@ -94,16 +105,25 @@ class Broker:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
 
 
-@pytest.fixture
-def mqtt_broker() -> Iterator[Broker]:
-    """A running mosquitto broker for one test."""
+@contextlib.contextmanager
+def running_broker(users: dict[str, str] | None = None) -> Iterator[Broker]:
+    """Start a broker (password login when ``users`` is given, else anonymous); stop and remove it after."""
     _ensure_installed()
     # Not under tmp_path: pytest's 0700 parents would keep mosquitto (its own user) from saving its database.
     workdir = Path(tempfile.mkdtemp(prefix="hotline-mosquitto-"))
-    broker = Broker(workdir)
     try:
+        broker = Broker(workdir, users)
         broker.start()
-        yield broker
+        try:
+            yield broker
+        finally:
+            broker.stop()
     finally:
-        broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def mqtt_broker() -> Iterator[Broker]:
+    """A running mosquitto broker (anonymous) for one test."""
+    with running_broker() as broker:
+        yield broker

@@ -13,7 +13,7 @@ from typing import Any
 import aiomqtt
 import pytest
 import sqlalchemy as sa
-from mqtt_broker import Broker
+from mqtt_broker import Broker, running_broker
 from sqlite_store import audited
 from test_transfer import AGENT, CALLER, SECRET
 
@@ -21,7 +21,7 @@ from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
-from hotline_cti.adapters.mqtt.settings import MqttSettings, parse_address
+from hotline_cti.adapters.mqtt.settings import ENV_PASSWORD, ENV_USER, MqttSettings, parse_address
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.transfer import TransferRequest, build_policy
 from hotline_cti.events import Event
@@ -51,8 +51,9 @@ async def eventually(predicate: Callable[[], bool], limit: float = 20.0) -> None
 class Subscriber:
     """A persistent-session QoS 1 subscriber that reconnects, as the 12345 platform would."""
 
-    def __init__(self, broker: Broker, *topic_filters: str) -> None:
+    def __init__(self, broker: Broker, *topic_filters: str, login: tuple[str, str] | None = None) -> None:
         self.broker = broker
+        self.login = login
         self.topic_filters = topic_filters
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.ready = asyncio.Event()
@@ -72,8 +73,14 @@ class Subscriber:
     async def _run(self) -> None:
         while True:
             try:
+                user, password = self.login or (None, None)
                 async with aiomqtt.Client(
-                    self.broker.host, self.broker.port, identifier="platform-sub", clean_session=False
+                    self.broker.host,
+                    self.broker.port,
+                    identifier="platform-sub",
+                    clean_session=False,
+                    username=user,
+                    password=password,
                 ) as client:
                     for topic_filter in self.topic_filters:
                         await client.subscribe(topic_filter, qos=1)
@@ -259,3 +266,25 @@ async def test_drain_waits_for_the_outbox_and_keeps_rows_while_the_broker_is_awa
     assert [json.loads(p)["data"]["n"] for _, _, p in await sqlite_store.pending_events()] == [99]
     mqtt_broker.start()
     assert await publisher.drain(20) is True
+
+
+async def test_broker_login_comes_from_the_environment(sqlite_store: Store) -> None:
+    password = "broker-test-password"  # a dummy credential for this throwaway broker
+    with running_broker({"hotline-cti": password}) as broker:
+        env = {ENV_USER: "hotline-cti", ENV_PASSWORD: password}
+        good = MqttSettings.from_env(broker.host, broker.port, env, timeout=5.0)
+        bad = MqttSettings.from_env(broker.host, broker.port, {ENV_USER: "hotline-cti", ENV_PASSWORD: "wrong"})
+        assert good.username == "hotline-cti" and "broker-test-password" not in repr(good)
+        await sqlite_store.append_events([event(1)])
+        refused = OutboxPublisher(sqlite_store, bad, poll=0.02, backoff=(0.05, 2.0, 0.2))
+        await refused.start()
+        assert await refused.drain(0.5) is False  # not authorised: nothing published, nothing lost
+        await refused.stop()
+        assert refused.connections == 0
+        async with Subscriber(broker, "hotline/gx/#", login=("hotline-cti", password)) as sub:
+            accepted = OutboxPublisher(sqlite_store, good, poll=0.02)
+            await accepted.start()
+            try:
+                await eventually(lambda: sub.numbers() == [1])
+            finally:
+                await accepted.stop()
