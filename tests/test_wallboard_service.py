@@ -1,0 +1,210 @@
+"""The wallboard wired to a simulated Asterisk over TCP: resync after a dropped AMI link, bad events, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from test_wallboard_live import answer, arrive
+
+from hotline_cti.adapters.ami import AmiClient, AmiSettings
+from hotline_cti.cli.main import main
+from hotline_cti.core.table import RoutingTable
+from hotline_cti.wallboard.auth import check_password, hash_password, parse_users
+from hotline_cti.wallboard.hub import Hub
+from hotline_cti.wallboard.service import start_wallboard
+from simulators.ami_server import AmiServer, SimMember
+
+GENERAL = "gx-general"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _until(check: Callable[[], bool], what: str, limit: float = 10.0) -> None:
+    """Wait for ``check()``; fail naming ``what`` after ``limit`` seconds (a bound, not a measurement)."""
+
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    try:
+        await asyncio.wait_for(poll(), limit)
+    except TimeoutError:
+        pytest.fail(f"never happened: {what}")
+
+
+def _settings(pbx: AmiServer) -> AmiSettings:
+    return AmiSettings(
+        host="127.0.0.1", port=pbx.port, username="wall", secret="pw", backoff_initial=0.05, backoff_max=0.2
+    )
+
+
+def _waiting(hub: Hub) -> dict[str, int]:
+    return {q["queue"]: q["waiting"] for q in json.loads(hub.snapshot_json())["queues"]}
+
+
+async def test_a_dropped_ami_link_is_followed_by_a_fresh_queue_status(small_table: RoutingTable) -> None:
+    async with AmiServer(username="wall", secret="pw") as pbx:
+        pbx.add_queue(GENERAL, [SimMember("坐席01", "PJSIP/8001"), SimMember("坐席02", "PJSIP/8002", status=2)])
+        client = AmiClient(_settings(pbx))
+        runner = await start_wallboard(small_table, port=0, ami=client, users={}, secret=b"k")
+        hub = runner.hub
+        try:
+            await client.connect()
+            totals = json.loads(hub.snapshot_json())["totals"]
+            assert (totals["free"], totals["busy"]) == (1, 1)  # read by the resync hook at login
+            for event in arrive("1.1", "13800001111", queue=GENERAL):
+                pbx.emit(event)
+            await _until(lambda: _waiting(hub).get(GENERAL) == 1, "the emitted caller waits")
+
+            # Asterisk goes away; meanwhile that caller was answered and another one queued.
+            pbx.drop_connections()
+            await _until(lambda: not client.connected, "the client notices the drop")
+            pbx.queues[GENERAL].members[0].paused = True
+            waiting = pbx.add_channel("PJSIP/trunk-00000009", caller_num="13922223333")
+            pbx.queues[GENERAL].callers.append(waiting.name)
+            await _until(lambda: waiting.uniqueid in _waiting_ids(hub), "the resync after the reconnect")
+            snap = json.loads(hub.snapshot_json())
+            (queue,) = snap["queues"]
+            assert (queue["waiting"], queue["longest_caller"]) == (1, "139****3333")
+            assert (snap["totals"]["free"], snap["totals"]["busy"], snap["totals"]["paused"]) == (0, 1, 1)
+        finally:
+            await runner.close()
+            await client.close()
+
+
+def _waiting_ids(hub: Hub) -> set[str]:
+    queue = hub.state.queues.get(GENERAL)
+    return set(queue.waiting) if queue else set()
+
+
+async def test_malformed_events_and_garbage_over_tcp_are_skipped(
+    small_table: RoutingTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AmiServer(username="wall", secret="pw") as pbx:
+        client = AmiClient(_settings(pbx))
+        runner = await start_wallboard(small_table, port=0, ami=client, users={}, secret=b"k")
+        try:
+            await client.connect()
+            pbx.emit({"Event": "UserEvent", "UserEvent": "HotlineRating", "CallId": "1.1", "Rating": "13800001111"})
+            pbx.emit_raw(b"this is not AMI\r\n\r\n")
+            pbx.emit({"Event": "QueueCallerJoin", "Uniqueid": "1.2"})
+            for event in arrive("1.3", "13800001111", queue=GENERAL) + answer("1.3", GENERAL):
+                pbx.emit(event)
+            calls = runner.hub.state.calls
+            await _until(lambda: "1.3" in calls and calls["1.3"].agent != "", "the good call after the bad ones")
+            assert runner.hub.skipped == 2
+            skipped = [r.getMessage() for r in caplog.records if "skipped a malformed AMI event" in r.getMessage()]
+            assert len(skipped) == 2 and "HotlineRating Rating must be 1, 2 or 3, got 138****1111" in skipped[0]
+            assert "13800001111" not in caplog.text
+            assert json.loads(runner.hub.snapshot_json())["totals"]["answered"] == 1
+        finally:
+            await runner.close()
+            await client.close()
+
+
+def test_hash_password_prints_a_users_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret 密码\n"))
+    assert main(["wallboard", "hash-password", "--user", "boss", "--role", "supervisor", "--stdin"]) == 0
+    line = capsys.readouterr().out.strip()
+    user = parse_users(line)["boss"]
+    assert user.is_supervisor and check_password("s3cret 密码", user.password_hash)
+    assert main(["wallboard", "hash-password", "--user", "a:b", "--stdin"]) == 2
+    assert "without ':'" in capsys.readouterr().err
+
+
+def test_cli_refuses_missing_and_bad_arguments(
+    small_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["wallboard", "--config", str(small_config_path)])
+    assert exit_.value.code == 2 and "--ami HOST:PORT and --config FILE are required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["wallboard", "--ami", "nowhere", "--config", str(small_config_path)])
+    assert "'nowhere' is not HOST:PORT" in capsys.readouterr().err
+
+    for var in ("HOTLINE_AMI_USER", "HOTLINE_AMI_SECRET", "HOTLINE_WALLBOARD_USERS"):
+        monkeypatch.delenv(var, raising=False)
+    args = ["wallboard", "--ami", "127.0.0.1:5038", "--config", str(small_config_path)]
+    assert main(args) == 1 and "HOTLINE_AMI_USER is not set" in capsys.readouterr().err
+    monkeypatch.setenv("HOTLINE_AMI_USER", "wall")
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", "pw")
+    users = tmp_path / "users"
+    users.write_text("boss:root:x\n", encoding="utf-8")
+    assert main([*args, "--users", str(users)]) == 1
+    assert f"{users}:1: role 'root' is not one of supervisor, viewer" in capsys.readouterr().err
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("region: {id: gx}\nhotlines: 3\n", encoding="utf-8")
+    assert main(["wallboard", "--ami", "127.0.0.1:5038", "--config", str(bad_config)]) == 1
+    assert "bad.yaml:" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: Path, tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text(f"eve:viewer:{hash_password('eve-pw', iterations=1000)}\n", encoding="utf-8")
+    port = _free_port()
+    async with AmiServer(username="wall", secret="pw") as pbx:
+        pbx.add_queue(GENERAL, [SimMember("坐席01", "PJSIP/8001")])
+        env = {
+            **os.environ,
+            "HOTLINE_AMI_USER": "wall",
+            "HOTLINE_AMI_SECRET": "pw",
+            "HOTLINE_WALLBOARD_USERS": str(users),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "hotline-cti"),
+            "wallboard",
+            "--ami", f"127.0.0.1:{pbx.port}",
+            "--config", str(small_config_path),
+            "--listen", f"127.0.0.1:{port}",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            await _until(lambda: pbx.session_count > 0, "hotline-cti wallboard logs in to AMI", 20)
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                for _ in range(200):
+                    try:
+                        resp = await http.post(f"{base}/login", data={"user": "eve", "password": "eve-pw"})
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                assert resp.status == 200 and "total-waiting" in await resp.text()
+                for event in arrive("1.1", "13800001111", queue=GENERAL):
+                    pbx.emit(event)
+
+                async def waiting() -> int:
+                    state = await (await http.get(f"{base}/api/state")).json()
+                    return int(state["totals"]["waiting"])
+
+                for _ in range(200):
+                    if await waiting() == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                state = await (await http.get(f"{base}/api/state")).json()
+                assert state["totals"]["waiting"] == 1 and state["totals"]["free"] == 1
+                assert state["queues"][0]["longest_caller"] == "138****1111"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, out.decode()
+        log = out.decode()
+        assert "13800001111" not in log
+        assert "seeded 0 stored call(s)" in log
