@@ -417,8 +417,10 @@ def test_seeded_records_count_and_live_records_win(state: LiveState) -> None:
 def test_calls_from_before_this_week_are_pruned(state: LiveState) -> None:
     feed(state, arrive("16.1", "13800000000") + answer("16.1") + hangup("16.1"), NOW - dt.timedelta(days=7))
     feed(state, arrive("16.2", "13800000000"), NOW - dt.timedelta(days=2))  # Monday: this week
+    feed(state, arrive("16.3", "13800000000"), NOW - dt.timedelta(days=3))  # Sunday, never hung up: kept a day
+    feed(state, arrive("16.4", "13800000000"), NOW - dt.timedelta(days=4))  # Saturday, never hung up: stale
     state.snapshot(NOW)
-    assert set(state.calls) == {"16.2"}
+    assert set(state.calls) == {"16.2", "16.3"}
 
 
 def test_merger_view_counts_the_week_and_the_old_number_share(state: LiveState, small_table: RoutingTable) -> None:

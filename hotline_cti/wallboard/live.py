@@ -20,7 +20,7 @@ from hotline_cti.core.table import RoutingTable
 from hotline_cti.privacy import mask_number
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.wallboard.figures import DayFigures, Rate, day_figures
-from hotline_cti.wallboard.merger import day_start, merger_rows, week_start
+from hotline_cti.wallboard.merger import LineCounts, count_lines, day_start, merger_rows, week_start
 
 ANSWER_TARGET = 0.95  # the operating rules' answer-rate line (接通率 95%)
 EMERGENCY_NUMBERS = ("110", "119", "120", "122")  # always shown, even with no transfer today
@@ -128,6 +128,10 @@ class LiveState:
         self.acknowledged: set[str] = set()
         self.applied = 0  # events that changed something (for tests and the status line)
         self._joined: dict[str, float] = {}  # call id -> when it joined its current queue
+        # Snapshots count only today's calls; the earlier days of the week are counted once a day.
+        self._day: dt.datetime | None = None  # start of the day _today holds
+        self._today: dict[str, CallRecord] = {}
+        self._past_counts: LineCounts | None = None  # merger counts of this week before today
 
     # -- feeding -----------------------------------------------------------------------------------
 
@@ -136,7 +140,7 @@ class LiveState:
         added = 0
         for rec in records:
             if rec.call_id not in self.calls:
-                self.calls[rec.call_id] = rec
+                self._add(rec)
                 added += 1
         return added
 
@@ -163,8 +167,15 @@ class LiveState:
             rec = CallRecord(call_id=call_id, region=self.table.region, started=now.astimezone(dt.UTC))
             if event is not None:
                 rec.caller = mask_number(_field(event, "CallerIDNum")) if _field(event, "CallerIDNum") else ""
-            self.calls[call_id] = rec
+            self._add(rec)
         return rec
+
+    def _add(self, rec: CallRecord) -> None:
+        self.calls[rec.call_id] = rec
+        if self._day is None or rec.started >= self._day:
+            self._today[rec.call_id] = rec
+        else:
+            self._past_counts = None  # an earlier day changed: count the week again
 
     def _queue(self, name: str) -> QueueLive:
         return self.queues.setdefault(name, QueueLive())
@@ -191,6 +202,8 @@ class LiveState:
         rec.target = _field(event, "Target")
         rec.origin = _field(event, "Origin")
         rec.mode = _field(event, "Mode")
+        if self._day is not None and rec.started < self._day:
+            self._past_counts = None  # routed across midnight
         rec.phase = _field(event, "Phase")
         rec.centre = _field(event, "Centre")
         rec.city = _field(event, "City")
@@ -308,21 +321,37 @@ class LiveState:
         self.acknowledged.add(alert_id)
 
     def prune(self, now: dt.datetime) -> None:
-        """Drop calls that started before this week (the state stays a week's worth)."""
+        """Drop calls that started before this week (the state stays a week's worth).
+
+        A call still active keeps its record for a day more; one whose Hangup was lost goes after that.
+        """
         start = week_start(now, self.table)
-        for call_id in [c for c, rec in self.calls.items() if rec.started < start and rec.ended is not None]:
+        stale = start - dt.timedelta(days=1)
+        for call_id in [
+            c for c, rec in self.calls.items() if rec.started < stale or (rec.started < start and rec.ended is not None)
+        ]:
             del self.calls[call_id]
+
+    def _roll(self, now: dt.datetime) -> dt.datetime:
+        """Follow the day: on a new day, prune the week and pick today's calls again. Returns today's start."""
+        day = day_start(now, self.table)
+        if day != self._day:
+            self._day = day
+            self.prune(now)
+            self._today = {c: rec for c, rec in self.calls.items() if rec.started >= day}
+            self._past_counts = None
+        return day
 
     def today(self, now: dt.datetime) -> list[CallRecord]:
         """Calls that started today (region time)."""
-        start = day_start(now, self.table)
-        return [rec for rec in self.calls.values() if rec.started >= start]
+        self._roll(now)
+        return list(self._today.values())
 
     def snapshot(self, now: dt.datetime) -> dict[str, Any]:
         """Everything the pages show, JSON-ready. Caller numbers appear only masked."""
-        self.prune(now)
         ts = now.timestamp()
-        figures = day_figures(self.today(now))
+        today = self.today(now)
+        figures = day_figures(today)
         target = self.thresholds.answer_target
         queues = self._queue_rows(figures, ts)
         lines = self._line_rows(figures)
@@ -336,8 +365,12 @@ class LiveState:
             **_rate_fields(figures.total, target),
         }
         alerts = self._alerts(queues, lines, figures)
-        start = week_start(now, self.table)
-        merger = merger_rows(self.table, (r for r in self.calls.values() if r.started >= start), now)
+        if self._past_counts is None:
+            start, day = week_start(now, self.table), self._day
+            self._past_counts = count_lines(
+                r for r in self.calls.values() if start <= r.started and (day is None or r.started < day)
+            )
+        merger = merger_rows(self.table, count_lines(today, dict(self._past_counts)), now)
         return {
             "at": now.astimezone(dt.UTC).isoformat(),
             "region": self.table.region,

@@ -74,16 +74,22 @@ def _days_until(ts: float, until: float | None) -> int | None:
     return None if until is None else max(0, math.ceil((until - ts) / DAY))
 
 
-def merger_rows(table: RoutingTable, week_records: Iterable[CallRecord], now: dt.datetime) -> list[MergerRow]:
-    """Rows for every merge or parallel line, in config order; ``week_records`` are this week's calls."""
-    calls: dict[str, int] = {}
-    old: dict[str, int] = {}
-    for rec in week_records:
-        if not rec.origin:
-            continue
-        calls[rec.origin] = calls.get(rec.origin, 0) + 1
-        if rec.mode != Mode.MAIN:
-            old[rec.origin] = old.get(rec.origin, 0) + 1
+LineCounts = dict[str, tuple[int, int]]  # origin line -> (calls, of which dialled on the old number)
+
+
+def count_lines(records: Iterable[CallRecord], into: LineCounts | None = None) -> LineCounts:
+    """Add ``records`` to per-line counts (a new dict unless ``into`` is given)."""
+    counts = {} if into is None else into
+    for rec in records:
+        if rec.origin:
+            calls, old = counts.get(rec.origin, (0, 0))
+            counts[rec.origin] = (calls + 1, old + (rec.mode != Mode.MAIN))
+    return counts
+
+
+def merger_rows(table: RoutingTable, week: Iterable[CallRecord] | LineCounts, now: dt.datetime) -> list[MergerRow]:
+    """Rows for every merge or parallel line, in config order; ``week`` is this week's calls or their counts."""
+    counts = week if isinstance(week, dict) else count_lines(week)
     ts = now.timestamp()
     rows = []
     for number, line in table.lines.items():
@@ -100,8 +106,8 @@ def merger_rows(table: RoutingTable, week_records: Iterable[CallRecord], now: dt
                 name=line.name,
                 mode=str(line.mode),
                 phase=str(phase),
-                calls_week=calls.get(number, 0),
-                old_number_week=old.get(number, 0),
+                calls_week=counts.get(number, (0, 0))[0],
+                old_number_week=counts.get(number, (0, 0))[1],
                 window_end=last_day,
                 days_left=_days_until(ts, end) if phase is Phase.TRANSITION else None,
                 days_to_cutover=_days_until(ts, line.cutover) if phase is Phase.BEFORE else None,
