@@ -208,3 +208,33 @@ async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: P
         log = out.decode()
         assert "13800001111" not in log
         assert "seeded 0 stored call(s)" in log
+
+
+async def test_a_refused_ami_login_stops_the_wallboard_with_exit_1(small_config_path: Path) -> None:
+    async with AmiServer(username="wall", secret="right") as pbx:
+        env = {
+            **os.environ,
+            "HOTLINE_AMI_USER": "wall",
+            "HOTLINE_AMI_SECRET": "wr0ng-s3cret",
+            "HOTLINE_WALLBOARD_USERS": "",
+        }
+        env.pop("DATABASE_URL", None)
+        proc = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "hotline-cti"),
+            "wallboard",
+            "--ami", f"127.0.0.1:{pbx.port}",
+            "--config", str(small_config_path),
+            "--listen", f"127.0.0.1:{_free_port()}",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 20)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 1
+    assert "AMI login refused: check HOTLINE_AMI_USER / HOTLINE_AMI_SECRET" in out.decode()
+    assert "wr0ng-s3cret" not in out.decode()  # the secret is never logged
