@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -153,52 +154,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _spawn_wallboard(ami_port: int, config: Path, listen_port: int, **env: str) -> asyncio.subprocess.Process:
+    """``hotline-cti wallboard`` as a child process; ``env`` is laid over (and without DATABASE_URL unless given)."""
+    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return await asyncio.create_subprocess_exec(
+        str(ROOT / ".venv" / "bin" / "hotline-cti"),
+        "wallboard",
+        "--ami", f"127.0.0.1:{ami_port}",
+        "--config", str(config),
+        "--listen", f"127.0.0.1:{listen_port}",
+        env={**environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
 async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: Path, tmp_path: Path) -> None:
     users = tmp_path / "users"
     users.write_text(f"eve:viewer:{hash_password('eve-pw', iterations=1000)}\n", encoding="utf-8")
     port = _free_port()
+    base = f"http://127.0.0.1:{port}"
     async with AmiServer(username="wall", secret="pw") as pbx:
         pbx.add_queue(GENERAL, [SimMember("坐席01", "PJSIP/8001")])
-        env = {
-            **os.environ,
-            "HOTLINE_AMI_USER": "wall",
-            "HOTLINE_AMI_SECRET": "pw",
-            "HOTLINE_WALLBOARD_USERS": str(users),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
-        }
-        proc = await asyncio.create_subprocess_exec(
-            str(ROOT / ".venv" / "bin" / "hotline-cti"),
-            "wallboard",
-            "--ami", f"127.0.0.1:{pbx.port}",
-            "--config", str(small_config_path),
-            "--listen", f"127.0.0.1:{port}",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        proc = await _spawn_wallboard(
+            pbx.port,
+            small_config_path,
+            port,
+            HOTLINE_AMI_USER="wall",
+            HOTLINE_AMI_SECRET="pw",
+            HOTLINE_WALLBOARD_USERS=str(users),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
+        )
         try:
             await _until(lambda: pbx.session_count > 0, "hotline-cti wallboard logs in to AMI", 20)
-            base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-                for _ in range(200):
-                    try:
-                        resp = await http.post(f"{base}/login", data={"user": "eve", "password": "eve-pw"})
-                        break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.05)
+                resp = await http.post(f"{base}/login", data={"user": "eve", "password": "eve-pw"})
                 assert resp.status == 200 and "total-waiting" in await resp.text()
                 for event in arrive("1.1", "13800001111", queue=GENERAL):
                     pbx.emit(event)
-
-                async def waiting() -> int:
+                state: dict[str, Any] = {}
+                for _ in range(400):  # the event crosses two TCP hops; give it up to 20 s
                     state = await (await http.get(f"{base}/api/state")).json()
-                    return int(state["totals"]["waiting"])
-
-                for _ in range(200):
-                    if await waiting() == 1:
+                    if state["totals"]["waiting"] == 1:
                         break
                     await asyncio.sleep(0.05)
-                state = await (await http.get(f"{base}/api/state")).json()
                 assert state["totals"]["waiting"] == 1 and state["totals"]["free"] == 1
                 assert state["queues"][0]["longest_caller"] == "138****1111"
         finally:
@@ -212,23 +211,14 @@ async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: P
 
 async def test_a_refused_ami_login_stops_the_wallboard_with_exit_1(small_config_path: Path) -> None:
     async with AmiServer(username="wall", secret="right") as pbx:
-        env = {
-            **os.environ,
-            "HOTLINE_AMI_USER": "wall",
-            "HOTLINE_AMI_SECRET": "wr0ng-s3cret",
-            "HOTLINE_WALLBOARD_USERS": "",
-        }
-        env.pop("DATABASE_URL", None)
-        proc = await asyncio.create_subprocess_exec(
-            str(ROOT / ".venv" / "bin" / "hotline-cti"),
-            "wallboard",
-            "--ami", f"127.0.0.1:{pbx.port}",
-            "--config", str(small_config_path),
-            "--listen", f"127.0.0.1:{_free_port()}",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        proc = await _spawn_wallboard(
+            pbx.port,
+            small_config_path,
+            _free_port(),
+            HOTLINE_AMI_USER="wall",
+            HOTLINE_AMI_SECRET="wr0ng-s3cret",
+            HOTLINE_WALLBOARD_USERS="",
+        )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), 20)
         finally:
