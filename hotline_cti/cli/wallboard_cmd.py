@@ -29,20 +29,27 @@ RETRY_MAX = 30.0  # seconds between attempts to reach Asterisk at start-up
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``wallboard`` command and its ``hash-password`` helper."""
-    p = sub.add_parser("wallboard", help="supervisor wallboard: live queues, today's figures, merger view (HTTP)")
+    p = sub.add_parser(
+        "wallboard",
+        help="supervisor wallboard: live queues, today's figures, merger view (HTTP)",
+        description="Serve the wallboard (needs --ami and --config), or print a users-file line with "
+        "'hotline-cti wallboard hash-password --user NAME'. See docs/wallboard.md.",
+    )
     p.add_argument(
         "--ami", type=_listen, metavar="HOST:PORT", help="Asterisk manager; user and secret from HOTLINE_AMI_*"
     )
-    p.add_argument("--config", type=Path, help="merger YAML (line names, transition windows); reloaded on change")
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="merger YAML (line names, transition windows); reloaded on change"
+    )
     p.add_argument(
         "--database", metavar="URL", help=f"seed this week's figures from this store (default ${ENV_DATABASE_URL})"
     )
     p.add_argument(
         "--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT", help="default 127.0.0.1:8080"
     )
-    p.add_argument("--users", type=Path, help="users file (default $HOTLINE_WALLBOARD_USERS)")
+    p.add_argument("--users", type=Path, metavar="FILE", help="users file (default $HOTLINE_WALLBOARD_USERS)")
     p.set_defaults(func=run, wallboard_parser=p)
-    actions = p.add_subparsers(dest="wallboard_action", metavar="ACTION")
+    actions = p.add_subparsers(dest="wallboard_action", metavar="[hash-password]", title="helpers")
     h = actions.add_parser("hash-password", help="print a user:role:hash line for the users file")
     h.add_argument("--user", required=True, help="login name (no ':')")
     h.add_argument("--role", choices=ROLES, default="viewer", help="supervisor or viewer (default viewer)")

@@ -155,8 +155,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(b": keep-alive\n\n")
                 continue
             await response.write(f"data: {text}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the screen went away
     finally:
         hub.unsubscribe(queue)
     return response

@@ -63,7 +63,6 @@ class Hub:
         self._dirty = True
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._task: asyncio.Task[None] | None = None
-        self._latest: str | None = None
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -112,7 +111,7 @@ class Hub:
     def subscribe(self) -> asyncio.Queue[str]:
         """A queue that receives every published snapshot (only the newest is kept)."""
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
-        queue.put_nowait(self._latest or self.snapshot_json())
+        queue.put_nowait(self.snapshot_json())  # fresh: nothing is published while nobody watches
         self._subscribers.add(queue)
         return queue
 
@@ -128,7 +127,7 @@ class Hub:
     def publish(self) -> str:
         """Build a snapshot and offer it to every subscriber, replacing one they have not read yet."""
         text = self.snapshot_json()
-        self._latest, self._dirty = text, False
+        self._dirty = False
         for queue in self._subscribers:
             with contextlib.suppress(asyncio.QueueEmpty):
                 queue.get_nowait()
