@@ -288,3 +288,9 @@ async def test_broker_login_comes_from_the_environment(sqlite_store: Store) -> N
                 await eventually(lambda: sub.numbers() == [1])
             finally:
                 await accepted.stop()
+
+
+async def test_transfer_command_without_ami_is_an_error() -> None:
+    events = await handler(None).handle("hotline/gx/commands/transfer", command())
+    assert [e.topic for e in events] == ["hotline/gx/errors", "hotline/gx/replies/r1"]
+    assert "serve runs without --ami" in events[0].data["error"]

@@ -20,6 +20,8 @@ from test_mqtt import TOKEN, Subscriber, command, eventually
 from test_transfer import AGENT, CALLER, SECRET
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.cli.serve_cmd import PolicySource
 from simulators.agi_peer import PeerChannel, run_fastagi
 from simulators.ami_server import AmiServer
 
@@ -154,3 +156,22 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
         rows = conn.execute("SELECT target, mode, requested_by, result FROM transfers WHERE result = 'ok'").fetchall()
         assert rows == [("tax", "blind", "mqtt:wallboard", "ok")]
     assert "13812345678" not in log
+
+
+def test_transfer_targets_follow_config_reloads(tmp_path: Path) -> None:
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_YAML, encoding="utf-8")
+    holder = ConfigHolder(config)
+    policy = PolicySource(holder)
+    assert "tax" in policy().targets and "customs" not in policy().targets
+    config.write_text(
+        SMALL_YAML.replace(
+            "  - {id: tax,", "  - {id: customs, name: 海关, scope: province, dial: PJSIP/12360@c}\n  - {id: tax,"
+        ),
+        encoding="utf-8",
+    )
+    assert holder.reload()
+    assert policy().targets["customs"].code == "8001" and policy().targets["tax"].code == "8002"
+    config.write_text("region: {id: gx}\n", encoding="utf-8")  # invalid: the holder and the targets stay
+    assert not holder.reload()
+    assert policy().targets["customs"].code == "8001"
