@@ -54,7 +54,7 @@ class _Lane(Generic[T]):
 
 def _is_bad_row(exc: BaseException) -> bool:
     """True when the database refused the data itself (retrying cannot help); False for outages and locks."""
-    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError | TypeError | ValueError | AttributeError):
         return True
     # A value SQLAlchemy could not even bind (wrong type) is a StatementError that is not a DBAPIError.
     return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
