@@ -13,6 +13,7 @@ and owns the temp dir.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -92,10 +93,8 @@ class PgServer:
     def cleanup(self) -> None:
         """Stop if running and remove the temp dir."""
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(RuntimeError):
                 self.stop()
-            except RuntimeError:
-                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ async def test_outbox_keeps_order_until_marked_sent(store: Store) -> None:
     await store.mark_sent([seq for seq, _, _ in first])
     rest = await store.pending_events(limit=10_000)
     assert [Event.from_json(p).data["i"] for _, _, p in rest] == list(range(500, 1200))
-    assert all(a < b for (a, _, _), (b, _, _) in zip(rest, rest[1:], strict=False))
+    assert all(a < b for (a, _, _), (b, _, _) in itertools.pairwise(rest))
 
 
 def test_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
