@@ -1,0 +1,499 @@
+"""One call record per call, built from AMI events: a pure state machine (no I/O, no clock).
+
+``RecordBuilder.feed(message, at)`` takes one AMI event (any ``Mapping`` of
+header to value) and the time it was received, and returns what it finished:
+``Event`` s for the real-time feed (``calls/started|routed|queued|answered|
+transferred|ended|rated``, data = the record's dict) and, once a call ends,
+its ``CallRecord``. A record may come out again later (a survey rating or a
+CDR after the hang-up): storage upserts it by call_id.
+
+The caller leg's ``Uniqueid`` is the call id (= HOTLINE_CALL_ID). Other legs
+(agents, department and sub-centre dials) are tied to it by ``Linkedid`` or
+by the ``DestUniqueid`` of AgentConnect / DialBegin.
+
+After a Redirect (one-key transfer) Asterisk sends AgentComplete only when
+the caller finally hangs up, so the talk time is taken from the agent leg's
+own BridgeLeave / Hangup, and AgentComplete's TalkTime is used only when that
+was not seen.
+
+Memory is bounded: calls with no hang-up are finished after ``max_age`` (and
+the oldest beyond ``max_calls``), and only the last ``keep_finished`` ended
+records are remembered for late ratings and CDRs. Malformed events (no
+Uniqueid, a non-numeric rating or time) are logged with numbers masked and
+skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from hotline_cti.events import Event
+from hotline_cti.privacy import mask_numbers
+from hotline_cti.records.caller import CallerPolicy
+from hotline_cti.records.model import CallRecord, Outcome
+
+__all__ = ["Output", "RecordBuilder", "outcome_of"]
+
+log = logging.getLogger(__name__)
+
+Output = CallRecord | Event
+
+ROUTE_EVENT = "HotlineRoute"
+OVERFLOW_EVENT = "HotlineOverflow"
+RATING_EVENT = "HotlineRating"
+
+
+@dataclass
+class _Call:
+    """What the builder knows about one call in progress, beyond the record itself."""
+
+    record: CallRecord
+    seen: dt.datetime  # last event for this call
+    joined: dt.datetime | None = None  # last QueueCallerJoin
+    queues_joined: int = 0
+    abandoned: bool = False
+    answered: dt.datetime | None = None
+    agent_legs: set[str] = field(default_factory=set)  # Uniqueids of the legs that answered
+    dial_status: str = ""  # last DialEnd status of a department / sub-centre / emergency dial
+
+
+def outcome_of(call: _Call) -> Outcome:
+    """The outcome rules, in order: the route's kind first, then what happened to the call."""
+    rec = call.record
+    if rec.action == "retired":
+        return Outcome.RETIRED
+    if rec.action == "guidance":
+        return Outcome.GUIDANCE
+    if call.answered is not None:
+        if rec.transfers:
+            return Outcome.TRANSFERRED
+        if rec.action == "emergency":
+            return Outcome.EMERGENCY
+        return Outcome.ANSWERED
+    if rec.overflowed:
+        return Outcome.OVERFLOWED
+    if call.abandoned or call.dial_status == "CANCEL":
+        return Outcome.ABANDONED
+    return Outcome.FAILED
+
+
+def _seconds(value: str | None) -> float | None:
+    """An AMI number of seconds, or None when missing or not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _duration(m: Mapping[str, str], key: str) -> float | None:
+    """A seconds header of the event: None when absent, ``_Malformed`` when present but not a number."""
+    raw = _get(m, key)
+    value = _seconds(raw)
+    if raw and (value is None or value < 0):
+        raise _Malformed(f"{key} {raw!r} is not a number of seconds")
+    return value
+
+
+def _hms(value: str) -> float | None:
+    """CoreShowChannel's ``Duration: HH:MM:SS``."""
+    try:
+        hours, minutes, seconds = (int(p) for p in value.split(":"))
+    except ValueError:
+        return None
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def _seat(channel: str) -> str:
+    """``PJSIP/sft-0000002a`` -> ``PJSIP/sft``: the endpoint, not the per-call channel."""
+    head, sep, tail = channel.rpartition("-")
+    return head if sep and tail and all(c in "0123456789abcdef" for c in tail.lower()) else channel
+
+
+class RecordBuilder:
+    """Builds call records from AMI events. One instance per AMI connection (region)."""
+
+    def __init__(
+        self,
+        region: str,
+        caller_storage: CallerPolicy | None = None,
+        *,
+        max_age: dt.timedelta = dt.timedelta(hours=4),
+        max_calls: int = 50_000,
+        keep_finished: int = 10_000,
+    ) -> None:
+        self.region = region
+        self.caller_storage = caller_storage or CallerPolicy()
+        self.max_age = max_age
+        self.max_calls = max_calls
+        self.keep_finished = keep_finished
+        self._calls: OrderedDict[str, _Call] = OrderedDict()  # in start order, for expiry
+        self._legs: dict[str, str] = {}  # other leg Uniqueid -> call id
+        self._finished: OrderedDict[str, CallRecord] = OrderedDict()
+        self._now: dt.datetime | None = None
+        self._last_sweep: dt.datetime | None = None
+        self.skipped = 0  # malformed events
+        self._handlers: dict[str, Callable[[Mapping[str, str], dt.datetime], list[Output]]] = {
+            "newchannel": self._on_newchannel,
+            "userevent": self._on_userevent,
+            "queuecallerjoin": self._on_join,
+            "queuecallerabandon": self._on_abandon,
+            "agentconnect": self._on_agent_connect,
+            "agentcomplete": self._on_agent_complete,
+            "dialbegin": self._on_dial_begin,
+            "dialend": self._on_dial_end,
+            "blindtransfer": self._on_blind_transfer,
+            "attendedtransfer": self._on_attended_transfer,
+            "bridgeleave": self._on_leg_end,
+            "hangup": self._on_hangup,
+            "cdr": self._on_cdr,
+        }
+
+    # ------------------------------------------------------------------ API
+
+    @property
+    def active(self) -> int:
+        """Calls in progress."""
+        return len(self._calls)
+
+    def feed(self, message: Mapping[str, str], at: dt.datetime | None = None) -> list[Output]:
+        """Apply one AMI event received at ``at`` (UTC; default: the event's Timestamp, else the last time seen)."""
+        name = _get(message, "Event").lower()
+        handler = self._handlers.get(name)
+        if handler is None:
+            return []  # QueueCallerLeave, VarSet, ... carry nothing the record needs
+        when = self._time(message, at)
+        try:
+            out = handler(message, when)
+        except _Malformed as exc:
+            self.skipped += 1
+            log.warning("records: skipped malformed %s event (%s): %s", name, exc, mask_numbers(_excerpt(message)))
+            return []
+        if self._last_sweep is None or when - self._last_sweep >= dt.timedelta(minutes=1):
+            self._last_sweep = when
+            out.extend(self.expire(when))
+        return out
+
+    def expire(self, now: dt.datetime) -> list[Output]:
+        """Finish calls that started more than ``max_age`` ago (their hang-up was lost) and any beyond ``max_calls``."""
+        out: list[Output] = []
+        while self._calls:
+            call_id, call = next(iter(self._calls.items()))
+            if now - call.record.started <= self.max_age and len(self._calls) <= self.max_calls:
+                break
+            log.warning(
+                "records: call %s had no hang-up %s after it started; finished now", call_id, now - call.record.started
+            )
+            out.extend(self._finish(call, call.seen, cause=None))
+        return out
+
+    def snapshot(self) -> list[CallRecord]:
+        """Copies of the records of calls in progress (outcome ``active``), oldest first."""
+        return [dataclasses.replace(c.record, transfers=list(c.record.transfers)) for c in self._calls.values()]
+
+    def resync(self, channels: Iterable[Mapping[str, str]], at: dt.datetime) -> list[Output]:
+        """Reconcile with CoreShowChannel items read after an AMI reconnect.
+
+        Calls whose caller channel no longer exists hung up while we were away:
+        they are finished now (the end time is when we found out, the hang-up
+        cause unknown; unanswered ones count as failed). Caller channels we did
+        not know about are started, backdated by their Duration.
+        """
+        items = list(channels)
+        alive = {_get(item, "Uniqueid") for item in items}
+        out: list[Output] = []
+        for call_id, call in list(self._calls.items()):
+            if call_id not in alive:
+                log.info("records: call %s ended while AMI was disconnected", call_id)
+                out.extend(self._finish(call, at, cause=None))
+        for item in items:
+            uid, linked = _get(item, "Uniqueid"), _get(item, "Linkedid")
+            if not uid or uid in self._calls or uid in self._legs:
+                continue
+            if linked and linked != uid:
+                if linked in self._calls:
+                    self._legs[uid] = linked
+                continue
+            age = _hms(_get(item, "Duration")) or 0.0
+            out.extend(self._start(item, at - dt.timedelta(seconds=age)))
+        self._now = at
+        return out
+
+    # ------------------------------------------------------------- handlers
+
+    def _on_newchannel(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        uid = _required(m, "Uniqueid")
+        linked = _get(m, "Linkedid") or uid
+        if linked != uid:
+            if linked in self._calls:
+                self._legs[uid] = linked
+            return []
+        if uid in self._calls:
+            return []
+        return self._start(m, at)
+
+    def _start(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        uid = _required(m, "Uniqueid")
+        record = CallRecord(
+            call_id=uid,
+            region=self.region,
+            started=at,
+            caller=self.caller_storage.protect(_get(m, "CallerIDNum")),
+            dialled=_get(m, "Exten") if _get(m, "Exten") not in ("", "s") else "",
+        )
+        self._calls[uid] = _Call(record, seen=at)
+        return [self._event("started", record, at)]
+
+    def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        kind = _get(m, "UserEvent")
+        if kind not in (ROUTE_EVENT, OVERFLOW_EVENT, RATING_EVENT):
+            return []
+        call_id = _required(m, "CallId")
+        if kind == RATING_EVENT:
+            return self._rating(call_id, m, at)
+        call = self._calls.get(call_id)
+        if call is None:
+            call = self._adopt(call_id, at)
+        call.seen = at
+        rec = call.record
+        if kind == OVERFLOW_EVENT:
+            rec.overflowed = True
+            rec.queue = _get(m, "To") or rec.queue
+            return []
+        rec.dialled = _get(m, "Dialled") or rec.dialled
+        rec.form = _get(m, "Form")
+        rec.action = _get(m, "Action")
+        rec.target = _get(m, "Target")
+        rec.origin = _get(m, "Origin")
+        rec.mode = _get(m, "Mode")
+        rec.phase = _get(m, "Phase")
+        rec.centre = _get(m, "Centre")
+        rec.city = _get(m, "City")
+        rec.expert = _get(m, "Expert")
+        rec.fallback = rec.action == "fallback"
+        return [self._event("routed", rec, at)]
+
+    def _rating(self, call_id: str, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        raw = _get(m, "Rating")
+        if raw not in ("1", "2", "3"):
+            raise _Malformed(f"rating {raw!r} is not 1, 2 or 3")
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.record.rating = int(raw)
+            call.seen = at
+            return [self._event("rated", call.record, at)]
+        done = self._finished.get(call_id)
+        if done is None:
+            raise _Malformed(f"rating for unknown call {call_id}")
+        done.rating = int(raw)
+        return [self._event("rated", done, at), dataclasses.replace(done, transfers=list(done.transfers))]
+
+    def _on_join(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is None:
+            return []
+        call.queues_joined += 1
+        if call.queues_joined > 1 and call.answered is None:
+            call.record.overflowed = True  # the dialplan moved it on (overflow) even if no HotlineOverflow came
+        call.record.queue = _required(m, "Queue")
+        call.joined = at
+        return [self._event("queued", call.record, at)]
+
+    def _on_abandon(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is None:
+            return []
+        call.abandoned = True
+        call.record.wait = _duration(m, "HoldTime")
+        if call.record.wait is None and call.joined is not None:
+            call.record.wait = (at - call.joined).total_seconds()
+        return []
+
+    def _on_agent_connect(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is None:
+            return []
+        return self._answered(call, m, at, agent=_get(m, "MemberName") or _get(m, "Interface"))
+
+    def _answered(self, call: _Call, m: Mapping[str, str], at: dt.datetime, agent: str) -> list[Output]:
+        rec = call.record
+        first = call.answered is None
+        if first:
+            call.answered = at
+        rec.agent = agent or rec.agent
+        hold = _duration(m, "HoldTime")
+        if hold is not None:
+            rec.wait = hold
+        elif call.joined is not None and rec.wait is None:
+            rec.wait = (at - call.joined).total_seconds()
+        leg = _get(m, "DestUniqueid")
+        if leg:
+            call.agent_legs.add(leg)
+            self._legs[leg] = rec.call_id
+        return [self._event("answered", rec, at)] if first else []
+
+    def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is None:
+            return []
+        if call.record.talk is None:
+            call.record.talk = _duration(m, "TalkTime")
+        return []
+
+    def _on_dial_begin(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is None:
+            return []
+        leg = _get(m, "DestUniqueid")
+        if leg:
+            self._legs[leg] = call.record.call_id
+        if call.answered is not None and call.record.action != "emergency":
+            # Dialling out after an agent answered: the call was redirected to a transfer target.
+            target = _get(m, "DestExten") or _get(m, "DialString")
+            return self._transferred(call, target, at)
+        return []
+
+    def _on_dial_end(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is None:
+            return []
+        status = _get(m, "DialStatus").upper()
+        if call.answered is not None and call.record.transfers:
+            return []  # the transfer target answering is not a second answer of the call
+        call.dial_status = status
+        if status == "ANSWER":
+            return self._answered(call, m, at, agent=_seat(_get(m, "DestChannel")))
+        return []
+
+    def _on_blind_transfer(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        if _get(m, "Result").lower() != "success":
+            return []
+        call = self._find(m, "TransfereeUniqueid", "TransfereeLinkedid", "TransfererUniqueid", "TransfererLinkedid")
+        if call is None:
+            return []
+        return self._transferred(call, _get(m, "Extension"), at)
+
+    def _on_attended_transfer(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        if _get(m, "Result").lower() != "success":
+            return []
+        call = self._find(
+            m, "OrigTransfererLinkedid", "OrigTransfererUniqueid", "TransfereeUniqueid", "TransferTargetUniqueid"
+        )
+        if call is None:
+            return []
+        target = _get(m, "SecondTransfererExten") or _get(m, "TransferTargetCallerIDNum") or _get(m, "Extension")
+        return self._transferred(call, target, at)
+
+    def _transferred(self, call: _Call, target: str, at: dt.datetime) -> list[Output]:
+        call.seen = at
+        call.record.transfers.append(target or "unknown")
+        self._end_talk(call, at)
+        return [self._event("transferred", call.record, at)]
+
+    def _end_talk(self, call: _Call, at: dt.datetime) -> None:
+        if call.answered is not None and call.record.talk is None:
+            call.record.talk = max(0.0, (at - call.answered).total_seconds())
+
+    def _on_leg_end(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        uid = _required(m, "Uniqueid")
+        call_id = self._legs.get(uid)
+        call = self._calls.get(call_id) if call_id else None
+        if call is not None and uid in call.agent_legs:
+            self._end_talk(call, at)  # the agent left: talk ends here even if the caller stays (Redirect)
+        return []
+
+    def _on_hangup(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        uid = _required(m, "Uniqueid")
+        call = self._calls.get(uid)
+        if call is None:
+            out = self._on_leg_end(m, at)
+            self._legs.pop(uid, None)
+            return out
+        cause = _get(m, "Cause")
+        return self._finish(call, at, cause=int(cause) if cause.isdigit() else None)
+
+    def _on_cdr(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call_id = _get(m, "UniqueID")
+        done = self._finished.get(call_id)
+        if done is None or done.dialled:
+            return []
+        done.dialled = _get(m, "Destination")
+        return [dataclasses.replace(done, transfers=list(done.transfers))] if done.dialled else []
+
+    # -------------------------------------------------------------- helpers
+
+    def _finish(self, call: _Call, at: dt.datetime, cause: int | None) -> list[Output]:
+        rec = call.record
+        self._calls.pop(rec.call_id, None)
+        for leg in [leg for leg, cid in self._legs.items() if cid == rec.call_id]:
+            del self._legs[leg]
+        self._end_talk(call, at)
+        rec.ended = at
+        rec.hangup_cause = cause
+        rec.outcome = outcome_of(call)
+        self._finished[rec.call_id] = rec
+        while len(self._finished) > self.keep_finished:
+            self._finished.popitem(last=False)
+        return [self._event("ended", rec, at), dataclasses.replace(rec, transfers=list(rec.transfers))]
+
+    def _adopt(self, call_id: str, at: dt.datetime) -> _Call:
+        """A call we never saw start (Newchannel lost in a reconnect): begin its record now."""
+        call = _Call(CallRecord(call_id=call_id, region=self.region, started=at), seen=at)
+        self._calls[call_id] = call
+        return call
+
+    def _call_of(self, m: Mapping[str, str]) -> _Call | None:
+        uid = _required(m, "Uniqueid")
+        call = self._calls.get(uid) or self._calls.get(self._legs.get(uid, "")) or self._calls.get(_get(m, "Linkedid"))
+        if call is not None:
+            call.seen = self._now or call.seen
+        return call
+
+    def _find(self, m: Mapping[str, str], *keys: str) -> _Call | None:
+        for key in keys:
+            uid = _get(m, key)
+            call = self._calls.get(uid) or self._calls.get(self._legs.get(uid, ""))
+            if call is not None:
+                return call
+        return None
+
+    def _event(self, kind: str, record: CallRecord, at: dt.datetime) -> Event:
+        return Event(f"calls/{kind}", self.region, at, record.to_dict())
+
+    def _time(self, m: Mapping[str, str], at: dt.datetime | None) -> dt.datetime:
+        if at is None:
+            stamp = _seconds(_get(m, "Timestamp"))
+            if stamp is not None:
+                at = dt.datetime.fromtimestamp(stamp, dt.UTC)
+            elif self._now is not None:
+                at = self._now
+            else:
+                raise ValueError("RecordBuilder.feed needs 'at' until an event carries a Timestamp")
+        self._now = at
+        return at
+
+
+class _Malformed(Exception):
+    """An event the builder cannot use; logged and skipped."""
+
+
+def _get(m: Mapping[str, str], key: str) -> str:
+    value = m.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def _required(m: Mapping[str, str], key: str) -> str:
+    value = _get(m, key)
+    if not value:
+        raise _Malformed(f"no {key}")
+    return value
+
+
+def _excerpt(m: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={m.get(k)}" for k in list(m)[:8])[:300]
