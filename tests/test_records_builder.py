@@ -1,0 +1,454 @@
+"""RecordBuilder: AMI event sequences (Asterisk 20 field names) -> one record per call, outcomes, bounds, resync."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import pytest
+
+from hotline_cti.events import Event
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.caller import CallerPolicy, CallerStorage
+from hotline_cti.records.model import CallRecord, Outcome
+
+T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+CALLER = "1700000000.1"
+AGENT = "1700000000.2"
+NUMBER = "13812345678"
+
+Fields = dict[str, str]
+
+
+def snapshot(uid: str = CALLER, linked: str = CALLER, prefix: str = "", **kw: str) -> Fields:
+    base = {
+        "Channel": kw.pop("Channel", "PJSIP/trunk-00000001" if uid == CALLER else "PJSIP/8001-00000002"),
+        "ChannelState": "6",
+        "ChannelStateDesc": "Up",
+        "CallerIDNum": kw.pop("CallerIDNum", NUMBER if uid == CALLER else "8001"),
+        "CallerIDName": "<unknown>",
+        "Context": "from-trunk",
+        "Exten": kw.pop("Exten", "12315"),
+        "Priority": "1",
+        "Uniqueid": uid,
+        "Linkedid": linked,
+    }
+    return {f"{prefix}{k}": v for k, v in base.items()} | kw
+
+
+def ev(name: str, **fields: str) -> Fields:
+    return {"Event": name, **fields}
+
+
+def route(action: str = "queue", **kw: str) -> Fields:
+    fields = {
+        "UserEvent": "HotlineRoute",
+        "CallId": CALLER,
+        "Dialled": "12315",
+        "Form": "local",
+        "Action": action,
+        "Target": "l12315",
+        "Origin": "12315",
+        "Mode": "parallel",
+        "Phase": "transition",
+        "Centre": "gx",
+        "City": "nanning",
+        "Expert": "e12315",
+    }
+    return ev("UserEvent", **(fields | kw))
+
+
+def connect(hold: str = "12") -> Fields:
+    return ev(
+        "AgentConnect",
+        **snapshot(),
+        **snapshot(AGENT, CALLER, prefix="Dest"),
+        Queue="l12315",
+        Interface="PJSIP/8001",
+        MemberName="Agent 8001",
+        HoldTime=hold,
+        RingTime="3",
+    )
+
+
+def answered_call() -> list[tuple[int, Fields]]:
+    """A citizen dials 12315, is queued, answered, rates 满意 and hangs up: (seconds after T0, event)."""
+    return [
+        (0, ev("Newchannel", **snapshot())),
+        (1, route()),
+        (2, ev("QueueCallerJoin", **snapshot(), Queue="l12315", Position="1", Count="1")),
+        (13, ev("Newchannel", **snapshot(AGENT, CALLER))),
+        (13, ev("AgentCalled", **snapshot(), **snapshot(AGENT, CALLER, prefix="Dest"), Queue="l12315")),
+        (14, ev("QueueCallerLeave", **snapshot(), Queue="l12315", Position="1", Count="0")),
+        (14, connect()),
+        (74, ev("BridgeLeave", **snapshot(AGENT, CALLER), BridgeUniqueid="b1")),
+        (74, ev("Hangup", **snapshot(AGENT, CALLER), Cause="16", **{"Cause-txt": "Normal Clearing"})),
+        (
+            74,
+            ev(
+                "AgentComplete",
+                **snapshot(),
+                **snapshot(AGENT, CALLER, prefix="Dest"),
+                Queue="l12315",
+                HoldTime="12",
+                TalkTime="60",
+                Reason="agent",
+            ),
+        ),
+        (80, ev("UserEvent", UserEvent="HotlineRating", CallId=CALLER, Rating="1")),
+        (81, ev("Hangup", **snapshot(), Cause="16", **{"Cause-txt": "Normal Clearing"})),
+    ]
+
+
+def run(builder: RecordBuilder, script: list[tuple[int, Fields]]) -> list[CallRecord | Event]:
+    out: list[CallRecord | Event] = []
+    for offset, message in script:
+        out.extend(builder.feed(message, T0 + dt.timedelta(seconds=offset)))
+    return out
+
+
+def records(out: list[Any]) -> list[CallRecord]:
+    return [o for o in out if isinstance(o, CallRecord)]
+
+
+def event_types(out: list[Any]) -> list[str]:
+    return [o.type for o in out if isinstance(o, Event)]
+
+
+def only_record(out: list[Any]) -> CallRecord:
+    (rec,) = records(out)
+    return rec
+
+
+def test_answered_call_gives_one_complete_record_and_events_in_order() -> None:
+    builder = RecordBuilder("gx")
+    out = run(builder, answered_call())
+    assert event_types(out) == [f"calls/{e}" for e in ("started", "routed", "queued", "answered", "rated", "ended")]
+    rec = only_record(out)
+    assert rec == CallRecord(
+        call_id=CALLER,
+        region="gx",
+        started=T0,
+        ended=T0 + dt.timedelta(seconds=81),
+        caller="138****5678",
+        dialled="12315",
+        form="local",
+        origin="12315",
+        mode="parallel",
+        phase="transition",
+        action="queue",
+        target="l12315",
+        centre="gx",
+        city="nanning",
+        queue="l12315",
+        expert="e12315",
+        wait=12.0,
+        agent="Agent 8001",
+        talk=60.0,
+        rating=1,
+        outcome=Outcome.ANSWERED,
+        hangup_cause=16,
+    )
+    ended = next(o for o in out if isinstance(o, Event) and o.type == "calls/ended")
+    assert ended.data == rec.to_dict() and ended.region == "gx"
+    assert builder.active == 0 and builder.snapshot() == []
+
+
+def test_no_event_carries_the_raw_number() -> None:
+    out = run(RecordBuilder("gx"), answered_call())
+    assert all(NUMBER not in o.to_json() for o in out if isinstance(o, Event))
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (CallerPolicy(), "138****5678"),
+        (CallerPolicy(CallerStorage.CLEAR), NUMBER),
+    ],
+)
+def test_caller_storage_modes(policy: CallerPolicy, expected: str) -> None:
+    assert only_record(run(RecordBuilder("gx", policy), answered_call())).caller == expected
+
+
+def test_hashed_caller_is_stable_per_salt_and_hides_the_number() -> None:
+    first = CallerPolicy.from_env({"HOTLINE_CALLER_STORAGE": "hash", "HOTLINE_CALLER_SALT": "s1"})
+    again = CallerPolicy(CallerStorage.HASH, "s1")
+    other = CallerPolicy(CallerStorage.HASH, "s2")
+    stored = only_record(run(RecordBuilder("gx", first), answered_call())).caller
+    assert stored.startswith("h:") and "5678" not in stored
+    assert again.protect("138-1234-5678") == stored != other.protect(NUMBER)
+
+
+def test_caller_policy_errors_name_the_variable() -> None:
+    with pytest.raises(ValueError, match="HOTLINE_CALLER_SALT"):
+        CallerPolicy.from_env({"HOTLINE_CALLER_STORAGE": "hash"})
+    with pytest.raises(ValueError, match="HOTLINE_CALLER_STORAGE must be mask, hash or clear, got 'plain'"):
+        CallerPolicy.from_env({"HOTLINE_CALLER_STORAGE": "plain"})
+    assert CallerPolicy.from_env({}).mode is CallerStorage.MASK
+
+
+def queued(*more: tuple[int, Fields], action: str = "queue") -> list[tuple[int, Fields]]:
+    return [
+        (0, ev("Newchannel", **snapshot())),
+        (1, route(action)),
+        (2, ev("QueueCallerJoin", **snapshot(), Queue="l12315", Position="1", Count="1")),
+        *more,
+    ]
+
+
+def hangup(at: int, cause: str = "16") -> tuple[int, Fields]:
+    return (at, ev("Hangup", **snapshot(), Cause=cause))
+
+
+def test_abandoned_while_waiting() -> None:
+    script = queued(
+        (32, ev("QueueCallerAbandon", **snapshot(), Queue="l12315", Position="1", OriginalPosition="1", HoldTime="30")),
+        hangup(32),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.ABANDONED and rec.wait == 30.0 and rec.agent == ""
+
+
+def test_overflowed_and_not_answered_in_the_overflow_queue() -> None:
+    script = queued(
+        (92, ev("UserEvent", UserEvent="HotlineOverflow", CallId=CALLER, From="l12315", To="general")),
+        (92, ev("QueueCallerJoin", **snapshot(), Queue="general", Position="3", Count="3")),
+        (
+            150,
+            ev("QueueCallerAbandon", **snapshot(), Queue="general", Position="2", OriginalPosition="3", HoldTime="58"),
+        ),
+        hangup(150),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.OVERFLOWED and rec.overflowed and rec.queue == "general"
+
+
+def test_overflow_answered_counts_as_answered() -> None:
+    script = queued(
+        (92, ev("QueueCallerJoin", **snapshot(), Queue="general", Position="1", Count="1")),  # no UserEvent seen
+        (95, connect("93")),
+        hangup(200),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.ANSWERED and rec.overflowed and rec.wait == 93.0 and rec.talk == 105.0
+
+
+@pytest.mark.parametrize(("action", "outcome"), [("retired", Outcome.RETIRED), ("guidance", Outcome.GUIDANCE)])
+def test_prompt_only_routes(action: str, outcome: Outcome) -> None:
+    script = [(0, ev("Newchannel", **snapshot())), (1, route(action, Target="")), hangup(20)]
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is outcome and rec.action == action and rec.wait is None
+
+
+def test_fallback_route_is_flagged() -> None:
+    script = [(0, ev("Newchannel", **snapshot())), (1, route("fallback", Mode="unknown")), hangup(5)]
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.fallback and rec.outcome is Outcome.FAILED
+
+
+def dialled(action: str, status: str, dest: str = "PJSIP/sft-0000002a") -> list[tuple[int, Fields]]:
+    leg = "1700000000.9"
+    return [
+        (0, ev("Newchannel", **snapshot())),
+        (1, route(action, Target="sft")),
+        (
+            1,
+            ev("DialBegin", **snapshot(), **snapshot(leg, CALLER, prefix="Dest", Channel=dest), DialString="12348@sft"),
+        ),
+        (9, ev("DialEnd", **snapshot(), **snapshot(leg, CALLER, prefix="Dest", Channel=dest), DialStatus=status)),
+        hangup(60),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "outcome"),
+    [
+        ("department", "ANSWER", Outcome.ANSWERED),
+        ("subcentre", "ANSWER", Outcome.ANSWERED),
+        ("emergency", "ANSWER", Outcome.EMERGENCY),
+        ("department", "CANCEL", Outcome.ABANDONED),
+        ("department", "CONGESTION", Outcome.FAILED),
+        ("subcentre", "NOANSWER", Outcome.FAILED),
+    ],
+)
+def test_dialled_routes(action: str, status: str, outcome: Outcome) -> None:
+    rec = only_record(run(RecordBuilder("gx"), dialled(action, status)))
+    assert rec.outcome is outcome
+    if status == "ANSWER":
+        assert rec.agent == "PJSIP/sft" and rec.talk == 51.0
+
+
+def test_blind_transfer_by_the_agent() -> None:
+    script = queued(
+        (14, connect()),
+        (
+            40,
+            ev(
+                "BlindTransfer",
+                Result="Success",
+                **snapshot(AGENT, CALLER, prefix="Transferer"),
+                **snapshot(CALLER, CALLER, prefix="Transferee"),
+                IsExternal="No",
+                Context="hotline-transfer",
+                Extension="110",
+            ),
+        ),
+        hangup(300),
+    )
+    out = run(RecordBuilder("gx"), script)
+    rec = only_record(out)
+    assert "calls/transferred" in event_types(out)
+    assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"] and rec.talk == 26.0
+
+
+def test_failed_transfer_is_not_a_transfer() -> None:
+    script = queued(
+        (14, connect()),
+        (40, ev("BlindTransfer", Result="Invalid", **snapshot(AGENT, CALLER, prefix="Transferer"), Extension="110")),
+        hangup(100),
+    )
+    assert only_record(run(RecordBuilder("gx"), script)).outcome is Outcome.ANSWERED
+
+
+def test_attended_transfer_to_a_subcentre() -> None:
+    script = queued(
+        (14, connect()),
+        (
+            90,
+            ev(
+                "AttendedTransfer",
+                Result="Success",
+                **snapshot(AGENT, CALLER, prefix="OrigTransferer"),
+                **snapshot("1700000000.5", "1700000000.5", prefix="SecondTransferer", Exten="12366"),
+                DestType="Bridge",
+            ),
+        ),
+        hangup(200),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["12366"]
+
+
+def test_redirect_follows_the_agent_leg_not_agent_complete() -> None:
+    """After a Redirect of the caller to 110, AgentComplete only comes at the caller's hang-up, with a long TalkTime."""
+    leg110 = "1700000000.7"
+    script = queued(
+        (14, connect()),
+        (74, ev("BridgeLeave", **snapshot(AGENT, CALLER), BridgeUniqueid="b1")),
+        (74, ev("Hangup", **snapshot(AGENT, CALLER), Cause="16")),
+        (
+            75,
+            ev(
+                "DialBegin",
+                **snapshot(),
+                **snapshot(leg110, CALLER, prefix="Dest", Exten="110"),
+                DialString="110@police",
+            ),
+        ),
+        (80, ev("DialEnd", **snapshot(), **snapshot(leg110, CALLER, prefix="Dest", Exten="110"), DialStatus="ANSWER")),
+        (
+            300,
+            ev(
+                "AgentComplete",
+                **snapshot(),
+                **snapshot(AGENT, CALLER, prefix="Dest"),
+                TalkTime="286",
+                Reason="transfer",
+            ),
+        ),
+        hangup(300),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.talk == 60.0 and rec.transfers == ["110"] and rec.agent == "Agent 8001"
+    assert rec.outcome is Outcome.TRANSFERRED
+
+
+def test_malformed_events_are_logged_masked_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    builder = RecordBuilder("gx")
+    bad = [
+        (0, ev("Newchannel", CallerIDNum=NUMBER, Channel="PJSIP/trunk-1")),  # no Uniqueid
+        (0, ev("QueueCallerAbandon", **snapshot(), Queue="q", HoldTime="soon")),
+        (0, ev("UserEvent", UserEvent="HotlineRating", CallId=CALLER, Rating="5")),
+        (0, ev("UserEvent", UserEvent="HotlineRoute")),  # no CallId
+        (0, ev("NoSuchEvent", Foo="bar")),
+        (0, {"Response": "Success"}),
+    ]
+    with caplog.at_level(logging.WARNING, logger="hotline_cti.records.builder"):
+        out = run(builder, bad[:1] + answered_call()[:3] + bad[1:] + answered_call()[3:])
+    assert builder.skipped == 4
+    assert NUMBER not in caplog.text and "138****5678" in caplog.text
+    assert "HoldTime 'soon' is not a number" in caplog.text and "rating '5' is not 1, 2 or 3" in caplog.text
+    assert only_record(out).outcome is Outcome.ANSWERED  # the call itself is still complete
+
+
+def test_rating_after_hang_up_updates_the_record() -> None:
+    builder = RecordBuilder("gx")
+    script = [s for s in answered_call() if s[1].get("UserEvent") != "HotlineRating"]
+    assert only_record(run(builder, script)).rating is None
+    out = builder.feed(
+        ev("UserEvent", UserEvent="HotlineRating", CallId=CALLER, Rating="3"), T0 + dt.timedelta(seconds=90)
+    )
+    assert event_types(out) == ["calls/rated"] and only_record(out).rating == 3
+
+
+def test_cdr_fills_the_dialled_number_when_no_route_was_seen() -> None:
+    builder = RecordBuilder("gx")
+    run(builder, [(0, ev("Newchannel", **snapshot(Exten="s"))), hangup(3)])
+    out = builder.feed(
+        ev("Cdr", UniqueID=CALLER, Source=NUMBER, Destination="12345", Disposition="NO ANSWER"),
+        T0 + dt.timedelta(seconds=4),
+    )
+    assert only_record(out).dialled == "12345"
+
+
+def test_calls_without_hang_up_expire() -> None:
+    builder = RecordBuilder("gx", max_age=dt.timedelta(hours=1))
+    run(builder, queued())
+    assert builder.active == 1 and builder.snapshot()[0].outcome is Outcome.ACTIVE
+    other = "1700000100.1"
+    out = builder.feed(ev("Newchannel", **snapshot(other, other)), T0 + dt.timedelta(hours=2))
+    rec = only_record(out)
+    assert rec.call_id == CALLER and rec.outcome is Outcome.FAILED and rec.ended == T0 + dt.timedelta(seconds=2)
+    assert builder.active == 1
+
+
+def test_max_calls_bounds_memory() -> None:
+    builder = RecordBuilder("gx", max_calls=10)
+    out: list[Any] = []
+    for i in range(25):
+        uid = f"1700000000.{100 + i}"
+        out += builder.feed(ev("Newchannel", **snapshot(uid, uid)), T0 + dt.timedelta(seconds=i))
+    out += builder.expire(T0 + dt.timedelta(seconds=30))
+    assert builder.active == 10
+    assert [r.call_id for r in records(out)][:3] == ["1700000000.100", "1700000000.101", "1700000000.102"]
+
+
+def test_resync_finishes_vanished_calls_and_adopts_unknown_ones() -> None:
+    builder = RecordBuilder("gx")
+    gone_waiting, gone_answered, alive, new = "1.1", "2.1", "3.1", "4.1"
+    for uid in (gone_waiting, gone_answered, alive):
+        builder.feed(ev("Newchannel", **snapshot(uid, uid)), T0)
+        builder.feed(ev("QueueCallerJoin", **snapshot(uid, uid), Queue="general"), T0)
+    builder.feed(
+        ev("AgentConnect", **snapshot(gone_answered, gone_answered), DestUniqueid="2.2", MemberName="A1", HoldTime="5"),
+        T0,
+    )
+    later = T0 + dt.timedelta(minutes=5)
+    channels = [
+        {"Event": "CoreShowChannel", **snapshot(alive, alive)},
+        {"Event": "CoreShowChannel", **snapshot(new, new), "Duration": "00:01:30"},
+        {"Event": "CoreShowChannel", **snapshot("4.2", new)},
+    ]
+    out = builder.resync(channels, later)
+    finished = {r.call_id: r for r in records(out)}
+    assert finished[gone_waiting].outcome is Outcome.FAILED and finished[gone_waiting].ended == later
+    assert finished[gone_answered].outcome is Outcome.ANSWERED and finished[gone_answered].talk == 300.0
+    assert {r.call_id: r.started for r in builder.snapshot()} == {alive: T0, new: later - dt.timedelta(seconds=90)}
+    assert "calls/started" in event_types(out)
+
+
+def test_event_timestamp_is_used_when_no_time_is_given() -> None:
+    builder = RecordBuilder("gx")
+    out = builder.feed(ev("Newchannel", **snapshot(), Timestamp=str(T0.timestamp())))
+    assert out[0].at == T0  # type: ignore[union-attr]
