@@ -197,19 +197,23 @@ class RecordBuilder:
         """Copies of the records of calls in progress (outcome ``active``), oldest first."""
         return [dataclasses.replace(c.record, transfers=list(c.record.transfers)) for c in self._calls.values()]
 
-    def resync(self, channels: Iterable[Mapping[str, str]], at: dt.datetime) -> list[Output]:
+    def resync(
+        self, channels: Iterable[Mapping[str, str]], at: dt.datetime, seen_before: dt.datetime | None = None
+    ) -> list[Output]:
         """Reconcile with CoreShowChannel items read after an AMI reconnect.
 
         Calls whose caller channel no longer exists hung up while we were away:
         they are finished now (the end time is when we found out, the hang-up
         cause unknown; unanswered ones count as failed). Caller channels we did
-        not know about are started, backdated by their Duration.
+        not know about are started, backdated by their Duration. With
+        ``seen_before`` (when CoreShowChannels was sent), a call with an event
+        at or after it is kept: it began or moved after the list was taken.
         """
         items = list(channels)
         alive = {_get(item, "Uniqueid") for item in items}
         out: list[Output] = []
         for call_id, call in list(self._calls.items()):
-            if call_id not in alive:
+            if call_id not in alive and (seen_before is None or call.seen < seen_before):
                 log.info("records: call %s ended while AMI was disconnected", call_id)
                 out.extend(self._finish(call, at, cause=None))
         for item in items:

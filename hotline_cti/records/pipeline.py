@@ -1,0 +1,110 @@
+"""AMI events -> RecordBuilder -> BatchWriter: the adapter around the pure builder.
+
+Every AMI event goes through the builder as it arrives (the builder is
+fast and pure); what it finishes is handed to the writer, which never blocks.
+After every (re)connection the client's resync hook re-reads the live
+channels with CoreShowChannels, so calls that ended while the connection was
+down are finished and calls that began meanwhile are adopted. A timer
+expires calls whose hang-up never came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from hotline_cti.adapters.ami.client import AmiClient, AmiError
+from hotline_cti.adapters.ami.protocol import Message, mask_numbers
+from hotline_cti.events import Event
+from hotline_cti.records.builder import Output, RecordBuilder
+from hotline_cti.records.model import CallRecord
+from hotline_cti.storage.writer import BatchWriter
+
+__all__ = ["RecordPipeline"]
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RecordPipeline:
+    """Feeds every event of ``client`` to ``builder`` and submits finished records and events to ``writer``.
+
+    Subscribes and registers the resync hook when built; ``start()`` runs the
+    expiry timer, ``stop()`` stops it and unsubscribes. The writer's own
+    ``start()``/``stop()`` stay with whoever owns it.
+    """
+
+    def __init__(
+        self,
+        client: AmiClient,
+        builder: RecordBuilder,
+        writer: BatchWriter,
+        *,
+        clock: Callable[[], dt.datetime] = _utc_now,
+        expire_every: float = 60.0,
+        resync_timeout: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.builder = builder
+        self.writer = writer
+        self.clock = clock
+        self.expire_every = expire_every
+        self.resync_timeout = resync_timeout
+        self.resyncs = 0
+        self._timer: asyncio.Task[None] | None = None
+        client.on("*", self.on_event)
+        client.add_resync_hook(self.resync)
+
+    async def start(self) -> None:
+        """Start the expiry timer."""
+        if self._timer is None:
+            self._timer = asyncio.create_task(self._expire_loop(), name="records-expiry")
+
+    async def stop(self) -> None:
+        """Stop the timer and stop listening (calls in progress stay in ``builder.snapshot()``)."""
+        self.client.off("*", self.on_event)
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+
+    def on_event(self, message: Message) -> None:
+        """One AMI event: feed the builder, submit what it finished. Never raises (the event flow must go on)."""
+        try:
+            self._submit(self.builder.feed(message, self.clock()))
+        except Exception:
+            log.exception("records: event %s not recorded: %s", message.name, mask_numbers(message.to_text()[:300]))
+
+    async def resync(self, client: AmiClient) -> None:
+        """Resync hook: re-read the live channels and reconcile the calls in progress."""
+        asked = self.clock()
+        try:
+            result = await client.action("CoreShowChannels", timeout=self.resync_timeout)
+        except AmiError as exc:
+            log.warning("records: CoreShowChannels failed after reconnect (%s); calls in progress kept", exc)
+            return
+        channels = [m for m in result.events if m.name.lower() == "coreshowchannel"]
+        self._submit(self.builder.resync(channels, self.clock(), seen_before=asked))
+        self.resyncs += 1
+
+    def _submit(self, outputs: Sequence[Output]) -> None:
+        for item in outputs:
+            if isinstance(item, CallRecord):
+                self.writer.submit_call(item)
+            elif isinstance(item, Event):
+                self.writer.submit_event(item)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.expire_every)
+            try:
+                self._submit(self.builder.expire(self.clock()))
+            except Exception:
+                log.exception("records: expiring old calls failed")
