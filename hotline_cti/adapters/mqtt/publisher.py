@@ -41,7 +41,7 @@ class OutboxPublisher:
         settings: MqttSettings,
         *,
         poll: float = 0.2,
-        window: int = 100,
+        window: int = 500,
         batch: int = 500,
         backoff: tuple[float, float, float] = (0.2, 2.0, 10.0),
     ) -> None:

@@ -50,6 +50,7 @@ class MqttSettings:
             keepalive=self.keepalive,
             timeout=self.timeout,
             logger=AIOMQTT_LOG,
+            max_inflight_messages=max(pending_threshold, 20),  # paho's default of 20 would cap the window
         )
         client.pending_calls_threshold = pending_threshold
         return client
