@@ -1,0 +1,48 @@
+"""One entry point: call records of a period in, the report in the asked format out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Literal
+
+from hotline_cti.kpi.accumulator import CHINA_TZ, compute_kpis
+from hotline_cti.records.model import CallRecord
+from hotline_cti.reports.formats import render_csv, render_table
+from hotline_cti.reports.html import render_html
+from hotline_cti.reports.sections import build_sections
+
+Format = Literal["table", "csv", "html"]
+FORMATS: tuple[Format, ...] = ("table", "csv", "html")
+TITLE = "12345热线 接通率与服务指标报表"
+
+
+def describe_period(since: dt.datetime | None, until: dt.datetime | None, region: str | None, tz: dt.tzinfo) -> str:
+    """'KPI report, region gx, 2026-11-01 00:00 – 2026-11-08 00:00 (UTC+08:00)' style subtitle."""
+
+    def show(when: dt.datetime | None, default: str) -> str:
+        return when.astimezone(tz).strftime("%Y-%m-%d %H:%M") if when else default
+
+    zone = dt.datetime.now(tz).isoformat()[-6:]  # '+08:00'
+    where = f", region {region}" if region else ""
+    return f"KPI report{where}, {show(since, 'first call')} – {show(until, 'last call')} (UTC{zone})"
+
+
+def render_report(
+    records: Iterable[CallRecord],
+    fmt: Format,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    region: str | None = None,
+    tz: dt.tzinfo = CHINA_TZ,
+) -> str:
+    """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page."""
+    kpis = compute_kpis(records, tz=tz)
+    sections = build_sections(kpis)
+    subtitle = describe_period(since, until, region, tz)
+    if fmt == "csv":
+        return render_csv(sections)
+    if fmt == "html":
+        return render_html(TITLE, subtitle, kpis, sections)
+    return render_table(f"{TITLE}\n{subtitle}", sections)
