@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, FALLBACK_ACTION
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
@@ -42,10 +43,6 @@ __all__ = ["Output", "RecordBuilder", "outcome_of"]
 log = logging.getLogger(__name__)
 
 Output = CallRecord | Event
-
-ROUTE_EVENT = "HotlineRoute"
-OVERFLOW_EVENT = "HotlineOverflow"
-RATING_EVENT = "HotlineRating"
 
 
 @dataclass
@@ -256,17 +253,17 @@ class RecordBuilder:
 
     def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         kind = _get(m, "UserEvent")
-        if kind not in (ROUTE_EVENT, OVERFLOW_EVENT, RATING_EVENT):
+        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING):
             return []
         call_id = _required(m, "CallId")
-        if kind == RATING_EVENT:
+        if kind == EVENT_RATING:
             return self._rating(call_id, m, at)
         call = self._calls.get(call_id)
         if call is None:
             call = self._adopt(call_id, at)
         call.seen = at
         rec = call.record
-        if kind == OVERFLOW_EVENT:
+        if kind == EVENT_OVERFLOW:
             rec.overflowed = True
             rec.queue = _get(m, "To") or rec.queue
             return []
@@ -280,7 +277,7 @@ class RecordBuilder:
         rec.centre = _get(m, "Centre")
         rec.city = _get(m, "City")
         rec.expert = _get(m, "Expert")
-        rec.fallback = rec.action == "fallback"
+        rec.fallback = rec.action == FALLBACK_ACTION
         return [self._event("routed", rec, at)]
 
     def _rating(self, call_id: str, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
