@@ -12,6 +12,7 @@ writing and read back as aware UTC datetimes on both databases.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import uuid
@@ -94,68 +95,29 @@ def _clip(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
+
+
 def _call_row(record: CallRecord) -> dict[str, Any]:
-    return _clip(
-        calls,
-        {
-            "call_id": record.call_id,
-            "region": record.region,
-            "started": _utc(record.started),
-            "ended": _utc_or_none(record.ended),
-            "caller": record.caller,
-            "dialled": record.dialled,
-            "form": record.form,
-            "origin": record.origin,
-            "mode": record.mode,
-            "phase": record.phase,
-            "action": record.action,
-            "target": record.target,
-            "centre": record.centre,
-            "city": record.city,
-            "queue": record.queue,
-            "expert": record.expert,
-            "fallback": record.fallback,
-            "overflowed": record.overflowed,
-            "wait": record.wait,
-            "agent": record.agent,
-            "talk": record.talk,
-            "transfers": ",".join(record.transfers),
-            "rating": record.rating,
-            "outcome": str(record.outcome),
-            "hangup_cause": record.hangup_cause,
-        },
-    )
+    row = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    row["started"] = _utc(record.started)
+    row["ended"] = _utc_or_none(record.ended)
+    row["transfers"] = ",".join(record.transfers)
+    row["outcome"] = str(record.outcome)
+    return _clip(calls, row)
 
 
 def _record_from_row(row: sa.Row[Any]) -> CallRecord:
     m = row._mapping
-    return CallRecord(
-        call_id=m["call_id"],
-        region=m["region"],
-        started=_utc(m["started"]),
-        ended=_utc_or_none(m["ended"]),
-        caller=m["caller"],
-        dialled=m["dialled"],
-        form=m["form"],
-        origin=m["origin"],
-        mode=m["mode"],
-        phase=m["phase"],
-        action=m["action"],
-        target=m["target"],
-        centre=m["centre"],
-        city=m["city"],
-        queue=m["queue"],
-        expert=m["expert"],
-        fallback=bool(m["fallback"]),
-        overflowed=bool(m["overflowed"]),
-        wait=m["wait"],
-        agent=m["agent"],
-        talk=m["talk"],
-        transfers=[t for t in m["transfers"].split(",") if t],
-        rating=m["merged_rating"],
-        outcome=Outcome(m["outcome"]),
-        hangup_cause=m["hangup_cause"],
-    )
+    values = {name: m[name] for name in _RECORD_FIELDS}
+    values["started"] = _utc(m["started"])
+    values["ended"] = _utc_or_none(m["ended"])
+    values["fallback"] = bool(m["fallback"])
+    values["overflowed"] = bool(m["overflowed"])
+    values["transfers"] = [t for t in m["transfers"].split(",") if t]
+    values["rating"] = m["merged_rating"]  # the ratings table wins over the rating stored with the call
+    values["outcome"] = Outcome(m["outcome"])
+    return CallRecord(**values)
 
 
 class Store:
