@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chromium import browser
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
@@ -106,20 +107,34 @@ def _live_load() -> list[dict[str, str]]:
     return ev
 
 
-def _value(driver: webdriver.Chrome, element_id: str) -> str:
-    return str(driver.find_element(By.ID, element_id).get_attribute("data-value"))
+async def _until(check: Callable[[], bool], limit: float = 10.0) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), limit)
+
+
+# Table rows are rebuilt on every snapshot, so an element found a moment ago may be gone: read the page in
+# one script call (atomic on the page's thread) instead of holding element references.
+_READ = """
+const e = document.querySelector(arguments[0]);
+if (!e) return null;
+return arguments[1] === "text" ? e.textContent : arguments[1] === "class" ? e.className : e.dataset.value;
+"""
+
+
+def _read(driver: webdriver.Chrome, selector: str, what: str = "value") -> str | None:
+    """``data-value`` (or ``text`` / ``class``) of the element ``selector`` names, None when absent."""
+    value = driver.execute_script(_READ, selector, what)
+    return None if value is None else str(value)
 
 
 def _wait_value(driver: webdriver.Chrome, element_id: str, want: str) -> None:
-    def shown(d: Any) -> bool:
-        found = d.find_elements(By.ID, element_id)
-        return bool(found) and found[0].get_attribute("data-value") == want
-
     try:
-        WebDriverWait(driver, WAIT, poll_frequency=0.1).until(shown)
-    except Exception:
-        found = driver.find_elements(By.ID, element_id)
-        got = found[0].get_attribute("data-value") if found else "(no element)"
+        WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: _read(d, f"#{element_id}") == want)
+    except TimeoutException:
+        got = _read(driver, f"#{element_id}")
         raise AssertionError(f"#{element_id} shows {got!r}, expected {want!r}") from None
 
 
@@ -140,9 +155,10 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
     for element_id, want in expected.items():
         if not element_id.startswith("m-"):
             _wait_value(driver, element_id, want)
-    seen["answer_rate_red"] = "bad" in str(driver.find_element(By.ID, "answer-rate").get_attribute("class"))
-    seen["caller"] = driver.find_element(By.ID, f"q-{GENERAL}-caller").text
-    seen["line_12300_red"] = "bad" in str(driver.find_element(By.ID, "line-12300").get_attribute("class"))
+    seen["answer_rate_red"] = "bad" in str(_read(driver, "#answer-rate", "class"))
+    seen["caller"] = _read(driver, f"#q-{GENERAL}-caller", "text")
+    seen["longest_red"] = "bad" in str(_read(driver, "#longest-wait", "class"))
+    seen["line_12300_red"] = "bad" in str(_read(driver, "#line-12300", "class"))
     seen["page"] = driver.page_source
     seen["label_zh"] = driver.find_element(By.CSS_SELECTOR, "[data-i18n=waiting]").text
     IMG.mkdir(parents=True, exist_ok=True)
@@ -150,11 +166,9 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
     driver.find_element(By.ID, "lang-toggle").click()
     seen["label_en"] = driver.find_element(By.CSS_SELECTOR, "[data-i18n=waiting]").text
     driver.find_element(By.ID, "lang-toggle").click()
-    ack = driver.find_element(By.CSS_SELECTOR, f"#alert-queue_{GENERAL}_rate button.ack")
-    ack.click()
-    WebDriverWait(driver, WAIT).until(
-        lambda d: "acked" in str(d.find_element(By.ID, f"alert-queue_{GENERAL}_rate").get_attribute("class"))
-    )
+    alert = f"#alert-queue_{GENERAL}_rate"
+    driver.execute_script("document.querySelector(arguments[0]).click()", f"{alert} button.ack")
+    WebDriverWait(driver, WAIT).until(lambda d: "acked" in str(_read(d, alert, "class")))
     driver.find_element(By.ID, "nav").click()
     for element_id, want in expected.items():
         if element_id.startswith("m-"):
@@ -167,9 +181,7 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
     _wait_value(driver, "calls-today", expected["calls-today"])
     seen["viewer_ack_buttons"] = len(driver.find_elements(By.CSS_SELECTOR, "button.ack"))
     seen["viewer_readonly"] = driver.find_element(By.ID, "readonly-note").is_displayed()
-    seen["viewer_acked"] = "acked" in str(
-        driver.find_element(By.ID, f"alert-queue_{GENERAL}_rate").get_attribute("class")
-    )
+    seen["viewer_acked"] = "acked" in str(_read(driver, alert, "class"))
     return seen
 
 
@@ -179,10 +191,10 @@ def _pct(part: int, whole: int) -> str:
 
 async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_path: Path) -> None:
     table = compile_config(load_config(ROOT / "merger_config" / "guangxi.yaml").model)
-    t0 = time.monotonic()
+    now = [BASE.astimezone(dt.UTC)]  # a stepped clock: the screenshots come out the same every run
 
-    def clock() -> dt.datetime:  # the load's day, running at real speed
-        return BASE.astimezone(dt.UTC) + dt.timedelta(seconds=time.monotonic() - t0)
+    def clock() -> dt.datetime:
+        return now[0]
 
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'wallboard.db'}")
     await store.upsert_calls(_stored_calls())
@@ -207,6 +219,9 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
             await client.connect()  # login, then the resync hook reads QueueStatus (the members above)
             for event in _live_load():
                 pbx.emit(event)
+            last = runner.hub.state.queues
+            await _until(lambda: "1700000400.2" in (last[GENERAL].waiting if GENERAL in last else {}))
+            now[0] += dt.timedelta(seconds=75)  # the three callers have now waited 1:15
 
             # What the page must show: the store's part, counted here from the database, plus the live load.
             day = BASE.replace(hour=0)
@@ -225,6 +240,7 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
             expected = {
                 "calls-today": str(len(today) + 10 + 4 + 3 + 2 + 3),
                 "total-waiting": "3",
+                "longest-wait": "75",
                 "agents-free": "3",
                 "agents-busy": "2",
                 "agents-paused": "1",
@@ -265,6 +281,7 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
     assert seen["answer_rate_red"]  # 84.6% is under the 95% line
     assert seen["line_12300_red"]  # callers still dial the retired 12300
     assert seen["caller"] == "135****0000"  # the longest waiting caller, masked
+    assert seen["longest_red"]  # 1:15 is over the 60 s wait alert
     for page in (seen["page"], seen["merger_page"]):
         for prefix in ("1381234", "1391234", "1371234", "1361234", "1351234"):
             assert prefix + "000" not in page  # no caller number in full
