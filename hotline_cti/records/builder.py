@@ -56,6 +56,7 @@ class _Call:
     abandoned: bool = False
     answered: dt.datetime | None = None
     agent_legs: set[str] = field(default_factory=set)  # Uniqueids of the legs that answered
+    legs: set[str] = field(default_factory=set)  # every other leg tied to the call, forgotten with it
     dial_status: str = ""  # last DialEnd status of a department / sub-centre / emergency dial
 
 
@@ -219,7 +220,7 @@ class RecordBuilder:
                 continue
             if linked and linked != uid:
                 if linked in self._calls:
-                    self._legs[uid] = linked
+                    self._link(uid, self._calls[linked])
                 continue
             age = _hms(_get(item, "Duration")) or 0.0
             out.extend(self._start(item, at - dt.timedelta(seconds=age)))
@@ -233,7 +234,7 @@ class RecordBuilder:
         linked = _get(m, "Linkedid") or uid
         if linked != uid:
             if linked in self._calls:
-                self._legs[uid] = linked
+                self._link(uid, self._calls[linked])
             return []
         if uid in self._calls:
             return []
@@ -336,7 +337,7 @@ class RecordBuilder:
         leg = _get(m, "DestUniqueid")
         if leg:
             call.agent_legs.add(leg)
-            self._legs[leg] = rec.call_id
+            self._link(leg, call)
         return [self._event("answered", rec, at)] if first else []
 
     def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
@@ -353,7 +354,7 @@ class RecordBuilder:
             return []
         leg = _get(m, "DestUniqueid")
         if leg:
-            self._legs[leg] = call.record.call_id
+            self._link(leg, call)
         if call.answered is not None and call.record.action != "emergency":
             # Dialling out after an agent answered: the call was redirected to a transfer target.
             target = _get(m, "DestExten") or _get(m, "DialString")
@@ -432,8 +433,8 @@ class RecordBuilder:
     def _finish(self, call: _Call, at: dt.datetime, cause: int | None) -> list[Output]:
         rec = call.record
         self._calls.pop(rec.call_id, None)
-        for leg in [leg for leg, cid in self._legs.items() if cid == rec.call_id]:
-            del self._legs[leg]
+        for leg in call.legs:
+            self._legs.pop(leg, None)
         self._end_talk(call, at)
         rec.ended = at
         rec.hangup_cause = cause
@@ -442,6 +443,10 @@ class RecordBuilder:
         while len(self._finished) > self.keep_finished:
             self._finished.popitem(last=False)
         return [self._event("ended", rec, at), dataclasses.replace(rec, transfers=list(rec.transfers))]
+
+    def _link(self, leg: str, call: _Call) -> None:
+        self._legs[leg] = call.record.call_id
+        call.legs.add(leg)
 
     def _adopt(self, call_id: str, at: dt.datetime) -> _Call:
         """A call we never saw start (Newchannel lost in a reconnect): begin its record now."""
