@@ -452,3 +452,13 @@ def test_event_timestamp_is_used_when_no_time_is_given() -> None:
     builder = RecordBuilder("gx")
     out = builder.feed(ev("Newchannel", **snapshot(), Timestamp=str(T0.timestamp())))
     assert out[0].at == T0  # type: ignore[union-attr]
+
+
+def test_resync_keeps_calls_that_began_after_the_channel_list_was_asked() -> None:
+    builder = RecordBuilder("gx")
+    asked = T0 + dt.timedelta(seconds=10)
+    builder.feed(ev("Newchannel", **snapshot("1.1", "1.1")), T0)
+    builder.feed(ev("Newchannel", **snapshot("2.1", "2.1")), asked + dt.timedelta(seconds=1))  # raced the list
+    out = builder.resync([], asked + dt.timedelta(seconds=2), seen_before=asked)
+    assert [r.call_id for r in records(out)] == ["1.1"]
+    assert [r.call_id for r in builder.snapshot()] == ["2.1"]

@@ -183,3 +183,12 @@ def test_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="not a database URL") as info:
         resolve_url("not a url")
     assert "secret" not in str(info.value)
+
+
+async def test_plain_postgresql_url_gets_the_asyncpg_driver(fresh_pg_url: str) -> None:
+    store = await Store.open(fresh_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        assert store.dialect == "postgresql" and store.engine.url.drivername == "postgresql+asyncpg"
+        assert await store.schema_revision() == "0001"
+    finally:
+        await store.close()
