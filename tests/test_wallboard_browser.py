@@ -167,7 +167,7 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
     seen["label_en"] = driver.find_element(By.CSS_SELECTOR, "[data-i18n=waiting]").text
     driver.find_element(By.ID, "lang-toggle").click()
     alert = f"#alert-queue_{GENERAL}_rate"
-    driver.execute_script("document.querySelector(arguments[0]).click()", f"{alert} button.ack")
+    driver.find_element(By.CSS_SELECTOR, f"{alert} button.ack").click()  # the list is stable between snapshots
     WebDriverWait(driver, WAIT).until(lambda d: "acked" in str(_read(d, alert, "class")))
     driver.find_element(By.ID, "nav").click()
     for element_id, want in expected.items():

@@ -358,19 +358,40 @@ _SCRIPT = r"""
     const sub = Object.values(s.transfers.subcentre).reduce((a, b) => a + b, 0);
     put("xfer-subcentre", String(sub), sub);
     put("xfer-other", String(s.transfers.other), s.transfers.other);
+    renderAlerts(s.alerts);
+    const target = $("answer-target");
+    if (target && document.activeElement !== target) target.value = (s.thresholds.answer_target * 100).toFixed(1);
+    const wait = $("wait-alert");
+    if (wait && document.activeElement !== wait) wait.value = s.thresholds.wait_alert;
+  }
+  // The alert list is rebuilt only when alerts come, go or are acknowledged, so a supervisor's click on
+  // "acknowledge" never lands on a button replaced by the next snapshot; values are updated in place.
+  let alertKey = null;
+  function alertText(a) {
+    const value = a.kind === "rate" ? pct(a.value) : String(a.value);
+    return a.subject + " " + tr("alert_" + a.kind) + " " + value + (a.acknowledged ? " · " + tr("acked") : " ");
+  }
+  function renderAlerts(alerts) {
     const list = $("alerts");
+    const key = lang + "|" + alerts.map((a) => a.id + (a.acknowledged ? "+" : "-")).join("|");
+    if (key === alertKey) {
+      alerts.forEach((a) => { $("alert-" + safeId(a.id)).firstChild.textContent = alertText(a); });
+      return;
+    }
+    alertKey = key;
     list.replaceChildren();
-    if (!s.alerts.length) {
+    if (!alerts.length) {
       const li = document.createElement("li");
       li.textContent = tr("no_alerts");
       list.appendChild(li);
     }
-    s.alerts.forEach((a) => {
+    alerts.forEach((a) => {
       const li = document.createElement("li");
       li.id = "alert-" + safeId(a.id);
       li.className = a.acknowledged ? "acked" : "bad";
-      const value = a.kind === "rate" ? pct(a.value) : String(a.value);
-      li.textContent = a.subject + " " + tr("alert_" + a.kind) + " " + value + (a.acknowledged ? " · " + tr("acked") : " ");
+      const text = document.createElement("span");
+      text.textContent = alertText(a);
+      li.appendChild(text);
       if (supervisor && !a.acknowledged) {
         const b = document.createElement("button");
         b.textContent = tr("ack");
@@ -380,10 +401,6 @@ _SCRIPT = r"""
       }
       list.appendChild(li);
     });
-    const target = $("answer-target");
-    if (target && document.activeElement !== target) target.value = (s.thresholds.answer_target * 100).toFixed(1);
-    const wait = $("wait-alert");
-    if (wait && document.activeElement !== wait) wait.value = s.thresholds.wait_alert;
   }
   function renderMerger(s) {
     rows("merger", s.merger, (r, m) => {
