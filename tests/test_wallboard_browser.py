@@ -182,6 +182,15 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
     seen["viewer_ack_buttons"] = len(driver.find_elements(By.CSS_SELECTOR, "button.ack"))
     seen["viewer_readonly"] = driver.find_element(By.ID, "readonly-note").is_displayed()
     seen["viewer_acked"] = "acked" in str(_read(driver, alert, "class"))
+    # Back as the supervisor: lower the answer-rate target to 80% and the wall is no longer red.
+    driver.find_element(By.ID, "logout").click()
+    _login(driver, url, "boss", "boss-pw")
+    _wait_value(driver, "calls-today", expected["calls-today"])
+    target = driver.find_element(By.ID, "answer-target")
+    target.clear()
+    target.send_keys("80")
+    driver.find_element(By.CSS_SELECTOR, "#thresholds-form button[type=submit]").click()
+    WebDriverWait(driver, WAIT).until(lambda d: "bad" not in str(_read(d, "#answer-rate", "class")))
     return seen
 
 
@@ -286,6 +295,7 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
         for prefix in ("1381234", "1391234", "1371234", "1361234", "1351234"):
             assert prefix + "000" not in page  # no caller number in full
     assert (seen["label_zh"], seen["label_en"]) == ("排队等待", "Waiting")
+    assert runner.hub.state.thresholds.answer_target == 0.8  # set from the supervisor's form
     assert seen["viewer_ack_buttons"] == 0 and seen["viewer_readonly"] and seen["viewer_acked"]
     assert (IMG / "wallboard.png").stat().st_size > 10_000
     assert (IMG / "wallboard-merger.png").stat().st_size > 10_000
