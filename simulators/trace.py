@@ -1,0 +1,79 @@
+"""Trace record and replay: the generated arrivals as JSON lines, one call a line.
+
+The first line is a header ``{"trace": 1, "scenario": ..., "seed": ...}``;
+every other line is one :class:`~simulators.pbx.model.Arrival` with its
+fields by name. Caller numbers are synthetic (the load generator draws them),
+so a trace holds no personal data. A bad line is an error naming
+``file:line``; nothing is replayed from a trace that does not read whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from simulators.pbx.model import Arrival
+
+VERSION = 1
+_FIELDS = {f.name for f in fields(Arrival)}
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be replayed; the message names file:line."""
+
+
+def write_trace(path: str | Path, arrivals: Iterable[Arrival], **header: Any) -> int:
+    """Write ``arrivals`` to ``path``; returns how many were written."""
+    count = 0
+    with Path(path).open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"trace": VERSION, **header}, ensure_ascii=False) + "\n")
+        for arrival in arrivals:
+            out.write(json.dumps(asdict(arrival), ensure_ascii=False, separators=(",", ":")) + "\n")
+            count += 1
+    return count
+
+
+def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Arrival]]:
+    """The header and the arrivals of a trace, in time order. Raises :class:`TraceError`."""
+    path = Path(path)
+    arrivals: list[Arrival] = []
+    header: dict[str, Any] | None = None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"{path}: cannot read: {exc}") from exc
+    last = float("-inf")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"{where}: not JSON: {exc.msg}") from exc
+        if not isinstance(data, dict):
+            raise TraceError(f"{where}: expected a JSON object")
+        if header is None:
+            if data.get("trace") != VERSION:
+                raise TraceError(f'{where}: not a trace file (first line must be {{"trace": {VERSION}, ...}})')
+            header = data
+            continue
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise TraceError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        try:
+            arrival = Arrival(**data)
+            if not isinstance(arrival.at, int | float) or not isinstance(arrival.dialled, str):
+                raise TypeError("'at' must be a number and 'dialled' a string")
+        except TypeError as exc:
+            raise TraceError(f"{where}: {exc}") from exc
+        if arrival.at < last:
+            raise TraceError(f"{where}: arrivals must be in time order ({arrival.at} after {last})")
+        last = arrival.at
+        arrivals.append(arrival)
+    if header is None:
+        raise TraceError(f"{path}:1: the trace is empty")
+    return header, arrivals
