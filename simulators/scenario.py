@@ -89,11 +89,18 @@ class Transfers(_Strict):
     targets: dict[str, float] = Field(default_factory=lambda: {"110": 1.0})
 
 
+Rating = Literal["1", "2", "3"]
+
+
+def _default_answers() -> dict[Rating, float]:
+    return {"1": 0.85, "2": 0.1, "3": 0.05}
+
+
 class Ratings(_Strict):
     """Share of answered callers who take the survey, and their answers (1 满意, 2 基本满意, 3 不满意)."""
 
     share: float = Field(default=0.0, ge=0, le=1)
-    answers: dict[Literal["1", "2", "3"], float] = Field(default_factory=lambda: {"1": 0.85, "2": 0.1, "3": 0.05})
+    answers: dict[Rating, float] = Field(default_factory=_default_answers)
 
 
 class Timings(_Strict):
@@ -215,7 +222,8 @@ class QueueSetupTable:
     def __call__(self, name: str) -> QueueSetup:
         """Set-up of queue ``name`` (an unknown queue gets leastrecent, 15 s, 5 s)."""
         strategy, timeout, wrapup = self.settings.get(name, ("leastrecent", 15, 5))
-        agents, autofill = (0,) * 24, True
+        agents: tuple[int, ...] = (0,) * 24
+        autofill = True
         for pattern, per_hour, fill in self.staffing:
             if fnmatch.fnmatchcase(name, pattern):
                 agents, autofill = per_hour, fill
@@ -245,7 +253,7 @@ def generate(scenario: Scenario, tz: dt.tzinfo, *, seed: int = 0, hours: tuple[i
     cities = _Picker(scenario.cities) if scenario.cities else None
     topics = _Picker(scenario.expert_topics) if scenario.expert_topics else None
     targets = _Picker(scenario.transfers.targets)
-    answers = _Picker(dict(scenario.ratings.answers))
+    answers = _Picker({str(k): v for k, v in scenario.ratings.answers.items()})
     patience, service = scenario.patience.sampler(rng), scenario.service.sampler(rng)
     t_share, r_share = scenario.transfers.share, scenario.ratings.share
     out: list[Arrival] = []
