@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from test_wallboard_live import NOW, abandon, answer, arrive
 from yarl import URL
 
+from hotline_cti.core.model import Phase
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.wallboard import assets
 from hotline_cti.wallboard.app import COOKIE, build_app
 from hotline_cti.wallboard.auth import (
     SessionSigner,
@@ -26,6 +30,7 @@ from hotline_cti.wallboard.auth import (
     parse_users,
 )
 from hotline_cti.wallboard.hub import Hub
+from hotline_cti.wallboard.merger import MERGER_MODES
 
 SECRET = b"test-secret"
 FULL_NUMBERS = ("13812345678", "07712587066")
@@ -259,3 +264,23 @@ def test_users_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
     assert list(load_users()) == ["eve"]
     monkeypatch.delenv("HOTLINE_WALLBOARD_USERS")
     assert load_users() == {}
+
+
+def test_every_string_on_every_page_has_both_languages() -> None:
+    assert all(set(texts) == {"zh", "en"} and all(texts.values()) for texts in assets.STRINGS.values())
+    pages = (assets.wall_page("u", "supervisor"), assets.merger_page("u", "viewer"), assets.login_page(failed=True))
+    used = {key for page in pages for key in re.findall(r'data-i18n="([a-z_]+)"', page)}
+    used |= set(re.findall(r'tr\("([a-z_]+)"\)', assets.script()))  # fixed keys in the script
+    # keys the script builds: tr("mode_" + m.mode), tr("phase_" + m.phase), tr("alert_" + a.kind)
+    used |= {f"mode_{m}" for m in MERGER_MODES} | {f"phase_{p}" for p in Phase} | {"alert_rate", "alert_wait"}
+    assert used <= set(assets.STRINGS), used - set(assets.STRINGS)
+    assert {"answer_rate", "ack", "no_alerts", "cutover_in"} <= used
+
+
+def test_a_reloaded_config_renames_lines(hub: Hub, small_table: RoutingTable) -> None:
+    lines = dict(small_table.lines)
+    lines["12300"] = dataclasses.replace(lines["12300"], name="电信用户申诉（新）")
+    hub.set_table(dataclasses.replace(small_table, lines=lines))
+    state = json.loads(hub.snapshot_json())
+    assert {row["number"]: row["name"] for row in state["lines"]}["12300"] == "电信用户申诉（新）"
+    assert {row["number"]: row["name"] for row in state["merger"]}["12300"] == "电信用户申诉（新）"
