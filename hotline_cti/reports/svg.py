@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -34,17 +35,24 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> str:
 
 
 def hourly_answer_chart(by_hour: dict[int, AnswerCount], target: float) -> str:
-    """Bars of the answer rate per local hour (red below ``target``) with the target as a dashed line."""
-    width, height, left, top, bottom = 760, 280, 44, 16, 36
+    """Bars of the answer rate per local hour (red below ``target``) with the target as a dashed line.
+
+    The rate axis starts at 50% (lower if an hour fell below it) so the gap to 95% stays visible.
+    """
+    width, height, left, top, bottom = 760, 290, 44, 26, 36
     plot_w, plot_h = width - left - 10, height - top - bottom
     slot = plot_w / 24
+    rates = [c.rate for c in by_hour.values() if c.rate is not None]
+    floor = min(0.5, math.floor(min(rates, default=1.0) * 10) / 10)
 
     def y_of(rate: float) -> float:
-        return top + plot_h * (1 - rate)
+        return top + plot_h * (1 - (rate - floor) / (1 - floor))
 
     body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>']
-    for pct in (0, 25, 50, 75, 100):
-        body.append(_text(left - 6, y_of(pct / 100) + 4, f"{pct}%", anchor="end", size=10))
+    steps = 5
+    for i in range(steps + 1):
+        tick = floor + (1 - floor) * i / steps
+        body.append(_text(left - 6, y_of(tick) + 4, f"{tick * 100:.0f}%", anchor="end", size=10))
     for hour in range(24):
         counts = by_hour.get(hour)
         x = left + hour * slot
@@ -55,12 +63,12 @@ def hourly_answer_chart(by_hour: dict[int, AnswerCount], target: float) -> str:
         rate = counts.rate
         colour = LOW if counts.below(target) else OK
         tip = f"{hour:02d}:00 {rate * 100:.1f}% ({counts.answered}/{counts.offered})"
-        body.append(_rect(x + 2, y_of(rate), slot - 4, plot_h * rate, colour, tip))
+        body.append(_rect(x + 2, y_of(rate), slot - 4, top + plot_h - y_of(rate), colour, tip))
     ty = y_of(target)
     body.append(
         f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" stroke="{LOW}" stroke-dasharray="6 4"/>'
     )
-    body.append(_text(left + plot_w - 2, ty - 4, f"{target * 100:g}% 接通率要求 target", anchor="end", fill=LOW))
+    body.append(_text(left + plot_w, top - 8, f"- - {target * 100:g}% 接通率要求 target", anchor="end", fill=LOW))
     body.append(_text(left + plot_w / 2, height - 4, "时段（本地时间）hour of day, local time"))
     return _svg(width, height, "answer rate by hour", body)
 
