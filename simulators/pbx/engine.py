@@ -261,6 +261,12 @@ class Pbx:
             s.announced += 1
             self._push(t + self.settings.prompt, PROMPT_END, call)
 
+    def next_call_id(self, t: float) -> str:
+        """The id (caller leg Uniqueid) the next arrival will get."""
+        if self.id_base is None:
+            self.id_base = int(t)
+        return f"{self.id_base}.{self._uid + 1}"
+
     def _queue(self, name: str, t: float) -> _Queue:
         q = self.queues.get(name)
         if q is None:
