@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hotline_cti import channel_vars as cv
@@ -138,3 +138,9 @@ class AgiRouter:
             variables[DTMF_VAR] = arrival.ivr
         result = await self.runner.run(context, arrival.dialled, variables, uniqueid=call_id)
         return route_from_variables(result.kind, result.target, result.variables, self.fallback_queue)
+
+
+def prerouted(routes: Sequence[Route]) -> Callable[[Arrival], Route]:
+    """A router that hands out routes decided earlier (e.g. by :func:`simulators.pbx.realtime.route_all`), in order."""
+    it = iter(routes)
+    return lambda arrival: next(it)

@@ -1,0 +1,226 @@
+"""The simulated PBX: queueing theory, conservation, AMI over TCP, real-time pacing, FastAGI routing."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline_cti.adapters.agi.fastagi import FastAgiServer
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
+from hotline_cti.cli.config_cmd import Checked, load_checked
+from hotline_cti.dialplan.options import RenderOptions
+from hotline_cti.dialplan.render import render_all
+from simulators.ami_server import AmiServer
+from simulators.pbx import Arrival, Pbx, PbxSettings, QueueSetup
+from simulators.pbx.amievents import Fields
+from simulators.pbx.realtime import route_all, run_live
+from simulators.pbx.routing import AgiRouter, CoreRouter, Route, agi_runner, prerouted
+from simulators.scenario import Scenario, generate, load_scenario, queue_setups
+
+ROOT = Path(__file__).resolve().parent.parent
+GUANGXI = ROOT / "simulators" / "scenarios" / "guangxi-busy-day.yaml"
+T0 = 1_654_560_000.0  # 2022-06-07 08:00 Asia/Shanghai
+QUEUE = Route(action="queue", target="q", dial="", overflow=None, overflow_after=0.0, menu=False)
+
+
+def erlang_c(servers: int, load: float) -> float:
+    """Probability that a call waits in an M/M/c queue (Erlang C), from the Erlang B recursion."""
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return servers * b / (servers - load * (1 - b))
+
+
+def poisson_calls(n: int, rate: float, mean_service: float, seed: int, patience: float = math.inf) -> list[Arrival]:
+    rng = random.Random(seed)
+    t, out = T0, []
+    for _ in range(n):
+        t += rng.expovariate(rate)
+        out.append(
+            Arrival(
+                at=t,
+                dialled="12345",
+                caller="13800000000",
+                patience=patience,
+                service=rng.expovariate(1 / mean_service),
+            )
+        )
+    return out
+
+
+def mmc_pbx(servers: int, strategy: str = "leastrecent", **settings: Any) -> Pbx:
+    setup = QueueSetup("q", strategy, ring_timeout=15, wrapup=0, agents=(servers,) * 24)
+    timing = PbxSettings(ring=0.0, **settings)
+    return Pbx(lambda a: QUEUE, lambda name: setup, timing)
+
+
+@pytest.mark.parametrize("strategy", ["leastrecent", "ringall"])
+def test_mmc_queue_matches_erlang_c(strategy: str) -> None:
+    servers, mean_service, load = 10, 60.0, 8.0
+    arrivals = poisson_calls(150_000, load / mean_service, mean_service, seed=7)
+    summary = mmc_pbx(servers, strategy).run(arrivals)
+    c = erlang_c(servers, load)
+    mean_wait = c * mean_service / (servers - load)
+    assert summary.answered == len(arrivals) and summary.abandoned == 0
+    assert summary.p_wait == pytest.approx(c, rel=0.05)
+    assert summary.mean_wait == pytest.approx(mean_wait, rel=0.1)
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)  # the textbook value the formula must give
+
+
+def test_patience_abandons_and_conservation_of_calls() -> None:
+    arrivals = poisson_calls(5_000, 1 / 5, 60.0, seed=3, patience=30.0)  # 12 Erlangs on 10 seats: overloaded
+    summary = mmc_pbx(10).run(arrivals)
+    assert summary.abandoned > 0 and summary.answered > 0
+    assert summary.answered + summary.abandoned == len(arrivals)
+    assert summary.unfinished == 0
+
+
+@pytest.fixture(scope="module")
+def guangxi() -> tuple[Scenario, Checked]:
+    scenario, config = load_scenario(GUANGXI)
+    return scenario, load_checked(str(config))
+
+
+def busy_hour(guangxi: tuple[Scenario, Checked], sink: Any = None, seed: int = 5) -> tuple[Pbx, list[Arrival]]:
+    scenario, checked = guangxi
+    arrivals = generate(scenario, checked.table.timezone, seed=seed, hours=(10, 11))
+    pbx = Pbx(
+        CoreRouter(checked.table),
+        queue_setups(scenario, checked.model),
+        scenario.settings(),
+        tz=checked.table.timezone,
+        sink=sink,
+        seed=seed,
+    )
+    return pbx, arrivals
+
+
+def test_every_call_ends_exactly_once_with_asterisk_events(guangxi: tuple[Scenario, Checked]) -> None:
+    events: list[Fields] = []
+    pbx, arrivals = busy_hour(guangxi, events.append)
+    s = pbx.run(arrivals)
+    assert s.arrivals == len(arrivals) > 1000
+    assert s.answered + s.abandoned + s.dialled + s.announced + s.unfinished == s.arrivals
+    assert s.unfinished == 0 and s.transferred > 0 and s.overflowed >= 0 and s.no_answer > 0
+    assert sum(s.ratings.values()) > 0 and set(s.actions) >= {"queue", "subcentre", "retired", "emergency"}
+    by_name = collections.Counter(dict(e)["Event"] for e in events)
+    hangups = collections.Counter(dict(e)["Uniqueid"] for e in events if dict(e)["Event"] == "Hangup")
+    new = [dict(e)["Uniqueid"] for e in events if dict(e)["Event"] == "Newchannel"]
+    assert len(new) == len(set(new)) == s.arrivals and set(hangups) == set(new) and set(hangups.values()) == {1}
+    assert by_name["Cdr"] == s.arrivals and by_name["QueueCallerAbandon"] == s.abandoned
+    assert by_name["AgentConnect"] == by_name["AgentComplete"] == s.answered
+    assert by_name["BlindTransfer"] == s.transferred and by_name["AgentRingNoAnswer"] == s.no_answer
+    users = collections.Counter(dict(e).get("UserEvent") for e in events if dict(e)["Event"] == "UserEvent")
+    assert users["HotlineRoute"] == s.arrivals and users["HotlineRating"] == sum(s.ratings.values())
+    assert users["HotlineOverflow"] == s.overflowed
+    assert {"QueueCallerJoin", "QueueCallerLeave", "AgentCalled", "QueueMemberStatus", "DialBegin", "DialEnd"} <= set(
+        by_name
+    )
+    stamps = [float(dict(e)["Timestamp"]) for e in events]
+    assert stamps == sorted(stamps)  # virtual time only moves forward
+
+
+def test_a_seed_makes_the_run_reproducible(guangxi: tuple[Scenario, Checked]) -> None:
+    first, arrivals = busy_hour(guangxi)
+    again, same = busy_hour(guangxi)
+    other, different = busy_hour(guangxi, seed=6)
+    assert arrivals == same and arrivals != different
+    assert first.run(arrivals).to_dict() == again.run(same).to_dict() != other.run(different).to_dict()
+
+
+def client_settings(server: AmiServer) -> AmiSettings:
+    return AmiSettings(
+        host="127.0.0.1",
+        port=server.port,
+        username="sim",
+        secret="sim-secret",
+        action_timeout=2.0,
+        connect_timeout=2.0,
+        fully_booted_timeout=2.0,
+        backoff_jitter=0.0,
+    )
+
+
+@pytest.fixture
+async def ami() -> AsyncIterator[tuple[AmiServer, AmiClient]]:
+    server = AmiServer(username="sim", secret="sim-secret")
+    await server.start()
+    client = AmiClient(client_settings(server))
+    await client.connect()
+    yield server, client
+    await client.close()
+    await server.stop()
+
+
+async def test_ami_events_reach_a_client_over_tcp_in_real_time(
+    guangxi: tuple[Scenario, Checked], ami: tuple[AmiServer, AmiClient]
+) -> None:
+    server, client = ami
+    received: list[Any] = []
+    client.on("*", received.append)
+    pbx, arrivals = busy_hour(guangxi, server.emit)
+    arrivals = arrivals[:40]
+    reference, _ = busy_hour(guangxi)
+    expected = reference.run(arrivals).to_dict()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    summary = await run_live(pbx, arrivals, speed=20_000.0)
+    elapsed = loop.time() - started
+    assert elapsed >= (pbx.now - arrivals[0].at) / 20_000.0  # paced: never ahead of the scaled clock
+    assert summary.to_dict() == {**expected, "events": summary.events}  # same model, same figures
+    for _ in range(200):
+        if len([m for m in received if m.get("Event") != "FullyBooted"]) >= summary.events:
+            break
+        await asyncio.sleep(0.02)
+    names = collections.Counter(m["Event"] for m in received)
+    assert names["Hangup"] == names["Newchannel"] == 40
+    connect = next(m for m in received if m["Event"] == "AgentConnect")
+    for key in (
+        "Channel",
+        "Uniqueid",
+        "Linkedid",
+        "CallerIDNum",
+        "DestChannel",
+        "DestUniqueid",
+        "Queue",
+        "Interface",
+        "MemberName",
+        "HoldTime",
+        "RingTime",
+    ):
+        assert key in connect, key
+    route = next(m for m in received if m["Event"] == "UserEvent" and m["UserEvent"] == "HotlineRoute")
+    assert route["CallId"] == route["Uniqueid"] and route["Action"] in {"queue", "subcentre", "department", "retired"}
+
+
+@pytest.fixture
+async def controller() -> AsyncIterator[int]:
+    server = FastAgiServer(ConfigHolder(ROOT / "merger_config" / "guangxi.yaml"))
+    port = await server.start("127.0.0.1", 0)
+    yield port
+    await server.close()
+
+
+async def test_fastagi_routing_agrees_with_the_core(guangxi: tuple[Scenario, Checked], controller: int) -> None:
+    scenario, checked = guangxi
+    # Route at the time of the server's own clock: the controller asks no one else for the time.
+    arrivals = [a for a in generate(scenario, checked.table.timezone, seed=9, hours=(10, 11))][:60]
+    conf = render_all(checked.model, RenderOptions(controllers=(f"127.0.0.1:{controller}",)))["extensions.conf"]
+    agi = AgiRouter(agi_runner(conf), fallback_queue="gx-general")
+    routes = await route_all(agi, arrivals, first_id=1_654_567_200, concurrency=8)
+    core = CoreRouter(checked.table)
+    assert len(routes) == len(arrivals)
+    for arrival, route in zip(arrivals, routes, strict=True):
+        want = core(arrival)
+        assert (route.action, route.target) == (want.action, want.target), arrival
+    pbx = Pbx(prerouted(routes), queue_setups(scenario, checked.model), scenario.settings(), seed=1)
+    summary = pbx.run(arrivals)
+    assert summary.answered + summary.abandoned + summary.dialled + summary.announced == len(arrivals)
