@@ -143,7 +143,8 @@ def agents_for_answered(calls_per_hour: float, aht_s: float, patience_s: float, 
         return 0
     a = traffic(calls_per_hour, aht_s)
     for n, b in _erlang_b_series(a):
-        if n > 0 and _erlang_a_from_b(n, calls_per_hour, aht_s, patience_s, b).answered >= target:
+        # n agents carry at most n Erlang, so fewer than target·a cannot answer the target share: skip them
+        if n >= target * a and _erlang_a_from_b(n, calls_per_hour, aht_s, patience_s, b).answered >= target:
             return n
         if n > MAX_AGENTS:
             break
