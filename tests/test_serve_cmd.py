@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import aiomqtt
 from conftest import SMALL_YAML
 from mqtt_broker import Broker
 from test_mqtt import TOKEN, Subscriber, command, eventually
+from test_records_builder import CALLER as CALL_ID
+from test_records_builder import answered_call
 from test_transfer import AGENT, CALLER, SECRET
 
 from hotline_cti import channel_vars as cv
@@ -33,7 +36,7 @@ def free_port() -> int:
 
 
 async def target_of(port: int, dialled: str) -> str:
-    for _ in range(100):  # the process may still be starting
+    for _ in range(300):  # the process may still be starting (imports, migrations) on a busy machine
         channel = PeerChannel({})
         await run_fastagi("127.0.0.1", port, "route", channel, args=[dialled, ""])
         if cv.TARGET in channel.variables:
@@ -92,7 +95,8 @@ async def test_serve_reloads_and_exits_cleanly(tmp_path: Path) -> None:
 async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
     tmp_path: Path, mqtt_broker: Broker, small_config_path: Path
 ) -> None:
-    """Survey rating → SQLite; MQTT command → AMI BlindTransfer → audit row → outbox → event on MQTT; SIGTERM flushes."""
+    """Survey rating → SQLite; AMI events of a call → record in SQLite → events on MQTT;
+    MQTT command → AMI BlindTransfer → audit row → outbox → event on MQTT; SIGTERM flushes."""
     port = free_port()
     db = tmp_path / "serve.db"
     async with AmiServer(secret=SECRET) as ami:
@@ -125,7 +129,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
             channel = PeerChannel({"agi_uniqueid": "1700000000.7"}, dtmf=["1"])
             assert await run_fastagi("127.0.0.1", port, "survey", channel) == "SUCCESS"
             async with (
-                Subscriber(mqtt_broker, "hotline/gx/transfers", "hotline/gx/replies/#") as sub,
+                Subscriber(mqtt_broker, "hotline/gx/transfers", "hotline/gx/replies/#", "hotline/gx/calls/#") as sub,
                 aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as requester,
             ):
 
@@ -140,6 +144,9 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
                         await eventually(lambda: any("/replies/" in t for t in topics()), limit=0.5)
                         break
                 await eventually(lambda: "hotline/gx/transfers" in topics())
+                for _, message in answered_call():  # serve's AMI client is logged in: the transfer ran
+                    ami.emit(message)
+                await eventually(lambda: "hotline/gx/calls/ended" in topics())
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = await proc.communicate()
@@ -155,7 +162,14 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
         assert conn.execute("SELECT call_id, rating FROM ratings").fetchall() == [("1700000000.7", 1)]
         rows = conn.execute("SELECT target, mode, requested_by, result FROM transfers WHERE result = 'ok'").fetchall()
         assert rows == [("tax", "blind", "mqtt:wallboard", "ok")]
-    assert "13812345678" not in log
+        (call,) = conn.execute(
+            "SELECT caller, dialled, origin, queue, agent, outcome FROM calls WHERE call_id = ?",
+            (CALL_ID,),
+        ).fetchall()
+    assert call == ("138****5678", "12315", "12315", "l12315", "Agent 8001", "answered")
+    ended = [body for t, body in sub.messages if t == "hotline/gx/calls/ended"]
+    assert ended[0]["data"]["call_id"] == CALL_ID and ended[0]["data"]["outcome"] == "answered"
+    assert "13812345678" not in log and all("13812345678" not in json.dumps(body) for _, body in sub.messages)
 
 
 def test_transfer_targets_follow_config_reloads(tmp_path: Path) -> None:

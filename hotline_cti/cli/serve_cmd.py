@@ -2,7 +2,8 @@
 
 Always: FastAGI (route / ivr / survey) and the database (ratings, transfer
 audit, MQTT outbox) written off the call path by a ``BatchWriter``. With
-``--ami``: the AMI client and one-key transfers. With ``--mqtt``: the outbox
+``--ami``: the AMI client, call records built from its events
+(``RecordPipeline``) and one-key transfers. With ``--mqtt``: the outbox
 publisher and the command topic. SIGTERM/SIGINT stop everything and flush the
 writer; SIGHUP reloads the config. See docs/cli.md.
 """
@@ -31,6 +32,9 @@ from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.core.transfer import TransferPolicy, build_policy
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.caller import CallerPolicy
+from hotline_cti.records.pipeline import RecordPipeline
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 
@@ -102,13 +106,15 @@ def run(args: argparse.Namespace) -> int:
             print(problem)
         return 1
     ami: AmiSettings | None = None
+    callers = CallerPolicy()
     if args.ami is not None:
         try:
             ami = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
+            callers = CallerPolicy.from_env()
         except ValueError as exc:
             print(f"error: --ami: {exc}")
             return 2
-    return asyncio.run(_serve(args, holder, ami))
+    return asyncio.run(_serve(args, holder, ami, callers))
 
 
 class PolicySource:
@@ -148,7 +154,7 @@ async def _keep_connecting(client: AmiClient) -> None:
             return
 
 
-async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None) -> int:
+async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None, callers: CallerPolicy) -> int:
     try:
         store = await Store.open(args.database)
     except Exception as exc:  # the message names the URL (password hidden) and what failed
@@ -177,9 +183,13 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
     client: AmiClient | None = None
     connecting: asyncio.Task[None] | None = None
     executor: TransferExecutor | None = None
+    pipeline: RecordPipeline | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
+        # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
+        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer)
+        await pipeline.start()
         connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
@@ -213,6 +223,8 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
+    if pipeline is not None:
+        await pipeline.stop()  # calls still in progress are not written as finished
     if client is not None:
         await client.close()
     await writer.stop()
