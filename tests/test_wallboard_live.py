@@ -12,12 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.model import CallRecord, Outcome
-from hotline_cti.wallboard.figures import day_figures
+from hotline_cti.wallboard.figures import DayFigures
 from hotline_cti.wallboard.live import EventError, LiveState, Thresholds
 from hotline_cti.wallboard.merger import merger_rows
 
 TZ = ZoneInfo("Asia/Shanghai")
+GENERAL_Q = "gx-general"
 NOW = dt.datetime(2021, 12, 1, 10, 0, tzinfo=TZ)  # a Wednesday; 12300's window runs to 2022-02-28
 Event = dict[str, str]
 
@@ -259,7 +261,7 @@ def test_subcentre_routes_and_expert_seats_have_their_own_rates(state: LiveState
     )
     snap = state.snapshot(NOW)
     assert snap["subcentres"] == [
-        {"target": "tax", "answered": 1, "unanswered": 1, "answer_rate": 0.5, "below_target": True}
+        {"target": "tax", "answered": 1, "unanswered": 1, "abandoned": 0, "answer_rate": 0.5, "below_target": True}
     ]
     assert snap["experts"][0]["expert"] == "e12315" and snap["experts"][0]["below_target"]
     ids = {a["id"] for a in snap["alerts"]}
@@ -444,14 +446,49 @@ def test_merger_view_before_cutover_counts_down_to_it(small_table: RoutingTable)
     assert rows["12300"].days_left is None
 
 
-def test_day_figures_count_old_number_only_for_non_main_modes() -> None:
+def test_day_figures_count_calls_in_progress_and_ended_ones_once() -> None:
     at = NOW.astimezone(dt.UTC)
-    figures = day_figures(
-        [
-            CallRecord("a", "gx", at, origin="12315", mode="parallel"),
-            CallRecord("b", "gx", at, origin="12315", mode="main"),
-            CallRecord("c", "gx", at),
-        ]
+    figures = DayFigures(TZ)
+    talking = CallRecord("a", "gx", at, origin="12315", mode="parallel", queue="q", outcome=Outcome.ANSWERED)
+    figures.track(talking)
+    figures.track(CallRecord("b", "gx", at, origin="12315", mode="main", ended=at, queue="q", outcome=Outcome.ANSWERED))
+    figures.track(CallRecord("c", "gx", at, ended=at, queue="q", outcome=Outcome.ABANDONED, wait=30.0))
+    figures.track(CallRecord("d", "gx", at, queue="q"))  # still waiting: volume only
+    figures.track(CallRecord("e", "gx", at, ended=at, queue="q", outcome=Outcome.ABANDONED, wait=2.0))  # short
+    view = figures.view()
+    lines = {k: (v.calls, v.old_number) for k, v in view.by_line.items()}
+    assert (view.calls, lines) == (5, {"12315": (2, 1), "12345": (3, 0)})
+    assert (view.total.answered, view.total.offered, view.total.short_abandoned) == (2, 3, 1)  # the report's rules
+    talking.transfers.append("110")
+    talking.outcome = Outcome.TRANSFERRED
+    assert figures.view().transfers == {"110": 1}  # shown while the call is still up
+    talking.ended = at
+    figures.finish(talking)
+    figures.finish(talking)  # a second Hangup report is not a second call
+    view = figures.view()
+    assert (view.calls, view.total.answered, view.total.offered, view.transfers) == (5, 2, 3, {"110": 1})
+
+
+def test_a_rating_after_the_hang_up_is_counted(state: LiveState) -> None:
+    state.snapshot(NOW)
+    feed(state, arrive("18.1", "13800000000") + answer("18.1") + hangup("18.1"))
+    assert state.snapshot(NOW)["satisfaction"]["ratings"]["2"] == 0
+    feed(state, rating("18.1", 2))
+    assert state.snapshot(NOW)["satisfaction"]["ratings"]["2"] == 1
+
+
+def test_the_wall_agrees_with_the_report_once_calls_have_ended(state: LiveState) -> None:
+    for i in range(12):
+        uid = f"19.{i}"
+        events = arrive(uid, "13800000000", origin="12315" if i % 3 else "", queue="gx-l12315" if i % 2 else GENERAL_Q)
+        queue = events[-1]["Queue"]
+        events += answer(uid, queue) if i % 4 else abandon(uid, queue, hold=2 if i == 4 else 40)
+        feed(state, [*events, *hangup(uid, talk=None), *rating(uid, 1 + i % 3)])
+    snap = state.snapshot(NOW)
+    report = compute_kpis(state.calls.values(), tz=TZ)
+    assert (snap["totals"]["answered"], snap["totals"]["unanswered"]) == (
+        report.total.answered,
+        report.total.offered - report.total.answered,
     )
-    assert (figures.by_line["12315"].calls, figures.by_line["12315"].old_number) == (2, 1)
-    assert figures.by_line["12345"].calls == 1 and figures.calls == 3
+    assert {q["queue"]: q["answer_rate"] for q in snap["queues"]} == {k: v.rate for k, v in report.by_queue.items()}
+    assert snap["satisfaction"]["rate"] == report.satisfaction

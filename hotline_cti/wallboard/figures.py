@@ -1,96 +1,112 @@
-"""A day's figures from call records: answer rates, volume by origin line, transfers, satisfaction.
+"""Today's figures for the wall: the KPI accumulator for ended calls, plus the calls still in progress.
 
-This is the wallboard's one counting function (:func:`day_figures`); when the KPI module of
-issue #4 lands it can be swapped in here without touching the live state or the views.
-Pure: records in, figures out.
+Every figure is counted by :class:`hotline_cti.kpi.accumulator.KpiAccumulator`, the same code as
+``hotline-cti report``, so the wall and the report agree on what is offered, answered and abandoned.
+Ended calls are added once, when they hang up (O(1)); calls in progress are counted again at each view,
+so an answered call, a caller on a retired number or a transfer to 110 shows at once. Pure.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
+from hotline_cti.kpi.accumulator import KpiAccumulator, LineKpi, origin_line
+from hotline_cti.kpi.counts import AnswerCount
 from hotline_cti.records.model import CallRecord, Outcome
 
-ANSWERED_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.TRANSFERRED})
-UNANSWERED_OUTCOMES = frozenset({Outcome.ABANDONED, Outcome.OVERFLOWED, Outcome.FAILED})
-MAIN_LINE = "12345"
 
+@dataclass(frozen=True, slots=True)
+class DayView:
+    """What the wall shows for today: finished calls plus those in progress."""
 
-@dataclass(slots=True)
-class Rate:
-    """Answered against not answered (abandoned, overflowed unanswered, failed); waiting calls are not counted."""
-
-    answered: int = 0
-    unanswered: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        """Answer rate 0..1, None before the first finished call."""
-        done = self.answered + self.unanswered
-        return self.answered / done if done else None
-
-    def add(self, record: CallRecord) -> None:
-        """Count one record if it reached an answer or gave up."""
-        if record.outcome in ANSWERED_OUTCOMES:
-            self.answered += 1
-        elif record.outcome in UNANSWERED_OUTCOMES:
-            self.unanswered += 1
-
-
-@dataclass(slots=True)
-class LineVolume:
-    """Calls of one origin line: all of them, those dialled on the old number, and their answer rate."""
-
-    calls: int = 0
-    old_number: int = 0  # dialled on the line's own (old) number rather than through 12345's menu
-    rate: Rate = field(default_factory=Rate)
-
-
-@dataclass(slots=True)
-class DayFigures:
-    """What the wall shows for today (or any span of records)."""
-
-    calls: int = 0
-    total: Rate = field(default_factory=Rate)
-    by_queue: dict[str, Rate] = field(default_factory=dict)
-    by_line: dict[str, LineVolume] = field(default_factory=dict)
-    by_expert: dict[str, Rate] = field(default_factory=dict)
-    by_subcentre: dict[str, Rate] = field(default_factory=dict)  # calls routed to a sub-centre, by target
-    transfers: dict[str, int] = field(default_factory=dict)  # target -> count
-    ratings: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
+    calls: int  # every call that started today, finished or not
+    total: AnswerCount
+    by_line: dict[str, LineKpi]  # volume, old-number calls and answers by origin line
+    by_queue: dict[str, AnswerCount]
+    by_expert: dict[str, AnswerCount]
+    by_subcentre: dict[str, AnswerCount]
+    transfers: dict[str, int]  # target -> transfers
+    ratings: dict[int, int]  # 1 满意 / 2 基本满意 / 3 不满意 -> count
 
     @property
     def satisfaction(self) -> float | None:
         """满意率: (满意 + 基本满意) / all ratings; None without ratings."""
-        total = sum(self.ratings.values())
-        return (self.ratings[1] + self.ratings[2]) / total if total else None
+        rated = sum(self.ratings.values())
+        return (self.ratings[1] + self.ratings[2]) / rated if rated else None
 
 
-def origin_line(record: CallRecord) -> str:
-    """The line a call counts against: its origin, or 12345 itself."""
-    return record.origin or MAIN_LINE
+def _plus(a: AnswerCount, b: AnswerCount) -> AnswerCount:
+    return AnswerCount(
+        a.offered + b.offered, a.answered + b.answered, a.abandoned + b.abandoned, a.short_abandoned + b.short_abandoned
+    )
 
 
-def day_figures(records: Iterable[CallRecord]) -> DayFigures:
-    """Count ``records`` (the caller filters them to the day)."""
-    out = DayFigures()
-    for rec in records:
-        out.calls += 1
-        line = out.by_line.setdefault(origin_line(rec), LineVolume())
-        line.calls += 1
-        if rec.origin and rec.mode != "main":
-            line.old_number += 1
-        if rec.queue:
-            out.total.add(rec)
-            line.rate.add(rec)
-            out.by_queue.setdefault(rec.queue, Rate()).add(rec)
-            if rec.expert:
-                out.by_expert.setdefault(rec.expert, Rate()).add(rec)
-        if rec.action == "subcentre" and rec.target:
-            out.by_subcentre.setdefault(rec.target, Rate()).add(rec)
-        for target in rec.transfers:
-            out.transfers[target] = out.transfers.get(target, 0) + 1
-        if rec.rating is not None and rec.rating in out.ratings:
-            out.ratings[rec.rating] += 1
-    return out
+def _plus_map(a: dict[str, AnswerCount], b: dict[str, AnswerCount]) -> dict[str, AnswerCount]:
+    return {key: _plus(a.get(key, AnswerCount()), b.get(key, AnswerCount())) for key in a.keys() | b.keys()}
+
+
+def _plus_counts(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in a.keys() | b.keys()}
+
+
+class DayFigures:
+    """Ended calls go into a long-lived KPI accumulator (O(1) each); calls in progress are counted per view."""
+
+    def __init__(self, tz: dt.tzinfo, records: Iterable[CallRecord] = ()) -> None:
+        self.tz = tz
+        self.kpi = KpiAccumulator(tz=tz)
+        self.pending: dict[str, CallRecord] = {}  # started today, not ended yet
+        self.counted: set[str] = set()  # call ids already in the accumulator
+        for rec in records:
+            self.track(rec)
+
+    def track(self, rec: CallRecord) -> None:
+        """A call of today: counted now if it has ended, else kept until :meth:`finish`."""
+        if rec.ended is None:
+            self.pending[rec.call_id] = rec
+        else:
+            self.finish(rec)
+
+    def finish(self, rec: CallRecord) -> None:
+        """The call ended: count it (once)."""
+        self.pending.pop(rec.call_id, None)
+        if rec.call_id not in self.counted:
+            self.counted.add(rec.call_id)
+            self.kpi.add(rec)
+
+    def view(self) -> DayView:
+        """Today's figures; costs the number of groups plus the calls in progress, not the day's calls.
+
+        A call in progress that is already answered (or abandoned) counts at once, by the report's rules;
+        one still waiting or ringing counts in the volume only.
+        """
+        done = self.kpi.snapshot()
+        live = KpiAccumulator(tz=self.tz).add_all(self.pending.values()).snapshot()  # skips outcome 'active'
+        by_line: dict[str, LineKpi] = {}
+        for line in done.by_line.keys() | live.by_line.keys():
+            a, b = done.by_line.get(line, LineKpi()), live.by_line.get(line, LineKpi())
+            by_line[line] = LineKpi(
+                a.calls + b.calls,
+                a.old_number + b.old_number,
+                a.retired + b.retired,
+                a.guidance + b.guidance,
+                _plus(a.answers, b.answers),
+            )
+        waiting = [rec for rec in self.pending.values() if rec.outcome is Outcome.ACTIVE]
+        for rec in waiting:
+            line_kpi = by_line.setdefault(origin_line(rec), LineKpi())
+            line_kpi.calls += 1
+            line_kpi.old_number += bool(rec.origin and rec.mode != "main")
+        return DayView(
+            calls=done.calls + live.calls + len(waiting),
+            total=_plus(done.total, live.total),
+            by_line=by_line,
+            by_queue=_plus_map(done.by_queue, live.by_queue),
+            by_expert=_plus_map(done.by_expert, live.by_expert),
+            by_subcentre=_plus_map(done.by_subcentre, live.by_subcentre),
+            transfers=_plus_counts(done.transfers, live.transfers),
+            ratings=_plus_counts(done.ratings, live.ratings),
+        )

@@ -17,9 +17,11 @@ from typing import Any
 from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, FALLBACK_ACTION
 from hotline_cti.core.model import Mode
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.kpi.accumulator import MAIN_LINE
+from hotline_cti.kpi.counts import AnswerCount
 from hotline_cti.privacy import mask_number
 from hotline_cti.records.model import CallRecord, Outcome
-from hotline_cti.wallboard.figures import DayFigures, Rate, day_figures
+from hotline_cti.wallboard.figures import DayFigures, DayView
 from hotline_cti.wallboard.merger import LineCounts, count_lines, day_start, merger_rows, week_start
 
 ANSWER_TARGET = 0.95  # the operating rules' answer-rate line (接通率 95%)
@@ -132,6 +134,7 @@ class LiveState:
         self._day: dt.datetime | None = None  # start of the day _today holds
         self._today: dict[str, CallRecord] = {}
         self._past_counts: LineCounts | None = None  # merger counts of this week before today
+        self._figures: DayFigures | None = None  # today's figures; None: count today's calls again
 
     # -- feeding -----------------------------------------------------------------------------------
 
@@ -174,6 +177,8 @@ class LiveState:
         self.calls[rec.call_id] = rec
         if self._day is None or rec.started >= self._day:
             self._today[rec.call_id] = rec
+            if self._figures is not None:
+                self._figures.track(rec)
         else:
             self._past_counts = None  # an earlier day changed: count the week again
 
@@ -219,6 +224,8 @@ class LiveState:
         if rating not in (1, 2, 3):
             raise EventError(f"HotlineRating Rating must be 1, 2 or 3, got {rating}")
         self._call(call_id, now).rating = rating
+        if self._figures is not None and call_id in self._figures.counted:
+            self._figures = None  # rated after it was counted: count today again (rare)
 
     def _on_join(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
         queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
@@ -313,6 +320,8 @@ class LiveState:
         rec.hangup_cause = int(cause) if cause.isdigit() else None
         if rec.outcome is Outcome.ACTIVE:
             rec.outcome = _final_outcome(rec)
+        if self._figures is not None and uid in self._today:
+            self._figures.finish(rec)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -340,6 +349,7 @@ class LiveState:
             self.prune(now)
             self._today = {c: rec for c, rec in self.calls.items() if rec.started >= day}
             self._past_counts = None
+            self._figures = None
         return day
 
     def today(self, now: dt.datetime) -> list[CallRecord]:
@@ -349,28 +359,23 @@ class LiveState:
 
     def snapshot(self, now: dt.datetime) -> dict[str, Any]:
         """Everything the pages show, JSON-ready. Caller numbers appear only masked."""
-        ts = now.timestamp()
-        today = self.today(now)
-        figures = day_figures(today)
+        self._roll(now)
+        if self._figures is None:
+            self._figures = DayFigures(self.table.timezone, self._today.values())
+        day = self._figures.view()
         target = self.thresholds.answer_target
-        queues = self._queue_rows(figures, ts)
-        lines = self._line_rows(figures)
+        queues = self._queue_rows(day.by_queue, now.timestamp())
+        lines = self._line_rows(day)
         totals = {
             "waiting": sum(q["waiting"] for q in queues),
             "longest_wait": max((q["longest_wait"] for q in queues), default=0),
             "free": sum(q["free"] for q in queues),
             "busy": sum(q["busy"] for q in queues),
             "paused": sum(q["paused"] for q in queues),
-            "calls_today": figures.calls,
-            **_rate_fields(figures.total, target),
+            "calls_today": day.calls,
+            **_rate_fields(day.total, target),
         }
-        alerts = self._alerts(queues, lines, figures)
-        if self._past_counts is None:
-            start, day = week_start(now, self.table), self._day
-            self._past_counts = count_lines(
-                r for r in self.calls.values() if start <= r.started and (day is None or r.started < day)
-            )
-        merger = merger_rows(self.table, count_lines(today, dict(self._past_counts)), now)
+        alerts = self._alerts(queues, lines, day)
         return {
             "at": now.astimezone(dt.UTC).isoformat(),
             "region": self.table.region,
@@ -379,21 +384,30 @@ class LiveState:
             "totals": totals,
             "queues": queues,
             "lines": lines,
-            "experts": [{"expert": k, **_rate_fields(v, target)} for k, v in sorted(figures.by_expert.items())],
-            "subcentres": [{"target": k, **_rate_fields(v, target)} for k, v in sorted(figures.by_subcentre.items())],
-            "transfers": self._transfer_groups(figures),
-            "satisfaction": {
-                "ratings": {str(k): v for k, v in figures.ratings.items()},
-                "rate": figures.satisfaction,
-            },
+            "experts": [{"expert": k, **_rate_fields(v, target)} for k, v in sorted(day.by_expert.items())],
+            "subcentres": [{"target": k, **_rate_fields(v, target)} for k, v in sorted(day.by_subcentre.items())],
+            "transfers": self._transfer_groups(day.transfers),
+            "satisfaction": {"ratings": {str(k): v for k, v in day.ratings.items()}, "rate": day.satisfaction},
             "alerts": alerts,
-            "merger": [row.to_dict() for row in merger],
+            "merger": [row.to_dict() for row in merger_rows(self.table, self._week_counts(now, day), now)],
         }
 
-    def _queue_rows(self, figures: DayFigures, ts: float) -> list[dict[str, Any]]:
-        names = sorted(set(self.queues) | set(figures.by_queue))
+    def _week_counts(self, now: dt.datetime, day: DayView) -> LineCounts:
+        """Merger counts of this week: earlier days counted once a day, today from today's figures."""
+        if self._past_counts is None:
+            start, today = week_start(now, self.table), self._day
+            self._past_counts = count_lines(
+                r for r in self.calls.values() if start <= r.started and (today is None or r.started < today)
+            )
+        counts = dict(self._past_counts)
+        for line, kpi in day.by_line.items():
+            past_calls, past_old = counts.get(line, (0, 0))
+            counts[line] = (past_calls + kpi.calls, past_old + kpi.old_number)
+        return counts
+
+    def _queue_rows(self, by_queue: Mapping[str, AnswerCount], ts: float) -> list[dict[str, Any]]:
         rows = []
-        for name in names:
+        for name in sorted(set(self.queues) | set(by_queue)):
             q = self.queues.get(name, QueueLive())
             states = [a.state for a in q.agents.values()]
             oldest = min(q.waiting.items(), key=lambda item: item[1][0], default=None)
@@ -406,35 +420,35 @@ class LiveState:
                     "free": states.count("free"),
                     "busy": states.count("busy"),
                     "paused": states.count("paused"),
-                    **_rate_fields(figures.by_queue.get(name, Rate()), self.thresholds.answer_target),
+                    **_rate_fields(by_queue.get(name, AnswerCount()), self.thresholds.answer_target),
                 }
             )
         return rows
 
-    def _line_rows(self, figures: DayFigures) -> list[dict[str, Any]]:
+    def _line_rows(self, day: DayView) -> list[dict[str, Any]]:
         rows = []
-        for number, vol in sorted(figures.by_line.items(), key=lambda item: (-item[1].calls, item[0])):
+        for number, kpi in sorted(day.by_line.items(), key=lambda item: (-item[1].calls, item[0])):
             line = self.table.lines.get(number)
             rows.append(
                 {
                     "number": number,
                     "name": line.name if line else "",
-                    "mode": str(line.mode) if line else ("main" if number == "12345" else "unknown"),
-                    "calls": vol.calls,
-                    "old_number": vol.old_number,
-                    "retired": bool(line and line.mode is Mode.MERGE and vol.old_number),
-                    **_rate_fields(vol.rate, self.thresholds.answer_target),
+                    "mode": str(line.mode) if line else ("main" if number == MAIN_LINE else "unknown"),
+                    "calls": kpi.calls,
+                    "old_number": kpi.old_number,
+                    "retired": bool(line and line.mode is Mode.MERGE and kpi.old_number),
+                    **_rate_fields(kpi.answers, self.thresholds.answer_target),
                 }
             )
         return rows
 
-    def _transfer_groups(self, figures: DayFigures) -> dict[str, Any]:
+    def _transfer_groups(self, transfers: Mapping[str, int]) -> dict[str, Any]:
         emergency = {n: 0 for n in EMERGENCY_NUMBERS}
         emergency.update({n: 0 for n, line in self.table.lines.items() if line.mode is Mode.TRANSFER})
         subcentre_ids = {line.subcentre_id: n for n, line in self.table.lines.items() if line.subcentre_id}
         subcentres: dict[str, int] = {}
         other = 0
-        for target, count in figures.transfers.items():
+        for target, count in transfers.items():
             if target in emergency:
                 emergency[target] += count
             elif target in subcentre_ids or target.split("@")[0] in subcentre_ids:
@@ -449,12 +463,10 @@ class LiveState:
             "emergency": emergency,
             "subcentre": subcentres,
             "other": other,
-            "total": sum(figures.transfers.values()),
+            "total": sum(transfers.values()),
         }
 
-    def _alerts(
-        self, queues: list[dict[str, Any]], lines: list[dict[str, Any]], figures: DayFigures
-    ) -> list[dict[str, Any]]:
+    def _alerts(self, queues: list[dict[str, Any]], lines: list[dict[str, Any]], day: DayView) -> list[dict[str, Any]]:
         alerts: list[dict[str, Any]] = []
         for q in queues:
             if q["below_target"]:
@@ -480,10 +492,10 @@ class LiveState:
                         "value": line["answer_rate"],
                     }
                 )
-        for group, rates in (("expert", figures.by_expert), ("subcentre", figures.by_subcentre)):
-            for key, rate in sorted(rates.items()):
-                if rate.rate is not None and rate.rate < self.thresholds.answer_target:
-                    alerts.append({"id": f"{group}:{key}:rate", "kind": "rate", "subject": key, "value": rate.rate})
+        for group, counts in (("expert", day.by_expert), ("subcentre", day.by_subcentre)):
+            for key, count in sorted(counts.items()):
+                if count.below(self.thresholds.answer_target):
+                    alerts.append({"id": f"{group}:{key}:rate", "kind": "rate", "subject": key, "value": count.rate})
         live = {a["id"] for a in alerts}
         self.acknowledged &= live  # an acknowledgement ends with its alert; a new occurrence alerts again
         for alert in alerts:
@@ -491,13 +503,14 @@ class LiveState:
         return alerts
 
 
-def _rate_fields(rate: Rate, target: float) -> dict[str, Any]:
-    value = rate.rate
+def _rate_fields(count: AnswerCount, target: float) -> dict[str, Any]:
+    """Answered, offered-but-unanswered, abandoned, the rate and whether it is under ``target``."""
     return {
-        "answered": rate.answered,
-        "unanswered": rate.unanswered,
-        "answer_rate": value,
-        "below_target": value is not None and value < target,
+        "answered": count.answered,
+        "unanswered": count.offered - count.answered,
+        "abandoned": count.abandoned,
+        "answer_rate": count.rate,
+        "below_target": count.below(target),
     }
 
 
