@@ -175,6 +175,11 @@ class Pbx:
         self.pending_arrivals = False
         return self.finish()
 
+    @property
+    def timed_events(self) -> int:
+        """Timed events scheduled so far (heap pushes)."""
+        return self._seq
+
     def next_time(self) -> float:
         """Time of the next timed event (inf when none)."""
         return self._heap[0][0] if self._heap else math.inf
