@@ -77,3 +77,24 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Arrival]]:
     if header is None:
         raise TraceError(f"{path}:1: the trace is empty")
     return header, arrivals
+
+
+def write_sipp_injection(
+    arrivals: Iterable[Arrival], line_csv: str | Path, menu_csv: str | Path, menu_ms: int
+) -> tuple[int, int]:
+    """SIPp injection files (``-inf``) for simulators/sipp/uac_line.xml and uac_12345_menu.xml.
+
+    Line calls: ``number;hold_ms;caller``. 12345 calls with a menu key:
+    ``number;hold_ms;caller;key;menu_ms``. The hold is the caller's whole stay
+    (menu + talk); returns (line calls, menu calls).
+    """
+    lines, menus = ["SEQUENTIAL"], ["SEQUENTIAL"]
+    for a in arrivals:
+        hold = int(a.service * 1000)
+        if a.ivr is not None:
+            menus.append(f"{a.dialled};{hold + menu_ms};{a.caller};{a.ivr};{menu_ms}")
+        else:
+            lines.append(f"{a.dialled};{hold};{a.caller}")
+    Path(line_csv).write_text("\n".join(lines) + "\n", encoding="ascii")
+    Path(menu_csv).write_text("\n".join(menus) + "\n", encoding="ascii")
+    return len(lines) - 1, len(menus) - 1
