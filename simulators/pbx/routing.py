@@ -97,7 +97,7 @@ def route_from_variables(result_kind: str, target: str | None, variables: Mappin
         dial=variables.get(cv.DIAL, "") or (target or "" if result_kind == "dial" else ""),
         overflow=variables.get(cv.OVERFLOW) or None,
         overflow_after=float(after) if after.isdigit() else 0.0,
-        menu=False,  # the menu already ran inside the FastAGI session
+        menu=variables.get(cv.MENU) == "1",  # ran inside the FastAGI session; the model still spends its time
         form=variables.get(cv.FORM, ""),
         mode=variables.get(cv.MODE, ""),
         phase=variables.get(cv.PHASE, ""),
