@@ -171,7 +171,12 @@ class RecordBuilder:
             out = handler(message, when)
         except _Malformed as exc:
             self.skipped += 1
-            log.warning("records: skipped malformed %s event (%s): %s", name, exc, mask_numbers(_excerpt(message)))
+            log.warning(
+                "records: skipped malformed %s event (%s): %s",
+                name,
+                mask_numbers(str(exc)),
+                mask_numbers(_excerpt(message)),
+            )
             return []
         if self._last_sweep is None or when - self._last_sweep >= dt.timedelta(minutes=1):
             self._last_sweep = when
