@@ -21,6 +21,7 @@ from hotline_cti.dialplan.render import render_all
 from simulators.ami_server import AmiServer
 from simulators.pbx import Arrival, Pbx, PbxSettings, QueueSetup
 from simulators.pbx.amievents import Fields
+from simulators.pbx.mirror import AmiMirror
 from simulators.pbx.realtime import route_all, run_live
 from simulators.pbx.routing import AgiRouter, CoreRouter, Route, agi_runner, prerouted
 from simulators.scenario import Scenario, generate, load_scenario, queue_setups
@@ -199,6 +200,25 @@ async def test_ami_events_reach_a_client_over_tcp_in_real_time(
         assert key in connect, key
     route = next(m for m in received if m["Event"] == "UserEvent" and m["UserEvent"] == "HotlineRoute")
     assert route["CallId"] == route["Uniqueid"] and route["Action"] in {"queue", "subcentre", "department", "retired"}
+
+
+async def test_queue_status_and_channels_follow_the_pbx(
+    guangxi: tuple[Scenario, Checked], ami: tuple[AmiServer, AmiClient]
+) -> None:
+    server, client = ami
+    scenario, checked = guangxi
+    pbx, arrivals = busy_hour(guangxi)
+    pbx.sink = AmiMirror(server, queue_setups(scenario, checked.model))
+    pbx.run(arrivals, until=arrivals[0].at + 1200)  # stop 20 minutes into the peak hour: calls in progress
+    status = await client.action("QueueStatus", {"Queue": "nanning-general"})
+    kinds = collections.Counter(e.name for e in status.events)
+    assert kinds["QueueParams"] == 1 and kinds["QueueMember"] == 34  # the 8-12 shift of nanning-general
+    members = [e for e in status.events if e.name == "QueueMember"]
+    assert {m["Status"] for m in members} <= {"1", "2", "6"} and any(m["InCall"] == "1" for m in members)
+    assert sum(int(m["CallsTaken"]) for m in members) > 0
+    channels = await client.action("CoreShowChannels")
+    assert len(channels.events) == pbx.active_calls > 0
+    assert {e["Uniqueid"] for e in channels.events} == {e["Linkedid"] for e in channels.events}
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from simulators.ami_server import AmiServer
 from simulators.pbx import Arrival, Pbx, Summary
+from simulators.pbx.mirror import AmiMirror
 from simulators.pbx.realtime import run_live
 from simulators.pbx.routing import AgiRouter, CoreRouter, agi_runner
 from simulators.scenario import Scenario, load_scenario, parse_hours, queue_setups
@@ -139,12 +140,13 @@ async def _simulate(
         server = AmiServer(username=user, secret=secret)
         await server.start(*args.ami_listen)
     try:
+        setups = queue_setups(scenario, model)
         pbx = Pbx(
             CoreRouter(table),
-            queue_setups(scenario, model),
+            setups,
             scenario.settings(),
             tz=table.timezone,
-            sink=server.emit if server else None,
+            sink=AmiMirror(server, setups) if server else None,
             seed=args.seed,
         )
         agi = None
@@ -154,12 +156,24 @@ async def _simulate(
             agi = AgiRouter(agi_runner(conf), fallback_queue=f"{table.default_centre}-general")
         if args.speed is None and agi is None and server is None:
             return pbx.run(arrivals)  # the fast path: no loop round trips
-        return await run_live(pbx, arrivals, speed=args.speed, agi=agi)
+        return await run_live(pbx, arrivals, speed=args.speed, agi=agi, progress=_progress, progress_every=2.0)
     finally:
         if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.sleep(0.2)  # let the last events reach the clients
                 await server.stop()
+
+
+def _progress(pbx: Pbx) -> None:
+    """One line on stderr while a real-time run goes on."""
+    at = dt.datetime.fromtimestamp(pbx.now, pbx.tz).strftime("%H:%M:%S")
+    s = pbx.summary
+    print(
+        f"simulated {at}  calls {s.arrivals}  in progress {pbx.active_calls}  answered {s.answered}"
+        f"  abandoned {s.abandoned}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _print(summary: Summary, count: int, wall: float, args: argparse.Namespace) -> None:
