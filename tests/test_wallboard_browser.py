@@ -85,7 +85,7 @@ def _live_load() -> list[dict[str, str]]:
             ev += transfer(uid, "110") if i < 2 else transfer(uid, "120") if i == 2 else []
             ev += hangup(uid) + rating(uid, (1, 1, 1, 1, 1, 2, 2, 3)[i])
         else:
-            ev += abandon(uid, GENERAL) + hangup(uid, talk=None)
+            ev += abandon(uid, GENERAL)
     for i in range(4):  # the retired 12300 still dialled: routed to 12345 in its transition window
         uid = f"1700000100.{i}"
         ev += arrive(
@@ -97,7 +97,7 @@ def _live_load() -> list[dict[str, str]]:
         ev += arrive(
             uid, f"1371234{i:04d}", dialled="12315", origin="12315", mode="parallel", phase="after", queue=L12315
         )
-        ev += (answer(uid, L12315) + hangup(uid)) if i < 2 else (abandon(uid, L12315) + hangup(uid, talk=None))
+        ev += (answer(uid, L12315) + hangup(uid)) if i < 2 else abandon(uid, L12315)
     for i in range(2):  # 12345 menu 3, topic 12315: expert seats
         uid = f"1700000300.{i}"
         ev += arrive(uid, f"1361234{i:04d}", origin="12315", queue=E12315, expert="e12315")

@@ -15,7 +15,7 @@ from hotline_cti.core.table import RoutingTable
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.wallboard.figures import DayFigures
-from hotline_cti.wallboard.live import EventError, LiveState, Thresholds
+from hotline_cti.wallboard.live import LiveState, Thresholds
 from hotline_cti.wallboard.merger import merger_rows
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -81,9 +81,10 @@ def answer(uid: str, queue: str = "gx-general", agent: str = "坐席01", hold: i
 
 
 def abandon(uid: str, queue: str = "gx-general", hold: int = 40) -> list[Event]:
-    """The caller gives up while waiting."""
+    """The caller gives up while waiting: Asterisk reports the abandon, then the caller leg's hang-up."""
     return [
         {"Event": "QueueCallerAbandon", "Uniqueid": uid, "Linkedid": uid, "Queue": queue, "HoldTime": str(hold)},
+        {"Event": "Hangup", "Uniqueid": uid, "Linkedid": uid, "Cause": "16"},
     ]
 
 
@@ -183,12 +184,12 @@ def test_answer_rate_today_against_the_95_line(state: LiveState) -> None:
         feed(state, arrive(f"2.{i}", "13800000000") + answer(f"2.{i}") + hangup(f"2.{i}"))
     snap = state.snapshot(NOW)
     assert snap["totals"]["answer_rate"] == 1.0 and not snap["totals"]["below_target"]
-    feed(state, arrive("2.99", "13800000000") + abandon("2.99") + hangup("2.99", talk=None))
+    feed(state, arrive("2.99", "13800000000") + abandon("2.99"))
     snap = state.snapshot(NOW)
     assert (snap["totals"]["answered"], snap["totals"]["unanswered"]) == (19, 1)
     assert snap["totals"]["answer_rate"] == pytest.approx(0.95)
     assert not snap["totals"]["below_target"]  # exactly on the line is not below it
-    feed(state, arrive("2.100", "13800000000") + abandon("2.100") + hangup("2.100", talk=None))
+    feed(state, arrive("2.100", "13800000000") + abandon("2.100"))
     snap = state.snapshot(NOW)
     assert snap["totals"]["below_target"] and snap["queues"][0]["below_target"]
     assert "queue:gx-general:rate" in {a["id"] for a in snap["alerts"]}
@@ -222,7 +223,7 @@ def test_volume_by_origin_line_flags_retired_numbers(state: LiveState) -> None:
 
 
 def test_transfers_to_emergency_lines_and_subcentres(state: LiveState) -> None:
-    feed(state, arrive("6.1", "13800000000") + answer("6.1") + transfer("6.1", "110"))
+    feed(state, arrive("6.1", "13800000000") + answer("6.1") + transfer("6.1", "110") + hangup("6.1"))
     feed(state, arrive("6.2", "13800000000") + answer("6.2") + transfer("6.2", "120"))
     feed(state, arrive("6.3", "13800000000") + answer("6.3") + transfer("6.3", "tax"))
     feed(state, arrive("6.4", "13800000000") + answer("6.4") + transfer("6.4", "12313"))
@@ -246,7 +247,14 @@ def test_subcentre_routes_and_expert_seats_have_their_own_rates(state: LiveState
             "7.1", "13800000000", dialled="12366", origin="12366", mode="subcentre", action="subcentre", target="tax"
         ),
     )
-    feed(state, [{"Event": "DialEnd", "Uniqueid": "7.1", "Linkedid": "7.1", "DialStatus": "ANSWER"}])
+    feed(
+        state,
+        [
+            {"Event": "DialEnd", "Uniqueid": "7.1", "Linkedid": "7.1", "DestChannel": "PJSIP/12366@pstn-0001",
+             "DestUniqueid": "7.1b", "DialStatus": "ANSWER"},
+            *hangup("7.1", talk=None),
+        ],
+    )  # fmt: skip
     feed(
         state,
         arrive(
@@ -353,19 +361,24 @@ def test_resync_rebuilds_queues_from_queue_status(state: LiveState) -> None:
     assert (q["waiting"], q["longest_wait"], q["longest_caller"], q["free"], q["busy"]) == (1, 30, "139****2222", 1, 0)
 
 
-def test_malformed_events_raise_event_error_and_change_nothing(state: LiveState) -> None:
+def test_malformed_events_are_skipped_counted_and_change_nothing(
+    state: LiveState, caplog: pytest.LogCaptureFixture
+) -> None:
     before = state.snapshot(NOW)
     bad = [
-        {"Event": "QueueCallerJoin", "Uniqueid": "12.1"},  # no Queue
+        {"Event": "QueueCallerJoin", "Uniqueid": "12.1", "CallerIDNum": "13812345678"},  # no Queue
         {"Event": "UserEvent", "UserEvent": "HotlineRating", "CallId": "12.2", "Rating": "9"},
         {"Event": "UserEvent", "UserEvent": "HotlineRating", "CallId": "12.3", "Rating": "x"},
         {"Event": "QueueMemberStatus", "Queue": "q", "Interface": "PJSIP/1", "Status": "busy"},
         {"Event": "UserEvent", "UserEvent": "HotlineRoute"},  # no CallId
     ]
-    for event in bad:
-        with pytest.raises(EventError):
-            state.apply(event, NOW)
+    for count, event in enumerate(bad, start=1):
+        assert state.apply(event, NOW) is False
+        assert state.skipped == count  # once each, whether the record builder or the wall refused it
     assert state.apply({"Event": "PeerStatus", "Peer": "PJSIP/1"}, NOW) is False  # unknown: ignored
+    assert state.skipped == len(bad)
+    assert "QueueCallerJoin without Queue" in caplog.text and "QueueMemberStatus Status is not a number" in caplog.text
+    assert "13812345678" not in caplog.text
     assert state.snapshot(NOW)["queues"] == before["queues"]
     assert state.snapshot(NOW)["totals"]["calls_today"] == 0
 
@@ -418,11 +431,9 @@ def test_seeded_records_count_and_live_records_win(state: LiveState) -> None:
 
 def test_calls_from_before_this_week_are_pruned(state: LiveState) -> None:
     feed(state, arrive("16.1", "13800000000") + answer("16.1") + hangup("16.1"), NOW - dt.timedelta(days=7))
-    feed(state, arrive("16.2", "13800000000"), NOW - dt.timedelta(days=2))  # Monday: this week
-    feed(state, arrive("16.3", "13800000000"), NOW - dt.timedelta(days=3))  # Sunday, never hung up: kept a day
-    feed(state, arrive("16.4", "13800000000"), NOW - dt.timedelta(days=4))  # Saturday, never hung up: stale
+    feed(state, arrive("16.2", "13800000000") + answer("16.2") + hangup("16.2"), NOW - dt.timedelta(days=2))  # Monday
     state.snapshot(NOW)
-    assert set(state.calls) == {"16.2", "16.3"}
+    assert set(state.calls) == {"16.2"}
 
 
 def test_merger_view_counts_the_week_and_the_old_number_share(state: LiveState, small_table: RoutingTable) -> None:
@@ -448,25 +459,28 @@ def test_merger_view_before_cutover_counts_down_to_it(small_table: RoutingTable)
 
 def test_day_figures_count_calls_in_progress_and_ended_ones_once() -> None:
     at = NOW.astimezone(dt.UTC)
-    figures = DayFigures(TZ)
+    figures = DayFigures(
+        TZ,
+        [
+            CallRecord("b", "gx", at, origin="12315", mode="main", ended=at, queue="q", outcome=Outcome.ANSWERED),
+            CallRecord("c", "gx", at, ended=at, queue="q", outcome=Outcome.ABANDONED, wait=30.0),
+            CallRecord("e", "gx", at, ended=at, queue="q", outcome=Outcome.ABANDONED, wait=2.0),  # short abandon
+        ],
+    )
     talking = CallRecord("a", "gx", at, origin="12315", mode="parallel", queue="q", outcome=Outcome.ANSWERED)
-    figures.track(talking)
-    figures.track(CallRecord("b", "gx", at, origin="12315", mode="main", ended=at, queue="q", outcome=Outcome.ANSWERED))
-    figures.track(CallRecord("c", "gx", at, ended=at, queue="q", outcome=Outcome.ABANDONED, wait=30.0))
-    figures.track(CallRecord("d", "gx", at, queue="q"))  # still waiting: volume only
-    figures.track(CallRecord("e", "gx", at, ended=at, queue="q", outcome=Outcome.ABANDONED, wait=2.0))  # short
-    view = figures.view()
+    waiting = CallRecord("d", "gx", at, queue="q")  # outcome active: volume only
+    view = figures.view([talking, waiting])
     lines = {k: (v.calls, v.old_number) for k, v in view.by_line.items()}
     assert (view.calls, lines) == (5, {"12315": (2, 1), "12345": (3, 0)})
     assert (view.total.answered, view.total.offered, view.total.short_abandoned) == (2, 3, 1)  # the report's rules
     talking.transfers.append("110")
     talking.outcome = Outcome.TRANSFERRED
-    assert figures.view().transfers == {"110": 1}  # shown while the call is still up
+    assert figures.view([talking]).transfers == {"110": 1}  # shown while the call is still up
     talking.ended = at
     figures.finish(talking)
-    figures.finish(talking)  # a second Hangup report is not a second call
-    view = figures.view()
-    assert (view.calls, view.total.answered, view.total.offered, view.transfers) == (5, 2, 3, {"110": 1})
+    figures.finish(talking)  # a second report of the same end is not a second call
+    view = figures.view([talking])  # a call both ended and still listed counts once
+    assert (view.calls, view.total.answered, view.total.offered, view.transfers) == (4, 2, 3, {"110": 1})
 
 
 def test_a_rating_after_the_hang_up_is_counted(state: LiveState) -> None:

@@ -55,36 +55,28 @@ def _plus_counts(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
 class DayFigures:
     """Ended calls go into a long-lived KPI accumulator (O(1) each); calls in progress are counted per view."""
 
-    def __init__(self, tz: dt.tzinfo, records: Iterable[CallRecord] = ()) -> None:
+    def __init__(self, tz: dt.tzinfo, ended: Iterable[CallRecord] = ()) -> None:
         self.tz = tz
         self.kpi = KpiAccumulator(tz=tz)
-        self.pending: dict[str, CallRecord] = {}  # started today, not ended yet
         self.counted: set[str] = set()  # call ids already in the accumulator
-        for rec in records:
-            self.track(rec)
-
-    def track(self, rec: CallRecord) -> None:
-        """A call of today: counted now if it has ended, else kept until :meth:`finish`."""
-        if rec.ended is None:
-            self.pending[rec.call_id] = rec
-        else:
+        for rec in ended:
             self.finish(rec)
 
     def finish(self, rec: CallRecord) -> None:
         """The call ended: count it (once)."""
-        self.pending.pop(rec.call_id, None)
         if rec.call_id not in self.counted:
             self.counted.add(rec.call_id)
             self.kpi.add(rec)
 
-    def view(self) -> DayView:
+    def view(self, in_progress: Iterable[CallRecord] = ()) -> DayView:
         """Today's figures; costs the number of groups plus the calls in progress, not the day's calls.
 
-        A call in progress that is already answered (or abandoned) counts at once, by the report's rules;
-        one still waiting or ringing counts in the volume only.
+        A call in progress counts by its outcome so far (answered once an agent took it, by the report's
+        rules); one still waiting or ringing (outcome ``active``) counts in the volume only.
         """
+        pending = [rec for rec in in_progress if rec.call_id not in self.counted]
         done = self.kpi.snapshot()
-        live = KpiAccumulator(tz=self.tz).add_all(self.pending.values()).snapshot()  # skips outcome 'active'
+        live = KpiAccumulator(tz=self.tz).add_all(pending).snapshot()  # skips outcome 'active'
         by_line: dict[str, LineKpi] = {}
         for line in done.by_line.keys() | live.by_line.keys():
             a, b = done.by_line.get(line, LineKpi()), live.by_line.get(line, LineKpi())
@@ -95,7 +87,7 @@ class DayFigures:
                 a.guidance + b.guidance,
                 _plus(a.answers, b.answers),
             )
-        waiting = [rec for rec in self.pending.values() if rec.outcome is Outcome.ACTIVE]
+        waiting = [rec for rec in pending if rec.outcome is Outcome.ACTIVE]
         for rec in waiting:
             line_kpi = by_line.setdefault(origin_line(rec), LineKpi())
             line_kpi.calls += 1

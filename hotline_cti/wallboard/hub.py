@@ -16,9 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from hotline_cti.core.table import RoutingTable
-from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.model import CallRecord
-from hotline_cti.wallboard.live import EventError, LiveState, Thresholds
+from hotline_cti.wallboard.live import LiveState, Thresholds
 from hotline_cti.wallboard.merger import week_start
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,6 @@ class Hub:
         self.state = LiveState(table, thresholds)
         self.clock = clock
         self.min_interval = 1.0 / max_rate
-        self.skipped = 0  # malformed events logged and skipped
         self._dirty = True
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -68,12 +66,13 @@ class Hub:
 
     def feed(self, event: Mapping[str, str]) -> None:
         """AMI subscriber: fold one event in; a malformed one is logged (masked) and skipped."""
-        try:
-            if self.state.apply(event, self.clock()):
-                self._dirty = True
-        except EventError as exc:
-            self.skipped += 1
-            log.warning("wallboard: skipped a malformed AMI event: %s", mask_numbers(str(exc)))
+        if self.state.apply(event, self.clock()):
+            self._dirty = True
+
+    @property
+    def skipped(self) -> int:
+        """Malformed events logged and skipped."""
+        return self.state.skipped
 
     async def resync(self, client: QueueStatusSource) -> None:
         """AMI resync hook: after a (re)connect, re-read every queue's members and waiting callers.

@@ -1,30 +1,32 @@
-"""Live wallboard state folded from AMI events. Pure: no I/O and no clock — every call passes ``now``.
+"""Live wallboard state from AMI events. Pure: no I/O and no clock — every call passes ``now``.
 
-Per queue it keeps who is waiting (and since when) and each agent's state; per call it keeps a
-:class:`~hotline_cti.records.model.CallRecord` for this week, so today's figures
-(:func:`hotline_cti.wallboard.figures.day_figures`) and the merger view
-(:func:`hotline_cti.wallboard.merger.merger_rows`) are counted from the same records the store holds.
-Start-up seeds those records from the store; live events update them.
+Call records come from the record builder (:class:`hotline_cti.records.builder.RecordBuilder`, the same
+state machine that writes the store), today's figures from the KPI accumulator
+(:mod:`hotline_cti.wallboard.figures`) and the merger view from :mod:`hotline_cti.wallboard.merger`.
+This module adds what only the wall needs: who is waiting in each queue and since when, each agent's
+state, thresholds, alerts and their acknowledgements. Start-up seeds this week's records from the store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, FALLBACK_ACTION
 from hotline_cti.core.model import Mode
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.kpi.accumulator import MAIN_LINE
-from hotline_cti.kpi.counts import AnswerCount
-from hotline_cti.privacy import mask_number
+from hotline_cti.kpi.counts import ANSWER_TARGET, AnswerCount
+from hotline_cti.privacy import mask_number, mask_numbers
+from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.wallboard.figures import DayFigures, DayView
 from hotline_cti.wallboard.merger import LineCounts, count_lines, day_start, merger_rows, week_start
 
-ANSWER_TARGET = 0.95  # the operating rules' answer-rate line (接通率 95%)
+log = logging.getLogger(__name__)
+
 EMERGENCY_NUMBERS = ("110", "119", "120", "122")  # always shown, even with no transfer today
 # QueueMemberStatus Status values (Asterisk AST_DEVICE_*): in use, busy, ringing, ring-in-use, on hold.
 BUSY_STATUSES = frozenset({2, 3, 6, 7, 8})
@@ -119,31 +121,46 @@ def _seconds(event: Mapping[str, str], name: str) -> float | None:
         raise EventError(f"{event.get('Event', '?')} {name} is not a number: {text!r}") from None
 
 
+def _in_progress(rec: CallRecord) -> CallRecord:
+    """A call still up, with the outcome it has so far: answered (or transferred) once an agent took it."""
+    if rec.outcome is Outcome.ACTIVE and rec.agent:
+        rec.outcome = Outcome.TRANSFERRED if rec.transfers else Outcome.ANSWERED
+    return rec
+
+
 class LiveState:
     """The wall's state. Feed it with :meth:`apply`; read it with :meth:`snapshot`."""
 
     def __init__(self, table: RoutingTable, thresholds: Thresholds | None = None) -> None:
         self.table = table
         self.thresholds = thresholds or Thresholds()
+        self.builder = RecordBuilder(table.region)
         self.queues: dict[str, QueueLive] = {}
-        self.calls: dict[str, CallRecord] = {}  # this week's calls by call id
+        self.calls: dict[str, CallRecord] = {}  # this week's ended (and stored) calls by call id
         self.acknowledged: set[str] = set()
-        self.applied = 0  # events that changed something (for tests and the status line)
+        self.applied = 0  # events the wall used
+        self.malformed = 0  # events skipped by the wall's own handlers (the builder counts its own)
         self._joined: dict[str, float] = {}  # call id -> when it joined its current queue
         # Snapshots count only today's calls; the earlier days of the week are counted once a day.
         self._day: dt.datetime | None = None  # start of the day _today holds
-        self._today: dict[str, CallRecord] = {}
+        self._today: dict[str, CallRecord] = {}  # ended calls of today
         self._past_counts: LineCounts | None = None  # merger counts of this week before today
         self._figures: DayFigures | None = None  # today's figures; None: count today's calls again
+
+    @property
+    def skipped(self) -> int:
+        """Malformed events skipped (logged with numbers masked)."""
+        return self.malformed + self.builder.skipped
 
     # -- feeding -----------------------------------------------------------------------------------
 
     def seed(self, records: Iterable[CallRecord]) -> int:
         """Add stored records (start-up); a call already seen live keeps its live record. Returns how many."""
         added = 0
+        live = {rec.call_id for rec in self.builder.snapshot()}
         for rec in records:
-            if rec.call_id not in self.calls:
-                self._add(rec)
+            if rec.call_id not in self.calls and rec.call_id not in live:
+                self._ended(rec)
                 added += 1
         return added
 
@@ -153,125 +170,67 @@ class LiveState:
         self._joined.clear()
 
     def apply(self, event: Mapping[str, str], now: dt.datetime) -> bool:
-        """Fold one AMI event in; True when it was one the wall uses. Raises :class:`EventError` when malformed."""
-        name = event.get("Event", "")
-        if name == "UserEvent":
-            name = "User:" + event.get("UserEvent", "")
-        handler = _HANDLERS.get(name)
-        if handler is None:
-            return False
-        handler(self, event, now.timestamp(), now)
-        self.applied += 1
-        return True
+        """Fold one AMI event in; True when the wall used it. Malformed events are logged (masked) and skipped."""
+        used = False
+        for out in self.builder.feed(event, now.astimezone(dt.UTC)):
+            if isinstance(out, CallRecord):
+                self._ended(out)
+            used = True
+        handler = _HANDLERS.get(event.get("Event", ""))
+        if handler is not None:
+            try:
+                handler(self, event, now.timestamp())
+                used = True
+            except EventError as exc:
+                self.malformed += 1
+                log.warning("wallboard: skipped a malformed AMI event: %s", mask_numbers(str(exc)))
+        self.applied += used
+        return used
 
-    def _call(self, call_id: str, now: dt.datetime, event: Mapping[str, str] | None = None) -> CallRecord:
-        rec = self.calls.get(call_id)
-        if rec is None:
-            rec = CallRecord(call_id=call_id, region=self.table.region, started=now.astimezone(dt.UTC))
-            if event is not None:
-                rec.caller = mask_number(_field(event, "CallerIDNum")) if _field(event, "CallerIDNum") else ""
-            self._add(rec)
-        return rec
-
-    def _add(self, rec: CallRecord) -> None:
+    def _ended(self, rec: CallRecord) -> None:
+        """A finished record (or one again, e.g. rated after the hang-up): count it, or count today again."""
         self.calls[rec.call_id] = rec
         if self._day is None or rec.started >= self._day:
             self._today[rec.call_id] = rec
             if self._figures is not None:
-                self._figures.track(rec)
+                if rec.call_id in self._figures.counted:
+                    self._figures = None  # changed after it was counted: count today again (rare)
+                else:
+                    self._figures.finish(rec)
         else:
             self._past_counts = None  # an earlier day changed: count the week again
 
     def _queue(self, name: str) -> QueueLive:
         return self.queues.setdefault(name, QueueLive())
 
-    def _unqueue(self, call_id: str, queue: str | None = None) -> float | None:
-        """Take a call out of the waiting lists; returns when it joined."""
+    def _unqueue(self, call_id: str, queue: str | None = None) -> None:
+        """Take a call out of the waiting lists."""
         for qname, q in self.queues.items():
             if queue is None or qname == queue:
                 q.waiting.pop(call_id, None)
-        return self._joined.pop(call_id, None)
+        self._joined.pop(call_id, None)
 
-    def _on_newchannel(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        uid = _need(event, "Uniqueid")
-        if _field(event, "Linkedid") in ("", uid):  # the caller leg starts the call
-            rec = self._call(uid, now, event)
-            rec.dialled = rec.dialled or _field(event, "Exten")
-
-    def _on_route(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        rec = self._call(_need(event, "CallId"), now)
-        action = _field(event, "Action")
-        rec.dialled = _field(event, "Dialled") or rec.dialled
-        rec.form = _field(event, "Form")
-        rec.action = action
-        rec.target = _field(event, "Target")
-        rec.origin = _field(event, "Origin")
-        rec.mode = _field(event, "Mode")
-        if self._day is not None and rec.started < self._day:
-            self._past_counts = None  # routed across midnight
-        rec.phase = _field(event, "Phase")
-        rec.centre = _field(event, "Centre")
-        rec.city = _field(event, "City")
-        rec.expert = _field(event, "Expert")
-        rec.fallback = action == FALLBACK_ACTION
-
-    def _on_overflow(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        self._call(_need(event, "CallId"), now).overflowed = True
-
-    def _on_rating(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        call_id = _need(event, "CallId")
-        rating = _int(event, "Rating")
-        if rating not in (1, 2, 3):
-            raise EventError(f"HotlineRating Rating must be 1, 2 or 3, got {rating}")
-        self._call(call_id, now).rating = rating
-        if self._figures is not None and call_id in self._figures.counted:
-            self._figures = None  # rated after it was counted: count today again (rare)
-
-    def _on_join(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
-        rec = self._call(uid, now, event)
-        rec.queue = queue
+    def _wait_in(self, queue: str, uid: str, joined: float, event: Mapping[str, str]) -> None:
+        caller = _field(event, "CallerIDNum")
         self._unqueue(uid)
-        self._queue(queue).waiting[uid] = (ts, rec.caller)
-        self._joined[uid] = ts
-
-    def _on_entry(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        """QueueStatus's QueueEntry (resync): a caller already waiting for ``Wait`` seconds."""
-        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
-        joined = ts - _int(event, "Wait", 0)
-        rec = self._call(uid, now, event)
-        rec.queue = queue
-        self._queue(queue).waiting[uid] = (joined, rec.caller)
+        self._queue(queue).waiting[uid] = (joined, mask_number(caller) if caller else "")
         self._joined[uid] = joined
 
-    def _on_leave(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+    def _on_join(self, event: Mapping[str, str], ts: float) -> None:
+        self._wait_in(_need(event, "Queue"), _need(event, "Uniqueid"), ts, event)
+
+    def _on_entry(self, event: Mapping[str, str], ts: float) -> None:
+        """QueueStatus's QueueEntry (resync): a caller already waiting for ``Wait`` seconds."""
         queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
-        self._queue(queue).waiting.pop(uid, None)
+        self._wait_in(queue, uid, ts - _int(event, "Wait", 0), event)
 
-    def _on_abandon(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
-        hold = _seconds(event, "HoldTime")
-        joined = self._unqueue(uid, queue)
-        rec = self._call(uid, now, event)
-        rec.queue = queue
-        rec.wait = hold if hold is not None else (ts - joined if joined is not None else None)
-        rec.outcome = Outcome.ABANDONED
+    def _on_leave(self, event: Mapping[str, str], ts: float) -> None:
+        self._unqueue(_need(event, "Uniqueid"), _need(event, "Queue"))
 
-    def _on_connect(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        queue, uid = _need(event, "Queue"), _need(event, "Uniqueid")
-        hold = _seconds(event, "HoldTime")
-        joined = self._unqueue(uid)
-        rec = self._call(uid, now, event)
-        rec.queue = queue
-        rec.agent = _field(event, "MemberName", "Interface")
-        rec.wait = hold if hold is not None else (ts - joined if joined is not None else None)
-        rec.outcome = Outcome.ANSWERED
+    def _on_answer_or_hangup(self, event: Mapping[str, str], ts: float) -> None:
+        self._unqueue(_need(event, "Uniqueid"))
 
-    def _on_complete(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        rec = self._call(_need(event, "Uniqueid"), now, event)
-        rec.talk = _seconds(event, "TalkTime")
-
-    def _on_member(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+    def _on_member(self, event: Mapping[str, str], ts: float) -> None:
         queue = _need(event, "Queue")
         interface = _need(event, "Interface", "Location", "StateInterface")
         agent = Agent(
@@ -281,47 +240,9 @@ class LiveState:
         )
         self._queue(queue).agents[interface] = agent
 
-    def _on_member_removed(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
+    def _on_member_removed(self, event: Mapping[str, str], ts: float) -> None:
         queue = _need(event, "Queue")
         self._queue(queue).agents.pop(_need(event, "Interface", "Location", "StateInterface"), None)
-
-    def _on_dial_end(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        rec = self.calls.get(_field(event, "Linkedid", "Uniqueid"))
-        dialled_out = rec is not None and rec.action in ("department", "subcentre", "emergency") and not rec.agent
-        if rec is not None and dialled_out and _field(event, "DialStatus") == "ANSWER":
-            rec.outcome = Outcome.EMERGENCY if rec.action == "emergency" else Outcome.ANSWERED
-
-    def _transfer(self, call_id: str, target: str, now: dt.datetime) -> None:
-        rec = self._call(call_id, now)
-        rec.transfers.append(target)
-        rec.outcome = Outcome.TRANSFERRED
-
-    def _on_blind(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        if _field(event, "Result") != "Success":
-            return
-        call_id = _need(event, "TransfereeLinkedid", "TransfereeUniqueid")
-        self._transfer(call_id, _need(event, "Extension"), now)
-
-    def _on_attended(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        if _field(event, "Result") != "Success":
-            return
-        call_id = _need(event, "TransfereeLinkedid", "OrigTransfererLinkedid", "TransfereeUniqueid")
-        target = _need(event, "TransferTargetCallerIDNum", "SecondTransfererExten", "SecondTransfererConnectedLineNum")
-        self._transfer(call_id, target, now)
-
-    def _on_hangup(self, event: Mapping[str, str], ts: float, now: dt.datetime) -> None:
-        uid = _need(event, "Uniqueid")
-        rec = self.calls.get(uid)
-        if rec is None or rec.ended is not None:
-            return  # an agent or dialled leg, or already ended
-        self._unqueue(uid)
-        rec.ended = now.astimezone(dt.UTC)
-        cause = event.get("Cause", "").strip()
-        rec.hangup_cause = int(cause) if cause.isdigit() else None
-        if rec.outcome is Outcome.ACTIVE:
-            rec.outcome = _final_outcome(rec)
-        if self._figures is not None and uid in self._today:
-            self._figures.finish(rec)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -330,15 +251,9 @@ class LiveState:
         self.acknowledged.add(alert_id)
 
     def prune(self, now: dt.datetime) -> None:
-        """Drop calls that started before this week (the state stays a week's worth).
-
-        A call still active keeps its record for a day more; one whose Hangup was lost goes after that.
-        """
+        """Drop ended calls that started before this week (the state stays a week's worth)."""
         start = week_start(now, self.table)
-        stale = start - dt.timedelta(days=1)
-        for call_id in [
-            c for c, rec in self.calls.items() if rec.started < stale or (rec.started < start and rec.ended is not None)
-        ]:
+        for call_id in [c for c, rec in self.calls.items() if rec.started < start]:
             del self.calls[call_id]
 
     def _roll(self, now: dt.datetime) -> dt.datetime:
@@ -352,17 +267,21 @@ class LiveState:
             self._figures = None
         return day
 
+    def in_progress(self, now: dt.datetime) -> list[CallRecord]:
+        """Today's calls still up (copies from the record builder), with their outcome so far."""
+        day = self._roll(now)
+        return [_in_progress(rec) for rec in self.builder.snapshot() if rec.started >= day]
+
     def today(self, now: dt.datetime) -> list[CallRecord]:
-        """Calls that started today (region time)."""
-        self._roll(now)
-        return list(self._today.values())
+        """Calls that started today (region time), ended or not."""
+        return [*self.in_progress(now), *self._today.values()]
 
     def snapshot(self, now: dt.datetime) -> dict[str, Any]:
         """Everything the pages show, JSON-ready. Caller numbers appear only masked."""
-        self._roll(now)
+        pending = self.in_progress(now)
         if self._figures is None:
             self._figures = DayFigures(self.table.timezone, self._today.values())
-        day = self._figures.view()
+        day = self._figures.view(pending)
         target = self.thresholds.answer_target
         queues = self._queue_rows(day.by_queue, now.timestamp())
         lines = self._line_rows(day)
@@ -514,34 +433,17 @@ def _rate_fields(count: AnswerCount, target: float) -> dict[str, Any]:
     }
 
 
-def _final_outcome(rec: CallRecord) -> Outcome:
-    """How an unanswered call ended, from its routing (the call hung up while still active)."""
-    by_action = {"retired": Outcome.RETIRED, "guidance": Outcome.GUIDANCE}
-    if rec.action in by_action:
-        return by_action[rec.action]
-    if rec.queue:
-        return Outcome.OVERFLOWED if rec.overflowed else Outcome.ABANDONED
-    return Outcome.FAILED
-
-
-_Handler = Callable[[LiveState, Mapping[str, str], float, dt.datetime], None]
+_Handler = Callable[[LiveState, Mapping[str, str], float], None]
+# Only what the record builder does not keep: queue membership of waiting callers and agent states.
 _HANDLERS: dict[str, _Handler] = {
-    "Newchannel": LiveState._on_newchannel,
-    f"User:{EVENT_ROUTE}": LiveState._on_route,
-    f"User:{EVENT_OVERFLOW}": LiveState._on_overflow,
-    f"User:{EVENT_RATING}": LiveState._on_rating,
     "QueueCallerJoin": LiveState._on_join,
     "QueueEntry": LiveState._on_entry,
     "QueueCallerLeave": LiveState._on_leave,
-    "QueueCallerAbandon": LiveState._on_abandon,
-    "AgentConnect": LiveState._on_connect,
-    "AgentComplete": LiveState._on_complete,
+    "QueueCallerAbandon": LiveState._on_leave,
+    "AgentConnect": LiveState._on_answer_or_hangup,
+    "Hangup": LiveState._on_answer_or_hangup,
     "QueueMemberStatus": LiveState._on_member,
     "QueueMember": LiveState._on_member,
     "QueueMemberAdded": LiveState._on_member,
     "QueueMemberRemoved": LiveState._on_member_removed,
-    "DialEnd": LiveState._on_dial_end,
-    "BlindTransfer": LiveState._on_blind,
-    "AttendedTransfer": LiveState._on_attended,
-    "Hangup": LiveState._on_hangup,
 }
