@@ -84,6 +84,15 @@ def test_patience_abandons_and_conservation_of_calls() -> None:
     assert summary.unfinished == 0
 
 
+def test_sparse_calls_over_hours_all_run_and_the_run_stops_with_the_last_call() -> None:
+    setup = QueueSetup("q", agents=(1,) * 24)
+    arrivals = [Arrival(at=T0 + k * 7200, dialled="12345", caller="13800000000", service=10) for k in range(5)]
+    pbx = Pbx(lambda a: QUEUE, lambda name: setup, PbxSettings())
+    summary = pbx.run(arrivals)
+    assert summary.answered == 5 and summary.unfinished == 0
+    assert pbx.now == arrivals[-1].at + PbxSettings().ring + 10  # no idle hour of staffing changes after it
+
+
 @pytest.fixture(scope="module")
 def guangxi() -> tuple[Scenario, Checked]:
     scenario, config = load_scenario(GUANGXI)

@@ -164,7 +164,7 @@ class Pbx:
                 nxt = next(it, None)
                 if nxt is None:
                     self.pending_arrivals = False
-            elif heap:
+            elif heap and (self.active_calls or nxt is not None):  # else only staffing changes are left
                 if heap[0][0] > stop:
                     break
                 t, _, kind, obj = pop(heap)

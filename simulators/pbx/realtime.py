@@ -45,7 +45,7 @@ async def run_live(
         t_heap = pbx.next_time()
         t_arr = arrivals[index].at if index < len(arrivals) else math.inf
         t = min(t_heap, t_arr)
-        if t == math.inf:
+        if t == math.inf or (t_arr == math.inf and not pbx.active_calls):  # the rest is staffing changes
             break
         if speed is not None:
             delay = start_wall + (t - start_virtual) / speed - loop.time()
