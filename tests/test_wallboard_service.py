@@ -77,6 +77,9 @@ async def test_a_dropped_ami_link_is_followed_by_a_fresh_queue_status(small_tabl
             (queue,) = snap["queues"]
             assert (queue["waiting"], queue["longest_caller"]) == (1, "139****3333")
             assert (snap["totals"]["free"], snap["totals"]["busy"], snap["totals"]["paused"]) == (0, 1, 1)
+            # The caller of before the drop is no channel any more: the call ended while we were away.
+            ended = hub.state.calls["1.1"]
+            assert ended.ended is not None and ended.outcome.value == "failed"
         finally:
             await runner.close()
             await client.close()

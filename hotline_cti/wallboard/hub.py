@@ -75,13 +75,18 @@ class Hub:
         return self.state.skipped
 
     async def resync(self, client: QueueStatusSource) -> None:
-        """AMI resync hook: after a (re)connect, re-read every queue's members and waiting callers.
+        """AMI resync hook: after a (re)connect, re-read every queue's members and waiting callers, and the
+        live channels (calls that ended while we were away are finished, new ones adopted).
 
         The QueueStatus items reach :meth:`feed` through the client's subscribers, after this reset.
         """
         self.state.reset_queues()
         self._dirty = True
         await client.action("QueueStatus")
+        asked = self.clock()
+        channels = await client.action("CoreShowChannels")
+        items = [m for m in channels.events if m.get("Event", "").lower() == "coreshowchannel"]
+        self.state.resync_calls(items, self.clock(), seen_before=asked)
 
     async def seed(self, store: CallSource) -> int:
         """Load this week's stored calls (today's figures and the merger view start from them)."""

@@ -169,6 +169,16 @@ class LiveState:
         self.queues.clear()
         self._joined.clear()
 
+    def resync_calls(
+        self, channels: Iterable[Mapping[str, str]], now: dt.datetime, seen_before: dt.datetime | None = None
+    ) -> None:
+        """Reconcile calls in progress with CoreShowChannel items read after an AMI reconnect."""
+        for out in self.builder.resync(
+            channels, now.astimezone(dt.UTC), seen_before and seen_before.astimezone(dt.UTC)
+        ):
+            if isinstance(out, CallRecord):
+                self._ended(out)
+
     def apply(self, event: Mapping[str, str], now: dt.datetime) -> bool:
         """Fold one AMI event in; True when the wall used it. Malformed events are logged (masked) and skipped."""
         used = False
