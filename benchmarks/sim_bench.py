@@ -18,12 +18,12 @@ import gc
 import heapq
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.fastagi_bench import free_port
 from hotline_cti.cli.config_cmd import Checked, load_checked
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
@@ -71,12 +71,6 @@ def heap_baseline(count: int) -> float:
     while heap:
         pop(heap)
     return time.perf_counter() - start
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -13,14 +13,13 @@ import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
-from hotline_cti.adapters.mqtt.settings import parse_address
 from hotline_cti.cli.config_cmd import Checked, load_checked, print_problems
 from hotline_cti.cli.output import key_values, table, to_json
+from hotline_cti.cli.serve_cmd import _address  # the same HOST:PORT parsing as serve's flags
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
@@ -32,16 +31,6 @@ from simulators.pbx.routing import AgiRouter, CoreRouter, agi_runner
 from simulators.scenario import Scenario, load_scenario, parse_hours, queue_setups
 from simulators.scenario import generate as generate_arrivals
 from simulators.trace import TraceError, read_trace, write_trace
-
-
-def _address(default_port: int) -> Callable[[str], tuple[str, int]]:
-    def parse(text: str) -> tuple[str, int]:
-        try:
-            return parse_address(text, default_port)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
 
 
 def _hours(text: str) -> tuple[int, int]:

@@ -330,16 +330,7 @@ class Pbx:
         if self.sink is not None:
             self._uid += 1
             call.agent_uid = f"{self.id_base}.{self._uid}"
-            self._emit(
-                [
-                    *head("AgentCalled", "agent", t),
-                    *self._snap(call),
-                    *self._agent_snap(call, RING),
-                    ("Queue", q.name),
-                    ("Interface", agent.interface),
-                    ("MemberName", agent.name),
-                ]
-            )
+            self._emit(self._agent_event("AgentCalled", call, agent, t, [], state=RING))
             self._emit(self._member(agent, 6, t))
 
     def _ring_ok(self, call: _Call, t: float) -> None:
@@ -369,16 +360,13 @@ class Pbx:
         if self.sink is not None:
             self._emit(self._caller_leave(call, q, t))
             self._emit(
-                [
-                    *head("AgentConnect", "agent", t),
-                    *self._snap(call),
-                    *self._agent_snap(call),
-                    ("Queue", q.name),
-                    ("Interface", agent.interface),
-                    ("MemberName", agent.name),
-                    ("HoldTime", str(int(wait))),
-                    ("RingTime", str(int(self.settings.ring))),
-                ]
+                self._agent_event(
+                    "AgentConnect",
+                    call,
+                    agent,
+                    t,
+                    [("HoldTime", str(int(wait))), ("RingTime", str(int(self.settings.ring)))],
+                )
             )
             self._emit(self._member(agent, 2, t))
 
@@ -392,15 +380,9 @@ class Pbx:
         self._push(t + q.setup.retry, WRAP_END, agent)
         if self.sink is not None:
             self._emit(
-                [
-                    *head("AgentRingNoAnswer", "agent", t),
-                    *self._snap(call),
-                    *self._agent_snap(call, RING),
-                    ("Queue", q.name),
-                    ("Interface", agent.interface),
-                    ("MemberName", agent.name),
-                    ("RingTime", str(int(q.setup.ring_timeout))),
-                ]
+                self._agent_event(
+                    "AgentRingNoAnswer", call, agent, t, [("RingTime", str(int(q.setup.ring_timeout)))], state=RING
+                )
             )
         if call.state == RINGING:
             call.state, call.agent = WAITING, None
@@ -419,17 +401,17 @@ class Pbx:
         if self.sink is not None:
             reason = "transfer" if arrival.transfer else "agent"
             self._emit(
-                [
-                    *head("AgentComplete", "agent", t),
-                    *self._snap(call),
-                    *self._agent_snap(call),
-                    ("Queue", q.name),
-                    ("Interface", agent.interface),
-                    ("MemberName", agent.name),
-                    ("HoldTime", str(int(call.answered_at - call.first_join))),
-                    ("TalkTime", str(int(t - call.answered_at))),
-                    ("Reason", reason),
-                ]
+                self._agent_event(
+                    "AgentComplete",
+                    call,
+                    agent,
+                    t,
+                    [
+                        ("HoldTime", str(int(call.answered_at - call.first_join))),
+                        ("TalkTime", str(int(t - call.answered_at))),
+                        ("Reason", reason),
+                    ],
+                )
             )
         if q.setup.wrapup > 0:
             agent.state = WRAP
@@ -668,6 +650,18 @@ class Pbx:
             state=state,
             context="hotline-agents",
         )
+
+    def _agent_event(self, name: str, call: _Call, agent: _Agent, t: float, extra: Fields, state: int = 6) -> Fields:
+        """AgentCalled / AgentConnect / AgentRingNoAnswer / AgentComplete: caller, Dest* agent leg, member."""
+        return [
+            *head(name, "agent", t),
+            *self._snap(call),
+            *self._agent_snap(call, state),
+            ("Queue", agent.queue.name),
+            ("Interface", agent.interface),
+            ("MemberName", agent.name),
+            *extra,
+        ]
 
     def _member(self, agent: _Agent, status: int, t: float, *, wrap: bool = False) -> Fields:
         q = agent.queue
