@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import math
 import random
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.cli.config_cmd import Checked, load_checked
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.model import CallRecord, Outcome
 from simulators.ami_server import AmiServer
 from simulators.pbx import Arrival, Pbx, PbxSettings, QueueSetup
 from simulators.pbx.amievents import Fields
@@ -136,6 +139,33 @@ def test_every_call_ends_exactly_once_with_asterisk_events(guangxi: tuple[Scenar
     )
     stamps = [float(dict(e)["Timestamp"]) for e in events]
     assert stamps == sorted(stamps)  # virtual time only moves forward
+
+
+def test_the_projects_record_builder_reads_the_events(guangxi: tuple[Scenario, Checked]) -> None:
+    events: list[Fields] = []
+    pbx, arrivals = busy_hour(guangxi, events.append)
+    s = pbx.run(arrivals)
+    builder = RecordBuilder("gx")
+    records: dict[str, CallRecord] = {}
+    for fields in events:
+        event = dict(fields)
+        for out in builder.feed(event, dt.datetime.fromtimestamp(float(event["Timestamp"]), dt.UTC)):
+            if isinstance(out, CallRecord):
+                records[out.call_id] = out  # a later copy (rating, Cdr) replaces the first
+    assert builder.skipped == 0 and builder.active == 0 and len(records) == s.arrivals
+    outcomes = collections.Counter(r.outcome for r in records.values())
+    assert outcomes[Outcome.TRANSFERRED] == s.transferred
+    assert outcomes[Outcome.ANSWERED] == s.answered - s.transferred + s.dialled - s.actions.get("emergency", 0)
+    assert outcomes[Outcome.ABANDONED] + outcomes[Outcome.OVERFLOWED] == s.abandoned
+    assert outcomes[Outcome.RETIRED] + outcomes[Outcome.GUIDANCE] == s.announced
+    assert outcomes[Outcome.EMERGENCY] == s.actions.get("emergency", 0)
+    assert sum(r.overflowed for r in records.values()) == s.overflowed
+    assert collections.Counter(r.rating for r in records.values() if r.rating) == {
+        k: v for k, v in s.ratings.items() if v
+    }
+    queued = [r.wait for r in records.values() if r.action == "queue" and r.agent and r.wait is not None]
+    assert len(queued) == s.answered
+    assert sum(queued) / len(queued) == pytest.approx(s.mean_wait, rel=0.05)
 
 
 def test_a_seed_makes_the_run_reproducible(guangxi: tuple[Scenario, Checked]) -> None:
