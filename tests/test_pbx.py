@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime as dt
 import math
 import random
@@ -21,6 +22,7 @@ from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.staffing.erlang import asa, erlang_a, erlang_c, service_level
 from simulators.ami_server import AmiServer
 from simulators.pbx import Arrival, Pbx, PbxSettings, QueueSetup
 from simulators.pbx.amievents import Fields
@@ -33,14 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 GUANGXI = ROOT / "simulators" / "scenarios" / "guangxi-busy-day.yaml"
 T0 = 1_654_560_000.0  # 2022-06-07 08:00 Asia/Shanghai
 QUEUE = Route(action="queue", target="q", dial="", overflow=None, overflow_after=0.0, menu=False)
-
-
-def erlang_c(servers: int, load: float) -> float:
-    """Probability that a call waits in an M/M/c queue (Erlang C), from the Erlang B recursion."""
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = load * b / (k + load * b)
-    return servers * b / (servers - load * (1 - b))
 
 
 def poisson_calls(n: int, rate: float, mean_service: float, seed: int, patience: float = math.inf) -> list[Arrival]:
@@ -71,12 +65,21 @@ def test_mmc_queue_matches_erlang_c(strategy: str) -> None:
     servers, mean_service, load = 10, 60.0, 8.0
     arrivals = poisson_calls(150_000, load / mean_service, mean_service, seed=7)
     summary = mmc_pbx(servers, strategy).run(arrivals)
-    c = erlang_c(servers, load)
-    mean_wait = c * mean_service / (servers - load)
     assert summary.answered == len(arrivals) and summary.abandoned == 0
-    assert summary.p_wait == pytest.approx(c, rel=0.05)
-    assert summary.mean_wait == pytest.approx(mean_wait, rel=0.1)
-    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)  # the textbook value the formula must give
+    assert summary.p_wait == pytest.approx(erlang_c(servers, load), rel=0.05)
+    assert summary.mean_wait == pytest.approx(asa(servers, load, mean_service), rel=0.1)
+    assert summary.service_level == pytest.approx(service_level(servers, load, mean_service, 20.0), rel=0.03)
+
+
+def test_impatient_callers_match_erlang_a() -> None:
+    servers, mean_service, load, patience = 10, 60.0, 11.0, 90.0  # overloaded: only abandonment keeps it stable
+    arrivals = poisson_calls(100_000, load / mean_service, mean_service, seed=8, patience=math.inf)
+    rng = random.Random(9)
+    arrivals = [dataclasses.replace(a, patience=rng.expovariate(1 / patience)) for a in arrivals]
+    summary = mmc_pbx(servers).run(arrivals)
+    theory = erlang_a(servers, load / mean_service * 3600, mean_service, patience)
+    assert summary.abandoned / summary.arrivals == pytest.approx(theory.p_abandon, rel=0.05)
+    assert summary.answered + summary.abandoned == summary.arrivals
 
 
 def test_patience_abandons_and_conservation_of_calls() -> None:
