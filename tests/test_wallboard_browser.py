@@ -23,13 +23,22 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
+from hotline_cti.cli.config_cmd import load_checked
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import compile_config
+from hotline_cti.kpi.accumulator import compute_kpis
+from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.records.pipeline import RecordPipeline
 from hotline_cti.storage.store import Store
+from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import User, hash_password
 from hotline_cti.wallboard.service import start_wallboard
 from simulators.ami_server import AmiServer, SimMember
+from simulators.pbx import Pbx
+from simulators.pbx.realtime import run_live
+from simulators.pbx.routing import CoreRouter
+from simulators.scenario import generate, load_scenario, queue_setups
 
 __all__ = ["browser"]  # the fixture, imported from tests/chromium.py
 
@@ -108,6 +117,8 @@ def _live_load() -> list[dict[str, str]]:
 
 
 async def _until(check: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait for ``check()`` (a bound, not a measurement)."""
+
     async def poll() -> None:
         while not check():
             await asyncio.sleep(0.02)
@@ -299,3 +310,78 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
     assert seen["viewer_ack_buttons"] == 0 and seen["viewer_readonly"] and seen["viewer_acked"]
     assert (IMG / "wallboard.png").stat().st_size > 10_000
     assert (IMG / "wallboard-merger.png").stat().st_size > 10_000
+
+
+def _read_wall(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> None:
+    """Log in and wait until every figure in ``expected`` is on the page."""
+    driver.delete_all_cookies()
+    _login(driver, url, "boss", "boss-pw")
+    for element_id, want in expected.items():
+        _wait_value(driver, element_id, want)
+    driver.find_element(By.ID, "logout").click()
+
+
+async def test_the_wall_agrees_with_the_database_under_the_simulated_pbx(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """simulators/pbx replays 300 calls of Guangxi's busy day over AMI; the record pipeline writes them to SQLite
+    as ``hotline-cti serve`` does, the wallboard follows the same events, and the page shows what the database
+    holds, counted by the report's KPI code."""
+    scenario, config = load_scenario(ROOT / "simulators" / "scenarios" / "guangxi-busy-day.yaml")
+    checked = load_checked(str(config))
+    table = checked.table
+    arrivals = generate(scenario, table.timezone, seed=7, hours=(10, 11))[:300]
+    noon = dt.datetime.combine(scenario.date, dt.time(12), table.timezone).astimezone(dt.UTC)
+
+    def clock() -> dt.datetime:  # the scenario's day, for the wall and the records alike
+        return noon
+
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
+    writer = BatchWriter(store)
+    await writer.start()
+    users = {"boss": User("boss", "supervisor", hash_password("boss-pw", iterations=1000))}
+    async with AmiServer(username="sim", secret="sim-secret") as server:
+        settings = AmiSettings(host="127.0.0.1", port=server.port, username="sim", secret="sim-secret")
+        records_client, wall_client = AmiClient(settings), AmiClient(settings)
+        pipeline = RecordPipeline(records_client, RecordBuilder(table.region), writer, clock=clock)
+        runner = await start_wallboard(table, port=0, ami=wall_client, users=users, secret=b"k", clock=clock)
+        try:
+            await records_client.connect()
+            await wall_client.connect()
+            pbx = Pbx(
+                CoreRouter(table),
+                queue_setups(scenario, checked.model),
+                scenario.settings(),
+                tz=table.timezone,
+                sink=server.emit,
+                seed=7,
+            )
+            summary = await run_live(pbx, arrivals, speed=None)
+            state = runner.hub.state
+            await _until(lambda: len(state.calls) == summary.arrivals and state.builder.active == 0, limit=30)
+            await _until(lambda: pipeline.builder.active == 0, limit=30)
+            await pipeline.stop()
+            await writer.stop()  # flushes every record to the database
+            stored = await store.calls_between()
+            kpi = compute_kpis(stored, tz=table.timezone)
+            assert len(stored) == summary.arrivals == 300
+            assert summary.transferred > 0 and summary.abandoned > 0 and sum(kpi.ratings.values()) > 0
+            line_12345 = kpi.by_line["12345"]
+            expected = {
+                "calls-today": str(len(stored)),
+                "total-waiting": "0",
+                "answer-rate": repr(kpi.total.rate),
+                "satisfaction-rate": repr(kpi.satisfaction),
+                "rating-1": str(kpi.ratings[1]),
+                "rating-3": str(kpi.ratings[3]),
+                "xfer-110": str(kpi.transfers.get("110", 0)),
+                "line-12345-calls": str(line_12345.calls),
+                "line-12345-answered": str(line_12345.answers.answered),
+                **{f"q-{q}-answered": str(c.answered) for q, c in kpi.by_queue.items()},
+            }
+            await asyncio.to_thread(_read_wall, browser, runner.url, expected)
+        finally:
+            await runner.close()
+            await wall_client.close()
+            await records_client.close()
+            await store.close()
