@@ -113,17 +113,12 @@ def _int(event: Mapping[str, str], name: str, default: int | None = None) -> int
         raise EventError(f"{event.get('Event', '?')} {name} is not a number: {text!r}") from None
 
 
-def _seconds(event: Mapping[str, str], name: str) -> float | None:
-    text = event.get(name, "").strip()
-    try:
-        return float(text) if text else None
-    except ValueError:
-        raise EventError(f"{event.get('Event', '?')} {name} is not a number: {text!r}") from None
-
-
 def _in_progress(rec: CallRecord) -> CallRecord:
-    """A call still up, with the outcome it has so far: answered (or transferred) once an agent took it."""
-    if rec.outcome is Outcome.ACTIVE and rec.agent:
+    """A call still up, with the outcome it has so far: answered (or transferred) once an agent took it.
+
+    An emergency put-through stays 'active' (volume only): the builder ends it as 'emergency', never offered.
+    """
+    if rec.outcome is Outcome.ACTIVE and rec.agent and rec.action != "emergency":
         rec.outcome = Outcome.TRANSFERRED if rec.transfers else Outcome.ANSWERED
     return rec
 
