@@ -19,6 +19,7 @@ from chromium import browser
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 from test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
 
@@ -149,6 +150,11 @@ def _wait_value(driver: webdriver.Chrome, element_id: str, want: str) -> None:
         raise AssertionError(f"#{element_id} shows {got!r}, expected {want!r}") from None
 
 
+def _logout(driver: webdriver.Chrome) -> None:
+    driver.find_element(By.ID, "logout").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "login-button"))  # the cookie is gone
+
+
 def _login(driver: webdriver.Chrome, url: str, user: str, password: str) -> None:
     driver.get(url + "/")
     assert "/login" in driver.current_url  # anonymous: the login page
@@ -186,19 +192,19 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
             _wait_value(driver, element_id, want)
     seen["merger_page"] = driver.page_source
     driver.save_screenshot(str(IMG / "wallboard-merger.png"))
-    driver.find_element(By.ID, "logout").click()
-    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "login-button"))
+    _logout(driver)
     _login(driver, url, "eve", "eve-pw")
     _wait_value(driver, "calls-today", expected["calls-today"])
     seen["viewer_ack_buttons"] = len(driver.find_elements(By.CSS_SELECTOR, "button.ack"))
     seen["viewer_readonly"] = driver.find_element(By.ID, "readonly-note").is_displayed()
     seen["viewer_acked"] = "acked" in str(_read(driver, alert, "class"))
     # Back as the supervisor: lower the answer-rate target to 80% and the wall is no longer red.
-    driver.find_element(By.ID, "logout").click()
+    _logout(driver)
     _login(driver, url, "boss", "boss-pw")
     _wait_value(driver, "calls-today", expected["calls-today"])
     target = driver.find_element(By.ID, "answer-target")
-    target.clear()
+    target.click()  # focused, the next snapshot leaves the field alone (WebDriver's clear() would blur it)
+    target.send_keys(Keys.CONTROL, "a")
     target.send_keys("80")
     driver.find_element(By.CSS_SELECTOR, "#thresholds-form button[type=submit]").click()
     WebDriverWait(driver, WAIT).until(lambda d: "bad" not in str(_read(d, "#answer-rate", "class")))
@@ -318,7 +324,7 @@ def _read_wall(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> 
     _login(driver, url, "boss", "boss-pw")
     for element_id, want in expected.items():
         _wait_value(driver, element_id, want)
-    driver.find_element(By.ID, "logout").click()
+    _logout(driver)
 
 
 async def test_the_wall_agrees_with_the_database_under_the_simulated_pbx(
