@@ -4,7 +4,8 @@ Always: FastAGI (route / ivr / survey) and the database (ratings, transfer
 audit, MQTT outbox) written off the call path by a ``BatchWriter``. With
 ``--ami``: the AMI client, call records built from its events
 (``RecordPipeline``) and one-key transfers. With ``--mqtt``: the outbox
-publisher and the command topic. SIGTERM/SIGINT stop everything and flush the
+publisher and the command topic. With ``--wallboard``: the supervisor wall on
+the same AMI link and store. SIGTERM/SIGINT stop everything and flush the
 writer; SIGHUP reloads the config. See docs/cli.md.
 """
 
@@ -37,6 +38,8 @@ from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.records.pipeline import RecordPipeline
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
+from hotline_cti.wallboard.auth import UsersFileError
+from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
 
 log = logging.getLogger("hotline_cti.serve")
 
@@ -92,6 +95,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_address(1883),
         metavar="HOST:PORT",
         help="MQTT broker for events and commands (HOTLINE_MQTT_USER/PASSWORD); off when not given",
+    )
+    p.add_argument(
+        "--wallboard",
+        type=_address(8080),
+        metavar="HOST:PORT",
+        help="serve the supervisor wallboard here (users from HOTLINE_WALLBOARD_USERS); off when not given",
     )
     p.set_defaults(func=run)
 
@@ -204,19 +213,34 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
         await publisher.start()
         await listener.start()
         log.info("MQTT on %s:%d, commands on %s", mqtt.host, mqtt.port, listener.topic_filter)
+    wallboard: WallboardRunner | None = None
+    if args.wallboard is not None:
+        try:  # subscribed before the AMI login completes, so the first resync reaches it too
+            wallboard = await start_wallboard(
+                holder.table, host=args.wallboard[0], port=args.wallboard[1], ami=client, store=store
+            )
+        except (UsersFileError, OSError) as exc:
+            log.error("wallboard not started: %s", exc)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, holder.reload)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    served_table = holder.table
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
         holder.reload_if_changed()  # file change picked up within a second
+        if holder.table is not served_table:  # reloaded (SIGHUP or file change): the wall follows
+            served_table = holder.table
+            if wallboard is not None:
+                wallboard.set_table(served_table)
 
     # Stop taking work first, then flush: every rating and audit row reaches the database.
     await server.close()
+    if wallboard is not None:
+        await wallboard.close()
     if listener is not None:
         await listener.stop()
     if connecting is not None:
