@@ -3,13 +3,16 @@
 A SQLite store holds this week's earlier calls; the simulated Asterisk AMI server (simulators/ami_server.py)
 sends the live load over TCP to the wallboard's AmiClient; Chromium logs in, follows the SSE stream and the
 test reads the figures from the DOM by element id, checking them against the store plus what was emitted.
-Screenshots for docs/wallboard.md are written to docs/img/.
+Screenshots go to a temp dir; with HOTLINE_DOCS_SCREENSHOTS=1 they refresh docs/img/ for docs/wallboard.md
+(off by default, so a test run leaves the work tree clean).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,11 @@ from simulators.scenario import generate, load_scenario, queue_setups
 __all__ = ["browser"]  # the fixture, imported from tests/chromium.py
 
 ROOT = Path(__file__).resolve().parent.parent
-IMG = ROOT / "docs" / "img"
+IMG = (
+    ROOT / "docs" / "img"
+    if os.environ.get("HOTLINE_DOCS_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="wallboard-img-"))
+)
 TZ = ZoneInfo("Asia/Shanghai")
 BASE = dt.datetime(2021, 12, 1, 10, 0, tzinfo=TZ)  # Wednesday; Guangxi's merged lines are in their window
 GENERAL, L12315, E12315 = "nanning-general", "gx-l12315", "gx-expert-e12315"
