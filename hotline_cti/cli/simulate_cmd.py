@@ -32,6 +32,8 @@ from simulators.scenario import Scenario, load_scenario, parse_hours, queue_setu
 from simulators.scenario import generate as generate_arrivals
 from simulators.trace import TraceError, read_trace, write_trace
 
+WAIT_AMI_SECONDS = 30.0  # --wait-ami: longest wait for the AMI clients before the first call
+
 
 def _hours(text: str) -> tuple[int, int]:
     try:
@@ -73,6 +75,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="HOST:PORT",
         help=f"serve the PBX's AMI events here (login from {ENV_USER}/{ENV_SECRET})",
     )
+    p.add_argument(
+        "--wait-ami",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --ami-listen: hold the first call until N AMI clients have logged in (at most 30 s)",
+    )
     p.add_argument("--agi", type=_address(4573), metavar="HOST:PORT", help="route over FastAGI to this controller")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -110,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         write_trace(args.record, arrivals, scenario=scenario.name, seed=args.seed, hours=list(args.hours))
     env_user, env_secret = os.environ.get(ENV_USER), os.environ.get(ENV_SECRET)
+    if args.wait_ami and not args.ami_listen:
+        print("error: --wait-ami needs --ami-listen", file=sys.stderr)
+        return 2
     if args.ami_listen and not (env_user and env_secret):
         print(f"error: --ami-listen needs {ENV_USER} and {ENV_SECRET} in the environment", file=sys.stderr)
         return 2
@@ -128,6 +140,8 @@ async def _simulate(
     if args.ami_listen:
         server = AmiServer(username=user, secret=secret)
         await server.start(*args.ami_listen)
+        if args.wait_ami > 0:
+            await _wait_for_logins(server, args.wait_ami, WAIT_AMI_SECONDS)
     try:
         setups = queue_setups(scenario, model)
         pbx = Pbx(
@@ -151,6 +165,19 @@ async def _simulate(
             with contextlib.suppress(Exception):
                 await asyncio.sleep(0.2)  # let the last events reach the clients
                 await server.stop()
+
+
+async def _wait_for_logins(server: AmiServer, count: int, timeout: float) -> None:
+    """Hold the run until ``count`` clients logged in with events on, so none of them misses the first calls."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while server.fully_booted_sent < count:
+        if loop.time() >= deadline:
+            print(
+                f"warning: only {server.fully_booted_sent} of {count} AMI clients logged in; starting", file=sys.stderr
+            )
+            return
+        await asyncio.sleep(0.05)
 
 
 def _progress(pbx: Pbx) -> None:
