@@ -195,3 +195,25 @@ async def test_session_deadline_ends_a_peer_that_answers_slowly_but_forever(conf
     assert cv.DECIDED not in channel.variables and 0 < len(channel.commands) < 18
     assert status == "SUCCESS"  # Asterisk: closed without the sentinel, so the dialplan falls back
     assert srv.active == 0 and srv.failed == 1 and srv.served == 0
+
+
+def test_sessions_run_on_uvloop_as_serve_runs_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hotline-cti serve`` runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    from hotline_cti import event_loop
+
+    monkeypatch.delenv(event_loop.ENV, raising=False)
+    assert event_loop.loop_name() == "uvloop"
+
+    async def main() -> tuple[str, dict[str, str], int]:
+        server = FastAgiServer(ConfigHolder(Path("merger_config/guangxi.yaml")))
+        port = await server.start("127.0.0.1", 0)
+        channel = PeerChannel({})
+        status = await run_fastagi("127.0.0.1", port, "route", channel, args=["12315", ""])
+        await server.close()
+        return status, channel.variables, server.failed
+
+    status, variables, failed = uvloop.run(main())
+    assert (status, variables.get(cv.DECIDED), failed) == ("SUCCESS", cv.DECIDED_VALUE, 0)
+    assert variables[cv.MODE] == "parallel"

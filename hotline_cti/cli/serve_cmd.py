@@ -22,6 +22,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: --ami: {exc}")
             return 2
-    return asyncio.run(_serve(args, holder, ami, callers))
+    return event_loop.run(_serve(args, holder, ami, callers))
 
 
 class PolicySource:
@@ -187,7 +188,7 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
     )
     host, port = args.listen
     bound = await server.start(host, port)
-    log.info("FastAGI controller on %s:%d serving %s", host, bound, args.config)
+    log.info("FastAGI controller on %s:%d serving %s (%s loop)", host, bound, args.config, event_loop.loop_name())
 
     client: AmiClient | None = None
     connecting: asyncio.Task[None] | None = None

@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
 from hotline_cti.cli.serve_cmd import _listen
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except (UsersFileError, ValueError) as exc:
         print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(_serve(args, holder, users, settings))
+    return event_loop.run(_serve(args, holder, users, settings))
 
 
 async def _connect(client: AmiClient, stop: asyncio.Event) -> bool:

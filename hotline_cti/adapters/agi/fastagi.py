@@ -19,6 +19,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from hotline_cti.adapters.agi.protocol import AgiProtocolError, EnvironmentParser, ReplyParser
 from hotline_cti.adapters.agi.reload import ConfigHolder
@@ -111,8 +112,8 @@ class _Session(asyncio.BufferedProtocol):
 
     # -- asyncio callbacks --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport by construction (start_server); uvloop's is not an asyncio.Transport subclass.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.host = peer[0] if peer else "?"
         if not self.server._allowed(self.host):

@@ -1,0 +1,40 @@
+"""The event loop the long-running daemons use: uvloop when installed, else asyncio's own.
+
+Measured on the FastAGI controller (benchmarks/fastagi_bench.py): uvloop cuts the
+server's CPU per routing session to about a third, since a session is ~20 small
+round trips and the stock loop's per-callback cost dominates. Set
+``HOTLINE_EVENT_LOOP=asyncio`` to run on the stock loop (e.g. to rule uvloop out
+when chasing a bug).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+ENV = "HOTLINE_EVENT_LOOP"
+log = logging.getLogger(__name__)
+
+
+def loop_name() -> str:
+    """``uvloop`` or ``asyncio``: what :func:`run` will use."""
+    if os.environ.get(ENV, "").strip().lower() == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` to completion on the chosen loop (like ``asyncio.run``)."""
+    if loop_name() == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
