@@ -268,7 +268,7 @@ def test_demo_over_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     (folder / "a.yaml").write_text(MINI, encoding="utf-8")
     (folder / "b.yaml").write_text(MINI.replace(", aliases: [12301]", ""), encoding="utf-8")
     (folder / "notes.txt").write_text("not a config", encoding="utf-8")
-    code, out, _ = run(capsys, "demo", str(folder))
+    code, out, _ = run(capsys, "demo", "--check-only", str(folder))
     assert code == 0
     # a: 5 numbers, b: 4 numbers, each routed at 3 instants
     assert out.strip().splitlines()[-1] == "demo: 2 configs, 8 lines, 27 decisions, 0 errors"
@@ -281,14 +281,14 @@ def test_demo_over_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 def test_demo_reports_invalid_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(MINI, encoding="utf-8")
     (tmp_path / "bad.yaml").write_text(MINI.replace("name: 综合", "nmae: 综合"), encoding="utf-8")
-    code, out, _ = run(capsys, "demo", str(tmp_path))
+    code, out, _ = run(capsys, "demo", "--check-only", str(tmp_path))
     assert code == 1
     assert f"{tmp_path / 'bad.yaml'}:9:" in out
     assert re.search(r"^demo: 1 configs \(1 invalid\), 4 lines, 15 decisions, [1-9]\d* errors$", out, re.M)
 
 
 def test_demo_without_files_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = run(capsys, "demo", str(tmp_path))
+    code, _, err = run(capsys, "demo", "--check-only", str(tmp_path))
     assert code == 1
     assert "no merger files" in err
 

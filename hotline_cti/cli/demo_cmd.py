@@ -1,19 +1,25 @@
-"""``hotline-cti demo``: validate the shipped merger files and route every number at three instants.
+"""``hotline-cti demo``: the main job — check the merger files, then replay a busy hour end to end.
 
-The project's main job until the simulator replay replaces it: for each
-merger file it shows the lines per mode, routes every line and alias before,
-during and after its transition window (dates taken from the config) and
-tallies the actions per mode and phase. Any configured number that the core
-does not recognise, or any exception, counts as an error.
+1. Every merger file is validated and every line and alias routed before, during and after its
+   transition window (one line per file; ``--check-only`` prints the full tables and stops there).
+   Any invalid file, or a configured number the core does not route as configured, stops the run (exit 1).
+2. The controller (``hotline-cti serve``, SQLite in the output folder) and the simulated PBX
+   (``hotline-cti simulate``, the scenario's busiest hour in scaled real time over FastAGI and AMI)
+   run as child processes, with a live progress bar and queue table (see :mod:`hotline_cti.demo`).
+3. The KPI summary and the HTML report come from the controller's database. See docs/demo.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
+from types import FrameType
 
 from hotline_cti.cli.config_cmd import Checked, dialled_numbers, load_checked, mode_counts, print_problems
 from hotline_cti.cli.output import table
@@ -22,8 +28,13 @@ from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.model import Call, Mode, Phase
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import transition_window
+from hotline_cti.demo.run import DemoError, DemoPlan, kpi_text, run_demo, write_report
+from simulators.scenario import Scenario, generate, load_scenario, parse_hours
 
 DEFAULT_DIR = "merger_config"
+DEFAULT_SCENARIO = "simulators/scenarios/guangxi-busy-day.yaml"
+DEFAULT_SPEED = 60.0
+DEFAULT_OUT = "demo-out"
 # Calls are placed mid-morning so that departments with office hours are open on weekdays.
 CALL_TIME = dt.time(10, 0)
 PHASE_ORDER = {p: i for i, p in enumerate(Phase)}
@@ -42,13 +53,16 @@ def merger_files(paths: list[str]) -> list[str]:
     return out
 
 
+def _shipped(relative: str) -> str:
+    """``relative`` in the working directory, else the one next to the package (editable install)."""
+    if Path(relative).exists():
+        return relative
+    return str(Path(__file__).resolve().parents[2] / relative)
+
+
 def _default_paths() -> list[str]:
-    """merger_config/ in the working directory, else the one next to the package (editable install)."""
-    here = Path(DEFAULT_DIR)
-    if here.is_dir():
-        return [DEFAULT_DIR]
-    repo = Path(__file__).resolve().parents[2] / DEFAULT_DIR
-    return [str(repo)]
+    """merger_config/ in the working directory, else the one next to the package."""
+    return [_shipped(DEFAULT_DIR)]
 
 
 def line_instants(line: Hotline, model: MergerConfig, fallback: tuple[dt.date, dt.date, dt.date]) -> list[dt.date]:
@@ -126,51 +140,167 @@ def summary_rows(tally: Counter[tuple[Mode, Phase, str]]) -> list[list[object]]:
     return rows
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Validate, show and route every merger file; exit 1 if any is invalid or any routing failed."""
-    paths = merger_files(args.paths or _default_paths())
-    if not paths:
-        print(f"demo: no merger files (*.yaml) in {', '.join(args.paths or _default_paths())}", file=sys.stderr)
-        return 1
+def check_files(paths: list[str], *, full: bool) -> tuple[int, int, int, list[str]]:
+    """Validate and route every file: (configs valid, lines, decisions, errors).
+
+    ``full`` prints each file's lines per mode and its table of actions; otherwise one line per file.
+    """
     configs = lines = decisions = 0
     errors: list[str] = []
     for path in paths:
         try:
             checked = load_checked(path)
         except ConfigError as exc:
-            print(f"== {path}: INVALID ({len(exc.problems)} problems)")
+            print(f"== {path}: INVALID ({len(exc.problems)} problems)" if full else f"INVALID {path}:")
             print_problems(exc, path, sys.stdout)
             errors += [f"{path}: invalid"] * len(exc.problems)
-            print()
+            if full:
+                print()
             continue
         configs += 1
         model = checked.model
-        print(f"== {path}: {model.region.name} ({model.region.id})")
-        print(f"lines: {mode_counts(model)}")
         tally, n, errs = route_config(checked)
         lines += len(model.hotlines)
         decisions += n
         errors += errs
-        print(f"routed {len(dialled_numbers(model))} numbers before, during and after their windows: {n} decisions")
-        print(table(["mode", "phase", "calls", "actions"], summary_rows(tally)))
+        numbers = len(dialled_numbers(model))
+        if full:
+            print(f"== {path}: {model.region.name} ({model.region.id})")
+            print(f"lines: {mode_counts(model)}")
+            print(f"routed {numbers} numbers before, during and after their windows: {n} decisions")
+            print(table(["mode", "phase", "calls", "actions"], summary_rows(tally)))
+        else:
+            status = "ok" if not errs else "FAILED"
+            print(
+                f"{status}: {path}: {model.region.name} ({model.region.id}), {len(model.hotlines)} lines, "
+                f"{numbers} numbers routed before/during/after their windows, {len(errs)} errors"
+            )
         for error in errs:
             print(f"error: {error}")
-        print()
+        if full:
+            print()
+    return configs, lines, decisions, errors
+
+
+def busiest_hours(scenario: Scenario) -> tuple[int, int]:
+    """The hour of day with the most calls in the scenario's profile, as (start, end)."""
+    profile = scenario.hourly_profile
+    hour = max(range(len(profile)), key=lambda h: (profile[h], -h))
+    return hour, hour + 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Check the merger files; unless ``--check-only``, replay the busy hour and report. Exit 1 on any error."""
+    paths = merger_files(args.paths or _default_paths())
+    if not paths:
+        print(f"demo: no merger files (*.yaml) in {', '.join(args.paths or _default_paths())}", file=sys.stderr)
+        return 1
+    began = time.perf_counter()
+    if not args.check_only:
+        print(f"1/3 checking {len(paths)} merger files")
+    configs, lines, decisions, errors = check_files(paths, full=args.check_only)
     invalid = len(paths) - configs
     extra = f" ({invalid} invalid)" if invalid else ""
     print(f"demo: {configs} configs{extra}, {lines} lines, {decisions} decisions, {len(errors)} errors")
-    return 1 if errors else 0
+    if errors or args.check_only:
+        return 1 if errors else 0
+    return _replay(args, began)
+
+
+def _plan(args: argparse.Namespace) -> DemoPlan | None:
+    scenario_path = Path(args.scenario or _shipped(DEFAULT_SCENARIO))
+    try:
+        scenario, config = load_scenario(scenario_path)
+        checked = load_checked(str(config))
+    except ConfigError as exc:
+        print_problems(exc, str(scenario_path), sys.stdout)
+        return None
+    hours = args.hours or busiest_hours(scenario)
+    expected = len(generate(scenario, checked.table.timezone, seed=args.seed, hours=hours))
+    return DemoPlan(
+        scenario=scenario_path,
+        config=Path(config),
+        routing=checked.table,
+        hours=hours,
+        speed=args.speed,
+        seed=args.seed,
+        out=args.out,
+        expected_calls=expected,
+        mqtt=args.mqtt,
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the run as Ctrl-C does: every child is stopped on the way out
+
+
+def _replay(args: argparse.Namespace, began: float) -> int:
+    plan = _plan(args)
+    if plan is None:
+        return 1
+    print(f"\n2/3 replaying {plan.scenario.name}, hours {plan.hours[0]}-{plan.hours[1]} at {plan.speed:g}x")
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = asyncio.run(run_demo(plan, sys.stdout))
+    except DemoError as exc:
+        print(f"demo: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        print("demo: interrupted; controller and PBX stopped")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    calls = int(result.simulated.get("arrivals", 0))
+    print(f"\n3/3 KPIs from the controller's database ({plan.database})")
+    print("\n".join(kpi_text(result.records)))
+    report = write_report(plan, result.records)
+    print(f"\nrecords: {len(result.records)} in the database for {calls} calls simulated")
+    print(f"report: {report}")
+    print(f"demo: done in {time.perf_counter() - began:.0f} s (replay {result.wall_seconds:.0f} s)")
+    if len(result.records) != calls:
+        print(f"demo: error: {calls - len(result.records)} calls have no record (see {plan.out / 'serve.log'})")
+        return 1
+    return 0
+
+
+def _hours(text: str) -> tuple[int, int]:
+    try:
+        hours = parse_hours(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if hours != list(range(hours[0], hours[0] + len(hours))):
+        raise argparse.ArgumentTypeError(f"hours {text!r} must not wrap past midnight")
+    return hours[0], hours[0] + len(hours)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100_000:
+        raise argparse.ArgumentTypeError(f"speed {text!r} must be a number > 0 and <= 100000 (1 = wall clock)")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``demo``."""
     p = sub.add_parser(
         "demo",
-        help="validate the merger files and route every number before/during/after its window",
-        description="The main job for now: for every merger file (default: merger_config/), validate it, "
-        "count its lines per mode, route every line and alias the day before its window, on its first day and "
-        "after it ends (at 10:00 local time), and print the actions per mode and phase. "
-        "Exit 1 if a file is invalid or a number is not routed as configured.",
+        help="the main job: check the merger files, replay a busy hour through the controller, KPIs and report",
+        description="Validate every merger file (default: merger_config/) and route its numbers; then start the "
+        "controller (hotline-cti serve, SQLite in --out) and the simulated PBX replaying the scenario's busiest "
+        "hour over FastAGI and AMI, show a live queue table, and end with the KPI summary and an HTML report. "
+        "Exit 1 if a file is invalid, a number is not routed as configured, or a step fails.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="merger files or folders (default: merger_config/)")
+    p.add_argument("--check-only", action="store_true", help="only check the merger files, with full tables")
+    p.add_argument("--scenario", type=Path, metavar="FILE", help=f"scenario YAML (default {DEFAULT_SCENARIO})")
+    p.add_argument("--hours", type=_hours, metavar="H-H", help="local hours to replay (default: the busiest hour)")
+    p.add_argument("--speed", type=_speed, default=DEFAULT_SPEED, metavar="N", help="times real time (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the load generator and the PBX (default 0)")
+    p.add_argument(
+        "--out", type=Path, default=Path(DEFAULT_OUT), metavar="DIR", help="output folder (default demo-out/)"
+    )
+    p.add_argument("--mqtt", action="store_true", help="also run a throwaway mosquitto and publish events to it")
     p.set_defaults(func=cmd_demo, prog=p.prog)
