@@ -1,0 +1,201 @@
+"""The main job end to end: ``hotline-cti demo`` as a subprocess over a small busy hour, and its pure parts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hotline_cti.demo.live import Screen, progress_bar, queue_table
+from hotline_cti.demo.summary import retired_by_number, summary_lines
+from hotline_cti.kpi.accumulator import compute_kpis
+from hotline_cti.records.model import CallRecord
+from hotline_cti.storage.store import Store
+from simulators.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "simulators" / "scenarios" / "guangxi-busy-day.yaml"
+PID_RE = re.compile(r"\(pid (\d+)\)")
+
+
+def small_scenario(tmp_path: Path, calls_per_day: int) -> Path:
+    """Guangxi's busy day, scaled down (its busiest hour keeps ~1/10 of the calls per day)."""
+    data = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
+    data["calls_per_day"] = calls_per_day
+    data["config"] = str(ROOT / "merger_config" / "guangxi.yaml")
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def demo(tmp_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "hotline_cti.cli.main", "demo", str(ROOT / "merger_config"), *args]
+
+
+def group_gone(pid: int) -> bool:
+    """True when no process of the group ``pid`` led is left (children run in their own sessions)."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def stored(db: Path) -> list[CallRecord]:
+    store = await Store.open(f"sqlite+aiosqlite:///{db}")
+    try:
+        return await store.calls_between()
+    finally:
+        await store.close()
+
+
+def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    scenario = small_scenario(tmp_path, 3000)
+    proc = subprocess.run(
+        demo(tmp_path, "--scenario", str(scenario), "--speed", "600", "--out", str(out_dir)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "ok: " in out and "demo: 3 configs, " in out and ", 0 errors" in out
+    assert "hours 10-11 at 600x" in out  # the scenario's busiest hour by default
+    assert re.search(r"^progress \d+% \(\d+/\d+ calls, simulated 10:", out, re.M)
+    # One record per call the simulator reports, written by the controller from the AMI events.
+    simulated = int(json.loads((out_dir / "simulate.json").read_text(encoding="utf-8"))["arrivals"])
+    assert simulated > 100
+    records = asyncio.run(stored(out_dir / "hotline-cti.db"))
+    assert len({r.call_id for r in records}) == len(records) == simulated
+    assert f"records: {simulated} in the database for {simulated} calls simulated" in out
+    # The printed summary is compute_kpis over the database.
+    kpis = compute_kpis(records)
+    assert "\n".join(summary_lines(kpis, retired_by_number(records))) in out
+    assert f"answer rate      {kpis.total.rate:.1%} ({kpis.total.answered} answered" in out
+    assert kpis.calls == simulated and kpis.total.offered > 0
+    # The HTML report with its SVG charts.
+    report = out_dir / "report.html"
+    assert f"report: {report}" in out
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<svg") >= 3 and "分时段接通率" in html
+    # Nothing left running: both children's process groups are gone.
+    pids = [int(p) for p in PID_RE.findall(out)]
+    assert len(pids) == 2
+    assert all(group_gone(pid) for pid in pids)
+
+
+def test_demo_stopped_midway_leaves_nothing_running(tmp_path: Path) -> None:
+    scenario = small_scenario(tmp_path, 3000)
+    proc = subprocess.Popen(
+        demo(tmp_path, "--scenario", str(scenario), "--speed", "20", "--out", str(tmp_path / "out")),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("progress "):  # both children up and the replay running
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out
+    assert "demo: interrupted; controller and PBX stopped" in out
+    pids = [int(p) for p in PID_RE.findall(out)]
+    assert len(pids) == 2
+    assert all(group_gone(pid) for pid in pids)
+
+
+def test_demo_stops_at_an_invalid_merger_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (ROOT / "merger_config" / "guangxi.yaml").read_text(encoding="utf-8").replace("hotlines:", "hotlinez:")
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotline_cti.cli.main", "demo", str(bad), "--out", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert f"INVALID {bad}:" in proc.stdout
+    assert re.search(rf"^{re.escape(str(bad))}:\d+:\d+: ", proc.stdout, re.M)
+    assert "2/3" not in proc.stdout and not (tmp_path / "out").exists()
+
+
+def test_busiest_hour_of_the_shipped_scenario() -> None:
+    from hotline_cti.cli.demo_cmd import busiest_hours
+
+    scenario, _ = load_scenario(SCENARIO)
+    assert busiest_hours(scenario) == (10, 11)
+
+
+def test_progress_bar_and_queue_table() -> None:
+    assert progress_bar(1, 4, 8) == "[##......]  25%  1/4 calls"
+    assert progress_bar(9, 4, 4) == "[####] 100%  9/4 calls"
+    rows = [
+        {
+            "queue": "q-small",
+            "waiting": 0,
+            "longest_wait": 0,
+            "free": 2,
+            "busy": 0,
+            "answered": 1,
+            "unanswered": 0,
+            "abandoned": 0,
+        },
+        {
+            "queue": "q-big",
+            "waiting": 3,
+            "longest_wait": 41,
+            "free": 0,
+            "busy": 9,
+            "answered": 50,
+            "unanswered": 2,
+            "abandoned": 2,
+        },
+    ]
+    text = queue_table(rows, 1)
+    assert "q-big" in text and "q-small" not in text
+    assert text.splitlines()[-1].split() == ["q-big", "3", "41", "0", "9", "50", "2"]
+
+
+def test_screen_redraws_in_place() -> None:
+    buf = io.StringIO()
+    screen = Screen(buf)
+    screen.draw(["a", "b"])
+    screen.draw(["c"])
+    assert buf.getvalue() == "\x1b[Ja\nb\n\x1b[2F\x1b[Jc\n"
+
+
+@pytest.mark.parametrize("hours", ["25-26", "20-2", "x"])
+def test_bad_hours_are_refused(hours: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotline_cti.cli.main", "demo", "--hours", hours],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "argument --hours" in proc.stderr
