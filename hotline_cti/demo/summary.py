@@ -71,5 +71,5 @@ def summary_lines(k: KpiSnapshot, retired: Mapping[str, int]) -> list[str]:
     lines += ["", *table(header, rows).splitlines()]
     hidden = sum(1 for _, c in queues if c.offered) - len(shown)
     if hidden:
-        lines.append(f"(+{hidden} smaller queues, all at or above {k.target:.0%})")
+        lines.append(f"({hidden} smaller queues not listed: all at or above {k.target:.0%})")
     return lines
