@@ -302,6 +302,30 @@ def test_blind_transfer_by_the_agent() -> None:
     assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"] and rec.talk == 26.0
 
 
+def test_blind_transfer_then_its_dial_out_is_one_transfer() -> None:
+    leg = "1700000000.9"
+    dest = snapshot(leg, CALLER, prefix="Dest", Channel="PJSIP/pstn-0001", Exten="s")
+    script = queued(
+        (14, connect()),
+        (
+            40,
+            ev(
+                "BlindTransfer",
+                Result="Success",
+                **snapshot(AGENT, CALLER, prefix="Transferer"),
+                **snapshot(CALLER, CALLER, prefix="Transferee"),
+                Context="hotline-onekey",
+                Extension="110",
+            ),
+        ),
+        (40, ev("DialBegin", **snapshot(), **dest, DialString="PJSIP/110@pstn")),
+        (46, ev("DialEnd", **snapshot(), **dest, DialStatus="ANSWER")),
+        hangup(300),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"]
+
+
 def test_failed_transfer_is_not_a_transfer() -> None:
     script = queued(
         (14, connect()),

@@ -58,6 +58,7 @@ class _Call:
     agent_legs: set[str] = field(default_factory=set)  # Uniqueids of the legs that answered
     legs: set[str] = field(default_factory=set)  # every other leg tied to the call, forgotten with it
     dial_status: str = ""  # last DialEnd status of a department / sub-centre / emergency dial
+    transfer_dial_due: bool = False  # a transfer event was counted; the dial-out to its target follows
 
 
 def outcome_of(call: _Call) -> Outcome:
@@ -362,6 +363,9 @@ class RecordBuilder:
             self._link(leg, call)
         if call.answered is not None and call.record.action != "emergency":
             # Dialling out after an agent answered: the call was redirected to a transfer target.
+            if call.transfer_dial_due:  # the dial of a BlindTransfer / AttendedTransfer already counted
+                call.transfer_dial_due = False
+                return []
             target = _get(m, "DestExten") or _get(m, "DialString")
             return self._transferred(call, target, at)
         return []
@@ -384,6 +388,7 @@ class RecordBuilder:
         call = self._find(m, "TransfereeUniqueid", "TransfereeLinkedid", "TransfererUniqueid", "TransfererLinkedid")
         if call is None:
             return []
+        call.transfer_dial_due = True
         return self._transferred(call, _get(m, "Extension"), at)
 
     def _on_attended_transfer(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
@@ -395,6 +400,7 @@ class RecordBuilder:
         if call is None:
             return []
         target = _get(m, "SecondTransfererExten") or _get(m, "TransferTargetCallerIDNum") or _get(m, "Extension")
+        call.transfer_dial_due = True
         return self._transferred(call, target, at)
 
     def _transferred(self, call: _Call, target: str, at: dt.datetime) -> list[Output]:
