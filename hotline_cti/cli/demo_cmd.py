@@ -23,13 +23,14 @@ from types import FrameType
 
 from hotline_cti.cli.config_cmd import Checked, dialled_numbers, load_checked, mode_counts, print_problems
 from hotline_cti.cli.output import table
+from hotline_cti.cli.simulate_cmd import _hours, _speed  # the same --hours / --speed parsing as simulate
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.model import Call, Mode, Phase
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import transition_window
 from hotline_cti.demo.run import DemoError, DemoPlan, kpi_text, run_demo, write_report
-from simulators.scenario import Scenario, generate, load_scenario, parse_hours
+from simulators.scenario import Scenario, generate, load_scenario
 
 DEFAULT_DIR = "merger_config"
 DEFAULT_SCENARIO = "simulators/scenarios/guangxi-busy-day.yaml"
@@ -261,26 +262,6 @@ def _replay(args: argparse.Namespace, began: float) -> int:
         print(f"demo: error: {calls - len(result.records)} calls have no record (see {plan.out / 'serve.log'})")
         return 1
     return 0
-
-
-def _hours(text: str) -> tuple[int, int]:
-    try:
-        hours = parse_hours(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if hours != list(range(hours[0], hours[0] + len(hours))):
-        raise argparse.ArgumentTypeError(f"hours {text!r} must not wrap past midnight")
-    return hours[0], hours[0] + len(hours)
-
-
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 100_000:
-        raise argparse.ArgumentTypeError(f"speed {text!r} must be a number > 0 and <= 100000 (1 = wall clock)")
-    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
