@@ -64,6 +64,10 @@ ENV_HOST = "HOTLINE_AMI_HOST"
 ENV_PORT = "HOTLINE_AMI_PORT"
 ENV_USER = "HOTLINE_AMI_USER"
 ENV_SECRET = "HOTLINE_AMI_SECRET"
+READ_SIZE = 8192  # bytes parsed per loop step: 64 KB (~120 events) would hold the loop for several ms
+DISPATCH_SLICE = 16  # events handed to subscribers between two yields to the event loop
+DISPATCH_BACKLOG = 2000  # events queued for subscribers before the reader waits for them
+BACKLOG_WAIT_MAX = 0.5  # seconds the reader waits at most (an awaiting subscriber must not stall it)
 
 
 class AmiError(Exception):
@@ -228,6 +232,8 @@ class AmiClient:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._dispatch_queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._room = asyncio.Event()  # clear while the reader waits for the dispatcher to catch up
+        self._room.set()
         self._dispatcher: asyncio.Task[None] | None = None
         self.version: str = ""
         self.connections = 0  # successful logins, for monitoring
@@ -530,12 +536,21 @@ class AmiClient:
     async def _read_loop(self, session: _Session) -> None:
         try:
             while True:
-                chunk = await session.reader.read(65536)
+                chunk = await session.reader.read(READ_SIZE)
                 if not chunk:
                     (log.debug if self._closing else log.warning)("AMI: connection closed by Asterisk")
                     break
                 for item in session.parser.feed(chunk):
                     self._handle_item(session, item)
+                if self._dispatch_queue.qsize() >= DISPATCH_BACKLOG:
+                    # Backpressure: read no further than subscribers keep up with (TCP holds the rest in Asterisk),
+                    # so a burst is not parsed into memory all at once.
+                    self._room.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), BACKLOG_WAIT_MAX)
+                else:
+                    # read() returns at once while data is buffered: yield, or a burst is parsed in one loop step.
+                    await asyncio.sleep(0)
         except (ConnectionError, OSError) as exc:
             log.warning("AMI: read failed: %r", exc)
         finally:
@@ -628,10 +643,17 @@ class AmiClient:
         pending.future.set_result(ActionResult(pending.response, tuple(pending.events), pending.complete))
 
     async def _dispatch_loop(self) -> None:
+        dispatched = 0
         while True:
-            message = await self._dispatch_queue.get()
+            message = await self._dispatch_queue.get()  # no suspension while events are queued
             if message is None:
                 return
+            dispatched += 1
+            if not self._room.is_set() and self._dispatch_queue.qsize() <= DISPATCH_BACKLOG // 2:
+                self._room.set()
+            if dispatched % DISPATCH_SLICE == 0:
+                # Let FastAGI sessions in between: a burst of events must not hold up a routing decision.
+                await asyncio.sleep(0)
             callbacks = [*self._subscribers.get(message.name.lower(), ()), *self._subscribers.get("*", ())]
             for callback in callbacks:
                 try:
