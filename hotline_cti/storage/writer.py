@@ -67,7 +67,7 @@ class BatchWriter:
         self,
         store: Store,
         *,
-        max_batch: int = 500,
+        max_batch: int = 100,
         max_delay: float = 0.2,
         max_pending: int = 200_000,
         backoff_initial: float = 0.2,
