@@ -23,6 +23,8 @@ from hotline_cti.adapters.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
+PUBLISH_SLICE = 25  # publishes started between two yields to the event loop
+
 
 class Outbox(Protocol):
     """The part of ``hotline_cti.storage.store.Store`` the publisher uses."""
@@ -120,11 +122,20 @@ class OutboxPublisher:
                 await self._send(client, rows[start : start + self.window])
 
     async def _send(self, client: aiomqtt.Client, rows: list[tuple[int, str, str]]) -> None:
-        # paho writes the PUBLISH packets in call order; gather only overlaps the waits for PUBACK.
-        outcomes = await asyncio.gather(
-            *(client.publish(topic, payload.encode("utf-8"), qos=1) for _, topic, payload in rows),
-            return_exceptions=True,
-        )
+        # paho writes the PUBLISH packets in call order (tasks start in creation order); gather only overlaps
+        # the waits for PUBACK. A yield every PUBLISH_SLICE publishes keeps a full window from holding the
+        # event loop (and a routing decision) for its whole length.
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for i, (_, topic, payload) in enumerate(rows, 1):
+                tasks.append(asyncio.create_task(client.publish(topic, payload.encode("utf-8"), qos=1)))
+                if i % PUBLISH_SLICE == 0:
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         acked: list[int] = []
         failure: BaseException | None = None
         for (seq, _, _), outcome in zip(rows, outcomes, strict=True):
