@@ -8,6 +8,8 @@ import json
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ from hotline_cti.demo.summary import retired_by_number, summary_lines
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.model import CallRecord
 from hotline_cti.storage.store import Store
+from simulators.mosquitto import _ensure_installed as ensure_mosquitto
 from simulators.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +62,11 @@ async def stored(db: Path) -> list[CallRecord]:
 
 
 def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -> None:
+    ensure_mosquitto()  # the demo itself only uses mosquitto when it is installed
     out_dir = tmp_path / "out"
     scenario = small_scenario(tmp_path, 3000)
     proc = subprocess.run(
-        demo(tmp_path, "--scenario", str(scenario), "--speed", "600", "--out", str(out_dir)),
+        demo(tmp_path, "--scenario", str(scenario), "--speed", "600", "--out", str(out_dir), "--mqtt"),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -93,6 +97,13 @@ def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -
     pids = [int(p) for p in PID_RE.findall(out)]
     assert len(pids) == 2
     assert all(group_gone(pid) for pid in pids)
+    # --mqtt: every call event of the outbox went out through the throwaway broker, which is gone too.
+    port = int(re.search(r"^mqtt: mosquitto on 127\.0\.0\.1:(\d+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    with sqlite3.connect(out_dir / "hotline-cti.db") as db:
+        sent = dict(db.execute("SELECT sent IS NOT NULL, count(*) FROM outbox GROUP BY 1").fetchall())
+    assert sent.get(1, 0) > simulated and not sent.get(0)
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
 
 
 def test_demo_stopped_midway_leaves_nothing_running(tmp_path: Path) -> None:
