@@ -115,7 +115,11 @@ def _broker(on: bool, out: TextIO) -> Iterator[tuple[str, int] | None]:
         print(f"mqtt: {MOSQUITTO} not installed (apt-get install mosquitto); running without MQTT", file=out)
         yield None
         return
-    with running_broker(install=False) as broker:
+    with contextlib.ExitStack() as stack:
+        try:
+            broker = stack.enter_context(running_broker(install=False))
+        except RuntimeError as exc:  # mosquitto exited or did not listen: its log is in the message
+            raise DemoError(f"mqtt: {exc}") from None
         print(f"mqtt: mosquitto on {broker.host}:{broker.port}", file=out)
         yield broker.host, broker.port
 
