@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 from typing import Any, TextIO
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER, AmiClient, AmiError, AmiSettings
@@ -124,12 +125,13 @@ def _broker(on: bool, out: TextIO) -> Iterator[tuple[str, int] | None]:
         yield broker.host, broker.port
 
 
-async def _connect(settings: AmiSettings, sim: Any) -> AmiClient:
-    """The demo's own AMI client, retried until the simulated PBX listens."""
+async def _connect(settings: AmiSettings, sim: Popen[bytes], view: LiveView) -> AmiClient:
+    """The demo's own AMI client feeding ``view``, retried until the simulated PBX listens."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CONNECT_SECONDS
     while True:
         client = AmiClient(settings)
+        client.on("*", view.on_event)  # before the login: the PBX starts its calls as soon as we are in
         try:
             await client.connect()
             return client
@@ -175,8 +177,7 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> DemoResult:
             flush=True,
         )
         view = LiveView(plan.routing, plan.expected_calls)
-        client = await _connect(AmiSettings(host=HOST, port=ami_port, username=DEMO_USER, secret=secret), sim)
-        client.on("*", view.on_event)
+        client = await _connect(AmiSettings(host=HOST, port=ami_port, username=DEMO_USER, secret=secret), sim, view)
         try:
             await _watch(view, sim, serve, out, serve_log)
         finally:
@@ -199,7 +200,7 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> DemoResult:
     return DemoResult(simulated, records, wall)
 
 
-async def _watch(view: LiveView, sim: Any, serve: Any, out: TextIO, serve_log: Path) -> None:
+async def _watch(view: LiveView, sim: Popen[bytes], serve: Popen[bytes], out: TextIO, serve_log: Path) -> None:
     """Refresh the live view until the simulated PBX exits; fail if the controller dies first."""
     tty = out.isatty()
     screen = Screen(out) if tty else None
