@@ -38,7 +38,7 @@ def _ensure_installed() -> None:
 class Broker:
     """One mosquitto process; ``restart()`` keeps the port (and drops every client)."""
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None, extra: str = "") -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = _free_port()
@@ -52,7 +52,7 @@ class Broker:
             f"persistence_location {workdir}/\n"
             "autosave_interval 1\n"
             "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\n",
+            "log_type error\nlog_type warning\nlog_type notice\n" + extra,
             encoding="utf-8",
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -105,17 +105,18 @@ class Broker:
 
 
 @contextlib.contextmanager
-def running_broker(users: dict[str, str] | None = None, *, install: bool = True) -> Iterator[Broker]:
+def running_broker(users: dict[str, str] | None = None, *, install: bool = True, extra: str = "") -> Iterator[Broker]:
     """Start a broker (password login when ``users`` is given, else anonymous); stop and remove it after.
 
-    With ``install`` (the default) Debian's package is installed first when the binary is missing.
+    With ``install`` (the default) Debian's package is installed first when the binary is missing. ``extra``:
+    more mosquitto.conf lines.
     """
     if install:
         _ensure_installed()
     # Not under tmp_path: pytest's 0700 parents would keep mosquitto (its own user) from saving its database.
     workdir = Path(tempfile.mkdtemp(prefix="hotline-mosquitto-"))
     try:
-        broker = Broker(workdir, users)
+        broker = Broker(workdir, users, extra)
         broker.start()
         try:
             yield broker
