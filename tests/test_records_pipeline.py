@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -168,3 +169,23 @@ async def test_malformed_event_on_the_wire_does_not_stop_records(rig: Rig) -> No
 
     await until(ended)
     assert rig.builder.skipped == 1
+
+
+async def test_events_with_asterisk_timestamps_are_recorded_at_pbx_time(rig: Rig) -> None:
+    """With timestampevents=yes the record says when the call happened on the PBX, not when we heard of it."""
+    await until(lambda: rig.pipeline.resyncs == 1)
+    t0 = dt.datetime(2021, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Guangxi, long before this test runs
+    fresh = "1638324000.1"  # not one of the channels the login's resync adopted at the wall clock
+    for offset, message in answered_call():
+        stamped = {k: v.replace(CALLER, fresh) for k, v in message.items()}
+        rig.server.emit({**stamped, "Timestamp": f"{t0.timestamp() + offset:.6f}"})
+
+    async def ended() -> bool:
+        return any(r.call_id == fresh and r.outcome is not Outcome.ACTIVE for r in await stored(rig))
+
+    await until(ended)
+    (rec,) = [r for r in await stored(rig) if r.call_id == fresh]
+    assert (rec.started, rec.ended) == (t0, t0 + dt.timedelta(seconds=81))
+    assert rec.wait == 12.0 and rec.talk == 60.0
+    # The pipeline's clock follows the PBX from then on, so expiry does not treat 2021 calls as stale at once.
+    assert t0 + dt.timedelta(seconds=81) <= rig.pipeline.now() < t0 + dt.timedelta(minutes=10)

@@ -6,6 +6,13 @@ After every (re)connection the client's resync hook re-reads the live
 channels with CoreShowChannels, so calls that ended while the connection was
 down are finished and calls that began meanwhile are adopted. A timer
 expires calls whose hang-up never came.
+
+Time: an event that carries Asterisk's ``Timestamp`` (manager.conf
+``timestampevents = yes``, which we recommend) is recorded at that time, so a
+record says when the call happened on the PBX, not when we heard of it (a
+backlog after a reconnect, a replayed hour). Expiry and resync then use the
+same clock: the last event time, moved on by the wall time since it arrived.
+Without timestamps, everything uses the arrival time.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiError
@@ -57,6 +65,7 @@ class RecordPipeline:
         self.expire_every = expire_every
         self.resync_timeout = resync_timeout
         self.resyncs = 0
+        self._stamped: tuple[dt.datetime, float] | None = None  # (last event Timestamp, loop time it arrived)
         self._timer: asyncio.Task[None] | None = None
         client.on("*", self.on_event)
         client.add_resync_hook(self.resync)
@@ -78,20 +87,40 @@ class RecordPipeline:
     def on_event(self, message: Message) -> None:
         """One AMI event: feed the builder, submit what it finished. Never raises (the event flow must go on)."""
         try:
-            self._submit(self.builder.feed(message, self.clock()))
+            at = self._event_time(message)
+            self._submit(self.builder.feed(message, at))
         except Exception:
             log.exception("records: event %s not recorded: %s", message.name, mask_numbers(message.to_text()[:300]))
 
+    def _event_time(self, message: Message) -> dt.datetime:
+        stamp = message.get("Timestamp")
+        if stamp:
+            try:
+                at = dt.datetime.fromtimestamp(float(stamp), dt.UTC)
+            except (ValueError, OverflowError, OSError):
+                pass  # a bad stamp: fall back to the clock below, the event still counts
+            else:
+                self._stamped = (at, time.monotonic())
+                return at
+        return self.now()
+
+    def now(self) -> dt.datetime:
+        """The pipeline's clock: the PBX's (last event Timestamp plus time since), else the wall clock."""
+        if self._stamped is None:
+            return self.clock()
+        at, arrived = self._stamped
+        return at + dt.timedelta(seconds=time.monotonic() - arrived)
+
     async def resync(self, client: AmiClient) -> None:
         """Resync hook: re-read the live channels and reconcile the calls in progress."""
-        asked = self.clock()
+        asked = self.now()
         try:
             result = await client.action("CoreShowChannels", timeout=self.resync_timeout)
         except AmiError as exc:
             log.warning("records: CoreShowChannels failed after reconnect (%s); calls in progress kept", exc)
             return
         channels = [m for m in result.events if m.name.lower() == "coreshowchannel"]
-        self._submit(self.builder.resync(channels, self.clock(), seen_before=asked))
+        self._submit(self.builder.resync(channels, self.now(), seen_before=asked))
         self.resyncs += 1
 
     def _submit(self, outputs: Sequence[Output]) -> None:
@@ -105,6 +134,6 @@ class RecordPipeline:
         while True:
             await asyncio.sleep(self.expire_every)
             try:
-                self._submit(self.builder.expire(self.clock()))
+                self._submit(self.builder.expire(self.now()))
             except Exception:
                 log.exception("records: expiring old calls failed")
