@@ -209,14 +209,28 @@ class Figures:
     timed_out: bool = False
 
 
+async def pace(server: AmiServer, replay: Replay, events_per_second: float) -> None:
+    """Write the chunks at a steady event rate (0: all at once, as fast as TCP takes them)."""
+    if events_per_second <= 0:
+        for chunk in replay.chunks:
+            server.emit_raw(chunk)
+        return
+    per_chunk = replay.events / max(1, len(replay.chunks))
+    start = time.perf_counter()
+    for i, chunk in enumerate(replay.chunks):
+        delay = start + i * per_chunk / events_per_second - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        server.emit_raw(chunk)
+
+
 async def replay_and_wait(
-    server: AmiServer, replay: Replay, db: Database, sub: Subscriber | None, timeout: float
+    server: AmiServer, replay: Replay, db: Database, sub: Subscriber | None, timeout: float, events_per_second: float
 ) -> Figures:
-    """Write every event as fast as the controller takes it; return when records and MQTT are through (or timeout)."""
+    """Write every event (paced, or as fast as the controller takes it); return when records and MQTT are through."""
     fig = Figures()
     t0 = time.perf_counter()
-    for chunk in replay.chunks:  # queued at once: the send loop writes them as fast as TCP takes them
-        server.emit_raw(chunk)
+    pacing = asyncio.create_task(pace(server, replay, events_per_second))
     while True:
         await asyncio.sleep(0.05)
         now = time.perf_counter()
@@ -236,6 +250,7 @@ async def replay_and_wait(
         if now - t0 > timeout:
             fig.timed_out = True
             break
+    pacing.cancel()
     fig.calls_in_db = db.calls()
     if sub is not None:
         await asyncio.sleep(0.5)  # a duplicate or straggler would show in the count
@@ -305,7 +320,9 @@ async def run(args: argparse.Namespace, replay: Replay, tmp: Path, broker: Broke
             print(before.line(), flush=True)
             done = asyncio.Event()
             load = asyncio.create_task(fastagi_load(agi_port, args.rate, args.hold, done))
-            fig = await replay_and_wait(ami, replay, Database(tmp / "records.db"), sub, args.timeout)
+            fig = await replay_and_wait(
+                ami, replay, Database(tmp / "records.db"), sub, args.timeout, args.events_per_second
+            )
             done.set()
             under = Latency("under load", await load)
             print(under.line(), flush=True)
@@ -366,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold", type=float, default=1.0, help="seconds each session holds on its prompt (default 1)")
     p.add_argument("--alone-seconds", type=float, default=8.0, help="length of each routing-alone run (default 8 s)")
     p.add_argument("--timeout", type=float, default=90.0, help="give up on the replay after this long (default 90 s)")
+    p.add_argument(
+        "--events-per-second",
+        type=float,
+        default=0.0,
+        help="pace the AMI replay at this rate (default 0: as fast as the controller takes it)",
+    )
     p.add_argument("--no-mqtt", action="store_true", help="leave MQTT out (as when mosquitto is missing)")
     args = p.parse_args(argv)
     os.sched_setaffinity(0, {CLIENT_CORE})

@@ -40,8 +40,14 @@ async def test_serve_runs_the_wallboard_on_its_ami_link(small_config_path: Path,
         try:
             assert await target_of(agi_port, "12345")  # FastAGI serves beside the wall
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-                anon = await http.get(f"{base}/api/state")
-                assert anon.status == 401  # nothing without a login
+                anon = None
+                for _ in range(300):  # the wall runs in serve's events process, which starts after FastAGI
+                    try:
+                        anon = await http.get(f"{base}/api/state")
+                        break
+                    except aiohttp.ClientConnectorError:
+                        await asyncio.sleep(0.1)
+                assert anon is not None and anon.status == 401  # nothing without a login
                 for _ in range(200):  # the process may still be starting
                     if pbx.session_count > 0:
                         break

@@ -5,8 +5,10 @@ audit, MQTT outbox) written off the call path by a ``BatchWriter``. With
 ``--ami``: the AMI client, call records built from its events
 (``RecordPipeline``) and one-key transfers. With ``--mqtt``: the outbox
 publisher and the command topic. With ``--wallboard``: the supervisor wall on
-the same AMI link and store. SIGTERM/SIGINT stop everything and flush the
-writer; SIGHUP reloads the config. See docs/cli.md.
+the same AMI link and store. AMI, MQTT and the wall run in a second process at
+a lower CPU priority, so their bursts never delay a routing decision.
+SIGTERM/SIGINT stop everything and flush the writers; SIGHUP reloads the
+config. See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,6 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="HOST:PORT",
         help="serve the supervisor wallboard here (users from HOTLINE_WALLBOARD_USERS); off when not given",
     )
+    p.add_argument("--events-process", action="store_true", help=argparse.SUPPRESS)  # serve's own child
     p.set_defaults(func=run)
 
 
@@ -124,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: --ami: {exc}")
             return 2
+    if args.events_process:
+        with contextlib.suppress(OSError):
+            os.nice(EVENTS_NICE)
+        return event_loop.run(_events(args, holder, ami, callers))
     return event_loop.run(_serve(args, holder, ami, callers))
 
 
@@ -164,9 +173,28 @@ async def _keep_connecting(client: AmiClient) -> None:
             return
 
 
+EVENTS_NICE = 10  # the events process yields the CPU to routing: a decision must not wait behind an AMI burst
+EVENTS_STOP_SECONDS = DRAIN_SECONDS + 10.0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None, callers: CallerPolicy) -> int:
+    """The routing process: FastAGI and survey ratings. AMI, MQTT and the wall run in a child process.
+
+    Routing is the latency-critical path (a caller waits in silence for the decision); records, events
+    and the wall are throughput work whose bursts (a busy hour of AMI events, a reconnect backlog) would
+    otherwise hold the event loop for tens of ms (benchmarks/records_bench.py). So they run in their own
+    process at a lower CPU priority; both share only the database.
+    """
     try:
-        store = await Store.open(args.database)
+        store = await Store.open(args.database)  # migrates once, before the events process opens it too
     except Exception as exc:  # the message names the URL (password hidden) and what failed
         log.error("database not usable, not serving: %s", exc)
         return 1
@@ -189,7 +217,68 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
     host, port = args.listen
     bound = await server.start(host, port)
     log.info("FastAGI controller on %s:%d serving %s (%s loop)", host, bound, args.config, event_loop.loop_name())
+    events: subprocess.Popen[bytes] | None = None
+    if ami is not None or args.mqtt is not None or args.wallboard is not None:
+        events = subprocess.Popen(_events_command(args))  # same stdout/stderr, same environment
+        log.info("events process (AMI, records, MQTT, wallboard) pid %d at nice +%d", events.pid, EVENTS_NICE)
 
+    stop = _stop_on_signals()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, holder.reload)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        holder.reload_if_changed()  # file change picked up within a second
+        if events is not None and events.poll() is not None:
+            log.error("events process exited with %s; routing goes on, records and events stop", events.returncode)
+            events = None
+
+    # Stop taking work first, then flush: every rating reaches the database.
+    await server.close()
+    code = 0
+    if events is not None:
+        events.send_signal(signal.SIGTERM)
+        try:
+            await loop.run_in_executor(None, events.wait, EVENTS_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.error("events process did not stop in %.0fs; killed", EVENTS_STOP_SECONDS)
+            events.kill()
+            events.wait()
+        code = 0 if events.returncode in (0, -signal.SIGTERM) else 1
+    await writer.stop()
+    await store.close()
+    log.info("stopped; %d rows written", writer.written)
+    return code
+
+
+def _hostport(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _events_command(args: argparse.Namespace) -> list[str]:
+    """The command line of serve's events process: the same options, less FastAGI's."""
+    cmd = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--events-process", "--config", str(args.config)]
+    if args.database:
+        cmd += ["--database", args.database]
+    for flag, value in (("--ami", args.ami), ("--mqtt", args.mqtt), ("--wallboard", args.wallboard)):
+        if value is not None:
+            cmd += [flag, _hostport(value)]
+    return cmd
+
+
+async def _events(
+    args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None, callers: CallerPolicy
+) -> int:
+    """AMI (records, transfers), MQTT (outbox, commands) and the wallboard, until SIGTERM/SIGINT."""
+    stop = _stop_on_signals()
+    try:
+        store = await Store.open(args.database)
+    except Exception as exc:
+        log.error("database not usable, events process not serving: %s", exc)
+        return 1
+    writer = BatchWriter(store)
+    await writer.start()
     client: AmiClient | None = None
     connecting: asyncio.Task[None] | None = None
     executor: TransferExecutor | None = None
@@ -200,7 +289,6 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
         pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer)
         await pipeline.start()
-        connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -216,30 +304,25 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
         log.info("MQTT on %s:%d, commands on %s", mqtt.host, mqtt.port, listener.topic_filter)
     wallboard: WallboardRunner | None = None
     if args.wallboard is not None:
-        try:  # subscribed before the AMI login completes, so the first resync reaches it too
+        try:  # subscribed before the AMI login, so the first resync reaches it too
             wallboard = await start_wallboard(
                 holder.table, host=args.wallboard[0], port=args.wallboard[1], ami=client, store=store
             )
         except (UsersFileError, OSError) as exc:
             log.error("wallboard not started: %s", exc)
+    if client is not None:
+        connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGHUP, holder.reload)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     served_table = holder.table
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        holder.reload_if_changed()  # file change picked up within a second
-        if holder.table is not served_table:  # reloaded (SIGHUP or file change): the wall follows
+        holder.reload_if_changed()  # transfer targets and the wall follow the file, as routing does
+        if holder.table is not served_table:
             served_table = holder.table
             if wallboard is not None:
                 wallboard.set_table(served_table)
 
-    # Stop taking work first, then flush: every rating and audit row reaches the database.
-    await server.close()
     if wallboard is not None:
         await wallboard.close()
     if listener is not None:
@@ -258,5 +341,5 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, ami: AmiSetting
             log.warning("MQTT: unsent events stay in the outbox for the next start")
         await publisher.stop()
     await store.close()
-    log.info("stopped; %d rows written", writer.written)
+    log.info("events process stopped; %d rows written", writer.written)
     return 0
