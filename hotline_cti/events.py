@@ -28,6 +28,19 @@ def topic(region: str, *parts: str) -> str:
     return "/".join((TOPIC_ROOT, region, *parts))
 
 
+def load_versioned(text: str | bytes) -> dict[str, Any]:
+    """A JSON object with ``"v": SCHEMA_VERSION`` (events and MQTT commands); ValueError naming what is wrong."""
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    if body.get("v") != SCHEMA_VERSION:
+        raise ValueError(f"unsupported version {body.get('v')!r} (want {SCHEMA_VERSION})")
+    return body
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One real-time event: ``{"v": 1, "type": ..., "region": ..., "at": ISO-8601 UTC, "data": {...}}``."""
@@ -56,14 +69,7 @@ class Event:
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
         """Parse a payload; raises ValueError naming what is wrong."""
-        try:
-            body = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
-        if body.get("v") != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema version {body.get('v')!r} (want {SCHEMA_VERSION})")
+        body = load_versioned(text)
         for key in ("type", "region", "at"):
             if not isinstance(body.get(key), str):
                 raise ValueError(f"missing or non-string {key!r}")

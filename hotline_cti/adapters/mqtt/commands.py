@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -30,7 +29,7 @@ import aiomqtt
 from hotline_cti.adapters.ami.client import backoff_delays
 from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.core.transfer import TransferRequest
-from hotline_cti.events import SCHEMA_VERSION, Event, topic
+from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.model import TransferMode, TransferRecord
 
@@ -88,13 +87,9 @@ class CommandHandler:
         if len(payload) > MAX_PAYLOAD:
             raise CommandError(f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
         try:
-            body = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CommandError(f"not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise CommandError("not a JSON object")
-        if body.get("v") != SCHEMA_VERSION:
-            raise CommandError(f"unsupported version {body.get('v')!r} (want {SCHEMA_VERSION})")
+            body = load_versioned(payload)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         ident = body.get("id")
         if not isinstance(ident, str) or not _ID_RE.match(ident):
             raise CommandError("'id' must be 1-64 characters of A-Z a-z 0-9 _ . : -")
