@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import os
 import secrets
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ from pathlib import Path
 import aiomqtt
 
 from benchmarks.fastagi_bench import CLIENT_CORE, NUMBERS, SERVER_CORE, Tally, free_port, one_session
-from benchmarks.sim_bench import SCENARIO, wait_listening
+from benchmarks.sim_bench import SCENARIO, stop_serve, wait_listening
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
 from hotline_cti.adapters.ami.protocol import AmiParser, Message
 from hotline_cti.cli.config_cmd import load_checked
@@ -280,12 +279,7 @@ def controller(
     try:
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc, 15)
 
 
 async def wait_logged_in(server: AmiServer, proc: subprocess.Popen[bytes], log: Path) -> None:

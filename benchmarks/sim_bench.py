@@ -115,12 +115,17 @@ async def fastagi_run(checked: Checked, arrivals: list[Arrival], concurrency: in
             print(f"warning: {fallback} calls fell back (controller gave no decision)")
         return len(routes) / elapsed
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc, 10)
+
+
+def stop_serve(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM as an operator would (serve flushes and exits), SIGKILL after ``timeout`` s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main() -> None:
