@@ -20,7 +20,75 @@ from dataclasses import dataclass, field
 from hotline_cti.adapters.agi.protocol import DEAD_CHANNEL_COMMANDS
 
 SUCCESS, FAILURE, HANGUP = "SUCCESS", "FAILURE", "HANGUP"
-APPLICATIONS = {"Playback", "Set", "NoOp", "Wait", "Verbose", "Log"}
+APPLICATIONS = {"Playback", "Set", "MSet", "NoOp", "Wait", "Verbose", "Log"}
+MSET_MAX_PAIRS = 99  # Asterisk 20's MSet parses up to 99 pairs; the rest stay in the last one
+
+
+def separate_app_args(text: str, delim: str = ",", *, remove_chars: bool = True, max_args: int = 99) -> list[str]:
+    """Split application arguments as Asterisk's ``__ast_app_separate_args`` (main/app.c) does.
+
+    ``delim`` separates only outside quotes, parentheses and brackets; with ``remove_chars``
+    quotes are dropped and a backslash makes the next character literal (and is dropped);
+    the last of ``max_args`` takes the unparsed rest; a trailing ``delim`` leaves one more,
+    empty argument (so ``NAME=`` is a name and an empty value).
+    """
+    args: list[str] = []
+    paren = bracket = 0
+    quote = False
+    i, n = 0, len(text)
+    ended_on_delim = False
+    while i < n and len(args) < max_args - 1:
+        cur: list[str] = []
+        ended_on_delim = False
+        while i < n:
+            ch = text[i]
+            if ch == "(":
+                paren += 1
+            elif ch == ")":
+                paren = max(paren - 1, 0)
+            elif ch == "[":
+                bracket += 1
+            elif ch == "]":
+                bracket = max(bracket - 1, 0)
+            elif ch == '"' and delim != '"':
+                quote = not quote
+                if remove_chars:
+                    i += 1
+                    continue
+            elif ch == "\\":
+                if remove_chars:
+                    i += 1  # the backslash goes; the next character is kept as it is
+                    ch = text[i] if i < n else ""
+                else:
+                    cur.append(ch)
+                    i += 1
+                    ch = text[i] if i < n else ""
+            elif ch == delim and not paren and not quote and not bracket:
+                i += 1
+                ended_on_delim = True
+                break
+            cur.append(ch)
+            i += 1
+        args.append("".join(cur))
+    if i < n or ended_on_delim:
+        args.append(text[i:])
+    return args
+
+
+def run_application(channel: PeerChannel, app: str, data: str) -> int:
+    """What ``EXEC app data`` does on the simulated channel; its result (-2: no such application)."""
+    if app not in APPLICATIONS:
+        return -2
+    if app == "Set":
+        name, sep, value = data.partition("=")
+        if sep:
+            channel.set(name, value)
+    elif app == "MSet":  # pbx_builtin_setvar_multiple: pairs on ',', each pair on its first '='
+        for pair in separate_app_args(data, max_args=MSET_MAX_PAIRS):
+            parts = separate_app_args(pair, "=", remove_chars=False, max_args=2)
+            if len(parts) == 2:
+                channel.set(parts[0], parts[1])
+    return 0
 
 
 @dataclass
@@ -33,10 +101,16 @@ class PeerChannel:
     sounds: set[str] | frozenset[str] | None = None  # existing sound files (None: all exist)
     hangup_after: int | None = None  # answer this many commands, then the caller hangs up
     commands: list[str] = field(default_factory=list)
+    assigned: list[tuple[str, str]] = field(default_factory=list)  # every variable set, in order
 
     def __post_init__(self) -> None:
         if isinstance(self.dtmf, str):
             self.dtmf = [self.dtmf] if self.dtmf else []
+
+    def set(self, name: str, value: str) -> None:
+        """Set a channel variable (SET VARIABLE, or Set / MSet run through EXEC)."""
+        self.variables[name] = value
+        self.assigned.append((name, value))
 
 
 def reply_to(channel: PeerChannel, line: str, failed: list[bool]) -> str:
@@ -48,7 +122,7 @@ def reply_to(channel: PeerChannel, line: str, failed: list[bool]) -> str:
     upper = [w.upper() for w in words]
     verb = " ".join(upper[:2])
     if verb == "SET VARIABLE" and len(words) == 4:
-        channel.variables[words[2]] = words[3]
+        channel.set(words[2], words[3])
         return "200 result=1"
     if verb == "GET VARIABLE" and len(words) == 3:
         value = channel.variables.get(words[2])
@@ -65,7 +139,7 @@ def reply_to(channel: PeerChannel, line: str, failed: list[bool]) -> str:
         keys = channel.dtmf.pop(0) if channel.dtmf else ""  # type: ignore[union-attr]
         return f"200 result={keys}" if keys else "200 result= (timeout)"
     if upper[:1] == ["EXEC"] and len(words) >= 2:
-        return "200 result=0" if words[1] in APPLICATIONS else "200 result=-2"
+        return f"200 result={run_application(channel, words[1], words[2] if len(words) > 2 else '')}"
     if upper[:1] in (["ANSWER"], ["NOOP"], ["VERBOSE"], ["HANGUP"]):
         return "200 result=1" if upper[0] == "HANGUP" else "200 result=0"
     if verb in ("SET VARIABLE", "GET VARIABLE", "STREAM FILE", "GET DATA"):

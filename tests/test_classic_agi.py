@@ -61,8 +61,7 @@ def expected_variables(dialled: str, city: str | None = None) -> dict[str, str]:
 def test_route_sets_the_decision_and_the_sentinel_last(via_env: bool) -> None:
     status, code, stderr, channel = session("route", ["12348", ""], PeerChannel(dict(CALLER)), via_env=via_env)
     assert (status, code) == ("SUCCESS", 0), stderr
-    sets = [c for c in channel.commands if c.startswith("SET VARIABLE")]
-    assert sets[-1] == f'SET VARIABLE {cv.DECIDED} "1"' and channel.commands[-1] == sets[-1]
+    assert channel.assigned[-1] == (cv.DECIDED, "1") and cv.DECIDED in channel.commands[-1]
     del channel.variables[cv.DECIDED]
     assert channel.variables == expected_variables("12348")
     assert channel.variables[cv.ACTION] == "department"
@@ -78,20 +77,21 @@ def test_prompts_are_streamed_and_a_missing_one_is_failure_but_decided() -> None
 
 
 def test_sighup_mid_session_skips_what_a_dead_channel_refuses() -> None:
-    channel = PeerChannel(dict(CALLER), hangup_after=3)
+    channel = PeerChannel(dict(CALLER), hangup_after=0)
     status, code, stderr, channel = session("route", ["12300", ""], channel)
     assert (status, code) == ("HANGUP", 0), stderr
-    # SIGHUP came with command 4: SET VARIABLE still works on a dead channel, so every variable is set,
-    # but the prompt is not even tried (a 511 for it would also have been survivable)
+    # SIGHUP came with the first command, the EXEC MSet, which still runs on a dead channel, so every
+    # variable is set; the prompt is not even tried (a 511 for it would also have been survivable)
     assert not any(c.startswith("STREAM FILE") for c in channel.commands)
     assert channel.variables[cv.DECIDED] == "1" and channel.variables[cv.PROMPTS] == "hotline/retired-12300"
-    assert len(channel.commands) == len(expected_variables("12300")) + 1
+    assert channel.commands[0].startswith("EXEC MSet ")
+    assert channel.commands[1:] == [f'SET VARIABLE {cv.DECIDED} "1"']
 
 
 def test_511_without_sighup_still_finishes_with_the_sentinel() -> None:
     process = start("route", "12300", "")
     try:
-        channel = PeerChannel(dict(CALLER), hangup_after=3)
+        channel = PeerChannel(dict(CALLER), hangup_after=1)  # the caller goes during the prompt
         status = run_classic_peer(process, "route", channel, args=["12300", ""], sighup=False)
         assert process.wait(timeout=30) == 0
     finally:

@@ -213,14 +213,16 @@ async def test_controller_killed_under_load_loses_no_call(mini: Path) -> None:
 
         async def counting(host: str, p: int, script: str, args: tuple[str, ...], variables: dict[str, str]) -> str:
             started.append(script)
-            return await peer_agi(host, p, script, args, variables, reply_delay=0.02)
+            return await peer_agi(host, p, script, args, variables, reply_delay=0.05)
 
         r = DialplanRunner(contexts, agi=counting, dial_outcome=lambda d: "END")
-        numbers = ["12315", "12366", "110", "077312315"] * 25
+        # 12345 plays its welcome prompt (variables, prompt, sentinel: three round trips), so the
+        # kill lands between its variables and its sentinel; the others need one round trip.
+        numbers = ["12315", "12366", "110", "077312315", "12345"] * 20
         tasks = [asyncio.create_task(call(r, n, uid=f"1700000000.{i}")) for i, n in enumerate(numbers)]
         while len(started) < 100:
             await asyncio.sleep(0.005)
-        await asyncio.sleep(0.1)  # every session is a few replies in (each reply takes 20 ms)
+        await asyncio.sleep(0.05)  # a prompt session is one or two replies in (each reply takes 50 ms)
         process.send_signal(signal.SIGKILL)
         results = await asyncio.gather(*tasks)
     finally:
@@ -236,10 +238,11 @@ async def test_controller_killed_under_load_loses_no_call(mini: Path) -> None:
         assert result.kind in ("queue", "dial"), result.trace
         if number == "110":
             assert (result.kind, result.target) == ("dial", decided)
-        if result.target != decided:
+        if result.events[-1]["Action"] == "fallback":  # no sentinel: the general queue, whatever was set
             assert (result.kind, result.target) == ("queue", "gx-general"), (number, result.target)
-            assert result.events[-1]["Action"] == "fallback"
             fallbacks += 1
+        else:
+            assert result.target == decided, (number, result.target)
     assert fallbacks > 0  # the kill really cut sessions short
 
 

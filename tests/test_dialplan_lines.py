@@ -26,6 +26,7 @@ from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import LinePlan, RoutingTable
 from hotline_cti.dialplan.confparse import Context, parse_extensions
+from simulators.agi_peer import PeerChannel, reply_to
 from simulators.dialplan_runner import CallResult, DialplanRunner, peer_agi
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,9 +56,21 @@ def dialled(number: str, line: LinePlan, area: str) -> list[str]:
     return dialled_forms(number, line.landline_area or area)[:2]
 
 
-def expected_commands(d: Decision) -> list[str]:
-    sets = [f'SET VARIABLE {name} "{value}"' for name, value in decision_variables(d)]
-    return [*sets, *(f'STREAM FILE {cv.SOUND_DIR}/{p} ""' for p in d.prompts), f'SET VARIABLE {cv.DECIDED} "1"']
+def check_route_session(commands: list[str], d: Decision, where: str) -> None:
+    """The route session set the decision's variables, played its prompts, and set the sentinel last.
+
+    The commands are replayed on a fresh simulated channel, so the check is what Asterisk would
+    hold, however the server grouped the variables (SET VARIABLE or one EXEC MSet).
+    """
+    channel = PeerChannel({})
+    for command in commands:
+        reply_to(channel, command, [False])
+    assert channel.assigned == [*decision_variables(d), (cv.DECIDED, "1")], where
+    streams = [c for c in commands if c.startswith("STREAM FILE")]
+    assert streams == [f'STREAM FILE {cv.SOUND_DIR}/{p} ""' for p in d.prompts], where
+    assert cv.DECIDED in commands[-1] and not commands[-1].startswith("STREAM FILE"), where
+    # one round trip for all the variables, one per prompt, one for the sentinel after the prompts
+    assert len(commands) == (1 if not d.prompts else 2 + len(d.prompts)), where
 
 
 def expected_end(d: Decision) -> tuple[str, str | None]:
@@ -100,7 +113,7 @@ async def test_every_line_through_server_and_dialplan(seed: SeedRegion) -> None:
             for form, (result, commands) in zip(batch, runs, strict=True):
                 d = decide(Call(form, caller=CALLER), table, now)
                 where = f"{region} {form} at {now:%Y-%m-%d}: {d.action} {d.target}"
-                assert commands[0] == expected_commands(d), where  # the route session, sentinel last
+                check_route_session(commands[0], d, where)
                 actions[d.action.value] += 1
                 if d.menu:  # the 12345 menu re-decides; nobody pressed a key
                     d = decide(Call(form, caller=CALLER, ivr_choice="0"), table, now)

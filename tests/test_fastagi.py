@@ -67,9 +67,12 @@ async def test_route_sets_the_variables_and_the_sentinel_last(
     assert status == "SUCCESS"
     v = channel.variables
     assert (v[cv.ACTION], v[cv.TARGET], v[cv.PROMPTS]) == (action, target, prompts)
-    assert channel.commands[-1] == 'SET VARIABLE HOTLINE_DECIDED "1"'
+    assert channel.assigned[-1] == (cv.DECIDED, "1") and cv.DECIDED in channel.commands[-1]
     played = [c for c in channel.commands if c.startswith("STREAM FILE")]
     assert played == [f'STREAM FILE {p} ""' for p in prompts.split("&") if p]
+    # the variables in one round trip (EXEC MSet), then each prompt, then the sentinel
+    assert channel.commands[0].startswith('EXEC MSet "HOTLINE_ACTION=')
+    assert len(channel.commands) == (1 if not played else 2 + len(played))
 
 
 async def test_missing_prompt_gives_failure_but_the_sentinel_is_set(
@@ -84,10 +87,11 @@ async def test_caller_hangup_mid_prompt_still_sets_variables(
     server: tuple[FastAgiServer, int, list[tuple[str, int]]],
 ) -> None:
     srv, port, _ = server
-    # 18 variables are answered, then the caller hangs up during the transition prompt.
-    status, channel = await route(port, "12300", hangup_after=18)
+    # The variables are answered, then the caller hangs up during the transition prompt.
+    status, channel = await route(port, "12300", hangup_after=1)
     assert status == "HANGUP" and channel.variables[cv.DECIDED] == "1"
-    assert channel.commands[18].startswith("STREAM FILE") and len(channel.commands) == 20
+    assert channel.variables[cv.PROMPTS] == "hotline/transition-12300"
+    assert channel.commands[1].startswith("STREAM FILE") and len(channel.commands) == 3
     assert srv.active == 0
 
 
@@ -129,7 +133,7 @@ async def test_stalled_peer_is_dropped_by_the_command_timeout(
     writer.write(b"agi_network_script: route\nagi_arg_1: 12315\n\n")
     await writer.drain()
     first = await reader.readline()
-    assert first.startswith(b"SET VARIABLE HOTLINE_ACTION")
+    assert first.startswith(b'EXEC MSet "HOTLINE_ACTION=')
     assert await asyncio.wait_for(reader.read(), 2.0) == b""  # we never answer; the server hangs up on us
     writer.close()
     assert srv.active == 0 and srv.failed >= 1
@@ -184,15 +188,16 @@ def test_reload_watches_the_files_a_config_extends(tmp_path: Path) -> None:
 async def test_session_deadline_ends_a_peer_that_answers_slowly_but_forever(config_file: Path) -> None:
     # every reply comes within the command timeout, but the whole session would outlast its deadline
     srv = FastAgiServer(
-        ConfigHolder(config_file), limits=Limits(env=1.0, command=0.2, session=0.3), clock=lambda: WINDOW
+        ConfigHolder(config_file), limits=Limits(env=1.0, command=0.25, session=0.3), clock=lambda: WINDOW
     )
     port = await srv.start("127.0.0.1", 0)
     try:
         channel = PeerChannel({"agi_callerid": "13812345678"})
-        status = await run_fastagi("127.0.0.1", port, "route", channel, args=["12300", ""], reply_delay=0.05)
+        # variables answered at 0.2 s, the prompt's reply would come at 0.4 s: past the deadline
+        status = await run_fastagi("127.0.0.1", port, "route", channel, args=["12300", ""], reply_delay=0.2)
     finally:
         await srv.close()
-    assert cv.DECIDED not in channel.variables and 0 < len(channel.commands) < 18
+    assert cv.DECIDED not in channel.variables and len(channel.commands) == 2
     assert status == "SUCCESS"  # Asterisk: closed without the sentinel, so the dialplan falls back
     assert srv.active == 0 and srv.failed == 1 and srv.served == 0
 

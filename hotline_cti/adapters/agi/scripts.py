@@ -20,11 +20,49 @@ Script = Generator[str, AgiReply, None]
 RatingSink = Callable[[str, int, dt.datetime], None]
 RATINGS = {"1": "满意", "2": "基本满意", "3": "不满意"}
 MENU_TRIES = 3
+# What Asterisk's application-argument parser does not pass through unchanged inside an MSet
+# argument: ',' separates pairs, '"' and '\\' are removed, brackets and parentheses nest
+# (a ',' inside them does not separate), and res_agi's 1.4 compat mode turns '|' into ','.
+MSET_UNSAFE = frozenset(',"\\()[]|\r\n')
+MSET_MAX_PAIRS = 24  # Asterisk 11 parsed 24 pairs per MSet (20 parses 99); a longer list is split
+MSET_MAX_LINE = 1000  # bytes; res_agi reads a command line into a 2 KiB buffer
 
 
 def set_var(name: str, value: str) -> str:
     """A SET VARIABLE command line."""
     return f"SET VARIABLE {name} {quote_arg(value)}"
+
+
+def set_vars(pairs: list[tuple[str, str]]) -> list[str]:
+    """Command lines that set ``pairs`` in their order, as few round trips as Asterisk allows.
+
+    Each run of values MSet passes through unchanged becomes one ``EXEC MSet "A=1,B=2"``
+    (one round trip instead of one per variable: a routing session's CPU is mostly its round
+    trips). A value MSet would split or rewrite goes on its own SET VARIABLE, which takes any text.
+    """
+    lines: list[str] = []
+    run: list[str] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if run:
+            lines.append(f'EXEC MSet "{",".join(run)}"' if len(run) > 1 else set_var(*run[0].split("=", 1)))
+            run.clear()
+            size = 0
+
+    for name, value in pairs:
+        if MSET_UNSAFE.isdisjoint(value):
+            pair = f"{name}={value}"
+            if len(run) == MSET_MAX_PAIRS or size + len(pair.encode()) > MSET_MAX_LINE:
+                flush()
+            run.append(pair)
+            size += len(pair.encode()) + 1
+        else:
+            flush()
+            lines.append(set_var(name, value))
+    flush()
+    return lines
 
 
 def sound(prompt_id: str) -> str:
@@ -64,19 +102,43 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
     ]
 
 
-def _apply(d: Decision) -> Script:
-    for name, value in decision_variables(d):
-        yield set_var(name, value)
-    for prompt in d.prompts:
-        yield f'STREAM FILE {sound(prompt)} ""'
-    yield set_var(cv.DECIDED, cv.DECIDED_VALUE)
+def decision_commands(d: Decision, before: tuple[tuple[str, str], ...] = ()) -> tuple[str, ...]:
+    """The command lines that carry out ``d``: set ``before`` and its variables, play its prompts,
+    and set the sentinel last (in the variables' own MSet when no prompt comes between)."""
+    variables = [*before, *decision_variables(d)]
+    if not d.prompts:
+        variables.append((cv.DECIDED, cv.DECIDED_VALUE))
+        return tuple(set_vars(variables))
+    streams = (f'STREAM FILE {sound(prompt)} ""' for prompt in d.prompts)
+    return (*set_vars(variables), *streams, set_var(cv.DECIDED, cv.DECIDED_VALUE))
+
+
+# Decisions repeat (the routing table memoises them), so their command lines are built once.
+_COMMANDS: dict[Decision, tuple[str, ...]] = {}
+_COMMANDS_LIMIT = 4096  # bounded: unknown numbers make a new decision every time
+
+
+def commands_for(d: Decision) -> tuple[str, ...]:
+    """:func:`decision_commands` of ``d``, built once per distinct decision."""
+    cached = _COMMANDS.get(d)
+    if cached is None:
+        cached = decision_commands(d)
+        if len(_COMMANDS) >= _COMMANDS_LIMIT:
+            _COMMANDS.clear()
+        _COMMANDS[d] = cached
+    return cached
 
 
 def route_script(
     env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
 ) -> Script:
-    """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last."""
-    yield from _apply(decider(call_from_env(env), table, now))
+    """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last.
+
+    The replies change nothing: every command is sent whatever came back.
+    """
+    # A loop, not ``yield from``: the session sends each reply in, and a tuple's iterator has no send().
+    for line in commands_for(decider(call_from_env(env), table, now)):  # noqa: UP028
+        yield line
 
 
 def ivr_script(env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]) -> Script:
@@ -99,8 +161,8 @@ def ivr_script(env: dict[str, str], table: RoutingTable, now: dt.datetime, decid
         yield f'STREAM FILE {sound("invalid-choice")} ""'
     base = call_from_env(env)
     call = Call(base.dialled, caller=base.caller, city=base.city, ivr_choice=choice or "0", topic=topic)
-    yield set_var(cv.IVR_CHOICE, choice or "")
-    yield from _apply(decider(call, table, now))
+    for line in decision_commands(decider(call, table, now), ((cv.IVR_CHOICE, choice or ""),)):  # noqa: UP028
+        yield line
 
 
 def survey_script(env: dict[str, str], record: RatingSink, now: dt.datetime) -> Script:
