@@ -151,3 +151,34 @@ def test_arbitrary_bytes_raise_only_the_protocol_error(data: bytes, cuts: list[i
                 parser_feed(chunk)
         except AgiProtocolError:
             pass
+
+
+ENV_KEYS = st.from_regex(r"agi_[a-z0-9_]{1,12}", fullmatch=True)
+ENV_VALUES = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(ENV_KEYS | st.text(max_size=8), ENV_VALUES), max_size=8),
+    junk=st.sampled_from(["", "\r", "\n", "agi_x:y\n", "x: 1\n"]),
+)
+def test_whole_block_in_one_read_parses_as_line_by_line(pairs: list[tuple[str, str]], junk: str) -> None:
+    """The one-read fast path gives what feeding a byte at a time gives, or the same error."""
+    block = ("".join(f"{k}: {v}\n" for k, v in pairs) + junk + "\n").encode()
+
+    def outcome(pieces: list[bytes]) -> object:
+        parser = EnvironmentParser()
+        try:
+            result = None
+            for piece in pieces:
+                result = parser.feed(piece)
+            return result
+        except AgiProtocolError as exc:
+            return str(exc)
+
+    assert outcome([block]) == outcome([block[i : i + 1] for i in range(len(block))])
+
+
+def test_a_whole_environment_block_in_one_read() -> None:
+    env = EnvironmentParser().feed(ENV)
+    assert env is not None and env["agi_calleridname"] == "张三丰" and env["agi_arg_2"] == ""

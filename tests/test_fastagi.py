@@ -13,7 +13,7 @@ import pytest
 from conftest import SMALL_YAML
 
 from hotline_cti import channel_vars as cv
-from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
+from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits, reserve_descriptors
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from simulators.agi_peer import PeerChannel, run_fastagi
 
@@ -137,6 +137,36 @@ async def test_stalled_peer_is_dropped_by_the_command_timeout(
     assert await asyncio.wait_for(reader.read(), 2.0) == b""  # we never answer; the server hangs up on us
     writer.close()
     assert srv.active == 0 and srv.failed >= 1
+
+
+async def test_deadlines_are_kept_by_one_sweep_that_stops_when_idle(
+    server: tuple[FastAgiServer, int, list[tuple[str, int]]],
+) -> None:
+    srv, port, _ = server
+    loop = asyncio.get_running_loop()
+    _, silent = await asyncio.open_connection("127.0.0.1", port)  # connects, never sends its environment
+    await asyncio.sleep(0.05)
+    assert srv.active == 1
+    started = loop.time()
+    while srv.active and loop.time() - started < 3.0:
+        await asyncio.sleep(0.02)
+    waited = loop.time() - started
+    # the env limit is 1.0 s and the sweep runs every quarter of the shortest limit (0.125 s here)
+    assert srv.active == 0 and 0.8 <= waited <= 1.0 + 0.125 + 0.3, waited
+    silent.close()
+    await asyncio.sleep(0.3)  # one more tick finds nothing in flight and does not re-arm
+    assert srv._ticker is None
+
+
+def test_descriptor_table_is_grown_before_calls_come() -> None:
+    def table_size() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("FDSize:")))
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    assert reserve_descriptors(2048) == 2048
+    assert table_size() >= 2048
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the probe and its high copy are closed
 
 
 async def test_thousand_sessions_at_once(server: tuple[FastAgiServer, int, list[tuple[str, int]]]) -> None:

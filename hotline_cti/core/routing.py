@@ -47,7 +47,9 @@ def resolve_city(table: RoutingTable, call: Call, dialled_area: str | None) -> t
         if call.city in table.city_names:
             return call.city, None
         return None, f"city {call.city!r} is not in the config"
-    for area, source in ((dialled_area, "dialled"), (_caller_area(call.caller), "caller's")):
+    for source in ("dialled", "caller's"):
+        # the caller's number is parsed only when the dialled one names no area
+        area = dialled_area if source == "dialled" else _caller_area(call.caller)
         if area is None:
             continue
         city = table.city_by_area.get(area)
@@ -61,7 +63,7 @@ def resolve_city(table: RoutingTable, call: Call, dialled_area: str | None) -> t
 
 
 def _caller_area(caller: str | None) -> str | None:
-    if not caller:
+    if not caller or (caller.isdigit() and caller[0] != "0"):  # a mobile or local number names no area
         return None
     try:
         parsed = parse_dialled(caller)

@@ -5,18 +5,21 @@ stalled Asterisk peer never holds a caller in silence through us and never
 holds the server. A peer that connects and closes before its environment (a
 health check, a port scan) costs one closed socket.
 
-Sessions are :class:`asyncio.Protocol` callbacks, not stream coroutines: a
-routing session is ~20 one-line round trips, and callbacks without a task,
-futures or a timer per command cost less than half the CPU of streams
-(measured in docs/fastagi.md). Time limits are one lazy timer per session.
+Sessions are :class:`asyncio.Protocol` callbacks, not stream coroutines: no task,
+future or timer per session or per command. Time limits are kept by one sweep over
+the sessions in flight, and the descriptor table is grown before calls come (see
+:func:`reserve_descriptors`). Measured against pyst2 and panoramisk in docs/fastagi.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import ipaddress
 import logging
+import os
+import resource
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -53,6 +56,7 @@ class FastAgiServer:
     ) -> None:
         self.holder = holder
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
+        self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
         self.record_rating = record_rating or (lambda call_id, rating, at: None)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -60,6 +64,13 @@ class FastAgiServer:
         self.served = 0
         self.failed = 0
         self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Deadlines: one sweep over the sessions in flight every quarter of the shortest limit (at
+        # most 0.25 s), not a timer per session. Arming and cancelling a timer cost about as much
+        # as parsing the environment; a sweep costs a comparison per session.
+        self._sessions: set[_Session] = set()
+        self._tick = max(0.01, min(0.25, min(self.limits.env, self.limits.command, self.limits.session) / 4))
+        self._ticker: asyncio.TimerHandle | None = None
         # One receive buffer for all of this server's sessions (they share its one event loop, which
         # calls get_buffer, recv_into and buffer_updated back to back). It spares the 256 KiB
         # allocation a plain Protocol's recv() makes for every ~20-byte reply.
@@ -67,7 +78,8 @@ class FastAgiServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573) -> int:
         """Listen; return the bound port (useful with port 0)."""
-        loop = asyncio.get_running_loop()
+        reserve_descriptors(RESERVED_DESCRIPTORS)
+        loop = self._loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Session(self, loop), host, port, backlog=1024)
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -78,11 +90,31 @@ class FastAgiServer:
             await self._server.wait_closed()
 
     def _allowed(self, peer: str) -> bool:
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in net for net in self.allow)
+        known = self._peers.get(peer)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(peer)
+            except ValueError:
+                known = False
+            else:
+                known = any(address in net for net in self.allow)
+            if len(self._peers) >= 1024:  # bounded: a scan comes from many addresses
+                self._peers.clear()
+            self._peers[peer] = known
+        return known
+
+    def _track(self, session: _Session) -> None:
+        self._sessions.add(session)
+        if self._ticker is None and self._loop is not None:
+            self._ticker = self._loop.call_later(self._tick, self._sweep)
+
+    def _sweep(self) -> None:
+        """End every session past its deadline; keep sweeping while any is in flight."""
+        assert self._loop is not None
+        now = self._loop.time()
+        for session in [s for s in self._sessions if now >= s.wait_until or now >= s.session_end]:
+            session._expire(now)
+        self._ticker = self._loop.call_later(self._tick, self._sweep) if self._sessions else None
 
     def _script(self, env: dict[str, str]) -> Script | None:
         name = env.get("agi_network_script", "").strip("/").split("?")[0]
@@ -90,11 +122,50 @@ class FastAgiServer:
         return select_script(name, env, self.holder.table, self.clock(), self.record_rating)
 
 
+RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)
+
+
+def reserve_descriptors(count: int) -> int:
+    """Grow this process's descriptor table to ``count`` slots now, before calls come; return the size.
+
+    Linux grows the table by doubling as sockets pass 256, 512, 1,024…, and in a process with
+    threads each growth waits for an RCU grace period: under 1,000 new sessions/s that held the
+    loop 5-20 ms at each step while sessions piled up (benchmarks/fastagi_bench.py, open loop).
+    The table never shrinks, so taking one high slot and freeing it keeps the range ready.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    size = count if soft == resource.RLIM_INFINITY else min(count, soft)
+    if size < count:
+        log.warning("open-file limit %d caps the sessions in flight; raise it (ulimit -n, LimitNOFILE=)", soft)
+    probe = os.open(os.devnull, os.O_RDONLY)
+    try:
+        # F_DUPFD takes the lowest free slot at or above the number: it never closes a descriptor in use.
+        os.close(fcntl.fcntl(probe, fcntl.F_DUPFD, size - 1))
+    except OSError:
+        pass  # the limit is lower than it said: the table grows on demand, as without this
+    finally:
+        os.close(probe)
+    return size
+
+
 _ENV, _COMMANDS, _DONE = 0, 1, 2
 
 
 class _Session(asyncio.BufferedProtocol):
     """One FastAGI connection: environment, then one command per reply until the script ends."""
+
+    __slots__ = (
+        "env",
+        "host",
+        "loop",
+        "replies",
+        "server",
+        "session",
+        "session_end",
+        "state",
+        "transport",
+        "wait_until",
+    )
 
     def __init__(self, server: FastAgiServer, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
@@ -105,8 +176,6 @@ class _Session(asyncio.BufferedProtocol):
         self.env = EnvironmentParser()
         self.replies = ReplyParser()
         self.session: ScriptSession | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
         self.wait_until = 0.0  # the environment's or the command's reply is due by then
         self.session_end = 0.0
 
@@ -124,7 +193,8 @@ class _Session(asyncio.BufferedProtocol):
         self.server.active += 1
         now = self.loop.time()
         self.session_end = now + self.server.limits.session
-        self._wait(now + self.server.limits.env)
+        self.wait_until = now + self.server.limits.env
+        self.server._track(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.server._recv
@@ -174,35 +244,19 @@ class _Session(asyncio.BufferedProtocol):
                 self._end(None)
                 return
             self.transport.write(command.encode() + b"\n")
-            self._wait(self.loop.time() + self.server.limits.command)
+            self.wait_until = self.loop.time() + self.server.limits.command
             if not self.session.feed(()):  # its reply may have come early
                 return
 
-    def _wait(self, until: float) -> None:
-        """Set when the next reply is due; the one timer is moved only when it would fire too late."""
-        self.wait_until = until
-        due = min(until, self.session_end)
-        if self.timer is None or due < self.timer_at:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer, self.timer_at = self.loop.call_at(due, self._on_timer), due
-
-    def _on_timer(self) -> None:
-        self.timer = None
-        due = min(self.wait_until, self.session_end)
-        if self.loop.time() >= due:
-            what = "session deadline" if due == self.session_end else "reply timeout"
-            self._end(TimeoutError(what))
-        else:  # a later command moved the deadline on
-            self._wait(self.wait_until)
+    def _expire(self, now: float) -> None:
+        """The server's sweep found this session past a deadline."""
+        self._end(TimeoutError("session deadline" if now >= self.session_end else "reply timeout"))
 
     def _end(self, exc: BaseException | None, *, logged: bool = False) -> None:
         if self.state == _DONE:
             return
         self.state = _DONE
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.server._sessions.discard(self)
         self.server.active -= 1
         if exc is None:
             self.server.served += 1

@@ -73,6 +73,8 @@ def parse_reply_line(line: str) -> AgiReply:
 class _LineBuffer:
     """Whole lines out of arbitrary chunks, with a bound on line length."""
 
+    __slots__ = ("_buf",)
+
     def __init__(self) -> None:
         self._buf = bytearray()
 
@@ -98,8 +100,23 @@ class _LineBuffer:
         return out
 
 
+_ENV_LINE = re.compile(r"^(agi_\w+): (.*)\n", re.ASCII | re.MULTILINE)
+
+
+def _plain_block(data: bytes) -> dict[str, str] | None:
+    """A whole environment block of plain ``agi_name: value`` lines, or None for anything else."""
+    if len(data) > MAX_LINE or b"\r" in data:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    pairs = _ENV_LINE.findall(text)
+    # every line but the closing empty one matched: ASCII keys are a subset of what the line path accepts
+    return dict(pairs) if len(pairs) == text.count("\n") - 1 else None
+
+
 class EnvironmentParser:
     """The ``agi_*`` block Asterisk sends first, ended by an empty line."""
+
+    __slots__ = ("_lines", "done", "env")
 
     def __init__(self) -> None:
         self._lines = _LineBuffer()
@@ -108,6 +125,13 @@ class EnvironmentParser:
 
     def feed(self, data: bytes) -> dict[str, str] | None:
         """Feed bytes; return the environment once its empty line has arrived."""
+        # Fast path: the whole block in one read, the usual case; anything unusual takes the
+        # line-by-line path below, which gives the same result or names the offending line.
+        if not self.env and not self.done and not self._lines.pending and data.endswith(b"\n\n"):
+            env = _plain_block(data)
+            if env is not None:
+                self.env, self.done = env, True
+                return env
         for line in self._lines.lines(data):
             if self.done:
                 raise AgiProtocolError(f"data after the environment before any command: {line!r}")
@@ -128,6 +152,8 @@ _KNOWN_MAX = 1024  # bounded: endpos and DTMF values vary
 class ReplyParser:
     """Replies to commands: yields :class:`AgiReply` and :class:`Hangup` events in order."""
 
+    __slots__ = ("_lines", "_usage")
+
     def __init__(self) -> None:
         self._lines = _LineBuffer()
         self._usage: list[str] | None = None  # inside a 520- block
@@ -136,16 +162,17 @@ class ReplyParser:
         """Feed bytes; return the complete events they finish."""
         # Fast path: one whole line and nothing buffered, the usual read. Most replies repeat
         # ("200 result=1"), so their parse is shared; AgiReply is frozen.
-        if self._usage is None and not self._lines.pending and data.endswith(b"\n") and data.count(b"\n") == 1:
+        if self._usage is None and not self._lines.pending:
             known = _KNOWN_REPLIES.get(data)
             if known is not None:
                 return [known]
-            events = self._feed(data)
-            if len(events) == 1 and len(_KNOWN_REPLIES) < _KNOWN_MAX:
-                event = events[0]
-                if isinstance(event, AgiReply) and event.code == 200:
-                    _KNOWN_REPLIES[data] = event
-            return events
+            if data.endswith(b"\n") and data.count(b"\n") == 1:
+                events = self._feed(data)
+                if len(events) == 1 and len(_KNOWN_REPLIES) < _KNOWN_MAX:
+                    event = events[0]
+                    if isinstance(event, AgiReply) and event.code == 200:
+                        _KNOWN_REPLIES[data] = event
+                return events
         return self._feed(data)
 
     def _feed(self, data: bytes) -> list[AgiReply | Hangup]:

@@ -9,7 +9,7 @@ still runs on a dead channel are sent; the script is told ``511`` for the rest.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from hotline_cti.adapters.agi.protocol import DEAD_CHANNEL_COMMANDS, AgiReply, Hangup
 from hotline_cti.adapters.agi.scripts import Script
@@ -19,6 +19,8 @@ DEAD_REPLY = AgiReply(511, "Command Not Permitted on a dead channel or intercept
 
 class ScriptSession:
     """Feeds replies to a script and hands out its commands, skipping what a dead channel refuses."""
+
+    __slots__ = ("_next", "_pending", "_script", "dead")
 
     def __init__(self, script: Script) -> None:
         self._script = script
@@ -42,11 +44,20 @@ class ScriptSession:
             self._next = self._advance(DEAD_REPLY)
         return self._next
 
-    def feed(self, events: Iterable[AgiReply | Hangup]) -> bool:
+    def feed(self, events: Sequence[AgiReply | Hangup]) -> bool:
         """Parsed events from the peer; True once the command in flight has its reply.
 
         Events after that reply stay queued for the next command.
         """
+        if not self._pending:
+            if not events:
+                return False
+            if len(events) == 1 and type(events[0]) is AgiReply:  # the usual: exactly one reply
+                reply = events[0]
+                if reply.code == 511:
+                    self.dead = True
+                self._next = self._advance(reply)
+                return True
         self._pending.extend(events)
         while self._pending:
             event = self._pending.popleft()
