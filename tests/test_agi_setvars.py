@@ -27,7 +27,9 @@ def replay(lines: list[str]) -> PeerChannel:
 def test_plain_values_go_in_one_mset_in_order() -> None:
     pairs = [(cv.ACTION, "queue"), (cv.TARGET, "gx-l12315"), (cv.EXPERT, ""), (cv.ORIGIN, "12315"), (cv.CITY, "桂林")]
     lines = set_vars(pairs)
-    assert lines == ['EXEC MSet "HOTLINE_ACTION=queue,HOTLINE_TARGET=gx-l12315,HOTLINE_EXPERT=,HOTLINE_ORIGIN=12315,HOTLINE_CITY=桂林"']
+    assert lines == [
+        'EXEC MSet "HOTLINE_ACTION=queue,HOTLINE_TARGET=gx-l12315,HOTLINE_EXPERT=,HOTLINE_ORIGIN=12315,HOTLINE_CITY=桂林"'
+    ]
     assert replay(lines).assigned == pairs
 
 
@@ -55,7 +57,8 @@ def test_a_long_list_is_split_into_several_msets() -> None:
 
 NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,15}", fullmatch=True)
 VALUES = st.text(
-    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)) | st.sampled_from(sorted(MSET_UNSAFE - {"\r", "\n"})),
+    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",))
+    | st.sampled_from(sorted(MSET_UNSAFE - {"\r", "\n"})),
     max_size=30,
 )
 

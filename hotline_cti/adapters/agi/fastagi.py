@@ -71,16 +71,19 @@ class FastAgiServer:
         self._sessions: set[_Session] = set()
         self._tick = max(0.01, min(0.25, min(self.limits.env, self.limits.command, self.limits.session) / 4))
         self._ticker: asyncio.TimerHandle | None = None
-        # One receive buffer for all of this server's sessions (they share its one event loop, which
-        # calls get_buffer, recv_into and buffer_updated back to back). It spares the 256 KiB
-        # allocation a plain Protocol's recv() makes for every ~20-byte reply.
+        # One receive buffer for all of this server's sessions on the stock loop (they share its one
+        # event loop, which calls get_buffer, recv_into and buffer_updated back to back).
         self._recv = memoryview(bytearray(65536))
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573) -> int:
         """Listen; return the bound port (useful with port 0)."""
         reserve_descriptors(RESERVED_DESCRIPTORS)
         loop = self._loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Session(self, loop), host, port, backlog=1024)
+        # The stock loop's plain-Protocol read allocates 256 KiB for every ~20-byte reply, so there a
+        # session reads into the shared buffer; uvloop reads into its own and hands over the bytes,
+        # and the buffered calls would only add two Python calls and a copy per read.
+        session = _Session if type(loop).__module__.startswith("uvloop") else _BufferedSession
+        self._server = await loop.create_server(lambda: session(self, loop), host, port, backlog=1024)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
@@ -151,7 +154,7 @@ def reserve_descriptors(count: int) -> int:
 _ENV, _COMMANDS, _DONE = 0, 1, 2
 
 
-class _Session(asyncio.BufferedProtocol):
+class _Session(asyncio.Protocol):
     """One FastAGI connection: environment, then one command per reply until the script ends."""
 
     __slots__ = (
@@ -195,12 +198,6 @@ class _Session(asyncio.BufferedProtocol):
         self.session_end = now + self.server.limits.session
         self.wait_until = now + self.server.limits.env
         self.server._track(self)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.server._recv
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self.server._recv[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -268,3 +265,15 @@ class _Session(asyncio.BufferedProtocol):
                 log.warning("FastAGI session from %s ended: %s", self.host, text)
         if self.transport is not None:
             self.transport.close()
+
+
+class _BufferedSession(_Session, asyncio.BufferedProtocol):
+    """A session reading into the server's shared buffer (the stock loop's cheaper read)."""
+
+    __slots__ = ()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server._recv
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.server._recv[:nbytes]))

@@ -76,7 +76,7 @@ class _LineBuffer:
     __slots__ = ("_buf",)
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._buf: bytearray | None = None  # made on first use: the one-read fast paths never need it
 
     @property
     def pending(self) -> bool:
@@ -84,6 +84,8 @@ class _LineBuffer:
         return bool(self._buf)
 
     def lines(self, data: bytes) -> list[str]:
+        if self._buf is None:
+            self._buf = bytearray()
         self._buf += data
         out = []
         while True:

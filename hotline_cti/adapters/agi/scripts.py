@@ -22,8 +22,9 @@ RATINGS = {"1": "满意", "2": "基本满意", "3": "不满意"}
 MENU_TRIES = 3
 # What Asterisk's application-argument parser does not pass through unchanged inside an MSet
 # argument: ',' separates pairs, '"' and '\\' are removed, brackets and parentheses nest
-# (a ',' inside them does not separate), and res_agi's 1.4 compat mode turns '|' into ','.
-MSET_UNSAFE = frozenset(',"\\()[]|\r\n')
+# (a ',' inside them does not separate), res_agi's 1.4 compat mode turns '|' into ',', and a
+# channel with AGIEXECFULL=yes would expand '${...}' in EXEC's argument.
+MSET_UNSAFE = frozenset(',"\\()[]|$\r\n')
 MSET_MAX_PAIRS = 24  # Asterisk 11 parsed 24 pairs per MSet (20 parses 99); a longer list is split
 MSET_MAX_LINE = 1000  # bytes; res_agi reads a command line into a 2 KiB buffer
 
