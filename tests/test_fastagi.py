@@ -148,13 +148,15 @@ async def test_deadlines_are_kept_by_one_sweep_that_stops_when_idle(
     await asyncio.sleep(0.05)
     assert srv.active == 1
     started = loop.time()
-    while srv.active and loop.time() - started < 3.0:
+    while srv.active and loop.time() - started < 4.0:
         await asyncio.sleep(0.02)
     waited = loop.time() - started
-    # the env limit is 1.0 s and the sweep runs every quarter of the shortest limit (0.125 s here)
-    assert srv.active == 0 and 0.8 <= waited <= 1.0 + 0.125 + 0.3, waited
+    # the env limit is 1.0 s and the sweep runs every quarter of the shortest limit (0.125 s here);
+    # the upper bound leaves a busy CI machine a second of slack
+    assert srv.active == 0 and 0.9 <= waited <= 1.0 + 0.125 + 1.0, waited
     silent.close()
-    await asyncio.sleep(0.3)  # one more tick finds nothing in flight and does not re-arm
+    while srv._ticker is not None and loop.time() - started < 6.0:  # the next tick finds nothing: no re-arm
+        await asyncio.sleep(0.02)
     assert srv._ticker is None
 
 
