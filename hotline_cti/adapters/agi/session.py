@@ -8,7 +8,6 @@ still runs on a dead channel are sent; the script is told ``511`` for the rest.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 
 from hotline_cti.adapters.agi.protocol import DEAD_CHANNEL_COMMANDS, AgiReply, Hangup
@@ -24,7 +23,7 @@ class ScriptSession:
 
     def __init__(self, script: Script) -> None:
         self._script = script
-        self._pending: deque[AgiReply | Hangup] = deque()
+        self._pending: list[AgiReply | Hangup] = []  # rarely more than one; an empty list allocates nothing
         self.dead = False
         self._next = self._advance(None)
 
@@ -60,7 +59,7 @@ class ScriptSession:
                 return True
         self._pending.extend(events)
         while self._pending:
-            event = self._pending.popleft()
+            event = self._pending.pop(0)
             if isinstance(event, Hangup):
                 self.dead = True
                 continue
