@@ -42,28 +42,29 @@ def set_vars(pairs: list[tuple[str, str]]) -> list[str]:
     trips). A value MSet would split or rewrite goes on its own SET VARIABLE, which takes any text.
     """
     lines: list[str] = []
-    run: list[str] = []
+    run: list[tuple[str, str]] = []
     size = 0
-
-    def flush() -> None:
-        nonlocal size
-        if run:
-            lines.append(f'EXEC MSet "{",".join(run)}"' if len(run) > 1 else set_var(*run[0].split("=", 1)))
-            run.clear()
-            size = 0
-
     for name, value in pairs:
-        if MSET_UNSAFE.isdisjoint(value):
-            pair = f"{name}={value}"
-            if len(run) == MSET_MAX_PAIRS or size + len(pair.encode()) > MSET_MAX_LINE:
-                flush()
-            run.append(pair)
-            size += len(pair.encode()) + 1
-        else:
-            flush()
+        if not MSET_UNSAFE.isdisjoint(value):
+            lines.extend(_mset(run))
+            run, size = [], 0
             lines.append(set_var(name, value))
-    flush()
+            continue
+        pair_size = len(name.encode()) + len(value.encode()) + 2  # '=' and ','
+        if len(run) == MSET_MAX_PAIRS or size + pair_size > MSET_MAX_LINE:
+            lines.extend(_mset(run))
+            run, size = [], 0
+        run.append((name, value))
+        size += pair_size
+    lines.extend(_mset(run))
     return lines
+
+
+def _mset(run: list[tuple[str, str]]) -> list[str]:
+    """One command for a run of MSet-safe pairs: none, a SET VARIABLE, or an EXEC MSet."""
+    if len(run) < 2:
+        return [set_var(*pair) for pair in run]
+    return ['EXEC MSet "' + ",".join(f"{name}={value}" for name, value in run) + '"']
 
 
 def sound(prompt_id: str) -> str:

@@ -53,7 +53,7 @@ class ScriptSession:
                 return False
             if len(events) == 1 and type(events[0]) is AgiReply:  # the usual: exactly one reply
                 reply = events[0]
-                if reply.code == 511:
+                if reply.dead_channel:
                     self.dead = True
                 self._next = self._advance(reply)
                 return True
