@@ -27,6 +27,7 @@ from benchmarks.fastagi_bench import free_port
 from hotline_cti.cli.config_cmd import Checked, load_checked
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
+from simulators.agi_peer import wait_listening
 from simulators.pbx import Arrival, Pbx
 from simulators.pbx.amievents import Fields
 from simulators.pbx.realtime import route_all
@@ -71,20 +72,6 @@ def heap_baseline(count: int) -> float:
     while heap:
         pop(heap)
     return time.perf_counter() - start
-
-
-async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError("hotline-cti serve exited")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        return
-    raise RuntimeError("hotline-cti serve did not listen")
 
 
 async def fastagi_run(checked: Checked, arrivals: list[Arrival], concurrency: int, tmp: Path) -> float:

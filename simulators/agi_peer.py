@@ -221,6 +221,21 @@ async def run_fastagi(
     return FAILURE if failed[0] else SUCCESS
 
 
+async def wait_listening(port: int, process: subprocess.Popen[bytes], host: str = "127.0.0.1") -> None:
+    """Wait (up to 15 s) until the controller ``process`` accepts connections on ``host:port``."""
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"the controller exited with {process.returncode} before listening on {host}:{port}")
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError(f"the controller did not listen on {host}:{port} within 15 s")
+
+
 def run_classic_peer(
     process: subprocess.Popen[bytes],
     script: str,

@@ -30,6 +30,7 @@ from hotline_cti.core.table import compile_config
 from hotline_cti.dialplan.confparse import parse_extensions
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
+from simulators.agi_peer import wait_listening
 from simulators.dialplan_runner import CallResult, DialplanRunner, UnsupportedDialplan, peer_agi
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -192,16 +193,13 @@ async def _serve(config: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cmd = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(config)]
     process = subprocess.Popen([*cmd, "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        return process, port
-    process.kill()
-    raise AssertionError("hotline-cti serve did not start listening")
+    try:
+        await wait_listening(port, process)
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        raise
+    return process, port
 
 
 async def test_controller_killed_under_load_loses_no_call(mini: Path) -> None:
