@@ -39,16 +39,14 @@ from typing import Any, TypeVar, cast
 
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import RESERVED_DESCRIPTORS, reserve_descriptors
-from hotline_cti.adapters.agi.protocol import AgiReply
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import Script, route_script
+from hotline_cti.adapters.agi.scripts import FixedScript, route_script
 from hotline_cti.core.routing import decide
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
 SERVERS = ("ours", "ours-asyncio", "pyst2", "panoramisk")  # ours-asyncio: our server on the stock loop
 NUMBERS = ("12345", "12300")  # both play a prompt (welcome / retired): the session holds on it
-_OK = AgiReply(200, "1", None, None, "200 result=1")
 SERVER_CORE, CLIENT_CORE = 0, 1
 T = TypeVar("T")
 
@@ -56,8 +54,10 @@ T = TypeVar("T")
 # --- the servers (run in the child process) -----------------------------------------------------------------
 
 
-def _script(env: dict[str, str], holder: ConfigHolder) -> Script:
-    return route_script(env, holder.table, dt.datetime.now(dt.UTC), decide)
+def _commands(env: dict[str, str], holder: ConfigHolder) -> tuple[str, ...]:
+    """The route script's command lines, sent in order whatever the replies (as ours sends them)."""
+    script: FixedScript = route_script(env, holder.table, dt.datetime.now(dt.UTC), decide)
+    return script.lines
 
 
 def _serve_ours(port: int, holder: ConfigHolder) -> None:
@@ -98,14 +98,8 @@ def _serve_pyst2(port: int, holder: ConfigHolder) -> None:
             agi = ThreadAGI(self.rfile, out)
             if agi.env.get("agi_network_script") != "route":
                 return
-            script = _script(agi.env, holder)
-            try:
-                command = next(script)
-                while True:
-                    agi.execute(command)
-                    command = script.send(_OK)
-            except StopIteration:
-                pass
+            for command in _commands(agi.env, holder):
+                agi.execute(command)
             out.close()
 
     class Server(socketserver.ThreadingTCPServer):
@@ -122,14 +116,8 @@ def _serve_panoramisk(port: int, holder: ConfigHolder) -> None:
     from panoramisk.fast_agi import Application
 
     async def route(request: Any) -> None:
-        script = _script(dict(request.headers), holder)
-        try:
-            command = next(script)
-            while True:
-                await request.send_command(command)
-                command = script.send(_OK)
-        except StopIteration:
-            pass
+        for command in _commands(dict(request.headers), holder):
+            await request.send_command(command)
 
     async def main() -> None:
         app = Application(loop=asyncio.get_running_loop())

@@ -22,7 +22,11 @@ from hypothesis import strategies as st
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
+from hotline_cti.adapters.agi.protocol import ReplyParser, plain_environment
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.agi.scripts import FixedScript, route_script
+from hotline_cti.adapters.agi.session import ScriptSession
+from hotline_cti.core.routing import decide
 from simulators.agi_peer import PeerChannel, run_fastagi
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,3 +144,58 @@ def test_any_bytes_any_chunks_any_close(
     assert running.errors == [], [r.getMessage() for r in running.errors]
     _good_session(running)  # and the next caller is served as if nothing happened
     assert running.server.active == 0
+
+
+# One final reply per command, in the shapes res_agi sends, each as the chunks the peer writes.
+REPLIES: list[list[bytes]] = [
+    [b"200 result=1\n"],
+    [b"HANGUP\n", b"200 result=1\n"],
+    [b"HANGUP\n200 result=1\n"],
+    [b"100 result=0 Trying...\n", b"200 result=1\n"],
+    [b"511 Command Not Permitted on a dead channel or intercept routine\n"],
+    [b"200 result=-1 endpos=0\n"],
+    [b"200 res", b"ult=1\n"],
+    [b"520-Invalid command syntax.  Proper usage follows:\n", b"Usage: x\n", b"520 End of proper usage.\n"],
+    ["200 result=1 (张)\n".encode()[:17], "200 result=1 (张)\n".encode()[17:]],  # split inside a character
+]
+reply = st.one_of(
+    st.sampled_from(REPLIES),
+    st.integers(min_value=0, max_value=10**6).map(lambda pos: [f"200 result=0 endpos={pos}\n".encode()]),
+)
+
+
+def _reference(lines: tuple[str, ...], replies: list[list[bytes]]) -> list[str]:
+    """What ScriptSession (the path every script can take) sends for these replies, one whole read each."""
+    session, parser, sent = ScriptSession(FixedScript.of(lines)), ReplyParser(), []
+    while (command := session.next_command()) is not None:
+        chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
+        sent.append(command)
+        assert session.feed(parser.feed(b"".join(chunks)))
+    return sent
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dialled=st.sampled_from(["12345", "12300", "12315"]), replies=st.lists(reply, max_size=4))
+def test_route_fast_path_sends_what_the_general_session_sends(
+    running: Running, dialled: str, replies: list[list[bytes]]
+) -> None:
+    """The route script's index walk (plain 200 replies) and its hand-over to ScriptSession (anything
+    else: HANGUP, 511, 100, 520 blocks, split lines) send exactly the commands ScriptSession alone would."""
+    env = f"agi_network: yes\nagi_network_script: route\nagi_callerid: 13812345678\nagi_arg_1: {dialled}\n\n"
+    parsed = plain_environment(env.encode())
+    assert parsed is not None
+    script = route_script(parsed, running.server.holder.table, running.server.clock(), decide)
+    sent: list[str] = []
+    with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each chunk its own segment
+        sock.sendall(env.encode())
+        lines = sock.makefile("rb")
+        while line := lines.readline():
+            chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
+            sent.append(line.decode().rstrip("\n"))
+            for piece in chunks:
+                sock.sendall(piece)
+                time.sleep(0.002)  # most pieces arrive as their own read; coalesced ones must give the same
+    _settle(running.server)
+    assert sent == _reference(script.lines, replies)
+    assert running.errors == [], [r.getMessage() for r in running.errors]

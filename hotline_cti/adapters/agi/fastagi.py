@@ -24,9 +24,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from hotline_cti.adapters.agi.protocol import AgiProtocolError, EnvironmentParser, ReplyParser
+from hotline_cti.adapters.agi.protocol import (
+    KNOWN_REPLIES,
+    AgiProtocolError,
+    AgiReply,
+    EnvironmentParser,
+    ReplyParser,
+    plain_environment,
+)
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import RatingSink, Script, select_script
+from hotline_cti.adapters.agi.scripts import FixedScript, RatingSink, Script, replay, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.privacy import mask_numbers
 
@@ -151,23 +158,32 @@ def reserve_descriptors(count: int) -> int:
     return size
 
 
-_ENV, _COMMANDS, _DONE = 0, 1, 2
+_ENV, _FIXED, _COMMANDS, _DONE = 0, 1, 2, 3
 
 
 class _Session(asyncio.Protocol):
-    """One FastAGI connection: environment, then one command per reply until the script ends."""
+    """One FastAGI connection: environment, then one command per reply until the script ends.
+
+    A fixed script (``route``) is walked by index while each read is one plain ``200`` reply, the
+    usual case; anything else (HANGUP, 511, a split line) hands the rest of it to a
+    :class:`ScriptSession`, which every other script uses from the start. Parsers are made only
+    when a read needs them.
+    """
 
     __slots__ = (
-        "env",
+        "envp",
         "host",
+        "index",
         "loop",
         "replies",
+        "script",
         "server",
         "session",
         "session_end",
         "state",
         "transport",
         "wait_until",
+        "wire",
     )
 
     def __init__(self, server: FastAgiServer, loop: asyncio.AbstractEventLoop) -> None:
@@ -176,8 +192,11 @@ class _Session(asyncio.Protocol):
         self.state = _ENV
         self.transport: asyncio.Transport | None = None
         self.host = "?"
-        self.env = EnvironmentParser()
-        self.replies = ReplyParser()
+        self.envp: EnvironmentParser | None = None
+        self.replies: ReplyParser | None = None
+        self.script: FixedScript | None = None
+        self.wire: tuple[bytes, ...] = ()
+        self.index = 0  # the fixed script's command in flight
         self.session: ScriptSession | None = None
         self.wait_until = 0.0  # the environment's or the command's reply is due by then
         self.session_end = 0.0
@@ -201,12 +220,21 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            if self.state == _COMMANDS:
-                assert self.session is not None
+            if self.state == _FIXED:
+                if data in KNOWN_REPLIES:
+                    self._send_fixed()
+                else:
+                    self._read_unusual(data)
+            elif self.state == _COMMANDS:
+                assert self.session is not None and self.replies is not None
                 if self.session.feed(self.replies.feed(data)):
                     self._send_next()
             elif self.state == _ENV:
-                env = self.env.feed(data)
+                env = plain_environment(data) if self.envp is None else None
+                if env is None:
+                    if self.envp is None:
+                        self.envp = EnvironmentParser()
+                    env = self.envp.feed(data)
                 if env is not None:
                     self._begin(env)
         except AgiProtocolError as exc:
@@ -229,19 +257,61 @@ class _Session(asyncio.Protocol):
             log.warning("unknown AGI script %r", env.get("agi_network_script"))
             self._end(None)
             return
+        if type(script) is FixedScript:
+            if not script.wire:
+                self._end(None)
+                return
+            self.script, self.wire, self.state = script, script.wire, _FIXED
+            self._write(script.wire[0])
+            return
         self.session = ScriptSession(script)
+        self.replies = ReplyParser()
         self.state = _COMMANDS
         self._send_next()
 
+    def _write(self, line: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(line)
+        self.wait_until = self.loop.time() + self.server.limits.command
+
+    def _read_unusual(self, data: bytes) -> None:
+        """A read on the fixed path that is not a known reply: a new 200 line keeps to the path
+        (and becomes known); anything else ends it."""
+        if self.replies is None:
+            self.replies = ReplyParser()
+        events = self.replies.feed(data)
+        if len(events) == 1 and type(events[0]) is AgiReply and events[0].code == 200 and not self.replies.pending:
+            self._send_fixed()
+            return
+        self._leave_fixed()
+        assert self.session is not None
+        if self.session.feed(events):
+            self._send_next()
+
+    def _send_fixed(self) -> None:
+        index = self.index + 1
+        if index < len(self.wire):
+            self.index = index
+            # _write inlined: this runs for every reply of every route session
+            self.transport.write(self.wire[index])  # type: ignore[union-attr]
+            self.wait_until = self.loop.time() + self.server.limits.command
+        else:
+            self._end(None)
+
+    def _leave_fixed(self) -> None:
+        """Run the rest of the fixed script, from the command in flight, as a general session."""
+        assert self.script is not None
+        self.session = ScriptSession(replay(self.script.lines[self.index :]))
+        self.state = _COMMANDS
+
     def _send_next(self) -> None:
-        assert self.session is not None and self.transport is not None
+        assert self.session is not None
         while True:
             command = self.session.next_command()
             if command is None:
                 self._end(None)
                 return
-            self.transport.write(command.encode() + b"\n")
-            self.wait_until = self.loop.time() + self.server.limits.command
+            self._write(command.encode() + b"\n")
             if not self.session.feed(()):  # its reply may have come early
                 return
 

@@ -105,9 +105,14 @@ class _LineBuffer:
 _ENV_LINE = re.compile(r"^(agi_\w+): (.*)\n", re.ASCII | re.MULTILINE)
 
 
-def _plain_block(data: bytes) -> dict[str, str] | None:
-    """A whole environment block of plain ``agi_name: value`` lines, or None for anything else."""
-    if len(data) > MAX_LINE or b"\r" in data:
+def plain_environment(data: bytes) -> dict[str, str] | None:
+    """The environment from one read holding the whole block as plain ``agi_name: value`` lines.
+
+    None for anything else (a partial block, CR, odd keys): :class:`EnvironmentParser` then takes
+    it line by line, which gives the same result or names the offending line. This is its fast path,
+    and the FastAGI server's first try on a session's first read.
+    """
+    if not data.endswith(b"\n\n") or len(data) > MAX_LINE or b"\r" in data:
         return None
     text = data.decode("utf-8", errors="replace")
     pairs = _ENV_LINE.findall(text)
@@ -129,8 +134,8 @@ class EnvironmentParser:
         """Feed bytes; return the environment once its empty line has arrived."""
         # Fast path: the whole block in one read, the usual case; anything unusual takes the
         # line-by-line path below, which gives the same result or names the offending line.
-        if not self.env and not self.done and not self._lines.pending and data.endswith(b"\n\n"):
-            env = _plain_block(data)
+        if not self.env and not self.done and not self._lines.pending:
+            env = plain_environment(data)
             if env is not None:
                 self.env, self.done = env, True
                 return env
@@ -147,7 +152,9 @@ class EnvironmentParser:
         return self.env if self.done else None
 
 
-_KNOWN_REPLIES: dict[bytes, AgiReply] = {}  # whole reply line -> its parse, shared by every session
+# A read holding exactly one whole 200 line -> its parse, shared by every session (and read by the
+# FastAGI server's fixed-script path). Most replies repeat ("200 result=1"); AgiReply is frozen.
+KNOWN_REPLIES: dict[bytes, AgiReply] = {}
 _KNOWN_MAX = 1024  # bounded: endpos and DTMF values vary
 
 
@@ -160,20 +167,24 @@ class ReplyParser:
         self._lines = _LineBuffer()
         self._usage: list[str] | None = None  # inside a 520- block
 
+    @property
+    def pending(self) -> bool:
+        """Part of a reply is buffered: an unfinished line or an open ``520-`` block."""
+        return self._usage is not None or self._lines.pending
+
     def feed(self, data: bytes) -> list[AgiReply | Hangup]:
         """Feed bytes; return the complete events they finish."""
-        # Fast path: one whole line and nothing buffered, the usual read. Most replies repeat
-        # ("200 result=1"), so their parse is shared; AgiReply is frozen.
+        # Fast path: one whole line and nothing buffered, the usual read.
         if self._usage is None and not self._lines.pending:
-            known = _KNOWN_REPLIES.get(data)
+            known = KNOWN_REPLIES.get(data)
             if known is not None:
                 return [known]
             if data.endswith(b"\n") and data.count(b"\n") == 1:
                 events = self._feed(data)
-                if len(events) == 1 and len(_KNOWN_REPLIES) < _KNOWN_MAX:
+                if len(events) == 1 and len(KNOWN_REPLIES) < _KNOWN_MAX:
                     event = events[0]
                     if isinstance(event, AgiReply) and event.code == 200:
-                        _KNOWN_REPLIES[data] = event
+                        KNOWN_REPLIES[data] = event
                 return events
         return self._feed(data)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
@@ -16,7 +17,36 @@ from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import EXPERT_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
 
-Script = Generator[str, AgiReply, None]
+
+@dataclass(frozen=True, slots=True)
+class FixedScript:
+    """A script whose commands do not depend on the replies (``route``): sent in order, one per reply.
+
+    The FastAGI server walks ``wire`` by index while the replies are plain ``200`` lines, with no
+    generator to resume; anything else goes through :class:`~hotline_cti.adapters.agi.session.ScriptSession`
+    like any script.
+    """
+
+    lines: tuple[str, ...]
+    wire: tuple[bytes, ...]  # the same lines as sent: UTF-8, each with its newline
+
+    @classmethod
+    def of(cls, lines: tuple[str, ...]) -> FixedScript:
+        """The script sending ``lines``."""
+        return cls(lines, tuple(line.encode() + b"\n" for line in lines))
+
+
+Dialogue = Generator[str, AgiReply, None]  # a script that reads the replies (menus, survey)
+Script = Dialogue | FixedScript
+
+
+def replay(lines: tuple[str, ...]) -> Dialogue:
+    """``lines`` as a dialogue that ignores the replies (a fixed script run like any other)."""
+    # A loop, not ``yield from``: the session sends each reply in, and a tuple's iterator has no send().
+    for line in lines:  # noqa: UP028
+        yield line
+
+
 RatingSink = Callable[[str, int, dt.datetime], None]
 RATINGS = {"1": "满意", "2": "基本满意", "3": "不满意"}
 MENU_TRIES = 3
@@ -115,35 +145,37 @@ def decision_commands(d: Decision, before: tuple[tuple[str, str], ...] = ()) -> 
     return (*set_vars(variables), *streams, set_var(cv.DECIDED, cv.DECIDED_VALUE))
 
 
-# Decisions repeat (the routing table memoises them), so their command lines are built once.
-_COMMANDS: dict[Decision, tuple[str, ...]] = {}
-_COMMANDS_LIMIT = 4096  # bounded: unknown numbers make a new decision every time
+# Decisions repeat: the routing table memoises them, so the same Decision object comes back and
+# its script is built once. Keyed by identity, since hashing a 20-field dataclass costs more than
+# the lookup saves; the entry holds the decision, so its id cannot be reused while cached.
+_SCRIPTS: dict[int, tuple[Decision, FixedScript]] = {}
+_SCRIPTS_LIMIT = 4096  # bounded: unknown numbers make a new decision every time
 
 
-def commands_for(d: Decision) -> tuple[str, ...]:
-    """:func:`decision_commands` of ``d``, built once per distinct decision."""
-    cached = _COMMANDS.get(d)
-    if cached is None:
-        cached = decision_commands(d)
-        if len(_COMMANDS) >= _COMMANDS_LIMIT:
-            _COMMANDS.clear()
-        _COMMANDS[d] = cached
-    return cached
+def decision_script(d: Decision) -> FixedScript:
+    """:func:`decision_commands` of ``d`` as a script, built once per decision object."""
+    cached = _SCRIPTS.get(id(d))
+    if cached is None or cached[0] is not d:
+        cached = (d, FixedScript.of(decision_commands(d)))
+        if len(_SCRIPTS) >= _SCRIPTS_LIMIT:
+            _SCRIPTS.clear()
+        _SCRIPTS[id(d)] = cached
+    return cached[1]
 
 
 def route_script(
     env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
-) -> Script:
+) -> FixedScript:
     """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last.
 
     The replies change nothing: every command is sent whatever came back.
     """
-    # A loop, not ``yield from``: the session sends each reply in, and a tuple's iterator has no send().
-    for line in commands_for(decider(call_from_env(env), table, now)):  # noqa: UP028
-        yield line
+    return decision_script(decider(call_from_env(env), table, now))
 
 
-def ivr_script(env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]) -> Script:
+def ivr_script(
+    env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
+) -> Dialogue:
     """``agi://host/ivr``: the 12345 menu (1 consultation, 2 complaint, 3 expert topic, 0 agent)."""
     yield f'STREAM FILE {sound("emergency-hint")} ""'
     choice: str | None = None
@@ -167,7 +199,7 @@ def ivr_script(env: dict[str, str], table: RoutingTable, now: dt.datetime, decid
         yield line
 
 
-def survey_script(env: dict[str, str], record: RatingSink, now: dt.datetime) -> Script:
+def survey_script(env: dict[str, str], record: RatingSink, now: dt.datetime) -> Dialogue:
     """``agi://host/survey``: post-call rating 1 满意 / 2 基本满意 / 3 不满意, recorded with the call id."""
     call_id = env.get("agi_arg_1") or env.get("agi_uniqueid", "")
     reply = yield f"GET DATA {sound('survey-ask')} 6000 1"

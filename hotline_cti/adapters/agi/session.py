@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hotline_cti.adapters.agi.protocol import DEAD_CHANNEL_COMMANDS, AgiReply, Hangup
-from hotline_cti.adapters.agi.scripts import Script
+from hotline_cti.adapters.agi.scripts import FixedScript, Script, replay
 
 DEAD_REPLY = AgiReply(511, "Command Not Permitted on a dead channel or intercept routine", None, None, "511")
 
@@ -22,7 +22,7 @@ class ScriptSession:
     __slots__ = ("_next", "_pending", "_script", "dead")
 
     def __init__(self, script: Script) -> None:
-        self._script = script
+        self._script = replay(script.lines) if isinstance(script, FixedScript) else script
         self._pending: list[AgiReply | Hangup] = []  # rarely more than one; an empty list allocates nothing
         self.dead = False
         self._next = self._advance(None)
