@@ -5,7 +5,9 @@ to core 0; this process, the load generator (Asterisk's side, on uvloop, its col
 to core 1. Every server runs the same handler (ours on the loop ``hotline-cti serve`` uses, uvloop,
 and again on asyncio's stock loop as ``ours-asyncio``): the project's ``route`` script (``decide()``
 on guangxi.yaml; the variables in one EXEC MSet, the prompt's STREAM FILE, HOTLINE_DECIDED last),
-one command per round trip.
+one command per round trip. The environment is the 24 lines Asterisk 20 sends, in one write by default;
+``--env-writes line`` writes it a line at a time as res_agi does, which on loopback (a controller
+beside its Asterisk) reaches the server as up to one read per line.
 
 1. Closed loop, 50 sessions at a time: throughput, and the server's own CPU time per session
    (utime + stime of the server process from /proc, all threads).
@@ -151,11 +153,45 @@ class Tally:
     latencies: list[float] = field(default_factory=list)  # seconds, environment sent -> first command
 
 
+def asterisk_environment(number: str) -> list[bytes]:
+    """The environment Asterisk 20 sends for ``AGI(agi://127.0.0.1/route,${EXTEN},)``, a line each:
+    launch_netscript's two lines, setup_env's twenty, the arguments, the empty line (res_agi.c)."""
+    pairs = [
+        ("network", "yes"),
+        ("network_script", "route"),
+        ("request", "agi://127.0.0.1/route"),
+        ("channel", "PJSIP/trunk-00000001"),
+        ("language", "zh"),
+        ("type", "PJSIP"),
+        ("uniqueid", "1700000000.1"),
+        ("version", "20.5.0"),
+        ("callerid", "13812345678"),
+        ("calleridname", "unknown"),
+        ("callingpres", "0"),
+        ("callingani2", "0"),
+        ("callington", "0"),
+        ("callingtns", "0"),
+        ("dnid", number),
+        ("rdnis", "unknown"),
+        ("context", "from-trunk"),
+        ("extension", number),
+        ("priority", "2"),
+        ("enhanced", "0.0"),
+        ("accountcode", ""),
+        ("threadid", "140234567890123"),
+        ("arg_1", number),
+        ("arg_2", ""),
+    ]
+    return [f"agi_{key}: {value}\n".encode() for key, value in pairs] + [b"\n"]
+
+
 class AsteriskSide(asyncio.Protocol):
     """One FastAGI session as Asterisk runs it: environment, then a reply per command line."""
 
-    def __init__(self, number: str, hold: float, tally: Tally, finished: asyncio.Future[None]) -> None:
-        self.number, self.hold, self.tally, self.finished = number, hold, tally, finished
+    def __init__(
+        self, number: str, hold: float, tally: Tally, finished: asyncio.Future[None], by_line: bool = False
+    ) -> None:
+        self.number, self.hold, self.tally, self.finished, self.by_line = number, hold, tally, finished, by_line
         self.buf = b""
         self.sent_at = 0.0
         self.first = True
@@ -164,12 +200,13 @@ class AsteriskSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
-        env = (
-            "agi_network: yes\nagi_network_script: route\nagi_request: agi://127.0.0.1/route\n"
-            f"agi_channel: PJSIP/trunk-0001\nagi_callerid: 13812345678\nagi_arg_1: {self.number}\nagi_arg_2: \n\n"
-        )
+        lines = asterisk_environment(self.number)
         self.sent_at = time.perf_counter()
-        self.transport.write(env.encode())
+        if self.by_line:  # as res_agi writes it: each line on its own, each a segment on loopback
+            for line in lines:
+                self.transport.write(line)
+        else:
+            self.transport.write(b"".join(lines))
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -198,12 +235,12 @@ class AsteriskSide(asyncio.Protocol):
             self.finished.set_result(None)
 
 
-async def one_session(port: int, number: str, hold: float, tally: Tally) -> None:
+async def one_session(port: int, number: str, hold: float, tally: Tally, by_line: bool = False) -> None:
     """Run one session to its end; a refused or reset connection counts as failed."""
     loop = asyncio.get_running_loop()
     finished: asyncio.Future[None] = loop.create_future()
     try:
-        await loop.create_connection(lambda: AsteriskSide(number, hold, tally, finished), "127.0.0.1", port)
+        await loop.create_connection(lambda: AsteriskSide(number, hold, tally, finished, by_line), "127.0.0.1", port)
         await asyncio.wait_for(finished, 30)
     except (OSError, TimeoutError):
         tally.failed += 1
@@ -216,7 +253,9 @@ def server_cpu(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def closed_loop(port: int, pid: int, concurrency: int, seconds: float) -> tuple[float, float, Tally]:
+async def closed_loop(
+    port: int, pid: int, concurrency: int, seconds: float, by_line: bool = False
+) -> tuple[float, float, Tally]:
     """(sessions/s, server CPU seconds per session, tally) with ``concurrency`` sessions always in flight."""
     tally = Tally()
     stop_at = time.perf_counter() + seconds
@@ -224,7 +263,7 @@ async def closed_loop(port: int, pid: int, concurrency: int, seconds: float) -> 
     async def worker(i: int) -> None:
         n = i
         while time.perf_counter() < stop_at:
-            await one_session(port, NUMBERS[n % len(NUMBERS)], 0.0, tally)
+            await one_session(port, NUMBERS[n % len(NUMBERS)], 0.0, tally, by_line)
             n += 1
 
     cpu0, t0 = server_cpu(pid), time.perf_counter()
@@ -234,7 +273,7 @@ async def closed_loop(port: int, pid: int, concurrency: int, seconds: float) -> 
     return sessions / wall, cpu / max(sessions, 1), tally
 
 
-async def open_loop(port: int, rate: float, seconds: float, hold: float) -> Tally:
+async def open_loop(port: int, rate: float, seconds: float, hold: float, by_line: bool = False) -> Tally:
     """``rate`` new sessions per second for ``seconds``, each holding ``hold`` s on its prompt."""
     tally = Tally()
     loop = asyncio.get_running_loop()
@@ -244,7 +283,7 @@ async def open_loop(port: int, rate: float, seconds: float, hold: float) -> Tall
         delay = start + i / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one_session(port, NUMBERS[i % len(NUMBERS)], hold, tally)))
+        tasks.append(asyncio.create_task(one_session(port, NUMBERS[i % len(NUMBERS)], hold, tally, by_line)))
     await asyncio.gather(*tasks)
     return tally
 
@@ -297,8 +336,9 @@ def run_one(kind: str, args: argparse.Namespace) -> Result:
         assert child.stdout is not None
         if child.stdout.readline().strip() != b"ready":
             raise RuntimeError(f"{kind} server did not start")
-        throughput, cpu, closed = run_load(closed_loop(port, child.pid, args.concurrency, args.seconds))
-        opened = run_load(open_loop(port, args.rate, args.open_seconds, args.hold))
+        by_line = args.env_writes == "line"
+        throughput, cpu, closed = run_load(closed_loop(port, child.pid, args.concurrency, args.seconds, by_line))
+        opened = run_load(open_loop(port, args.rate, args.open_seconds, args.hold, by_line))
         lat = sorted(opened.latencies) or [float("nan")]
         early = run_load(survives_early_close(port))
         return Result(
@@ -350,6 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--open-seconds", type=float, default=3.0, help="open-loop arrivals per server (default 3 s)")
     p.add_argument("--hold", type=float, default=1.0, help="seconds each open-loop session holds on its prompt")
     p.add_argument(
+        "--env-writes",
+        choices=("block", "line"),
+        default="block",
+        help="the environment in one write (default), or a write per line as res_agi sends it",
+    )
+    p.add_argument(
         "--rounds", type=int, default=5, help="servers run in turn this many times; medians reported (default 5)"
     )
     args = p.parse_args(argv)
@@ -366,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"config {CONFIG.name}; server on core {SERVER_CORE}, load generator on core {CLIENT_CORE};"
         f" closed loop c={args.concurrency} for {args.seconds:g} s; open loop {args.rate:g}/s for"
-        f" {args.open_seconds:g} s holding {args.hold:g} s",
+        f" {args.open_seconds:g} s holding {args.hold:g} s; environment: {args.env_writes} writes",
         flush=True,
     )
     # Interleaved rounds and medians: on a shared machine one server's run can land on a busy moment.
