@@ -1,8 +1,10 @@
-"""The AGI scripts, written sans-IO: generators that yield command lines and receive replies.
+"""The AGI scripts, written sans-IO: command lines out, replies in.
 
-The FastAGI server and a classic AGI driver run the same generators, so the
-route, menu and survey logic exists once. Every script sets ``HOTLINE_DECIDED``
-last: the dialplan branches on it, not on AGISTATUS.
+``ivr`` and ``survey`` are generators that yield command lines and receive the
+replies; ``route`` reads no reply, so it is a :class:`FixedScript`, its lines
+built once per decision. The FastAGI server and a classic AGI driver run the
+same scripts, so the route, menu and survey logic exists once. Every script sets
+``HOTLINE_DECIDED`` last: the dialplan branches on it, not on AGISTATUS.
 """
 
 from __future__ import annotations

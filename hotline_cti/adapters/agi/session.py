@@ -4,6 +4,8 @@ The FastAGI server (asyncio) and the classic AGI driver (blocking pipes) both
 run scripts through :class:`ScriptSession`, so the dead-channel rule exists
 once: after ``HANGUP``, SIGHUP or a ``511`` reply only the commands res_agi
 still runs on a dead channel are sent; the script is told ``511`` for the rest.
+(The FastAGI server walks a fixed script by itself only while every reply is a
+plain ``200``, when the rule has nothing to do.)
 """
 
 from __future__ import annotations
