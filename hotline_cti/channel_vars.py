@@ -68,6 +68,7 @@ ALL = (
 EVENT_ROUTE = "HotlineRoute"  # the decision (or Action: fallback) of a call
 EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow queue
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
+EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
 FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.

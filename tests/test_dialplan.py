@@ -16,6 +16,7 @@ from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms, is_short_code
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES, decide
 from hotline_cti.core.table import LinePlan, RoutingTable, compile_config
+from hotline_cti.core.transfer import build_policy
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import (
     ConfSyntaxError,
@@ -306,3 +307,27 @@ def test_every_jump_and_queue_of_the_dialplan_exists(
     fallback = contexts["hotline-fallback"].extensions["s"]
     centre = next(c.id for c in model.centres if c.city is None)
     assert any(s.app == "Queue" and s.args.split(",")[0] == f"{centre}-general" for s in fallback)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_one_key_transfers_report_themselves_for_the_audit(region: str) -> None:
+    """Every b<code>/t<code> feature sends HotlineTransfer right after moving the caller, naming the
+    target by the key the CLI and MQTT transfers are audited under."""
+    model = load_config(REPO / "merger_config" / f"{region}.yaml").model
+    policy = build_policy(model)
+    xfer = parse_extensions((REPO / "dialplans" / region / "extensions.conf").read_text(encoding="utf-8"))[
+        "hotline-xfer"
+    ]
+    assert xfer.extensions
+    for name, steps in xfer.extensions.items():
+        kind, code = name[0], name[1:]
+        assert steps[0].app == "ChannelRedirect" and steps[1].app == "UserEvent", name
+        fields = dict(part.split(": ", 1) for part in steps[1].args.split(",")[1:])
+        assert steps[1].args.split(",")[0] == cv.EVENT_TRANSFER
+        assert fields == {
+            "CallId": f"${{{cv.CALL_ID}}}",
+            "Target": policy.targets[code].key,
+            "Mode": {"b": "blind", "t": "threeway"}[kind],
+            "Channel": "${CHANNEL}",
+            "Result": "${CHANNELREDIRECT_STATUS}",
+        }

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hotline_cti.events import Event
-from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.builder import Output, RecordBuilder
 from hotline_cti.records.caller import CallerPolicy, CallerStorage
-from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 CALLER = "1700000000.1"
@@ -101,8 +101,8 @@ def answered_call() -> list[tuple[int, Fields]]:
     ]
 
 
-def run(builder: RecordBuilder, script: list[tuple[int, Fields]]) -> list[CallRecord | Event]:
-    out: list[CallRecord | Event] = []
+def run(builder: RecordBuilder, script: list[tuple[int, Fields]]) -> list[Output]:
+    out: list[Output] = []
     for offset, message in script:
         out.extend(builder.feed(message, T0 + dt.timedelta(seconds=offset)))
     return out
@@ -324,6 +324,64 @@ def test_blind_transfer_then_its_dial_out_is_one_transfer() -> None:
     )
     rec = only_record(run(RecordBuilder("gx"), script))
     assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"]
+
+
+def agent_key(target: str = "110", mode: str = "blind", result: str = "SUCCESS") -> Fields:
+    """The HotlineTransfer event hotline-xfer sends when an agent presses a one-key transfer."""
+    return ev(
+        "UserEvent",
+        UserEvent="HotlineTransfer",
+        CallId=CALLER,
+        Target=target,
+        Mode=mode,
+        Channel="PJSIP/8001-00000002",
+        Result=result,
+    )
+
+
+def test_one_key_transfer_is_audited_with_the_agent_and_counted_once() -> None:
+    leg = "1700000000.9"
+    dest = snapshot(leg, CALLER, prefix="Dest", Channel="PJSIP/pstn-0001", Exten="s")
+    script = queued(
+        (14, connect()),
+        (40, agent_key()),
+        (40, ev("DialBegin", **snapshot(), **dest, DialString="PJSIP/110@pstn")),
+        (46, ev("DialEnd", **snapshot(), **dest, DialStatus="ANSWER")),
+        hangup(300),
+    )
+    out = run(RecordBuilder("gx"), script)
+    (audit,) = [o for o in out if isinstance(o, TransferRecord)]
+    assert (audit.call_id, audit.target, audit.mode, audit.requested_by, audit.result, audit.reason) == (
+        CALLER,
+        "110",
+        TransferMode.BLIND,
+        "agent:8001",
+        "ok",
+        "",
+    )
+    assert audit.at == T0 + dt.timedelta(seconds=40) and len(audit.transfer_id) == 32
+    (event,) = [o for o in out if isinstance(o, Event) and o.type == "transfers"]
+    assert (
+        event.data["target"] == "110" and event.data["mode"] == "blind" and event.data["requested_by"] == "agent:8001"
+    )
+    rec = only_record(out)  # named by the key, not by the dial that follows (counted once)
+    assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"] and rec.talk == 26.0
+
+
+def test_one_key_transfer_of_a_caller_already_gone_is_audited_as_failed() -> None:
+    out = run(RecordBuilder("gx"), queued((14, connect()), (40, agent_key("tax", "threeway", "NOCHANNEL"))))
+    (audit,) = [o for o in out if isinstance(o, TransferRecord)]
+    assert (audit.target, audit.mode, audit.result) == ("tax", TransferMode.THREEWAY, "failed")
+    assert audit.reason == "ChannelRedirect: NOCHANNEL"
+    assert "calls/transferred" not in event_types(out)
+
+
+def test_one_key_transfer_without_a_known_mode_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    builder = RecordBuilder("gx")
+    with caplog.at_level(logging.WARNING, logger="hotline_cti.records.builder"):
+        out = run(builder, queued((14, connect()), (40, agent_key(mode="sideways"))))
+    assert not [o for o in out if isinstance(o, TransferRecord)] and builder.skipped == 1
+    assert "transfer mode 'sideways' is not a transfer mode" in caplog.text
 
 
 def test_failed_transfer_is_not_a_transfer() -> None:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_records_builder import CALLER, NUMBER, answered_call
+from test_records_builder import CALLER, NUMBER, agent_key, answered_call
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.records.builder import RecordBuilder
-from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.records.model import CallRecord, Outcome, TransferMode
 from hotline_cti.records.pipeline import RecordPipeline
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
@@ -189,3 +189,25 @@ async def test_events_with_asterisk_timestamps_are_recorded_at_pbx_time(rig: Rig
     assert rec.wait == 12.0 and rec.talk == 60.0
     # The pipeline's clock follows the PBX from then on, so expiry does not treat 2021 calls as stale at once.
     assert t0 + dt.timedelta(seconds=81) <= rig.pipeline.now() < t0 + dt.timedelta(minutes=10)
+
+
+async def test_an_agents_one_key_transfer_reaches_the_transfers_audit(rig: Rig) -> None:
+    """hotline-xfer's HotlineTransfer event, read off AMI, is a row in the transfers table and an MQTT event."""
+    await until(lambda: rig.pipeline.resyncs == 1)
+    for message in [*SCRIPT[:CONNECTED], agent_key("110")]:
+        rig.server.emit(message)
+
+    async def audited() -> bool:
+        await rig.writer.flush()
+        return bool(await rig.store.transfers_between())
+
+    await until(audited)
+    (row,) = await rig.store.transfers_between()
+    assert (row.call_id, row.target, row.mode, row.requested_by, row.result) == (
+        CALLER,
+        "110",
+        TransferMode.BLIND,
+        "agent:8001",
+        "ok",
+    )
+    assert "transfers" in await outbox_types(rig)

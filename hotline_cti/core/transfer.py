@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Mode
 from hotline_cti.dialplan import names
-from hotline_cti.dialplan.targets import XferTarget, transfer_targets
+from hotline_cti.dialplan.targets import transfer_targets
 from hotline_cti.records.model import TransferMode
 
 HANDOVER_TARGET = "12345"
@@ -55,18 +55,12 @@ class TransferPolicy:
         return list(dict.fromkeys(d.key for d in self.targets.values()))
 
 
-def _key(target: XferTarget) -> str:
-    # The generator's labels end with the target's id: 'emergency 110', 'sub-centre tobacco@nanning',
-    # 'expert seats e12315'.
-    return target.label.rsplit(" ", 1)[-1]
-
-
 def build_policy(cfg: MergerConfig) -> TransferPolicy:
     """The transfer policy of a merger config (targets from the dialplan generator's list)."""
     line_modes = {h.number: h.transfer_modes for h in cfg.hotlines if h.mode is Mode.TRANSFER}
     targets: dict[str, Destination] = {}
     for t in transfer_targets(cfg):
-        key = _key(t)
+        key = t.key
         allowed = tuple(TransferMode(str(m)) for m in line_modes.get(key, [])) or ONEKEY_MODES
         dest = Destination(key, t.code, t.label, allowed)
         targets.setdefault(t.code, dest)

@@ -122,6 +122,20 @@ def route_event(**fixed: str) -> str:
     return user_event(cv.EVENT_ROUTE, [(key, fixed.get(key, v(name))) for key, name in ROUTE_EVENT_FIELDS])
 
 
+def transfer_event(key: str, mode: str) -> str:
+    """The HotlineTransfer event an agent's one-key transfer sends once the caller is moved (audit)."""
+    return user_event(
+        cv.EVENT_TRANSFER,
+        [
+            ("CallId", v(cv.CALL_ID)),
+            ("Target", key),
+            ("Mode", mode),
+            ("Channel", v("CHANNEL")),
+            ("Result", v("CHANNELREDIRECT_STATUS")),  # SUCCESS or NOCHANNEL (the caller hung up first)
+        ],
+    )
+
+
 # Queue() option: Gosub on each agent's new channel before it rings. The transfer keys are enabled there
 # only: Asterisk 20 ignores applicationmap's ActivatedBy, so a caller holding DYNAMIC_FEATURES could fire them.
 AGENT_SETUP = f"b({names.CTX_AGENT_SETUP}^s^1)"
@@ -283,11 +297,13 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         xfers.append(
             _Ext(f"b{t.code}")
             .add(f"ChannelRedirect({v('BRIDGEPEER')},{names.CTX_XFER_OUT},{t.code},1)")
+            .add(transfer_event(t.key, "blind"))
             .add("Return()")
         )
         xfers.append(
             _Ext(f"t{t.code}")
             .add(f"ChannelRedirect({v('BRIDGEPEER')},{names.CTX_CONF},s,1)")
+            .add(transfer_event(t.key, "threeway"))
             .add(f"Originate(Local/{t.code}@{names.CTX_XFER_OUT},app,ConfBridge,{conf},,a)")
             .add(f"ChannelRedirect({v('CHANNEL')},{names.CTX_CONF},s,1)")
             .add("Return()")

@@ -19,6 +19,11 @@ class XferTarget:
     dial: str | None  # dial string, or None for an expert queue
     queue: str | None  # queue name (may hold ${HOTLINE_CENTRE})
 
+    @property
+    def key(self) -> str:
+        """The target's id in audits and commands: '110', 'tax', 'tobacco@nanning', 'e12315'."""
+        return self.label.rsplit(" ", 1)[-1]  # the labels end with it: 'sub-centre tobacco@nanning'
+
 
 def transfer_targets(cfg: MergerConfig) -> list[XferTarget]:
     """Every one-key transfer target, in a stable order: emergency, sub-centres (80nn), experts (90nn)."""

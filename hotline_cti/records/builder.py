@@ -28,21 +28,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, FALLBACK_ACTION
+from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, EVENT_TRANSFER, FALLBACK_ACTION
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
-from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 
 __all__ = ["Output", "RecordBuilder", "outcome_of"]
 
 log = logging.getLogger(__name__)
 
-Output = CallRecord | Event
+Output = CallRecord | Event | TransferRecord
 
 
 @dataclass
@@ -260,11 +261,13 @@ class RecordBuilder:
 
     def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         kind = _get(m, "UserEvent")
-        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING):
+        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER):
             return []
         call_id = _required(m, "CallId")
         if kind == EVENT_RATING:
             return self._rating(call_id, m, at)
+        if kind == EVENT_TRANSFER:
+            return self._agent_transfer(call_id, m, at)
         call = self._calls.get(call_id)
         if call is None:
             call = self._adopt(call_id, at)
@@ -286,6 +289,38 @@ class RecordBuilder:
         rec.expert = _get(m, "Expert")
         rec.fallback = rec.action == FALLBACK_ACTION
         return [self._event("routed", rec, at)]
+
+    def _agent_transfer(self, call_id: str, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        """An agent's one-key transfer (HotlineTransfer from hotline-xfer): its audit row and event.
+
+        A blind one also ends the agent's talk and names the target in the call record, as a
+        BlindTransfer event does; the caller's dial to the target that follows is not counted again.
+        """
+        try:
+            mode = TransferMode(_get(m, "Mode"))
+        except ValueError:
+            raise _Malformed(f"transfer mode {_get(m, 'Mode')!r} is not a transfer mode") from None
+        channel = _required(m, "Channel")
+        status = _get(m, "Result").upper()
+        transfer = TransferRecord(
+            call_id=call_id,
+            at=at,
+            channel=channel,
+            target=_required(m, "Target"),
+            mode=mode,
+            requested_by="agent:" + _seat(channel).rpartition("/")[2],  # whose key: PJSIP/8001-… -> agent:8001
+            result="ok" if status == "SUCCESS" else "failed",
+            reason="" if status == "SUCCESS" else f"ChannelRedirect: {status or 'no status'}",
+            transfer_id=uuid.uuid4().hex,
+        )
+        data = transfer.to_dict()
+        data["channel"] = mask_numbers(transfer.channel)
+        out: list[Output] = [transfer, Event("transfers", self.region, at, data)]
+        call = self._calls.get(call_id)
+        if call is not None and mode is TransferMode.BLIND and transfer.result == "ok":
+            call.transfer_dial_due = True
+            out = [*self._transferred(call, transfer.target, at), *out]
+        return out
 
     def _rating(self, call_id: str, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         raw = _get(m, "Rating")

@@ -129,6 +129,8 @@ class RecordPipeline:
                 self.writer.submit_call(item)
             elif isinstance(item, Event):
                 self.writer.submit_event(item)
+            else:
+                self.writer.submit_transfer(item)
 
     async def _expire_loop(self) -> None:
         while True:
