@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -174,6 +175,43 @@ async def test_attended_transfer_without_event_is_unknown_not_ok(
     record = await ex.execute(request("119", TransferMode.ATTENDED))
     assert record.result == "unknown"
     assert "no AttendedTransfer event" in record.reason
+
+
+async def test_attended_transfer_completed_after_the_wait_settles_its_audit_row(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
+) -> None:
+    """An agent consulting 119 for longer than the wait: the row first says unknown, then ok, same id."""
+    server.atxfer_delay = 0.6
+    ex = TransferExecutor(client, lambda: policy, batch_writer, timeouts=TransferTimeouts(attended=0.2))
+    record = await ex.execute(request("119", TransferMode.ATTENDED))
+    assert record.result == "unknown"
+    rows, _ = await audited(batch_writer, sqlite_store)
+    assert [r.result for r in rows] == ["unknown"]
+    for _ in range(100):  # bounded wait for the late event (not a timing assertion)
+        await asyncio.sleep(0.02)
+        rows, events = await audited(batch_writer, sqlite_store)
+        if rows[0].result != "unknown":
+            break
+    (row,) = rows
+    assert (row.transfer_id, row.result, row.target) == (record.transfer_id, "ok", "119")
+    assert row.reason.startswith("AttendedTransfer after ")
+    assert [e["data"]["result"] for _, e in events] == ["unknown", "ok"]
+
+
+async def test_a_late_attended_transfer_of_another_channel_settles_nothing(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
+) -> None:
+    server.atxfer_delay = 30  # ours never completes
+    ex = TransferExecutor(
+        client, lambda: policy, batch_writer, timeouts=TransferTimeouts(attended=0.1, attended_late=0.5)
+    )
+    record = await ex.execute(request("119", TransferMode.ATTENDED))
+    server.emit({"Event": "AttendedTransfer", "Result": "Success", "OrigTransfererChannel": "PJSIP/9999-00000009"})
+    await asyncio.sleep(0.7)  # past attended_late: the listener is gone
+    server.emit({"Event": "AttendedTransfer", "Result": "Success", "OrigTransfererChannel": AGENT})
+    await asyncio.sleep(0.1)
+    rows, _ = await audited(batch_writer, sqlite_store)
+    assert [(r.transfer_id, r.result) for r in rows] == [(record.transfer_id, "unknown")]
 
 
 async def test_threeway_redirects_both_legs_and_originates_the_target(

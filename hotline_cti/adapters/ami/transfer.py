@@ -4,7 +4,10 @@ Every attempt, refused ones included, becomes a :class:`TransferRecord` handed
 to the audit sink (``BatchWriter.submit_transfer``) and an event on
 ``hotline/<region>/transfers`` (``BatchWriter.submit_event``). Every action has
 a timeout; an action whose answer never came is audited as ``unknown`` and is
-never re-sent (a second BlindTransfer could move someone else's call).
+never re-sent (a second BlindTransfer could move someone else's call). An
+attended transfer audited ``unknown`` because the agent was still consulting
+is audited again, under the same ``transfer_id``, when its ``AttendedTransfer``
+event comes later (the store updates the row).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
@@ -53,6 +56,7 @@ class TransferTimeouts:
     action: float = 5.0  # any AMI response
     event: float = 5.0  # BlindTransfer event after a successful response
     attended: float = 60.0  # AttendedTransfer: the agent consults the target first
+    attended_late: float = 1800.0  # after that wait, a late AttendedTransfer still settles the audit row
     originate: float = 45.0  # the target answering the three-way call
 
 
@@ -111,7 +115,34 @@ class TransferExecutor:
             call_id = facts.call_id if facts else ""
             return self._audit(policy, request, at, call_id, plan.target or early.key, REFUSED, plan.reason)
         result, reason = await self._run(plan)
-        return self._audit(policy, request, at, plan.call_id, plan.destination.key, result, reason)
+        record = self._audit(policy, request, at, plan.call_id, plan.destination.key, result, reason)
+        if result == UNKNOWN and plan.steps[-1].judge == "event_only":
+            self._settle_later(policy, record)  # no await since _with_event stopped listening: no event missed
+        return record
+
+    def _settle_later(self, policy: TransferPolicy, record: TransferRecord) -> None:
+        """Listen on for the AttendedTransfer of an ``unknown`` attended transfer and audit it again."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        def on_event(message: Message) -> None:
+            if record.channel not in (message.get("TransfererChannel"), message.get("OrigTransfererChannel")):
+                return
+            stop()
+            waited = loop.time() - started + self.timeouts.attended
+            if message.get("Result", "").lower() == "success":
+                settled = replace(record, result=OK, reason=f"AttendedTransfer after {waited:.0f}s")
+            else:
+                why = f"AttendedTransfer result {message.get('Result', '?')} after {waited:.0f}s"
+                settled = replace(record, result=FAILED, reason=why)
+            self._submit(policy, settled)
+
+        def stop() -> None:
+            self.client.off("AttendedTransfer", on_event)
+            give_up.cancel()
+
+        self.client.on("AttendedTransfer", on_event)
+        give_up = loop.call_later(self.timeouts.attended_late, stop)
 
     async def _run(self, plan: TransferPlan) -> tuple[str, str]:
         for index, step in enumerate(plan.steps):
@@ -201,20 +232,24 @@ class TransferExecutor:
             reason=reason,
             transfer_id=uuid.uuid4().hex,
         )
-        level = logging.INFO if result == OK else logging.WARNING
+        self._submit(policy, record)
+        return record
+
+    def _submit(self, policy: TransferPolicy, record: TransferRecord) -> None:
+        """Log the audit row and hand it, and its event, to the audit sink."""
+        level = logging.INFO if record.result == OK else logging.WARNING
         log.log(
             level,
             "transfer %s -> %s (%s) by %s: %s %s",
-            mask_numbers(request.channel),
-            target,
-            request.mode,
-            request.requested_by,
-            result,
-            mask_numbers(reason),
+            mask_numbers(record.channel),
+            record.target,
+            record.mode,
+            record.requested_by,
+            record.result,
+            mask_numbers(record.reason),
         )
         if self.audit is not None:
             self.audit.submit_transfer(record)
             data = record.to_dict()
             data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
-            self.audit.submit_event(Event("transfers", policy.region, at, data))
-        return record
+            self.audit.submit_event(Event("transfers", policy.region, record.at, data))
