@@ -144,6 +144,10 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
                         await eventually(lambda: any("/replies/" in t for t in topics()), limit=0.5)
                         break
                 await eventually(lambda: "hotline/gx/transfers" in topics())
+                # A reload sent to every serve process (pkill -HUP) reloads the events process, not ends it.
+                (child,) = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                os.kill(int(child), signal.SIGHUP)
+                await asyncio.sleep(0.3)
                 for _, message in answered_call():  # serve's AMI client is logged in: the transfer ran
                     ami.emit(message)
                 await eventually(lambda: "hotline/gx/calls/ended" in topics())
@@ -152,6 +156,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
             out, _ = await proc.communicate()
     log = out.decode()
     assert proc.returncode == 0, log
+    assert "events process exited" not in log and "config reloaded" in log
     # A command sent before serve subscribed may still arrive late; its twin is then refused (the call moved).
     (reply,) = [body["data"] for t, body in sub.messages if "/replies/" in t and body["data"]["ok"]]
     assert reply["transfer"]["target"] == "tax"

@@ -285,6 +285,8 @@ async def _events(
 ) -> int:
     """AMI (records, transfers), MQTT (outbox, commands) and the wallboard, until SIGTERM/SIGINT."""
     stop = _stop_on_signals()
+    # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:
         store = await Store.open(args.database)
     except Exception as exc:

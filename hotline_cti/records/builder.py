@@ -39,7 +39,7 @@ from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 
-__all__ = ["Output", "RecordBuilder", "outcome_of"]
+__all__ = ["Output", "RecordBuilder", "event_time", "outcome_of"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,18 @@ def _seconds(value: str | None) -> float | None:
     try:
         return float(value)
     except ValueError:
+        return None
+
+
+def event_time(m: Mapping[str, str]) -> dt.datetime | None:
+    """When Asterisk says the event happened (``Timestamp``, with ``timestampevents = yes``); None
+    when it carries none or one that is not a time."""
+    stamp = _seconds(_get(m, "Timestamp"))
+    if stamp is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(stamp, dt.UTC)
+    except (OverflowError, OSError, ValueError):
         return None
 
 
@@ -313,9 +325,7 @@ class RecordBuilder:
             reason="" if status == "SUCCESS" else f"ChannelRedirect: {status or 'no status'}",
             transfer_id=uuid.uuid4().hex,
         )
-        data = transfer.to_dict()
-        data["channel"] = mask_numbers(transfer.channel)
-        out: list[Output] = [transfer, Event("transfers", self.region, at, data)]
+        out: list[Output] = [transfer, transfer.event(self.region)]
         call = self._calls.get(call_id)
         if call is not None and mode is TransferMode.BLIND and transfer.result == "ok":
             call.transfer_dial_due = True
@@ -520,12 +530,8 @@ class RecordBuilder:
 
     def _time(self, m: Mapping[str, str], at: dt.datetime | None) -> dt.datetime:
         if at is None:
-            stamp = _seconds(_get(m, "Timestamp"))
-            if stamp is not None:
-                at = dt.datetime.fromtimestamp(stamp, dt.UTC)
-            elif self._now is not None:
-                at = self._now
-            else:
+            at = event_time(m) or self._now
+            if at is None:
                 raise ValueError("RecordBuilder.feed needs 'at' until an event carries a Timestamp")
         self._now = at
         return at

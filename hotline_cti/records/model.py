@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hotline_cti.events import Event
+from hotline_cti.privacy import mask_numbers
+
 
 class Outcome(StrEnum):
     """How a call ended, from the centre's point of view."""
@@ -56,6 +59,12 @@ class TransferRecord:
         data["at"] = self.at.isoformat()
         data["mode"] = str(self.mode)
         return data
+
+    def event(self, region: str) -> Event:
+        """The ``transfers`` event of this audit row, caller numbers in channel and reason masked."""
+        data = self.to_dict()
+        data["channel"], data["reason"] = mask_numbers(self.channel), mask_numbers(self.reason)
+        return Event("transfers", region, self.at, data)
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from hotline_cti.adapters.ami.client import AmiClient, AmiError
 from hotline_cti.adapters.ami.protocol import Message, mask_numbers
 from hotline_cti.events import Event
-from hotline_cti.records.builder import Output, RecordBuilder
+from hotline_cti.records.builder import Output, RecordBuilder, event_time
 from hotline_cti.records.model import CallRecord
 from hotline_cti.storage.writer import BatchWriter
 
@@ -93,16 +93,11 @@ class RecordPipeline:
             log.exception("records: event %s not recorded: %s", message.name, mask_numbers(message.to_text()[:300]))
 
     def _event_time(self, message: Message) -> dt.datetime:
-        stamp = message.get("Timestamp")
-        if stamp:
-            try:
-                at = dt.datetime.fromtimestamp(float(stamp), dt.UTC)
-            except (ValueError, OverflowError, OSError):
-                pass  # a bad stamp: fall back to the clock below, the event still counts
-            else:
-                self._stamped = (at, time.monotonic())
-                return at
-        return self.now()
+        at = event_time(message)  # a bad stamp falls back to the clock below: the event still counts
+        if at is None:
+            return self.now()
+        self._stamped = (at, time.monotonic())
+        return at
 
     def now(self) -> dt.datetime:
         """The pipeline's clock: the PBX's (last event Timestamp plus time since), else the wall clock."""

@@ -30,7 +30,6 @@ from hotline_cti.adapters.agi.protocol import (
     AgiReply,
     EnvironmentParser,
     ReplyParser,
-    plain_environment,
 )
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import FixedScript, RatingSink, Script, replay, select_script
@@ -183,7 +182,6 @@ class _Session(asyncio.Protocol):
         "state",
         "transport",
         "wait_until",
-        "wire",
     )
 
     def __init__(self, server: FastAgiServer, loop: asyncio.AbstractEventLoop) -> None:
@@ -195,7 +193,6 @@ class _Session(asyncio.Protocol):
         self.envp: EnvironmentParser | None = None
         self.replies: ReplyParser | None = None
         self.script: FixedScript | None = None
-        self.wire: tuple[bytes, ...] = ()
         self.index = 0  # the fixed script's command in flight
         self.session: ScriptSession | None = None
         self.wait_until = 0.0  # the environment's or the command's reply is due by then
@@ -230,11 +227,9 @@ class _Session(asyncio.Protocol):
                 if self.session.feed(self.replies.feed(data)):
                     self._send_next()
             elif self.state == _ENV:
-                env = plain_environment(data) if self.envp is None else None
-                if env is None:
-                    if self.envp is None:
-                        self.envp = EnvironmentParser()
-                    env = self.envp.feed(data)
+                if self.envp is None:
+                    self.envp = EnvironmentParser()
+                env = self.envp.feed(data)
                 if env is not None:
                     self._begin(env)
         except AgiProtocolError as exc:
@@ -261,7 +256,7 @@ class _Session(asyncio.Protocol):
             if not script.wire:
                 self._end(None)
                 return
-            self.script, self.wire, self.state = script, script.wire, _FIXED
+            self.script, self.state = script, _FIXED
             self._write(script.wire[0])
             return
         self.session = ScriptSession(script)
@@ -289,11 +284,12 @@ class _Session(asyncio.Protocol):
             self._send_next()
 
     def _send_fixed(self) -> None:
+        wire = self.script.wire  # type: ignore[union-attr]  # set with the _FIXED state
         index = self.index + 1
-        if index < len(self.wire):
+        if index < len(wire):
             self.index = index
             # _write inlined: this runs for every reply of every route session
-            self.transport.write(self.wire[index])  # type: ignore[union-attr]
+            self.transport.write(wire[index])  # type: ignore[union-attr]
             self.wait_until = self.loop.time() + self.server.limits.command
         else:
             self._end(None)

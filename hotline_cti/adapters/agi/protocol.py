@@ -109,8 +109,7 @@ def plain_environment(data: bytes) -> dict[str, str] | None:
     """The environment from one read holding the whole block as plain ``agi_name: value`` lines.
 
     None for anything else (a partial block, CR, odd keys): :class:`EnvironmentParser` then takes
-    it line by line, which gives the same result or names the offending line. This is its fast path,
-    and the FastAGI server's first try on a session's first read.
+    it line by line, which gives the same result or names the offending line. This is its fast path.
     """
     if not data.endswith(b"\n\n") or len(data) > MAX_LINE or b"\r" in data:
         return None
@@ -134,22 +133,23 @@ class EnvironmentParser:
     __slots__ = ("_lines", "_raw", "done", "env")
 
     def __init__(self) -> None:
-        self._raw: bytearray | None = bytearray()  # the pieces so far; None once parsing line by line
-        self._lines = _LineBuffer()
+        self._raw: bytearray | None = None  # the pieces so far, from the second one
+        self._lines: _LineBuffer | None = None  # set once parsing line by line
         self.env: dict[str, str] = {}
         self.done = False
 
     def feed(self, data: bytes) -> dict[str, str] | None:
         """Feed bytes; return the environment once its empty line has arrived."""
+        if self.done or self._lines is not None:
+            return self._feed_lines(data)
         raw = self._raw
         if raw is None:
-            return self._feed_lines(data)
-        seen = len(raw)
-        if not seen:
-            env = plain_environment(data)  # the whole block in one read
+            env = plain_environment(data)  # the whole block in one read, the usual case
             if env is not None:
-                self._raw, self.env, self.done = None, env, True
+                self.env, self.done = env, True
                 return env
+            raw = self._raw = bytearray()
+        seen = len(raw)
         raw += data
         if (
             raw.find(b"\n\n", seen - 1 if seen else 0) < 0  # no empty line yet (the last piece may end one)
@@ -167,6 +167,8 @@ class EnvironmentParser:
         return self._feed_lines(block)
 
     def _feed_lines(self, data: bytes) -> dict[str, str] | None:
+        if self._lines is None:
+            self._lines = _LineBuffer()
         for line in self._lines.lines(data):
             if self.done:
                 raise AgiProtocolError(f"data after the environment before any command: {line!r}")

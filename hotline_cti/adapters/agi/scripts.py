@@ -157,7 +157,7 @@ _SCRIPTS_LIMIT = 4096  # bounded: unknown numbers make a new decision every time
 def decision_script(d: Decision) -> FixedScript:
     """:func:`decision_commands` of ``d`` as a script, built once per decision object."""
     cached = _SCRIPTS.get(id(d))
-    if cached is None or cached[0] is not d:
+    if cached is None:
         cached = (d, FixedScript.of(decision_commands(d)))
         if len(_SCRIPTS) >= _SCRIPTS_LIMIT:
             _SCRIPTS.clear()

@@ -250,6 +250,4 @@ class TransferExecutor:
         )
         if self.audit is not None:
             self.audit.submit_transfer(record)
-            data = record.to_dict()
-            data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
-            self.audit.submit_event(Event("transfers", policy.region, record.at, data))
+            self.audit.submit_event(record.event(policy.region))
