@@ -25,10 +25,12 @@ MODE = "HOTLINE_MODE"
 PHASE = "HOTLINE_PHASE"
 CENTRE = "HOTLINE_CENTRE"
 CITY = "HOTLINE_CITY"  # set by an inbound trunk context when the trunk knows the city
+FALLBACK = "HOTLINE_FALLBACK"  # the city's 12345 general queue, for calls the controller did not decide
+TAGGED = "HOTLINE_TAGGED"  # 1 once CALLERID(name) carries the tags: an overflow must not prefix them again
 HANGUP = "HOTLINE_HANGUP"  # 1: hang up after the prompts
-MENU = "HOTLINE_MENU"  # 1: run the 12345 menu (agi://host/ivr) before queueing
-IVR_CHOICE = "HOTLINE_IVR_CHOICE"
-TOPIC = "HOTLINE_TOPIC"
+MENU = "HOTLINE_MENU"  # 1: the dialplan runs the 12345 menu, then asks agi://host/ivr
+IVR_CHOICE = "HOTLINE_IVR_CHOICE"  # the menu key the dialplan read (empty: none after every try)
+TOPIC = "HOTLINE_TOPIC"  # the expert topic's digits the dialplan read after menu key 3
 RATING = "HOTLINE_RATING"  # 1 满意 / 2 基本满意 / 3 不满意
 CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asterisk UNIQUEID of the caller leg)
 # Set LAST by every script that finished its work. The dialplan branches on it,
@@ -55,6 +57,8 @@ ALL = (
     PHASE,
     CENTRE,
     CITY,
+    FALLBACK,
+    TAGGED,
     HANGUP,
     MENU,
     IVR_CHOICE,
@@ -73,3 +77,8 @@ FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came fro
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.
 SOUND_DIR = "hotline"
+
+
+def sound(prompt_id: str) -> str:
+    """The sound name Asterisk plays for a prompt id (``hotline/<id>``)."""
+    return f"{SOUND_DIR}/{prompt_id}"

@@ -12,7 +12,7 @@ would deliver them.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,6 +45,7 @@ class CallResult:
     trace: list[str] = field(default_factory=list)
     # UserEvents as AMI would deliver them: {"UserEvent": name, key: value, ...}, in order.
     events: list[dict[str, str]] = field(default_factory=list)
+    played: list[str] = field(default_factory=list)  # sound names, in order, from Playback() and Read()
 
 
 class _Hangup(Exception):
@@ -116,11 +117,14 @@ class DialplanRunner:
         agi: AgiHook = peer_agi,
         outcome: Outcome | None = None,
         dial_outcome: Callable[[str], str] | None = None,
+        keys: Sequence[str] = (),
     ) -> None:
         self.contexts = contexts
         self.agi = agi
         self.outcome = outcome or (lambda name: "END")
         self.dial_outcome = dial_outcome or (lambda dial: "END")
+        # What the caller keys at each Read(), in order ("" lets the read time out); none left: time-outs.
+        self.keys = tuple(keys)
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: object) -> DialplanRunner:
@@ -165,6 +169,7 @@ class DialplanRunner:
         """Run a call arriving in ``context`` for ``exten`` until it ends in a queue, a dial or a hang-up."""
         vars_: dict[str, str] = {"UNIQUEID": uniqueid, "CHANNEL": f"PJSIP/trunk-{uniqueid}", **(variables or {})}
         result = CallResult("hangup", None, 0, vars_)
+        keys = list(self.keys)
         ctx, ext, prio = context, exten, 1
         stack: list[tuple[str, str, int]] = []
         try:
@@ -172,7 +177,7 @@ class DialplanRunner:
                 step, ext_name = self._step(ctx, ext, prio)
                 vars_["CONTEXT"], vars_["EXTEN"], vars_["PRIORITY"] = ctx, ext, str(step.priority)
                 result.trace.append(f"[{ctx}] {ext_name},{step.priority} {step.app}({step.args})")
-                jump = await self._exec(step.app, step.args, ctx, ext, vars_, result, stack)
+                jump = await self._exec(step.app, step.args, ctx, ext, vars_, result, stack, keys)
                 if jump is None:
                     prio = step.priority + 1
                 else:
@@ -224,6 +229,7 @@ class DialplanRunner:
         v: dict[str, str],
         result: CallResult,
         stack: list[tuple[str, str, int]],
+        keys: list[str],
     ) -> tuple[str, str, int] | None:
         args = self.substitute(raw, v)
         if app in ("NoOp", "Answer"):
@@ -295,7 +301,16 @@ class DialplanRunner:
                 result.kind, result.target = "dial", dial
             return None
         if app == "Playback":
+            result.played.extend(name for name in args.split("&") if name)
             v["PLAYBACKSTATUS"] = "SUCCESS"
+            return None
+        if app == "Read":
+            # Read(var,sound&sound,maxdigits,options,attempts,timeout): the prompts stop at the first key.
+            name, sounds, maxdigits, *_ = [*split_args(args), "", "", ""]
+            typed = keys.pop(0) if keys else ""
+            result.played.extend(s for s in sounds.split("&") if s)
+            v[name] = typed[: int(maxdigits)] if maxdigits.isdigit() and int(maxdigits) > 0 else typed
+            v["READSTATUS"] = "OK" if typed else "TIMEOUT"
             return None
         if app == "UserEvent":
             name, *body = split_args(args)

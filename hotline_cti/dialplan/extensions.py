@@ -4,7 +4,12 @@ The dialplan branches on the sentinel ``HOTLINE_DECIDED`` and never on
 AGISTATUS alone: a refused connection gives FAILURE, a silent server gives
 SUCCESS, and a prompt missing on disk (result=-1) turns a finished session
 into FAILURE. Without the sentinel the call goes to the default centre's
-general queue, so no call is lost when the controller is down.
+general queue (the trunk's or dialled area's city's, when known), so no call
+is lost when the controller is down.
+
+The controller only decides; Asterisk plays. Prompts, the 12345 menu (``Read()``
+over welcome, emergency hint and menu, so a key pressed during any of them
+counts) and the survey run here, never inside an AGI session.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 from hotline_cti import channel_vars as cv
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action
-from hotline_cti.core.numbers import dialled_forms, is_short_code
+from hotline_cti.core.numbers import NumberError, dialled_forms, is_short_code, parse_dialled
+from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.options import RenderOptions
@@ -92,8 +98,10 @@ def _agent_visible(ext: _Ext) -> None:
     """Inherit the tags to the agent's channels (``__``) and prefix the caller-id name."""
     for name in (cv.ORIGIN, cv.EXPERT, cv.EXPERT_QUEUE, cv.CENTRE, cv.CALL_ID):
         ext.add(f"Set(__{name}={v(name)})")
+    ext.add(f"GotoIf({equals(cv.TAGGED, '1')}?tagged)")  # a sub-centre's overflow queue: tagged already
     ext.add(f"ExecIf({is_set(cv.EXPERT)}?Set(CALLERID(name)=[E-{v(cv.EXPERT)}]{v('CALLERID(name)')}))")
     ext.add(f"ExecIf({is_set(cv.ORIGIN)}?Set(CALLERID(name)=[{v(cv.ORIGIN)}]{v('CALLERID(name)')}))")
+    ext.add(f"Set({cv.TAGGED}=1)").add("NoOp(tagged)", "tagged")
 
 
 # Body of the HotlineRoute UserEvent: field name -> the channel variable it reports (docs/dialplan.md).
@@ -140,6 +148,53 @@ def transfer_event(key: str, mode: str) -> str:
 # only: Asterisk 20 ignores applicationmap's ActivatedBy, so a caller holding DYNAMIC_FEATURES could fire them.
 AGENT_SETUP = f"b({names.CTX_AGENT_SETUP}^s^1)"
 
+AGENT_PATTERN = "_[0-9A-Za-z]!"
+MENU_SOUNDS = ("emergency-hint", "menu-main")  # after the decision's own prompts (the welcome)
+MENU_TRIES = 3
+MENU_WAIT = 5  # seconds for a key after the menu prompt
+TOPIC_DIGITS, TOPIC_WAIT = 6, 8
+RATING_KEYS = ("1", "2", "3")  # 满意 / 基本满意 / 不满意
+RATING_WAIT = 6
+
+
+def fallback_queues(cfg: MergerConfig) -> dict[str, str]:
+    """City id -> the 12345 general queue a call from that city falls back to (its centre's, else the region's)."""
+    centres = {c.city: c.id for c in cfg.centres if c.city is not None}
+    default = names.default_centre(cfg)
+    return {city.id: names.queue_name(centres.get(city.id, default), "general") for city in cfg.cities}
+
+
+def _dialled_city(cfg: MergerConfig, number: str) -> str | None:
+    """The city a dialled form's area code names, when exactly one city has that code."""
+    try:
+        area = parse_dialled(number).area_code
+    except NumberError:
+        return None
+    cities = [c.id for c in cfg.cities if c.area_code == area]
+    return cities[0] if len(cities) == 1 else None
+
+
+def _menu(ext: _Ext) -> None:
+    """The 12345 menu on ``ext``: up to MENU_TRIES reads of one key, then the topic after the expert key.
+
+    The first read plays the decision's prompts (the welcome), the emergency hint and the menu
+    as one list, so a key pressed during any of them is the choice; later tries replay the menu
+    only, after the invalid-choice prompt. No valid key after every try leaves the choice empty
+    (the controller routes that to a human agent).
+    """
+    first = "&".join([v(cv.PROMPTS), *(cv.sound(p) for p in MENU_SOUNDS)])
+    for attempt in range(MENU_TRIES):
+        if attempt:
+            ext.add(f"Playback({cv.sound('invalid-choice')})")
+        prompt = first if attempt == 0 else cv.sound(MENU_SOUNDS[-1])
+        ext.add(f"Read({cv.IVR_CHOICE},{prompt},1,,1,{MENU_WAIT})", "menu" if attempt == 0 else None)
+        for digit in sorted(MENU_QUEUES):
+            ext.add(f"GotoIf({equals(cv.IVR_CHOICE, digit)}?chosen)")
+        ext.add(f"GotoIf({equals(cv.IVR_CHOICE, EXPERT_DIGIT)}?topic)")
+    ext.add(f"Set({cv.IVR_CHOICE}=)").add("Goto(chosen)")
+    ext.add(f"Read({cv.TOPIC},{cv.sound('menu-topic')},{TOPIC_DIGITS},,1,{TOPIC_WAIT})", "topic")
+    ext.add(f"NoOp(12345 menu: key {v(cv.IVR_CHOICE)} topic {v(cv.TOPIC)})", "chosen")
+
 
 def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     """The whole extensions.conf text for ``cfg`` (deterministic)."""
@@ -153,9 +208,13 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     # Emergency lines carry their own target in: with the controller down they still reach their seats.
     emergency = {t.code: t.dial for t in transfer_targets(cfg) if t.dial and t.label.startswith("emergency")}
+    fallbacks = fallback_queues(cfg)
     inbound: list[_Ext] = []
     for number, line in sorted(inbound_numbers(cfg).items()):
         ext = _Ext(number)
+        dialled_city = _dialled_city(cfg, number)
+        if dialled_city is not None:  # the trunk's city, set before, wins (as in the routing core)
+            ext.add(f'ExecIf($["{v(cv.FALLBACK)}" = ""]?Set({cv.FALLBACK}={fallbacks[dialled_city]}))')
         if line in emergency:
             ext.add(f"Set({cv.ACTION}={Action.EMERGENCY.value})").add(f"Set({cv.TARGET}={line})")
             ext.add(f"Set({cv.DIAL}={emergency[line]})")
@@ -163,7 +222,10 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     parts.append(_context(names.CTX_INBOUND, "every dialled form of 12345 and the merged lines", inbound))
     for city in sorted(cfg.cities, key=lambda c: c.id):
         exts = [
-            _Ext(pat).add(f"Set({cv.CITY}={city.id})").add(f"Goto({names.CTX_INBOUND},{v('EXTEN')},1)")
+            _Ext(pat)
+            .add(f"Set({cv.CITY}={city.id})")
+            .add(f"Set({cv.FALLBACK}={fallbacks[city.id]})")
+            .add(f"Goto({names.CTX_INBOUND},{v('EXTEN')},1)")
             for pat in ("_X.", "_+X.")
         ]
         parts.append(_context(f"{names.CTX_INBOUND}-{city.id}", f"trunk of {city.name}: the city is known", exts))
@@ -183,6 +245,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     parts.append(_context(names.CTX_ROUTE, "ask the controller; no sentinel = the general queue", route))
 
     disp = _Ext("s").add(f"GotoIf({equals(cv.MENU, '1')}?menu)")
+    disp.add(f'GotoIf($["{v(cv.PROMPTS)}" = ""]?dispatch)', "play")
+    disp.add(f"Playback({v(cv.PROMPTS)})")  # a missing prompt is skipped with a warning; the call goes on
     jumps = {
         Action.QUEUE: names.CTX_QUEUE,
         Action.SUBCENTRE: names.CTX_DIAL,
@@ -196,13 +260,17 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         disp.add(f"GotoIf({equals(cv.ACTION, action.value)}?{ctx},s,1)", "dispatch" if first else None)
         first = False
     disp.add(f"Goto({names.CTX_FALLBACK},s,1)")
-    disp.add("NoOp(12345 menu)", "menu")
-    _ask(disp, opts, "ivr", f"{v(cv.DIALLED)},{v(cv.CITY)}", "redecided")
+    _menu(disp)
+    _ask(disp, opts, "ivr", ",".join(v(n) for n in (cv.DIALLED, cv.CITY, cv.IVR_CHOICE, cv.TOPIC)), "redecided")
     disp.add(f"Goto({names.CTX_FALLBACK},s,1)")
     disp.add(route_event(), "redecided")  # the menu's final decision replaces the first one
-    disp.add("Goto(dispatch)")
+    disp.add("Goto(play)")
     parts.append(
-        _context(names.CTX_DISPATCH, f"dispatch on {cv.ACTION}; the 12345 menu first when {cv.MENU}=1", [disp])
+        _context(
+            names.CTX_DISPATCH,
+            f"play the decision's prompts, dispatch on {cv.ACTION}; the 12345 menu first when {cv.MENU}=1",
+            [disp],
+        )
     )
 
     q = _Ext("s").add(f'GotoIf($["{v(cv.TARGET)}" = ""]?{names.CTX_FALLBACK},s,1)')
@@ -214,7 +282,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
     q.add(user_event(cv.EVENT_OVERFLOW, [("CallId", v(cv.CALL_ID)), ("From", v(cv.TARGET)), ("To", v(cv.OVERFLOW))]))
-    q.add(f"Playback({names.SOUND}/overflow)")
+    q.add(f"Playback({cv.sound('overflow')})")
     q.add(f"Queue({v(cv.OVERFLOW)},tc{AGENT_SETUP})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f"Goto({names.CTX_FALLBACK},s,1)")
@@ -235,35 +303,38 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     e = _Ext("s").add(f"Dial({v(cv.DIAL)},{opts.dial_timeout * 2},g)")
     e.add(f"GotoIf({equals('DIALSTATUS', 'ANSWER')}?done)")
-    e.add(f"Playback({names.SOUND}/emergency-hint)")
+    e.add(f"Playback({cv.sound('emergency-hint')})")
     e.add(f"Dial({v(cv.DIAL)},{opts.dial_timeout * 2},g)")
     e.add("Hangup()", "done")
     parts.append(_context(names.CTX_EMERGENCY, "emergency lines: their own seats only, never a 12345 queue", [e]))
 
     parts.append(
         _context(
-            names.CTX_END, "guidance / retired: the controller already played the prompts", [_Ext("s").add("Hangup()")]
+            names.CTX_END, "guidance / retired: the prompts were played, release the call", [_Ext("s").add("Hangup()")]
         )
     )
 
-    f = _Ext("s").add(f"NoOp(no decision from the controller: {general})")
-    f.add(f"Set({cv.TARGET}={general})")
+    f = _Ext("s").add(f"Set({cv.TARGET}={general})")
+    f.add(f"ExecIf({is_set(cv.FALLBACK)}?Set({cv.TARGET}={v(cv.FALLBACK)}))")  # the trunk's or dialled city's
+    f.add(f"NoOp(no decision from the controller: {v(cv.TARGET)})")
     f.add(f'ExecIf($["{v(cv.CENTRE)}" = ""]?Set({cv.CENTRE}={centre}))')
-    f.add(route_event(Action=cv.FALLBACK_ACTION, Target=general))
+    f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
-    f.add(f"Queue({general},tc{AGENT_SETUP})")
+    f.add(f"Queue({v(cv.TARGET)},tc{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
-    f.add(f"Playback({names.SOUND}/goodbye)").add("Hangup()")
+    f.add(f"Playback({cv.sound('goodbye')})").add("Hangup()")
     parts.append(
         _context(names.CTX_FALLBACK, "controller down or undecided: the default centre's 12345 general queue", [f])
     )
 
     s = _Ext("s").add(f"NoOp(survey for {v(cv.CALL_ID)})")
-    _ask(s, opts, "survey", v(cv.CALL_ID), "done")
+    s.add(f"Read({cv.RATING},{cv.sound('survey-ask')},1,,1,{RATING_WAIT})")
+    for key in RATING_KEYS:
+        s.add(f"GotoIf({equals(cv.RATING, key)}?rated)")
+    s.add("Hangup()")  # no valid key: nothing to record
+    s.add(user_event(cv.EVENT_RATING, [("CallId", v(cv.CALL_ID)), ("Rating", v(cv.RATING))]), "rated")
+    s.add(f"Playback({cv.sound('survey-thanks')})")
     s.add("Hangup()")
-    s.add(f'GotoIf($["{v(cv.RATING)}" = ""]?end)', "done")  # no valid key pressed: nothing to record
-    s.add(user_event(cv.EVENT_RATING, [("CallId", v(cv.CALL_ID)), ("Rating", v(cv.RATING))]))
-    s.add("Hangup()", "end")
     parts.append(_context(names.CTX_SURVEY, "after the agent hangs up (Queue/Dial continue options c / g)", [s]))
 
     # "__": the keys are pressed on the agent's PJSIP leg, two hops on (Local;1 -> Local;2 -> Dial in hotline-agents).
@@ -273,7 +344,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         _context(names.CTX_AGENT_SETUP, "agent leg before it rings: one-key transfers, atxfer context", [setup])
     )
 
-    a = _Ext("_X.").add(f"Dial(PJSIP/{v('EXTEN')},,t)").add("Hangup()")
+    # Any agent id (agent1001, 1001): _X. would match digits only.
+    a = _Ext(AGENT_PATTERN).add(f"Dial(PJSIP/{v('EXTEN')},,t)").add("Hangup()")
     parts.append(
         _context(
             names.CTX_AGENTS,

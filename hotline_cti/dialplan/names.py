@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hotline_cti import channel_vars as cv
 from hotline_cti.config.schema import MergerConfig
 
 CTX_INBOUND = "hotline-inbound"  # every dialled form of 12345 and the legacy lines
@@ -19,7 +20,7 @@ CTX_XFER = "hotline-xfer"  # one-key blind / three-way feature subroutines
 CTX_CONF = "hotline-threeway"  # three-way calls (ConfBridge)
 CTX_SURVEY = "hotline-survey"
 FEATURE_GROUP = "hotline_xfer"
-SOUND = "hotline"
+SOUND = cv.SOUND_DIR
 
 
 def queue_name(centre: str, queue_id: str) -> str:

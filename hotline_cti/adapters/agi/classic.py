@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from asterisk.agi import AGI
 
 from hotline_cti.adapters.agi.protocol import AgiProtocolError, ReplyParser
-from hotline_cti.adapters.agi.scripts import RatingSink, select_script
+from hotline_cti.adapters.agi.scripts import select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.privacy import mask_numbers
@@ -57,7 +57,6 @@ def run_classic(
     *,
     stdin: BinaryIO,
     stdout: BinaryIO,
-    record_rating: RatingSink | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     session_deadline: int = 60,
 ) -> int:
@@ -69,9 +68,9 @@ def run_classic(
     agi: Any = AGI(stdin=stdin, stdout=text_out, stderr=io.StringIO())  # pyst2 is untyped
     env = classic_env({str(k): str(v) for k, v in agi.env.items()}, args)
     now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
-    script = select_script(name, env, table, now, record_rating or (lambda call_id, rating, at: None))
+    script = select_script(name, env, table, now)
     if script is None:
-        log.error("unknown AGI script %r (expected route, ivr or survey)", name)
+        log.error("unknown AGI script %r (expected route or ivr)", name)
         return 1
     session = ScriptSession(script)
     replies = ReplyParser()

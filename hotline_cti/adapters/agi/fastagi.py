@@ -32,7 +32,7 @@ from hotline_cti.adapters.agi.protocol import (
     ReplyParser,
 )
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import FixedScript, RatingSink, Script, replay, select_script
+from hotline_cti.adapters.agi.scripts import FixedScript, Script, replay, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.privacy import mask_numbers
 
@@ -44,12 +44,14 @@ class Limits:
     """Time limits in seconds."""
 
     env: float = 2.0  # environment block after connect
-    command: float = 10.0  # one command's reply (a prompt plays for seconds)
-    session: float = 60.0  # a whole session, menus included
+    # Scripts only set variables (Asterisk plays the prompts): a reply takes microseconds, so a
+    # wait of seconds means Asterisk is in trouble and the dialplan's fallback is the better place.
+    command: float = 3.0  # one command's reply
+    session: float = 10.0  # a whole session
 
 
 class FastAgiServer:
-    """Serves ``agi://host/route``, ``/ivr`` and ``/survey``."""
+    """Serves ``agi://host/route`` and ``/ivr``."""
 
     def __init__(
         self,
@@ -57,14 +59,12 @@ class FastAgiServer:
         *,
         allow: Iterable[str] = ("127.0.0.0/8", "::1/128"),
         limits: Limits | None = None,
-        record_rating: RatingSink | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.holder = holder
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
-        self.record_rating = record_rating or (lambda call_id, rating, at: None)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.active = 0
         self.served = 0
@@ -128,7 +128,7 @@ class FastAgiServer:
     def _script(self, env: dict[str, str]) -> Script | None:
         name = env.get("agi_network_script", "").strip("/").split("?")[0]
         # The table this session keeps to its end, even if a reload swaps the holder's.
-        return select_script(name, env, self.holder.table, self.clock(), self.record_rating)
+        return select_script(name, env, self.holder.table, self.clock())
 
 
 RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)

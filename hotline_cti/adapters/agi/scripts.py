@@ -1,10 +1,13 @@
 """The AGI scripts, written sans-IO: command lines out, replies in.
 
-``ivr`` and ``survey`` are generators that yield command lines and receive the
-replies; ``route`` reads no reply, so it is a :class:`FixedScript`, its lines
-built once per decision. The FastAGI server and a classic AGI driver run the
-same scripts, so the route, menu and survey logic exists once. Every script sets
-``HOTLINE_DECIDED`` last: the dialplan branches on it, not on AGISTATUS.
+A script only decides: it sets the decision's channel variables and the
+sentinel ``HOTLINE_DECIDED`` last, and plays nothing. Asterisk plays the prompts,
+runs the 12345 menu and the survey in the generated dialplan, so no prompt length
+can meet a controller deadline and a stalled controller never holds a caller
+mid-prompt. ``route`` decides from the dialled number; ``ivr`` from the menu key
+and topic the dialplan read. Neither reads a reply, so both are
+:class:`FixedScript` objects, their lines built once per decision. The FastAGI
+server and a classic AGI driver run the same scripts.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
 from hotline_cti.core.model import Call, Decision
-from hotline_cti.core.routing import EXPERT_DIGIT, decide
+from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
 
 
@@ -49,9 +52,6 @@ def replay(lines: tuple[str, ...]) -> Dialogue:
         yield line
 
 
-RatingSink = Callable[[str, int, dt.datetime], None]
-RATINGS = {"1": "满意", "2": "基本满意", "3": "不满意"}
-MENU_TRIES = 3
 # What Asterisk's application-argument parser does not pass through unchanged inside an MSet
 # argument: ',' separates pairs, '"' and '\\' are removed, brackets and parentheses nest
 # (a ',' inside them does not separate), res_agi's 1.4 compat mode turns '|' into ',', and a
@@ -99,11 +99,6 @@ def _mset(run: list[tuple[str, str]]) -> list[str]:
     return ['EXEC MSet "' + ",".join(f"{name}={value}" for name, value in run) + '"']
 
 
-def sound(prompt_id: str) -> str:
-    """The sound name Asterisk plays for a prompt id."""
-    return f"{cv.SOUND_DIR}/{prompt_id}"
-
-
 def call_from_env(env: dict[str, str]) -> Call:
     """Call facts from the AGI environment: AGI(agi://host/route,${EXTEN},${HOTLINE_CITY})."""
     dialled = env.get("agi_arg_1") or env.get("agi_extension", "")
@@ -118,7 +113,7 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
         (cv.ACTION, d.action.value),
         (cv.TARGET, d.target or ""),
         (cv.DIAL, d.dial or ""),
-        (cv.PROMPTS, "&".join(sound(p) for p in d.prompts)),
+        (cv.PROMPTS, "&".join(cv.sound(p) for p in d.prompts)),
         (cv.ORIGIN, d.origin or ""),
         (cv.EXPERT, d.expert or ""),
         (cv.EXPERT_QUEUE, d.expert_queue or ""),
@@ -137,14 +132,12 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
 
 
 def decision_commands(d: Decision, before: tuple[tuple[str, str], ...] = ()) -> tuple[str, ...]:
-    """The command lines that carry out ``d``: set ``before`` and its variables, play its prompts,
-    and set the sentinel last (in the variables' own MSet when no prompt comes between)."""
-    variables = [*before, *decision_variables(d)]
-    if not d.prompts:
-        variables.append((cv.DECIDED, cv.DECIDED_VALUE))
-        return tuple(set_vars(variables))
-    streams = (f'STREAM FILE {sound(prompt)} ""' for prompt in d.prompts)
-    return (*set_vars(variables), *streams, set_var(cv.DECIDED, cv.DECIDED_VALUE))
+    """The command lines that carry out ``d``: set ``before`` and its variables, the sentinel last.
+
+    The sentinel rides in the variables' own MSet (one round trip) unless a value needs a
+    SET VARIABLE of its own, in which case it still comes last.
+    """
+    return tuple(set_vars([*before, *decision_variables(d), (cv.DECIDED, cv.DECIDED_VALUE)]))
 
 
 # Decisions repeat: the routing table memoises them, so the same Decision object comes back and
@@ -177,52 +170,32 @@ def route_script(
 
 def ivr_script(
     env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
-) -> Dialogue:
-    """``agi://host/ivr``: the 12345 menu (1 consultation, 2 complaint, 3 expert topic, 0 agent)."""
-    yield f'STREAM FILE {sound("emergency-hint")} ""'
-    choice: str | None = None
-    topic: str | None = None
-    for _ in range(MENU_TRIES):
-        reply = yield f"GET DATA {sound('menu-main')} 5000 1"
-        digits = reply.result if reply.code == 200 and reply.result.isdigit() else ""
-        if digits in ("0", "1", "2"):
-            choice = digits
-            break
-        if digits == EXPERT_DIGIT:
-            reply = yield f"GET DATA {sound('menu-topic')} 8000 6"
-            choice, topic = EXPERT_DIGIT, reply.result if reply.result.isdigit() else None
-            break
-        if reply.code != 200 or reply.result == "-1":
-            break  # caller gone or prompt missing: stop asking
-        yield f'STREAM FILE {sound("invalid-choice")} ""'
+) -> FixedScript:
+    """``agi://host/ivr``: the decision after the 12345 menu the dialplan ran.
+
+    Arguments: ``${HOTLINE_DIALLED},${HOTLINE_CITY},${HOTLINE_IVR_CHOICE},${HOTLINE_TOPIC}``. No key
+    (the caller let the menu run out) is decided as 0, a human agent, and recorded as no choice.
+    """
     base = call_from_env(env)
-    call = Call(base.dialled, caller=base.caller, city=base.city, ivr_choice=choice or "0", topic=topic)
-    for line in decision_commands(decider(call, table, now), ((cv.IVR_CHOICE, choice or ""),)):  # noqa: UP028
-        yield line
+    choice = env.get("agi_arg_3", "")
+    topic = env.get("agi_arg_4", "")
+    call = Call(
+        base.dialled,
+        caller=base.caller,
+        city=base.city,
+        ivr_choice=choice or "0",
+        topic=topic if topic.isdigit() else None,
+    )
+    return FixedScript.of(decision_commands(decider(call, table, now), ((cv.IVR_CHOICE, choice),)))
 
 
-def survey_script(env: dict[str, str], record: RatingSink, now: dt.datetime) -> Dialogue:
-    """``agi://host/survey``: post-call rating 1 满意 / 2 基本满意 / 3 不满意, recorded with the call id."""
-    call_id = env.get("agi_arg_1") or env.get("agi_uniqueid", "")
-    reply = yield f"GET DATA {sound('survey-ask')} 6000 1"
-    if reply.code == 200 and reply.result in RATINGS:
-        record(call_id, int(reply.result), now)
-        yield set_var(cv.RATING, reply.result)
-        yield f'STREAM FILE {sound("survey-thanks")} ""'
-    yield set_var(cv.DECIDED, cv.DECIDED_VALUE)
+SCRIPTS = ("route", "ivr")
 
 
-SCRIPTS = ("route", "ivr", "survey")
-
-
-def select_script(
-    name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime, record: RatingSink
-) -> Script | None:
-    """The script called ``name`` (``route``, ``ivr`` or ``survey``) for a session; None if unknown."""
+def select_script(name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime) -> Script | None:
+    """The script called ``name`` (``route`` or ``ivr``) for a session; None if unknown."""
     if name == "route":
         return route_script(env, table, now, decide)
     if name == "ivr":
         return ivr_script(env, table, now, decide)
-    if name == "survey":
-        return survey_script(env, record, now)
     return None
