@@ -164,12 +164,21 @@ class DialplanRunner:
 
     # -- running -----------------------------------------------------------
     async def run(
-        self, context: str, exten: str, variables: Mapping[str, str] | None = None, *, uniqueid: str = "1700000000.1"
+        self,
+        context: str,
+        exten: str,
+        variables: Mapping[str, str] | None = None,
+        *,
+        uniqueid: str = "1700000000.1",
+        keys: Sequence[str] | None = None,
     ) -> CallResult:
-        """Run a call arriving in ``context`` for ``exten`` until it ends in a queue, a dial or a hang-up."""
+        """Run a call arriving in ``context`` for ``exten`` until it ends in a queue, a dial or a hang-up.
+
+        ``keys``: this caller's keys at each Read() (default: the runner's).
+        """
         vars_: dict[str, str] = {"UNIQUEID": uniqueid, "CHANNEL": f"PJSIP/trunk-{uniqueid}", **(variables or {})}
         result = CallResult("hangup", None, 0, vars_)
-        keys = list(self.keys)
+        keys = list(self.keys if keys is None else keys)
         ctx, ext, prio = context, exten, 1
         stack: list[tuple[str, str, int]] = []
         try:

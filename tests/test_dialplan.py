@@ -26,7 +26,7 @@ from hotline_cti.dialplan.confparse import (
     parse_extensions,
     parse_sections,
 )
-from hotline_cti.dialplan.extensions import inbound_numbers
+from hotline_cti.dialplan.extensions import fallback_queues, inbound_numbers
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import FILES, render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
@@ -124,8 +124,13 @@ def test_extensions_branch_on_the_sentinel_and_fall_back(tmp_path: Path) -> None
     assert [s.app for s in steps[undecided + 1 :]] == ["UserEvent", "Goto"]
     assert steps[-2].args.startswith("HotlineRoute,CallId: ${HOTLINE_CALL_ID},Dialled: ${HOTLINE_DIALLED},")
     assert steps[-1].args == "hotline-dispatch,s,1"
-    fallback = contexts["hotline-fallback"].extensions["s"]
-    assert ("Queue", "gx-general,tcb(hotline-agent-setup^s^1)") in [(s.app, s.args) for s in fallback]
+    fallback = [(s.app, s.args) for s in contexts["hotline-fallback"].extensions["s"]]
+    # the region's general queue unless the trunk or the dialled area named a city
+    assert fallback[0] == ("Set", "HOTLINE_TARGET=gx-general")
+    assert fallback[1] == ("ExecIf", '$["${HOTLINE_FALLBACK}" != ""]?Set(HOTLINE_TARGET=${HOTLINE_FALLBACK})')
+    assert ("Queue", "${HOTLINE_TARGET},tcb(hotline-agent-setup^s^1)") in fallback
+    guilin = contexts["hotline-inbound-guilin"].extensions["_X."]
+    assert ("Set", "HOTLINE_FALLBACK=guilin-general") in [(s.app, s.args) for s in guilin]
     emergency = contexts["hotline-emergency"].extensions["s"]
     assert not any(s.app == "Queue" for s in emergency)
 
@@ -164,7 +169,9 @@ def test_check_finds_dangling_targets(tmp_path: Path) -> None:
     files["extensions.conf"] = (
         files["extensions.conf"]
         .replace("Goto(hotline-fallback,s,1)", "Goto(hotline-nowhere,s,1)", 1)
-        .replace("Queue(gx-general,tcb(hotline-agent-setup^s^1))", "Queue(gx-missing,tcb(hotline-nosetup^s^1))")
+        .replace(
+            "Queue(${HOTLINE_TARGET},tcb(hotline-agent-setup^s^1))", "Queue(gx-missing,tcb(hotline-nosetup^s^1))", 1
+        )
         .replace("Playback(hotline/goodbye)", "Playback(hotline/no-such-prompt)")
     )
     write_all(files, tmp_path / "out")
@@ -306,7 +313,17 @@ def test_every_jump_and_queue_of_the_dialplan_exists(
                         assert "${" in parts[1] or find_extension(goal, parts[1]), f"{where}: no extension {t}"
     fallback = contexts["hotline-fallback"].extensions["s"]
     centre = next(c.id for c in model.centres if c.city is None)
-    assert any(s.app == "Queue" and s.args.split(",")[0] == f"{centre}-general" for s in fallback)
+    assert fallback[0].app == "Set" and fallback[0].args == f"HOTLINE_TARGET={centre}-general"
+    assert f"{centre}-general" in queues
+    # every city's fallback queue (set by its trunk or its dialled area code) is a queue Asterisk has
+    fallbacks = {
+        s.args.rsplit("HOTLINE_FALLBACK=", 1)[1].rstrip(")")
+        for ctx in contexts.values()
+        for steps in ctx.extensions.values()
+        for s in steps
+        if "Set(HOTLINE_FALLBACK=" in f"{s.app}({s.args})"
+    }
+    assert fallbacks == set(fallback_queues(model).values()) and fallbacks <= queues
 
 
 @pytest.mark.parametrize("region", REGIONS)

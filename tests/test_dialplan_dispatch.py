@@ -44,13 +44,10 @@ def mini(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def controller(mini: Path) -> AsyncIterator[tuple[FastAgiServer, int, list[str]]]:
-    ratings: list[str] = []
-    server = FastAgiServer(
-        ConfigHolder(mini), clock=lambda: NOW, record_rating=lambda call_id, rating, at: ratings.append(call_id)
-    )
+async def controller(mini: Path) -> AsyncIterator[tuple[FastAgiServer, int]]:
+    server = FastAgiServer(ConfigHolder(mini), clock=lambda: NOW)
     port = await server.start("127.0.0.1", 0)
-    yield server, port, ratings
+    yield server, port
     await server.close()
     assert server.active == 0
 
@@ -80,19 +77,17 @@ def runner(
     ports: list[int],
     played: list[str] | None = None,
     *,
-    sounds: frozenset[str] | None = None,
-    dtmf: str = "",
+    keys: tuple[str, ...] = (),
     **kwargs: object,
 ) -> DialplanRunner:
-    """The MINI config's generated dialplan, asking the controllers on ``ports`` in turn."""
+    """The MINI config's generated dialplan, asking the controllers on ``ports`` in turn.
+
+    ``played`` collects every AGI command the controllers send; ``keys`` are the caller's keys at each Read().
+    """
     opts = RenderOptions(controllers=tuple(f"127.0.0.1:{p}" for p in ports))
     contexts = parse_extensions(render_all(load_config(mini).model, opts)["extensions.conf"])
-    agi = functools.partial(peer_agi, sounds=sounds, commands=played, dtmf=dtmf)
-    return DialplanRunner(contexts, agi=agi, **kwargs)  # type: ignore[arg-type]
-
-
-def streamed(commands: list[str]) -> list[str]:
-    return [c.split()[2] for c in commands if c.startswith("STREAM FILE")]
+    agi = functools.partial(peer_agi, commands=played)
+    return DialplanRunner(contexts, agi=agi, keys=keys, **kwargs)  # type: ignore[arg-type]
 
 
 async def call(r: DialplanRunner, number: str, city: str | None = None, uid: str = "1700000000.1") -> CallResult:
@@ -100,12 +95,10 @@ async def call(r: DialplanRunner, number: str, city: str | None = None, uid: str
     return await r.run(context, number, {"CALLERID(name)": "caller"}, uniqueid=uid)
 
 
-async def test_each_mode_ends_where_the_core_decided(
-    controller: tuple[FastAgiServer, int, list[str]], mini: Path
-) -> None:
-    _, port, _ = controller
-    played: list[str] = []
-    r = runner(mini, [port], played, dtmf="1", dial_outcome=lambda d: "END")
+async def test_each_mode_ends_where_the_core_decided(controller: tuple[FastAgiServer, int], mini: Path) -> None:
+    _, port = controller
+    commands: list[str] = []
+    r = runner(mini, [port], commands, keys=("1",), dial_outcome=lambda d: "END")
     parallel = await call(r, "12315")
     assert (parallel.kind, parallel.target, parallel.priority) == ("queue", "gx-l12315", 0)
     assert parallel.variables["CALLERID(name)"] == "[12315][E-e12315]caller"
@@ -114,23 +107,26 @@ async def test_each_mode_ends_where_the_core_decided(
     assert (await call(r, "12315", city="guilin")).target == "guilin-l12315"  # the trunk names the city
     main = await call(r, "077112345")
     assert (main.kind, main.target) == ("queue", "gx-general")
-    assert [s for s, _ in main.agi] == ["route", "ivr"] and "hotline/welcome" in streamed(played)
+    assert [s for s, _ in main.agi] == ["route", "ivr"]
+    # one Read over welcome, emergency hint and menu: a key pressed during the welcome is the choice
+    assert main.played == ["hotline/welcome", "hotline/emergency-hint", "hotline/menu-main"]
     assert main.variables[cv.IVR_CHOICE] == "1"
     sub = await call(r, "12366")
     assert (sub.kind, sub.target) == ("dial", "PJSIP/12366@tax")
     emergency = await call(r, "110")
     assert (emergency.kind, emergency.target) == ("dial", "PJSIP/110@pstn")
     retired = await call(r, "12300")
-    assert (retired.kind, retired.visited) == ("hangup", [])
-    assert "hotline/retired-12300" in streamed(played)
+    assert (retired.kind, retired.visited, retired.played) == ("hangup", [], ["hotline/retired-12300"])
     landline = await call(r, "07732666110")
     assert landline.kind == "hangup" and landline.variables[cv.ACTION] == "retired"
+    # the controller only decides: no session played a prompt or read a key
+    assert commands and not [c for c in commands if c.startswith(("STREAM FILE", "GET DATA"))]
 
 
 async def test_unanswered_dial_takes_the_overflow_but_emergency_never_queues(
-    controller: tuple[FastAgiServer, int, list[str]], mini: Path
+    controller: tuple[FastAgiServer, int], mini: Path
 ) -> None:
-    _, port, _ = controller
+    _, port = controller
     r = runner(mini, [port], dial_outcome=lambda d: "BUSY")
     sub = await call(r, "12366")
     assert (sub.kind, sub.target, sub.visited) == ("queue", "gx-general", ["PJSIP/12366@tax", "gx-general"])
@@ -140,15 +136,17 @@ async def test_unanswered_dial_takes_the_overflow_but_emergency_never_queues(
 
 
 async def test_queue_timeout_overflows_and_answered_calls_get_the_survey(
-    controller: tuple[FastAgiServer, int, list[str]], mini: Path
+    controller: tuple[FastAgiServer, int], mini: Path
 ) -> None:
-    _, port, ratings = controller
+    _, port = controller
     outcomes = {"gx-l12315": "TIMEOUT", "gx-general": "ANSWERED"}
-    r = runner(mini, [port], dtmf="2", outcome=lambda q: outcomes[q])
+    r = runner(mini, [port], keys=("2",), outcome=lambda q: outcomes[q])
     result = await call(r, "12315", uid="1700000000.42")
     assert (result.kind, result.target, result.visited) == ("queue", "gx-general", ["gx-l12315", "gx-general"])
-    assert [s for s, _ in result.agi] == ["route", "survey"]
-    assert ratings == ["1700000000.42"] and result.variables[cv.RATING] == "2"
+    assert [s for s, _ in result.agi] == ["route"]  # the survey runs in the dialplan, not the controller
+    assert result.variables[cv.RATING] == "2"
+    assert result.events[-1] == {"UserEvent": "HotlineRating", "CallId": "1700000000.42", "Rating": "2"}
+    assert result.played[-2:] == ["hotline/survey-ask", "hotline/survey-thanks"]
 
 
 async def test_refused_controller_sends_the_call_to_the_general_queue(mini: Path) -> None:
@@ -160,8 +158,21 @@ async def test_refused_controller_sends_the_call_to_the_general_queue(mini: Path
     assert (emergency.kind, emergency.target) == ("dial", "PJSIP/110@pstn")  # never a 12345 queue
 
 
-async def test_failover_to_the_second_controller(controller: tuple[FastAgiServer, int, list[str]], mini: Path) -> None:
-    _, port, _ = controller
+async def test_undecided_calls_fall_back_to_their_citys_queue(mini: Path) -> None:
+    """The trunk's city wins, then the dialled area code; a call of unknown city takes the region's queue."""
+    r = runner(mini, [free_port()])
+    assert (await call(r, "12315", city="guilin")).target == "guilin-general"
+    assert (await call(r, "077312345")).target == "guilin-general"
+    fallback = await call(r, "12366")
+    assert (fallback.target, fallback.events[-1]["Action"], fallback.events[-1]["Target"]) == (
+        "gx-general",
+        "fallback",
+        "gx-general",
+    )
+
+
+async def test_failover_to_the_second_controller(controller: tuple[FastAgiServer, int], mini: Path) -> None:
+    _, port = controller
     r = runner(mini, [free_port(), port])
     result = await call(r, "12315")
     assert result.agi == [("route", "FAILURE"), ("route", "SUCCESS")]
@@ -174,18 +185,18 @@ async def test_silent_controller_success_without_decision_still_queues(silent: i
     assert (result.kind, result.target) == ("queue", "gx-general")
 
 
-async def test_missing_prompt_failure_with_sentinel_routes_normally(
-    controller: tuple[FastAgiServer, int, list[str]], mini: Path
+async def test_a_prompt_missing_on_disk_no_longer_touches_the_decision(
+    controller: tuple[FastAgiServer, int], mini: Path
 ) -> None:
-    _, port, _ = controller
-    played: list[str] = []
-    r = runner(mini, [port], played, sounds=frozenset())  # this PBX has no prompt on disk
-    result = await call(r, "12300")
-    assert streamed(played) == ["hotline/retired-12300"]
-    # result=-1 made AGISTATUS FAILURE, but the session finished: the sentinel routes the call
-    assert result.agi == [("route", "FAILURE")] and result.variables[cv.DECIDED] == "1"
+    """The session only sets variables (AGISTATUS SUCCESS); the dialplan plays the prompt, then releases."""
+    _, port = controller
+    commands: list[str] = []
+    result = await call(runner(mini, [port], commands), "12300")
+    assert result.agi == [("route", "SUCCESS")] and result.variables[cv.DECIDED] == "1"
+    assert result.variables[cv.PROMPTS] == "hotline/retired-12300" and result.played == ["hotline/retired-12300"]
     assert (result.kind, result.variables[cv.ACTION]) == ("hangup", "retired")
     assert result.events[-1]["Action"] == "retired"
+    assert len(commands) == 1 and commands[0].startswith("EXEC MSet ")  # one round trip, sentinel included
 
 
 async def _serve(config: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -214,8 +225,7 @@ async def test_controller_killed_under_load_loses_no_call(mini: Path) -> None:
             return await peer_agi(host, p, script, args, variables, reply_delay=0.05)
 
         r = DialplanRunner(contexts, agi=counting, dial_outcome=lambda d: "END")
-        # 12345 plays its welcome prompt (variables, prompt, sentinel: three round trips), so the
-        # kill lands between its variables and its sentinel; the others need one round trip.
+        # Each session is one round trip (each reply takes 50 ms), so the kill lands mid-session for some.
         numbers = ["12315", "12366", "110", "077312315", "12345"] * 20
         tasks = [asyncio.create_task(call(r, n, uid=f"1700000000.{i}")) for i, n in enumerate(numbers)]
         while len(started) < 100:
@@ -236,8 +246,9 @@ async def test_controller_killed_under_load_loses_no_call(mini: Path) -> None:
         assert result.kind in ("queue", "dial"), result.trace
         if number == "110":
             assert (result.kind, result.target) == ("dial", decided)
-        if result.events[-1]["Action"] == "fallback":  # no sentinel: the general queue, whatever was set
-            assert (result.kind, result.target) == ("queue", "gx-general"), (number, result.target)
+        if result.events[-1]["Action"] == "fallback":  # no sentinel: the city's general queue, whatever was set
+            city_queue = "guilin-general" if number.startswith("0773") else "gx-general"
+            assert (result.kind, result.target) == ("queue", city_queue), (number, result.target)
             fallbacks += 1
         else:
             assert result.target == decided, (number, result.target)

@@ -6,7 +6,6 @@ Calls run through the committed guangxi extensions.conf against the real FastAGI
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from hotline_cti.adapters.agi.fastagi import FastAgiServer
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.dialplan.confparse import Context, parse_extensions
-from simulators.dialplan_runner import DialplanRunner, peer_agi
+from simulators.dialplan_runner import DialplanRunner
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -51,7 +50,7 @@ async def test_queue_overflow_and_rating_events(port: int) -> None:
     outcomes = {"gx-l12315": "TIMEOUT", "gx-general": "ANSWERED"}
     runner = DialplanRunner(
         _contexts(port),
-        agi=functools.partial(peer_agi, dtmf="1"),
+        keys=("1",),
         outcome=lambda queue: outcomes.get(queue, "END"),
     )
     result = await runner.run("hotline-inbound", "12315", uniqueid=CALL_ID)
@@ -68,17 +67,19 @@ async def test_queue_overflow_and_rating_events(port: int) -> None:
 async def test_no_rating_event_without_a_valid_key(port: int) -> None:
     runner = DialplanRunner(
         _contexts(port),
-        agi=functools.partial(peer_agi, dtmf="7"),
+        keys=("7",),
         outcome=lambda queue: "ANSWERED",
     )
     result = await runner.run("hotline-inbound", "077312315")
     assert [e["UserEvent"] for e in result.events] == ["HotlineRoute"]
     assert result.events[0]["Dialled"] == "077312315" and result.events[0]["Form"] == "national"
-    assert ("survey", "SUCCESS") in result.agi
+    assert (
+        result.played == ["hotline/survey-ask"] and result.kind == "queue"
+    )  # answered; asked, no valid key: no thanks
 
 
 async def test_menu_sends_the_final_decision_again(port: int) -> None:
-    runner = DialplanRunner(_contexts(port), agi=functools.partial(peer_agi, dtmf="1"))
+    runner = DialplanRunner(_contexts(port), keys=("1",))
     result = await runner.run("hotline-inbound", "077312345")
     first, final = result.events
     assert first["UserEvent"] == final["UserEvent"] == "HotlineRoute"

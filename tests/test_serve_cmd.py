@@ -24,7 +24,7 @@ from test_transfer import AGENT, CALLER, SECRET
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.cli.serve_cmd import PolicySource
+from hotline_cti.serve.events import PolicySource
 from simulators.agi_peer import PeerChannel, run_fastagi
 from simulators.ami_server import AmiServer
 
@@ -95,7 +95,7 @@ async def test_serve_reloads_and_exits_cleanly(tmp_path: Path) -> None:
 async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
     tmp_path: Path, mqtt_broker: Broker, small_config_path: Path
 ) -> None:
-    """Survey rating → SQLite; AMI events of a call → record in SQLite → events on MQTT;
+    """AMI events of a call (its survey rating included) → record in SQLite → events on MQTT;
     MQTT command → AMI BlindTransfer → audit row → outbox → event on MQTT; SIGTERM flushes."""
     port = free_port()
     db = tmp_path / "serve.db"
@@ -126,8 +126,6 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
         )
         try:
             assert await target_of(port, "12313") == "gx-general"  # FastAGI is up
-            channel = PeerChannel({"agi_uniqueid": "1700000000.7"}, dtmf=["1"])
-            assert await run_fastagi("127.0.0.1", port, "survey", channel) == "SUCCESS"
             async with (
                 Subscriber(mqtt_broker, "hotline/gx/transfers", "hotline/gx/replies/#", "hotline/gx/calls/#") as sub,
                 aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as requester,
@@ -144,9 +142,12 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
                         await eventually(lambda: any("/replies/" in t for t in topics()), limit=0.5)
                         break
                 await eventually(lambda: "hotline/gx/transfers" in topics())
-                # A reload sent to every serve process (pkill -HUP) reloads the events process, not ends it.
-                (child,) = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-                os.kill(int(child), signal.SIGHUP)
+                # A reload sent to every serve process (pkill -HUP) reloads the events service, not ends it.
+                children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                (events,) = [
+                    c for c in children if b"hotline_cti.serve.events" in Path(f"/proc/{c}/cmdline").read_bytes()
+                ]
+                os.kill(int(events), signal.SIGHUP)
                 await asyncio.sleep(0.3)
                 for _, message in answered_call():  # serve's AMI client is logged in: the transfer ran
                     ami.emit(message)
@@ -156,7 +157,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
             out, _ = await proc.communicate()
     log = out.decode()
     assert proc.returncode == 0, log
-    assert "events process exited" not in log and "config reloaded" in log
+    assert "service exited" not in log and "stalled" not in log and "config reloaded" in log
     # A command sent before serve subscribed may still arrive late; its twin is then refused (the call moved).
     (reply,) = [body["data"] for t, body in sub.messages if "/replies/" in t and body["data"]["ok"]]
     assert reply["transfer"]["target"] == "tax"
@@ -164,14 +165,13 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
     assert [a["transfer_id"] for a in audits if a["result"] == "ok"] == [reply["transfer"]["transfer_id"]]
     assert [a.get("Exten") for a in ami.actions_named("BlindTransfer")] == ["8001"]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT call_id, rating FROM ratings").fetchall() == [("1700000000.7", 1)]
         rows = conn.execute("SELECT target, mode, requested_by, result FROM transfers WHERE result = 'ok'").fetchall()
         assert rows == [("tax", "blind", "mqtt:wallboard", "ok")]
         (call,) = conn.execute(
-            "SELECT caller, dialled, origin, queue, agent, outcome FROM calls WHERE call_id = ?",
+            "SELECT caller, dialled, origin, queue, agent, outcome, rating FROM calls WHERE call_id = ?",
             (CALL_ID,),
         ).fetchall()
-    assert call == ("138****5678", "12315", "12315", "l12315", "Agent 8001", "answered")
+    assert call == ("138****5678", "12315", "12315", "l12315", "Agent 8001", "answered", 1)
     ended = [body for t, body in sub.messages if t == "hotline/gx/calls/ended"]
     assert ended[0]["data"]["call_id"] == CALL_ID and ended[0]["data"]["outcome"] == "answered"
     assert "13812345678" not in log and all("13812345678" not in json.dumps(body) for _, body in sub.messages)

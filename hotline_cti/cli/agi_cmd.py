@@ -24,7 +24,7 @@ CONFIG_ENV = "HOTLINE_CTI_CONFIG"
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help=f"merger YAML (default: ${CONFIG_ENV})")
     p.add_argument("--session-deadline", type=int, default=60, metavar="S", help="longest session, default 60 s")
-    p.add_argument("script", choices=SCRIPTS, help="route, ivr or survey")
+    p.add_argument("script", choices=SCRIPTS, help="route or ivr")
     p.add_argument("args", nargs="*", help="the script's arguments, as after agi://host/SCRIPT")
 
 

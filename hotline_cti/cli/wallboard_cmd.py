@@ -18,8 +18,8 @@ from pathlib import Path
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
-from hotline_cti.cli.serve_cmd import _listen
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.serve.options import listen_address as _listen
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store
 from hotline_cti.wallboard.auth import ROLES, User, UsersFileError, hash_password, load_users
 from hotline_cti.wallboard.service import start_wallboard

@@ -11,7 +11,7 @@ from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan.confparse import parse_extensions
-from simulators.dialplan_runner import DialplanRunner, peer_agi
+from simulators.dialplan_runner import DialplanRunner
 from simulators.pbx.model import Arrival
 
 
@@ -97,7 +97,7 @@ def route_from_variables(result_kind: str, target: str | None, variables: Mappin
         dial=variables.get(cv.DIAL, "") or (target or "" if result_kind == "dial" else ""),
         overflow=variables.get(cv.OVERFLOW) or None,
         overflow_after=float(after) if after.isdigit() else 0.0,
-        menu=variables.get(cv.MENU) == "1",  # ran inside the FastAGI session; the model still spends its time
+        menu=variables.get(cv.MENU) == "1",  # the dialplan ran it; the model still spends its time
         form=variables.get(cv.FORM, ""),
         mode=variables.get(cv.MODE, ""),
         phase=variables.get(cv.PHASE, ""),
@@ -108,17 +108,9 @@ def route_from_variables(result_kind: str, target: str | None, variables: Mappin
     )
 
 
-DTMF_VAR = "SIM_DTMF"  # the simulator's own: the keys this caller presses in the 12345 menu
-
-
-async def dtmf_agi(host: str, port: int, script: str, args: tuple[str, ...], variables: dict[str, str]) -> str:
-    """An AgiHook whose caller presses the keys in ``SIM_DTMF`` (one GET DATA)."""
-    return await peer_agi(host, port, script, args, variables, dtmf=variables.get(DTMF_VAR, ""))
-
-
 def agi_runner(extensions_conf: str, source: str = "extensions.conf") -> DialplanRunner:
-    """A dialplan runner over generated extensions.conf text whose callers press their arrival's IVR key."""
-    return DialplanRunner(parse_extensions(extensions_conf, source), agi=dtmf_agi)
+    """A dialplan runner over generated extensions.conf text (callers' keys are given per call)."""
+    return DialplanRunner(parse_extensions(extensions_conf, source))
 
 
 class AgiRouter:
@@ -134,9 +126,8 @@ class AgiRouter:
         if arrival.city and context not in self.runner.contexts:
             context = "hotline-inbound"
         variables = {"CALLERID(num)": arrival.caller, "CALLERID(name)": ""}
-        if arrival.ivr is not None:
-            variables[DTMF_VAR] = arrival.ivr
-        result = await self.runner.run(context, arrival.dialled, variables, uniqueid=call_id)
+        keys = () if arrival.ivr is None else (arrival.ivr, arrival.topic or "")  # the menu's key, then the topic
+        result = await self.runner.run(context, arrival.dialled, variables, uniqueid=call_id, keys=keys)
         return route_from_variables(result.kind, result.target, result.variables, self.fallback_queue)
 
 

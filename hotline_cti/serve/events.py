@@ -1,0 +1,206 @@
+"""The events service: AMI (call records, one-key transfers), MQTT (outbox, commands) and the wallboard.
+
+Run by the supervisor as ``python -m hotline_cti.serve.events <serve options>``, at idle CPU
+priority: its bursts (a busy hour of AMI events, a reconnect backlog) never delay a routing
+decision in the routing process (benchmarks/records_bench.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from hotline_cti import event_loop
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
+from hotline_cti.adapters.ami.transfer import TransferExecutor
+from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
+from hotline_cti.adapters.mqtt.settings import ENV_COMMAND_TOKEN, MqttSettings
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
+from hotline_cti.core.table import RoutingTable
+from hotline_cti.core.transfer import TransferPolicy, build_policy
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.caller import CallerPolicy
+from hotline_cti.records.pipeline import RecordPipeline
+from hotline_cti.serve import options
+from hotline_cti.serve.heartbeat import Heartbeat, die_with_supervisor
+from hotline_cti.serve.routing import stop_on_signals
+from hotline_cti.storage.store import Store
+from hotline_cti.storage.writer import BatchWriter
+from hotline_cti.wallboard.auth import UsersFileError
+from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
+
+log = logging.getLogger("hotline_cti.serve.events")
+
+DRAIN_SECONDS = 3.0  # at shutdown, how long the last events may take to reach the broker
+
+
+class PolicySource:
+    """The transfer policy of the config being served; rebuilt when the holder took a new table."""
+
+    def __init__(self, holder: ConfigHolder) -> None:
+        self.holder = holder
+        self._table: RoutingTable | None = None
+        self._policy: TransferPolicy | None = None
+
+    def __call__(self) -> TransferPolicy:
+        table = self.holder.table
+        if table is not self._table or self._policy is None:
+            try:
+                self._policy = build_policy(load_config(self.holder.path).model)
+            except ConfigError:
+                if self._policy is None:
+                    raise
+                log.error(
+                    "transfer targets not reloaded: %s is invalid now; keeping the previous ones", self.holder.path
+                )
+            self._table = table
+        return self._policy
+
+
+async def _keep_connecting(client: AmiClient) -> None:
+    """Connect, retrying with backoff: Asterisk may start after us. Afterwards the client reconnects itself."""
+    s = client.settings
+    for delay in backoff_delays(s.backoff_initial, s.backoff_factor, s.backoff_max, s.backoff_jitter):
+        try:
+            await client.connect()
+        except (AmiError, OSError) as exc:
+            log.warning("AMI %s:%d: %s; retrying in %.1fs", s.host, s.port, exc, delay)
+            await asyncio.sleep(delay)
+        else:
+            log.info("AMI connected to %s:%d (AMI %s)", s.host, s.port, client.version or "?")
+            return
+
+
+EVENTS_NICE = 10  # fallback where SCHED_IDLE is not allowed
+
+
+def yield_cpu_to_routing() -> None:
+    """Put this (events) process under SCHED_IDLE: the routing process preempts it the moment a session needs
+    the CPU. nice +10 alone still let a decision wait one scheduler slice (p99 3-4 ms at 5,000 AMI events/s);
+    SCHED_IDLE brought it back to the idle figure (benchmarks/records_bench.py). Starvation would take routing
+    saturating every core, thousands of sessions a second; then AMI backs up and resyncs after a reconnect."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(EVENTS_NICE)
+
+
+async def run_events(
+    args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None, callers: CallerPolicy
+) -> int:
+    """AMI (records, transfers), MQTT (outbox, commands) and the wallboard, until SIGTERM/SIGINT."""
+    stop = stop_on_signals()
+    heartbeat = Heartbeat.from_env()
+    if heartbeat is not None:
+        heartbeat.start()
+    # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
+    try:
+        store = await Store.open(args.database)
+    except Exception as exc:
+        log.error("database not usable, events process not serving: %s", exc)
+        return 1
+    writer = BatchWriter(store)
+    await writer.start()
+    client: AmiClient | None = None
+    connecting: asyncio.Task[None] | None = None
+    executor: TransferExecutor | None = None
+    pipeline: RecordPipeline | None = None
+    if ami is not None:
+        client = AmiClient(ami)
+        executor = TransferExecutor(client, PolicySource(holder), writer)
+        # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
+        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer)
+        await pipeline.start()
+    publisher: OutboxPublisher | None = None
+    listener: CommandListener | None = None
+    if args.mqtt is not None:
+        mqtt = MqttSettings.from_env(*args.mqtt)
+        publisher = OutboxPublisher(store, mqtt)
+        token = os.environ.get(ENV_COMMAND_TOKEN, "")
+        if not token:
+            log.warning("%s is not set: every MQTT command will be refused", ENV_COMMAND_TOKEN)
+        handler = CommandHandler(holder.table.region, token, executor.execute if executor else None)
+        listener = CommandListener(mqtt, handler)
+        await publisher.start()
+        await listener.start()
+        log.info("MQTT on %s:%d, commands on %s", mqtt.host, mqtt.port, listener.topic_filter)
+    wallboard: WallboardRunner | None = None
+    if args.wallboard is not None:
+        try:  # subscribed before the AMI login, so the first resync reaches it too
+            wallboard = await start_wallboard(
+                holder.table, host=args.wallboard[0], port=args.wallboard[1], ami=client, store=store
+            )
+        except (UsersFileError, OSError) as exc:
+            log.error("wallboard not started: %s", exc)
+    if client is not None:
+        connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")
+
+    served_table = holder.table
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        holder.reload_if_changed()  # transfer targets and the wall follow the file, as routing does
+        if holder.table is not served_table:
+            served_table = holder.table
+            if wallboard is not None:
+                wallboard.set_table(served_table)
+
+    if wallboard is not None:
+        await wallboard.close()
+    if listener is not None:
+        await listener.stop()
+    if connecting is not None:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+    if pipeline is not None:
+        await pipeline.stop()  # calls still in progress are not written as finished
+    if client is not None:
+        await client.close()
+    await writer.stop()
+    if publisher is not None:
+        if not await publisher.drain(DRAIN_SECONDS):
+            log.warning("MQTT: unsent events stay in the outbox for the next start")
+        await publisher.stop()
+    await store.close()
+    if heartbeat is not None:
+        heartbeat.stop()
+    log.info("events process stopped; %d rows written", writer.written)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    die_with_supervisor()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = options.parser("hotline-cti-events").parse_args(argv)
+    try:
+        holder = ConfigHolder(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    ami: AmiSettings | None = None
+    callers = CallerPolicy()
+    if args.ami is not None:
+        try:
+            ami = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
+            callers = CallerPolicy.from_env()
+        except ValueError as exc:
+            log.error("--ami: %s", exc)
+            return 2
+    yield_cpu_to_routing()
+    return event_loop.run(run_events(args, holder, ami, callers))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

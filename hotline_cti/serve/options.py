@@ -1,0 +1,147 @@
+"""The options of ``hotline-cti serve``: one definition for the command line and its child services."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hotline_cti.adapters.mqtt.settings import parse_address
+
+ADDRESS_FLAGS = (("--ami", "ami"), ("--mqtt", "mqtt"), ("--wallboard", "wallboard"))
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:4573")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def address_type(default_port: int) -> Callable[[str], tuple[str, int]]:
+    def parse(text: str) -> tuple[str, int]:
+        try:
+            return parse_address(text, default_port)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _clock_start(text: str) -> dt.datetime:
+    try:
+        start = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2021-09-01T10:00+08:00") from None
+    if start.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset, e.g. 2021-09-01T10:00+08:00")
+    return start
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Every serve option (the supervisor's and its children's)."""
+    p.add_argument("--config", required=True, type=Path, help="merger YAML to serve; reloaded on SIGHUP and on change")
+    p.add_argument(
+        "--listen", type=listen_address, default=("127.0.0.1", 4573), metavar="HOST:PORT", help="default 127.0.0.1:4573"
+    )
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="ADDR",
+        help="Asterisk peer address or network allowed to connect (repeat); default loopback",
+    )
+    p.add_argument("--session-deadline", type=_seconds, default=10.0, metavar="S", help="longest session, default 10 s")
+    p.add_argument(
+        "--command-timeout", type=_seconds, default=3.0, metavar="S", help="longest wait for one reply, default 3 s"
+    )
+    p.add_argument(
+        "--stall-limit",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="kill and restart the routing process when its event loop stops this long; default 1 s",
+    )
+    p.add_argument(
+        "--clock-start",
+        type=_clock_start,
+        metavar="ISO",
+        help="route as if it were this time when serve started (tests and drills); default: the real clock",
+    )
+    p.add_argument("--status-file", type=Path, metavar="PATH", help="write the processes' health here as JSON")
+    p.add_argument(
+        "--database", metavar="URL", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite ./hotline-cti.db"
+    )
+    p.add_argument(
+        "--ami",
+        type=address_type(5038),
+        metavar="HOST:PORT",
+        help="Asterisk manager to connect to (user/secret from HOTLINE_AMI_USER/SECRET); off when not given",
+    )
+    p.add_argument(
+        "--mqtt",
+        type=address_type(1883),
+        metavar="HOST:PORT",
+        help="MQTT broker for events and commands (HOTLINE_MQTT_USER/PASSWORD); off when not given",
+    )
+    p.add_argument(
+        "--wallboard",
+        type=address_type(8080),
+        metavar="HOST:PORT",
+        help="serve the supervisor wallboard here (users from HOTLINE_WALLBOARD_USERS); off when not given",
+    )
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    """A parser of serve's options alone (a child service's command line)."""
+    p = argparse.ArgumentParser(prog=prog)
+    add_arguments(p)
+    return p
+
+
+def hostport(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def to_argv(args: argparse.Namespace) -> list[str]:
+    """``args`` as a command line :func:`add_arguments` parses back to the same values."""
+    argv = ["--config", str(args.config), "--listen", hostport(args.listen)]
+    for addr in args.allow or ():
+        argv += ["--allow", addr]
+    argv += ["--session-deadline", repr(args.session_deadline), "--command-timeout", repr(args.command_timeout)]
+    argv += ["--stall-limit", repr(args.stall_limit)]
+    if args.clock_start is not None:
+        argv += ["--clock-start", args.clock_start.isoformat()]
+    if args.database:
+        argv += ["--database", args.database]
+    for flag, name in ADDRESS_FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            argv += [flag, hostport(value)]
+    return argv
+
+
+def wants_events(args: argparse.Namespace) -> bool:
+    """Whether serve needs its events service (AMI, MQTT or the wallboard)."""
+    return any(getattr(args, name) is not None for _, name in ADDRESS_FLAGS)
+
+
+def clock(args: argparse.Namespace) -> Callable[[], dt.datetime] | None:
+    """The routing clock: None for the real one; with --clock-start, that time plus the time since start."""
+    start: dt.datetime | None = args.clock_start
+    if start is None:
+        return None
+    began = time.monotonic()
+    return lambda: start + dt.timedelta(seconds=time.monotonic() - began)

@@ -1,0 +1,85 @@
+"""The routing service: FastAGI ``route`` and ``ivr`` sessions, the call path. No database.
+
+Run by the supervisor as ``python -m hotline_cti.serve.routing <serve options>``. It needs only
+the merger file: with the database or the broker down, calls are still decided.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from hotline_cti import event_loop
+from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
+from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.serve import options
+from hotline_cti.serve.heartbeat import Heartbeat, die_with_supervisor
+
+log = logging.getLogger("hotline_cti.serve.routing")
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    return stop
+
+
+class RoutingService:
+    """The FastAGI server over a config holder, reloading on SIGHUP and on file change."""
+
+    def __init__(self, args: argparse.Namespace, holder: ConfigHolder) -> None:
+        self.args = args
+        self.holder = holder
+        self.server = FastAgiServer(
+            holder,
+            allow=args.allow or ("127.0.0.0/8", "::1/128"),
+            limits=Limits(command=args.command_timeout, session=args.session_deadline),
+            clock=options.clock(args),
+        )
+        self.heartbeat = Heartbeat.from_env()
+
+    async def run(self) -> int:
+        host, port = self.args.listen
+        bound = await self.server.start(host, port)
+        log.info(
+            "FastAGI controller on %s:%d serving %s (%s loop)", host, bound, self.args.config, event_loop.loop_name()
+        )
+        if self.args.clock_start is not None:
+            log.warning("routing as if it were %s (--clock-start): for tests and drills only", self.args.clock_start)
+        if self.heartbeat is not None:
+            self.heartbeat.start()
+        stop = stop_on_signals()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.holder.reload)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            self.holder.reload_if_changed()  # a file change is picked up within a second
+        await self.server.close()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        log.info("routing stopped; %d sessions served", self.server.served)
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    die_with_supervisor()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = options.parser("hotline-cti-routing").parse_args(argv)
+    try:
+        holder = ConfigHolder(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    return event_loop.run(RoutingService(args, holder).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
