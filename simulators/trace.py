@@ -80,17 +80,20 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Arrival]]:
 
 
 def write_sipp_injection(
-    arrivals: Iterable[Arrival], line_csv: str | Path, menu_csv: str | Path, menu_ms: int
+    arrivals: Iterable[Arrival], line_csv: str | Path, menu_csv: str | Path, menu_ms: int, speed: float = 1.0
 ) -> tuple[int, int]:
     """SIPp injection files (``-inf``) for simulators/sipp/uac_line.xml and uac_12345_menu.xml.
 
     Line calls: ``number;hold_ms;caller``. 12345 calls with a menu key:
-    ``number;hold_ms;caller;key;menu_ms``. The hold is the caller's whole stay
-    (menu + talk); returns (line calls, menu calls).
+    ``number;hold_ms;caller;key;menu_ms``, the key pressed ``menu_ms`` after the answer. The hold is
+    the caller's whole stay (menu + talk), scaled down by ``speed`` like the arrival rate, so a load
+    played N times faster also holds N times shorter; returns (line calls, menu calls).
     """
+    if speed <= 0:
+        raise ValueError(f"speed must be positive, not {speed}")
     lines, menus = ["SEQUENTIAL"], ["SEQUENTIAL"]
     for a in arrivals:
-        hold = int(a.service * 1000)
+        hold = int(a.service * 1000 / speed)
         if a.ivr is not None:
             menus.append(f"{a.dialled};{hold + menu_ms};{a.caller};{a.ivr};{menu_ms}")
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -23,7 +24,7 @@ from simulators.trace import write_sipp_injection
 
 ROOT = Path(__file__).resolve().parent.parent
 SIPP = ROOT / "simulators" / "sipp"
-XMLS = sorted(SIPP.glob("*.xml"))
+XMLS = sorted(SIPP.glob("uac_*.xml"))  # callers; uas_agent.xml answers as the agents
 SCENARIOS = sorted((ROOT / "simulators" / "scenarios").glob("*.yaml"))
 
 
@@ -34,7 +35,7 @@ def methods(path: Path) -> list[str]:
 
 
 def test_there_are_scenario_files() -> None:
-    assert {p.name for p in XMLS} == {"uac_line.xml", "uac_12345_menu.xml"}
+    assert {p.name for p in SIPP.glob("*.xml")} == {"uac_line.xml", "uac_12345_menu.xml", "uas_agent.xml"}
 
 
 @pytest.mark.parametrize("path", XMLS, ids=lambda p: p.stem)
@@ -43,7 +44,9 @@ def test_every_scenario_is_a_full_dialog(path: Path) -> None:
     assert sent[0] == "INVITE" and "ACK" in sent and sent[-1] == "BYE"
     root = ET.parse(path).getroot()
     assert any(el.get("response") == "200" for el in root.iter("recv"))
-    assert any(el.get("variable") == "hold" for el in root.iter("pause"))
+    # the caller holds in ticks, each a wait for the PBX's BYE (a released call), until its hold runs out
+    assert any(el.get("request") == "BYE" and el.get("ontimeout") for el in root.iter("recv"))
+    assert any(el.get("assign_to") == "hold" for el in root.iter("todouble"))
 
 
 @pytest.mark.parametrize("path", XMLS, ids=lambda p: p.stem)
@@ -57,6 +60,11 @@ def test_injection_files_have_every_field_the_scenario_reads(path: Path, tmp_pat
     menu = (tmp_path / "menu.csv").read_text().splitlines()
     assert line == ["SEQUENTIAL", "12315;60000;13800000001"]
     assert menu == ["SEQUENTIAL", "12345;105500;13800000002;2;15000"]
+    write_sipp_injection(arrivals, tmp_path / "line.csv", tmp_path / "menu.csv", menu_ms=2000, speed=10)
+    assert (tmp_path / "line.csv").read_text().splitlines()[1] == "12315;6000;13800000001"  # held 10x shorter
+    assert (tmp_path / "menu.csv").read_text().splitlines()[1] == "12345;11050;13800000002;2;2000"
+    with pytest.raises(ValueError, match="speed"):
+        write_sipp_injection(arrivals, tmp_path / "l.csv", tmp_path / "m.csv", menu_ms=2000, speed=0)
     used = {int(n) for n in re.findall(r"\[field(\d+)\]", path.read_text(encoding="utf-8"))}
     columns = len((menu if "menu" in path.name else line)[1].split(";"))
     assert used == set(range(columns))
@@ -94,3 +102,52 @@ def ensure_sipp() -> str:
 def test_sipp_is_installed() -> None:
     out = subprocess.run([ensure_sipp(), "-v"], capture_output=True, text=True, check=False)
     assert re.search(r"SIPp v3\.\d+", out.stdout + out.stderr)
+
+
+def _sipp_pair(tmp_path: Path, hold_ms: int, talk_ms: int) -> tuple[str, str]:
+    """One uac_line.xml call into one uas_agent.xml; the two SIPp reports (caller, agent)."""
+    sipp = ensure_sipp()
+    ports = []
+    for _ in range(2):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    (tmp_path / "talk.csv").write_text(f"SEQUENTIAL\n{talk_ms}\n")
+    (tmp_path / "line.csv").write_text(f"SEQUENTIAL\n12315;{hold_ms};13800000001\n")
+    common = ["-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error"]
+    agent = subprocess.Popen(
+        [sipp, "-sf", str(SIPP / "uas_agent.xml"), "-inf", str(tmp_path / "talk.csv"), "-p", str(ports[0]), *common],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        caller = subprocess.run(
+            [sipp, "-sf", str(SIPP / "uac_line.xml"), "-inf", str(tmp_path / "line.csv"), "-p", str(ports[1])]
+            + [*common, f"127.0.0.1:{ports[0]}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        agent_out, _ = agent.communicate(timeout=30)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    return caller.stdout + caller.stderr, agent_out
+
+
+def _counts(report: str) -> tuple[int, int]:
+    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", report)
+    failed = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", report)
+    return int(ok[-1]), int(failed[-1])
+
+
+@pytest.mark.parametrize(("hold_ms", "talk_ms"), [(3000, 400), (400, 3000)], ids=["pbx-hangs-up", "caller-hangs-up"])
+def test_a_call_ends_well_whichever_side_hangs_up(tmp_path: Path, hold_ms: int, talk_ms: int) -> None:
+    """A caller released by the PBX (retired line, agent done) and an agent whose caller left both count as
+    successful calls in SIPp's own report."""
+    caller, agent = _sipp_pair(tmp_path, hold_ms, talk_ms)
+    assert _counts(caller) == (1, 0), caller
+    assert _counts(agent) == (1, 0), agent
