@@ -50,7 +50,8 @@ echo "calls: $lines line calls at $rate_line/s, $menus 12345 menu calls at $rate
 play() {  # xml csv count rate
   local m="$3"; [ -n "$max" ] && [ "$max" -lt "$m" ] && m="$max"
   [ "$m" -gt 0 ] || return 0
-  sipp -sf "$here/$1" -inf "$work/$2" -i "$bind" -m "$m" -r "$4" -rp 1000 -l 100000 -nostdin -trace_stat \
+  # -abortunexp off: a BYE landing between two waits of the hold loop is resent by the PBX and taken then
+  sipp -sf "$here/$1" -inf "$work/$2" -i "$bind" -default_behaviors -abortunexp -m "$m" -r "$4" -rp 1000 -l 100000 -nostdin -trace_stat \
     -stf "$work/$1.stat.csv" "$target" >"$work/$1.log" 2>&1 &
   pids+=($!)
 }
