@@ -127,9 +127,9 @@ def _sipp_pair(tmp_path: Path, hold_ms: int, talk_ms: int) -> tuple[str, str]:
         text=True,
     )
     try:
+        uac = [sipp, "-sf", str(SIPP / "uac_line.xml"), "-inf", str(tmp_path / "line.csv"), "-p", str(ports[1])]
         caller = subprocess.run(
-            [sipp, "-sf", str(SIPP / "uac_line.xml"), "-inf", str(tmp_path / "line.csv"), "-p", str(ports[1]), *common]
-            + [f"127.0.0.1:{ports[0]}"],
+            [*uac, *common, f"127.0.0.1:{ports[0]}"],
             capture_output=True,
             text=True,
             timeout=30,
