@@ -14,8 +14,10 @@ two instances (two work trees, two test sessions) never share a file.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
+import datetime as dt
 import io
 import os
 import shutil
@@ -28,6 +30,9 @@ import wave
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hotline_cti.adapters.agi.fastagi import FastAgiServer
+from hotline_cti.adapters.agi.reload import ConfigHolder
 
 REPO = Path(__file__).resolve().parent.parent
 RIG_SCRIPT = REPO / "scripts" / "asterisk-rig.sh"
@@ -46,6 +51,7 @@ MODULES = (
     "app_playback",
     "app_read",
     "app_senddtmf",
+    "app_playtones",
     "app_userevent",
     "app_exec",
     "app_stack",
@@ -526,11 +532,9 @@ def _pjsip_conf(port: int, extra: str) -> str:
 
 def _cdr_confs() -> tuple[str, str]:
     cdr = "[general]\nenable = yes\nunanswered = yes\ncongestion = yes\nbatch = no\n"
-    cols = ",".join(f'"${{CDR({f})}}"' if f in ("clid", "lastdata") else f"${{CDR({f})}}" for f in CDR_FIELDS)
-    # cdr_custom: start/answer/end as epoch seconds with microseconds (the "f" option of CDR()).
-    cols = cols.replace("${CDR(start)}", "${CDR(start,f)}")
-    cols = cols.replace("${CDR(answer)}", "${CDR(answer,f)}").replace("${CDR(end)}", "${CDR(end,f)}")
-    cols = cols.replace("${CDR(duration)}", "${CDR(duration,f)}").replace("${CDR(billsec)}", "${CDR(billsec,f)}")
+    # Every field CSV-quoted; start/answer/end as epoch seconds ("u"), duration/billsec with fractions ("f").
+    option = {"start": ",u", "answer": ",u", "end": ",u", "duration": ",f", "billsec": ",f"}
+    cols = ",".join(f"${{CSV_QUOTE(${{CDR({f}{option.get(f, '')})}})}}" for f in CDR_FIELDS)
     custom = f"[mappings]\nMaster.csv => {cols}\n"
     return cdr, custom
 
@@ -672,3 +676,36 @@ def _wait_booted(inst: AsteriskInstance, timeout: float) -> None:
     raise RigUnavailable(
         f"Asterisk did not boot in {timeout} s (last AMI error: {last}); log:\n{inst.log_text()[-2000:]}"
     )
+
+
+# ---------------------------------------------------------------- the controller beside it
+
+
+class ControllerThread:
+    """The in-process FastAGI controller on its own event loop thread, with a settable clock.
+
+    ``now`` is the time the controller routes at (tests set it per call); ``close()`` stops
+    listening (connections are then refused) and ``listen()`` listens again on the same port.
+    """
+
+    def __init__(self, config_path: Path, now: dt.datetime) -> None:
+        self.now = now
+        self.server = FastAgiServer(ConfigHolder(config_path), clock=lambda: self.now)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fastagi", daemon=True)
+        self.thread.start()
+        self.port = 0
+
+    def listen(self, port: int = 0) -> int:
+        self.port = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", port), self.loop).result(10)
+        return self.port
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+
+    def shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
