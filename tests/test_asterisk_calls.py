@@ -279,5 +279,20 @@ def test_agent_with_a_letter_id_rings(rig: Rig) -> None:
         )
         assert ring["DestChannel"].startswith("PJSIP/agent1001-")
         assert ring["Context"] == "hotline-agents"
+        # The caller gives up while it rings; the agent leg hangs up and Asterisk runs its "h" extension,
+        # which the any-id agent pattern must not catch (it once ran Dial(PJSIP/h) on every agent hangup).
+        agent_leg = ring["Uniqueid"]
+        rig.hang_up_all()
+        rig.ami.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == agent_leg, 10.0)
+        time.sleep(0.2)
+        dials_in_h = [
+            e
+            for e in rig.ami.events
+            if e.get("Event") == "Newexten"
+            and e.get("Uniqueid") == agent_leg
+            and e.get("Exten") == "h"
+            and e.get("Application") == "Dial"
+        ]
+        assert dials_in_h == []
     finally:
         rig.ami.action("QueueRemove", Queue=expected.target, Interface="Local/agent1001@hotline-agents/n")
