@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -57,6 +59,7 @@ class Rig:
     controller: ControllerThread
     cfg: MergerConfig
     table: RoutingTable
+    uas_port: int
 
     def at(self, when: str) -> dt.datetime:
         """``when`` (ISO, no offset) in the region's time zone; the controller routes at it from now on."""
@@ -131,6 +134,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
     sounds["welcome"] = silent_wav(WELCOME_SECONDS)
     unreachable = free_port()  # nothing listens there: agent1001's phone never answers
+    uas_port = free_port(socket.SOCK_DGRAM)  # SIPp answers there as agent1002's phone (test_answered_call...)
     pjsip = f"""
 [agent1001]
 type = endpoint
@@ -142,6 +146,17 @@ aors = agent1001
 [agent1001]
 type = aor
 contact = sip:agent1001@127.0.0.1:{unreachable}
+
+[agent1002]
+type = endpoint
+context = hotline-agents
+disallow = all
+allow = ulaw,alaw
+aors = agent1002
+
+[agent1002]
+type = aor
+contact = sip:agent1002@127.0.0.1:{uas_port}
 """
     extra_queues = f"\n[guilin-complaint](+)\nmember => {GUILIN_COMPLAINT_AGENT},0,agent2002,PJSIP/agent2002\n"
     pbx = start_asterisk(
@@ -155,7 +170,7 @@ contact = sip:agent1001@127.0.0.1:{unreachable}
     )
     ami = pbx.ami()
     try:
-        yield Rig(pbx, ami, controller, cfg, table)
+        yield Rig(pbx, ami, controller, cfg, table, uas_port)
     finally:
         ami.close()
         pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))  # keep its logs to read
@@ -296,3 +311,95 @@ def test_agent_with_a_letter_id_rings(rig: Rig) -> None:
         assert dials_in_h == []
     finally:
         rig.ami.action("QueueRemove", Queue=expected.target, Interface="Local/agent1001@hotline-agents/n")
+
+
+def _route_events(rig: Rig, leg: str) -> list[Event]:
+    return [e for e in rig.events(leg) if e["Event"] == "UserEvent" and e.get("UserEvent") == "HotlineRoute"]
+
+
+def test_menu_without_a_key_tries_three_times_then_reaches_an_agent(rig: Rig) -> None:
+    """(g) 12345 and no key: three reads (5 s each after the menu), then ``ivr`` decides as no choice."""
+    rig.at("2021-09-15T10:00")
+    expected = rig.expect(Call("12345", ivr_choice="0"))  # the ivr script decides "no key" as 0
+    leg = rig.call("12345")
+    join = rig.wait(leg, "QueueCallerJoin", timeout=30.0)
+    assert join["Queue"] == expected.target
+    steps = [e for e in rig.events(leg) if e["Event"] == "Newexten"]
+    assert [s["Application"] for s in steps].count("Read") == 3
+    assert [s["AppData"] for s in steps if s["Application"] == "Playback"].count("hotline/invalid-choice") == 2
+    agi = [s["AppData"] for s in steps if s["Application"] == "AGI" and "/ivr," in s["AppData"]]
+    assert len(agi) == 1 and agi[0].endswith(",12345,,,")  # DIALLED,CITY,IVR_CHOICE,TOPIC: no key, no topic
+    assert [e["Target"] for e in _route_events(rig, leg)] == ["gx-general", expected.target]
+    # welcome 3 s + hint + menu (0.1 s each) + 5 s wait, then twice invalid + menu + 5 s
+    took = _stamp(join) - _stamp(steps[0])
+    assert 3 * 5 + WELCOME_SECONDS < took < 3 * 5 + WELCOME_SECONDS + 3, took
+
+
+def test_a_missing_last_menu_prompt_leaves_no_time_for_a_key(rig: Rig) -> None:
+    """(h) Asterisk's Read skips a prompt it cannot open, and when that is the LAST of its &-list it
+    skips the wait for a key too (main/app.c ast_app_getdata_terminator): with hotline/menu-main
+    missing on disk the menu does not wait at all. Documented here as Asterisk's behaviour."""
+    rig.at("2021-09-15T10:00")
+    menu = rig.pbx.dir / "data/sounds/hotline/menu-main.wav"
+    saved = menu.read_bytes()
+    menu.unlink()
+    try:
+        leg = rig.call("12345")
+        join = rig.wait(leg, "QueueCallerJoin", timeout=20.0)
+    finally:
+        menu.write_bytes(saved)
+    steps = [e for e in rig.events(leg) if e["Event"] == "Newexten"]
+    assert [s["Application"] for s in steps].count("Read") == 3
+    took = _stamp(join) - _stamp(steps[0])
+    assert took < WELCOME_SECONDS + 1.5, took  # only the welcome (and hint) played; no 3 x 5 s waits
+    assert rig.var(leg, "HOTLINE_IVR_CHOICE") in (None, "")
+    assert "hotline/menu-main" in rig.pbx.log_text()  # Asterisk's warning names the missing file
+
+
+def test_answered_call_gets_the_survey_and_its_rating(rig: Rig) -> None:
+    """(i) An agent (a SIPp UAS as PJSIP/agent1002) answers from the queue and hangs up: the caller
+    goes on to the survey (Queue option c), presses 1, and the HotlineRating event follows."""
+    rig.at("2021-09-15T10:00")
+    caller = "07735551234"  # a Guilin landline: the controller routes by the caller's area
+    expected = rig.expect(Call("12300", caller=caller))
+    assert expected.target is not None and expected.city == "guilin"
+    uas = subprocess.Popen(
+        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(rig.uas_port), "-m", "1", "-nostdin", "-timeout", "30"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    member = "Local/agent1002@hotline-agents/n"
+    rig.ami.action(
+        "QueueAdd", Queue=expected.target, Interface=member, MemberName="agent1002", StateInterface="PJSIP/agent1002"
+    )
+    try:
+        leg = rig.call("12300", caller=caller)
+        linked = leg.removesuffix("-2")
+        assert rig.wait(leg, "QueueCallerJoin")["Queue"] == expected.target
+        connect = rig.wait(leg, "AgentConnect", timeout=10.0)
+        assert connect["Queue"] == expected.target and connect["MemberName"] == "agent1002"
+        ring = rig.ami.wait_for(
+            lambda e: (
+                e.get("Event") == "DialBegin" and e.get("DialString") == "agent1002" and e.get("Linkedid") == linked
+            )
+        )
+        rig.ami.action("Hangup", Channel=ring["DestChannel"])  # the agent hangs up first
+        survey = rig.wait(leg, "Newexten", timeout=10.0, Context="hotline-survey", Application="Read")
+        assert survey["AppData"].startswith("HOTLINE_RATING,hotline/survey-ask,1,")
+        caller_leg = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == linked and "Channel" in e)
+        rig.ami.action("PlayDTMF", Channel=caller_leg, Digit="1", Duration="120")
+        rating = rig.ami.wait_for(
+            lambda e: (
+                e.get("Event") == "UserEvent" and e.get("UserEvent") == "HotlineRating" and e.get("Uniqueid") == leg
+            )
+        )
+        assert rating["Rating"] == "1" and rating["CallId"] == leg
+        rig.wait(leg, "Newexten", Application="Playback", AppData="hotline/survey-thanks")
+        rig.wait(leg, "Hangup")
+        agent_cdr = [r for r in rig.pbx.cdr_rows() if r["dstchannel"].startswith("PJSIP/agent1002-")]
+        assert [r["disposition"] for r in agent_cdr] == ["ANSWERED"]
+    finally:
+        rig.ami.action("QueueRemove", Queue=expected.target, Interface=member)
+        uas.kill()
+        uas.wait(5)
