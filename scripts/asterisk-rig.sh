@@ -42,6 +42,12 @@ if [ ! -f "$stamp" ]; then
   mv "$tmp" "$ROOT"
 fi
 
+# The chroot shares the host's hostname but not its /etc/hosts: without the name, Asterisk's
+# ast_find_ourip (an outgoing PJSIP call's RTP) logs getaddrinfo("<host>") and A.ROOT-SERVERS.NET errors.
+host=$(hostname)
+grep -qs "localhost" "$ROOT/etc/hosts" || printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >> "$ROOT/etc/hosts"
+grep -qsw -- "$host" "$ROOT/etc/hosts" || printf '127.0.1.1 %s\n' "$host" >> "$ROOT/etc/hosts"
+
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 mountpoint -q "$ROOT/dev" || mount --bind /dev "$ROOT/dev"
 echo "$ROOT"

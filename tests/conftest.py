@@ -9,7 +9,7 @@ import pytest
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable, compile_config
 
-pytest_plugins = ["mqtt_broker", "pg_server", "sqlite_store"]
+pytest_plugins = ["asterisk_rig", "mqtt_broker", "pg_server", "sqlite_store"]
 
 SMALL_YAML = """\
 region: {id: gx, name: 广西, level: province}

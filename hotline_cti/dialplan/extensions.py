@@ -346,11 +346,14 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     # Any agent id (agent1001, 1001): _X. would match digits only.
     a = _Ext(AGENT_PATTERN).add(f"Dial(PJSIP/{v('EXTEN')},,t)").add("Hangup()")
+    # The pattern also matches Asterisk's own "h": without this literal "h" (a literal beats a pattern),
+    # every agent leg ran Dial(PJSIP/h) when it hung up (seen on Asterisk 22).
+    h = _Ext("h").add("NoOp(agent leg ended)")
     parts.append(
         _context(
             names.CTX_AGENTS,
             "queue members: member => Local/<agent>@hotline-agents/n,0,<name>,PJSIP/<agent>",
-            [a],
+            [a, h],
         )
     )
 
