@@ -1,4 +1,4 @@
-"""The durable store: call records, ratings, transfer audit and the MQTT outbox.
+"""The durable store: call records, ratings, transfer and action audit, and the MQTT outbox.
 
 SQLAlchemy 2 async Core with bulk statements: SQLite through aiosqlite (WAL)
 by default, PostgreSQL through asyncpg when the URL says so. The schema is
@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from hotline_cti.events import Event
+from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 from hotline_cti.storage import migrate
-from hotline_cti.storage.tables import calls, outbox, ratings, transfers
+from hotline_cti.storage.tables import actions, calls, outbox, ratings, transfers
 
 __all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
 
@@ -217,6 +218,26 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(stmt, list(latest.values()))
 
+    async def add_actions(self, items: Sequence[ActionRecord]) -> None:
+        """Audit supervisor actions and MQTT commands; a row with a known action_id is left as it is."""
+        if not items:
+            return
+        rows: dict[str, dict[str, Any]] = {}
+        for a in items:
+            row = {
+                "action_id": a.action_id,
+                "at": _utc(a.at),
+                "actor": a.actor,
+                "action": a.action,
+                "detail": a.detail,
+                "result": a.result,
+                "reason": a.reason,
+            }
+            rows[a.action_id] = _clip(actions, row)
+        stmt = self._insert(actions).on_conflict_do_nothing(index_elements=[actions.c.action_id])
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, list(rows.values()))
+
     async def append_events(self, events: Sequence[Event]) -> None:
         """Append events to the MQTT outbox, in the given order."""
         if not events:
@@ -287,6 +308,31 @@ class Store:
                 result=m["result"],
                 reason=m["reason"],
                 transfer_id=m["transfer_id"],
+            )
+            for m in rows
+        ]
+
+    async def actions_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[ActionRecord]:
+        """Audited actions made in ``[since, until)``, oldest first."""
+        query = sa.select(actions)
+        if since is not None:
+            query = query.where(actions.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(actions.c.at < _utc(until))
+        query = query.order_by(actions.c.at, actions.c.action_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            ActionRecord(
+                at=_utc(m["at"]),
+                actor=m["actor"],
+                action=m["action"],
+                result=m["result"],
+                detail=m["detail"],
+                reason=m["reason"],
+                action_id=m["action_id"],
             )
             for m in rows
         ]
