@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 
-# Results: the action ran (ok), was not allowed (refused), hit an error (failed), found the command
+# Results: the action ran (ok), was not allowed (refused), hit an error (failed), has an unknown outcome
+# (unknown: an MQTT transfer whose AMI answer never came), found the command
 # queue full (busy) or repeated a command id already answered (replayed).
-RESULTS = ("ok", "refused", "failed", "busy", "replayed")
+RESULTS = ("ok", "refused", "failed", "unknown", "busy", "replayed")
 
 
 def _new_id() -> str:
