@@ -132,7 +132,7 @@ def data_of(sub: Subscriber, prefix: str) -> list[dict[str, Any]]:
 
 
 async def test_observers_neither_read_nor_send_commands_and_users_only_their_own(
-    secure_broker: SecureBroker, policy: TransferPolicy, batch_writer: BatchWriter
+    secure_broker: SecureBroker, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
 ) -> None:
     sb = secure_broker
     async with simulated_ami(policy, batch_writer) as (ami, executor):
@@ -162,6 +162,23 @@ async def test_observers_neither_read_nor_send_commands_and_users_only_their_own
     assert reply["transfer"]["requested_by"] == f"mqtt:{SUP}/wall-3"  # the sender is the broker user
     assert [a.get("Channel") for a in ami.actions_named("BlindTransfer")] == [agents[3]]  # only the supervisor's
     assert all(b"token" not in json.dumps(body).encode() for _, body in observer.messages)
+    await batch_writer.stop()
+    audited = [(a.actor, a.action, a.result) for a in await sqlite_store.actions_between()]
+    assert audited == [(f"mqtt:{SUP}/wall-3", "command:transfer", "ok")]  # the malformed one had no usable id
+    await batch_writer.start()
+
+
+async def test_a_refused_command_with_a_usable_id_is_audited(batch_writer: BatchWriter, sqlite_store: Store) -> None:
+    async def transfer(request: TransferRequest) -> TransferRecord:
+        raise AssertionError("must not run")
+
+    handler = CommandHandler("gx", CommandSettings(), transfer, audit=batch_writer)
+    await handler.handle(f"hotline/gx/commands/{SUP}/reboot", command("r1", "PJSIP/a", type="reboot"))
+    await batch_writer.stop()
+    (row,) = await sqlite_store.actions_between()
+    assert (row.actor, row.action, row.result, row.detail) == (f"mqtt:{SUP}", "command:reboot", "refused", "id=r1")
+    assert "unknown command type 'reboot'" in row.reason
+    await batch_writer.start()
 
 
 async def test_a_replayed_command_id_returns_the_first_result_and_executes_nothing(

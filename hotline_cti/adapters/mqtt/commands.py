@@ -234,8 +234,15 @@ class CommandHandler:
         if ident is not None:
             levels = topic_name.split("/")
             sender = levels[3] if self.settings.auth == "broker" and len(levels) >= 5 else ""
-            reply_to = f"replies/{sender}/{ident}" if _SENDER_RE.match(sender) else f"replies/{ident}"
+            sender = sender if _SENDER_RE.match(sender) else ""
+            reply_to = f"replies/{sender}/{ident}" if sender else f"replies/{ident}"
             out.append(Event(reply_to, self.region, now, {"id": ident, "ok": False, "error": message}))
+            # Audited too (who: the broker user, or 'mqtt' when only a token could have said who it was).
+            actor = f"mqtt:{sender}" if sender else "mqtt"
+            kind = body.get("type")
+            action = f"command:{kind[:24]}" if isinstance(kind, str) else "command"
+            record = ActionRecord(now, actor, action, "refused", f"id={ident}", message[:400])
+            audit(self._audit, self.region, record)
         return out
 
 
