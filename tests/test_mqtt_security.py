@@ -366,3 +366,28 @@ def test_command_settings_come_from_the_environment() -> None:
         CommandSettings.from_env({"HOTLINE_MQTT_COMMAND_AUTH": "none"})
     secret = CommandSettings.from_env({"HOTLINE_MQTT_COMMAND_TOKEN": "do-not-print"})
     assert "do-not-print" not in repr(secret)
+
+
+async def test_a_command_replayed_after_a_restart_runs_nothing(sqlite_store: Store) -> None:
+    runs: list[TransferRequest] = []
+    now = [dt.datetime(2026, 12, 6, 4, 0, tzinfo=dt.UTC)]
+
+    async def transfer(request: TransferRequest) -> TransferRecord:
+        runs.append(request)
+        return done(request)
+
+    def serve(**settings: Any) -> CommandHandler:  # a fresh process: nothing in memory, the same database
+        return CommandHandler("gx", CommandSettings(**settings), transfer, lambda: now[0], replies=sqlite_store)
+
+    topic = f"hotline/gx/commands/{SUP}/transfer"
+    (first,) = await serve().handle(topic, command("k1", "PJSIP/a"))
+    (again,) = await serve().handle(topic, command("k1", "PJSIP/a"))
+    assert again.data["replayed"] is True and again.data["transfer"] == first.data["transfer"]
+    assert len(runs) == 1
+    (theirs,) = await serve().handle(f"hotline/gx/commands/{OTHER_SUP}/transfer", command("k1", "PJSIP/b"))
+    assert "replayed" not in theirs.data and len(runs) == 2  # another sender's id is its own
+    now[0] += dt.timedelta(seconds=61)
+    (late,) = await serve(replay_ttl=60).handle(topic, command("k1", "PJSIP/a"))
+    assert "replayed" not in late.data and len(runs) == 3  # remembered for the TTL only
+    (again_late,) = await serve(replay_ttl=60).handle(topic, command("k1", "PJSIP/a"))
+    assert again_late.data["replayed"] is True and len(runs) == 3  # and the new run is remembered in turn

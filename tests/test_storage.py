@@ -175,6 +175,20 @@ async def test_actions_audited_once_per_id_with_numbers_masked_in_events(store: 
     assert "13812345678" not in busy.event("gx").to_json() and "138****5678" in busy.event("gx").to_json()
 
 
+async def test_command_replies_are_found_within_their_age_and_purged(store: Store) -> None:
+    reply = {"id": "r1", "ok": True, "result": "ok", "transfer": {"target": "110"}}
+    await store.add_command_reply("sup-1", "r1", T0, reply)
+    assert await store.command_reply("sup-1", "r1", since=T0) == reply
+    assert await store.command_reply("sup-2", "r1", since=T0) is None  # another sender's id
+    assert await store.command_reply("sup-1", "r1", since=T0 + dt.timedelta(seconds=1)) is None  # too old
+    newer = {**reply, "result": "refused"}
+    await store.add_command_reply("sup-1", "r1", T0 + dt.timedelta(days=2), newer)  # ran again after expiry
+    assert await store.command_reply("sup-1", "r1", since=T0 + dt.timedelta(days=1)) == newer
+    await store.add_command_reply("sup-1", "r0", T0, reply)
+    assert await store.purge_command_replies(before=T0 + dt.timedelta(days=1)) == 1
+    assert await store.command_reply("sup-1", "r0", since=T0) is None
+
+
 async def test_outbox_keeps_order_until_marked_sent(store: Store) -> None:
     events = [Event(f"calls/e{i}", "gx", T0, {"i": i, "name": "广西"}) for i in range(1200)]
     await store.append_events(events[:700])

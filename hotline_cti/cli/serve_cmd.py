@@ -317,7 +317,8 @@ async def _events(
         mqtt = MqttSettings.from_env(*args.mqtt)
         publisher = OutboxPublisher(store, mqtt)
         commands = CommandSettings.from_env()  # checked in run() already; warns about a missing or unused token
-        handler = CommandHandler(holder.table.region, commands, executor.execute if executor else None, audit=writer)
+        transfer = executor.execute if executor else None
+        handler = CommandHandler(holder.table.region, commands, transfer, audit=writer, replies=store)
         listener = CommandListener(mqtt, handler)
         await publisher.start()
         await listener.start()

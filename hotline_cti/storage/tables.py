@@ -106,3 +106,15 @@ actions = sa.Table(
     sa.Column("result", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(400), nullable=False, default=""),
 )
+
+# First reply of every MQTT command, by (sender, id): a command id replayed after a restart of serve
+# returns this reply and runs nothing (hotline_cti.adapters.mqtt.replay). Rows older than the replay TTL
+# are ignored and purged.
+command_replies = sa.Table(
+    "command_replies",
+    metadata,
+    sa.Column("sender", sa.String(64), primary_key=True),
+    sa.Column("command_id", sa.String(64), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("reply", sa.Text, nullable=False),
+)

@@ -13,7 +13,7 @@ mode (a shared ``HOTLINE_MQTT_COMMAND_TOKEN`` in every command on ``commands/<ty
 ``replies/<id>``) is kept for compatibility.
 
 A command id is answered once: a replay of (sender, id) gets the first reply again and runs nothing
-(:mod:`~hotline_cti.adapters.mqtt.replay`). Commands wait in a bounded queue for a few workers (so a burst
+(:mod:`~hotline_cti.adapters.mqtt.replay`; in memory, and in the database across restarts). Commands wait in a bounded queue for a few workers (so a burst
 never floods AMI into timeouts); past the bound the reply is ``busy`` at once. Anything malformed,
 unauthenticated or unknown is answered with an event on ``hotline/<region>/errors`` naming the topic and
 what is wrong (and a reply when the id is usable); nothing here ever stops the listener. Every command
@@ -37,7 +37,7 @@ from pydantic import SecretStr
 
 from hotline_cti.adapters.ami.client import backoff_delays
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
-from hotline_cti.adapters.mqtt.replay import Key, ReplayCache, Reply
+from hotline_cti.adapters.mqtt.replay import CommandLog, Key, ReplayCache, Reply
 from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
@@ -51,6 +51,7 @@ COMMAND_TYPES = ("transfer",)
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # becomes a topic level: no '/', '+' or '#'
 _SENDER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")  # a broker user name as a topic level
 MAX_PAYLOAD = 16_384
+PURGE_EVERY = 3600.0  # seconds between deletions of stored replies older than the replay TTL
 
 Transfer = Callable[[TransferRequest], Awaitable[TransferRecord]]
 
@@ -94,8 +95,13 @@ class CommandHandler:
         clock: Callable[[], dt.datetime] = _utcnow,
         *,
         audit: ActionSink | None = None,
+        replies: CommandLog | None = None,
     ) -> None:
-        """``settings``: a :class:`CommandSettings`, or a bare token string for the older token mode."""
+        """``settings``: a :class:`CommandSettings`, or a bare token string for the older token mode.
+
+        ``audit``: where the audit rows go (a ``BatchWriter``). ``replies``: where first replies are kept
+        across restarts (the ``Store``); without it a replay is only recognised while the process runs.
+        """
         if isinstance(settings, str):
             settings = CommandSettings(auth="token", token=SecretStr(settings))
         self.region = region
@@ -104,6 +110,8 @@ class CommandHandler:
         self._transfer = transfer
         self._clock = clock
         self._audit = audit
+        self._replies = replies
+        self._purged_at: float | None = None  # loop time of the last purge of old stored replies
         self.replay = ReplayCache(settings.replay_ttl, settings.replay_max)
 
     async def handle(self, topic_name: str, payload: bytes) -> list[Event]:
@@ -130,8 +138,17 @@ class CommandHandler:
         return Command(topic_name, body["id"], sender, request)
 
     async def run(self, command: Command, first: asyncio.Future[Reply]) -> list[Event]:
-        """Run the transfer, settle ``first`` with its reply (for replays) and audit it."""
+        """Run the transfer, settle ``first`` with its reply (for replays) and audit it.
+
+        A reply stored before a restart answers instead, and nothing runs.
+        """
         assert self._transfer is not None
+        stored = await self._stored_reply(command)
+        if stored is not None:
+            if not first.done():
+                first.set_result(stored)
+            self._audit_command(command, "replayed", "command id answered before a restart: first reply sent again")
+            return [Event(command.reply_to, self.region, self._clock(), {**stored, "replayed": True})]
         try:
             record = await self._transfer(command.request)
         except Exception:  # a bug must not end the listener nor leave replays waiting forever
@@ -145,7 +162,33 @@ class CommandHandler:
             self._audit_command(command, record.result, record.reason)
         if not first.done():
             first.set_result(reply)
+        await self._store_reply(command, reply)  # before the reply goes out: a retry after it finds it
         return [Event(command.reply_to, self.region, self._clock(), reply)]
+
+    async def _stored_reply(self, command: Command) -> Reply | None:
+        if self._replies is None:
+            return None
+        since = self._clock() - dt.timedelta(seconds=self.settings.replay_ttl)
+        try:
+            return await self._replies.command_reply(command.sender, command.ident, since)
+        except Exception as exc:  # the database is down: run (memory still stops replays while we run)
+            log.warning("MQTT command %s: stored replies not readable (%s); running it", command.ident, exc)
+            return None
+
+    async def _store_reply(self, command: Command, reply: Reply) -> None:
+        if self._replies is None:
+            return
+        now = self._clock()
+        try:
+            await self._replies.add_command_reply(command.sender, command.ident, now, reply)
+            loop_now = asyncio.get_running_loop().time()
+            if self._purged_at is None or loop_now - self._purged_at > PURGE_EVERY:
+                self._purged_at = loop_now
+                await self._replies.purge_command_replies(now - dt.timedelta(seconds=self.settings.replay_ttl))
+        except Exception as exc:  # not fatal: the memory still knows the id until a restart
+            log.warning(
+                "MQTT command %s: reply not stored (%s); a replay after a restart would run it", command.ident, exc
+            )
 
     async def replayed(self, command: Command, first: asyncio.Future[Reply]) -> list[Event]:
         """The first reply of a command id seen before (waiting for it if still running); nothing runs."""

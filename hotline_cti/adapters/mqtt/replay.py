@@ -3,20 +3,32 @@
 Keyed by (sender, id): the broker-verified sender in broker mode, so one client cannot use up another's
 ids. Each entry holds a future of the first reply: a replay that arrives while the first run is still
 going waits for it. Entries live ``ttl`` seconds and at most ``max_entries`` are kept (the oldest go
-first). In memory: a restart of ``serve`` forgets them (docs/mqtt.md says so); a client retrying after a
-restart should check the ``transfers`` audit first, as for an ``unknown`` result.
+first). This memory is the fast path and covers a replay while the first run is still going; the first
+replies are also kept in the database (:class:`CommandLog`, the ``command_replies`` table), so a replay
+after a restart of ``serve`` is answered from there and runs nothing either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 Key = tuple[str, str]
 Reply = dict[str, Any]
+
+
+class CommandLog(Protocol):
+    """Durable first replies (``hotline_cti.storage.store.Store``)."""
+
+    async def add_command_reply(self, sender: str, command_id: str, at: dt.datetime, reply: dict[str, Any]) -> None: ...
+
+    async def command_reply(self, sender: str, command_id: str, since: dt.datetime) -> dict[str, Any] | None: ...
+
+    async def purge_command_replies(self, before: dt.datetime) -> int: ...
 
 
 class ReplayCache:

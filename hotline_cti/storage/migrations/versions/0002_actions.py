@@ -1,4 +1,5 @@
-"""Audit of supervisor actions and MQTT commands (the ``actions`` table, issue 14).
+"""Audit of supervisor actions and MQTT commands (``actions``) and MQTT commands' first replies
+(``command_replies``), issue 14.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,7 +20,7 @@ UtcDateTime = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    """Create ``actions`` and its indexes."""
+    """Create ``actions`` and ``command_replies`` and their indexes."""
     op.create_table(
         "actions",
         sa.Column("action_id", sa.String(40), nullable=False),
@@ -34,7 +35,18 @@ def upgrade() -> None:
     op.create_index("ix_actions_at", "actions", ["at"])
     op.create_index("ix_actions_actor", "actions", ["actor"])
 
+    op.create_table(
+        "command_replies",
+        sa.Column("sender", sa.String(64), nullable=False),
+        sa.Column("command_id", sa.String(64), nullable=False),
+        sa.Column("at", UtcDateTime, nullable=False),
+        sa.Column("reply", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("sender", "command_id", name="pk_command_replies"),
+    )
+    op.create_index("ix_command_replies_at", "command_replies", ["at"])
+
 
 def downgrade() -> None:
-    """Drop ``actions`` (its audit rows are lost)."""
+    """Drop both tables (their rows are lost)."""
+    op.drop_table("command_replies")
     op.drop_table("actions")
