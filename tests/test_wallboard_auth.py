@@ -4,6 +4,7 @@ of logins and supervisor actions (item 4)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
-from test_wallboard_app import ACTION_HEADERS, SECRET, _users
+from test_wallboard_app import ACTION_HEADERS, SECRET, _next_data, _users
 from test_wallboard_app import hub as hub  # the wall with two callers waiting (a fixture)
 
 from hotline_cti.storage.store import Store
@@ -242,3 +243,20 @@ async def test_logins_and_supervisor_actions_are_audited(
     events = [topic for _, topic, _ in await sqlite_store.pending_events()]
     assert events == ["hotline/gx/actions"] * len(rows)
     await batch_writer.start()
+
+
+async def test_an_open_event_stream_ends_when_its_user_is_removed(
+    make_client: Callable[..., Awaitable[Client]], hub: Hub, tmp_path: Path
+) -> None:
+    boss, eve = _users()["boss"], _users()["eve"]
+    path = tmp_path / "users"
+    path.write_text(users_line(boss) + users_line(eve), encoding="utf-8")
+    client = await make_client(users=UsersSource(path))
+    await login(client, "eve", "eve-pw")
+    async with client.get("/events") as resp:
+        assert json.loads(await _next_data(resp))["totals"]["waiting"] == 2  # streaming
+        path.write_text(users_line(boss), encoding="utf-8")  # eve removed while her wall is open
+        hub.publish()
+        rest = await asyncio.wait_for(resp.content.read(), 10)  # the server ends the stream (within a second)
+    assert b"data:" not in rest  # and sent her nothing after the removal
+    assert hub.subscriber_count == 0

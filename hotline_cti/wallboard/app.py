@@ -52,6 +52,7 @@ AUDIT_KEY: web.AppKey[_Audit] = web.AppKey("audit")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
+SESSION_RECHECK = 1.0  # an open stream re-checks its session this often: a revoked one stops within a second
 _DUMMY_HASH = "pbkdf2_sha256$200000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -223,12 +224,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     queue = hub.subscribe()
     try:
         await response.write(b"retry: 2000\n\n")
+        idle = 0.0
         while True:
+            text: str | None
             try:
-                text = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE)
+                text = await asyncio.wait_for(queue.get(), SESSION_RECHECK)
             except TimeoutError:
-                await response.write(b": keep-alive\n\n")
+                text = None
+            if _session(request) is None:
+                break  # logged out, removed or given a new role since the stream opened: it ends with the session
+            if text is None:
+                idle += SESSION_RECHECK
+                if idle >= SSE_KEEPALIVE:
+                    idle = 0.0
+                    await response.write(b": keep-alive\n\n")
                 continue
+            idle = 0.0
             await response.write(f"data: {text}\n\n".encode())
     except ConnectionResetError:
         pass  # the screen went away
