@@ -10,7 +10,7 @@ Originate (``Originate successfully queued`` then ``OriginateResponse``,
 Reason 4 = answered), Redirect (with ExtraChannel), BlindTransfer
 (``Transfer invalid`` when the channel is not bridged, a ``BlindTransfer``
 event either way), Atxfer (``Atxfer successfully queued``; the
-``AttendedTransfer`` event follows later), Hangup and UserEvent.
+``AttendedTransfer`` event follows later), Getvar (a channel's ``variables``), Hangup and UserEvent.
 
 It deliberately has its own tiny parser (not ``hotline_cti``'s), so a bug in
 the client's framing cannot hide behind the same bug here.
@@ -73,6 +73,7 @@ class SimChannel:
     application_data: str = ""
     bridge: str = ""
     created: float = field(default_factory=time.monotonic)
+    variables: dict[str, str] = field(default_factory=dict)  # channel variables, read by Getvar
 
     def snapshot(self, prefix: str = "") -> Fields:
         """Fields of ast_manager_build_channel_state_string_prefix()."""
@@ -687,6 +688,18 @@ class AmiServer:
             if ch.name in queue.callers:
                 queue.callers.remove(ch.name)
         self._event("Hangup", "call,all", [*ch.snapshot(), ("Cause", str(cause)), ("Cause-txt", text)])
+
+    async def _act_getvar(self, session: _Session, m: RecordedAction) -> bool:
+        # manager.c action_getvar(): an unset variable is an empty Value, an unknown channel an error.
+        variable, name = m.get("Variable") or "", m.get("Channel") or ""
+        if not variable:
+            self._reply(session, self._response(m, "Error", "No variable specified"))
+        elif name and name not in self.channels:
+            self._reply(session, self._response(m, "Error", "No such channel"))
+        else:
+            value = self.channels[name].variables.get(variable, "") if name else ""
+            self._reply(session, [*self._response(m, "Success"), ("Variable", variable), ("Value", value)])
+        return True
 
     async def _act_hangup(self, session: _Session, m: RecordedAction) -> bool:
         name = m.get("Channel") or ""

@@ -38,7 +38,9 @@ def _ensure_installed() -> None:
 class Broker:
     """One mosquitto process; ``restart()`` keeps the port (and drops every client)."""
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None, extra: str = "") -> None:
+    def __init__(
+        self, workdir: Path, users: dict[str, str] | None = None, extra: str = "", acl: str | None = None
+    ) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = _free_port()
@@ -47,6 +49,7 @@ class Broker:
         self.conf.write_text(
             f"listener {self.port} {self.host}\n"
             + self._auth(users or {})
+            + self._acl(acl)
             # Persistence lets a subscriber's queued QoS 1 messages survive a restart, as in production.
             + "persistence true\n"
             f"persistence_location {workdir}/\n"
@@ -66,6 +69,14 @@ class Broker:
             subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True, capture_output=True)
         passwords.chmod(0o644)  # read by mosquitto's own user
         return f"allow_anonymous false\npassword_file {passwords}\n"
+
+    def _acl(self, acl: str | None) -> str:
+        if acl is None:
+            return ""
+        path = self.workdir / "acl"
+        path.write_text(acl, encoding="utf-8")
+        path.chmod(0o644)  # read by mosquitto's own user
+        return f"acl_file {path}\n"
 
     def start(self) -> None:
         """Start and wait until the port accepts connections."""
@@ -105,18 +116,20 @@ class Broker:
 
 
 @contextlib.contextmanager
-def running_broker(users: dict[str, str] | None = None, *, install: bool = True, extra: str = "") -> Iterator[Broker]:
+def running_broker(
+    users: dict[str, str] | None = None, *, install: bool = True, extra: str = "", acl: str | None = None
+) -> Iterator[Broker]:
     """Start a broker (password login when ``users`` is given, else anonymous); stop and remove it after.
 
     With ``install`` (the default) Debian's package is installed first when the binary is missing. ``extra``:
-    more mosquitto.conf lines.
+    more mosquitto.conf lines. ``acl``: the text of an ``acl_file`` (users' topic rights).
     """
     if install:
         _ensure_installed()
     # Not under tmp_path: pytest's 0700 parents would keep mosquitto (its own user) from saving its database.
     workdir = Path(tempfile.mkdtemp(prefix="hotline-mosquitto-"))
     try:
-        broker = Broker(workdir, users, extra)
+        broker = Broker(workdir, users, extra, acl)
         broker.start()
         try:
             yield broker

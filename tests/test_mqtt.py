@@ -51,9 +51,13 @@ async def eventually(predicate: Callable[[], bool], limit: float = 20.0) -> None
 class Subscriber:
     """A persistent-session QoS 1 subscriber that reconnects, as the 12345 platform would."""
 
-    def __init__(self, broker: Broker, *topic_filters: str, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, broker: Broker, *topic_filters: str, login: tuple[str, str] | None = None, identifier: str = ""
+    ) -> None:
         self.broker = broker
         self.login = login
+        # Client ids must differ between subscribers of one broker, or each connection kicks the other off.
+        self.identifier = identifier or (f"{login[0]}-sub" if login else "platform-sub")
         self.topic_filters = topic_filters
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.ready = asyncio.Event()
@@ -77,7 +81,7 @@ class Subscriber:
                 async with aiomqtt.Client(
                     self.broker.host,
                     self.broker.port,
-                    identifier="platform-sub",
+                    identifier=self.identifier,
                     clean_session=False,
                     username=user,
                     password=password,

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiomqtt
 from conftest import SMALL_YAML
 from mqtt_broker import Broker
-from test_mqtt import TOKEN, Subscriber, command, eventually
+from test_mqtt import Subscriber, command, eventually
 from test_records_builder import CALLER as CALL_ID
 from test_records_builder import answered_call
 from test_transfer import AGENT, CALLER, SECRET
@@ -104,7 +104,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
         ami.add_channel(AGENT, caller_num="1001")
         ami.bridge(CALLER, AGENT)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL"))}
-        env.update(HOTLINE_AMI_USER="hotline", HOTLINE_AMI_SECRET=SECRET, HOTLINE_MQTT_COMMAND_TOKEN=TOKEN)
+        env.update(HOTLINE_AMI_USER="hotline", HOTLINE_AMI_SECRET=SECRET)  # broker auth
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -136,7 +136,9 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
 
                 for attempt in range(100):  # serve may still be subscribing: ask again under a new id
                     await requester.publish(
-                        "hotline/gx/commands/transfer", command(id=f"t{attempt}", to="tax", by="wallboard"), qos=1
+                        "hotline/gx/commands/wallboard/transfer",  # broker mode: the topic names the sender
+                        command(id=f"t{attempt}", to="tax", token=None),
+                        qos=1,
                     )
                     with contextlib.suppress(AssertionError):
                         await eventually(lambda: any("/replies/" in t for t in topics()), limit=0.5)

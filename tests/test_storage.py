@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from hotline_cti.events import Event
+from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 from hotline_cti.storage import migrate
 from hotline_cti.storage.store import Store, resolve_url
@@ -44,7 +45,7 @@ async def test_schema_after_migration_equals_tables_py(store: Store) -> None:
         return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata))
 
     assert await store.run_sync(diff) == []
-    assert await store.schema_revision() == migrate.head_revision() == "0001"
+    assert await store.schema_revision() == migrate.head_revision() == "0002"
 
 
 async def test_open_twice_keeps_rows_and_revision(tmp_path: Path) -> None:
@@ -55,7 +56,7 @@ async def test_open_twice_keeps_rows_and_revision(tmp_path: Path) -> None:
     second = await Store.open(url)
     try:
         assert [r.call_id for r in await second.calls_between()] == ["1.1"]
-        assert await second.schema_revision() == "0001"
+        assert await second.schema_revision() == "0002"
     finally:
         await second.close()
 
@@ -157,6 +158,37 @@ async def test_transfers_audited_and_updated_by_id(store: Store) -> None:
     assert [t.call_id for t in await store.transfers_between(since=T0 + dt.timedelta(seconds=30))] == ["c2"]
 
 
+async def test_actions_audited_once_per_id_with_numbers_masked_in_events(store: Store) -> None:
+    ack = ActionRecord(T0, "wallboard:boss", "ack", "ok", detail="queue:gx-general:rate", action_id="a1")
+    busy = ActionRecord(
+        T0 + dt.timedelta(minutes=1), "mqtt:sup-1", "command:transfer", "busy", "id=r7 channel=PJSIP/13812345678-01"
+    )
+    await store.add_actions([ack])
+    await store.add_actions([ack, busy])  # the same row submitted again stays one row
+    got = await store.actions_between()
+    assert [(a.actor, a.action, a.result) for a in got] == [
+        ("wallboard:boss", "ack", "ok"),
+        ("mqtt:sup-1", "command:transfer", "busy"),
+    ]
+    assert got[0] == ack and got[1].action_id == busy.action_id
+    assert [a.action_id for a in await store.actions_between(since=T0 + dt.timedelta(seconds=30))] == [busy.action_id]
+    assert "13812345678" not in busy.event("gx").to_json() and "138****5678" in busy.event("gx").to_json()
+
+
+async def test_command_replies_are_found_within_their_age_and_purged(store: Store) -> None:
+    reply = {"id": "r1", "ok": True, "result": "ok", "transfer": {"target": "110"}}
+    await store.add_command_reply("sup-1", "r1", T0, reply)
+    assert await store.command_reply("sup-1", "r1", since=T0) == reply
+    assert await store.command_reply("sup-2", "r1", since=T0) is None  # another sender's id
+    assert await store.command_reply("sup-1", "r1", since=T0 + dt.timedelta(seconds=1)) is None  # too old
+    newer = {**reply, "result": "refused"}
+    await store.add_command_reply("sup-1", "r1", T0 + dt.timedelta(days=2), newer)  # ran again after expiry
+    assert await store.command_reply("sup-1", "r1", since=T0 + dt.timedelta(days=1)) == newer
+    await store.add_command_reply("sup-1", "r0", T0, reply)
+    assert await store.purge_command_replies(before=T0 + dt.timedelta(days=1)) == 1
+    assert await store.command_reply("sup-1", "r0", since=T0) is None
+
+
 async def test_outbox_keeps_order_until_marked_sent(store: Store) -> None:
     events = [Event(f"calls/e{i}", "gx", T0, {"i": i, "name": "广西"}) for i in range(1200)]
     await store.append_events(events[:700])
@@ -189,6 +221,6 @@ async def test_plain_postgresql_url_gets_the_asyncpg_driver(fresh_pg_url: str) -
     store = await Store.open(fresh_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         assert store.dialect == "postgresql" and store.engine.url.drivername == "postgresql+asyncpg"
-        assert await store.schema_revision() == "0001"
+        assert await store.schema_revision() == "0002"
     finally:
         await store.close()

@@ -236,15 +236,59 @@ async def test_threeway_target_not_answering_fails_after_the_redirect(
     assert "did not answer" in record.reason and "after Redirect succeeded" in record.reason
 
 
+ON_110 = {"HOTLINE_ACTION": "emergency", "HOTLINE_TARGET": "110", "HOTLINE_ORIGIN": "110"}  # hotline-inbound's
+
+
 async def test_handover_from_110_queues_the_caller_in_12345(
     server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
+    server.channels[CALLER].variables.update(ON_110)  # the citizen dialled 110
     record = await executor(client, policy, batch_writer).execute(
         request("12345", TransferMode.HANDOVER, channel=AGENT, from_line="110")
     )
     assert (record.result, record.target, record.mode) == ("ok", "12345", TransferMode.HANDOVER)
     (redirect,) = server.actions_named("Redirect")
     assert (redirect.get("Channel"), redirect.get("Context")) == (CALLER, "hotline-fallback")
+
+
+@pytest.mark.parametrize(
+    ("variables", "why"),
+    [
+        ({"HOTLINE_ACTION": "queue", "HOTLINE_TARGET": "gx-general"}, "is on line 12345 (HOTLINE_ACTION=queue"),
+        ({}, "is on line 12345 (HOTLINE_ACTION=(unset)"),  # not routed by us at all
+        ({"HOTLINE_ACTION": "emergency", "HOTLINE_TARGET": "119"}, "is on line 119"),  # 119's call, not 110's
+    ],
+)
+async def test_handover_of_a_call_not_on_the_claimed_line_is_refused_without_moving_it(
+    server: AmiServer,
+    client: AmiClient,
+    policy: TransferPolicy,
+    batch_writer: BatchWriter,
+    sqlite_store: Store,
+    variables: dict[str, str],
+    why: str,
+) -> None:
+    server.channels[CALLER].variables.update(variables)
+    record = await executor(client, policy, batch_writer).execute(
+        request("12345", TransferMode.HANDOVER, channel=AGENT, from_line="110")
+    )
+    assert record.result == "refused" and why in record.reason and "not on 110" in record.reason
+    assert server.actions_named("Redirect") == []  # the citizen's call was not touched
+    getvars = server.actions_named("Getvar")
+    assert getvars and {g.get("Channel") for g in getvars} == {CALLER}  # read on the caller leg
+    rows, _ = await audited(batch_writer, sqlite_store)
+    assert [(r.result, r.mode) for r in rows] == [("refused", TransferMode.HANDOVER)]
+
+
+async def test_handover_is_refused_when_the_line_cannot_be_read(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
+) -> None:
+    server.channels[CALLER].variables.update(ON_110)
+    server.silent_actions.add("getvar")  # Asterisk does not answer: fail closed
+    ex = TransferExecutor(client, lambda: policy, batch_writer, timeouts=TransferTimeouts(action=0.3))
+    record = await ex.execute(request("12345", TransferMode.HANDOVER, channel=AGENT, from_line="110"))
+    assert record.result == "refused" and "cannot confirm the call's line" in record.reason
+    assert server.actions_named("Redirect") == []
 
 
 async def test_unknown_channel_and_target_are_refused_without_acting(

@@ -12,6 +12,7 @@ import argparse
 import logging
 
 from hotline_cti.adapters.ami.client import AmiSettings
+from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.records.caller import CallerPolicy
@@ -41,5 +42,11 @@ def run(args: argparse.Namespace) -> int:
             CallerPolicy.from_env()
         except ValueError as exc:
             print(f"error: --ami: {exc}")
+            return 2
+    if args.mqtt is not None:
+        try:
+            CommandSettings.from_env()
+        except ValueError as exc:
+            print(f"error: --mqtt: {exc}")
             return 2
     return Supervisor(args).run()

@@ -21,8 +21,10 @@ from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFaile
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.serve.options import listen_address as _listen
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store
-from hotline_cti.wallboard.auth import ROLES, User, UsersFileError, hash_password, load_users
+from hotline_cti.storage.writer import BatchWriter
+from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
 from hotline_cti.wallboard.service import start_wallboard
+from hotline_cti.wallboard.throttle import LoginLimits
 
 log = logging.getLogger("hotline_cti.wallboard")
 RETRY_MAX = 30.0  # seconds between attempts to reach Asterisk at start-up
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         holder = ConfigHolder(args.config)
-        users = load_users(args.users)
+        users = UsersSource(args.users) if args.users is not None else UsersSource.from_env()
+        LoginLimits.from_env()  # a bad limit is an error now, not at the first login
         settings = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
     except ConfigError as exc:
         for problem in exc.problems:
@@ -118,11 +121,16 @@ async def _connect(client: AmiClient, stop: asyncio.Event) -> bool:
     return True
 
 
-async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: dict[str, User], settings: AmiSettings) -> int:
+async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSource, settings: AmiSettings) -> int:
     store = await Store.open(args.database) if args.database or os.environ.get(ENV_DATABASE_URL) else None
     client = AmiClient(settings)
     host, port = args.listen
-    runner = await start_wallboard(holder.table, host=host, port=port, ami=client, store=store, users=users)
+    writer = BatchWriter(store) if store is not None else None  # logins and supervisor actions are audited
+    if writer is not None:
+        await writer.start()
+    runner = await start_wallboard(
+        holder.table, host=host, port=port, ami=client, store=store, users=users, audit=writer
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -140,6 +148,8 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: dict[str
         await connecting
     await runner.close()
     await client.close()
+    if writer is not None:
+        await writer.stop()
     if store is not None:
         await store.close()
     return 1 if refused else 0

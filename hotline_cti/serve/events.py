@@ -19,9 +19,10 @@ from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
 from hotline_cti.adapters.ami.transfer import TransferExecutor
+from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
-from hotline_cti.adapters.mqtt.settings import ENV_COMMAND_TOKEN, MqttSettings
+from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable
@@ -126,10 +127,9 @@ async def run_events(
     if args.mqtt is not None:
         mqtt = MqttSettings.from_env(*args.mqtt)
         publisher = OutboxPublisher(store, mqtt)
-        token = os.environ.get(ENV_COMMAND_TOKEN, "")
-        if not token:
-            log.warning("%s is not set: every MQTT command will be refused", ENV_COMMAND_TOKEN)
-        handler = CommandHandler(holder.table.region, token, executor.execute if executor else None)
+        commands = CommandSettings.from_env()  # checked by serve before start; warns about a missing or unused token
+        transfer = executor.execute if executor else None
+        handler = CommandHandler(holder.table.region, commands, transfer, audit=writer, replies=store)
         listener = CommandListener(mqtt, handler)
         await publisher.start()
         await listener.start()
@@ -138,9 +138,9 @@ async def run_events(
     if args.wallboard is not None:
         try:  # subscribed before the AMI login, so the first resync reaches it too
             wallboard = await start_wallboard(
-                holder.table, host=args.wallboard[0], port=args.wallboard[1], ami=client, store=store
+                holder.table, host=args.wallboard[0], port=args.wallboard[1], ami=client, store=store, audit=writer
             )
-        except (UsersFileError, OSError) as exc:
+        except (UsersFileError, ValueError, OSError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
         connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")

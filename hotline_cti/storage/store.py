@@ -1,4 +1,4 @@
-"""The durable store: call records, ratings, transfer audit and the MQTT outbox.
+"""The durable store: call records, ratings, transfer and action audit, and the MQTT outbox.
 
 SQLAlchemy 2 async Core with bulk statements: SQLite through aiosqlite (WAL)
 by default, PostgreSQL through asyncpg when the URL says so. The schema is
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import uuid
 from collections.abc import Sequence
@@ -25,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from hotline_cti.events import Event
+from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 from hotline_cti.storage import migrate
-from hotline_cti.storage.tables import calls, outbox, ratings, transfers
+from hotline_cti.storage.tables import actions, calls, command_replies, outbox, ratings, transfers
 
 __all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
 
@@ -217,6 +219,56 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(stmt, list(latest.values()))
 
+    async def add_actions(self, items: Sequence[ActionRecord]) -> None:
+        """Audit supervisor actions and MQTT commands; a row with a known action_id is left as it is."""
+        if not items:
+            return
+        rows: dict[str, dict[str, Any]] = {}
+        for a in items:
+            row = {
+                "action_id": a.action_id,
+                "at": _utc(a.at),
+                "actor": a.actor,
+                "action": a.action,
+                "detail": a.detail,
+                "result": a.result,
+                "reason": a.reason,
+            }
+            rows[a.action_id] = _clip(actions, row)
+        stmt = self._insert(actions).on_conflict_do_nothing(index_elements=[actions.c.action_id])
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, list(rows.values()))
+
+    async def add_command_reply(self, sender: str, command_id: str, at: dt.datetime, reply: dict[str, Any]) -> None:
+        """Keep the reply of an MQTT command that ran. The handler runs an id again only once its stored reply
+        is older than the replay TTL, so a row already there is an expired one: replaced."""
+        row = {"sender": sender, "command_id": command_id, "at": _utc(at), "reply": json.dumps(reply)}
+        stmt = self._insert(command_replies)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[command_replies.c.sender, command_replies.c.command_id],
+            set_={"at": stmt.excluded.at, "reply": stmt.excluded.reply},
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, [row])
+
+    async def command_reply(self, sender: str, command_id: str, since: dt.datetime) -> dict[str, Any] | None:
+        """The first reply of (sender, id) if it was given at or after ``since``, else None."""
+        query = sa.select(command_replies.c.reply).where(
+            command_replies.c.sender == sender,
+            command_replies.c.command_id == command_id,
+            command_replies.c.at >= _utc(since),
+        )
+        async with self.engine.connect() as conn:
+            text = (await conn.execute(query)).scalar_one_or_none()
+        reply: dict[str, Any] | None = json.loads(text) if text is not None else None
+        return reply
+
+    async def purge_command_replies(self, before: dt.datetime) -> int:
+        """Delete command replies older than ``before``; how many went."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(sa.delete(command_replies).where(command_replies.c.at < _utc(before)))
+        return int(result.rowcount or 0)
+
     async def append_events(self, events: Sequence[Event]) -> None:
         """Append events to the MQTT outbox, in the given order."""
         if not events:
@@ -287,6 +339,31 @@ class Store:
                 result=m["result"],
                 reason=m["reason"],
                 transfer_id=m["transfer_id"],
+            )
+            for m in rows
+        ]
+
+    async def actions_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[ActionRecord]:
+        """Audited actions made in ``[since, until)``, oldest first."""
+        query = sa.select(actions)
+        if since is not None:
+            query = query.where(actions.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(actions.c.at < _utc(until))
+        query = query.order_by(actions.c.at, actions.c.action_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            ActionRecord(
+                at=_utc(m["at"]),
+                actor=m["actor"],
+                action=m["action"],
+                result=m["result"],
+                detail=m["detail"],
+                reason=m["reason"],
+                action_id=m["action_id"],
             )
             for m in rows
         ]

@@ -91,3 +91,30 @@ outbox = sa.Table(
     sa.Column("created", UtcDateTime, nullable=False),
     sa.Column("sent", UtcDateTime, index=True),
 )
+
+# Audit of supervisor and operator actions other than transfers (hotline_cti.records.actions.ActionRecord):
+# wallboard logins, acknowledgements and threshold changes, and every MQTT command as received (who sent it,
+# its id, what became of it). Transfers keep their own table; an MQTT transfer has a row in both.
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("action_id", sa.String(40), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(80), nullable=False, index=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("detail", sa.String(400), nullable=False, default=""),
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(400), nullable=False, default=""),
+)
+
+# First reply of every MQTT command, by (sender, id): a command id replayed after a restart of serve
+# returns this reply and runs nothing (hotline_cti.adapters.mqtt.replay). Rows older than the replay TTL
+# are ignored and purged.
+command_replies = sa.Table(
+    "command_replies",
+    metadata,
+    sa.Column("sender", sa.String(64), primary_key=True),
+    sa.Column("command_id", sa.String(64), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("reply", sa.Text, nullable=False),
+)

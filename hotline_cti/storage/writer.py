@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
+from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, TransferRecord
 from hotline_cti.storage.store import Store
 
@@ -61,7 +62,7 @@ def _is_bad_row(exc: BaseException) -> bool:
 
 
 class BatchWriter:
-    """Writes call records, ratings, transfer audit rows and outbox events in batches, in order, off the call path."""
+    """Writes call records, ratings, transfer and action audit rows and outbox events in batches, in order, off the call path."""
 
     def __init__(
         self,
@@ -82,9 +83,10 @@ class BatchWriter:
         self._calls: _Lane[CallRecord] = _Lane("calls", store.upsert_calls)
         self._ratings: _Lane[tuple[str, int, dt.datetime]] = _Lane("ratings", store.add_ratings)
         self._transfers: _Lane[TransferRecord] = _Lane("transfers", store.add_transfers)
+        self._actions: _Lane[ActionRecord] = _Lane("actions", store.add_actions)
         self._events: _Lane[Event] = _Lane("events", store.append_events)
         # Written in this order each round: a call's row before the events that announce it.
-        self._lanes: tuple[_Lane[Any], ...] = (self._calls, self._ratings, self._transfers, self._events)
+        self._lanes: tuple[_Lane[Any], ...] = (self._calls, self._ratings, self._transfers, self._actions, self._events)
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -122,6 +124,10 @@ class BatchWriter:
     def submit_transfer(self, transfer: TransferRecord) -> bool:
         """Queue a transfer audit row."""
         return self._submit(self._transfers, transfer)
+
+    def submit_action(self, action: ActionRecord) -> bool:
+        """Queue a supervisor-action or MQTT-command audit row."""
+        return self._submit(self._actions, action)
 
     def submit_event(self, event: Event) -> bool:
         """Queue an event for the MQTT outbox (written in submission order)."""

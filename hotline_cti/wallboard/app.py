@@ -10,40 +10,92 @@ Routes::
     GET  /static/wallboard.css, /static/wallboard.js       anyone
 
 Supervisor POSTs must carry ``X-Requested-With: wallboard`` (a header a cross-site form cannot set),
-and the session cookie is HttpOnly + SameSite=Strict.
+and the session cookie is HttpOnly + SameSite=Strict. Logins are rate limited and locked out per name and
+per address (:mod:`~hotline_cti.wallboard.throttle`), the password hash runs in a small thread pool (never on
+the event loop, which also serves the MQTT commands in ``serve``), and a cookie is good only while its
+server-side session lives (:mod:`~hotline_cti.wallboard.sessions`). Logins, logouts and supervisor actions
+are audited (:class:`~hotline_cti.records.actions.ActionRecord`) when an audit sink is given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from hotline_cti.records.actions import ActionRecord, ActionSink
+from hotline_cti.records.actions import audit as audit_action
 from hotline_cti.wallboard import assets
-from hotline_cti.wallboard.auth import Session, SessionSigner, User, check_password
+from hotline_cti.wallboard.auth import Session, SessionSigner, User, UsersSource, check_password
 from hotline_cti.wallboard.hub import Hub
+from hotline_cti.wallboard.sessions import SessionStore
+from hotline_cti.wallboard.throttle import LoginThrottle
 
 COOKIE = "wallboard_session"
+HASH_THREADS = 2  # PBKDF2 releases the GIL: two threads use both cores without starving the loop
+MAX_HASHING = 8  # logins waiting for a hash beyond this are refused with 429 at once
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
-USERS_KEY: web.AppKey[Mapping[str, User]] = web.AppKey("users", Mapping)
+USERS_KEY: web.AppKey[UsersSource] = web.AppKey("users", UsersSource)
 SIGNER_KEY: web.AppKey[SessionSigner] = web.AppKey("signer", SessionSigner)
 SECURE_KEY: web.AppKey[bool] = web.AppKey("secure_cookie", bool)
+SESSIONS_KEY: web.AppKey[SessionStore] = web.AppKey("sessions", SessionStore)
+THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("throttle", LoginThrottle)
+GATE_KEY: web.AppKey[_HashGate] = web.AppKey("hash_gate")
+AUDIT_KEY: web.AppKey[_Audit] = web.AppKey("audit")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
+SESSION_RECHECK = 1.0  # an open stream re-checks its session this often: a revoked one stops within a second
 _DUMMY_HASH = "pbkdf2_sha256$200000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class _HashGate:
+    """The thread pool password hashes run in, and how many logins wait for it (bounded)."""
+
+    def __init__(self, threads: int = HASH_THREADS, limit: int = MAX_HASHING) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wallboard-hash")
+        self.limit = limit
+        self.waiting = 0
+
+    async def check(self, password: str, encoded: str) -> bool | None:
+        """``check_password`` off the event loop; None when too many are already waiting."""
+        if self.waiting >= self.limit:
+            return None
+        self.waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, check_password, password, encoded)
+        finally:
+            self.waiting -= 1
+
+
+class _Audit:
+    """Audit rows of this wall's logins and actions, to the sink given (or nowhere)."""
+
+    def __init__(self, sink: ActionSink | None, region: Callable[[], str]) -> None:
+        self.sink = sink
+        self._region = region
+
+    def __call__(self, user: str, action: str, result: str, detail: str = "", reason: str = "") -> None:
+        record = ActionRecord(dt.datetime.now(dt.UTC), f"wallboard:{user[:64]}", action, result, detail, reason)
+        audit_action(self.sink, self._region(), record)
+
+
 def _session(request: web.Request) -> Session | None:
     value = request.cookies.get(COOKIE)
-    return request.app[SIGNER_KEY].verify(value, time.time()) if value else None
+    now = time.time()
+    session = request.app[SIGNER_KEY].verify(value, now) if value else None
+    if session is None or not request.app[SESSIONS_KEY].check(session, request.app[USERS_KEY].current(), now):
+        return None
+    return session
 
 
 def current(request: web.Request) -> Session:
@@ -78,8 +130,9 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+def _html(text: str, status: int = 200, retry_after: float | None = None) -> web.Response:
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=headers)
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -87,20 +140,39 @@ async def login_form(request: web.Request) -> web.Response:
     return _html(assets.login_page(_safe_next(request.query.get("next"))))
 
 
+def _address(request: web.Request) -> str:
+    # The peer address, not X-Forwarded-For: a header anyone can set would let a guesser dodge the limit.
+    return request.remote or "?"
+
+
 async def login(request: web.Request) -> web.Response:
-    """POST /login: check the password, set the signed cookie, go back to where the user was headed."""
+    """POST /login: check the password (unless locked out), open a session, go back to where the user was headed."""
     form = await request.post()
     name, password = str(form.get("user", "")), str(form.get("password", ""))
     next_url = _safe_next(str(form.get("next", "/")))
-    user = request.app[USERS_KEY].get(name)
+    throttle, address, audit = request.app[THROTTLE_KEY], _address(request), request.app[AUDIT_KEY]
+    left = throttle.locked_for(name, address)
+    if left > 0:  # refused before hashing: a locked-out flood costs no CPU
+        throttle.refused_while_locked(name, address, left)  # logged, not audited: a flood must not fill the table
+        return _html(assets.login_page(next_url, failed=True), status=429, retry_after=left)
+    user = request.app[USERS_KEY].current().get(name)
     # Hash even for an unknown user, so timing does not tell which names exist.
-    ok = check_password(password, user.password_hash if user else _DUMMY_HASH) and user is not None
-    if not ok or user is None:
+    checked = await request.app[GATE_KEY].check(password, user.password_hash if user else _DUMMY_HASH)
+    if checked is None:
+        return _html(assets.login_page(next_url, failed=True), status=429, retry_after=1)
+    if not checked or user is None:
+        if throttle.failed(name, address):
+            audit(name, "login", "refused", f"from {address}", "locked out after repeated failures")
         return _html(assets.login_page(next_url, failed=True), status=401)
+    throttle.succeeded(name)
+    audit(name, "login", "ok", f"from {address}")
+    now = time.time()
+    signer = request.app[SIGNER_KEY]
+    sid = request.app[SESSIONS_KEY].open(user, now + signer.lifetime)
     response = web.Response(status=302, headers={"Location": next_url})
     response.set_cookie(
         COOKIE,
-        request.app[SIGNER_KEY].issue(user, time.time()),
+        signer.issue(user, now, sid),
         max_age=request.app[SIGNER_KEY].lifetime,
         httponly=True,
         samesite="Strict",
@@ -111,7 +183,11 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """POST /logout: drop the cookie."""
+    """POST /logout: end the session on the server (a copy of the cookie is worthless after) and drop the cookie."""
+    session = _session(request)
+    if session is not None:
+        request.app[SESSIONS_KEY].revoke(session.sid)
+        request.app[AUDIT_KEY](session.user, "logout", "ok")
     response = web.Response(status=302, headers={"Location": "/login"})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -148,12 +224,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     queue = hub.subscribe()
     try:
         await response.write(b"retry: 2000\n\n")
+        idle = 0.0
         while True:
+            text: str | None
             try:
-                text = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE)
+                text = await asyncio.wait_for(queue.get(), SESSION_RECHECK)
             except TimeoutError:
-                await response.write(b": keep-alive\n\n")
+                text = None
+            if _session(request) is None:
+                break  # logged out, removed or given a new role since the stream opened: it ends with the session
+            if text is None:
+                idle += SESSION_RECHECK
+                if idle >= SSE_KEEPALIVE:
+                    idle = 0.0
+                    await response.write(b": keep-alive\n\n")
                 continue
+            idle = 0.0
             await response.write(f"data: {text}\n\n".encode())
     except ConnectionResetError:
         pass  # the screen went away
@@ -162,11 +248,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _require_supervisor(request: web.Request) -> None:
-    if not current(request).is_supervisor:
-        raise web.HTTPForbidden(text="supervisors only: viewers cannot change the wall", content_type="text/plain")
-    if request.headers.get("X-Requested-With") != "wallboard":
-        raise web.HTTPForbidden(text="missing X-Requested-With: wallboard", content_type="text/plain")
+def _require_supervisor(request: web.Request, action: str) -> None:
+    session = current(request)
+    why = ""
+    if not session.is_supervisor:
+        why = "supervisors only: viewers cannot change the wall"
+    elif request.headers.get("X-Requested-With") != "wallboard":
+        why = "missing X-Requested-With: wallboard"
+    if why:
+        request.app[AUDIT_KEY](session.user, action, "refused", reason=why)
+        raise web.HTTPForbidden(text=why, content_type="text/plain")
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -181,28 +272,35 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 async def acknowledge(request: web.Request) -> web.Response:
     """POST /api/ack: acknowledge one alert (supervisors)."""
-    _require_supervisor(request)
+    _require_supervisor(request, "ack")
     body = await _json_body(request)
     alert = body.get("id")
+    audit = request.app[AUDIT_KEY]
     if not isinstance(alert, str) or not alert:
+        audit(current(request).user, "ack", "refused", reason="'id' must name an alert")
         raise web.HTTPBadRequest(text="'id' must name an alert", content_type="text/plain")
     hub = request.app[HUB_KEY]
     hub.state.acknowledge(alert)
     hub.touch()
+    audit(current(request).user, "ack", "ok", alert[:200])
     return web.json_response({"ok": True, "id": alert})
 
 
 async def thresholds(request: web.Request) -> web.Response:
     """POST /api/thresholds: change the answer-rate target and the wait alert (supervisors)."""
-    _require_supervisor(request)
+    _require_supervisor(request, "thresholds")
     body = await _json_body(request)
     hub = request.app[HUB_KEY]
+    asked = json.dumps({k: body.get(k) for k in ("answer_target", "wait_alert")}, ensure_ascii=False)[:300]
+    audit, who = request.app[AUDIT_KEY], current(request).user
     try:
         hub.state.thresholds.update(body.get("answer_target"), body.get("wait_alert"))
     except ValueError as exc:
+        audit(who, "thresholds", "refused", asked, str(exc))
         raise web.HTTPBadRequest(text=str(exc), content_type="text/plain") from None
     hub.touch()
     t = hub.state.thresholds
+    audit(who, "thresholds", "ok", asked)
     return web.json_response({"ok": True, "answer_target": t.answer_target, "wait_alert": t.wait_alert})
 
 
@@ -217,14 +315,34 @@ async def js(request: web.Request) -> web.Response:
 
 
 def build_app(
-    hub: Hub, users: Mapping[str, User], signer: SessionSigner, *, secure_cookie: bool = False
+    hub: Hub,
+    users: Mapping[str, User] | UsersSource,
+    signer: SessionSigner,
+    *,
+    secure_cookie: bool = False,
+    throttle: LoginThrottle | None = None,
+    audit: ActionSink | None = None,
+    sessions: SessionStore | None = None,
 ) -> web.Application:
-    """The aiohttp application; the caller runs it (and starts ``hub``)."""
+    """The aiohttp application; the caller runs it (and starts ``hub``).
+
+    ``users``: a fixed mapping, or a :class:`UsersSource` that follows its file. ``throttle``: login limits
+    (default :class:`LoginLimits` defaults). ``audit``: where login and supervisor-action rows go.
+    """
     app = web.Application(middlewares=[auth_middleware])
     app[HUB_KEY] = hub
-    app[USERS_KEY] = users
+    app[USERS_KEY] = users if isinstance(users, UsersSource) else UsersSource(users=users)
     app[SIGNER_KEY] = signer
     app[SECURE_KEY] = secure_cookie
+    app[SESSIONS_KEY] = sessions if sessions is not None else SessionStore()
+    app[THROTTLE_KEY] = throttle if throttle is not None else LoginThrottle()
+    app[AUDIT_KEY] = _Audit(audit, lambda: hub.state.table.region)
+    gate = app[GATE_KEY] = _HashGate()
+
+    async def stop_pool(_app: web.Application) -> None:
+        gate.pool.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_pool)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)

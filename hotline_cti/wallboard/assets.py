@@ -441,6 +441,12 @@ _SCRIPT = r"""
   });
   const source = new EventSource("/events");
   source.onmessage = (ev) => { $("status").textContent = ""; render(JSON.parse(ev.data)); };
-  source.onerror = () => { $("status").textContent = tr("disconnected"); };
+  source.onerror = () => {
+    $("status").textContent = tr("disconnected");
+    // A stream ended by the server because the session was revoked: back to the login page.
+    fetch("/api/state", { credentials: "same-origin" }).then((r) => {
+      if (r.status === 401) location.href = "/login?next=" + encodeURIComponent(location.pathname);
+    }).catch(() => {});
+  };
 })();
 """

@@ -2,8 +2,10 @@
 
 Users live in a file named by ``HOTLINE_WALLBOARD_USERS``, one ``user:role:hash`` a line (``#`` comments),
 where role is ``supervisor`` or ``viewer`` and hash is ``pbkdf2_sha256$<iterations>$<salt>$<digest>``
-(``hotline-cti wallboard hash-password`` prints such a line). Sessions are HMAC-SHA256-signed cookies;
-the key comes from ``HOTLINE_WALLBOARD_SECRET`` (random per process when unset, so a restart logs everyone out).
+(``hotline-cti wallboard hash-password`` prints such a line); :class:`UsersSource` re-reads it when it
+changes. Sessions are HMAC-SHA256-signed cookies naming a server-side session
+(:mod:`hotline_cti.wallboard.sessions`); the key comes from ``HOTLINE_WALLBOARD_SECRET`` (random per process
+when unset).
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 ENV_USERS = "HOTLINE_WALLBOARD_USERS"
 ENV_SECRET = "HOTLINE_WALLBOARD_SECRET"
@@ -114,6 +120,54 @@ def load_users(path: str | Path | None = None) -> dict[str, User]:
     return parse_users(text, str(file))
 
 
+class UsersSource:
+    """The users of a file, re-read when the file changes (checked on every call: a stat costs microseconds).
+
+    A user removed from the file, or given another role or password, loses their sessions at their next
+    request. A file that became invalid is refused with an error in the log and the users read before keep
+    serving (as a bad merger file is handled). Built from a mapping instead of a path, it never changes.
+    """
+
+    def __init__(self, path: str | Path | None = None, users: Mapping[str, User] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._users: dict[str, User] = dict(users) if users is not None else {}
+        self._seen: tuple[int, int, int] | None = None
+        if self.path is not None and users is None:
+            self._users = load_users(self.path)
+            self._seen = self._signature()
+
+    @classmethod
+    def from_env(cls) -> UsersSource:
+        """The file named by ``$HOTLINE_WALLBOARD_USERS`` (no users when unset)."""
+        where = os.environ.get(ENV_USERS)
+        return cls(where) if where else cls(users={})
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        assert self.path is not None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self) -> Mapping[str, User]:
+        """The users as the file says now."""
+        if self.path is None:
+            return self._users
+        seen = self._signature()
+        if seen != self._seen:
+            self._seen = seen
+            try:
+                fresh = load_users(self.path)
+            except UsersFileError as exc:
+                log.error("wallboard users file not reloaded, keeping the previous users: %s", exc)
+            else:
+                gone = sorted(set(self._users) - set(fresh))
+                log.info("wallboard users file reloaded: %d user(s)%s", len(fresh), f", removed {gone}" if gone else "")
+                self._users = fresh
+        return self._users
+
+
 def session_secret() -> bytes:
     """The cookie signing key: ``$HOTLINE_WALLBOARD_SECRET`` or 32 random bytes."""
     value = os.environ.get(ENV_SECRET)
@@ -127,6 +181,7 @@ class Session:
     user: str
     role: str
     expires: int  # epoch seconds
+    sid: str = ""  # the server-side session (hotline_cti.wallboard.sessions); '' never matches one
 
     @property
     def is_supervisor(self) -> bool:
@@ -144,9 +199,9 @@ class SessionSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode("utf-8"), hashlib.sha256).digest())
 
-    def issue(self, user: User, now: float) -> str:
-        """A cookie value for ``user``, valid for :attr:`lifetime` seconds from ``now``."""
-        body = {"u": user.name, "r": user.role, "e": int(now) + self.lifetime}
+    def issue(self, user: User, now: float, sid: str = "") -> str:
+        """A cookie value for ``user`` naming session ``sid``, valid for :attr:`lifetime` seconds from ``now``."""
+        body = {"u": user.name, "r": user.role, "e": int(now) + self.lifetime, "s": sid}
         payload = _b64(json.dumps(body, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._sign(payload)}"
 
@@ -157,7 +212,7 @@ class SessionSigner:
             return None
         try:
             body = json.loads(_unb64(payload))
-            session = Session(str(body["u"]), str(body["r"]), int(body["e"]))
+            session = Session(str(body["u"]), str(body["r"]), int(body["e"]), str(body.get("s", "")))
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires <= now or session.role not in ROLES:

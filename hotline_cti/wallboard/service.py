@@ -14,9 +14,11 @@ from aiohttp import web
 
 from hotline_cti.adapters.ami import AmiClient
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import build_app
-from hotline_cti.wallboard.auth import SessionSigner, User, load_users, session_secret
+from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
 from hotline_cti.wallboard.hub import CallSource, Clock, Hub, utc_now
+from hotline_cti.wallboard.throttle import LoginLimits, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,10 @@ async def start_wallboard(
     port: int = 8080,
     ami: AmiClient | None = None,
     store: CallSource | None = None,
-    users: Mapping[str, User] | None = None,
+    users: Mapping[str, User] | UsersSource | None = None,
     secret: bytes | None = None,
+    audit: ActionSink | None = None,
+    limits: LoginLimits | None = None,
     clock: Clock = utc_now,
     max_rate: float = 2.0,
     secure_cookie: bool = False,
@@ -65,8 +69,10 @@ async def start_wallboard(
 
     ``ami``: subscribe to its events and re-read QueueStatus after every (re)connect; register before
     ``ami.connect()`` so the first login's resync is not missed (it is also run here if already connected).
-    ``store``: seed this week's calls from it. ``users``: default ``$HOTLINE_WALLBOARD_USERS``;
-    ``secret``: default ``$HOTLINE_WALLBOARD_SECRET`` or random. Raises ``UsersFileError`` on a bad users file.
+    ``store``: seed this week's calls from it. ``users``: default ``$HOTLINE_WALLBOARD_USERS``, re-read when
+    it changes; ``secret``: default ``$HOTLINE_WALLBOARD_SECRET`` or random. ``audit``: where login and
+    supervisor-action rows go (a ``BatchWriter``); ``limits``: login lockout, default from the environment.
+    Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit.
     """
     hub = Hub(table, clock=clock, max_rate=max_rate)
     if store is not None:
@@ -76,10 +82,21 @@ async def start_wallboard(
         ami.add_resync_hook(hub.resync)
         if ami.connected:
             await hub.resync(ami)
-    known = dict(users) if users is not None else load_users()
-    if not known:
+    if isinstance(users, UsersSource):
+        known = users
+    else:
+        known = UsersSource(users=users) if users is not None else UsersSource.from_env()
+    if not known.current():
         log.warning("wallboard: no users configured (set HOTLINE_WALLBOARD_USERS); nobody can log in")
-    app = build_app(hub, known, SessionSigner(secret or session_secret()), secure_cookie=secure_cookie)
+    throttle = LoginThrottle(limits if limits is not None else LoginLimits.from_env())
+    app = build_app(
+        hub,
+        known,
+        SessionSigner(secret or session_secret()),
+        secure_cookie=secure_cookie,
+        throttle=throttle,
+        audit=audit,
+    )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

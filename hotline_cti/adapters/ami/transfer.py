@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
+from hotline_cti.adapters.ami.lines import handover_refusal
 from hotline_cti.adapters.ami.protocol import Message
 from hotline_cti.core.transfer import (
     AmiStep,
@@ -34,7 +35,7 @@ from hotline_cti.core.transfer import (
 )
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.model import TransferRecord
+from hotline_cti.records.model import TransferMode, TransferRecord
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,10 @@ class TransferExecutor:
         if isinstance(plan, Refusal):
             call_id = facts.call_id if facts else ""
             return self._audit(policy, request, at, call_id, plan.target or early.key, REFUSED, plan.reason)
+        if request.mode is TransferMode.HANDOVER and facts is not None:  # the claimed line, checked on the channel
+            wrong = await handover_refusal(self.client, facts, request.from_line, self.timeouts.action)
+            if wrong is not None:
+                return self._audit(policy, request, at, plan.call_id, plan.destination.key, REFUSED, wrong)
         result, reason = await self._run(plan)
         record = self._audit(policy, request, at, plan.call_id, plan.destination.key, result, reason)
         if result == UNKNOWN and plan.steps[-1].judge == "event_only":
