@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = [
     "hotline_cti.cli.serve_cmd",
+    "hotline_cti.cli.status_cmd",
     "hotline_cti.cli.config_cmd",
     "hotline_cti.cli.demo_cmd",
     "hotline_cti.cli.prompts_cmd",

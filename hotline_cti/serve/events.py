@@ -138,7 +138,13 @@ async def run_events(
     if args.wallboard is not None:
         try:  # subscribed before the AMI login, so the first resync reaches it too
             wallboard = await start_wallboard(
-                holder.table, host=args.wallboard[0], port=args.wallboard[1], ami=client, store=store, audit=writer
+                holder.table,
+                host=args.wallboard[0],
+                port=args.wallboard[1],
+                ami=client,
+                store=store,
+                audit=writer,
+                status_file=args.status_file,
             )
         except (UsersFileError, ValueError, OSError) as exc:
             log.error("wallboard not started: %s", exc)

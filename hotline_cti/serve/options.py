@@ -124,6 +124,8 @@ def to_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--stall-limit", repr(args.stall_limit)]
     if args.clock_start is not None:
         argv += ["--clock-start", args.clock_start.isoformat()]
+    if args.status_file is not None:
+        argv += ["--status-file", str(args.status_file)]  # the wallboard shows it
     if args.database:
         argv += ["--database", args.database]
     for flag, name in ADDRESS_FLAGS:

@@ -13,7 +13,6 @@ WATCHDOG, STATUS).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import selectors
@@ -25,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotline_cti.health import write_status
 from hotline_cti.serve import options
 from hotline_cti.serve.heartbeat import ENV_FD, ENV_SUPERVISOR
 
@@ -150,15 +150,12 @@ class Supervisor:
 
     def _write_status(self) -> None:
         now = time.monotonic()
-        status = {c.name: c.status(now) for c in self.children}
         healthy = all(c.process is not None and c.last_beat is not None for c in self.children)
         if self.status_file is not None:
-            tmp = self.status_file.with_name(self.status_file.name + ".tmp")
             try:
-                tmp.write_text(json.dumps({"healthy": healthy, "services": status}) + "\n", encoding="utf-8")
-                tmp.replace(self.status_file)
+                write_status(self.status_file, healthy, {c.name: c.status(now) for c in self.children})
             except OSError as exc:
-                log.warning("status file %s: %s", self.status_file, exc)
+                log.warning("status file %s: %s; no longer written", self.status_file, exc)
                 self.status_file = None
         if self.notify is not None and healthy:
             self.notify.send("WATCHDOG=1")

@@ -66,6 +66,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "calls_today": {"zh": "今日来电", "en": "Calls today"},
     "answer_rate": {"zh": "今日接通率", "en": "Answer rate today"},
     "satisfaction": {"zh": "满意率", "en": "Satisfaction"},
+    "controller": {"zh": "控制器", "en": "Controller"},
     "queues": {"zh": "队列", "en": "Queues"},
     "queue": {"zh": "队列", "en": "Queue"},
     "longest_caller": {"zh": "最久来电", "en": "Longest caller"},
@@ -171,6 +172,7 @@ def wall_page(user: str, role: str) -> str:
             ("calls_today", "calls-today"),
             ("answer_rate", "answer-rate"),
             ("satisfaction", "satisfaction-rate"),
+            ("controller", "controller-health"),
         )
     )
     queue_cols = [
@@ -314,6 +316,12 @@ _SCRIPT = r"""
     put("calls-today", String(t.calls_today), t.calls_today);
     put("answer-rate", pct(t.answer_rate), t.answer_rate, t.below_target);
     put("satisfaction-rate", pct(s.satisfaction.rate), s.satisfaction.rate);
+    if (s.controller) {  // serve's processes: OK, or what is wrong (a restart, a stall, a stale status)
+      const c = s.controller, svc = c.services || {};
+      const restarts = Object.values(svc).reduce((n, v) => n + (v.restarts || 0), 0);
+      const text = c.healthy ? (restarts ? "OK (" + restarts + "↻)" : "OK") : (c.stale ? "?" : "DOWN");
+      put("controller-health", text, c.healthy ? 1 : 0, !c.healthy);
+    }
     ["1", "2", "3"].forEach((k) => put("rating-" + k, String(s.satisfaction.ratings[k]), s.satisfaction.ratings[k]));
     rows("queues", s.queues, (r, q) => {
       const id = "q-" + safeId(q.queue);

@@ -54,8 +54,10 @@ class Hub:
         clock: Clock = utc_now,
         max_rate: float = 2.0,
         thresholds: Thresholds | None = None,
+        health: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.state = LiveState(table, thresholds)
+        self.health = health  # the controller's processes (serve's --status-file), shown on the wall
         self.clock = clock
         self.min_interval = 1.0 / max_rate
         self._dirty = True
@@ -109,8 +111,11 @@ class Hub:
     # -- outputs -----------------------------------------------------------------------------------
 
     def snapshot_json(self) -> str:
-        """The current snapshot as compact JSON."""
-        return json.dumps(self.state.snapshot(self.clock()), ensure_ascii=False, separators=(",", ":"))
+        """The current snapshot as compact JSON (with the controller's health when it is known)."""
+        snapshot = self.state.snapshot(self.clock())
+        if self.health is not None:
+            snapshot["controller"] = self.health()
+        return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"))
 
     def subscribe(self) -> asyncio.Queue[str]:
         """A queue that receives every published snapshot (only the newest is kept)."""

@@ -7,13 +7,16 @@ with :func:`start_wallboard`, passing its own AMI client, store and routing tabl
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from hotline_cti.adapters.ami import AmiClient
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.health import StatusError, read_status
 from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
@@ -50,6 +53,18 @@ class WallboardRunner:
         await self.runner.cleanup()
 
 
+def _health(path: Path) -> Callable[[], dict[str, Any] | None]:
+    """The controller's health for the wall: the status file's, or a line saying why it is unknown."""
+
+    def read() -> dict[str, Any] | None:
+        try:
+            return read_status(path).to_dict()
+        except StatusError as exc:
+            return {"healthy": False, "stale": True, "error": str(exc), "services": {}}
+
+    return read
+
+
 async def start_wallboard(
     table: RoutingTable,
     *,
@@ -64,6 +79,7 @@ async def start_wallboard(
     clock: Clock = utc_now,
     max_rate: float = 2.0,
     secure_cookie: bool = False,
+    status_file: Path | None = None,
 ) -> WallboardRunner:
     """Serve the wallboard on ``host:port`` (0 = any free port; see ``runner.port``).
 
@@ -72,9 +88,10 @@ async def start_wallboard(
     ``store``: seed this week's calls from it. ``users``: default ``$HOTLINE_WALLBOARD_USERS``, re-read when
     it changes; ``secret``: default ``$HOTLINE_WALLBOARD_SECRET`` or random. ``audit``: where login and
     supervisor-action rows go (a ``BatchWriter``); ``limits``: login lockout, default from the environment.
+    ``status_file``: serve's ``--status-file``; the wall shows the controller's health from it.
     Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit.
     """
-    hub = Hub(table, clock=clock, max_rate=max_rate)
+    hub = Hub(table, clock=clock, max_rate=max_rate, health=None if status_file is None else _health(status_file))
     if store is not None:
         await hub.seed(store)
     if ami is not None:
