@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.cli.main import main
-from hotline_cti.cli.output import display_width, table
 from hotline_cti.privacy import mask_number
+from hotline_cti.text_output import display_width, table
 
 MINI = """\
 region: {id: gx, name: 广西, level: province}

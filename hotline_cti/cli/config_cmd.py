@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from hotline_cti.cli.output import cell_text, key_values, table, to_json
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
 from hotline_cti.config.schema import Hotline, MergerConfig
@@ -26,6 +25,7 @@ from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, compile_config, transition_window
 from hotline_cti.privacy import mask_number
+from hotline_cti.text_output import cell_text, key_values, table, to_json
 
 # Decision fields left out of `config diff`: the reason is prose that changes with
 # any other field, and skills are derived from origin/expert.

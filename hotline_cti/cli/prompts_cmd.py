@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from hotline_cti.cli.config_cmd import format_problem, load_checked, print_problems
-from hotline_cti.cli.output import table
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.prompts.build import BuildReport, ToolMissing, Voice, build_sounds
 from hotline_cti.prompts.catalogue import Catalogue, Lang, load_catalogue, prompts_for_config
+from hotline_cti.text_output import table
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "ivr_prompts" / "sounds"

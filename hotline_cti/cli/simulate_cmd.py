@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
 from hotline_cti.cli.config_cmd import Checked, load_checked, print_problems
-from hotline_cti.cli.output import key_values, table, to_json
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.serve.options import address_type as _address  # the same HOST:PORT parsing as serve's flags
+from hotline_cti.text_output import key_values, table, to_json
 from simulators.ami_server import AmiServer
 from simulators.pbx import Arrival, Pbx, Summary
 from simulators.pbx.mirror import AmiMirror

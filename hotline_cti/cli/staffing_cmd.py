@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from hotline_cti.cli.config_cmd import load_checked, print_problems
-from hotline_cti.cli.output import table, to_json
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.yamlsource import read_yaml
 from hotline_cti.staffing.merger import KIND_LABELS, KIND_ORDER, GroupNeed, Stage, merger_stages
 from hotline_cti.staffing.seats import SeatNeed, seats_needed
 from hotline_cti.staffing.traffic import Targets, TrafficFile, resolve, traffic_from_tree
+from hotline_cti.text_output import table, to_json
 
 NEED_HEADERS = ["calls/h", "AHT s", "patience s", "Erlang", "seats SL", "seats 95%", "seats", "SL", "answered"]
 

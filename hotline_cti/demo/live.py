@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from hotline_cti.cli.output import table
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.text_output import table
 from hotline_cti.wallboard.live import LiveState
 
 QUEUE_ROWS = 10  # the busiest queues shown

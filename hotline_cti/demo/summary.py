@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from hotline_cti.cli.output import table
 from hotline_cti.kpi.accumulator import KpiSnapshot
 from hotline_cti.kpi.counts import AnswerCount
 from hotline_cti.records.model import RATING_LABELS, CallRecord, Outcome
+from hotline_cti.text_output import table
 
 TOP_QUEUES = 10  # the busiest queues are listed; below them only those under the answer target
 

@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from hotline_cti.cli.output import table
 from hotline_cti.reports.sections import Percent, Seconds, Section
+from hotline_cti.text_output import table
 
 
 def render_table(title: str, sections: Sequence[Section]) -> str:

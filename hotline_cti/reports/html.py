@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from hotline_cti.cli.output import cell_text
 from hotline_cti.kpi.accumulator import KpiSnapshot
 from hotline_cti.reports.sections import WAIT_EDGES, Section, wait_bucket_labels
 from hotline_cti.reports.svg import column_chart, hourly_answer_chart, volume_chart
+from hotline_cti.text_output import cell_text
 
 STYLE = """
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222;max-width:1000px}

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from hotline_cti.core.table import RoutingTable
@@ -42,6 +42,20 @@ class QueueStatusSource(Protocol):
     """What the resync hook needs from :class:`hotline_cti.adapters.ami.AmiClient`."""
 
     async def action(self, name: str, fields: Mapping[str, str] | None = None) -> Any: ...
+
+
+class AmiFeed(QueueStatusSource, Protocol):
+    """What the wallboard needs of an AMI link (:class:`hotline_cti.adapters.ami.AmiClient` is one): its
+    events, and a hook after every (re)login to re-read the queues."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def on(self, event: str, callback: Callable[[Any], Any]) -> None: ...
+
+    def off(self, event: str, callback: Callable[[Any], Any]) -> None: ...
+
+    def add_resync_hook(self, hook: Callable[[Any], Awaitable[None]]) -> None: ...
 
 
 class Hub:

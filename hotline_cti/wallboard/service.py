@@ -14,13 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from hotline_cti.adapters.ami import AmiClient
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.health import StatusError, read_status
 from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
-from hotline_cti.wallboard.hub import CallSource, Clock, Hub, utc_now
+from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, utc_now
 from hotline_cti.wallboard.throttle import LoginLimits, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ class WallboardRunner:
     runner: web.AppRunner
     host: str
     port: int
-    ami: AmiClient | None = None
+    ami: AmiFeed | None = None
 
     @property
     def url(self) -> str:
@@ -70,7 +69,7 @@ async def start_wallboard(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    ami: AmiClient | None = None,
+    ami: AmiFeed | None = None,
     store: CallSource | None = None,
     users: Mapping[str, User] | UsersSource | None = None,
     secret: bytes | None = None,
