@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.cli.config_cmd import dialled_numbers
+from hotline_cti.cli.demo_cmd import CALL_TIME, config_instants, line_instants
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call, Decision, Phase
@@ -86,7 +88,7 @@ class Rig:
         return f"{call_id}-2"
 
     def events(self, leg: str) -> list[Event]:
-        return [e for e in self.ami.events if e.get("Uniqueid") == leg]
+        return self.ami.channel_events(leg)
 
     def wait(self, leg: str, event: str, timeout: float = 10.0, **fields: str) -> Event:
         return self.ami.wait_for(
@@ -158,6 +160,12 @@ aors = agent1002
 type = aor
 contact = sip:agent1002@127.0.0.1:{uas_port}
 """
+    # The site's trunks (docs: endpoints a site defines): pstn and pstn-<city>, here to a closed port.
+    for trunk in ["pstn", *(f"pstn-{c.id}" for c in cfg.cities)]:
+        pjsip += (
+            f"\n[{trunk}]\ntype = endpoint\ncontext = hotline-inbound\ndisallow = all\nallow = ulaw,alaw\n"
+            f"aors = {trunk}\n\n[{trunk}]\ntype = aor\ncontact = sip:127.0.0.1:{unreachable}\n"
+        )
     extra_queues = f"\n[guilin-complaint](+)\nmember => {GUILIN_COMPLAINT_AGENT},0,agent2002,PJSIP/agent2002\n"
     pbx = start_asterisk(
         asterisk_root,
@@ -403,3 +411,81 @@ def test_answered_call_gets_the_survey_and_its_rating(rig: Rig) -> None:
         rig.ami.action("QueueRemove", Queue=expected.target, Interface=member)
         uas.kill()
         uas.wait(5)
+
+
+# ---------------------------------------------------------------- parity with `hotline-cti route`
+
+# How a call came in: (context, caller id, trunk city the routing core is told).
+VARIANTS = (
+    ("hotline-inbound", None, None),  # no caller id
+    ("hotline-inbound", "07715551234", None),  # a Nanning landline
+    ("hotline-inbound", "13800138000", None),  # a mobile
+    ("hotline-inbound-guilin", None, "guilin"),  # the Guilin trunk
+)
+_TERMINAL_CONTEXTS = ("hotline-dial", "hotline-emergency")
+
+
+def _terminal(event: Event) -> bool:
+    if event.get("Event") in ("QueueCallerJoin", "DialBegin", "Hangup"):
+        return True
+    return event.get("Event") == "Newexten" and event["Context"] == "hotline-end" and event["Application"] == "Hangup"
+
+
+def seen_outcome(events: list[Event]) -> tuple[str, str, str]:
+    """(what, where, prompts) as Asterisk did it: queue joined, number dialled, or call released."""
+    prompts = "&".join(
+        e["AppData"]
+        for e in events
+        if e["Event"] == "Newexten" and e["Context"] == "hotline-dispatch" and e["Application"] == "Playback"
+    )
+    for e in events:
+        if e["Event"] == "QueueCallerJoin":
+            return "queue", e["Queue"], prompts
+        if e["Event"] == "DialBegin" and e.get("Context") in _TERMINAL_CONTEXTS:  # Asterisk placed the call
+            return "dial", f"{e['DestChannel'].split('/')[0]}/{e['DialString']}", prompts
+        if e["Event"] == "Newexten" and e["Context"] == "hotline-end" and e["Application"] == "Hangup":
+            return "released", "", prompts
+    return "hangup", "", prompts
+
+
+def expected_outcome(d: Decision) -> tuple[str, str, str]:
+    """The same triple from the routing core's decision (what ``hotline-cti route --json`` prints)."""
+    prompts = "&".join(f"hotline/{p}" for p in d.prompts)
+    if d.action in (Action.GUIDANCE, Action.RETIRED):
+        return "released", "", prompts
+    if d.action in (Action.SUBCENTRE, Action.DEPARTMENT, Action.EMERGENCY):
+        if d.dial:
+            return "dial", d.dial, prompts
+        return "queue", d.overflow or "", prompts
+    return "queue", d.target or "", prompts
+
+
+def test_every_number_before_during_and_after_its_window_matches_route(rig: Rig) -> None:
+    """Every Guangxi number (lines and aliases) at the three instants of its window, with no caller id,
+    from a landline, from a mobile and from the Guilin trunk: Asterisk's prompts, queue, dialled number
+    or release equal the routing core's decision."""
+    cfg = rig.cfg
+    fallback = config_instants(cfg)
+    by_instant: dict[dt.date, list[str]] = {}
+    for number, line in dialled_numbers(cfg).items():
+        for day in line_instants(line, cfg, fallback):
+            by_instant.setdefault(day, []).append(number.replace("-", ""))
+    mismatches: list[str] = []
+    calls = 0
+    for day, numbers in sorted(by_instant.items()):
+        rig.at(dt.datetime.combine(day, CALL_TIME).isoformat())
+        legs: list[tuple[str, str, tuple[str, str | None, str | None], Decision]] = []
+        for number in numbers:
+            for variant in VARIANTS:
+                context, caller, city = variant
+                decision = rig.expect(Call(number, caller=caller, city=city))
+                legs.append((rig.call(number, context=context, caller=caller), number, variant, decision))
+        for leg, number, (context, caller, _), decision in legs:
+            rig.ami.wait_for(_terminal, 15.0, uniqueid=leg)
+            seen, want = seen_outcome(rig.events(leg)), expected_outcome(decision)
+            if seen != want:
+                mismatches.append(f"{day} {number} via {context} caller {caller}: asterisk {seen}, route {want}")
+        calls += len(legs)
+        rig.hang_up_all()
+    assert calls > 400
+    assert mismatches == [], f"{len(mismatches)} of {calls} calls differ:\n" + "\n".join(mismatches)
