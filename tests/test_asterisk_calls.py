@@ -24,9 +24,11 @@ from hotline_cti.cli.config_cmd import dialled_numbers
 from hotline_cti.cli.demo_cmd import CALL_TIME, config_instants, line_instants
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.model import Action, Call, Decision, Phase
+from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
+from hotline_cti.core.numbers import is_short_code
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.dialplan import names
 from hotline_cti.dialplan.extensions import fallback_queues
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
@@ -492,3 +494,42 @@ def test_every_number_before_during_and_after_its_window_matches_route(rig: Rig)
         rig.hang_up_all()
     assert calls > 400
     assert mismatches == [], f"{len(mismatches)} of {calls} calls differ:\n" + "\n".join(mismatches)
+
+
+def test_every_number_with_the_controller_down_falls_back_by_city(rig: Rig) -> None:
+    """(e') No controller: every number, dialled short, with Guilin's area code, and on the Guilin trunk,
+    reaches the fallback queue of the city known from the trunk or the dialled area code (else the
+    region's), and emergency lines still reach their own seats."""
+    cfg = rig.cfg
+    guilin_area = next(c.area_code for c in cfg.cities if c.id == "guilin")
+    queues = fallback_queues(cfg)
+    region = names.queue_name(names.default_centre(cfg), "general")
+    rig.at("2021-09-15T10:00")
+    port = rig.controller.port
+    rig.controller.close()
+    legs: list[tuple[str, str, str, tuple[str, str, str]]] = []
+    try:
+        for number, line in dialled_numbers(cfg).items():
+            if not is_short_code(number):
+                continue  # a landline number exists in its own area only
+            emergency = line.mode is Mode.TRANSFER
+            for dialled, context, city in (
+                (number, "hotline-inbound", None),
+                (guilin_area + number, "hotline-inbound", "guilin"),
+                (number, "hotline-inbound-guilin", "guilin"),
+            ):
+                if emergency:
+                    want = ("dial", rig.expect(Call(dialled, city=city)).dial or "", "")
+                else:
+                    want = ("queue", queues[city] if city else region, "")
+                legs.append((rig.call(dialled, context=context), dialled, context, want))
+        mismatches = []
+        for leg, dialled, context, want in legs:
+            rig.ami.wait_for(_terminal, 15.0, uniqueid=leg)
+            seen = seen_outcome(rig.events(leg))
+            if seen != want:
+                mismatches.append(f"{dialled} via {context}: asterisk {seen}, expected {want}")
+    finally:
+        rig.controller.listen(port)
+    assert len(legs) > 90
+    assert mismatches == [], f"{len(mismatches)} of {len(legs)} differ:\n" + "\n".join(mismatches)
