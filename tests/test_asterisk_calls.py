@@ -7,6 +7,7 @@ the expectations come from ``hotline_cti.core.routing.decide``, as ``hotline-cti
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -127,64 +128,67 @@ def _stamp(event: Event) -> float:
     return float(event["Timestamp"])
 
 
+def _endpoint(name: str, contact: str) -> str:
+    return (
+        f"\n[{name}]\ntype = endpoint\ncontext = hotline-inbound\ndisallow = all\nallow = ulaw,alaw\n"
+        f"aors = {name}\n\n[{name}]\ntype = aor\ncontact = {contact}\n"
+    )
+
+
+def _trunks(config: Path, generated: Path) -> list[str]:
+    """The PJSIP endpoints the config and its dialplan dial (pstn, pstn-<city>, yc-remote ...)."""
+    text = config.read_text(encoding="utf-8") + (generated / "extensions.conf").read_text(encoding="utf-8")
+    return sorted(set(re.findall(r"PJSIP/[^@\s,)$<]+@([A-Za-z][\w-]*)", text)))
+
+
+@contextlib.contextmanager
+def started_rig(root: Path, out: Path, config: Path, name: str, extra_queues: str = "") -> Iterator[Rig]:
+    """The controller at a fixed time and Asterisk with ``config``'s dialplan rendered for it."""
+    cfg = load_config(config).model
+    table = compile_config(cfg)
+    controller = ControllerThread(config, dt.datetime(2021, 9, 15, 10, tzinfo=table.timezone))
+    try:
+        port = controller.listen()
+        write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
+        sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+        sounds["welcome"] = silent_wav(WELCOME_SECONDS)
+        unreachable = free_port()  # nothing listens there: agent1001's phone and the trunks never answer
+        uas_port = free_port(socket.SOCK_DGRAM)  # SIPp answers there as agent1002's phone
+        pjsip = _endpoint("agent1001", f"sip:agent1001@127.0.0.1:{unreachable}").replace(
+            "context = hotline-inbound", "context = hotline-agents"
+        )
+        pjsip += _endpoint("agent1002", f"sip:agent1002@127.0.0.1:{uas_port}").replace(
+            "context = hotline-inbound", "context = hotline-agents"
+        )
+        # The site's trunks (the endpoints a site defines), here to a closed port.
+        for trunk in _trunks(config, out):
+            pjsip += _endpoint(trunk, f"sip:127.0.0.1:{unreachable}")
+        pbx = start_asterisk(
+            root,
+            name=name,
+            generated_dir=out,
+            extra_extensions=HARNESS,
+            extra_queues=extra_queues,
+            pjsip=pjsip,
+            sounds=sounds,
+        )
+        try:
+            ami = pbx.ami()
+            try:
+                yield Rig(pbx, ami, controller, cfg, table, uas_port)
+            finally:
+                ami.close()
+        finally:
+            pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))  # keep its logs to read
+    finally:
+        controller.shutdown()
+
+
 @pytest.fixture(scope="module")
 def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    cfg = load_config(CONFIG).model
-    table = compile_config(cfg)
-    controller = ControllerThread(CONFIG, dt.datetime(2021, 9, 15, 10, tzinfo=table.timezone))
-    port = controller.listen()
-    out = tmp_path_factory.mktemp("gx-dialplan")
-    write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
-    sounds["welcome"] = silent_wav(WELCOME_SECONDS)
-    unreachable = free_port()  # nothing listens there: agent1001's phone never answers
-    uas_port = free_port(socket.SOCK_DGRAM)  # SIPp answers there as agent1002's phone (test_answered_call...)
-    pjsip = f"""
-[agent1001]
-type = endpoint
-context = hotline-agents
-disallow = all
-allow = ulaw,alaw
-aors = agent1001
-
-[agent1001]
-type = aor
-contact = sip:agent1001@127.0.0.1:{unreachable}
-
-[agent1002]
-type = endpoint
-context = hotline-agents
-disallow = all
-allow = ulaw,alaw
-aors = agent1002
-
-[agent1002]
-type = aor
-contact = sip:agent1002@127.0.0.1:{uas_port}
-"""
-    # The site's trunks (docs: endpoints a site defines): pstn and pstn-<city>, here to a closed port.
-    for trunk in ["pstn", *(f"pstn-{c.id}" for c in cfg.cities)]:
-        pjsip += (
-            f"\n[{trunk}]\ntype = endpoint\ncontext = hotline-inbound\ndisallow = all\nallow = ulaw,alaw\n"
-            f"aors = {trunk}\n\n[{trunk}]\ntype = aor\ncontact = sip:127.0.0.1:{unreachable}\n"
-        )
     extra_queues = f"\n[guilin-complaint](+)\nmember => {GUILIN_COMPLAINT_AGENT},0,agent2002,PJSIP/agent2002\n"
-    pbx = start_asterisk(
-        asterisk_root,
-        name="calls",
-        generated_dir=out,
-        extra_extensions=HARNESS,
-        extra_queues=extra_queues,
-        pjsip=pjsip,
-        sounds=sounds,
-    )
-    ami = pbx.ami()
-    try:
-        yield Rig(pbx, ami, controller, cfg, table, uas_port)
-    finally:
-        ami.close()
-        pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))  # keep its logs to read
-        controller.shutdown()
+    with started_rig(asterisk_root, tmp_path_factory.mktemp("gx-dialplan"), CONFIG, "calls", extra_queues) as r:
+        yield r
 
 
 @pytest.fixture(autouse=True)
@@ -420,13 +424,18 @@ def test_answered_call_gets_the_survey_and_its_rating(rig: Rig) -> None:
 
 # ---------------------------------------------------------------- parity with `hotline-cti route`
 
-# How a call came in: (context, caller id, trunk city the routing core is told).
-VARIANTS = (
-    ("hotline-inbound", None, None),  # no caller id
-    ("hotline-inbound", "07715551234", None),  # a Nanning landline
-    ("hotline-inbound", "13800138000", None),  # a mobile
-    ("hotline-inbound-guilin", None, "guilin"),  # the Guilin trunk
-)
+
+def ways_in(cfg: MergerConfig, trunk_city: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """How a call comes in: (context, caller id, the trunk's city the routing core is told)."""
+    others = [c for c in cfg.cities if c.id != trunk_city] or list(cfg.cities)
+    return (
+        ("hotline-inbound", None, None),  # no caller id
+        ("hotline-inbound", f"{others[0].area_code}5551234", None),  # a landline (another city when there is one)
+        ("hotline-inbound", "13800138000", None),  # a mobile
+        (f"hotline-inbound-{trunk_city}", None, trunk_city),  # the city's trunk
+    )
+
+
 _TERMINAL_CONTEXTS = ("hotline-dial", "hotline-emergency")
 
 
@@ -465,10 +474,9 @@ def expected_outcome(d: Decision) -> tuple[str, str, str]:
     return "queue", d.target or "", prompts
 
 
-def test_every_number_before_during_and_after_its_window_matches_route(rig: Rig) -> None:
-    """Every Guangxi number (lines and aliases) at the three instants of its window, with no caller id,
-    from a landline, from a mobile and from the Guilin trunk: Asterisk's prompts, queue, dialled number
-    or release equal the routing core's decision."""
+def check_parity(rig: Rig, trunk_city: str) -> int:
+    """Call every number of the rig's config at the three instants of its window, every way in; assert
+    Asterisk's prompts, queue, dialled number or release equal the routing core's decision. Return the calls."""
     cfg = rig.cfg
     fallback = config_instants(cfg)
     by_instant: dict[dt.date, list[str]] = {}
@@ -481,10 +489,10 @@ def test_every_number_before_during_and_after_its_window_matches_route(rig: Rig)
         rig.at(dt.datetime.combine(day, CALL_TIME).isoformat())
         legs: list[tuple[str, str, tuple[str, str | None, str | None], Decision]] = []
         for number in numbers:
-            for variant in VARIANTS:
-                context, caller, city = variant
+            for way in ways_in(cfg, trunk_city):
+                context, caller, city = way
                 decision = rig.expect(Call(number, caller=caller, city=city))
-                legs.append((rig.call(number, context=context, caller=caller), number, variant, decision))
+                legs.append((rig.call(number, context=context, caller=caller), number, way, decision))
         for leg, number, (context, caller, _), decision in legs:
             rig.ami.wait_for(_terminal, 15.0, uniqueid=leg)
             seen, want = seen_outcome(rig.events(leg)), expected_outcome(decision)
@@ -492,8 +500,23 @@ def test_every_number_before_during_and_after_its_window_matches_route(rig: Rig)
                 mismatches.append(f"{day} {number} via {context} caller {caller}: asterisk {seen}, route {want}")
         calls += len(legs)
         rig.hang_up_all()
-    assert calls > 400
     assert mismatches == [], f"{len(mismatches)} of {calls} calls differ:\n" + "\n".join(mismatches)
+    return calls
+
+
+def test_every_number_before_during_and_after_its_window_matches_route(rig: Rig) -> None:
+    """Every Guangxi number (lines and aliases) at the three instants of its window, with no caller id,
+    from a landline, from a mobile and from the Guilin trunk: Asterisk's prompts, queue, dialled number
+    or release equal the routing core's decision."""
+    assert check_parity(rig, "guilin") > 400
+
+
+@pytest.mark.parametrize("region", ["yuncheng", "yongzhou"])
+def test_other_regions_match_route(region: str, asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same parity for the other shipped regions, each on its own Asterisk."""
+    config = CONFIG.parent / f"{region}.yaml"
+    with started_rig(asterisk_root, tmp_path_factory.mktemp(region), config, region) as other:
+        assert check_parity(other, other.cfg.cities[0].id) > 40
 
 
 def test_every_number_with_the_controller_down_falls_back_by_city(rig: Rig) -> None:
