@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import ctypes
 import datetime as dt
 import io
 import os
@@ -149,6 +150,8 @@ CDR_FIELDS = (
     "linkedid",
     "userfield",
 )
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 GENERATED_FILES = ("extensions.conf", "queues.conf", "features.conf", "confbridge.conf")
 
@@ -574,6 +577,7 @@ def start_asterisk(
     missing = [f for f in GENERATED_FILES if not (generated_dir / f).exists()]
     if missing:
         raise FileNotFoundError(f"{generated_dir} lacks {', '.join(missing)} (render the dialplan first)")
+    _remove_stale_dirs(root)
     inst_dir = root / "tmp" / f"hotline-rig-{name}-{os.getpid()}"
     shutil.rmtree(inst_dir, ignore_errors=True)
     for sub in ("etc", "generated", "lib", "log/cdr-custom", "run", "spool/outgoing", "data/sounds/hotline", "moh"):
@@ -649,6 +653,7 @@ def start_asterisk(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     out.close()
     try:
@@ -658,6 +663,21 @@ def start_asterisk(
         raise
     inst.boot_seconds = time.monotonic() - inst.started
     return inst
+
+
+def _remove_stale_dirs(root: Path) -> None:
+    """Instance dirs left by test processes that were killed (their Asterisk died with them)."""
+    for path in (root / "tmp").glob("hotline-rig-*-*"):
+        pid = path.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the test process dies (chroot execs asterisk in place,
+    so the setting stays), so a killed test run leaves no Asterisk behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_booted(inst: AsteriskInstance, timeout: float) -> None:
