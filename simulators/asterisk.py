@@ -152,6 +152,11 @@ CDR_FIELDS = (
 )
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+    _LIBC.prctl  # noqa: B018 (resolve the symbol now)
+except (OSError, AttributeError):
+    _LIBC = None
 
 GENERATED_FILES = ("extensions.conf", "queues.conf", "features.conf", "confbridge.conf")
 
@@ -676,8 +681,8 @@ def _remove_stale_dirs(root: Path) -> None:
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM it when the test process dies (chroot execs asterisk in place,
     so the setting stays), so a killed test run leaves no Asterisk behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _LIBC is not None:  # resolved before the fork: no dlopen in the child
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_booted(inst: AsteriskInstance, timeout: float) -> None:
