@@ -152,11 +152,18 @@ CDR_FIELDS = (
 )
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-    _LIBC.prctl  # noqa: B018 (resolve the symbol now)
-except (OSError, AttributeError):
-    _LIBC = None
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl  # noqa: B018 (resolve the symbol now)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
 
 GENERATED_FILES = ("extensions.conf", "queues.conf", "features.conf", "confbridge.conf")
 
