@@ -128,6 +128,47 @@ def _stamp(event: Event) -> float:
     return float(event["Timestamp"])
 
 
+# The far end of every trunk (pstn, pstn-<city>, yc-remote): a SIPp UAS that answers every INVITE "busy".
+BUSY_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy trunk">
+  <recv request="INVITE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" />
+</scenario>
+"""
+
+
+@contextlib.contextmanager
+def busy_trunk(workdir: Path) -> Iterator[int]:
+    """A SIPp UAS answering 486 to every call; yields its UDP port."""
+    scenario = workdir / "busy.xml"
+    scenario.write_text(BUSY_UAS, encoding="utf-8")
+    port = free_port(socket.SOCK_DGRAM)
+    proc = subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-nostdin"],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
 def _endpoint(name: str, contact: str) -> str:
     return (
         f"\n[{name}]\ntype = endpoint\ncontext = hotline-inbound\ndisallow = all\nallow = ulaw,alaw\n"
@@ -147,12 +188,14 @@ def started_rig(root: Path, out: Path, config: Path, name: str, extra_queues: st
     cfg = load_config(config).model
     table = compile_config(cfg)
     controller = ControllerThread(config, dt.datetime(2021, 9, 15, 10, tzinfo=table.timezone))
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(controller.shutdown)
+        trunk_port = stack.enter_context(busy_trunk(out))
         port = controller.listen()
         write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
         sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
         sounds["welcome"] = silent_wav(WELCOME_SECONDS)
-        unreachable = free_port()  # nothing listens there: agent1001's phone and the trunks never answer
+        unreachable = free_port()  # nothing listens there: agent1001's phone never answers
         uas_port = free_port(socket.SOCK_DGRAM)  # SIPp answers there as agent1002's phone
         pjsip = _endpoint("agent1001", f"sip:agent1001@127.0.0.1:{unreachable}").replace(
             "context = hotline-inbound", "context = hotline-agents"
@@ -160,9 +203,9 @@ def started_rig(root: Path, out: Path, config: Path, name: str, extra_queues: st
         pjsip += _endpoint("agent1002", f"sip:agent1002@127.0.0.1:{uas_port}").replace(
             "context = hotline-inbound", "context = hotline-agents"
         )
-        # The site's trunks (the endpoints a site defines), here to a closed port.
+        # The site's trunks (the endpoints a site defines), here to a SIPp that answers busy.
         for trunk in _trunks(config, out):
-            pjsip += _endpoint(trunk, f"sip:127.0.0.1:{unreachable}")
+            pjsip += _endpoint(trunk, f"sip:127.0.0.1:{trunk_port}")
         pbx = start_asterisk(
             root,
             name=name,
@@ -172,16 +215,10 @@ def started_rig(root: Path, out: Path, config: Path, name: str, extra_queues: st
             pjsip=pjsip,
             sounds=sounds,
         )
-        try:
-            ami = pbx.ami()
-            try:
-                yield Rig(pbx, ami, controller, cfg, table, uas_port)
-            finally:
-                ami.close()
-        finally:
-            pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))  # keep its logs to read
-    finally:
-        controller.shutdown()
+        stack.callback(pbx.stop, keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))  # keep its logs to read
+        ami = pbx.ami()
+        stack.callback(ami.close)
+        yield Rig(pbx, ami, controller, cfg, table, uas_port)
 
 
 @pytest.fixture(scope="module")
@@ -556,3 +593,32 @@ def test_every_number_with_the_controller_down_falls_back_by_city(rig: Rig) -> N
         rig.controller.listen(port)
     assert len(legs) > 90
     assert mismatches == [], f"{len(mismatches)} of {len(legs)} differ:\n" + "\n".join(mismatches)
+
+
+@pytest.mark.parametrize(("number", "when"), [("12366", "2021-09-15T10:00"), ("12348", "2021-09-15T10:00")])
+def test_busy_seats_overflow_to_the_decided_queue(rig: Rig, number: str, when: str) -> None:
+    """(j) A sub-centre's or department's seats answer busy (the trunk's SIPp sends 486): the call
+    takes the decision's overflow queue (hotline-dial's nodial path)."""
+    rig.at(when)
+    expected = rig.expect(Call(number))
+    assert expected.action in (Action.SUBCENTRE, Action.DEPARTMENT) and expected.dial and expected.overflow
+    leg = rig.call(number)
+    begin = rig.wait(leg, "DialBegin")
+    assert f"{begin['DestChannel'].split('/')[0]}/{begin['DialString']}" == expected.dial
+    end = rig.wait(leg, "DialEnd")
+    assert end["DialStatus"] == "BUSY"
+    assert rig.wait(leg, "QueueCallerJoin")["Queue"] == expected.overflow
+
+
+def test_busy_emergency_seats_never_reach_a_12345_queue(rig: Rig) -> None:
+    """(k) 110's seats busy: Dial, the emergency hint, Dial again, hang up; never a queue."""
+    rig.at("2021-09-15T10:00")
+    expected = rig.expect(Call("110"))
+    assert expected.action is Action.EMERGENCY and expected.dial
+    leg = rig.call("110")
+    rig.wait(leg, "Hangup", timeout=10.0)
+    events = rig.events(leg)
+    dials = [e for e in events if e["Event"] == "DialEnd"]
+    assert [e["DialStatus"] for e in dials] == ["BUSY", "BUSY"]
+    assert ("hotline-emergency", "Playback", "hotline/emergency-hint") in rig.apps(leg)
+    assert not [e for e in events if e["Event"].startswith("QueueCaller")]
