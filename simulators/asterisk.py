@@ -9,7 +9,11 @@ ports and returns an :class:`AsteriskInstance` (stop it with ``.stop()``).
 assertions on what Asterisk itself reports.
 
 Sounds, music on hold and every directory Asterisk writes are per instance, so
-two instances (two work trees, two test sessions) never share a file.
+two instances (two work trees, two test sessions) never share a file. The logs
+(``log/messages.log``, ``log/full.log`` with every dialplan step) and Asterisk's
+own CDR (``log/cdr-custom/Master.csv``) are in the instance dir; ``stop(keep_dir=True)``
+keeps it (tests/test_asterisk_calls.py does so with ``HOTLINE_RIG_KEEP=1``).
+Asterisk is started so that it dies with the process that started it.
 """
 
 from __future__ import annotations
@@ -376,6 +380,13 @@ class Ami:
             reply = self._responses.pop(action_id, {})
         if reply.get("Response") != "Success":
             raise AmiError(f"Originate failed: {reply}")
+
+    def send_dtmf(self, channel: str, digits: str, duration_ms: int = 120, gap: float = 0.2) -> None:
+        """Play ``digits`` on ``channel`` (the caller's leg: for a Local call its ;1 half), one by one."""
+        for i, digit in enumerate(digits):
+            if i:
+                time.sleep(gap)
+            self.action("PlayDTMF", Channel=channel, Digit=digit, Duration=str(duration_ms))
 
     def call_events(self, linkedid: str) -> list[Event]:
         """Every event so far of the channels whose Linkedid (or Uniqueid) is ``linkedid``."""

@@ -442,7 +442,7 @@ def test_answered_call_gets_the_survey_and_its_rating(rig: Rig) -> None:
         survey = rig.wait(leg, "Newexten", timeout=10.0, Context="hotline-survey", Application="Read")
         assert survey["AppData"].startswith("HOTLINE_RATING,hotline/survey-ask,1,")
         caller_leg = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == linked and "Channel" in e)
-        rig.ami.action("PlayDTMF", Channel=caller_leg, Digit="1", Duration="120")
+        rig.ami.send_dtmf(caller_leg, "1")
         rating = rig.ami.wait_for(
             lambda e: (
                 e.get("Event") == "UserEvent" and e.get("UserEvent") == "HotlineRating" and e.get("Uniqueid") == leg
