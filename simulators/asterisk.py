@@ -156,6 +156,7 @@ CDR_FIELDS = (
 )
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+OWNER_MARK = ".hotline-rig-owner"  # "<module> <pid>" in every instance dir this module makes
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -605,6 +606,7 @@ def start_asterisk(
     shutil.rmtree(inst_dir, ignore_errors=True)
     for sub in ("etc", "generated", "lib", "log/cdr-custom", "run", "spool/outgoing", "data/sounds/hotline", "moh"):
         (inst_dir / sub).mkdir(parents=True, exist_ok=True)
+    (inst_dir / OWNER_MARK).write_text(f"{__name__} {os.getpid()}\n", encoding="utf-8")
     d = "/" + str(inst_dir.relative_to(root))
     ami_port, sip_port = free_port(), free_port(socket.SOCK_DGRAM)
 
@@ -689,10 +691,15 @@ def start_asterisk(
 
 
 def _remove_stale_dirs(root: Path) -> None:
-    """Instance dirs left by test processes that were killed (their Asterisk died with them)."""
+    """Instance dirs this module made for test processes that were killed (their Asterisk died with them).
+
+    Only dirs with this module's marker whose owner is gone: other tools' dirs are left alone."""
     for path in (root / "tmp").glob("hotline-rig-*-*"):
-        pid = path.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        try:
+            owner = (path / OWNER_MARK).read_text(encoding="utf-8").split()
+        except OSError:
+            continue
+        if len(owner) == 2 and owner[0] == __name__ and owner[1].isdigit() and not Path(f"/proc/{owner[1]}").exists():
             shutil.rmtree(path, ignore_errors=True)
 
 
