@@ -9,7 +9,11 @@ ports and returns an :class:`AsteriskInstance` (stop it with ``.stop()``).
 assertions on what Asterisk itself reports.
 
 Sounds, music on hold and every directory Asterisk writes are per instance, so
-two instances (two work trees, two test sessions) never share a file.
+two instances (two work trees, two test sessions) never share a file. The logs
+(``log/messages.log``, ``log/full.log`` with every dialplan step) and Asterisk's
+own CDR (``log/cdr-custom/Master.csv``) are in the instance dir; ``stop(keep_dir=True)``
+keeps it (tests/test_asterisk_calls.py does so with ``HOTLINE_RIG_KEEP=1``).
+Asterisk is started so that it dies with the process that started it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import ctypes
 import datetime as dt
 import io
 import os
@@ -150,6 +155,21 @@ CDR_FIELDS = (
     "userfield",
 )
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+OWNER_MARK = ".hotline-rig-owner"  # "<module> <pid>" in every instance dir this module makes
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl  # noqa: B018 (resolve the symbol now)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
 GENERATED_FILES = ("extensions.conf", "queues.conf", "features.conf", "confbridge.conf")
 
 
@@ -246,6 +266,7 @@ class Ami:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.settimeout(None)
         self.events: list[Event] = []
+        self.by_uniqueid: dict[str, list[Event]] = {}  # the same events, per channel
         self._responses: dict[str, Event] = {}
         self._cond = threading.Condition()
         self._next_id = 0
@@ -297,6 +318,8 @@ class Ami:
                 self._responses[msg["ActionID"]] = msg
             elif "Event" in msg:
                 self.events.append(msg)
+                if "Uniqueid" in msg:
+                    self.by_uniqueid.setdefault(msg["Uniqueid"], []).append(msg)
             self._cond.notify_all()
 
     def send(self, action: str, fields: Iterable[tuple[str, str]] = ()) -> str:
@@ -359,21 +382,35 @@ class Ami:
         if reply.get("Response") != "Success":
             raise AmiError(f"Originate failed: {reply}")
 
+    def send_dtmf(self, channel: str, digits: str, duration_ms: int = 120, gap: float = 0.2) -> None:
+        """Play ``digits`` on ``channel`` (the caller's leg: for a Local call its ;1 half), one by one."""
+        for i, digit in enumerate(digits):
+            if i:
+                time.sleep(gap)
+            self.action("PlayDTMF", Channel=channel, Digit=digit, Duration=str(duration_ms))
+
     def call_events(self, linkedid: str) -> list[Event]:
         """Every event so far of the channels whose Linkedid (or Uniqueid) is ``linkedid``."""
         with self._cond:
             return [e for e in self.events if linkedid in (e.get("Linkedid"), e.get("Uniqueid"))]
 
-    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
-        """The first event (already received or to come) for which ``predicate`` holds."""
+    def channel_events(self, uniqueid: str) -> list[Event]:
+        """Every event so far whose Uniqueid is ``uniqueid`` (one channel)."""
+        with self._cond:
+            return list(self.by_uniqueid.get(uniqueid, ()))
+
+    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0, uniqueid: str | None = None) -> Event:
+        """The first event (already received or to come) for which ``predicate`` holds (of one channel
+        when ``uniqueid`` is given: much faster once thousands of events came)."""
         deadline = time.monotonic() + timeout
         seen = 0
         with self._cond:
             while True:
-                for event in self.events[seen:]:
+                events = self.events if uniqueid is None else self.by_uniqueid.get(uniqueid, [])
+                for event in events[seen:]:
                     if predicate(event):
                         return event
-                seen = len(self.events)
+                seen = len(events)
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
                     raise AmiError(f"no matching event in {timeout} s")
@@ -564,10 +601,12 @@ def start_asterisk(
     missing = [f for f in GENERATED_FILES if not (generated_dir / f).exists()]
     if missing:
         raise FileNotFoundError(f"{generated_dir} lacks {', '.join(missing)} (render the dialplan first)")
+    _remove_stale_dirs(root)
     inst_dir = root / "tmp" / f"hotline-rig-{name}-{os.getpid()}"
     shutil.rmtree(inst_dir, ignore_errors=True)
     for sub in ("etc", "generated", "lib", "log/cdr-custom", "run", "spool/outgoing", "data/sounds/hotline", "moh"):
         (inst_dir / sub).mkdir(parents=True, exist_ok=True)
+    (inst_dir / OWNER_MARK).write_text(f"{__name__} {os.getpid()}\n", encoding="utf-8")
     d = "/" + str(inst_dir.relative_to(root))
     ami_port, sip_port = free_port(), free_port(socket.SOCK_DGRAM)
 
@@ -639,6 +678,7 @@ def start_asterisk(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     out.close()
     try:
@@ -648,6 +688,26 @@ def start_asterisk(
         raise
     inst.boot_seconds = time.monotonic() - inst.started
     return inst
+
+
+def _remove_stale_dirs(root: Path) -> None:
+    """Instance dirs this module made for test processes that were killed (their Asterisk died with them).
+
+    Only dirs with this module's marker whose owner is gone: other tools' dirs are left alone."""
+    for path in (root / "tmp").glob("hotline-rig-*-*"):
+        try:
+            owner = (path / OWNER_MARK).read_text(encoding="utf-8").split()
+        except OSError:
+            continue
+        if len(owner) == 2 and owner[0] == __name__ and owner[1].isdigit() and not Path(f"/proc/{owner[1]}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the test process dies (chroot execs asterisk in place,
+    so the setting stays), so a killed test run leaves no Asterisk behind."""
+    if _LIBC is not None:  # resolved before the fork: no dlopen in the child
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_booted(inst: AsteriskInstance, timeout: float) -> None:
