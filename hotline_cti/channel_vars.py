@@ -25,7 +25,9 @@ MODE = "HOTLINE_MODE"
 PHASE = "HOTLINE_PHASE"
 CENTRE = "HOTLINE_CENTRE"
 CITY = "HOTLINE_CITY"  # set by an inbound trunk context when the trunk knows the city
-FALLBACK = "HOTLINE_FALLBACK"  # the city's 12345 general queue, for calls the controller did not decide
+# The 12345 centre of the call's city (its trunk, else the dialled area code), for calls the controller
+# did not decide: they fall back to that centre's general queue, and the record names that centre.
+FALLBACK_CENTRE = "HOTLINE_FALLBACK_CENTRE"
 TAGGED = "HOTLINE_TAGGED"  # 1 once CALLERID(name) carries the tags: an overflow must not prefix them again
 HANGUP = "HOTLINE_HANGUP"  # 1: hang up after the prompts
 MENU = "HOTLINE_MENU"  # 1: the dialplan runs the 12345 menu, then asks agi://host/ivr
@@ -57,7 +59,7 @@ ALL = (
     PHASE,
     CENTRE,
     CITY,
-    FALLBACK,
+    FALLBACK_CENTRE,
     TAGGED,
     HANGUP,
     MENU,

@@ -56,7 +56,7 @@ class Case:
     dialled: str
     context: str  # hotline-inbound or a city trunk's hotline-inbound-<city>
     city: str | None  # the trunk's city
-    caller: str
+    caller: str | None  # None: no caller id
     at: dt.datetime
 
     def decisions(self, table: RoutingTable) -> tuple[Decision, Decision]:
@@ -128,7 +128,8 @@ def region(
 
 
 def cases(cfg: MergerConfig, table: RoutingTable) -> list[Case]:
-    """Every number (and alias) of the region, at each of its moments, from three kinds of caller."""
+    """Every number (and alias) of the region, at each of its moments: from a city trunk, another city's
+    landline, a mobile and no caller id, dialled as a local number, and nationally from a mobile."""
     cities = sorted(cfg.cities, key=lambda c: c.id)
     trunk, other = cities[0], cities[-1]
     landline = f"{other.area_code}5551234"  # a landline of another city than the trunk's
@@ -144,6 +145,7 @@ def cases(cfg: MergerConfig, table: RoutingTable) -> list[Case]:
             out.append(Case(local, f"hotline-inbound-{trunk.id}", trunk.id, MOBILE, at))
             out.append(Case(local, "hotline-inbound", None, landline, at))
             out.append(Case(local, "hotline-inbound", None, MOBILE, at))
+            out.append(Case(local, "hotline-inbound", None, None, at))
             out.append(Case(national, "hotline-inbound", None, MOBILE, at))
     return out
 
@@ -203,7 +205,7 @@ def run_batch(r: Region, batch: list[Case]) -> dict[Case, list[Event]]:
             other_channel_id=f"{call_id}-2",
             context="rig-caller",
             exten="menu" if case.dialled.endswith(MAIN_NUMBER) else "listen",
-            caller_id=f'"parity" <{case.caller}>',
+            caller_id=f'"parity" <{case.caller}>' if case.caller else None,
         )
         legs[case] = f"{call_id}-2"
     deadline = time.monotonic() + 60

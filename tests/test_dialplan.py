@@ -125,12 +125,15 @@ def test_extensions_branch_on_the_sentinel_and_fall_back(tmp_path: Path) -> None
     assert steps[-2].args.startswith("HotlineRoute,CallId: ${HOTLINE_CALL_ID},Dialled: ${HOTLINE_DIALLED},")
     assert steps[-1].args == "hotline-dispatch,s,1"
     fallback = [(s.app, s.args) for s in contexts["hotline-fallback"].extensions["s"]]
-    # the region's general queue unless the trunk or the dialled area named a city
-    assert fallback[0] == ("Set", "HOTLINE_TARGET=gx-general")
-    assert fallback[1] == ("ExecIf", '$["${HOTLINE_FALLBACK}" != ""]?Set(HOTLINE_TARGET=${HOTLINE_FALLBACK})')
+    # the decided centre, else the trunk's or dialled area's city's, else the region's: its general queue
+    assert fallback[:3] == [
+        ("ExecIf", '$["${HOTLINE_CENTRE}" = ""]?Set(HOTLINE_CENTRE=${HOTLINE_FALLBACK_CENTRE})'),
+        ("ExecIf", '$["${HOTLINE_CENTRE}" = ""]?Set(HOTLINE_CENTRE=gx)'),
+        ("Set", "HOTLINE_TARGET=${HOTLINE_CENTRE}-general"),
+    ]
     assert ("Queue", "${HOTLINE_TARGET},tcb(hotline-agent-setup^s^1)") in fallback
     guilin = contexts["hotline-inbound-guilin"].extensions["_X."]
-    assert ("Set", "HOTLINE_FALLBACK=guilin-general") in [(s.app, s.args) for s in guilin]
+    assert ("Set", "HOTLINE_FALLBACK_CENTRE=guilin") in [(s.app, s.args) for s in guilin]
     emergency = contexts["hotline-emergency"].extensions["s"]
     assert not any(s.app == "Queue" for s in emergency)
 
@@ -313,17 +316,17 @@ def test_every_jump_and_queue_of_the_dialplan_exists(
                         assert "${" in parts[1] or find_extension(goal, parts[1]), f"{where}: no extension {t}"
     fallback = contexts["hotline-fallback"].extensions["s"]
     centre = next(c.id for c in model.centres if c.city is None)
-    assert fallback[0].app == "Set" and fallback[0].args == f"HOTLINE_TARGET={centre}-general"
+    assert fallback[1].args == f'$["${{HOTLINE_CENTRE}}" = ""]?Set(HOTLINE_CENTRE={centre})'
     assert f"{centre}-general" in queues
-    # every city's fallback queue (set by its trunk or its dialled area code) is a queue Asterisk has
+    # every city's fallback centre (set by its trunk or its dialled area code) has a general queue
     fallbacks = {
-        s.args.rsplit("HOTLINE_FALLBACK=", 1)[1].rstrip(")")
+        s.args.rsplit("HOTLINE_FALLBACK_CENTRE=", 1)[1].rstrip(")")
         for ctx in contexts.values()
         for steps in ctx.extensions.values()
         for s in steps
-        if "Set(HOTLINE_FALLBACK=" in f"{s.app}({s.args})"
+        if "Set(HOTLINE_FALLBACK_CENTRE=" in f"{s.app}({s.args})"
     }
-    assert fallbacks == set(fallback_queues(model).values()) and fallbacks <= queues
+    assert {f"{c}-general" for c in fallbacks} == set(fallback_queues(model).values()) <= queues
 
 
 @pytest.mark.parametrize("region", REGIONS)
