@@ -33,7 +33,7 @@ from hotline_cti.core.table import compile_config
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
-from hotline_cti.records.pipeline import RecordPipeline
+from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import User, hash_password

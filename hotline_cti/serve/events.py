@@ -29,9 +29,9 @@ from hotline_cti.core.table import RoutingTable
 from hotline_cti.core.transfer import TransferPolicy, build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
-from hotline_cti.records.pipeline import RecordPipeline
 from hotline_cti.serve import options
 from hotline_cti.serve.heartbeat import Heartbeat, die_with_supervisor
+from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.serve.routing import stop_on_signals
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
