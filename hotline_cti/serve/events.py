@@ -29,10 +29,9 @@ from hotline_cti.core.table import RoutingTable
 from hotline_cti.core.transfer import TransferPolicy, build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
-from hotline_cti.serve import options
-from hotline_cti.serve.heartbeat import Heartbeat, die_with_supervisor
+from hotline_cti.serve.child import start_child, stop_on_signals
+from hotline_cti.serve.heartbeat import Heartbeat
 from hotline_cti.serve.record_pipeline import RecordPipeline
-from hotline_cti.serve.routing import stop_on_signals
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import UsersFileError
@@ -186,15 +185,10 @@ async def run_events(
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_supervisor()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = options.parser("hotline-cti-events").parse_args(argv)
-    try:
-        holder = ConfigHolder(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
+    started = start_child("hotline-cti-events", argv)
+    if started is None:
         return 1
+    args, holder = started
     ami: AmiSettings | None = None
     callers = CallerPolicy()
     if args.ami is not None:

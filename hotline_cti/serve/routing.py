@@ -16,19 +16,11 @@ import sys
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.config.errors import ConfigError
 from hotline_cti.serve import options
-from hotline_cti.serve.heartbeat import Heartbeat, die_with_supervisor
+from hotline_cti.serve.child import start_child, stop_on_signals
+from hotline_cti.serve.heartbeat import Heartbeat
 
 log = logging.getLogger("hotline_cti.serve.routing")
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    return stop
 
 
 class RoutingService:
@@ -69,16 +61,10 @@ class RoutingService:
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_supervisor()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = options.parser("hotline-cti-routing").parse_args(argv)
-    try:
-        holder = ConfigHolder(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
+    started = start_child("hotline-cti-routing", argv)
+    if started is None:
         return 1
-    return event_loop.run(RoutingService(args, holder).run())
+    return event_loop.run(RoutingService(*started).run())
 
 
 if __name__ == "__main__":
