@@ -1,26 +1,56 @@
-"""The config a controller serves, swapped between sessions when a valid new file arrives."""
+"""The config a controller serves, swapped between sessions when a valid new file arrives.
+
+A reload asked for on a running event loop (serve's SIGHUP handler and its once-a-second file watch)
+loads and compiles in a worker process (:mod:`hotline_cti.adapters.agi.reload_worker`) while the
+loop goes on routing with the table it has; the new table is swapped in when it is ready, or the
+problems are logged and the old one keeps serving.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from hotline_cti.config.errors import ConfigError
-from hotline_cti.config.loader import load_config
+from hotline_cti.adapters.agi.reload_worker import Compile, Loaded, Refused, load_and_compile, worker_init
+from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.core.table import RoutingTable, compile_config
 
 log = logging.getLogger(__name__)
+
+# The loaders are bounded (hotline_cti.config.limits), so a reload takes seconds at most; this only
+# frees the reload path should a worker hang anyway.
+RELOAD_TIMEOUT = 60.0
 
 
 class ConfigHolder:
     """Holds the compiled routing table; a session takes ``table`` once and keeps it to the end."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, compile_table: Compile = compile_config, executor: Executor | None = None
+    ) -> None:
+        """Load ``path`` now (a bad first file is fatal: ConfigError).
+
+        ``executor`` runs the reloads asked for on an event loop; by default one worker process,
+        started at the first such reload. ``compile_table`` must pickle when the executor is a
+        process pool (a module-level function).
+        """
         self.path = Path(path)
-        loaded = load_config(self.path)  # a bad first file is fatal
-        self.table: RoutingTable = compile_config(loaded.model)
-        self._files: tuple[Path, ...] = loaded.files  # the file and every file it extends
+        self._compile = compile_table
+        outcome = load_and_compile(self.path, compile_table)
+        if isinstance(outcome, Refused):
+            raise ConfigError(list(outcome.problems))
+        self.table: RoutingTable = outcome.table
+        self._files: tuple[Path, ...] = outcome.files  # the file and every file it extends
         self._mtimes = self._stat()
+        self._executor = executor
+        self._own_executor = executor is None
+        self._running: asyncio.Task[bool] | None = None
+        self._again = False  # asked again while a reload ran: run one more, the file may have changed since
 
     def _stat(self) -> tuple[float, ...]:
         out = []
@@ -31,23 +61,93 @@ class ConfigHolder:
                 out.append(-1.0)
         return tuple(out)
 
-    def reload(self) -> bool:
-        """Load the file again; on any problem keep the old table and log every problem."""
+    def reload(self) -> bool | None:
+        """Load the file again; on any problem keep the old table and log every problem.
+
+        On a running event loop the load is started off the loop and None returned at once (the new
+        table is swapped in when ready; see :meth:`reload_async` to wait for it). Without a loop it
+        blocks and returns whether the new table is served.
+        """
         self._mtimes = self._stat()
         try:
-            loaded = load_config(self.path)
-            table = compile_config(loaded.model)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("config reload refused, still serving the previous one: %s", problem)
-            return False
-        self.table, self._files = table, loaded.files
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._apply(load_and_compile(self.path, self._compile))
+        self._start()
+        return None
+
+    async def reload_async(self) -> bool:
+        """Load the file again off the loop and wait: True when the new table is served."""
+        while self._running is not None and not self._running.done():
+            await asyncio.wait([self._running])
         self._mtimes = self._stat()
-        log.info("config reloaded from %s", self.path)
-        return True
+        return await self._start()
 
     def reload_if_changed(self) -> bool | None:
-        """Reload when the file's mtime changed; None when it did not."""
+        """Reload when the file's mtime changed; None when it did not (or, on a loop, when it started)."""
         if self._stat() == self._mtimes:
             return None
         return self.reload()
+
+    @property
+    def reloading(self) -> bool:
+        """A reload is running off the loop."""
+        return self._running is not None and not self._running.done()
+
+    def close(self) -> None:
+        """Stop the worker process, if this holder started one."""
+        if self._own_executor and self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def _start(self) -> asyncio.Task[bool]:
+        if self._running is not None and not self._running.done():
+            self._again = True
+            return self._running
+        self._running = asyncio.get_running_loop().create_task(self._reload_off_loop(), name="config-reload")
+        return self._running
+
+    async def _reload_off_loop(self) -> bool:
+        while True:
+            self._again = False
+            served = self._apply(await self._load_in_worker())
+            if not self._again:
+                return served
+
+    async def _load_in_worker(self) -> Loaded | Refused:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=1,
+                # spawn, not fork: the routing process has threads (aiosqlite, the pool's own) and a loop
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_init,
+                initargs=(os.getpid(),),
+            )
+        future = asyncio.get_running_loop().run_in_executor(self._executor, load_and_compile, self.path, self._compile)
+        try:
+            return await asyncio.wait_for(future, RELOAD_TIMEOUT)
+        except TimeoutError:
+            self._discard_worker()
+            return Refused((Problem(None, "", f"{self.path}: loading took over {RELOAD_TIMEOUT:.0f} s"),))
+        except BrokenProcessPool as exc:  # the worker was killed (OOM killer, kill -9): a new one next time
+            self._discard_worker()
+            return Refused((Problem(None, "", f"{self.path}: the reload worker died ({exc})"),))
+
+    def _discard_worker(self) -> None:
+        if not self._own_executor or not isinstance(self._executor, ProcessPoolExecutor):
+            return
+        # The pool keeps its processes in a private dict; a hung worker is killed, not waited for.
+        for proc in list(getattr(self._executor, "_processes", {}).values()):
+            proc.kill()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+
+    def _apply(self, outcome: Loaded | Refused) -> bool:
+        if isinstance(outcome, Refused):
+            for problem in outcome.problems:
+                log.error("config reload refused, still serving the previous one: %s", problem)
+            return False
+        self.table, self._files = outcome.table, outcome.files
+        self._mtimes = self._stat()
+        log.info("config reloaded from %s", self.path)
+        return True
