@@ -22,7 +22,8 @@ _TEXT_RE = re.compile(
     r"(?P<date>(?:19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?)"
     # A number: not inside a word (agent1001-0000012 is a channel), a dotted Asterisk uniqueid
     # (1700000000.42) or a longer digit run; groups joined by separators; masked when 7+ digits.
-    rf"|(?P<number>(?<![A-Za-z0-9_.])\+?{_GROUP}(?:{_JOIN}{_GROUP})*(?![0-9]|\.[0-9]))"
+    # Right after an escape of repr() (a backslash n, or x00) is the start of a number too.
+    rf"|(?P<number>(?:(?<![A-Za-z0-9_.])|(?<=\\[nrt])|(?<=\\x[0-9a-f]{{2}}))\+?{_GROUP}(?:{_JOIN}{_GROUP})*(?![0-9]|\.[0-9]))"
     # A run of 7+ digits glued to letters (PJSIP/cid13812345678) as before.
     r"|(?P<run>(?<![0-9.])[0-9]{7,}(?!\.[0-9])(?![0-9]))"
 )
