@@ -26,7 +26,7 @@ from hotline_cti.core.table import RoutingTable
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-WORKER_NICE = 10  # a reload may take longer; routing in the parent must not share a core with it evenly
+WORKER_NICE = 10  # fallback where SCHED_IDLE is not allowed
 
 Compile = Callable[[MergerConfig], RoutingTable]
 
@@ -68,7 +68,12 @@ def worker_init(parent: int) -> None:
         # Not Linux (no prctl): the pool's own pipe still ends the worker with the parent.
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICE)
+    # SCHED_IDLE, as serve's events process: routing preempts a reload the moment a session needs the CPU
+    # (nice alone still let a decision wait a scheduler slice there); nice where SCHED_IDLE is refused.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICE)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(0)
