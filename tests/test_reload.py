@@ -17,7 +17,7 @@ from test_config_limits import BOMB
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
-from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.agi.reload import IN_THREAD_BYTES, ConfigHolder
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.table import RoutingTable, compile_config
 from simulators.agi_peer import PeerChannel, run_fastagi
@@ -108,6 +108,24 @@ async def test_a_bomb_on_reload_is_refused_and_the_old_config_serves(
         assert await route_target(port) == "gx-general"
     finally:
         await server.close()
+        holder.close()
+
+
+async def test_a_large_bad_file_is_refused_by_the_worker_process_with_its_place(
+    config_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    holder = ConfigHolder(config_file)
+    table = holder.table
+    try:
+        text = big_config().replace("queue: general,", "queue: nosuch,", 1)
+        config_file.write_text(text, encoding="utf-8")
+        assert config_file.stat().st_size >= IN_THREAD_BYTES  # the worker process's path, not a thread
+        with caplog.at_level(logging.ERROR):
+            assert await holder.reload_async() is False
+        line = next(n for n, row in enumerate(text.splitlines(), 1) if "queue: nosuch," in row)
+        assert f"{config_file}:{line}:" in caplog.text and "unknown queue 'nosuch'" in caplog.text
+        assert holder.table is table
+    finally:
         holder.close()
 
 
