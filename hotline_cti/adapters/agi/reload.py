@@ -52,9 +52,9 @@ class ConfigHolder:
     ) -> None:
         """Load ``path`` now (a bad first file is fatal: ConfigError).
 
-        ``executor`` runs the reloads asked for on an event loop; by default one worker process,
-        started at the first such reload. ``compile_table`` must pickle when the executor is a
-        process pool (a module-level function).
+        ``executor`` runs the reloads asked for on an event loop; by default a thread for a file under
+        :data:`IN_THREAD_BYTES` and one worker process for a larger one. ``compile_table`` must
+        pickle when the work goes to a process (a module-level function or a partial of one).
         """
         self.path = Path(path)
         self._compile = compile_table
