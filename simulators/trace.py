@@ -15,9 +15,12 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.limits import read_text_bounded
 from simulators.pbx.model import Arrival
 
 VERSION = 1
+MAX_TRACE_BYTES = 512 * 1024 * 1024  # a week of a national hotline's arrivals, one JSON line each
 _FIELDS = {f.name for f in fields(Arrival)}
 
 
@@ -42,9 +45,10 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Arrival]]:
     arrivals: list[Arrival] = []
     header: dict[str, Any] | None = None
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"{path}: cannot read: {exc}") from exc
+        # Bounded, regular files only, so --replay /dev/zero is refused instead of eating memory.
+        lines = read_text_bounded(path, MAX_TRACE_BYTES).splitlines()
+    except ConfigError as exc:
+        raise TraceError(str(exc)) from None
     last = float("-inf")
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -191,11 +191,11 @@ async def test_hot_reload_swaps_valid_and_keeps_old_on_error(
 ) -> None:
     srv, port = server
     config_file.write_text(SMALL_YAML.replace("queue: l12315,", "queue: general,"), encoding="utf-8")
-    assert srv.holder.reload() is True
+    assert await srv.holder.reload_async() is True
     _, channel = await route(port, "12315")
     assert channel.variables[cv.TARGET] == "gx-general"
     config_file.write_text(SMALL_YAML.replace("queue: l12315,", "queue: nosuch,"), encoding="utf-8")
-    assert srv.holder.reload() is False
+    assert await srv.holder.reload_async() is False
     _, channel = await route(port, "12315")
     assert channel.variables[cv.TARGET] == "gx-general"  # the last good config keeps serving
 

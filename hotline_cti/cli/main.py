@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from hotline_cti.config.errors import ConfigError
+
 COMMAND_MODULES = [
     "hotline_cti.cli.serve_cmd",
     "hotline_cti.cli.status_cmd",
@@ -39,11 +41,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _leading_unknown_option(argv: Sequence[str]) -> str | None:
+    """An option given before the command (``hotline-cti --bogus``), which argparse would report as
+    a missing command instead of naming it."""
+    for token in argv:
+        if token in ("-h", "--help") or not token.startswith("-"):
+            return None
+        return token
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hotline-cti`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
+    given = list(sys.argv[1:] if argv is None else argv)
+    unknown = _leading_unknown_option(given)
+    if unknown is not None:
+        parser.error(f"unrecognized arguments: {unknown} (options of a command go after it; see hotline-cti --help)")
+    args = parser.parse_args(given)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:  # a file a command reads besides its main config (scenario, traffic, catalogue)
+        for problem in exc.problems:
+            print(f"hotline-cti {args.command}: error: {problem}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # The last line of defence for a file or path argument: one line naming it, never a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hotline-cti {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -8,9 +8,12 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from hotline_cti.kpi.accumulator import CHINA_TZ
 from hotline_cti.reports.render import FORMATS, render_report
-from hotline_cti.storage.store import Store
+from hotline_cti.storage.store import ENV_DATABASE_URL, Store, resolve_url
+from hotline_cti.storage.tables import calls
 
 
 def parse_when(text: str) -> dt.datetime:
@@ -45,7 +48,27 @@ def run(args: argparse.Namespace) -> int:
     if args.since and args.until and args.since >= args.until:
         print("hotline-cti report: error: argument --until: must be later than --since", file=sys.stderr)
         return 2
-    text = asyncio.run(_report(args))
+    try:
+        url = resolve_url(args.database)
+    except ValueError as exc:
+        print(f"hotline-cti report: error: {exc}", file=sys.stderr)
+        return 2
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        # Opening would create an empty database and report 0 calls as if the hotline had been silent.
+        print(
+            f"hotline-cti report: error: no database at {missing}: name the one serve writes to with "
+            f"--database or ${ENV_DATABASE_URL}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        text, note = asyncio.run(_report(args, url))
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
+        print(f"hotline-cti report: error: cannot read {_shown(url)}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    if note:
+        print(f"hotline-cti report: {note}", file=sys.stderr)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"report written to {args.output}")
@@ -54,10 +77,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _report(args: argparse.Namespace) -> str:
-    store = await Store.open(args.database)
+def _missing_sqlite_file(url: sa.URL) -> Path | None:
+    """The SQLite file the URL names when it does not exist (None for PostgreSQL or in-memory)."""
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(str(url.database))
+    return None if path.exists() else path.resolve()
+
+
+def _shown(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    """SQLAlchemy's messages run over several lines with a link; the first says what failed."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def _report(args: argparse.Namespace, url: sa.URL) -> tuple[str, str]:
+    """The report text, and a note for stderr when it has no calls (so 0 calls is never silent)."""
+    store = await Store.open(url.render_as_string(hide_password=False))
     try:
         records = await store.calls_between(args.since, args.until, args.region)
+        note = "" if records else await _why_empty(store, url)
     finally:
         await store.close()
-    return render_report(records, args.format, since=args.since, until=args.until, region=args.region)
+    text = render_report(records, args.format, since=args.since, until=args.until, region=args.region)
+    return text, note
+
+
+async def _why_empty(store: Store, url: sa.URL) -> str:
+    """Whether the database holds no calls at all or only none in the window asked for."""
+    query = sa.select(sa.func.count(), sa.func.min(calls.c.started), sa.func.max(calls.c.started))
+    async with store.engine.connect() as conn:
+        count, first, last = (await conn.execute(query)).one()
+    if not count:
+        return f"the database {_shown(url)} holds no call records (is it the one serve writes to?)"
+    return (
+        f"no calls match; the database holds {count} call records from {_local(first)} to {_local(last)} (China time)"
+    )
+
+
+def _local(when: dt.datetime) -> str:
+    aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return aware.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")

@@ -137,11 +137,15 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSou
         loop.add_signal_handler(sig, stop.set)
     connecting = asyncio.create_task(_connect(client, stop))
     log.info("wallboard on %s following AMI %s:%d", runner.url, settings.host, settings.port)
+    served = holder.table
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        if holder.reload_if_changed():  # a bad new file is refused and the old one keeps serving
-            runner.set_table(holder.table)
+        # Loaded off the loop: the new table shows up on a later tick. A bad file is refused and the old one serves.
+        holder.reload_if_changed()
+        if holder.table is not served:
+            served = holder.table
+            runner.set_table(served)
     refused = connecting.done() and not connecting.cancelled() and connecting.result() is False
     connecting.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -150,6 +154,7 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSou
     await client.close()
     if writer is not None:
         await writer.stop()
+    holder.close()
     if store is not None:
         await store.close()
     return 1 if refused else 0

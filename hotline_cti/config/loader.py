@@ -7,6 +7,7 @@ CLI, the FastAGI server's hot reload and the dialplan generator all call
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.config.yamlsource import SourceList, SourceMap, place_of, read_yaml, validation_problems
 
+# A directory besides the config's own that extends may read from (docs/merger-config.md).
+ENV_CONFIG_ROOT = "HOTLINE_CONFIG_ROOT"
 # Lists merged item by item when a file extends another, and the key of each item.
 KEYED_LISTS: dict[str, str] = {
     "cities": "id",
@@ -121,8 +124,23 @@ def _remove_hotlines(tree: SourceMap, problems: list[Problem]) -> None:
     tree["hotlines"] = kept
 
 
-def read_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[SourceMap, tuple[Path, ...]]:
+def allowed_roots(path: Path) -> tuple[Path, ...]:
+    """The directories a file's ``extends`` chain may read from: its own, and $HOTLINE_CONFIG_ROOT if set.
+
+    Without this, ``extends: /etc/shadow`` read any file the controller can and the error quoted it.
+    """
+    roots = [path.resolve().parent]
+    extra = os.environ.get(ENV_CONFIG_ROOT, "")
+    if extra:
+        roots.append(Path(extra).resolve())
+    return tuple(roots)
+
+
+def read_tree(
+    path: Path, _seen: tuple[Path, ...] = (), roots: tuple[Path, ...] | None = None
+) -> tuple[SourceMap, tuple[Path, ...]]:
     """Read ``path`` and everything it extends into one source tree."""
+    roots = roots if roots is not None else allowed_roots(path)
     path = path.resolve()
     if path in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, path))
@@ -137,10 +155,22 @@ def read_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[SourceMap, tupl
         return tree, (path,)
     if not isinstance(parent_name, str):
         raise ConfigError([Problem(tree.value_places["extends"], "extends", "must be a file name")])
-    parent_path = (path.parent / parent_name).resolve()
+    parent_path = (path.parent / parent_name).resolve()  # symlinks resolved: a link out of the tree is out
+    if not any(parent_path.is_relative_to(root) for root in roots):
+        where = " or ".join(str(r) for r in roots)
+        raise ConfigError(
+            [
+                Problem(
+                    tree.value_places["extends"],
+                    "extends",
+                    f"{parent_name!r} is outside {where}: a merger file extends only files in its own directory "
+                    f"tree (set {ENV_CONFIG_ROOT} to allow another); the file was not read",
+                )
+            ]
+        )
     if not parent_path.is_file():
         raise ConfigError([Problem(tree.value_places["extends"], "extends", f"no such file: {parent_path}")])
-    parent, files = read_tree(parent_path, (*_seen, path))
+    parent, files = read_tree(parent_path, (*_seen, path), roots)
     merged = _overlay(parent, tree)
     merged["hotlines"] = merged.get("hotlines", SourceList())
     problems = []

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from hotline_cti.config.errors import ConfigError, Place, Problem
+from hotline_cti.config.limits import MAX_ALIAS_VALUES, read_text_bounded
 
 try:  # libyaml is ~10x faster; fall back to pure Python where it is missing
     _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -68,30 +69,43 @@ def _place(file: str, node: yaml.Node) -> Place:
     return Place(file, mark.line + 1, mark.column + 1)
 
 
-def _build(file: str, node: yaml.Node, loader: _Loader, problems: list[Problem]) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        out = SourceMap(_place(file, node))
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                problems.append(
-                    Problem(
-                        _place(file, key_node), key, f"duplicate key {key!r} (first at line {out.key_places[key].line})"
-                    )
+class _Budget:
+    """What building one file may still cost: values reached through aliases, and the nodes being built."""
+
+    def __init__(self, file: str, alias_values: int) -> None:
+        self.file = file
+        self.left = alias_values
+        self.seen: set[int] = set()  # every node built once; a second visit is through an alias
+        self.open: set[int] = set()  # the nodes being built, to find an alias inside its own anchor
+
+    def enter(self, node: yaml.Node) -> None:
+        key = id(node)
+        if key in self.open:
+            raise ConfigError([Problem(_place(self.file, node), "", "an alias refers to the node that contains it")])
+        if key in self.seen:
+            self.left -= 1
+            if self.left < 0:
+                raise ConfigError(
+                    [
+                        Problem(
+                            _place(self.file, node),
+                            "",
+                            f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (a YAML alias bomb?): "
+                            "this value is reached through them too often; write values out or use fewer aliases",
+                        )
+                    ]
                 )
-                continue
-            out[key] = _build(file, value_node, loader, problems)
-            out.key_places[key] = _place(file, key_node)
-            out.value_places[key] = _place(file, value_node)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        seq = SourceList(_place(file, node))
-        for item in node.value:
-            seq.append(_build(file, item, loader, problems))
-            seq.item_places.append(_place(file, item))
-        return seq
+        self.seen.add(key)
+
+
+def _build(file: str, node: yaml.Node, loader: _Loader, problems: list[Problem], budget: _Budget) -> Any:
+    budget.enter(node)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        budget.open.add(id(node))
+        try:
+            return _build_collection(file, node, loader, problems, budget)
+        finally:
+            budget.open.discard(id(node))
     try:
         return loader.construct_object(node, deep=True)
     except ValueError as exc:  # e.g. 2021-02-30 looks like a date but is none
@@ -99,26 +113,60 @@ def _build(file: str, node: yaml.Node, loader: _Loader, problems: list[Problem])
         return None
 
 
+def _build_collection(
+    file: str, node: yaml.MappingNode | yaml.SequenceNode, loader: _Loader, problems: list[Problem], budget: _Budget
+) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        seq = SourceList(_place(file, node))
+        for item in node.value:
+            seq.append(_build(file, item, loader, problems, budget))
+            seq.item_places.append(_place(file, item))
+        return seq
+    out = SourceMap(_place(file, node))
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            # A list or mapping as a key is no merger-file key, and printing one built from aliases
+            # would expand them all.
+            problems.append(Problem(_place(file, key_node), "", "a key must be a plain value, not a list or mapping"))
+            continue
+        budget.enter(key_node)
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            key = str(key)
+        if key in out:
+            problems.append(
+                Problem(
+                    _place(file, key_node), key, f"duplicate key {key!r} (first at line {out.key_places[key].line})"
+                )
+            )
+            continue
+        out[key] = _build(file, value_node, loader, problems, budget)
+        out.key_places[key] = _place(file, key_node)
+        out.value_places[key] = _place(file, value_node)
+    return out
+
+
 def read_yaml(path: Path) -> SourceMap:
-    """Read one YAML file into a :class:`SourceMap`; raise :class:`ConfigError` on bad YAML."""
+    """Read one YAML file into a :class:`SourceMap`; raise :class:`ConfigError` on bad YAML.
+
+    Bounded: see :mod:`hotline_cti.config.limits` (size, file type, alias expansion).
+    """
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(None, "", f"{file}: cannot read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(Place(file, 1, 1), "", f"not UTF-8 text ({exc.reason})")]) from exc
+    text = read_text_bounded(path)
     loader = _Loader(text)
     problems: list[Problem] = []
     try:
         node = loader.get_single_node()
         if node is None:
             raise ConfigError([Problem(Place(file, 1, 1), "", "the file is empty")])
-        data = _build(file, node, loader, problems)
+        data = _build(file, node, loader, problems, _Budget(file, MAX_ALIAS_VALUES))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         place = Place(file, mark.line + 1, mark.column + 1) if mark else Place(file, 1, 1)
         raise ConfigError([Problem(place, "", f"YAML syntax: {exc.problem or exc}")]) from exc
+    except RecursionError:
+        # Block nesting the parser allows can still be deeper than building it may recurse.
+        raise ConfigError([Problem(Place(file, 1, 1), "", "YAML nested too deeply")]) from None
     finally:
         loader.dispose()
     if not isinstance(data, SourceMap):

@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.limits import read_text_bounded
+
 log = logging.getLogger(__name__)
 
 ENV_USERS = "HOTLINE_WALLBOARD_USERS"
@@ -30,6 +33,7 @@ SUPERVISOR = "supervisor"
 ALGORITHM = "pbkdf2_sha256"
 ITERATIONS = 200_000
 SESSION_SECONDS = 12 * 3600  # one shift
+USERS_FILE_BYTES = 1024 * 1024  # a line per user: thousands of users fit
 
 
 class UsersFileError(ValueError):
@@ -112,11 +116,10 @@ def load_users(path: str | Path | None = None) -> dict[str, User]:
         return {}
     file = Path(where)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsersFileError(f"{file}: cannot read users file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsersFileError(f"{file}: users file is not UTF-8") from None
+        # Bounded, regular files only: a users file named /dev/zero or a FIFO must not hang the wall.
+        text = read_text_bounded(file, USERS_FILE_BYTES)
+    except ConfigError as exc:
+        raise UsersFileError(f"cannot read users file: {exc}") from None
     return parse_users(text, str(file))
 
 

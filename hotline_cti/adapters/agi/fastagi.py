@@ -34,7 +34,7 @@ from hotline_cti.adapters.agi.protocol import (
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import FixedScript, Script, replay, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
-from hotline_cti.privacy import mask_numbers
+from hotline_cti.logthrottle import PeerWarnings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class FastAgiServer:
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.warnings = PeerWarnings(log)  # per peer address: the first few a minute, then a summary
         self.active = 0
         self.served = 0
         self.failed = 0
@@ -85,6 +86,7 @@ class FastAgiServer:
         """Listen; return the bound port (useful with port 0)."""
         reserve_descriptors(RESERVED_DESCRIPTORS)
         loop = self._loop = asyncio.get_running_loop()
+        self.warnings.schedule = loop.call_later
         # The stock loop's plain-Protocol read allocates 256 KiB for every ~20-byte reply, so there a
         # session reads into the shared buffer; uvloop reads into its own and hands over the bytes,
         # and the buffered calls would only add two Python calls and a copy per read.
@@ -97,6 +99,8 @@ class FastAgiServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        self.warnings.schedule = None
+        self.warnings.flush(force=True)  # what was suppressed is said before the server goes
 
     def _allowed(self, peer: str) -> bool:
         known = self._peers.get(peer)
@@ -205,7 +209,9 @@ class _Session(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.host = peer[0] if peer else "?"
         if not self.server._allowed(self.host):
-            log.warning("refused FastAGI connection from %s: not in the allow-list", self.host)
+            self.server.warnings.warning(
+                self.host, "refused FastAGI connection from %s: not in the allow-list", self.host
+            )
             self.state = _DONE
             transport.close()
             return
@@ -249,7 +255,9 @@ class _Session(asyncio.Protocol):
     def _begin(self, env: dict[str, str]) -> None:
         script = self.server._script(env)
         if script is None:
-            log.warning("unknown AGI script %r", env.get("agi_network_script"))
+            self.server.warnings.warning(
+                self.host, "unknown AGI script %r from %s", env.get("agi_network_script"), self.host
+            )
             self._end(None)
             return
         if type(script) is FixedScript:
@@ -326,9 +334,10 @@ class _Session(asyncio.Protocol):
         else:
             self.server.failed += 1
             if not logged:
-                # A protocol error quotes the peer's line, which may hold a caller number.
-                text = mask_numbers(str(exc)) or type(exc).__name__
-                log.warning("FastAGI session from %s ended: %s", self.host, text)
+                # A protocol error quotes the peer's line, which may hold a caller number; the
+                # throttle masks it and cuts it short, and keeps a hostile peer from flooding the log.
+                text = str(exc) or type(exc).__name__
+                self.server.warnings.warning(self.host, "FastAGI session from %s ended: %s", self.host, text)
         if self.transport is not None:
             self.transport.close()
 

@@ -39,6 +39,7 @@ from hotline_cti.adapters.ami.protocol import (
     encode_message,
     mask_numbers,
 )
+from hotline_cti.logthrottle import PeerWarnings
 
 __all__ = [
     "ActionResult",
@@ -222,6 +223,10 @@ class AmiClient:
 
     def __init__(self, settings: AmiSettings) -> None:
         self.settings = settings
+        # Garbage from a broken or hostile Asterisk: the first few warnings a minute, then a summary;
+        # only the lines logged are masked (as settings.mask_numbers says) and cut short.
+        self._peer = f"AMI {settings.host}:{settings.port}"
+        self._warnings = PeerWarnings(log, mask=settings.mask_numbers)
         self._subscribers: dict[str, list[EventCallback]] = {}
         self._resync_hooks: list[ResyncHook] = []
         self._pending: dict[str, _Pending] = {}
@@ -264,6 +269,7 @@ class AmiClient:
         if self._supervisor is not None:
             raise RuntimeError("AmiClient.connect() called twice")
         self._closing = False
+        self._warnings.schedule = asyncio.get_running_loop().call_later  # summaries when a window ends
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="ami-dispatch")
         try:
             session = await self._open_session()
@@ -577,10 +583,10 @@ class AmiClient:
 
     def _handle_item(self, session: _Session, item: Banner | Message | Malformed) -> None:
         if isinstance(item, Banner):
-            log.warning("AMI: unexpected second banner %r ignored", item.version)
+            self._warnings.warning(self._peer, "AMI: unexpected second banner %r ignored", item.version)
             return
         if isinstance(item, Malformed):
-            log.warning("AMI: skipped malformed message (%s): %r", self._mask(item.reason), self._mask(item.text))
+            self._warnings.warning(self._peer, "AMI: skipped malformed message (%s): %r", item.reason, item.text)
             action_id = item.get("ActionID")
             pending = self._pending.get(action_id) if action_id else None
             if pending is not None and pending.response is None and not pending.future.done():
@@ -596,7 +602,9 @@ class AmiClient:
             self._on_event(item)
             self._dispatch_queue.put_nowait(item)
         else:
-            log.warning("AMI: skipped message that is neither event nor response: %r", self._mask(item.to_text()))
+            self._warnings.warning(
+                self._peer, "AMI: skipped message that is neither event nor response: %r", item.to_text()
+            )
 
     def _on_response(self, message: Message) -> None:
         action_id = message.action_id

@@ -1,0 +1,158 @@
+"""Routing latency while a 10,000-line merger config reloads every second, against the same load without reloads.
+
+``python -m benchmarks.reload_bench`` (about a minute). Issue 13 §1: a valid 10,000-line file used to pause routing
+for 1.54 s during its reload, because serve loaded and compiled it on the routing event loop.
+
+The controller is ``hotline-cti serve`` itself (FastAGI only, temp SQLite), pinned to core 0, serving a national
+config of 175 cities (10,285 lines, benchmarks/national_config.py). This process, pinned to core 1, is the load:
+FastAGI sessions at ``--rate``/s holding ``--hold`` s on their prompt (as in records_bench), in ``--rounds``
+interleaved rounds (the machine is shared: a burst of other work then hits both kinds alike) of
+
+1. routing alone;
+2. routing while the config file is replaced (atomically, a new comment line each time) every second, so serve's
+   once-a-second watch reloads it each time: load and compile in its worker process, then the swap.
+
+A warm-up reload first starts serve's reload worker (its start is paid once per serve, not per reload).
+Printed: each round's p99, p50/p99 over all sessions of each kind, the reloads serve logged, and the ratios
+(median of the rounds' p99, and p99 over all sessions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.fastagi_bench import CLIENT_CORE, SERVER_CORE, Tally, free_port
+from benchmarks.national_config import national_yaml
+from benchmarks.records_bench import Latency, fastagi_load
+from benchmarks.sim_bench import stop_serve
+from simulators.agi_peer import wait_listening
+
+CITIES = 175  # 10,285 lines
+
+
+def write_config(path: Path, text: str, generation: int) -> None:
+    """Replace ``path`` atomically, so serve never reads half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"# generation {generation}\n{text}", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def controller(tmp: Path, config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``hotline-cti serve`` on core 0, stopped with SIGTERM afterwards."""
+    cmd = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(config)]
+    cmd += ["--listen", f"127.0.0.1:{port}", "--database", f"sqlite+aiosqlite:///{tmp / 'bench.db'}"]
+    with (tmp / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CORE}))
+    try:
+        yield proc
+    finally:
+        stop_serve(proc, 15)
+
+
+async def keep_replacing(path: Path, text: str, every: float, stop: asyncio.Event) -> int:
+    """Replace the config every ``every`` s until ``stop``; the number of replacements."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        await asyncio.to_thread(write_config, path, text, n)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+    return n
+
+
+def logged(log: Path, needle: str) -> int:
+    return log.read_text(encoding="utf-8", errors="replace").count(needle)
+
+
+async def reloading_run(port: int, args: argparse.Namespace, config: Path, text: str, log: Path) -> tuple[Latency, int]:
+    """One run with the file replaced every ``args.every`` s; its latencies and the reloads serve logged."""
+    never, stop = asyncio.Event(), asyncio.Event()
+    before = logged(log, "config reloaded from")
+    replacing = asyncio.create_task(keep_replacing(config, text, args.every, stop))
+    under = Latency("reloading", await fastagi_load(port, args.rate, args.hold, never, args.seconds))
+    stop.set()
+    await replacing
+    await asyncio.sleep(2.0)  # the last reload lands in the log (and is not counted in the next alone run)
+    return under, logged(log, "config reloaded from") - before
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> None:
+    text = national_yaml(CITIES)
+    config = tmp / "national.yaml"
+    write_config(config, text, 0)
+    lines = config.read_text(encoding="utf-8").count("\n")
+    port = free_port()
+    log = tmp / "serve.log"
+    alone: list[Latency] = []
+    under: list[Latency] = []
+    reloads = 0
+    with controller(tmp, config, port) as proc:
+        await wait_listening(port, proc)
+        never = asyncio.Event()
+        # a short warm-up: first sessions pay for imports and caches; one reload starts serve's reload worker
+        write_config(config, text, -1)
+        await fastagi_load(port, args.rate, args.hold, never, 3.0)
+        if logged(log, "config reloaded from") < 1:
+            raise RuntimeError(f"serve did not reload in the warm-up:\n{log.read_text(errors='replace')[-2000:]}")
+        # Interleaved rounds, so a burst from other work on the machine hits both kinds alike.
+        for _ in range(args.rounds):
+            alone.append(Latency("alone", await fastagi_load(port, args.rate, args.hold, never, args.seconds)))
+            result, n = await reloading_run(port, args, config, text, log)
+            under.append(result)
+            reloads += n
+        refused = logged(log, "config reload refused")
+
+    print(f"reload_bench: {lines:,}-line config ({CITIES} cities), FastAGI {args.rate:.0f}/s holding {args.hold:.1f} s")
+    print(
+        f"  serve pinned to core {SERVER_CORE}, load to core {CLIENT_CORE}; {args.rounds} interleaved rounds of"
+        f" {args.seconds:.0f} s each; load average {os.getloadavg()[0]:.1f}"
+    )
+    for i, (a, u) in enumerate(zip(alone, under, strict=True), 1):
+        print(f"  round {i}: p99 alone {a.p99 * 1000:7.2f} ms, reloading {u.p99 * 1000:7.2f} ms")
+    every = [Latency("alone (all)", merged(alone)), Latency("reloading (all)", merged(under))]
+    for run_ in every:
+        print(run_.line())
+    print(f"  config reloads during the reloading runs: {reloads} (refused in all: {refused})")
+    med_alone = statistics.median(a.p99 for a in alone)
+    med_under = statistics.median(u.p99 for u in under)
+    print(f"  median p99 of rounds: alone {med_alone * 1000:.2f} ms, reloading {med_under * 1000:.2f} ms")
+    print(
+        f"  reloading / alone: median p99 {med_under / med_alone:.2f}x, p99 of all {every[1].p99 / every[0].p99:.2f}x"
+    )
+
+
+def merged(runs: list[Latency]) -> Tally:
+    out = Tally()
+    for r in runs:
+        out.latencies += r.tally.latencies
+        out.failed += r.tally.failed
+        out.done += r.tally.done
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--rate", type=float, default=200.0, help="FastAGI sessions per second (default 200)")
+    p.add_argument("--hold", type=float, default=1.0, help="seconds each session holds on its prompt (default 1)")
+    p.add_argument("--seconds", type=float, default=8.0, help="length of each run (default 8 s)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of alone / reloading (default 5)")
+    p.add_argument("--every", type=float, default=1.0, help="seconds between config replacements (default 1)")
+    args = p.parse_args(argv)
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    with tempfile.TemporaryDirectory(prefix="reload-bench-") as tmp:
+        asyncio.run(run(args, Path(tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
