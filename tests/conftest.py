@@ -55,6 +55,27 @@ hotlines:
 """
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-caches",
+        action="store_true",
+        help="never store routing decisions, parsed numbers or AGI replies, so every test runs the code behind "
+        "the caches (scripts/mutation.sh links tests to that code this way)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--no-caches"):
+        from hotline_cti.adapters.agi import protocol
+        from hotline_cti.core import routing
+
+        # The caches stay in place but never take an entry: a look-up always misses.
+        routing.DECISION_CACHE_LIMIT = 0
+        routing.PARSED_MEMO_LIMIT = 0
+        protocol._KNOWN_MAX = 0
+        protocol.KNOWN_REPLIES.clear()
+
+
 @pytest.fixture(scope="session")
 def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "small.yaml"
