@@ -49,6 +49,7 @@ departments:
   - {id: water, name: 水务, dial: PJSIP/2587066@water, service_hours: "mon-fri 08:00-18:00"}
   - {id: rsj, name: 人社局, dial: PJSIP/12333@rsj}
 subcentres:
+  - {id: tax, name: 税务, scope: province, dial: PJSIP/12366@tax}
   - id: tobacco
     name: 烟草
     scope: city
@@ -57,14 +58,19 @@ subcentres:
 hotlines:
   - {number: 12300, name: 电信申诉, unit: 通信管理局, mode: merge, cutover: 2021-09-30, priority: 3,
      transition: {start: 2021-09-01, end: 2021-12-01}, prompts: {before: notice-12300}}
-  - {number: 12301, name: 旅游, unit: 文旅厅, mode: merge, cutover: 2021-08-31, department: water,
+  - {number: 12301, name: 旅游, unit: 文旅厅, mode: merge, cutover: 2021-08-31, department: water, priority: 1,
      transition: {start: 2021-09-15, months: 2}, prompts: {before: notice-12301, transition: move-12301}}
   - {number: 12302, name: 价格, unit: 发改委, mode: merge, cutover: 2021-08-31, transition: {months: 0}}
+  - {number: 12303, name: 质监, unit: 质监局, mode: merge, cutover: 2021-08-31, after_transition: queue, priority: 5}
+  - {number: 12304, name: 物价, unit: 物价局, mode: merge}
   - {number: 12333, name: 人社, unit: 人社厅, mode: parallel, department: rsj, queue: l12333, priority: 2,
      cutover: 2021-11-30, transition: {end: 2022-01-31}, prompts: {transition: notice-12333}}
   - {number: 12315, name: 市场监管, unit: 市场监管局, mode: parallel, seats: department, department: water,
      queue: l12315, transition: {start: 2021-10-01, end: 2021-11-01}, prompts: {transition: notice-12315}}
-  - {number: 12313, name: 烟草, unit: 烟草局, mode: subcentre, subcentre: tobacco, cutover: 2021-07-31}
+  - {number: 12313, name: 烟草, unit: 烟草局, mode: subcentre, subcentre: tobacco, cutover: 2022-12-01,
+     transition: {end: 2023-02-01}, prompts: {transition: notice-12313}}
+  - {number: 12366, name: 税务, unit: 税务局, mode: subcentre, subcentre: tax, cutover: 2022-12-01,
+     transition: {end: 2023-02-01}, prompts: {transition: notice-12366}}
   - {number: 3587066, name: 燃气, unit: 燃气公司, mode: linked, department: water, city: liuzhou}
 prompts:
   notice-12300: 12300将于9月30日并入12345
@@ -72,6 +78,8 @@ prompts:
   move-12301: 12301已并入12345
   notice-12333: 12333已与12345并行
   notice-12315: 12315已与12345并行
+  notice-12313: 12313已设分中心
+  notice-12366: 12366已设分中心
 """
 
 
@@ -81,12 +89,16 @@ def at(year: int, month: int, day: int, hour: int = 10, minute: int = 0, second:
 
 @pytest.fixture(scope="module")
 def edge_table(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
-    """Schema-valid; the config checks would also refuse the sub-centre missing 桂林 and 柳州, but a
-    table built without them must still route (the routing core never trusts the checks)."""
+    """Schema-valid; the config checks refuse the sub-centre missing 桂林 and 柳州 and the merged line without
+    a cut-over, but a table built without the checks must still route (the routing core never trusts them)."""
     path = tmp_path_factory.mktemp("edge") / "edge.yaml"
     path.write_text(EDGE_YAML, encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"per-city sub-centre 'tobacco' has no site for city guilin, liuzhou$"):
+    with pytest.raises(ConfigError) as refused:
         load_config(path)
+    assert [p.message for p in refused.value.problems] == [
+        "per-city sub-centre 'tobacco' has no site for city guilin, liuzhou",
+        "12304 物价: a merged line needs its 'cutover' date",
+    ]
     tree, _ = read_tree(path)
     return compile_config(MergerConfig.model_validate(tree))
 
@@ -212,6 +224,34 @@ def test_menu_3_with_a_topic_without_experts_is_its_skill_queue(small_table: Rou
         overflow_after=120,
         reason="12345 menu 3: topic 12348 法律服务, no expert seats: its skill queue",
     )
+
+
+def test_a_menu_choice_keeps_the_city_of_the_dialled_area(small_table: RoutingTable) -> None:
+    check(
+        decide(Call("077312345", ivr_choice="2"), small_table, LATER),
+        number="12345",
+        form="national",
+        mode=Mode.MAIN,
+        phase=Phase.NONE,
+        action=Action.QUEUE,
+        target="guilin-complaint",
+        centre="guilin",
+        city="guilin",
+        overflow="guilin-general",
+        overflow_after=120,
+        reason="12345 menu 2: queue complaint at guilin",
+    )
+
+
+def test_menu_3_on_a_shared_area_code_keeps_the_warning(small_table: RoutingTable) -> None:
+    expert = decide(Call("077112345", ivr_choice="3", topic="12315"), small_table, LATER)
+    plain = decide(Call("077112345", ivr_choice="3", topic="12348"), small_table, LATER)
+    unknown = decide(Call("077112345", ivr_choice="3", topic="99999"), small_table, LATER)
+    assert (expert.target, expert.city, expert.warnings) == ("gx-expert-e12315", None, (f"dialled {SHARED_NOTE}",))
+    assert (plain.target, plain.warnings) == ("gx-l12348", (f"dialled {SHARED_NOTE}",))
+    assert unknown.warnings == (f"dialled {SHARED_NOTE}", "topic 99999 is not a configured line")
+    off_menu = decide(Call("077112345", ivr_choice="8"), small_table, LATER)
+    assert off_menu.warnings == (f"dialled {SHARED_NOTE}", "menu choice '8' is not on the menu")
 
 
 def test_menu_3_with_an_alias_topic_reaches_its_line(small_table: RoutingTable) -> None:
@@ -511,6 +551,23 @@ def test_a_zero_month_window_retires_the_line_at_its_cutover(edge_table: Routing
     assert (d.phase, d.action, d.prompts, d.hangup) == (Phase.AFTER, Action.RETIRED, ("retired-12302",), True)
 
 
+def test_merge_after_its_window_still_queueing_keeps_its_priority(edge_table: RoutingTable) -> None:
+    d = decide(Call("12303"), edge_table, LATER)
+    assert (d.phase, d.action, d.target, d.prompts, d.priority, d.hangup) == (
+        Phase.AFTER,
+        Action.QUEUE,
+        "gx-general",
+        ("retired-12303",),
+        5,
+        False,
+    )
+
+
+def test_a_merged_line_without_dates_queues_without_prompts(edge_table: RoutingTable) -> None:
+    d = decide(Call("12304"), edge_table, LATER)
+    assert (d.phase, d.action, d.target, d.prompts, d.origin) == (Phase.NONE, Action.QUEUE, "gx-general", (), "12304")
+
+
 def test_merge_before_cutover_with_the_department_closed_is_12345(edge_table: RoutingTable) -> None:
     check(
         decide(Call("12301"), edge_table, at(2021, 8, 28)),  # a Saturday
@@ -523,6 +580,7 @@ def test_merge_before_cutover_with_the_department_closed_is_12345(edge_table: Ro
         centre="gx",
         prompts=("notice-12301", "closed"),
         origin="12301",
+        priority=1,
         overflow_after=150,
         reason="12301 旅游: before cut-over, the department as before; outside its service hours, so 12345 at gx answers",
     )
@@ -712,8 +770,10 @@ def test_per_city_subcentre_without_a_city_is_12345(small_table: RoutingTable) -
 
 
 def test_a_known_city_without_a_subcentre_site_is_answered_by_12345(edge_table: RoutingTable) -> None:
+    """In 12313's transition window (2022-12-01 .. 2023-02-01): its prompt first, wherever the call goes."""
     d = decide(Call("077312313"), edge_table, LATER)
-    assert (d.action, d.target, d.dial, d.centre, d.city, d.origin, d.overflow) == (
+    assert (d.phase, d.action, d.target, d.dial, d.centre, d.city, d.origin, d.overflow, d.prompts) == (
+        Phase.TRANSITION,
         Action.QUEUE,
         "guilin-general",
         None,
@@ -721,9 +781,30 @@ def test_a_known_city_without_a_subcentre_site_is_answered_by_12345(edge_table: 
         "guilin",
         "12313",
         None,
+        ("notice-12313",),
     )
     site = decide(Call("12313", city="nanning"), edge_table, LATER)
-    assert (site.action, site.target, site.dial) == (Action.SUBCENTRE, "tobacco@nanning", "PJSIP/12313@nn")
+    assert (site.action, site.target, site.dial, site.prompts) == (
+        Action.SUBCENTRE,
+        "tobacco@nanning",
+        "PJSIP/12313@nn",
+        ("notice-12313",),
+    )
+    unknown = decide(Call("12313"), edge_table, LATER)
+    assert (unknown.action, unknown.target, unknown.prompts) == (Action.QUEUE, "gx-general", ("notice-12313",))
+
+
+def test_region_wide_subcentre_in_its_window_plays_the_transition_prompt(edge_table: RoutingTable) -> None:
+    inside = decide(Call("12366"), edge_table, LATER)
+    after = decide(Call("12366"), edge_table, at(2023, 2, 1, 0))
+    assert (inside.phase, inside.action, inside.target, inside.prompts, inside.overflow) == (
+        Phase.TRANSITION,
+        Action.SUBCENTRE,
+        "tax",
+        ("notice-12366",),
+        "gx-general",
+    )
+    assert (after.phase, after.prompts) == (Phase.AFTER, ())
 
 
 def test_linked_utility_is_the_whole_decision(small_table: RoutingTable) -> None:
