@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.adapters.agi import protocol as agi_protocol
 from hotline_cti.config.loader import load_config
+from hotline_cti.core import routing
 from hotline_cti.core.table import RoutingTable, compile_config
 
 pytest_plugins = ["mqtt_broker", "pg_server", "sqlite_store"]
@@ -64,16 +66,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# The production bounds, kept for the tests of the caches themselves (fixture caches_on).
+CACHE_LIMITS = {
+    (routing, "DECISION_CACHE_LIMIT"): routing.DECISION_CACHE_LIMIT,
+    (routing, "PARSED_MEMO_LIMIT"): routing.PARSED_MEMO_LIMIT,
+    (agi_protocol, "_KNOWN_MAX"): agi_protocol._KNOWN_MAX,
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--no-caches"):
-        from hotline_cti.adapters.agi import protocol
-        from hotline_cti.core import routing
-
         # The caches stay in place but never take an entry: a look-up always misses.
-        routing.DECISION_CACHE_LIMIT = 0
-        routing.PARSED_MEMO_LIMIT = 0
-        protocol._KNOWN_MAX = 0
-        protocol.KNOWN_REPLIES.clear()
+        for (module, name), _ in CACHE_LIMITS.items():
+            setattr(module, name, 0)
+        agi_protocol.KNOWN_REPLIES.clear()
+
+
+@pytest.fixture
+def caches_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caches as in production, also under --no-caches: for the tests of what the caches return."""
+    for (module, name), limit in CACHE_LIMITS.items():
+        monkeypatch.setattr(module, name, limit)
 
 
 @pytest.fixture(scope="session")

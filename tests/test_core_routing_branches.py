@@ -871,10 +871,23 @@ def test_guidance_is_the_whole_decision(small_table: RoutingTable) -> None:
 # ---------------------------------------------------------------- the decision cache
 
 
+@pytest.mark.usefixtures("caches_on")
 def test_a_cached_decision_is_the_one_computed_afresh(small_table: RoutingTable) -> None:
     """Calls that differ only in what the cache key must tell apart get their own decisions."""
     table = dataclasses.replace(small_table, cache={}, parsed={})
     calls = [
+        Call("12345", caller="07712801234"),
+        Call("12345", caller="07732801234"),
+        Call("12345", city="guilin"),
+        Call("077312345"),
+        Call("+8677312345"),
+        Call("12345", ivr_choice="3", topic="12358"),
+        Call("12345", ivr_choice="7"),
+        Call("12345", ivr_choice="1"),
+        Call("12313", city="guilin"),
+        Call("077312313"),
+        Call("12315"),
+        Call("12300"),
         Call("12313", caller="07712801234"),
         Call("12313", caller="07732801234"),
         Call("12313"),
@@ -888,8 +901,9 @@ def test_a_cached_decision_is_the_one_computed_afresh(small_table: RoutingTable)
         Call("2587066"),
         Call("07732587066"),
     ]
-    for now in (LATER, LATER.replace(hour=22)):
+    for now in (LATER, LATER.replace(hour=22), at(2021, 6, 1), at(2021, 9, 15)):
         for call in calls:
             fresh = decide(call, dataclasses.replace(small_table, cache={}, parsed={}), now)
             assert decide(call, table, now) == fresh, call
             assert decide(call, table, now) == fresh, call
+    assert table.cache  # the decisions above were served from the cache the second time
