@@ -63,6 +63,7 @@ hotlines:
   - {number: 12302, name: 价格, unit: 发改委, mode: merge, cutover: 2021-08-31, transition: {months: 0}}
   - {number: 12303, name: 质监, unit: 质监局, mode: merge, cutover: 2021-08-31, after_transition: queue, priority: 5}
   - {number: 12304, name: 物价, unit: 物价局, mode: merge}
+  - {number: 12305, name: 住建, unit: 住建厅, mode: parallel, queue: gone}
   - {number: 12333, name: 人社, unit: 人社厅, mode: parallel, department: rsj, queue: l12333, priority: 2,
      cutover: 2021-11-30, transition: {end: 2022-01-31}, prompts: {transition: notice-12333}}
   - {number: 12315, name: 市场监管, unit: 市场监管局, mode: parallel, seats: department, department: water,
@@ -98,6 +99,7 @@ def edge_table(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
     assert [p.message for p in refused.value.problems] == [
         "per-city sub-centre 'tobacco' has no site for city guilin, liuzhou",
         "12304 物价: a merged line needs its 'cutover' date",
+        "12305 住建: unknown queue 'gone'",
     ]
     tree, _ = read_tree(path)
     return compile_config(MergerConfig.model_validate(tree))
@@ -651,6 +653,11 @@ def test_parallel_escalates_to_its_named_department(edge_table: RoutingTable) ->
         overflow_after=150,
         reason="12333 人社: parallel line, 12345 skill queue l12333 at gx",
     )
+
+
+def test_a_line_whose_queue_is_missing_goes_to_the_general_queue(edge_table: RoutingTable) -> None:
+    d = decide(Call("12305"), edge_table, LATER)
+    assert (d.action, d.target, d.overflow, d.overflow_after) == (Action.QUEUE, "gx-general", None, 150)
 
 
 def test_parallel_plays_its_transition_prompt_only_in_its_window(edge_table: RoutingTable) -> None:
