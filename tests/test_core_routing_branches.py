@@ -64,6 +64,8 @@ hotlines:
   - {number: 12303, name: 质监, unit: 质监局, mode: merge, cutover: 2021-08-31, after_transition: queue, priority: 5}
   - {number: 12304, name: 物价, unit: 物价局, mode: merge}
   - {number: 12305, name: 住建, unit: 住建厅, mode: parallel, queue: gone}
+  - {number: 4587066, name: 热力, unit: 柳州热力, mode: linked, department: water, city: liuzhou}
+  - {number: 4587066, name: 热力, unit: 桂林热力, mode: linked, department: rsj, city: guilin}
   - {number: 12333, name: 人社, unit: 人社厅, mode: parallel, department: rsj, queue: l12333, priority: 2,
      cutover: 2021-11-30, transition: {end: 2022-01-31}, prompts: {transition: notice-12333}}
   - {number: 12315, name: 市场监管, unit: 市场监管局, mode: parallel, seats: department, department: water,
@@ -90,14 +92,15 @@ def at(year: int, month: int, day: int, hour: int = 10, minute: int = 0, second:
 
 @pytest.fixture(scope="module")
 def edge_table(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
-    """Schema-valid; the config checks refuse the sub-centre missing 桂林 and 柳州 and the merged line without
-    a cut-over, but a table built without the checks must still route (the routing core never trusts them)."""
+    """Schema-valid; the config checks refuse what is listed below, but a table built without the checks must
+    still route every call (the routing core never trusts them)."""
     path = tmp_path_factory.mktemp("edge") / "edge.yaml"
     path.write_text(EDGE_YAML, encoding="utf-8")
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     assert [p.message for p in refused.value.problems] == [
         "per-city sub-centre 'tobacco' has no site for city guilin, liuzhou",
+        "duplicate number 4587066 (already used by 4587066 at line 33)",
         "12304 物价: a merged line needs its 'cutover' date",
         "12305 住建: unknown queue 'gone'",
     ]
@@ -839,6 +842,19 @@ def test_a_landline_belongs_to_its_own_city(edge_table: RoutingTable) -> None:
         assert (d.number, d.mode, d.city, d.centre, d.target) == ("3587066", Mode.LINKED, "liuzhou", "gx", "water")
     by_trunk = decide(Call("3587066", city="guilin"), edge_table, LATER)
     assert (by_trunk.city, by_trunk.centre, by_trunk.overflow) == ("guilin", "guilin", "guilin-general")
+
+
+def test_a_local_number_two_cities_share_is_the_callers_citys(edge_table: RoutingTable) -> None:
+    """4587066 is a line in 柳州 and another in 桂林: dialled without an area code, the caller's landline decides."""
+    from_guilin = decide(Call("4587066", caller="07732801234"), edge_table, LATER)
+    from_liuzhou = decide(Call("4587066", caller="07722801234"), edge_table, LATER)
+    dialled_area = decide(Call("07734587066", caller="07722801234"), edge_table, LATER)
+    assert (from_guilin.mode, from_guilin.target, from_guilin.city) == (Mode.LINKED, "rsj", "guilin")
+    assert (from_liuzhou.mode, from_liuzhou.target, from_liuzhou.city) == (Mode.LINKED, "water", "liuzhou")
+    assert (dialled_area.mode, dialled_area.target) == (Mode.LINKED, "rsj")
+    for caller in (None, "13877312345", "07712801234"):
+        d = decide(Call("4587066", caller=caller), edge_table, LATER)
+        assert (d.mode, d.number, d.target) == (Mode.UNKNOWN, "4587066", "gx-general"), caller
 
 
 def test_a_landline_dialled_with_a_wrong_area_code_is_unknown(edge_table: RoutingTable) -> None:
