@@ -82,6 +82,12 @@ def pytest_configure(config: pytest.Config) -> None:
         agi_protocol.KNOWN_REPLIES.clear()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Put the bounds back: mutmut runs many sessions in one process, and each must find them as shipped.
+    for (module, name), limit in CACHE_LIMITS.items():
+        setattr(module, name, limit)
+
+
 @pytest.fixture
 def caches_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """The caches as in production, also under --no-caches: for the tests of what the caches return."""
