@@ -7,6 +7,7 @@ import pytest
 
 from hotline_cti.adapters.agi.protocol import (
     DEAD_CHANNEL_COMMANDS,
+    KNOWN_REPLIES,
     MAX_LINE,
     AgiProtocolError,
     AgiReply,
@@ -157,6 +158,43 @@ def test_a_whole_reply_after_a_partial_one_completes_the_partial_one() -> None:
 
 
 @pytest.mark.usefixtures("caches_on")
+def test_a_remembered_reply_is_never_served_for_the_end_of_a_partial_line() -> None:
+    first = ReplyParser()
+    assert first.feed(b"200 res") == []
+    assert first.feed(b"ult=1\n") == [AgiReply(200, "1", None, None, "200 result=1")]
+    second = ReplyParser()
+    assert second.feed(b"510 a") == []
+    assert second.feed(b"ult=1\n") == [AgiReply(510, "ault=1", None, None, "510 ault=1")]
+
+
+@pytest.mark.usefixtures("caches_on")
+def test_a_read_that_leaves_a_partial_line_is_parsed_every_time() -> None:
+    for _ in range(2):
+        parser = ReplyParser()
+        assert parser.feed(b"200 result=1\n200 re") == [AgiReply(200, "1", None, None, "200 result=1")]
+        assert parser.feed(b"sult=0\n") == [AgiReply(200, "0", None, None, "200 result=0")]
+
+
+@pytest.mark.usefixtures("caches_on")
+def test_a_read_that_opens_a_520_block_is_parsed_every_time() -> None:
+    for _ in range(2):
+        parser = ReplyParser()
+        assert parser.feed(b"200 result=1\n520-Invalid\n") == [AgiReply(200, "1", None, None, "200 result=1")]
+        assert parser.feed(b"520 End of proper usage.\n") == [
+            AgiReply(520, "Invalid", None, None, "520-Invalid\n520 End of proper usage.")
+        ]
+
+
+@pytest.mark.usefixtures("caches_on")
+def test_only_whole_200_replies_are_remembered_for_the_fixed_script_path() -> None:
+    """The FastAGI fixed-script path takes a read found in KNOWN_REPLIES for a successful reply."""
+    KNOWN_REPLIES.clear()
+    for data in (b"510 Invalid or unknown command\n", b"511 gone\n", b"520 x\n", b"HANGUP\n", b"200 result=7\n"):
+        ReplyParser().feed(data)
+    assert {b"200 result=7\n": AgiReply(200, "7", None, None, "200 result=7")} == KNOWN_REPLIES
+
+
+@pytest.mark.usefixtures("caches_on")
 def test_a_520_block_holds_every_line_until_its_end() -> None:
     parser = ReplyParser()
     assert parser.feed(b"200 result=1\n") == [AgiReply(200, "1", None, None, "200 result=1")]
@@ -224,7 +262,7 @@ def test_an_endless_line_is_refused_quoting_its_start() -> None:
 @pytest.mark.parametrize("block", [ENV_LF, ENV_CRLF], ids=["lf", "crlf"])
 def test_an_environment_in_one_read(block: bytes) -> None:
     parser = EnvironmentParser()
-    assert not parser.done
+    assert parser.done is False and parser.env == {}
     assert parser.feed(block) == ENV_PAIRS
     assert parser.done and parser.env == ENV_PAIRS
 
@@ -310,6 +348,13 @@ def test_data_after_the_environment_in_a_later_read_is_refused() -> None:
         parser.feed(b"\n")
 
 
+def test_a_second_environment_block_is_refused() -> None:
+    parser = EnvironmentParser()
+    assert parser.feed(ENV_LF) == ENV_PAIRS
+    with pytest.raises(AgiProtocolError, match="data after the environment before any command: 'agi_network: yes'"):
+        parser.feed(ENV_LF)
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -358,6 +403,16 @@ def test_a_cr_in_a_later_piece_switches_to_lines_and_keeps_what_came_before() ->
     assert parser.feed(b"agi_a: 1\n") is None
     assert parser.feed(b"agi_b: 2\r\n") is None
     assert parser.feed(b"\r\n") == {"agi_a": "1", "agi_b": "2"}
+
+
+def test_pieces_are_kept_up_to_max_line_bytes_before_a_bad_line_is_named() -> None:
+    parser = EnvironmentParser()
+    head = b"agi_a: 1\nbad line\n"
+    assert parser.feed(head) is None
+    filler = b"agi_b: " + b"y" * (MAX_LINE - len(head) - 7)
+    assert parser.feed(filler) is None  # exactly MAX_LINE bytes held: still waiting for the empty line
+    with pytest.raises(AgiProtocolError, match="not an AGI environment line: 'bad line'"):
+        parser.feed(b"y")
 
 
 def test_a_long_block_in_pieces_is_still_read() -> None:
