@@ -302,6 +302,11 @@ def test_the_plain_fast_path_takes_only_a_whole_plain_block() -> None:
     assert plain_environment(long) is None
 
 
+def test_a_cr_before_the_empty_line_is_stripped_not_kept_in_the_value() -> None:
+    assert plain_environment(b"agi_a: 1\r\n\n") is None
+    assert EnvironmentParser().feed(b"agi_a: 1\r\n\n") == {"agi_a": "1"}
+
+
 def test_plain_fast_path_bound_is_max_line_inclusive() -> None:
     head = b"agi_x: "
     block = head + b"y" * (MAX_LINE - len(head) - 2) + b"\n\n"
