@@ -52,6 +52,12 @@ def test_a_bad_banner_is_refused_quoting_it() -> None:
     assert str(info.value) == "expected an AMI banner 'Asterisk Call Manager/'..., got 'HTTP/1.1 400 Bad Request'"
 
 
+def test_a_bad_banner_is_quoted_to_80_characters() -> None:
+    with pytest.raises(AmiProtocolError) as info:
+        AmiParser().feed(b"x" * 200 + b"\r\n")
+    assert str(info.value) == f"expected an AMI banner 'Asterisk Call Manager/'..., got {'x' * 80!r}"
+
+
 def test_only_the_first_line_is_the_banner() -> None:
     parser = AmiParser()
     parser.feed(b"Asterisk Call Manager/9.0.0\r\n")
@@ -218,6 +224,12 @@ def test_an_oversized_excerpt_is_bounded() -> None:
     assert msg == Message([("Event", "B")])
 
 
+def test_an_oversized_excerpt_with_invalid_utf8_is_replaced() -> None:
+    parser = AmiParser(expect_banner=False, max_message_bytes=64)
+    (item,) = parser.feed(b"Event: A\r\nData: \xff" + b"x" * 100 + b"\r\n\r\n")
+    assert item == Malformed("message longer than 64 bytes", "Event: A\nData: \ufffd" + "x" * 100)
+
+
 def test_memory_stays_bounded_while_skipping() -> None:
     parser = AmiParser(expect_banner=False, max_message_bytes=64)
     for _ in range(50):
@@ -308,6 +320,12 @@ def test_encode_refusals(fields: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError) as info:
         encode_message(fields)
     assert str(info.value) == message
+
+
+def test_an_encoding_error_quotes_60_characters() -> None:
+    with pytest.raises(ValueError) as info:
+        encode_message({"Action": "y" * 100 + "\n"})
+    assert str(info.value) == f"AMI value must not contain CR or LF: {'y' * 60!r}"
 
 
 def test_an_encoding_error_masks_caller_numbers() -> None:
