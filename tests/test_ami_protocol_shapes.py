@@ -139,6 +139,18 @@ def test_blank_lines_between_messages_are_skipped_and_lf_alone_works() -> None:
     assert parser.buffered == 0
 
 
+def test_a_blank_line_read_on_its_own_ends_the_message() -> None:
+    parser = AmiParser(expect_banner=False)
+    assert parser.feed(b"Event: A\n") == []
+    assert parser.feed(b"\n") == [Message([("Event", "A")])]
+    assert parser.feed(b"\nEvent: B\n\n") == [Message([("Event", "B")])]
+
+
+def test_only_blanks_and_tabs_after_the_colon_are_skipped() -> None:
+    (msg,) = AmiParser(expect_banner=False).feed("Event: A\r\nName: \t\u3000张三\r\nX:\x0cy\r\n\r\n".encode())
+    assert isinstance(msg, Message) and (msg["Name"], msg["X"]) == ("\u3000张三", "\x0cy")
+
+
 def test_invalid_utf8_is_replaced() -> None:
     (msg,) = AmiParser(expect_banner=False).feed(b"Event: A\r\nName: \xff\r\n\r\n")
     assert isinstance(msg, Message) and msg["Name"] == "\ufffd"
