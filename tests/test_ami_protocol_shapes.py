@@ -206,6 +206,33 @@ def test_a_partial_line_of_exactly_the_bound_is_kept() -> None:
     assert parser.buffered == 65  # a CR that may start the line end is not counted against the bound
 
 
+def test_a_partial_line_one_byte_over_the_bound_is_dropped() -> None:
+    parser = AmiParser(expect_banner=False, max_message_bytes=64)
+    assert parser.feed(b"E" * 65) == []
+    assert parser.buffered == 0
+
+
+def test_a_cr_ending_a_dropped_partial_line_is_kept_for_its_lf() -> None:
+    parser = AmiParser(expect_banner=False, max_message_bytes=64)
+    assert parser.feed(b"E" * 65 + b"\r") == []
+    assert parser.buffered == 1
+    dropped, msg = parser.feed(b"\n\r\nEvent: B\r\n\r\n")
+    assert isinstance(dropped, Malformed) and dropped.reason == "message longer than 64 bytes"
+    assert msg == Message([("Event", "B")])
+
+
+def test_a_partial_line_after_lines_filling_the_bound_is_dropped() -> None:
+    parser = AmiParser(expect_banner=False, max_message_bytes=64)
+    lines = _sized(64)[:-2]  # both lines, not the blank one
+    assert parser.feed(lines) == []
+    assert parser.buffered == 64
+    assert parser.feed(b"Z") == []
+    assert parser.buffered == 0
+    assert parser.feed(b"\r\n\r\n") == [
+        Malformed("message longer than 64 bytes", lines.replace(b"\r\n", b"\n").decode() + "Z")
+    ]
+
+
 def test_a_partial_line_over_the_bound_is_dropped_at_once_and_the_message_skipped() -> None:
     parser = AmiParser(expect_banner=False, max_message_bytes=64)
     assert parser.feed(b"Event: A\r\nData: " + b"x" * 100) == []

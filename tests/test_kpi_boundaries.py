@@ -136,6 +136,13 @@ def test_percentile_is_the_nearest_rank() -> None:
     assert w.p90 == 9
 
 
+def test_percentile_rank_rounds_up() -> None:
+    w = WaitStats()
+    for wait in range(1, 11):
+        w.add(float(wait))
+    assert (w.percentile(50), w.percentile(50.5)) == (5, 6)
+
+
 def test_percentile_counts_repeated_waits() -> None:
     w = WaitStats()
     for wait in (3.0, 3.0, 3.0, 8.0):
@@ -212,6 +219,7 @@ def test_old_number_retired_and_guidance_per_line() -> None:
             rec(Outcome.RETIRED, origin="12300", mode="merge"),
             rec(Outcome.RETIRED, origin="12300", mode="merge"),
             rec(Outcome.GUIDANCE, origin="12339", mode="guidance"),
+            rec(Outcome.GUIDANCE, origin="12339", mode="guidance"),
             rec(Outcome.ANSWERED, mode="main"),
         ]
     )
@@ -219,10 +227,10 @@ def test_old_number_retired_and_guidance_per_line() -> None:
     assert table == {
         "12315": (2, 1, 0, 0),
         "12300": (2, 2, 2, 0),
-        "12339": (1, 1, 0, 1),
+        "12339": (2, 2, 0, 2),
         "12345": (1, 0, 0, 0),
     }
-    assert k.outcomes == {"answered": 3, "retired": 2, "guidance": 1}
+    assert k.outcomes == {"answered": 3, "retired": 2, "guidance": 2}
 
 
 def test_active_records_are_ignored() -> None:
@@ -248,6 +256,16 @@ def test_active_records_are_ignored() -> None:
 def test_which_waits_are_counted(outcome: Outcome, wait: float | None, waits: int, answered_waits: int) -> None:
     k = compute_kpis([rec(outcome, wait)])
     assert (k.waits.count, k.answered_waits.count) == (waits, answered_waits)
+
+
+def test_the_short_abandon_threshold_reaches_every_group() -> None:
+    record = rec(Outcome.ABANDONED, 7.0, origin="12366", action="subcentre", target="tax", queue="q", expert="e")
+    k = compute_kpis([record], short_abandon_s=8.0)
+    short = (0, 0, 0, 1)
+    groups = [k.total, k.by_line["12366"].answers, k.by_queue["q"], k.by_expert["e"], k.by_subcentre["tax"]]
+    assert [as_tuple(c) for c in [*groups, *k.by_hour.values()]] == [short] * 6
+    counted_abandon = compute_kpis([record], short_abandon_s=6.0)
+    assert as_tuple(counted_abandon.by_expert["e"]) == as_tuple(counted_abandon.by_subcentre["tax"]) == (1, 0, 1, 0)
 
 
 def test_the_short_abandon_threshold_reaches_the_waits() -> None:
