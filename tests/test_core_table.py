@@ -99,11 +99,13 @@ hotlines:
 """
 
 
-@pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
+@pytest.fixture
+def edge(tmp_path: Path) -> RoutingTable:
     """Schema-valid but refused by the config checks (a sub-centre without dial, a linked line without its
-    department, an uncatalogued welcome prompt): the compiler must still give every line a usable plan."""
-    path: Path = tmp_path_factory.mktemp("table") / "edge.yaml"
+    department, an uncatalogued welcome prompt): the compiler must still give every line a usable plan.
+
+    Compiled afresh for each test, so each test runs the compiler (and mutation testing links them)."""
+    path = tmp_path / "edge.yaml"
     path.write_text(EDGE, encoding="utf-8")
     with pytest.raises(ConfigError):
         load_config(path)
@@ -196,7 +198,8 @@ def test_emergency_and_guidance_lines(edge: RoutingTable) -> None:
     assert (guidance.emergency, guidance.department, guidance.prompts) == (None, None, {"guidance": "guidance-12339"})
 
 
-def test_small_config_tables(small_table: RoutingTable) -> None:
+def test_small_config_tables(small_config_path: Path) -> None:
+    small_table = compile_config(load_config(small_config_path).model)
     assert small_table.centre_by_city == {"guilin": "guilin"}
     assert small_table.city_by_area == {"0773": "guilin"}
     assert small_table.shared_areas == {"0771": ("nanning", "chongzuo")}
