@@ -31,8 +31,9 @@ BRIDGED = ChannelFacts(AGENT, "1700000000.2", "1700000000.1", CALLER, "170000000
 ALL = (TransferMode.BLIND, TransferMode.ATTENDED, TransferMode.THREEWAY)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def policy(small_config_path: Path) -> TransferPolicy:
+    """Built afresh for each test, so each test runs build_policy (and mutation testing links them)."""
     return build_policy(load_config(small_config_path).model)
 
 
