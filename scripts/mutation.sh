@@ -4,6 +4,7 @@
 #   bash scripts/mutation.sh                      # every module below, one at a time
 #   bash scripts/mutation.sh hotline_cti/core/routing.py hotline_cti/kpi/counts.py
 #   MUTATION_JOBS=2 bash scripts/mutation.sh ...  # parallel mutants (default 1: the machine is shared)
+#   MUTATION_KEEP_STATS=1 bash scripts/mutation.sh ...  # reuse the last test-to-function links (faster)
 #   bash scripts/mutation.sh --score [module...]  # print the scores of the last run only
 #
 # mutmut (installed into .venv when missing) copies hotline_cti/ under mutants/ and mutates the copy; its
@@ -43,6 +44,11 @@ fi
 
 if [ "$score_only" = 0 ]; then
   mkdir -p mutants
+  # mutmut re-collects which tests reach which function only for tests it has not seen; a test whose body
+  # or fixtures changed keeps its old links. Start from fresh links (a few minutes) unless asked not to.
+  if [ "${MUTATION_KEEP_STATS:-0}" != 1 ]; then
+    rm -f mutants/mutmut-stats.json
+  fi
   for module in "${modules[@]}"; do
     dotted=${module%.py}
     dotted=${dotted//\//.}
