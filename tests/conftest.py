@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.adapters.agi import protocol as agi_protocol
 from hotline_cti.config.loader import load_config
+from hotline_cti.core import routing
 from hotline_cti.core.table import RoutingTable, compile_config
 
 pytest_plugins = ["asterisk_rig", "mqtt_broker", "pg_server", "sqlite_store"]
@@ -53,6 +55,44 @@ hotlines:
   - {number: 110, name: 报警, unit: 公安, mode: transfer, transfer_modes: [blind, threeway], handover_to_12345: true}
   - {number: 119, name: 火警, unit: 消防, mode: transfer}
 """
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-caches",
+        action="store_true",
+        help="never store routing decisions, parsed numbers or AGI replies, so every test runs the code behind "
+        "the caches (scripts/mutation.sh links tests to that code this way)",
+    )
+
+
+# The production bounds, kept for the tests of the caches themselves (fixture caches_on).
+CACHE_LIMITS = {
+    (routing, "DECISION_CACHE_LIMIT"): routing.DECISION_CACHE_LIMIT,
+    (routing, "PARSED_MEMO_LIMIT"): routing.PARSED_MEMO_LIMIT,
+    (agi_protocol, "_KNOWN_MAX"): agi_protocol._KNOWN_MAX,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--no-caches"):
+        # The caches stay in place but never take an entry: a look-up always misses.
+        for (module, name), _ in CACHE_LIMITS.items():
+            setattr(module, name, 0)
+        agi_protocol.KNOWN_REPLIES.clear()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Put the bounds back: mutmut runs many sessions in one process, and each must find them as shipped.
+    for (module, name), limit in CACHE_LIMITS.items():
+        setattr(module, name, limit)
+
+
+@pytest.fixture
+def caches_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caches as in production, also under --no-caches: for the tests of what the caches return."""
+    for (module, name), limit in CACHE_LIMITS.items():
+        monkeypatch.setattr(module, name, limit)
 
 
 @pytest.fixture(scope="session")

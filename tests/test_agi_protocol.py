@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -142,15 +143,39 @@ def test_any_chunking_gives_the_same_events(stream: list[bytes], cuts: list[int]
     assert len(whole) == sum(1 for s in stream if not s.startswith(b"100"))
 
 
+def fed(feed: Callable[[bytes], object], pieces: list[bytes]) -> list[object] | str:
+    """What a parser returns for each piece, or the message of the protocol error it raised.
+
+    Any other exception fails the test.
+    """
+    out: list[object] = []
+    try:
+        for piece in pieces:
+            out.append(feed(piece))
+    except AgiProtocolError as exc:
+        return str(exc)
+    return out
+
+
 @settings(max_examples=500, deadline=None)
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0), max_size=10))
 def test_arbitrary_bytes_raise_only_the_protocol_error(data: bytes, cuts: list[int]) -> None:
-    for parser_feed in (ReplyParser().feed, EnvironmentParser().feed):
-        try:
-            for chunk in chunks(data, cuts):
-                parser_feed(chunk)
-        except AgiProtocolError:
-            pass
+    """Any bytes in any chunking: the same replies or the same protocol error as in one read."""
+    pieces = chunks(data, cuts)
+    whole = fed(ReplyParser().feed, [data])
+    chunked = fed(ReplyParser().feed, pieces)
+    if isinstance(whole, str):
+        assert chunked == whole
+    else:
+        assert isinstance(chunked, list)
+        assert [event for events in chunked for event in events] == whole[0]  # type: ignore[attr-defined]
+    env_whole = fed(EnvironmentParser().feed, [data])
+    env_chunked = fed(EnvironmentParser().feed, pieces)
+    if isinstance(env_whole, str):
+        assert env_chunked == env_whole
+    else:
+        assert isinstance(env_chunked, list)
+        assert env_chunked[-1] == env_whole[0]
 
 
 ENV_KEYS = st.from_regex(r"agi_[a-z0-9_]{1,12}", fullmatch=True)
@@ -163,7 +188,7 @@ ENV_VALUES = st.text(alphabet=st.characters(blacklist_characters="\r\n", blackli
     junk=st.sampled_from(["", "\r", "\n", "agi_x:y\n", "x: 1\n"]),
 )
 def test_whole_block_in_one_read_parses_as_line_by_line(pairs: list[tuple[str, str]], junk: str) -> None:
-    """The one-read fast path gives what feeding a byte at a time gives, or the same error."""
+    """One read and a byte at a time both give what the block says line by line, or the same error."""
     block = ("".join(f"{k}: {v}\n" for k, v in pairs) + junk + "\n").encode()
 
     def outcome(pieces: list[bytes]) -> object:
@@ -176,7 +201,26 @@ def test_whole_block_in_one_read_parses_as_line_by_line(pairs: list[tuple[str, s
         except AgiProtocolError as exc:
             return str(exc)
 
-    assert outcome([block]) == outcome([block[i : i + 1] for i in range(len(block))])
+    assert outcome([block]) == outcome([block[i : i + 1] for i in range(len(block))]) == by_the_book(block)
+
+
+def by_the_book(block: bytes) -> object:
+    """The environment as documented: ``agi_name: value`` lines (CR before LF ignored) up to an empty line,
+    nothing after it; the offending line is named otherwise."""
+    env: dict[str, str] = {}
+    done = False
+    for raw in block.decode().split("\n")[:-1]:
+        line = raw.rstrip("\r")
+        if done:
+            return f"data after the environment before any command: {line!r}"
+        if line == "":
+            done = True
+            continue
+        key, sep, value = line.partition(": ")
+        if not sep or not key.startswith("agi_") or not key.replace("_", "").isalnum():
+            return f"not an AGI environment line: {line!r}"
+        env[key] = value
+    return env if done else None
 
 
 def test_a_whole_environment_block_in_one_read() -> None:

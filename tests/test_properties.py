@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -55,13 +56,31 @@ def test_every_number_in_every_form_gets_its_lines_decision(name: str, data: st.
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), now=times)
 def test_same_inputs_same_decision_with_or_without_cache(name: str, data: st.DataObject, now: dt.datetime) -> None:
+    """A table whose cache already holds other calls' decisions answers as a table that has never decided."""
     table = TABLES[name]
-    _, dialled = data.draw(st.sampled_from(dialled_numbers(table)))
-    call = Call(dialled, caller=data.draw(st.sampled_from([None, "13812345678", "07732801234"])))
-    first = decide(call, table, now)
-    assert decide(call, table, now) == first
+    numbers = [dialled for _, dialled in dialled_numbers(table)] + ["12345", "99999"]
+    callers = [None, "13812345678", "07732801234", "07712801234", "03592801234"]
+    cities = [None, *sorted(table.city_names)]
+    calls = data.draw(
+        st.lists(
+            st.builds(
+                Call,
+                dialled=st.sampled_from(numbers),
+                caller=st.sampled_from(callers),
+                city=st.sampled_from(cities),
+                ivr_choice=st.sampled_from([None, "1", "2", "3", "9"]),
+                topic=st.sampled_from([None, *sorted(table.short)]),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
     fresh = compile_config(load_config(ROOT / "merger_config" / f"{name}.yaml").model)
-    assert decide(call, fresh, now) == first
+    for call in calls:
+        warm = decide(call, table, now)
+        assert decide(call, table, now) == warm
+        never_decided = dataclasses.replace(fresh, cache={}, parsed={})
+        assert decide(call, never_decided, now) == warm, call
 
 
 @settings(max_examples=500, deadline=None)

@@ -202,11 +202,21 @@ def test_guidance_plays_the_channel_prompt_then_hangs_up(small_table: RoutingTab
     assert (d.action, d.target, d.prompts, d.hangup) == (Action.GUIDANCE, None, ("guidance-12339",), True)
 
 
-@pytest.mark.parametrize("dialled", ["99999", "", "12a45", "+86", "☎"])
-def test_unknown_or_garbage_goes_to_general_with_warning(small_table: RoutingTable, dialled: str) -> None:
+@pytest.mark.parametrize(
+    ("dialled", "warning"),
+    [
+        ("99999", "99999 is not in the merger list"),
+        ("", "dialled '' is not a telephone number"),
+        ("12a45", "dialled '12a45' is not a telephone number"),
+        ("+86", "dialled '+86' is not a telephone number"),
+        ("☎", "dialled '☎' is not a telephone number"),
+    ],
+)
+def test_unknown_or_garbage_goes_to_general_with_warning(small_table: RoutingTable, dialled: str, warning: str) -> None:
     d = decide(Call(dialled), small_table, LATER)
     assert (d.mode, d.action, d.target) == (Mode.UNKNOWN, Action.QUEUE, "gx-general")
-    assert d.warnings and d.reason.startswith("warning:")
+    assert d.warnings == (warning,)
+    assert d.reason == f"warning: {warning}; sent to the 12345 general queue at gx"
 
 
 def test_json_form_has_the_public_keys(small_table: RoutingTable) -> None:

@@ -120,8 +120,6 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
                     line = table.landline.get((caller_area, local))
     if line is None:
         return _unknown(table, call, local, parsed.form.value, area, f"{call.dialled} is not in the merger list")
-    if line.landline_area is not None and area is None:
-        area = line.landline_area  # a local landline number belongs to its own city
     ts = now.timestamp()
     phase = phase_of(line, ts)
     city, city_note = resolve_city(table, call, area if line.landline_area is None else None)

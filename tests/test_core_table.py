@@ -1,0 +1,219 @@
+"""The config compiled into routing tables: windows, months, area codes, queues, lines and their targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config, read_tree
+from hotline_cti.config.schema import AfterTransition, Hotline, MergerConfig, Scope, Seats
+from hotline_cti.core.hours import ALWAYS, parse_hours
+from hotline_cti.core.model import Mode
+from hotline_cti.core.table import QueuePlan, RoutingTable, Target, add_months, compile_config, transition_window
+
+TZ = ZoneInfo("Asia/Shanghai")
+D = dt.date
+
+
+def midnight(day: dt.date, tz: ZoneInfo = TZ) -> float:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "result"),
+    [
+        (D(2021, 8, 31), 6, D(2022, 2, 28)),
+        (D(2020, 1, 31), 1, D(2020, 2, 29)),
+        (D(2021, 1, 31), 1, D(2021, 2, 28)),
+        (D(2021, 11, 30), 2, D(2022, 1, 30)),
+        (D(2021, 12, 15), 1, D(2022, 1, 15)),
+        (D(2021, 12, 15), 12, D(2022, 12, 15)),
+        (D(2021, 1, 15), 11, D(2021, 12, 15)),
+        (D(2021, 3, 31), 0, D(2021, 3, 31)),
+        (D(2021, 5, 31), 25, D(2023, 6, 30)),
+    ],
+)
+def test_add_months(day: dt.date, months: int, result: dt.date) -> None:
+    assert add_months(day, months) == result
+
+
+def hotline(**kw: object) -> Hotline:
+    fields: dict[str, object] = {"number": "12300", "name": "n", "unit": "u", "mode": "merge"}
+    fields.update(kw)
+    return Hotline.model_validate(fields)
+
+
+@pytest.mark.parametrize(
+    ("line", "default_months", "window"),
+    [
+        (hotline(cutover=D(2021, 8, 31)), 6, (D(2021, 8, 31), D(2022, 2, 28))),
+        (hotline(cutover=D(2021, 8, 31)), 0, None),
+        (hotline(mode="parallel", cutover=D(2021, 8, 31)), 6, None),
+        (hotline(mode="merge"), 6, None),
+        (hotline(cutover=D(2021, 8, 31), transition={"months": 2}), 6, (D(2021, 8, 31), D(2021, 10, 31))),
+        (hotline(cutover=D(2021, 8, 31), transition={"months": 0}), 6, (D(2021, 8, 31), D(2021, 8, 31))),
+        (hotline(cutover=D(2021, 8, 31), transition={"end": D(2021, 9, 9)}), 6, (D(2021, 8, 31), D(2021, 9, 9))),
+        (hotline(cutover=D(2021, 8, 31), transition={"start": D(2021, 9, 1)}), 3, (D(2021, 9, 1), D(2021, 12, 1))),
+        (
+            hotline(mode="parallel", transition={"start": D(2021, 9, 1), "end": D(2021, 10, 1)}),
+            6,
+            (D(2021, 9, 1), D(2021, 10, 1)),
+        ),
+        (hotline(mode="parallel", transition={"months": 2}), 6, None),
+    ],
+)
+def test_transition_window(line: Hotline, default_months: int, window: tuple[dt.date, dt.date] | None) -> None:
+    assert transition_window(line, default_months) == window
+
+
+EDGE = """\
+region: {id: sx, name: 运城, level: city, trunk: out, timezone: Asia/Urumqi}
+cities:
+  - {id: yuncheng, name: 运城, area_code: "0359"}
+centres:
+  - {id: yc, name: 运城12345}
+overflow: {target: spare, max_wait: 77}
+defaults: {transition_months: 3, after_transition: queue, welcome_prompt: hello}
+service_hours: "mon-fri 08:00-18:00"
+queues:
+  - {id: general, name: 综合, overflow: spare}
+  - {id: spare, name: 备用, max_wait: 30}
+departments:
+  - {id: water, name: 水务, dial: PJSIP/1@water, service_hours: "mon 08:00-09:00"}
+subcentres:
+  - {id: tax, name: 税务, scope: province}
+hotlines:
+  - {number: 12300, name: 电信, unit: 通信管理局, mode: merge, cutover: 2021-08-31, aliases: [2666110], priority: 4}
+  - {number: 12301, name: 旅游, unit: 文旅局, mode: merge, cutover: 2021-08-31, after_transition: hangup,
+     dial: PJSIP/12301@own}
+  - {number: 12315, name: 市场, unit: 市场局, mode: parallel, seats: department, department: water}
+  - {number: 12366, name: 税务, unit: 税务局, mode: subcentre, subcentre: tax}
+  - {number: 96333, name: 电梯, unit: 特检院, mode: linked}
+  - {number: 110, name: 报警, unit: 公安, mode: transfer, dial: PJSIP/110@police}
+  - {number: 119, name: 火警, unit: 消防, mode: transfer}
+  - {number: 12339, name: 国安, unit: 国安局, mode: guidance}
+"""
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> RoutingTable:
+    """Schema-valid but refused by the config checks (a sub-centre without dial, a linked line without its
+    department, an uncatalogued welcome prompt): the compiler must still give every line a usable plan.
+
+    Compiled afresh for each test, so each test runs the compiler (and mutation testing links them)."""
+    path = tmp_path / "edge.yaml"
+    path.write_text(EDGE, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_config(path)
+    tree, _ = read_tree(path)
+    return compile_config(MergerConfig.model_validate(tree))
+
+
+def test_region_facts(edge: RoutingTable) -> None:
+    assert (edge.region, edge.timezone, edge.default_centre, edge.welcome_prompt) == (
+        "sx",
+        ZoneInfo("Asia/Urumqi"),
+        "yc",
+        "hello",
+    )
+    assert edge.region_hours == parse_hours("mon-fri 08:00-18:00")
+    assert (edge.overflow_target, edge.overflow_wait) == ("spare", 77)
+    assert edge.queues == {"general": QueuePlan("general", "spare", 77), "spare": QueuePlan("spare", None, 30)}
+    assert (edge.centre_by_city, edge.city_names, edge.city_by_area, edge.shared_areas) == (
+        {},
+        {"yuncheng": "运城"},
+        {"0359": "yuncheng"},
+        {},
+    )
+    assert (edge.cache, edge.parsed) == ({}, {})
+
+
+def test_dates_are_local_midnight_in_the_regions_zone(edge: RoutingTable) -> None:
+    tz = ZoneInfo("Asia/Urumqi")
+    line = edge.lines["12300"]
+    assert (line.cutover, line.window_start, line.window_end) == (
+        midnight(D(2021, 8, 31), tz),
+        midnight(D(2021, 8, 31), tz),
+        midnight(D(2021, 11, 30), tz),
+    )
+    for number in ("12315", "12339", "110"):
+        plan = edge.lines[number]
+        assert (plan.cutover, plan.window_start, plan.window_end) == (None, None, None)
+
+
+def test_merged_lines(edge: RoutingTable) -> None:
+    line = edge.lines["12300"]
+    assert (line.mode, line.seats, line.queue, line.expert, line.priority, line.after_transition) == (
+        Mode.MERGE,
+        Seats.MERGED,
+        "general",
+        None,
+        4,
+        AfterTransition.QUEUE,
+    )
+    assert line.department == Target("dept-12300", "通信管理局", "PJSIP/12300@out")
+    assert line.prompts == {"transition": "transition-12300", "retired": "retired-12300"}
+    own = edge.lines["12301"]
+    assert own.department == Target("dept-12301", "文旅局", "PJSIP/12301@own")
+    assert own.after_transition is AfterTransition.HANGUP
+
+
+def test_a_landline_alias_of_a_single_city_region_belongs_to_that_city(edge: RoutingTable) -> None:
+    line = edge.lines["12300"]
+    assert edge.short["12300"] is line
+    assert edge.landline == {("0359", "2666110"): line}
+    assert edge.landline_local == {"2666110": line}
+    assert line.landline_area == "0359"
+
+
+def test_department_seats_and_linked_lines(edge: RoutingTable) -> None:
+    parallel = edge.lines["12315"]
+    assert parallel.seats is Seats.DEPARTMENT
+    assert parallel.department == Target("water", "水务", "PJSIP/1@water", parse_hours("mon 08:00-09:00"))
+    linked = edge.lines["96333"]
+    assert (linked.seats, linked.department) == (Seats.DEPARTMENT, Target("dept-96333", "特检院", "PJSIP/96333@out"))
+    assert linked.department is not None and linked.department.hours == ALWAYS
+
+
+def test_a_region_wide_subcentre_without_a_dial_has_no_target(edge: RoutingTable) -> None:
+    line = edge.lines["12366"]
+    assert (line.subcentre_scope, line.subcentre_id, line.subcentre_all, line.subcentre_sites) == (
+        Scope.PROVINCE,
+        "tax",
+        None,
+        {},
+    )
+    assert line.department is None
+
+
+def test_emergency_and_guidance_lines(edge: RoutingTable) -> None:
+    assert edge.lines["110"].emergency == Target("110", "报警", "PJSIP/110@police")
+    assert edge.lines["119"].emergency == Target("119", "火警", "PJSIP/119@out")
+    assert edge.lines["119"].department is None
+    guidance = edge.lines["12339"]
+    assert (guidance.emergency, guidance.department, guidance.prompts) == (None, None, {"guidance": "guidance-12339"})
+
+
+def test_small_config_tables(small_config_path: Path) -> None:
+    small_table = compile_config(load_config(small_config_path).model)
+    assert small_table.centre_by_city == {"guilin": "guilin"}
+    assert small_table.city_by_area == {"0773": "guilin"}
+    assert small_table.shared_areas == {"0771": ("nanning", "chongzuo")}
+    assert small_table.queues["l12315"] == QueuePlan("l12315", "general", 90)
+    assert small_table.queues["complaint"] == QueuePlan("complaint", None, 120)
+    assert small_table.short["12358"] is small_table.lines["12315"]
+    assert small_table.landline == {("0773", "2587066"): small_table.lines["2587066"]}
+    tobacco = small_table.lines["12313"]
+    assert tobacco.subcentre_sites == {
+        "nanning": Target("tobacco@nanning", "烟草", "PJSIP/12313@nn"),
+        "guilin": Target("tobacco@guilin", "烟草", "PJSIP/12313@gl"),
+        "chongzuo": Target("tobacco@chongzuo", "烟草", "PJSIP/12313@cz"),
+    }
+    assert (tobacco.subcentre_scope, tobacco.subcentre_all) == (Scope.CITY, None)
+    assert small_table.lines["12366"].subcentre_all == Target("tax", "税务", "PJSIP/12366@tax")
+    assert small_table.lines["12348"].department == Target("sft", "司法厅12348", "PJSIP/12348@sft")
+    assert small_table.lines["12315"].seats is Seats.MERGED
