@@ -1,0 +1,302 @@
+"""SIP load through chan_pjsip on a real Asterisk 22, with ``hotline-cti serve`` as a real process.
+
+SIPp callers (simulators/sipp/uac_line.xml, uac_12345_menu.xml) dial every kind of Guangxi line into the
+``anonymous`` endpoint (context hotline-inbound); one SIPp uas_agent.xml answers as every agent and trunk
+(pstn, pstn-<city>). serve routes (``--clock-start`` at a moment where lines are in every phase) and
+writes call records from AMI into SQLite. What a call reached is what Asterisk itself reported on AMI.
+
+The load config extends merger_config/guangxi.yaml: four merged lines cut over earlier (so they are
+retired while the others are in their transition window), one guidance line, and a 2 s overflow wait
+(so overflows happen within the test's short holds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hotline_cti.config.loader import load_config
+from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core.model import Action, Call, Decision
+from hotline_cti.core.routing import decide
+from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.dialplan import names
+from hotline_cti.dialplan.extensions import fallback_queues
+from hotline_cti.dialplan.options import RenderOptions
+from hotline_cti.dialplan.render import render_all, write_all
+from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+from simulators.asterisk import AsteriskInstance, free_port, silent_wav, start_asterisk
+from simulators.asterisk_load import (
+    ANONYMOUS_MODULE,
+    CallerLeg,
+    Serve,
+    SippRun,
+    caller_legs,
+    filter_events,
+    percentile,
+    pjsip_endpoints,
+    queue_members,
+    sipp_uac,
+    sipp_uas,
+    trunks_of,
+    wait_idle,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CLOCK_START = "2021-12-15T10:00:00+08:00"
+CALLS, RATE = 1000, 50  # calls per run, calls per second
+MENU_SHARE = 8  # of every 50 calls, this many dial 12345 and press a menu key
+HOLD_MS, MENU_HOLD_MS, KEY_MS, TALK_MS = 4000, 5000, 1200, 1500
+AGENTS_PER_QUEUE = 2
+
+LOAD_YAML = """\
+extends: {base}
+overflow: {{max_wait: 2, target: general}}
+hotlines:
+  - {{number: "12343", cutover: 2021-01-31}}
+  - {{number: "12349", cutover: 2021-01-31}}
+  - {{number: "12356", cutover: 2021-01-31}}
+  - {{number: "96119", cutover: 2021-01-31}}
+  - {{number: "12395", name: 话务引导演练线, unit: 演练, mode: guidance}}
+"""
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    number: str
+    caller: str
+    key: str | None  # menu key (12345 callers)
+
+    def decision(self, table: RoutingTable, at: dt.datetime) -> Decision:
+        first = decide(Call(self.number, caller=self.caller), table, at)
+        if first.menu:
+            return decide(Call(self.number, caller=self.caller, ivr_choice=self.key), table, at)
+        return first
+
+
+@dataclass
+class LoadRun:
+    """One load run: SIPp's reports and every caller leg Asterisk reported."""
+
+    line: SippRun
+    menu: SippRun
+    legs: dict[str, CallerLeg]
+    seconds: float
+    killed_at: float | None = None  # monotonic time serve was killed
+
+    def counts(self) -> tuple[int, int]:
+        ok_l, failed_l = self.line.counts()
+        ok_m, failed_m = self.menu.counts()
+        return ok_l + ok_m, failed_l + failed_m
+
+
+@dataclass
+class LoadRig:
+    cfg: MergerConfig
+    table: RoutingTable
+    at: dt.datetime
+    config: Path
+    work: Path
+    pbx: AsteriskInstance
+    uas: SippRun
+    serve: Serve
+    serve_port: int
+    line_calls: list[PlacedCall]
+    menu_calls: list[PlacedCall]
+    runs: dict[str, LoadRun] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.pbx.sip_port}"
+
+    def new_serve(self) -> Serve:
+        self.serve.stop()
+        self.serve = Serve(
+            self.config,
+            self.serve_port,
+            self.pbx.ami_port,
+            self.work / f"records-{time.time_ns()}.db",
+            self.work,
+            clock_start=CLOCK_START,
+        )
+        self.serve.start()
+        wait_ami_logins(self.pbx, 2)
+        return self.serve
+
+    def run(self, name: str, kill_after: float | None = None) -> LoadRun:
+        """Place every call (line and menu callers side by side, RATE calls/s in all) and wait for them all."""
+        ami = self.pbx.ami()
+        filter_events(ami)
+        try:
+            rows_l = [f"{c.number};{HOLD_MS};{c.caller}" for c in self.line_calls]
+            rows_m = [f"{c.number};{MENU_HOLD_MS};{c.caller};{c.key};{KEY_MS}" for c in self.menu_calls]
+            seconds = CALLS / RATE
+            began = time.monotonic()
+            line = sipp_uac(self.work, "uac_line.xml", rows_l, len(rows_l), self.target, period_ms=int(seconds * 1000))
+            menu = sipp_uac(
+                self.work, "uac_12345_menu.xml", rows_m, len(rows_m), self.target, period_ms=int(seconds * 1000)
+            )
+            killed_at = None
+            if kill_after is not None:
+                time.sleep(max(0.0, began + kill_after - time.monotonic()))
+                killed_at = time.monotonic()
+                self.serve.kill_group()
+            line.wait(seconds + 120)
+            menu.wait(seconds + 120)
+            took = time.monotonic() - began
+            assert wait_idle(self.pbx, 30) == 0, self.pbx.cli("core show channels")
+            time.sleep(0.5)
+            run = LoadRun(line, menu, caller_legs(list(ami.events)), took, killed_at)
+        finally:
+            ami.close()
+        self.runs[name] = run
+        return run
+
+
+def wait_ami_logins(pbx: AsteriskInstance, count: int, timeout: float = 30.0) -> None:
+    """Until ``count`` AMI sessions of the rig user are connected (serve's events child among them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = pbx.cli("manager show connected")
+        if sum(1 for line in out.splitlines() if line.split()[:1] == [pbx.ami_user]) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"serve did not log in to AMI: {pbx.cli('manager show connected')}")
+
+
+def call_mix(cfg: MergerConfig, table: RoutingTable, at: dt.datetime) -> tuple[list[PlacedCall], list[PlacedCall]]:
+    """CALLS calls to every kind of line, from landlines of every city and mobiles; 12345 callers press 1 or 2."""
+    numbers = sorted({h.number for h in cfg.hotlines})
+    kinds: dict[str, list[str]] = {}
+    for n in numbers:
+        d = decide(Call(n), table, at)
+        kinds.setdefault(f"{d.action.value}/{d.phase.value}", []).append(n)
+    areas = sorted({c.area_code for c in cfg.cities})
+    callers = [f"{a}555{i:04d}" for i, a in enumerate(areas)] + ["13800138000", "13912345678"]
+    per_kind = sorted(kinds.items())
+    n_menu = CALLS * MENU_SHARE // 50
+    line: list[PlacedCall] = []
+    i = 0
+    while len(line) < CALLS - n_menu:
+        kind_numbers = per_kind[i % len(per_kind)][1]
+        line.append(PlacedCall(kind_numbers[(i // len(per_kind)) % len(kind_numbers)], callers[i % len(callers)], None))
+        i += 1
+    menu = [PlacedCall("12345", callers[j % len(callers)], "12"[j % 2]) for j in range(n_menu)]
+    return line, menu
+
+
+@pytest.fixture(scope="module")
+def load(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRig]:
+    work = tmp_path_factory.mktemp("asterisk-load")
+    config = work / "load.yaml"
+    config.write_text(LOAD_YAML.format(base=REPO / "merger_config" / "guangxi.yaml"), encoding="utf-8")
+    cfg = load_config(config).model
+    table = compile_config(cfg)
+    at = dt.datetime.fromisoformat(CLOCK_START)
+    line_calls, menu_calls = call_mix(cfg, table, at)
+    decisions = [c.decision(table, at) for c in (*line_calls, *menu_calls)]
+    queues = {d.target for d in decisions if d.action is Action.QUEUE and d.target}
+    queues |= {d.overflow for d in decisions if d.overflow}
+    queues |= set(fallback_queues(cfg).values()) | {names.queue_name(names.default_centre(cfg), "general")}
+    members: dict[str, list[str]] = {}
+    agents: list[str] = []
+    for q in sorted(queues):
+        for k in range(AGENTS_PER_QUEUE):
+            # letter and numeric agent ids both ring (hotline-agents matches any id)
+            agent = f"agent{1000 + len(agents)}" if k % 2 == 0 else f"{8000 + len(agents)}"
+            agents.append(agent)
+            members.setdefault(q, []).append(agent)
+    trunks = trunks_of(d.dial for d in decisions if d.dial) | {"pstn"} | {f"pstn-{c.id}" for c in cfg.cities}
+
+    serve_port = free_port()
+    gen = work / "generated"
+    write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{serve_port}",))), gen)
+    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    uas_port = free_port(socket.SOCK_DGRAM)
+    pbx = start_asterisk(
+        asterisk_root,
+        name="load",
+        generated_dir=gen,
+        extra_queues=queue_members(members),
+        pjsip=pjsip_endpoints(uas_port, agents, sorted(trunks)),
+        sounds=sounds,
+        modules=(ANONYMOUS_MODULE,),
+        boot_timeout=60.0,
+    )
+    uas = sipp_uas(work, uas_port, TALK_MS)
+    serve = Serve(config, serve_port, pbx.ami_port, work / "records.db", work, clock_start=CLOCK_START)
+    rig = LoadRig(cfg, table, at, config, work, pbx, uas, serve, serve_port, line_calls, menu_calls)
+    try:
+        serve.start()
+        wait_ami_logins(pbx, 1)
+        yield rig
+    finally:
+        rig.serve.stop()
+        uas.stop()
+        pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))
+
+
+@pytest.fixture(scope="module")
+def first_load(load: LoadRig) -> LoadRun:
+    """1,000 calls at 50/s with serve running throughout (run once, shared by the tests that read it)."""
+    return load.run("full")
+
+
+def _expected_reach(d: Decision) -> str:
+    if d.action is Action.QUEUE:
+        return "queue"
+    if d.action in (Action.DEPARTMENT, Action.SUBCENTRE, Action.EMERGENCY):
+        return "dial"
+    return "release"
+
+
+def test_1000_calls_at_50_per_second_all_reach_their_decision(load: LoadRig, first_load: LoadRun) -> None:
+    """Every SIP call reached the queue, the dial or the release ``route`` decides; none lost."""
+    run = first_load
+    ok, failed = run.counts()
+    legs = run.legs
+    placed = [*load.line_calls, *load.menu_calls]
+    assert (ok, failed) == (CALLS, 0), (run.line.output[-2000:], run.menu.output[-2000:])
+    assert len(legs) == CALLS
+    reached = Counter(leg.reached for leg in legs.values())
+    assert reached[""] == 0, [leg for leg in legs.values() if not leg.reached][:3]
+    # Each call reached what its own decision names (the first queue joined is the decided one).
+    want: Counter[tuple[str, str, str]] = Counter()
+    for c in placed:
+        d = c.decision(load.table, load.at)
+        want[(c.number, c.caller, _expected_reach(d) + (f":{d.target}" if d.action is Action.QUEUE else ""))] += 1
+    got = Counter(
+        (leg.number, leg.caller, leg.reached + (f":{leg.joins[0][0]}" if leg.reached == "queue" else ""))
+        for leg in legs.values()
+    )
+    assert got == want, (got - want, want - got)
+    # The controller decided every call (a later "fallback" route is the dialplan's own, after a queue's
+    # overflow wait with no overflow queue: the call rejoins the general queue).
+    undecided = [leg for leg in legs.values() if leg.route_actions[:1] == ["fallback"]]
+    assert undecided == [], f"{len(undecided)} calls fell back with serve running"
+    kinds = Counter(
+        f"{leg.routes[0].get('Action')}/{leg.routes[0].get('Phase')}" for leg in legs.values() if leg.routes
+    )
+    print(
+        f"\nload: {CALLS} calls at {RATE}/s in {run.seconds:.1f} s: SIPp {ok} ok / {failed} failed; reached {dict(reached)}"
+    )
+    print(f"load: first decisions {dict(sorted(kinds.items()))}")
+    for kind in (
+        "queue/transition",
+        "retired/after",
+        "guidance/none",
+        "queue/after",
+        "subcentre/after",
+        "department/after",
+        "emergency/none",
+        "queue/none",
+    ):
+        assert kinds[kind] > 0, kind
