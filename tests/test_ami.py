@@ -231,6 +231,8 @@ async def test_login_ok_waits_for_fully_booted_and_runs_resync(server: AmiServer
         assert seen == [1]  # the hook ran only after FullyBooted arrived
         (login,) = server.actions_named("Login")
         assert login.get("Username") == "hotline"
+        # the event classes records, transfers and the wallboard read; not dialplan (Newexten, VarSet)
+        assert login.get("Events") == "call,agent,user,cdr,system"
     finally:
         await c.close()
 
