@@ -53,6 +53,7 @@ class _Call:
     record: CallRecord
     seen: dt.datetime  # last event for this call
     joined: dt.datetime | None = None  # last QueueCallerJoin
+    first_joined: dt.datetime | None = None  # first QueueCallerJoin: an overflowed call's wait starts here
     queues_joined: int = 0
     abandoned: bool = False
     answered: dt.datetime | None = None
@@ -80,6 +81,14 @@ def outcome_of(call: _Call) -> Outcome:
     if call.abandoned or call.dial_status == "CANCEL":
         return Outcome.ABANDONED
     return Outcome.FAILED
+
+
+def _every_queue(call: _Call, at: dt.datetime, wait: float | None) -> float | None:
+    """The wait counting every queue the call was in: from its first join when it overflowed (AMI's
+    HoldTime counts only the queue it is in now)."""
+    if call.queues_joined > 1 and call.first_joined is not None:
+        return max(wait or 0.0, (at - call.first_joined).total_seconds())
+    return wait
 
 
 def _seconds(value: str | None) -> float | None:
@@ -356,6 +365,8 @@ class RecordBuilder:
             call.record.overflowed = True  # the dialplan moved it on (overflow) even if no HotlineOverflow came
         call.record.queue = _required(m, "Queue")
         call.joined = at
+        if call.first_joined is None:
+            call.first_joined = at
         return [self._event("queued", call.record, at)]
 
     def _on_abandon(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
@@ -366,6 +377,7 @@ class RecordBuilder:
         call.record.wait = _duration(m, "HoldTime")
         if call.record.wait is None and call.joined is not None:
             call.record.wait = (at - call.joined).total_seconds()
+        call.record.wait = _every_queue(call, at, call.record.wait)
         return []
 
     def _on_agent_connect(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
@@ -385,6 +397,7 @@ class RecordBuilder:
             rec.wait = hold
         elif call.joined is not None and rec.wait is None:
             rec.wait = (at - call.joined).total_seconds()
+        rec.wait = _every_queue(call, call.answered, rec.wait)
         leg = _get(m, "DestUniqueid")
         if leg:
             call.agent_legs.add(leg)
@@ -392,7 +405,12 @@ class RecordBuilder:
         return [self._event("answered", rec, at)] if first else []
 
     def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
-        call = self._call_of(m)
+        if not _get(m, "Uniqueid"):
+            # The caller hung up first (Reason: caller): Asterisk sends AgentComplete without the caller's
+            # channel fields. The member leg names the call; if the call already ended, its hang-up gave the talk.
+            call = self._find(m, "DestUniqueid", "DestLinkedid")
+        else:
+            call = self._call_of(m)
         if call is None:
             return []
         if call.record.talk is None:
@@ -406,8 +424,14 @@ class RecordBuilder:
         leg = _get(m, "DestUniqueid")
         if leg:
             self._link(leg, call)
-        if call.answered is not None and call.record.action != "emergency":
-            # Dialling out after an agent answered: the call was redirected to a transfer target.
+        if (
+            call.answered is not None
+            and call.record.action != "emergency"
+            and _get(m, "Uniqueid") == call.record.call_id
+        ):
+            # The caller's own channel dialling out after an agent answered: it was redirected to a
+            # transfer target. Another leg's dial (a queue member's Local;2 ringing its phone late,
+            # after a fellow member answered) is no transfer.
             if call.transfer_dial_due:  # the dial of a BlindTransfer / AttendedTransfer already counted
                 call.transfer_dial_due = False
                 return []
