@@ -111,3 +111,37 @@ def test_captured_answered_call_as_is() -> None:
     assert (rec.outcome, rec.queue, rec.transfers) == (Outcome.ANSWERED, data["queue_log"][0][2], [])
     calltime = int(data["queue_log"][2][6])  # COMPLETECALLER holdtime|calltime|origposition
     assert rec.talk is not None and abs(rec.talk - calltime) <= 1.0
+
+
+def test_a_member_answering_as_the_caller_times_out_of_the_queue_is_no_answer() -> None:
+    """The captured answered call cut where the member's phone has answered (both DialEnd ANSWER: the
+    Local;2 leg's and the queue's ring) but the queue never connected them (no QueueCallerLeave, no
+    AgentConnect): the caller then times out of the queue, joins the overflow queue, which rings another
+    member, and hangs up there. Asterisk's queue_log has no CONNECT: no answer and no transfer. It was
+    recorded 'transferred' with a talk of 0.00007 s."""
+    data = capture("answered_in_queue")
+    events = data["events"]
+    call_id = data["call_id"]
+    cut = events.index(next(e for e in events if e["Event"] == "QueueCallerLeave"))
+    head = [e for e in events[:cut] if e["Event"] != "BridgeEnter"]
+    assert [e["DialStatus"] for e in head if e["Event"] == "DialEnd"] == ["ANSWER", "ANSWER"]
+    t = float(head[-1]["Timestamp"])
+    caller = next(e for e in events if e["Event"] == "Newchannel" and e["Uniqueid"] == call_id)
+    base = {k: v for k, v in caller.items() if k not in ("Event", "Timestamp", "Exten", "Context", "Priority")}
+    ring = next(e for e in head if e["Event"] == "DialBegin" and e["Uniqueid"] == call_id)
+
+    def at(dt_: float, **fields: str) -> dict[str, str]:
+        return {**base, **fields, "Timestamp": f"{t + dt_:.6f}"}
+
+    tail = [
+        at(0.01, Event="QueueCallerAbandon", Queue="gx-general", Position="1", OriginalPosition="1", HoldTime="2"),
+        at(0.02, Event="QueueCallerLeave", Queue="gx-general", Count="0", Position="1"),
+        at(0.1, Event="UserEvent", UserEvent="HotlineRoute", CallId=call_id, Action="fallback", Target="gx-general"),
+        at(0.2, Event="QueueCallerJoin", Queue="gx-general", Position="1", Count="1"),
+        {**ring, "Timestamp": f"{t + 0.25:.6f}", "DestUniqueid": ring["DestUniqueid"] + "9"},
+        at(1.5, Event="QueueCallerAbandon", Queue="gx-general", Position="1", OriginalPosition="1", HoldTime="1"),
+        at(1.5, Event="Hangup", Cause="16"),
+    ]
+    rec, builder = build([*head, *tail])
+    assert builder.skipped == 0
+    assert rec.transfers == [] and rec.outcome is Outcome.OVERFLOWED and rec.talk is None and rec.agent == ""

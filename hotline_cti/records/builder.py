@@ -54,6 +54,7 @@ class _Call:
     seen: dt.datetime  # last event for this call
     joined: dt.datetime | None = None  # last QueueCallerJoin
     first_joined: dt.datetime | None = None  # first QueueCallerJoin: an overflowed call's wait starts here
+    in_queue: bool = False  # between QueueCallerJoin and QueueCallerLeave: the caller's dials ring members
     queues_joined: int = 0
     abandoned: bool = False
     answered: dt.datetime | None = None
@@ -165,6 +166,7 @@ class RecordBuilder:
             "userevent": self._on_userevent,
             "queuecallerjoin": self._on_join,
             "queuecallerabandon": self._on_abandon,
+            "queuecallerleave": self._on_leave,
             "agentconnect": self._on_agent_connect,
             "agentcomplete": self._on_agent_complete,
             "dialbegin": self._on_dial_begin,
@@ -188,7 +190,7 @@ class RecordBuilder:
         name = _get(message, "Event").lower()
         handler = self._handlers.get(name)
         if handler is None:
-            return []  # QueueCallerLeave, VarSet, ... carry nothing the record needs
+            return []  # VarSet, Newexten, ... carry nothing the record needs
         when = self._time(message, at)
         try:
             out = handler(message, when)
@@ -365,9 +367,16 @@ class RecordBuilder:
             call.record.overflowed = True  # the dialplan moved it on (overflow) even if no HotlineOverflow came
         call.record.queue = _required(m, "Queue")
         call.joined = at
+        call.in_queue = True
         if call.first_joined is None:
             call.first_joined = at
         return [self._event("queued", call.record, at)]
+
+    def _on_leave(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is not None and _get(m, "Uniqueid") == call.record.call_id:
+            call.in_queue = False
+        return []
 
     def _on_abandon(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         call = self._call_of(m)
@@ -384,6 +393,7 @@ class RecordBuilder:
         call = self._call_of(m)
         if call is None:
             return []
+        call.in_queue = False  # connected: out of the queue (QueueCallerLeave may come first or not at all)
         return self._answered(call, m, at, agent=_get(m, "MemberName") or _get(m, "Interface"))
 
     def _answered(self, call: _Call, m: Mapping[str, str], at: dt.datetime, agent: str) -> list[Output]:
@@ -424,6 +434,8 @@ class RecordBuilder:
         leg = _get(m, "DestUniqueid")
         if leg:
             self._link(leg, call)
+        if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
+            return []  # a queue ringing its members, or a member's Local leg ringing its phone
         if (
             call.answered is not None
             and call.record.action != "emergency"
@@ -442,6 +454,10 @@ class RecordBuilder:
     def _on_dial_end(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         call = self._call_of(m)
         if call is None:
+            return []
+        if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
+            # A member answering its Local leg, or the queue's ring of a member: the queue answers the
+            # caller only with AgentConnect (a member may answer as the caller times out of the queue).
             return []
         status = _get(m, "DialStatus").upper()
         if call.answered is not None and call.record.transfers:
