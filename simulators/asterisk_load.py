@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -239,7 +240,7 @@ class SippRun:
             out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate(5)
+            out, _ = self.proc.communicate(timeout=5)
         self.output = out or ""
         return self.output
 
@@ -368,7 +369,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))
+    k = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
     return ordered[k]
 
 

@@ -407,7 +407,7 @@ class RecordBuilder:
             rec.wait = hold
         elif call.joined is not None and rec.wait is None:
             rec.wait = (at - call.joined).total_seconds()
-        rec.wait = _every_queue(call, call.answered, rec.wait)
+        rec.wait = _every_queue(call, call.answered or at, rec.wait)
         leg = _get(m, "DestUniqueid")
         if leg:
             call.agent_legs.add(leg)
@@ -415,12 +415,9 @@ class RecordBuilder:
         return [self._event("answered", rec, at)] if first else []
 
     def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
-        if not _get(m, "Uniqueid"):
-            # The caller hung up first (Reason: caller): Asterisk sends AgentComplete without the caller's
-            # channel fields. The member leg names the call; if the call already ended, its hang-up gave the talk.
-            call = self._find(m, "DestUniqueid", "DestLinkedid")
-        else:
-            call = self._call_of(m)
+        # The caller hung up first (Reason: caller): Asterisk sends AgentComplete without the caller's
+        # channel fields. The member leg names the call; if the call already ended, its hang-up gave the talk.
+        call = self._call_of(m) if _get(m, "Uniqueid") else self._find(m, "DestUniqueid", "DestLinkedid")
         if call is None:
             return []
         if call.record.talk is None:
