@@ -130,6 +130,7 @@ class Serve:
     ami_user: str = "rig"
     ami_secret: str = "rigsecret"
     extra: Sequence[str] = ()
+    with_ami: bool = True  # False: routing only (no events child, no records)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -139,7 +140,9 @@ class Serve:
     def start(self, timeout: float = 60.0) -> None:
         argv = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(self.config)]
         argv += ["--listen", f"127.0.0.1:{self.port}", "--database", f"sqlite+aiosqlite:///{self.database}"]
-        argv += ["--ami", f"127.0.0.1:{self.ami_port}", "--status-file", str(self.status_file)]
+        argv += ["--status-file", str(self.status_file)]
+        if self.with_ami:
+            argv += ["--ami", f"127.0.0.1:{self.ami_port}"]
         if self.clock_start:
             argv += ["--clock-start", self.clock_start]
         argv += list(self.extra)
@@ -336,14 +339,14 @@ class CallerLeg:
         return self.joins[0][1] - self.created if self.joins else None
 
 
-def caller_legs(events: Iterable[Event]) -> dict[str, CallerLeg]:
+def caller_legs(events: Iterable[Event], prefix: str = CALLER_PREFIX) -> dict[str, CallerLeg]:
     """Every SIP caller channel (``PJSIP/anonymous-*``, its own Linkedid) and what it reached."""
     legs: dict[str, CallerLeg] = {}
     for e in events:
         kind = e.get("Event")
         uid = e.get("Uniqueid", "")
         if kind == "Newchannel":
-            if e.get("Channel", "").startswith(CALLER_PREFIX) and e.get("Linkedid") == uid:
+            if e.get("Channel", "").startswith(prefix) and e.get("Linkedid") == uid:
                 legs[uid] = CallerLeg(
                     uid, e["Channel"], e.get("Exten", ""), e.get("CallerIDNum", ""), float(e["Timestamp"])
                 )
