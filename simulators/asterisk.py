@@ -515,7 +515,7 @@ def _logger_conf() -> str:
     )
 
 
-def _manager_conf(port: int, user: str, secret: str) -> str:
+def _manager_conf(port: int, user: str, secret: str, extra: str = "") -> str:
     return (
         "[general]\n"
         "enabled = yes\n"
@@ -529,7 +529,7 @@ def _manager_conf(port: int, user: str, secret: str) -> str:
         "permit = 127.0.0.1/255.255.255.255\n"
         "read = all\n"
         "write = all\n"
-        "writetimeout = 5000\n"
+        "writetimeout = 5000\n" + extra
     )
 
 
@@ -563,13 +563,14 @@ def start_asterisk(
     ami_secret: str = "rigsecret",
     boot_timeout: float = 30.0,
     modules: Iterable[str] = (),
+    manager_extra: str = "",
 ) -> AsteriskInstance:
     """Start Asterisk in ``root`` with the generated files of ``generated_dir`` included unchanged.
 
     ``sounds`` maps prompt ids to WAV bytes, installed as ``hotline/<id>.wav`` in this instance's
     sounds dir. ``extra_queues`` may add members to generated queues with ``[queue](+)`` sections.
     ``modules`` are loaded besides :data:`MODULES` (e.g. ``res_pjsip_endpoint_identifier_anonymous``
-    for SIP callers that match no endpoint).
+    for SIP callers that match no endpoint). ``manager_extra`` is appended to manager.conf (more AMI users).
     """
     missing = [f for f in GENERATED_FILES if not (generated_dir / f).exists()]
     if missing:
@@ -603,7 +604,7 @@ def start_asterisk(
         "asterisk.conf": _asterisk_conf(d, _module_dir(root)),
         "modules.conf": _modules_conf(modules),
         "logger.conf": _logger_conf(),
-        "manager.conf": _manager_conf(ami_port, ami_user, ami_secret),
+        "manager.conf": _manager_conf(ami_port, ami_user, ami_secret, manager_extra),
         "pjsip.conf": _pjsip_conf(sip_port, pjsip),
         "cdr.conf": cdr,
         "cdr_custom.conf": cdr_custom,

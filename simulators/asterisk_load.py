@@ -8,6 +8,7 @@ loopback ports; every process started here is stopped by its PID (SIPp) or proce
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import math
 import os
@@ -94,6 +95,20 @@ def pjsip_endpoints(uas_port: int, agents: Iterable[str], trunks: Iterable[str])
     return "\n".join(out)
 
 
+# The AMI user a site gives serve (docs/asterisk.md): read the event classes serve logs in for; write
+# call (Redirect, Getvar, BlindTransfer, Atxfer), originate (Originate) and reporting (CoreShowChannels
+# and QueueStatus for the resync after a reconnect).
+SERVE_AMI_USER, SERVE_AMI_SECRET = "hotline", "hotline-secret"
+SERVE_MANAGER_CONF = f"""
+[{SERVE_AMI_USER}]
+secret = {SERVE_AMI_SECRET}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = call,agent,user,cdr,system
+write = call,originate,reporting
+"""
+
+
 def queue_members(members: Mapping[str, Sequence[str]]) -> str:
     """queues.conf text: ``[queue](+)`` sections adding each agent as Local/<agent>@hotline-agents/n with
     state interface PJSIP/<agent>."""
@@ -127,8 +142,8 @@ class Serve:
     database: Path
     work: Path
     clock_start: str | None = None
-    ami_user: str = "rig"
-    ami_secret: str = "rigsecret"
+    ami_user: str = SERVE_AMI_USER
+    ami_secret: str = SERVE_AMI_SECRET
     extra: Sequence[str] = ()
     with_ami: bool = True  # False: routing only (no events child, no records)
     proc: subprocess.Popen[bytes] | None = None
@@ -365,6 +380,31 @@ def caller_legs(events: Iterable[Event], prefix: str = CALLER_PREFIX) -> dict[st
         elif kind == "Hangup":
             leg.hung_up = float(e["Timestamp"])
     return legs
+
+
+_EXECUTING = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\] VERBOSE\[\d+\](?:\[C-[0-9a-f]+\])? pbx\.c: "
+    r'Executing \[[^\]]*\] (\w+)\("([^"]+)", "([^"]*)"'
+)
+
+
+def dialplan_to_queue(full_log: str, channels: Iterable[str], queue: str) -> dict[str, float]:
+    """Seconds from each channel's first dialplan step to its ``Queue(queue...)`` step, from Asterisk's
+    full.log "Executing" lines (stamped by the logger when the step runs, to the millisecond). AMI event
+    Timestamps are taken when the manager formats the event, behind every Newexten/VarSet queued before it."""
+    wanted = set(channels)
+    first: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for line in full_log.splitlines():
+        m = _EXECUTING.match(line)
+        if m is None or m.group(3) not in wanted:
+            continue
+        when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        channel = m.group(3)
+        first.setdefault(channel, when)
+        if m.group(2) == "Queue" and channel not in out and m.group(4).split(",")[0] == queue:
+            out[channel] = when - first[channel]
+    return out
 
 
 def percentile(values: Sequence[float], q: float) -> float:
