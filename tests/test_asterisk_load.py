@@ -471,6 +471,55 @@ def test_stalled_routing_process_bounded_dead_air_then_normal_routing(load: Load
         assert leg.joins[0][0] == d.target
 
 
+def test_transferred_calls_records_equal_cdr(load: LoadRig) -> None:
+    """Answered calls blind-transferred to 110 by the agent side (AMI BlindTransfer, as serve's transfer
+    executor sends it): serve records them ``transferred`` to 110, and Asterisk's CDR shows the caller's
+    second answered party (the 110 seats on pstn)."""
+    calls = [PlacedCall("12315", "13800138000", None) for _ in range(3)]
+    ami = load.pbx.ami()
+    filter_events(ami)
+    transferred: list[str] = []
+    try:
+        rows = [f"{c.number};9000;{c.caller}" for c in calls]
+        sipp = sipp_uac(load.work, "uac_line.xml", rows, 2, load.target)
+        for _ in calls:
+            connect = ami.wait_for(
+                lambda e: (
+                    e.get("Event") == "AgentConnect"
+                    and e.get("Uniqueid") not in transferred
+                    and e.get("Channel", "").startswith("PJSIP/anonymous-")
+                ),
+                20.0,
+            )
+            ami.action("BlindTransfer", Channel=connect["DestChannel"], Exten="110", Context="hotline-onekey")
+            transferred.append(connect["Uniqueid"])
+        sipp.wait(60)
+        assert wait_idle(load.pbx, 30) == 0
+    finally:
+        ami.close()
+    assert sipp.counts() == (len(calls), 0), sipp.output[-2000:]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        records = load.serve.records()
+        if all(records.get(c, {}).get("outcome") not in (None, "active") for c in transferred):
+            break
+        time.sleep(0.3)
+    cdr: dict[str, list[dict[str, str]]] = {}
+    for row in load.pbx.cdr_rows():
+        cdr.setdefault(row["uniqueid"], []).append(row)
+    qlog: dict[str, list[list[str]]] = {}
+    for line in load.pbx.queue_log_rows():
+        qlog.setdefault(line[1], []).append(line)
+    for call_id in transferred:
+        rec = records[call_id]
+        outcome, _, _, _, agent = cdr_view(cdr[call_id], qlog.get(call_id, []))
+        assert (rec["outcome"], outcome) == ("transferred", "transferred"), (rec, cdr[call_id])
+        assert rec["transfers"] == "110" and rec["agent"] == agent
+        assert any(r["dstchannel"].startswith("PJSIP/pstn-") for r in cdr[call_id])
+        assert rec["talk"] is not None and 0 < float(str(rec["talk"])) < 1.5  # the agent talked until the transfer
+    print(f"\ntransfers: {len(transferred)} calls blind-transferred to 110: records and CDR both 'transferred'")
+
+
 def test_1000_calls_with_serve_killed_halfway_none_lost(load: LoadRig) -> None:
     """The same load with serve's whole process group SIGKILLed 10 s in: every call still reaches a queue, a
     dial or its release (SIPp: 0 failed), each call the controller did not decide joins a 12345 queue, and
