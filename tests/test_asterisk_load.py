@@ -372,6 +372,9 @@ def test_records_equal_asterisks_cdr(load: LoadRig, first_load: LoadRun) -> None
             problems.append(f"outcome {mine} != {outcome}")
         if outcome != "released" and bool(rec["overflowed"]) != overflowed:
             problems.append(f"overflowed {rec['overflowed']} != {overflowed}")
+        undecided = legs[call_id].route_actions[:1] == ["fallback"]  # the controller gave no decision
+        if bool(rec["fallback"]) != undecided:
+            problems.append(f"fallback {rec['fallback']} != {undecided} (routes {legs[call_id].route_actions})")
         if agent and rec["agent"] != agent:
             problems.append(f"agent {rec['agent']} != {agent}")
         if wait is not None:

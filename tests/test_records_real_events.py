@@ -85,6 +85,20 @@ def test_overflowed_calls_wait_counts_its_first_queue() -> None:
     assert abs(rec.wait - queue_log_wait) <= 2.0  # queue_log counts whole seconds, per queue
 
 
+def test_the_dialplans_fallback_after_a_queue_timeout_keeps_the_decision() -> None:
+    """The same call: the controller decided (12345, menu, hechi-general); the queue's overflow wait ran
+    out with no overflow queue, so hotline-queue went on to hotline-fallback, which sent a HotlineRoute
+    with Action: fallback and queued it in gx-general. The record keeps the controller's decision
+    (not ``fallback``: that flag means the controller gave none) and counts the move as an overflow."""
+    data = capture("overflowed_then_answered")
+    events = data["events"]
+    routes = [e for e in events if e["Event"] == "UserEvent" and e.get("UserEvent") == "HotlineRoute"]
+    assert [r["Action"] for r in routes] == ["queue", "queue", "fallback"]
+    rec, _ = build(events)
+    assert not rec.fallback and rec.action == "queue" and rec.target == routes[1]["Target"]
+    assert rec.overflowed and rec.queue == routes[2]["Target"]
+
+
 def test_a_members_late_dial_after_another_answered_is_no_transfer() -> None:
     """A plain answered call (queue_log ENTERQUEUE, CONNECT, COMPLETECALLER; the CDR one ANSWERED row), with
     a second member's Local;2 leg dialling its phone 5 ms after AgentConnect (its DialBegin carries the

@@ -300,6 +300,12 @@ class RecordBuilder:
             rec.overflowed = True
             rec.queue = _get(m, "To") or rec.queue
             return []
+        if _get(m, "Action") == FALLBACK_ACTION and call.queues_joined and rec.action not in ("", FALLBACK_ACTION):
+            # A decided call that timed out of its queue with no overflow queue: the dialplan's fallback
+            # queues it again (hotline-queue -> hotline-fallback). The controller's decision stands; the
+            # call moved on as an overflow does (the next QueueCallerJoin names the queue).
+            rec.overflowed = True
+            return []
         rec.dialled = _get(m, "Dialled") or rec.dialled
         rec.form = _get(m, "Form")
         rec.action = _get(m, "Action")
