@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -54,8 +55,6 @@ EVENT_FILTER = (
 
 def sipp_binary() -> str:
     """SIPp (Debian's sip-tester), installed first when missing and we are root."""
-    import shutil
-
     found = shutil.which("sipp")
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
