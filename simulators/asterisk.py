@@ -483,6 +483,13 @@ class AsteriskInstance:
         with path.open(newline="", encoding="utf-8", errors="replace") as fh:
             return [dict(zip(CDR_FIELDS, row, strict=False)) for row in csv.reader(fh)]
 
+    def queue_log_rows(self) -> list[list[str]]:
+        """Asterisk's own queue_log: ``[time, callid, queue, agent, event, data1, ...]`` per line."""
+        path = self.dir / "log" / "queue_log"
+        if not path.exists():
+            return []
+        return [line.split("|") for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line]
+
     def ami(self) -> Ami:
         """A new AMI connection as the harness user."""
         return Ami(self.ami_port, self.ami_user, self.ami_secret)
@@ -530,8 +537,8 @@ def _asterisk_conf(d: str, moddir: str) -> str:
     )
 
 
-def _modules_conf() -> str:
-    return "[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in MODULES)
+def _modules_conf(extra: Iterable[str] = ()) -> str:
+    return "[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in (*MODULES, *extra))
 
 
 def _logger_conf() -> str:
@@ -545,7 +552,7 @@ def _logger_conf() -> str:
     )
 
 
-def _manager_conf(port: int, user: str, secret: str) -> str:
+def _manager_conf(port: int, user: str, secret: str, extra: str = "") -> str:
     return (
         "[general]\n"
         "enabled = yes\n"
@@ -559,7 +566,7 @@ def _manager_conf(port: int, user: str, secret: str) -> str:
         "permit = 127.0.0.1/255.255.255.255\n"
         "read = all\n"
         "write = all\n"
-        "writetimeout = 5000\n"
+        "writetimeout = 5000\n" + extra
     )
 
 
@@ -592,11 +599,15 @@ def start_asterisk(
     ami_user: str = "rig",
     ami_secret: str = "rigsecret",
     boot_timeout: float = 30.0,
+    modules: Iterable[str] = (),
+    manager_extra: str = "",
 ) -> AsteriskInstance:
     """Start Asterisk in ``root`` with the generated files of ``generated_dir`` included unchanged.
 
     ``sounds`` maps prompt ids to WAV bytes, installed as ``hotline/<id>.wav`` in this instance's
     sounds dir. ``extra_queues`` may add members to generated queues with ``[queue](+)`` sections.
+    ``modules`` are loaded besides :data:`MODULES` (e.g. ``res_pjsip_endpoint_identifier_anonymous``
+    for SIP callers that match no endpoint). ``manager_extra`` is appended to manager.conf (more AMI users).
     """
     missing = [f for f in GENERATED_FILES if not (generated_dir / f).exists()]
     if missing:
@@ -630,9 +641,9 @@ def start_asterisk(
     # own; a harness [general] before the #include would silently replace it.
     confs = {
         "asterisk.conf": _asterisk_conf(d, _module_dir(root)),
-        "modules.conf": _modules_conf(),
+        "modules.conf": _modules_conf(modules),
         "logger.conf": _logger_conf(),
-        "manager.conf": _manager_conf(ami_port, ami_user, ami_secret),
+        "manager.conf": _manager_conf(ami_port, ami_user, ami_secret, manager_extra),
         "pjsip.conf": _pjsip_conf(sip_port, pjsip),
         "cdr.conf": cdr,
         "cdr_custom.conf": cdr_custom,

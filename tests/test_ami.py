@@ -231,6 +231,8 @@ async def test_login_ok_waits_for_fully_booted_and_runs_resync(server: AmiServer
         assert seen == [1]  # the hook ran only after FullyBooted arrived
         (login,) = server.actions_named("Login")
         assert login.get("Username") == "hotline"
+        # the event classes records, transfers and the wallboard read; not dialplan (Newexten, VarSet)
+        assert login.get("Events") == "call,agent,user,cdr,system"
     finally:
         await c.close()
 
@@ -325,6 +327,27 @@ async def test_keepalive_failure_triggers_reconnect(server: AmiServer) -> None:
         server.answer_pings = True
         await eventually(lambda: c.connected)
         assert (await c.action("Ping"))["Ping"] == "Pong"
+    finally:
+        await c.close()
+
+
+async def test_late_pong_behind_arriving_events_keeps_the_connection(server: AmiServer) -> None:
+    """Under load the Pong queues behind events: while events keep arriving the link is alive, and
+    reconnecting would lose the events of every call that starts and ends before the resync."""
+    server.answer_pings = False
+    c = AmiClient(client_settings(server, ping_interval=0.05, ping_timeout=0.1))
+    seen: list[str] = []
+    c.on("Newchannel", lambda m: seen.append(m.get("Uniqueid") or ""))
+    await c.connect()
+    try:
+        for i in range(40):  # 0.6 s: several unanswered Pings, events all along
+            server.emit({"Event": "Newchannel", "Uniqueid": f"1.{i}", "Channel": f"PJSIP/x-{i}"})
+            await asyncio.sleep(0.015)
+        await eventually(lambda: "1.39" in seen)
+        assert server.connections == 1
+        assert [f"1.{i}" for i in range(40)] == [u for u in seen if u.startswith("1.")]
+        # silence AND no Pong: a dead link, reconnected
+        await eventually(lambda: server.connections >= 2)
     finally:
         await c.close()
 

@@ -53,6 +53,8 @@ class _Call:
     record: CallRecord
     seen: dt.datetime  # last event for this call
     joined: dt.datetime | None = None  # last QueueCallerJoin
+    first_joined: dt.datetime | None = None  # first QueueCallerJoin: an overflowed call's wait starts here
+    in_queue: bool = False  # between QueueCallerJoin and QueueCallerLeave: the caller's dials ring members
     queues_joined: int = 0
     abandoned: bool = False
     answered: dt.datetime | None = None
@@ -80,6 +82,14 @@ def outcome_of(call: _Call) -> Outcome:
     if call.abandoned or call.dial_status == "CANCEL":
         return Outcome.ABANDONED
     return Outcome.FAILED
+
+
+def _every_queue(call: _Call, at: dt.datetime, wait: float | None) -> float | None:
+    """The wait counting every queue the call was in: from its first join when it overflowed (AMI's
+    HoldTime counts only the queue it is in now)."""
+    if call.queues_joined > 1 and call.first_joined is not None:
+        return max(wait or 0.0, (at - call.first_joined).total_seconds())
+    return wait
 
 
 def _seconds(value: str | None) -> float | None:
@@ -156,6 +166,7 @@ class RecordBuilder:
             "userevent": self._on_userevent,
             "queuecallerjoin": self._on_join,
             "queuecallerabandon": self._on_abandon,
+            "queuecallerleave": self._on_leave,
             "agentconnect": self._on_agent_connect,
             "agentcomplete": self._on_agent_complete,
             "dialbegin": self._on_dial_begin,
@@ -179,7 +190,7 @@ class RecordBuilder:
         name = _get(message, "Event").lower()
         handler = self._handlers.get(name)
         if handler is None:
-            return []  # QueueCallerLeave, VarSet, ... carry nothing the record needs
+            return []  # VarSet, Newexten, ... carry nothing the record needs
         when = self._time(message, at)
         try:
             out = handler(message, when)
@@ -289,6 +300,12 @@ class RecordBuilder:
             rec.overflowed = True
             rec.queue = _get(m, "To") or rec.queue
             return []
+        if _get(m, "Action") == FALLBACK_ACTION and call.queues_joined and rec.action not in ("", FALLBACK_ACTION):
+            # A decided call that timed out of its queue with no overflow queue: the dialplan's fallback
+            # queues it again (hotline-queue -> hotline-fallback). The controller's decision stands; the
+            # call moved on as an overflow does (the next QueueCallerJoin names the queue).
+            rec.overflowed = True
+            return []
         rec.dialled = _get(m, "Dialled") or rec.dialled
         rec.form = _get(m, "Form")
         rec.action = _get(m, "Action")
@@ -356,7 +373,16 @@ class RecordBuilder:
             call.record.overflowed = True  # the dialplan moved it on (overflow) even if no HotlineOverflow came
         call.record.queue = _required(m, "Queue")
         call.joined = at
+        call.in_queue = True
+        if call.first_joined is None:
+            call.first_joined = at
         return [self._event("queued", call.record, at)]
+
+    def _on_leave(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        call = self._call_of(m)
+        if call is not None and _get(m, "Uniqueid") == call.record.call_id:
+            call.in_queue = False
+        return []
 
     def _on_abandon(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         call = self._call_of(m)
@@ -366,12 +392,14 @@ class RecordBuilder:
         call.record.wait = _duration(m, "HoldTime")
         if call.record.wait is None and call.joined is not None:
             call.record.wait = (at - call.joined).total_seconds()
+        call.record.wait = _every_queue(call, at, call.record.wait)
         return []
 
     def _on_agent_connect(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         call = self._call_of(m)
         if call is None:
             return []
+        call.in_queue = False  # connected: out of the queue (QueueCallerLeave may come first or not at all)
         return self._answered(call, m, at, agent=_get(m, "MemberName") or _get(m, "Interface"))
 
     def _answered(self, call: _Call, m: Mapping[str, str], at: dt.datetime, agent: str) -> list[Output]:
@@ -385,6 +413,7 @@ class RecordBuilder:
             rec.wait = hold
         elif call.joined is not None and rec.wait is None:
             rec.wait = (at - call.joined).total_seconds()
+        rec.wait = _every_queue(call, call.answered or at, rec.wait)
         leg = _get(m, "DestUniqueid")
         if leg:
             call.agent_legs.add(leg)
@@ -392,7 +421,9 @@ class RecordBuilder:
         return [self._event("answered", rec, at)] if first else []
 
     def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
-        call = self._call_of(m)
+        # The caller hung up first (Reason: caller): Asterisk sends AgentComplete without the caller's
+        # channel fields. The member leg names the call; if the call already ended, its hang-up gave the talk.
+        call = self._call_of(m) if _get(m, "Uniqueid") else self._find(m, "DestUniqueid", "DestLinkedid")
         if call is None:
             return []
         if call.record.talk is None:
@@ -406,8 +437,16 @@ class RecordBuilder:
         leg = _get(m, "DestUniqueid")
         if leg:
             self._link(leg, call)
-        if call.answered is not None and call.record.action != "emergency":
-            # Dialling out after an agent answered: the call was redirected to a transfer target.
+        if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
+            return []  # a queue ringing its members, or a member's Local leg ringing its phone
+        if (
+            call.answered is not None
+            and call.record.action != "emergency"
+            and _get(m, "Uniqueid") == call.record.call_id
+        ):
+            # The caller's own channel dialling out after an agent answered: it was redirected to a
+            # transfer target. Another leg's dial (a queue member's Local;2 ringing its phone late,
+            # after a fellow member answered) is no transfer.
             if call.transfer_dial_due:  # the dial of a BlindTransfer / AttendedTransfer already counted
                 call.transfer_dial_due = False
                 return []
@@ -418,6 +457,10 @@ class RecordBuilder:
     def _on_dial_end(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         call = self._call_of(m)
         if call is None:
+            return []
+        if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
+            # A member answering its Local leg, or the queue's ring of a member: the queue answers the
+            # caller only with AgentConnect (a member may answer as the caller times out of the queue).
             return []
         status = _get(m, "DialStatus").upper()
         if call.answered is not None and call.record.transfers:
