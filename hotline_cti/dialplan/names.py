@@ -18,6 +18,7 @@ CTX_AGENTS = "hotline-agents"  # Local/<agent>@hotline-agents/n queue members
 CTX_XFER_OUT = "hotline-onekey"  # one-key transfer targets (one extension per target)
 CTX_XFER = "hotline-xfer"  # one-key blind / three-way feature subroutines
 CTX_CONF = "hotline-threeway"  # three-way calls (ConfBridge)
+CTX_HANDOVER = "hotline-handover"  # 110 hands a call to 12345: marked, then the general queue
 CTX_SURVEY = "hotline-survey"
 FEATURE_GROUP = "hotline_xfer"
 SOUND = cv.SOUND_DIR
