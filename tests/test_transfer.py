@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,40 @@ def test_threeway_plan_moves_both_legs_then_calls_the_target(policy: TransferPol
         "Exten": "s",
         "Priority": "1",
     }
-    assert dict(originate.fields)["Channel"] == f"Local/110@{names.CTX_XFER_OUT}"
-    assert dict(originate.fields)["Data"] == "hotline-1700000000.1,hotline_bridge,hotline_user"
+    # the target's leg runs hotline-threeway,s, as caller and agent do: the same ConfBridge by HOTLINE_CALL_ID
+    assert dict(originate.fields) == {
+        "Channel": f"Local/110@{names.CTX_XFER_OUT}",
+        "Context": names.CTX_CONF,
+        "Exten": "s",
+        "Priority": "1",
+        "Variable": "HOTLINE_CALL_ID=1700000000.1",
+        "Async": "true",
+    }
+
+
+def test_threeway_conference_is_named_by_the_channels_call_id(policy: TransferPolicy) -> None:
+    """Behind a Local caller HOTLINE_CALL_ID (the leg that ran the routing) is not the Linkedid: the
+    conference is the one hotline-threeway joins, hotline-${HOTLINE_CALL_ID}, read from the channel."""
+    facts = replace(BRIDGED, hotline_call_id="rig1234-2")
+    plan = plan_transfer(policy, request("110", TransferMode.THREEWAY), facts)
+    assert isinstance(plan, TransferPlan)
+    assert dict(plan.steps[1].fields)["Variable"] == "HOTLINE_CALL_ID=rig1234-2"
+    assert plan.call_id == "1700000000.1"  # the audit row keeps the call's id
+
+
+def test_attended_plan_names_the_target_and_presses_only_the_atxfer_code(policy: TransferPolicy) -> None:
+    """Not AMI Atxfer (its digits are lost or reach the target): TRANSFER_EXTEN/CONTEXT, then *2 received."""
+    plan = plan_transfer(policy, request("e12315", TransferMode.ATTENDED), BRIDGED)
+    assert isinstance(plan, TransferPlan)
+    assert [(s.action, dict(s.fields).get("Variable") or dict(s.fields).get("Digit")) for s in plan.steps] == [
+        ("Setvar", "TRANSFER_EXTEN"),
+        ("Setvar", "TRANSFER_CONTEXT"),
+        ("PlayDTMF", "*"),
+        ("PlayDTMF", "2"),
+    ]
+    assert [dict(s.fields)["Value"] for s in plan.steps[:2]] == ["9001", names.CTX_XFER_OUT]
+    assert all(dict(s.fields)["Receive"] == "true" for s in plan.steps[2:])
+    assert (plan.steps[-1].judge, plan.steps[-1].event) == ("event_only", "AttendedTransfer")
 
 
 @pytest.mark.parametrize(
@@ -103,12 +136,12 @@ def test_refusals_say_why(
     assert reason in refusal.reason
 
 
-def test_handover_redirects_the_caller_leg_into_the_general_queue(policy: TransferPolicy) -> None:
+def test_handover_redirects_the_caller_leg_into_hotline_handover(policy: TransferPolicy) -> None:
     trunk_110 = ChannelFacts("PJSIP/110-00000009", "1700000000.9", "1700000000.1", CALLER, "1700000000.1")
     plan = plan_transfer(policy, request("12345", TransferMode.HANDOVER, trunk_110.name, "110"), trunk_110)
     assert isinstance(plan, TransferPlan)
     (step,) = plan.steps
-    assert dict(step.fields) == {"Channel": CALLER, "Context": names.CTX_FALLBACK, "Exten": "s", "Priority": "1"}
+    assert dict(step.fields) == {"Channel": CALLER, "Context": names.CTX_HANDOVER, "Exten": "s", "Priority": "1"}
 
 
 # ------------------------------------------------------------ against the AMI
@@ -137,7 +170,9 @@ def executor(client: AmiClient, policy: TransferPolicy, batch_writer: BatchWrite
 
 
 def transfer_actions(server: AmiServer) -> list[str]:
-    return [a.name for a in server.actions if a.name in ("BlindTransfer", "Atxfer", "Redirect", "Originate")]
+    return [
+        a.name for a in server.actions if a.name in ("BlindTransfer", "Atxfer", "PlayDTMF", "Redirect", "Originate")
+    ]
 
 
 async def test_blind_transfer_runs_and_is_audited(
@@ -163,8 +198,17 @@ async def test_attended_transfer_waits_for_the_attendedtransfer_event(
 ) -> None:
     record = await executor(client, policy, batch_writer).execute(request("e12315", TransferMode.ATTENDED))
     assert (record.result, record.target, record.mode) == ("ok", "e12315", TransferMode.ATTENDED)
-    (action,) = server.actions_named("Atxfer")
-    assert (action.get("Channel"), action.get("Exten")) == (AGENT, "9001")
+    assert server.actions_named("Atxfer") == []
+    assert [a.get("Digit") for a in server.actions_named("PlayDTMF")] == ["*", "2"]
+    for _ in range(100):  # TRANSFER_EXTEN is cleared once the consultation call exists
+        if server.actions_named("Setvar")[-1].get("Value") == "":
+            break
+        await asyncio.sleep(0.01)
+    assert [(a.get("Variable"), a.get("Value")) for a in server.actions_named("Setvar")] == [
+        ("TRANSFER_EXTEN", "9001"),
+        ("TRANSFER_CONTEXT", "hotline-onekey"),
+        ("TRANSFER_EXTEN", ""),
+    ]
 
 
 async def test_attended_transfer_without_event_is_unknown_not_ok(
@@ -224,7 +268,9 @@ async def test_threeway_redirects_both_legs_and_originates_the_target(
     assert (redirect.get("Channel"), redirect.get("ExtraChannel")) == (CALLER, AGENT)
     assert server.channels[CALLER].context == server.channels[AGENT].context == "hotline-threeway"
     (originate,) = server.actions_named("Originate")
-    assert originate.get("Application") == "ConfBridge"
+    assert (originate.get("Context"), originate.get("Exten")) == ("hotline-threeway", "s")
+    (getvar,) = server.actions_named("Getvar")  # the conference's name: the agent leg's HOTLINE_CALL_ID
+    assert (getvar.get("Channel"), getvar.get("Variable")) == (AGENT, "HOTLINE_CALL_ID")
 
 
 async def test_threeway_target_not_answering_fails_after_the_redirect(
@@ -248,7 +294,7 @@ async def test_handover_from_110_queues_the_caller_in_12345(
     )
     assert (record.result, record.target, record.mode) == ("ok", "12345", TransferMode.HANDOVER)
     (redirect,) = server.actions_named("Redirect")
-    assert (redirect.get("Channel"), redirect.get("Context")) == (CALLER, "hotline-fallback")
+    assert (redirect.get("Channel"), redirect.get("Context")) == (CALLER, "hotline-handover")
 
 
 @pytest.mark.parametrize(

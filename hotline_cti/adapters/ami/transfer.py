@@ -1,4 +1,4 @@
-"""Carry out a one-key transfer plan through AMI, judge the result as Asterisk 20 reports it, audit it.
+"""Carry out a one-key transfer plan through AMI, judge the result as Asterisk 20/22 reports it, audit it.
 
 Every attempt, refused ones included, becomes a :class:`TransferRecord` handed
 to the audit sink (``BatchWriter.submit_transfer``) and an event on
@@ -13,6 +13,7 @@ event comes later (the store updates the row).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -23,7 +24,9 @@ from typing import Protocol
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
 from hotline_cti.adapters.ami.lines import handover_refusal
 from hotline_cti.adapters.ami.protocol import Message
+from hotline_cti.channel_vars import CALL_ID
 from hotline_cti.core.transfer import (
+    TRANSFER_EXTEN,
     AmiStep,
     ChannelFacts,
     Refusal,
@@ -33,6 +36,7 @@ from hotline_cti.core.transfer import (
     plan_transfer,
     resolve,
 )
+from hotline_cti.dialplan.names import CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.model import TransferMode, TransferRecord
@@ -97,6 +101,7 @@ class TransferExecutor:
         self._policy = policy  # a callable: a reloaded config applies to the next transfer
         self.audit = audit
         self.timeouts = timeouts or TransferTimeouts()
+        self._clearing: set[asyncio.Task[None]] = set()  # TRANSFER_EXTEN clean-ups in flight (kept referenced)
         self._clock = clock
 
     async def execute(self, request: TransferRequest) -> TransferRecord:
@@ -111,6 +116,8 @@ class TransferExecutor:
         except AmiError as exc:
             return self._audit(policy, request, at, "", early.key, FAILED, f"channel lookup failed: {exc}")
         facts = channel_facts(request.channel, list(listing.events))
+        if request.mode is TransferMode.THREEWAY and facts is not None and facts.peer:
+            facts = replace(facts, hotline_call_id=await self._call_id_var(facts.name))
         plan = plan_transfer(policy, request, facts)
         if isinstance(plan, Refusal):
             call_id = facts.call_id if facts else ""
@@ -124,6 +131,17 @@ class TransferExecutor:
         if result == UNKNOWN and plan.steps[-1].judge == "event_only":
             self._settle_later(policy, record)  # no await since _with_event stopped listening: no event missed
         return record
+
+    async def _call_id_var(self, channel: str) -> str:
+        """The channel's HOTLINE_CALL_ID (it names the three-way conference); '' when it cannot be read."""
+        try:
+            answer = await self.client.action(
+                "Getvar", {"Channel": channel, "Variable": CALL_ID}, timeout=self.timeouts.action, check=False
+            )
+        except AmiError as exc:
+            log.warning("transfer: %s of %s not read (%s); using the Linkedid", CALL_ID, mask_numbers(channel), exc)
+            return ""
+        return (answer.get("Value", "") or "") if answer.success else ""
 
     def _settle_later(self, policy: TransferPolicy, record: TransferRecord) -> None:
         """Listen on for the AttendedTransfer of an ``unknown`` attended transfer and audit it again."""
@@ -152,7 +170,7 @@ class TransferExecutor:
     async def _run(self, plan: TransferPlan) -> tuple[str, str]:
         for index, step in enumerate(plan.steps):
             try:
-                result, reason = await self._step(step)
+                result, reason = await self._step(step, plan.destination.code)
             except NotConnected as exc:
                 result, reason = FAILED, f"{step.action} not sent: {exc}"
             except ActionUnknownOutcome as exc:
@@ -165,7 +183,7 @@ class TransferExecutor:
                 return result, reason
         return OK, ""
 
-    async def _step(self, step: AmiStep) -> tuple[str, str]:
+    async def _step(self, step: AmiStep, code: str) -> tuple[str, str]:
         fields = dict(step.fields)
         if step.judge == "originate":
             answer = await self.client.action(
@@ -187,10 +205,10 @@ class TransferExecutor:
             if not answer.success:
                 return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
             return OK, ""
-        return await self._with_event(step, fields)
+        return await self._with_event(step, fields, code)
 
-    async def _with_event(self, step: AmiStep, fields: dict[str, str]) -> tuple[str, str]:
-        """BlindTransfer (response + event) and Atxfer (only the AttendedTransfer event counts)."""
+    async def _with_event(self, step: AmiStep, fields: dict[str, str], code: str) -> tuple[str, str]:
+        """BlindTransfer (response + event) and the atxfer code (only the AttendedTransfer event counts)."""
         channel = fields["Channel"]
         loop = asyncio.get_running_loop()
         seen: asyncio.Future[Message] = loop.create_future()
@@ -204,7 +222,13 @@ class TransferExecutor:
         try:
             answer = await self.client.action(step.action, fields, timeout=self.timeouts.action, check=False)
             if not answer.success:
+                if step.judge == "event_only":
+                    await self._clear_transfer_exten(channel)
                 return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
+            if step.judge == "event_only":
+                task = asyncio.get_running_loop().create_task(self._clear_when_dialled(channel, code))
+                self._clearing.add(task)
+                task.add_done_callback(self._clearing.discard)
             wait = self.timeouts.attended if step.judge == "event_only" else self.timeouts.event
             try:
                 event = await asyncio.wait_for(seen, wait)
@@ -215,6 +239,34 @@ class TransferExecutor:
             return OK, ""
         finally:
             self.client.off(step.event, on_event)
+
+    async def _clear_when_dialled(self, channel: str, code: str) -> None:
+        """Clear TRANSFER_EXTEN once the consultation call to ``code`` exists (at most ``event`` s later).
+
+        Left set, the agent's own next ``*2`` would dial this target again without asking for digits.
+        """
+        loop = asyncio.get_running_loop()
+        dialled: asyncio.Future[None] = loop.create_future()
+        prefix = f"Local/{code}@{CTX_XFER_OUT}-"
+
+        def on_new(message: Message) -> None:
+            if message.get("Channel", "").startswith(prefix) and not dialled.done():
+                dialled.set_result(None)
+
+        self.client.on("Newchannel", on_new)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dialled, self.timeouts.event)
+        finally:
+            self.client.off("Newchannel", on_new)
+        await self._clear_transfer_exten(channel)
+
+    async def _clear_transfer_exten(self, channel: str) -> None:
+        fields = {"Channel": channel, "Variable": TRANSFER_EXTEN, "Value": ""}
+        try:
+            await self.client.action("Setvar", fields, timeout=self.timeouts.action, check=False)
+        except AmiError as exc:  # the channel may be gone already: nothing left to clear
+            log.info("transfer: %s not cleared on %s (%s)", TRANSFER_EXTEN, mask_numbers(channel), exc)
 
     def _audit(
         self,
