@@ -107,12 +107,13 @@ contact = sip:pstn@127.0.0.1:{seat_port}
 """
 
 
-def _uas(port: int, work: Path) -> subprocess.Popen[bytes]:
-    """A SIPp UAS answering every call offered to it and talking for two minutes (agent or 110 seat)."""
+def _uas(port: int, work: Path, scenario: str = "uas_agent.xml") -> subprocess.Popen[bytes]:
+    """A SIPp UAS answering every call offered to it and talking for two minutes (agent or 110 seat);
+    with ``uas_busy.xml`` it refuses every call (486 Busy Here)."""
     inf = work / f"talk-{port}.csv"
     inf.write_text("SEQUENTIAL\n120000\n")
     return subprocess.Popen(
-        [*SIPP_COMMON, "-sf", str(SIPP / "uas_agent.xml"), "-inf", str(inf), "-p", str(port)],
+        [*SIPP_COMMON, "-sf", str(SIPP / scenario), "-inf", str(inf), "-p", str(port)],
         cwd=work,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -147,6 +148,8 @@ class Rig:
     handler: CommandHandler
     sip_caller_port: int
     queue: str
+    seat: list[subprocess.Popen[bytes]]  # the 110 seat's SIPp (one item; replaced when restarted)
+    seat_port: int
     audits: list[TransferRecord] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -208,13 +211,15 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         policy = build_policy(cfg)
         executor = TransferExecutor(client, lambda: policy, Sink(), timeouts=TransferTimeouts(attended=20.0))
         handler = CommandHandler(cfg.region.id, CommandSettings(auth="broker"), executor.execute)
-        rig_obj = Rig(pbx, ami, controller, work, loop, client, handler, pbx.sip_port, queue, audits)
+        rig_obj = Rig(
+            pbx, ami, controller, work, loop, client, handler, pbx.sip_port, queue, uas[1:], seat_port, audits
+        )
         yield rig_obj
     finally:
         loop.submit(client.close()).result(10)
         loop.close()
         ami.close()
-        for p in uas:
+        for p in uas[:1] + (rig_obj.seat if rig_obj else uas[1:]):
             p.kill()
             p.wait(5)
         pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))
@@ -645,3 +650,79 @@ def test_handover_of_a_12345_call_is_refused_and_nothing_moves(rig: Rig) -> None
     assert row["result"] == "refused" and "not on 110" in row["reason"], row
     time.sleep(0.5)
     assert talking(rig) == [{"caller", "agent"}]
+
+
+# ---------------------------------------------------------------- failures are audited as failures
+
+
+@pytest.fixture
+def seat_down(rig: Rig) -> Iterator[None]:
+    """The 110 seat is busy (486) instead of answering."""
+
+    def swap(scenario: str) -> None:
+        seat = rig.seat.pop()
+        seat.kill()
+        seat.wait(5)
+        rig.seat.append(_uas(rig.seat_port, rig.work, scenario))
+        time.sleep(0.3)  # SIPp bound its port
+
+    swap("uas_busy.xml")
+    try:
+        yield
+    finally:
+        swap("uas_agent.xml")
+
+
+@pytest.mark.parametrize("how", ["cli", "key"])
+def test_threeway_to_a_target_that_does_not_answer_is_failed_not_ok(rig: Rig, seat_down: None, how: str) -> None:
+    """The target never comes: audited failed (the caller had been moved), caller and agent left
+    talking in their conference, and the call record lists no transfer."""
+    live = answered_call(rig, "sip")
+    if how == "cli":
+        row = cli_result(ask_cli(rig, live, "110", "threeway"), timeout=60)
+        assert row["result"] == "failed", row
+        assert "did not answer" in row["reason"] and "after Redirect succeeded" in row["reason"], row
+    else:
+        press(rig, live, "*3110")
+    wait_until(lambda: talking(rig) == [{"caller", "agent"}], 60, "caller and agent back together, in the conference")
+    joins = conference_joins(rig, live.since)
+    assert len(joins) == 2 and not [j for j in joins if "@hotline-onekey-" in j["Channel"]], joins
+    if how == "key":
+        _event(rig, live.since, lambda e: e.get("UserEvent") == "HotlineTransfer", 60)
+    call, key_audits = call_record(rig, live)
+    if how == "key":
+        (audit,) = key_audits
+        assert audit.result == "failed" and audit.reason.startswith("Originate: "), audit
+        assert audit.reason != "Originate: SUCCESS"
+    assert call.transfers == []
+
+
+# ---------------------------------------------------------------- the agent sees the line once
+
+
+def test_subcentre_overflow_prefixes_the_caller_name_once(rig: Rig) -> None:
+    """12313 from Guilin: the sub-centre's dial fails (no such trunk on the rig), the call overflows to
+    the 12345 queue; the agent's phone shows the line's tag once, not [12313][12313] (HOTLINE_TAGGED)."""
+    expected = decide(
+        Call("12313", caller=CALLER_NUMBER), compile_config(load_config(CONFIG).model), rig.controller.now
+    )
+    assert expected.overflow is not None and expected.dial is not None
+    member = f"Local/{SIP_AGENT}@hotline-agents/n"
+    added = rig.ami.action("QueueAdd", Queue=expected.overflow, Interface=member, MemberName=SIP_AGENT, check=False)
+    try:
+        _, since, _ = place_call(rig, "sip", "12313")
+        ring = _event(rig, since, lambda e: e.get("Event") == "DialBegin" and e.get("DialString") == SIP_AGENT, 20)
+    finally:
+        if added["Response"] == "Success":  # not when the harness made it a member already
+            rig.ami.action("QueueRemove", Queue=expected.overflow, Interface=member)
+    dialled = [
+        e["AppData"]
+        for e in list(rig.ami.events)[since:]
+        if e.get("Event") == "Newexten" and e.get("Context") == "hotline-dial" and e.get("Application") == "Dial"
+    ]
+    assert [d.split(",")[0] for d in dialled] == [expected.dial]  # the sub-centre first; it failed
+    join = _event(rig, since, lambda e: e.get("Event") == "QueueCallerJoin")
+    assert join["Queue"] == expected.overflow
+    assert ring["DestConnectedLineName"] == f"[12313]{CALLER_NUMBER}"
+    names = {e.get("CallerIDName", "") for e in list(rig.ami.events)[since:]}
+    assert not any("[12313][12313]" in n for n in names), names
