@@ -805,9 +805,12 @@ class AmiServer:
         if peer is None or ch.name not in self.channels:
             return  # DTMF into an unbridged channel does nothing at all
         seq = next(self._chan_seq)
-        second = self.add_channel(f"Local/{exten}@{context}-{seq:08x};1", context=context, exten=exten)
+        # The consultation call is part of the transferer's call: same Linkedid (as on Asterisk 22).
+        second = self.add_channel(
+            f"Local/{exten}@{context}-{seq:08x};1", context=context, exten=exten, linkedid=ch.linkedid
+        )
         target = self.add_channel(
-            f"Local/{exten}@{context}-{seq:08x};2", context=context, exten=exten, caller_num=exten
+            f"Local/{exten}@{context}-{seq:08x};2", context=context, exten=exten, caller_num=exten, linkedid=ch.linkedid
         )
         self._event("Newchannel", "call,all", second.snapshot())
         self._event("Newchannel", "call,all", target.snapshot())

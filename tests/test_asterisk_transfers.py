@@ -697,6 +697,25 @@ def test_threeway_to_a_target_that_does_not_answer_is_failed_not_ok(rig: Rig, se
     assert call.transfers == []
 
 
+@pytest.mark.parametrize("how", ["cli", "mqtt"])
+def test_attended_to_a_target_that_does_not_answer_is_failed_at_once(rig: Rig, seat_down: None, how: str) -> None:
+    """The consultation call ends (110 busy) with no AttendedTransfer: failed, not unknown after 60 s;
+    Asterisk gives the agent back to the caller; the record lists no transfer."""
+    live = answered_call(rig, "sip")
+    started = time.monotonic()
+    if how == "cli":
+        row = cli_result(ask_cli(rig, live, "110", "attended"), timeout=30)
+    else:
+        row = mqtt_result(ask_mqtt(rig, live, "110", "attended"), timeout=30)
+    assert row["result"] == "failed", row
+    assert "the consultation call to 110 ended" in row["reason"] and "no AttendedTransfer" in row["reason"], row
+    assert time.monotonic() - started < 15
+    wait_until(lambda: talking(rig) == [{"caller", "agent"}], 15, "the agent back with the caller")
+    assert [e for e in list(rig.ami.events)[live.since :] if e.get("Event") == "AttendedTransfer"] == []
+    call, _ = call_record(rig, live)
+    assert call.transfers == []
+
+
 # ---------------------------------------------------------------- the agent sees the line once
 
 

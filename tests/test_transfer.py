@@ -221,6 +221,29 @@ async def test_attended_transfer_without_event_is_unknown_not_ok(
     assert "no AttendedTransfer event" in record.reason
 
 
+async def test_attended_transfer_whose_consultation_ends_is_failed_at_once(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
+) -> None:
+    """The consultation call (same Linkedid) hangs up with no AttendedTransfer: failed, not unknown;
+    another call's consultation to the same target ending changes nothing."""
+    server.atxfer_delay = 30  # Asterisk would never send AttendedTransfer
+    linked = server.channels[AGENT].linkedid
+    ex = TransferExecutor(client, lambda: policy, batch_writer, timeouts=TransferTimeouts(attended=5.0))
+    running = asyncio.ensure_future(ex.execute(request("119", TransferMode.ATTENDED)))
+    while len(server.actions_named("PlayDTMF")) < 2:
+        await asyncio.sleep(0.01)
+    for uid, link in (("9.1", "other.1"), ("9.2", linked)):
+        name = f"Local/119@hotline-onekey-0000000{uid[-1]};1"
+        server.emit({"Event": "Newchannel", "Channel": name, "Uniqueid": uid, "Linkedid": link})
+        server.emit({"Event": "Hangup", "Channel": name, "Uniqueid": uid, "Linkedid": link, "Cause": "17"})
+        if link != linked:
+            await asyncio.sleep(0.1)
+            assert not running.done()  # not ours
+    record = await asyncio.wait_for(running, 5)
+    assert record.result == "failed"
+    assert record.reason == "the consultation call to 119 ended (cause 17) with no AttendedTransfer"
+
+
 async def test_attended_transfer_completed_after_the_wait_settles_its_audit_row(
     server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
 ) -> None:

@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
 from hotline_cti.adapters.ami.lines import handover_refusal
@@ -83,6 +83,32 @@ def channel_facts(name: str, channels: list[Message]) -> ChannelFacts | None:
         peer=peer.get("Channel", "") if peer else "",
         peer_uniqueid=peer.get("Uniqueid", "") if peer else "",
     )
+
+
+MOVING_ACTIONS = ("Redirect", "BlindTransfer")  # steps that move a call (Setvar, PlayDTMF do not)
+CONSULTATION_GRACE = 1.0  # seconds an AttendedTransfer may follow the end of its consultation call
+
+
+class _Consultation:
+    """The consultation call of one attended transfer, from Newchannel / Hangup events."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, prefix: str, linkedid: str) -> None:
+        self.prefix, self.linkedid = prefix, linkedid
+        self.legs: set[str] = set()
+        self.dialled: asyncio.Future[None] = loop.create_future()
+        self.ended: asyncio.Future[str] = loop.create_future()  # the hang-up cause
+
+    def on_new(self, message: Message) -> None:
+        if message.get("Channel", "").startswith(self.prefix) and message.get("Linkedid") == self.linkedid:
+            self.legs.add(message.get("Uniqueid", ""))
+            if not self.dialled.done():
+                self.dialled.set_result(None)
+
+    def on_hangup(self, message: Message) -> None:
+        ours = message.get("Uniqueid") in self.legs and message.get("Channel", "").endswith(";1")
+        if ours and not self.ended.done():
+            cause = f"{message.get('Cause', '?')} {message.get('Cause-txt', '')}".strip()
+            self.ended.set_result(f"cause {cause}")
 
 
 class TransferExecutor:
@@ -170,7 +196,7 @@ class TransferExecutor:
     async def _run(self, plan: TransferPlan) -> tuple[str, str]:
         for index, step in enumerate(plan.steps):
             try:
-                result, reason = await self._step(step, plan.destination.code)
+                result, reason = await self._step(step, plan.destination.code, plan.call_id)
             except NotConnected as exc:
                 result, reason = FAILED, f"{step.action} not sent: {exc}"
             except ActionUnknownOutcome as exc:
@@ -178,12 +204,13 @@ class TransferExecutor:
             except AmiError as exc:
                 result, reason = FAILED, f"{step.action}: {exc}"
             if result != OK:
-                if index:  # an earlier step already moved the call: say so
-                    reason += f" (after {', '.join(s.action for s in plan.steps[:index])} succeeded)"
+                moved = [s.action for s in plan.steps[:index] if s.action in MOVING_ACTIONS]
+                if moved:  # an earlier step already moved the call: say so
+                    reason += f" (after {', '.join(moved)} succeeded)"
                 return result, reason
         return OK, ""
 
-    async def _step(self, step: AmiStep, code: str) -> tuple[str, str]:
+    async def _step(self, step: AmiStep, code: str, call_id: str) -> tuple[str, str]:
         fields = dict(step.fields)
         if step.judge == "originate":
             answer = await self.client.action(
@@ -205,13 +232,20 @@ class TransferExecutor:
             if not answer.success:
                 return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
             return OK, ""
-        return await self._with_event(step, fields, code)
+        return await self._with_event(step, fields, code, call_id)
 
-    async def _with_event(self, step: AmiStep, fields: dict[str, str], code: str) -> tuple[str, str]:
-        """BlindTransfer (response + event) and the atxfer code (only the AttendedTransfer event counts)."""
+    async def _with_event(self, step: AmiStep, fields: dict[str, str], code: str, call_id: str) -> tuple[str, str]:
+        """BlindTransfer (response + event) and the atxfer code (only the AttendedTransfer event counts).
+
+        For the atxfer code the consultation call (``Local/<code>@hotline-onekey``, same Linkedid) is
+        watched too: once it exists TRANSFER_EXTEN is cleared, and when it ends with no AttendedTransfer
+        (the target busy or not answering, the agent aborting) the transfer is ``failed`` at once.
+        """
         channel = fields["Channel"]
         loop = asyncio.get_running_loop()
         seen: asyncio.Future[Message] = loop.create_future()
+        attended = step.judge == "event_only"
+        consult = _Consultation(loop, f"Local/{code}@{CTX_XFER_OUT}-", call_id)
 
         def on_event(message: Message) -> None:
             mine = (message.get("TransfererChannel"), message.get("OrigTransfererChannel"))
@@ -219,46 +253,46 @@ class TransferExecutor:
                 seen.set_result(message)
 
         self.client.on(step.event, on_event)
+        if attended:
+            self.client.on("Newchannel", consult.on_new)
+            self.client.on("Hangup", consult.on_hangup)
         try:
             answer = await self.client.action(step.action, fields, timeout=self.timeouts.action, check=False)
             if not answer.success:
-                if step.judge == "event_only":
+                if attended:
                     await self._clear_transfer_exten(channel)
                 return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
-            if step.judge == "event_only":
-                task = asyncio.get_running_loop().create_task(self._clear_when_dialled(channel, code))
+            if attended:
+                task = loop.create_task(self._clear_when_dialled(channel, consult.dialled))
                 self._clearing.add(task)
                 task.add_done_callback(self._clearing.discard)
-            wait = self.timeouts.attended if step.judge == "event_only" else self.timeouts.event
-            try:
-                event = await asyncio.wait_for(seen, wait)
-            except TimeoutError:
+            wait = self.timeouts.attended if attended else self.timeouts.event
+            either: set[asyncio.Future[Any]] = {seen, consult.ended}
+            done, _ = await asyncio.wait(either, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
                 return UNKNOWN, f"no {step.event} event within {wait:g}s"
+            if not seen.done():  # the consultation ended: an AttendedTransfer may still be on its way
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(seen), CONSULTATION_GRACE)
+            if not seen.done():
+                why = consult.ended.result()
+                return FAILED, f"the consultation call to {code} ended ({why}) with no {step.event}"
+            event = seen.result()
             if event.get("Result", "").lower() != "success":
                 return FAILED, f"{step.event} result {event.get('Result', '?')}"
             return OK, ""
         finally:
             self.client.off(step.event, on_event)
+            self.client.off("Newchannel", consult.on_new)
+            self.client.off("Hangup", consult.on_hangup)
 
-    async def _clear_when_dialled(self, channel: str, code: str) -> None:
-        """Clear TRANSFER_EXTEN once the consultation call to ``code`` exists (at most ``event`` s later).
+    async def _clear_when_dialled(self, channel: str, dialled: asyncio.Future[None]) -> None:
+        """Clear TRANSFER_EXTEN once the consultation call exists (at most ``event`` s later).
 
         Left set, the agent's own next ``*2`` would dial this target again without asking for digits.
         """
-        loop = asyncio.get_running_loop()
-        dialled: asyncio.Future[None] = loop.create_future()
-        prefix = f"Local/{code}@{CTX_XFER_OUT}-"
-
-        def on_new(message: Message) -> None:
-            if message.get("Channel", "").startswith(prefix) and not dialled.done():
-                dialled.set_result(None)
-
-        self.client.on("Newchannel", on_new)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(dialled, self.timeouts.event)
-        finally:
-            self.client.off("Newchannel", on_new)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(dialled), self.timeouts.event)
         await self._clear_transfer_exten(channel)
 
     async def _clear_transfer_exten(self, channel: str) -> None:
