@@ -28,12 +28,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
-from hotline_cti.adapters.mqtt.commands import CommandHandler
+from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
@@ -44,7 +46,16 @@ from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, TransferRecord
-from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, silent_wav, start_asterisk
+from simulators.asterisk import (
+    Ami,
+    AsteriskInstance,
+    ControllerThread,
+    Event,
+    free_port,
+    silent_wav,
+    start_asterisk,
+)
+from simulators.mosquitto import Broker, running_broker
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
@@ -175,7 +186,6 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     out = work / "dialplan"
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
     sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
-    from simulators.asterisk import free_port
 
     agent_port, seat_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
     members = "".join(
@@ -745,3 +755,41 @@ def test_subcentre_overflow_prefixes_the_caller_name_once(rig: Rig) -> None:
     assert ring["DestConnectedLineName"] == f"[12313]{CALLER_NUMBER}"
     names = {e.get("CallerIDName", "") for e in list(rig.ami.events)[since:]}
     assert not any("[12313][12313]" in n for n in names), names
+
+
+# ---------------------------------------------------------------- through a real broker
+
+
+def test_mqtt_command_through_a_real_broker_moves_the_call(rig: Rig) -> None:
+    """The whole MQTT path once: a supervisor publishes a three-way command on mosquitto, the controller's
+    CommandListener runs it against Asterisk, the reply comes back on the supervisor's reply topic."""
+    live = answered_call(rig, "sip")
+    ident = uuid.uuid4().hex[:12]
+    body = {"v": 1, "id": ident, "type": "transfer", "channel": live.agent, "to": "110", "mode": "threeway"}
+
+    async def over_broker(broker: Broker) -> dict[str, object]:
+        listener = CommandListener(MqttSettings(broker.host, broker.port, timeout=5.0), rig.handler)
+        await listener.start()
+        try:
+            await asyncio.wait_for(listener.subscribed.wait(), 10)
+            async with aiomqtt.Client(broker.host, broker.port, identifier="sup1-test") as sup:
+                await sup.subscribe("hotline/gx/replies/sup1/#", qos=1)
+                await sup.publish("hotline/gx/commands/sup1/transfer", json.dumps(body).encode(), qos=1)
+                async with asyncio.timeout(30):
+                    async for message in sup.messages:
+                        assert str(message.topic) == f"hotline/gx/replies/sup1/{ident}"
+                        assert isinstance(message.payload, bytes)
+                        reply: dict[str, object] = json.loads(message.payload)["data"]
+                        return reply
+        finally:
+            await listener.stop()
+        raise AssertionError("no reply")
+
+    with running_broker() as broker:
+        reply = rig.loop.submit(over_broker(broker)).result(60)
+    assert reply["ok"] is True and reply["result"] == "ok", reply
+    transfer = reply["transfer"]
+    assert isinstance(transfer, dict) and transfer["requested_by"] == "mqtt:sup1" and transfer["mode"] == "threeway"
+    wait_until(lambda: talking(rig) == [{"caller", "agent", "110"}], 20, "caller, agent and 110 together")
+    call, _ = call_record(rig, live)
+    assert call.transfers == ["110"]
