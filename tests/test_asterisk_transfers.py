@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -81,7 +82,7 @@ exten => lagent,1,Answer()
 """
 
 
-def _pjsip(agent_port: int, seat_port: int) -> str:
+def _pjsip(agent_port: int, seat_port: int, busy_port: int) -> str:
     return f"""
 [citytrunk]
 type = endpoint
@@ -115,6 +116,17 @@ aors = pstn
 [pstn]
 type = aor
 contact = sip:pstn@127.0.0.1:{seat_port}
+
+[pstn-guilin]
+type = endpoint
+context = hotline-inbound
+disallow = all
+allow = alaw,ulaw
+aors = pstn-guilin
+
+[pstn-guilin]
+type = aor
+contact = sip:pstn-guilin@127.0.0.1:{busy_port}
 """
 
 
@@ -162,6 +174,7 @@ class Rig:
     seat: list[subprocess.Popen[bytes]]  # the 110 seat's SIPp (one item; replaced when restarted)
     seat_port: int
     audits: list[TransferRecord] = field(default_factory=list)
+    mark: int = 0  # index of the first event of the running test (no channel is older)
 
     def env(self) -> dict[str, str]:
         return {
@@ -187,7 +200,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
     sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
 
-    agent_port, seat_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    agent_port, seat_port, busy_port = (free_port(socket.SOCK_DGRAM) for _ in range(3))
     members = "".join(
         f"\n[{q}](+)\nmember => Local/{SIP_AGENT}@hotline-agents/n,0,{SIP_AGENT},PJSIP/{SIP_AGENT}\n"
         for q in (queue, "gx-general")
@@ -198,10 +211,11 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         generated_dir=out,
         extra_extensions=HARNESS,
         extra_queues=members,
-        pjsip=_pjsip(agent_port, seat_port),
+        pjsip=_pjsip(agent_port, seat_port, busy_port),
         sounds=sounds,
     )
-    uas = [_uas(agent_port, work), _uas(seat_port, work)]
+    # agent1002's phone, the 110 seat, and Guilin's tobacco sub-centre (always busy)
+    uas = [_uas(agent_port, work), _uas(seat_port, work), _uas(busy_port, work, "uas_busy.xml")]
     ami = pbx.ami()
     loop = Loop()
     rig_obj: Rig | None = None
@@ -222,14 +236,14 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         executor = TransferExecutor(client, lambda: policy, Sink(), timeouts=TransferTimeouts(attended=20.0))
         handler = CommandHandler(cfg.region.id, CommandSettings(auth="broker"), executor.execute)
         rig_obj = Rig(
-            pbx, ami, controller, work, loop, client, handler, pbx.sip_port, queue, uas[1:], seat_port, audits
+            pbx, ami, controller, work, loop, client, handler, pbx.sip_port, queue, uas[1:2], seat_port, audits
         )
         yield rig_obj
     finally:
         loop.submit(client.close()).result(10)
         loop.close()
         ami.close()
-        for p in uas[:1] + (rig_obj.seat if rig_obj else uas[1:]):
+        for p in [uas[0], uas[2], *(rig_obj.seat if rig_obj else uas[1:2])]:
             p.kill()
             p.wait(5)
         pbx.stop(keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))
@@ -308,7 +322,7 @@ def party(name: str) -> str | None:
 def talking(rig: Rig) -> list[set[str]]:
     """The parties talking together now, e.g. [{'caller', '110'}] (a party alone is not listed)."""
     out = []
-    for group in who_talks(list(rig.ami.events)):
+    for group in who_talks(list(rig.ami.events)[rig.mark :]):
         parties = {p for p in (party(n) for n in group) if p}
         if len(parties) > 1:
             out.append(parties)
@@ -448,9 +462,16 @@ def emergency_call(rig: Rig, kind: str) -> Live:
 
 @pytest.fixture(autouse=True)
 def _clean(rig: Rig) -> Iterator[None]:
+    """After each test: every channel hung up, and Asterisk logged no WARNING or ERROR during it (e.g.
+    'Override extension ... does not exist', 'async goto', 'Invalid timeout')."""
+    before = len(rig.pbx.log_text())
+    rig.mark = len(rig.ami.events)
     yield
     rig.pbx.cli("channel request hangup all")
     wait_until(lambda: "0 active channels" in rig.pbx.cli("core show channels count"), 15, "all channels gone")
+    new = rig.pbx.log_text()[before:].splitlines()
+    bad = [line for line in new if re.search(r"\] (WARNING|ERROR)\[", line) and "taskprocessor.c" not in line]
+    assert bad == [], bad
 
 
 # ---------------------------------------------------------------- ways of asking
@@ -524,7 +545,7 @@ def test_blind(rig: Rig, how: str, kind: str) -> None:
 
 def party_alive(rig: Rig, who: str) -> bool:
     """Whether a live channel of ``who`` exists."""
-    return any(party(n) == who for n in live_channels(list(rig.ami.events)).values())
+    return any(party(n) == who for n in live_channels(list(rig.ami.events)[rig.mark :]).values())
 
 
 def hang_up(rig: Rig, channel: str) -> None:
@@ -730,7 +751,7 @@ def test_attended_to_a_target_that_does_not_answer_is_failed_at_once(rig: Rig, s
 
 
 def test_subcentre_overflow_prefixes_the_caller_name_once(rig: Rig) -> None:
-    """12313 from Guilin: the sub-centre's dial fails (no such trunk on the rig), the call overflows to
+    """12313 from Guilin: the sub-centre is busy (SIPp answers 486), the call overflows to
     the 12345 queue; the agent's phone shows the line's tag once, not [12313][12313] (HOTLINE_TAGGED)."""
     expected = decide(
         Call("12313", caller=CALLER_NUMBER), compile_config(load_config(CONFIG).model), rig.controller.now
