@@ -595,13 +595,24 @@ def test_attended(rig: Rig, how: str, kind: str) -> None:
         # TRANSFER_EXTEN named the target: the digits Atxfer also queues never reached 110
         assert dtmf_sent_to(rig, live.since, "PJSIP/pstn-") == []
         assert dtmf_sent_to(rig, live.since, "Local/110@") == []
-    call, _ = call_record(rig, live)
+    call, key_audits = call_record(rig, live)
     assert call.transfers == ["110"]
+    if how == "key":  # the agent's own *2 is audited from AttendedTransfer
+        (row_rec,) = key_audits
+        assert (row_rec.result, row_rec.mode, row_rec.target, row_rec.call_id) == (
+            "ok",
+            "attended",
+            "110",
+            live.call_id,
+        )
+        assert row_rec.requested_by == f"agent:{SIP_AGENT if kind == 'sip' else LOCAL_AGENT}"
+    else:  # a command's consultation (hotline-onekey-cmd) is audited by the command only
+        assert key_audits == []
 
 
 def test_attended_command_clears_transfer_exten_once_dialled(rig: Rig) -> None:
-    """TRANSFER_EXTEN, set for an attended command, is cleared once the consultation is dialled:
-    the agent's own *2 on a later call still asks which target."""
+    """TRANSFER_EXTEN and TRANSFER_CONTEXT, set for an attended command, are restored once the
+    consultation is dialled: the agent's own next *2 asks which target and is audited as the agent's."""
     live = answered_call(rig, "sip")
     row_proc = ask_cli(rig, live, "110", "attended")
     wait_until(lambda: talking(rig) == [{"agent", "110"}], 15, "agent consulting 110")
@@ -610,6 +621,13 @@ def test_attended_command_clears_transfer_exten_once_dialled(rig: Rig) -> None:
         lambda: rig.ami.action("Getvar", Channel=live.agent, Variable="TRANSFER_EXTEN").get("Value", "") == "",
         10,
         "TRANSFER_EXTEN cleared",
+    )
+    wait_until(
+        lambda: (
+            rig.ami.action("Getvar", Channel=live.agent, Variable="TRANSFER_CONTEXT").get("Value") == "hotline-onekey"
+        ),
+        10,
+        "TRANSFER_CONTEXT the agents' own again",
     )
     assert answer["Response"] == "Success"
     hang_up(rig, live.agent)

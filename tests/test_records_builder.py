@@ -549,17 +549,54 @@ def test_resync_keeps_calls_that_began_after_the_channel_list_was_asked() -> Non
 # ---------------------------------------------------------------- transfers as Asterisk 22 reports them
 
 
-def consultation(at: int, code: str = "110", uid: str = "1700000000.6") -> tuple[int, Fields]:
-    """The atxfer consultation (or a three-way target) dialling out: Local/<code>@hotline-onekey;2 -> the seat."""
+def consultation(
+    at: int, code: str = "110", uid: str = "1700000000.6", context: str = "hotline-onekey"
+) -> tuple[int, Fields]:
+    """The atxfer consultation (or a three-way target) dialling out: Local/<code>@<context>;2 -> the seat."""
     return (
         at,
         ev(
             "DialBegin",
-            **snapshot(uid, CALLER, Channel=f"Local/{code}@hotline-onekey-00000001;2", Exten=code),
+            **snapshot(uid, CALLER, Channel=f"Local/{code}@{context}-00000001;2", Exten=code),
             **snapshot("1700000000.8", CALLER, prefix="Dest", Channel="PJSIP/pstn-00000003"),
             DialString=f"{code}@pstn",
         ),
     )
+
+
+def attended_done(at: int) -> tuple[int, Fields]:
+    """AttendedTransfer as Asterisk 22 sends it for a Local agent: no TransferTarget*, SecondTransferer
+    is the agent itself (Exten s)."""
+    return (
+        at,
+        ev(
+            "AttendedTransfer",
+            Result="Success",
+            **snapshot(AGENT, CALLER, prefix="OrigTransferer", Exten="s"),
+            **snapshot(AGENT, CALLER, prefix="SecondTransferer", Exten="s"),
+            DestType="Bridge",
+        ),
+    )
+
+
+@pytest.mark.parametrize(("context", "audited"), [("hotline-onekey", True), ("hotline-onekey-cmd", False)])
+def test_attended_transfer_by_the_agents_key_is_audited_a_commands_is_not_again(context: str, audited: bool) -> None:
+    """The agent's own *2 consults through hotline-onekey and is audited from AttendedTransfer; the CLI
+    and MQTT consult through hotline-onekey-cmd and audit themselves (no second row)."""
+    out = run(RecordBuilder("gx"), queued((14, connect()), consultation(30, context=context), attended_done(60)))
+    audits = [o for o in out if isinstance(o, TransferRecord)]
+    if audited:
+        (audit,) = audits
+        assert (audit.call_id, audit.target, audit.mode, audit.requested_by, audit.result) == (
+            CALLER,
+            "110",
+            TransferMode.ATTENDED,
+            "agent:8001",
+            "ok",
+        )
+        assert [e.type for e in out if isinstance(e, Event) and e.type == "transfers"] == ["transfers"]
+    else:
+        assert audits == []
 
 
 def test_attended_transfer_is_counted_once_and_names_the_consulted_target() -> None:

@@ -107,7 +107,7 @@ def test_attended_plan_names_the_target_and_presses_only_the_atxfer_code(policy:
         ("PlayDTMF", "*"),
         ("PlayDTMF", "2"),
     ]
-    assert [dict(s.fields)["Value"] for s in plan.steps[:2]] == ["9001", names.CTX_XFER_OUT]
+    assert [dict(s.fields)["Value"] for s in plan.steps[:2]] == ["9001", names.CTX_XFER_CMD]
     assert all(dict(s.fields)["Receive"] == "true" for s in plan.steps[2:])
     assert (plan.steps[-1].judge, plan.steps[-1].event) == ("event_only", "AttendedTransfer")
 
@@ -201,13 +201,18 @@ async def test_attended_transfer_waits_for_the_attendedtransfer_event(
     assert server.actions_named("Atxfer") == []
     assert [a.get("Digit") for a in server.actions_named("PlayDTMF")] == ["*", "2"]
     for _ in range(100):  # TRANSFER_EXTEN is cleared once the consultation call exists
-        if server.actions_named("Setvar")[-1].get("Value") == "":
+        if any(a.get("Value") == "" for a in server.actions_named("Setvar")):
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(100):  # and TRANSFER_CONTEXT is the agents' own again
+        if len(server.actions_named("Setvar")) == 4:
             break
         await asyncio.sleep(0.01)
     assert [(a.get("Variable"), a.get("Value")) for a in server.actions_named("Setvar")] == [
         ("TRANSFER_EXTEN", "9001"),
-        ("TRANSFER_CONTEXT", "hotline-onekey"),
+        ("TRANSFER_CONTEXT", "hotline-onekey-cmd"),
         ("TRANSFER_EXTEN", ""),
+        ("TRANSFER_CONTEXT", "hotline-onekey"),
     ]
 
 
@@ -233,7 +238,7 @@ async def test_attended_transfer_whose_consultation_ends_is_failed_at_once(
     while len(server.actions_named("PlayDTMF")) < 2:
         await asyncio.sleep(0.01)
     for uid, link in (("9.1", "other.1"), ("9.2", linked)):
-        name = f"Local/119@hotline-onekey-0000000{uid[-1]};1"
+        name = f"Local/119@hotline-onekey-cmd-0000000{uid[-1]};1"
         server.emit({"Event": "Newchannel", "Channel": name, "Uniqueid": uid, "Linkedid": link})
         server.emit({"Event": "Hangup", "Channel": name, "Uniqueid": uid, "Linkedid": link, "Cause": "17"})
         if link != linked:

@@ -37,6 +37,7 @@ from hotline_cti.records.model import TransferMode
 
 HANDOVER_TARGET = "12345"
 TRANSFER_EXTEN = "TRANSFER_EXTEN"  # Asterisk's attended-transfer target override (features.conf)
+TRANSFER_CONTEXT = "TRANSFER_CONTEXT"  # where it is looked up (the agent's own *2: hotline-onekey)
 ONEKEY_MODES = (TransferMode.BLIND, TransferMode.ATTENDED, TransferMode.THREEWAY)
 
 
@@ -204,9 +205,10 @@ def plan_transfer(
         # Not AMI Atxfer: it queues the atxfer code AND the target's digits as DTMF frames, and on 22.10.1
         # the transfer prompt kept only the first digit ("Dialed '1@hotline-onekey' does not exist"), or,
         # with TRANSFER_EXTEN set, the digits reached the target. Instead TRANSFER_EXTEN names the target
-        # (main/bridge_basic.c grab_transfer reads no digits when it is set), TRANSFER_CONTEXT its context,
-        # and only the atxfer code is "pressed" (PlayDTMF Receive: DTMF received on the agent's channel).
-        # The executor clears TRANSFER_EXTEN again once the consultation call exists.
+        # (main/bridge_basic.c grab_transfer reads no digits when it is set), TRANSFER_CONTEXT its context
+        # (hotline-onekey-cmd: the same targets, a consultation the records know as a command's), and only
+        # the atxfer code is "pressed" (PlayDTMF Receive: DTMF received on the agent's channel). The
+        # executor restores both once the consultation call exists.
         def setvar(name: str, value: str) -> AmiStep:
             return AmiStep("Setvar", (("Channel", channel.name), ("Variable", name), ("Value", value)))
 
@@ -215,7 +217,7 @@ def plan_transfer(
 
         code = [AmiStep("PlayDTMF", key(d)) for d in ATXFER_CODE[:-1]]
         code.append(AmiStep("PlayDTMF", key(ATXFER_CODE[-1]), "event_only", "AttendedTransfer"))
-        steps = (setvar(TRANSFER_EXTEN, dest.code), setvar("TRANSFER_CONTEXT", names.CTX_XFER_OUT), *code)
+        steps = (setvar(TRANSFER_EXTEN, dest.code), setvar(TRANSFER_CONTEXT, names.CTX_XFER_CMD), *code)
     elif mode is TransferMode.THREEWAY:
         # The same order as the agent's *3 key in hotline-xfer: caller and agent into the
         # conference first, then the target is called into it (hotline-threeway,s with the call's id).

@@ -405,6 +405,14 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         t3.add(transfer_event(t.key, "threeway")).add("Return()")
         xfers.append(t3)
     parts.append(_context(names.CTX_XFER_OUT, "transfer targets (also the atxfer TRANSFER_CONTEXT)", outs))
+    parts.append(
+        _context(
+            names.CTX_XFER_CMD,
+            "the same targets for attended transfers asked by the CLI or MQTT (already audited there)",
+            [],
+            includes=(names.CTX_XFER_OUT,),
+        )
+    )
     parts.append(_context(names.CTX_XFER, "one-key blind (b<code>) and three-way (t<code>) transfers", xfers))
     c = _Ext("s").add(f"ConfBridge(hotline-{v(cv.CALL_ID)},hotline_bridge,hotline_user)").add("Hangup()")
     after = _Ext(AGENT_AFTER).add(f"GotoIf({equals(cv.THREEWAY, '1')}?{names.CTX_CONF},s,1)").add("Hangup()")

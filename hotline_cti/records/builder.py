@@ -41,7 +41,7 @@ from hotline_cti.channel_vars import (
     EVENT_TRANSFER,
     FALLBACK_ACTION,
 )
-from hotline_cti.dialplan.names import CTX_XFER_OUT
+from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
@@ -73,6 +73,7 @@ class _Call:
     handed_over: bool = False  # an emergency line handed the call to 12345 (HotlineHandover)
     conference_joins: set[str] = field(default_factory=set)  # three-way targets seen joining the conference
     consulting: str = ""  # one-key code of the last consultation (atxfer) or three-way target dialled
+    consulting_channel: str = ""  # its channel (Local/<code>@hotline-onekey[-cmd]-...)
 
 
 def outcome_of(call: _Call) -> Outcome:
@@ -141,6 +142,11 @@ def _onekey_code(channel: str) -> str:
         return ""
     code, sep, rest = channel.removeprefix("Local/").partition("@")
     return code if sep and rest.startswith(f"{CTX_XFER_OUT}-") else ""
+
+
+def _by_command(channel: str) -> bool:
+    """Whether a consultation leg is a CLI / MQTT attended transfer's (``Local/<code>@hotline-onekey-cmd-...``)."""
+    return channel.partition("@")[2].startswith(f"{CTX_XFER_CMD}-")
 
 
 def _agent_of(channel: str) -> str:
@@ -448,7 +454,7 @@ class RecordBuilder:
         if code:
             # The consultation call of an attended transfer, or a three-way target: not a transfer until
             # AttendedTransfer or the target's ConfbridgeJoin says so (an aborted consultation is none).
-            call.consulting = code
+            call.consulting, call.consulting_channel = code, _get(m, "Channel")
             return []
         if call.answered is not None and call.record.action != "emergency":
             # Dialling out after an agent answered: the call was redirected to a transfer target.
@@ -490,16 +496,33 @@ class RecordBuilder:
             return []
         # The target: the one-key code of the consultation channel (Asterisk omits TransferTarget* when the
         # transferer is a Local channel), else what the event names.
+        consultation = _get(m, "TransferTargetChannel") if _onekey_code(_get(m, "TransferTargetChannel")) else ""
+        consultation = consultation or call.consulting_channel
         target = (
-            _onekey_code(_get(m, "TransferTargetChannel"))
-            or call.consulting
+            _onekey_code(consultation)
             or _get(m, "SecondTransfererExten")
             or _get(m, "TransferTargetCallerIDNum")
             or _get(m, "Extension")
         )
-        call.consulting = ""
+        call.consulting, call.consulting_channel = "", ""
         call.transfer_dial_due = True
-        return self._transferred(call, target, at)
+        out = self._transferred(call, target, at)
+        if consultation and not _by_command(consultation):
+            # The agent's own *2 (the CLI and MQTT consult through hotline-onekey-cmd and audit themselves).
+            channel = _get(m, "OrigTransfererChannel")
+            transfer = TransferRecord(
+                call_id=call.record.call_id,
+                at=at,
+                channel=channel,
+                target=target,
+                mode=TransferMode.ATTENDED,
+                requested_by="agent:" + _agent_of(channel),
+                result="ok",
+                reason="",
+                transfer_id=uuid.uuid4().hex,
+            )
+            out += [transfer, transfer.event(self.region)]
+        return out
 
     def _on_conference_join(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         """A three-way target joining the call's conference (``hotline-<call id>``): the call is transferred.

@@ -26,6 +26,7 @@ from hotline_cti.adapters.ami.lines import handover_refusal
 from hotline_cti.adapters.ami.protocol import Message
 from hotline_cti.channel_vars import CALL_ID
 from hotline_cti.core.transfer import (
+    TRANSFER_CONTEXT,
     TRANSFER_EXTEN,
     AmiStep,
     ChannelFacts,
@@ -36,7 +37,7 @@ from hotline_cti.core.transfer import (
     plan_transfer,
     resolve,
 )
-from hotline_cti.dialplan.names import CTX_XFER_OUT
+from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.model import TransferMode, TransferRecord
@@ -245,7 +246,7 @@ class TransferExecutor:
         loop = asyncio.get_running_loop()
         seen: asyncio.Future[Message] = loop.create_future()
         attended = step.judge == "event_only"
-        consult = _Consultation(loop, f"Local/{code}@{CTX_XFER_OUT}-", call_id)
+        consult = _Consultation(loop, f"Local/{code}@{CTX_XFER_CMD}-", call_id)
 
         def on_event(message: Message) -> None:
             mine = (message.get("TransfererChannel"), message.get("OrigTransfererChannel"))
@@ -287,20 +288,24 @@ class TransferExecutor:
             self.client.off("Hangup", consult.on_hangup)
 
     async def _clear_when_dialled(self, channel: str, dialled: asyncio.Future[None]) -> None:
-        """Clear TRANSFER_EXTEN once the consultation call exists (at most ``event`` s later).
+        """Restore TRANSFER_EXTEN / TRANSFER_CONTEXT once the consultation call exists (at most ``event`` s later).
 
-        Left set, the agent's own next ``*2`` would dial this target again without asking for digits.
+        Left set, the agent's own next ``*2`` would dial this target again without asking for digits
+        (and be taken for a command's).
         """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(dialled), self.timeouts.event)
         await self._clear_transfer_exten(channel)
 
     async def _clear_transfer_exten(self, channel: str) -> None:
-        fields = {"Channel": channel, "Variable": TRANSFER_EXTEN, "Value": ""}
-        try:
-            await self.client.action("Setvar", fields, timeout=self.timeouts.action, check=False)
-        except AmiError as exc:  # the channel may be gone already: nothing left to clear
-            log.info("transfer: %s not cleared on %s (%s)", TRANSFER_EXTEN, mask_numbers(channel), exc)
+        """TRANSFER_EXTEN unset and TRANSFER_CONTEXT back to the agents' own (hotline-agent-setup's)."""
+        for name, value in ((TRANSFER_EXTEN, ""), (TRANSFER_CONTEXT, CTX_XFER_OUT)):
+            fields = {"Channel": channel, "Variable": name, "Value": value}
+            try:
+                await self.client.action("Setvar", fields, timeout=self.timeouts.action, check=False)
+            except AmiError as exc:  # the channel may be gone already: nothing left to restore
+                log.info("transfer: %s not restored on %s (%s)", name, mask_numbers(channel), exc)
+                return
 
     def _audit(
         self,
