@@ -249,6 +249,21 @@ async def test_attended_transfer_whose_consultation_ends_is_failed_at_once(
     assert record.reason == "the consultation call to 119 ended (cause 17) with no AttendedTransfer"
 
 
+async def test_attended_transfer_that_could_not_press_the_code_restores_the_agents_variables(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
+) -> None:
+    """PlayDTMF unanswered: the outcome is unknown (it may have run), and TRANSFER_EXTEN / TRANSFER_CONTEXT
+    do not stay on the agent's channel (its own next *2 would go to this target without asking)."""
+    server.silent_actions = {"playdtmf"}
+    record = await executor(client, policy, batch_writer).execute(request("119", TransferMode.ATTENDED))
+    assert record.result == "unknown" and record.reason.startswith("PlayDTMF sent, no answer")
+    assert [(a.get("Variable"), a.get("Value")) for a in server.actions_named("Setvar")][-2:] == [
+        ("TRANSFER_EXTEN", ""),
+        ("TRANSFER_CONTEXT", "hotline-onekey"),
+    ]
+    assert server.channels[AGENT].variables["TRANSFER_EXTEN"] == ""
+
+
 async def test_attended_transfer_completed_after_the_wait_settles_its_audit_row(
     server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter, sqlite_store: Store
 ) -> None:

@@ -205,6 +205,9 @@ class TransferExecutor:
             except AmiError as exc:
                 result, reason = FAILED, f"{step.action}: {exc}"
             if result != OK:
+                named = any(dict(s.fields).get("Variable") == TRANSFER_EXTEN for s in plan.steps[:index])
+                if named and step.judge != "event_only":  # (the atxfer code's own step restores them itself)
+                    await self._clear_transfer_exten(dict(step.fields)["Channel"])
                 moved = [s.action for s in plan.steps[:index] if s.action in MOVING_ACTIONS]
                 if moved:  # an earlier step already moved the call: say so
                     reason += f" (after {', '.join(moved)} succeeded)"
@@ -238,8 +241,8 @@ class TransferExecutor:
     async def _with_event(self, step: AmiStep, fields: dict[str, str], code: str, call_id: str) -> tuple[str, str]:
         """BlindTransfer (response + event) and the atxfer code (only the AttendedTransfer event counts).
 
-        For the atxfer code the consultation call (``Local/<code>@hotline-onekey``, same Linkedid) is
-        watched too: once it exists TRANSFER_EXTEN is cleared, and when it ends with no AttendedTransfer
+        For the atxfer code the consultation call (``Local/<code>@hotline-onekey-cmd``, same Linkedid) is
+        watched too: once it exists TRANSFER_EXTEN / TRANSFER_CONTEXT are restored, and when it ends with no AttendedTransfer
         (the target busy or not answering, the agent aborting) the transfer is ``failed`` at once.
         """
         channel = fields["Channel"]
