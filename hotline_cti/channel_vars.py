@@ -34,6 +34,7 @@ MENU = "HOTLINE_MENU"  # 1: the dialplan runs the 12345 menu, then asks agi://ho
 IVR_CHOICE = "HOTLINE_IVR_CHOICE"  # the menu key the dialplan read (empty: none after every try)
 TOPIC = "HOTLINE_TOPIC"  # the expert topic's digits the dialplan read after menu key 3
 RATING = "HOTLINE_RATING"  # 1 满意 / 2 基本满意 / 3 不满意
+THREEWAY = "HOTLINE_THREEWAY"  # 1 on an agent's leg whose *3 key moved its caller: it follows into the conference
 CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asterisk UNIQUEID of the caller leg)
 # Set LAST by every script that finished its work. The dialplan branches on it,
 # not on AGISTATUS: FAILURE also follows a correct session whose prompt was
@@ -75,6 +76,7 @@ EVENT_ROUTE = "HotlineRoute"  # the decision (or Action: fallback) of a call
 EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow queue
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
 EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
+EVENT_HANDOVER = "HotlineHandover"  # an emergency line handed the call over to 12345 (hotline-handover)
 FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.

@@ -10,7 +10,9 @@ Originate (``Originate successfully queued`` then ``OriginateResponse``,
 Reason 4 = answered), Redirect (with ExtraChannel), BlindTransfer
 (``Transfer invalid`` when the channel is not bridged, a ``BlindTransfer``
 event either way), Atxfer (``Atxfer successfully queued``; the
-``AttendedTransfer`` event follows later), Getvar (a channel's ``variables``), Hangup and UserEvent.
+``AttendedTransfer`` event follows later), PlayDTMF with ``Receive`` (the atxfer code ``*2``
+received on a channel whose TRANSFER_EXTEN is set starts the same attended transfer),
+Getvar / Setvar (a channel's ``variables``), Hangup and UserEvent.
 
 It deliberately has its own tiny parser (not ``hotline_cti``'s), so a bug in
 the client's framing cannot hide behind the same bug here.
@@ -197,6 +199,7 @@ class AmiServer:
         self.originate_delay = 0.01
         self.originate_reason = 4
         self.atxfer_delay = 0.01
+        self.atxfer_code = "*2"  # features.conf [featuremap] atxfer, as the generator writes it
         # state
         self.channels: dict[str, SimChannel] = {}
         self.queues: dict[str, SimQueue] = {}
@@ -701,6 +704,42 @@ class AmiServer:
             self._reply(session, [*self._response(m, "Success"), ("Variable", variable), ("Value", value)])
         return True
 
+    async def _act_setvar(self, session: _Session, m: RecordedAction) -> bool:
+        # manager.c action_setvar(): an empty Value unsets; a named channel must exist.
+        variable, name = m.get("Variable") or "", m.get("Channel") or ""
+        if not variable:
+            self._reply(session, self._response(m, "Error", "No variable specified"))
+        elif name and name not in self.channels:
+            self._reply(session, self._response(m, "Error", "No such channel"))
+        else:
+            if name:
+                self.channels[name].variables[variable] = m.get("Value") or ""
+            self._reply(session, self._response(m, "Success", "Variable Set"))
+        return True
+
+    async def _act_playdtmf(self, session: _Session, m: RecordedAction) -> bool:
+        # app_senddtmf.c manager_play_dtmf(); with Receive the digit is queued as received on the channel,
+        # and the bridge matches it against the feature codes: the atxfer code (*2) starts an attended
+        # transfer to TRANSFER_EXTEN@TRANSFER_CONTEXT (main/bridge_basic.c grab_transfer).
+        ch = self.channels.get(m.get("Channel") or "")
+        digit = m.get("Digit") or ""
+        if ch is None:
+            self._reply(session, self._response(m, "Error", "Channel not found"))
+            return True
+        if not digit:
+            self._reply(session, self._response(m, "Error", "No digit specified"))
+            return True
+        self._reply(session, self._response(m, "Success", "DTMF successfully queued"))
+        if (m.get("Receive") or "").lower() in ("true", "yes", "1", "on"):
+            keys = ch.variables.get("__received_dtmf", "") + digit[0]
+            ch.variables["__received_dtmf"] = keys[-len(self.atxfer_code) :]
+            exten = ch.variables.get("TRANSFER_EXTEN", "")
+            if keys.endswith(self.atxfer_code) and exten:
+                ch.variables["__received_dtmf"] = ""
+                context = ch.variables.get("TRANSFER_CONTEXT", "") or ch.context
+                self._spawn(self._atxfer_later(ch, exten, context))
+        return True
+
     async def _act_hangup(self, session: _Session, m: RecordedAction) -> bool:
         name = m.get("Channel") or ""
         if not name:
@@ -766,9 +805,12 @@ class AmiServer:
         if peer is None or ch.name not in self.channels:
             return  # DTMF into an unbridged channel does nothing at all
         seq = next(self._chan_seq)
-        second = self.add_channel(f"Local/{exten}@{context}-{seq:08x};1", context=context, exten=exten)
+        # The consultation call is part of the transferer's call: same Linkedid (as on Asterisk 22).
+        second = self.add_channel(
+            f"Local/{exten}@{context}-{seq:08x};1", context=context, exten=exten, linkedid=ch.linkedid
+        )
         target = self.add_channel(
-            f"Local/{exten}@{context}-{seq:08x};2", context=context, exten=exten, caller_num=exten
+            f"Local/{exten}@{context}-{seq:08x};2", context=context, exten=exten, caller_num=exten, linkedid=ch.linkedid
         )
         self._event("Newchannel", "call,all", second.snapshot())
         self._event("Newchannel", "call,all", target.snapshot())
@@ -780,11 +822,11 @@ class AmiServer:
                 ("Result", "Success"),
                 *ch.snapshot("OrigTransferer"),
                 *self._bridge_fields(orig_bridge, "Orig"),
-                *second.snapshot("SecondTransferer"),
+                *ch.snapshot("SecondTransferer"),
                 ("DestType", "Bridge"),
                 ("DestBridgeUniqueid", orig_bridge),
                 *peer.snapshot("Transferee"),
-                *target.snapshot("TransferTarget"),
+                *second.snapshot("TransferTarget"),
                 ("IsExternal", "No"),
             ],
         )

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import socket
 import time
@@ -205,7 +206,9 @@ def call_mix(cfg: MergerConfig, table: RoutingTable, at: dt.datetime) -> tuple[l
 def load(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRig]:
     work = tmp_path_factory.mktemp("asterisk-load")
     config = work / "load.yaml"
-    config.write_text(LOAD_YAML.format(base=REPO / "merger_config" / "guangxi.yaml"), encoding="utf-8")
+    # extends reads only files in the config's own tree: the base goes beside it
+    shutil.copyfile(REPO / "merger_config" / "guangxi.yaml", work / "guangxi.yaml")
+    config.write_text(LOAD_YAML.format(base="guangxi.yaml"), encoding="utf-8")
     cfg = load_config(config).model
     table = compile_config(cfg)
     at = dt.datetime.fromisoformat(CLOCK_START)

@@ -131,7 +131,7 @@ def test_extensions_branch_on_the_sentinel_and_fall_back(tmp_path: Path) -> None
         ("ExecIf", '$["${HOTLINE_CENTRE}" = ""]?Set(HOTLINE_CENTRE=gx)'),
         ("Set", "HOTLINE_TARGET=${HOTLINE_CENTRE}-general"),
     ]
-    assert ("Queue", "${HOTLINE_TARGET},tcb(hotline-agent-setup^s^1)") in fallback
+    assert ("Queue", "${HOTLINE_TARGET},tcF(hotline-threeway^agent^1)b(hotline-agent-setup^s^1)") in fallback
     guilin = contexts["hotline-inbound-guilin"].extensions["_X."]
     assert ("Set", "HOTLINE_FALLBACK_CENTRE=guilin") in [(s.app, s.args) for s in guilin]
     emergency = contexts["hotline-emergency"].extensions["s"]
@@ -159,7 +159,16 @@ def test_features_have_one_key_transfers(tmp_path: Path) -> None:
     assert sections["featuremap"].get("blindxfer") == "#1"
     xfer = parse_extensions(render_all(_model(tmp_path))["extensions.conf"])["hotline-xfer"].extensions  # type: ignore[arg-type]
     assert xfer["b110"][0].args == "${BRIDGEPEER},hotline-onekey,110,1"
-    assert [s.args.split(",")[1] for s in xfer["t9001"] if s.app == "ChannelRedirect"] == ["hotline-threeway"] * 2
+    # *3: only the caller side is redirected (the agent's own leg follows through Dial/Queue option F:
+    # redirecting itself inside the feature's Gosub broke app_stack); the target is called into the conference
+    t3 = xfer["t9001"]
+    assert [s.args.split(",")[1] for s in t3 if s.app == "ChannelRedirect"] == ["hotline-threeway"]
+    assert t3[0].app == "Set" and t3[0].args == "HOTLINE_THREEWAY=1"
+    (orig,) = [s for s in t3 if s.app == "Originate"]
+    # tech_data,type,arg1,arg2,arg3,timeout,options: a number in the timeout slot (once 'a' was there)
+    assert orig.args == "Local/9001@hotline-onekey,exten,hotline-threeway,s,1,60,v(HOTLINE_CALL_ID=${HOTLINE_CALL_ID})"
+    agents = parse_extensions(render_all(_model(tmp_path))["extensions.conf"])["hotline-agents"].extensions  # type: ignore[arg-type]
+    assert agents["_[0-9A-Za-z]!"][0].args == "PJSIP/${EXTEN},,tF(hotline-threeway^agent^1)"
     app = dict(sections["applicationmap"].items)
     assert app["hotline-b110"] == "*1110,self/callee,Gosub(hotline-xfer,b110,1)"
     assert "hotline-t9001" in app  # three-way to the expert seats
@@ -173,7 +182,9 @@ def test_check_finds_dangling_targets(tmp_path: Path) -> None:
         files["extensions.conf"]
         .replace("Goto(hotline-fallback,s,1)", "Goto(hotline-nowhere,s,1)", 1)
         .replace(
-            "Queue(${HOTLINE_TARGET},tcb(hotline-agent-setup^s^1))", "Queue(gx-missing,tcb(hotline-nosetup^s^1))", 1
+            "Queue(${HOTLINE_TARGET},tcF(hotline-threeway^agent^1)b(hotline-agent-setup^s^1))",
+            "Queue(gx-missing,tcb(hotline-nosetup^s^1))",
+            1,
         )
         .replace("Playback(hotline/goodbye)", "Playback(hotline/no-such-prompt)")
     )
@@ -331,7 +342,8 @@ def test_every_jump_and_queue_of_the_dialplan_exists(
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_one_key_transfers_report_themselves_for_the_audit(region: str) -> None:
-    """Every b<code>/t<code> feature sends HotlineTransfer right after moving the caller, naming the
+    """Every b<code>/t<code> feature sends HotlineTransfer once the caller is moved (blind) or the target
+    answered or not (three-way: ORIGINATE_STATUS; the caller gone: CHANNELREDIRECT_STATUS), naming the
     target by the key the CLI and MQTT transfers are audited under."""
     model = load_config(REPO / "merger_config" / f"{region}.yaml").model
     policy = build_policy(model)
@@ -341,13 +353,22 @@ def test_one_key_transfers_report_themselves_for_the_audit(region: str) -> None:
     assert xfer.extensions
     for name, steps in xfer.extensions.items():
         kind, code = name[0], name[1:]
-        assert steps[0].app == "ChannelRedirect" and steps[1].app == "UserEvent", name
-        fields = dict(part.split(": ", 1) for part in steps[1].args.split(",")[1:])
-        assert steps[1].args.split(",")[0] == cv.EVENT_TRANSFER
-        assert fields == {
-            "CallId": f"${{{cv.CALL_ID}}}",
-            "Target": policy.targets[code].key,
-            "Mode": {"b": "blind", "t": "threeway"}[kind],
-            "Channel": "${CHANNEL}",
-            "Result": "${CHANNELREDIRECT_STATUS}",
-        }
+        redirect = next(i for i, s in enumerate(steps) if s.app == "ChannelRedirect")
+        events = [s for s in steps if s.app == "UserEvent"]
+        assert steps[redirect + 1].app == ("UserEvent" if kind == "b" else "GotoIf"), name
+        assert len(events) == {"b": 1, "t": 2}[kind], name
+        for event, status in zip(
+            events,
+            ["CHANNELREDIRECT_STATUS"] if kind == "b" else ["ORIGINATE_STATUS", "CHANNELREDIRECT_STATUS"],
+            strict=True,
+        ):
+            fields = dict(part.split(": ", 1) for part in event.args.split(",")[1:])
+            assert event.args.split(",")[0] == cv.EVENT_TRANSFER
+            assert fields == {
+                "CallId": f"${{{cv.CALL_ID}}}",
+                "Target": policy.targets[code].key,
+                "Mode": {"b": "blind", "t": "threeway"}[kind],
+                "Channel": "${CHANNEL}",
+                "Result": f"${{{status}}}",
+                "Step": "Originate" if status == "ORIGINATE_STATUS" else "ChannelRedirect",
+            }

@@ -317,7 +317,7 @@ async def test_a_handover_of_a_call_not_on_the_claimed_line_is_refused(
     assert "is on line 12345" in refused["transfer"]["reason"] and "not on 110" in refused["transfer"]["reason"]
     assert moved["id"] == "h2" and moved["ok"] is True
     (redirect,) = ami.actions_named("Redirect")  # only the 110 call moved
-    assert (redirect.get("Channel"), redirect.get("Context")) == ("PJSIP/trunk-110", "hotline-fallback")
+    assert (redirect.get("Channel"), redirect.get("Context")) == ("PJSIP/trunk-110", "hotline-handover")
 
 
 async def test_broker_mode_needs_the_sender_level_and_ignores_a_token() -> None:

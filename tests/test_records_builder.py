@@ -544,3 +544,154 @@ def test_resync_keeps_calls_that_began_after_the_channel_list_was_asked() -> Non
     out = builder.resync([], asked + dt.timedelta(seconds=2), seen_before=asked)
     assert [r.call_id for r in records(out)] == ["1.1"]
     assert [r.call_id for r in builder.snapshot()] == ["2.1"]
+
+
+# ---------------------------------------------------------------- transfers as Asterisk 22 reports them
+
+
+def consultation(
+    at: int, code: str = "110", uid: str = "1700000000.6", context: str = "hotline-onekey"
+) -> tuple[int, Fields]:
+    """The atxfer consultation (or a three-way target) dialling out: Local/<code>@<context>;2 -> the seat."""
+    return (
+        at,
+        ev(
+            "DialBegin",
+            **snapshot(uid, CALLER, Channel=f"Local/{code}@{context}-00000001;2", Exten=code),
+            **snapshot("1700000000.8", CALLER, prefix="Dest", Channel="PJSIP/pstn-00000003"),
+            DialString=f"{code}@pstn",
+        ),
+    )
+
+
+def attended_done(at: int) -> tuple[int, Fields]:
+    """AttendedTransfer as Asterisk 22 sends it for a Local agent: no TransferTarget*, SecondTransferer
+    is the agent itself (Exten s)."""
+    return (
+        at,
+        ev(
+            "AttendedTransfer",
+            Result="Success",
+            **snapshot(AGENT, CALLER, prefix="OrigTransferer", Exten="s"),
+            **snapshot(AGENT, CALLER, prefix="SecondTransferer", Exten="s"),
+            DestType="Bridge",
+        ),
+    )
+
+
+@pytest.mark.parametrize(("context", "audited"), [("hotline-onekey", True), ("hotline-onekey-cmd", False)])
+def test_attended_transfer_by_the_agents_key_is_audited_a_commands_is_not_again(context: str, audited: bool) -> None:
+    """The agent's own *2 consults through hotline-onekey and is audited from AttendedTransfer; the CLI
+    and MQTT consult through hotline-onekey-cmd and audit themselves (no second row)."""
+    out = run(RecordBuilder("gx"), queued((14, connect()), consultation(30, context=context), attended_done(60)))
+    audits = [o for o in out if isinstance(o, TransferRecord)]
+    if audited:
+        (audit,) = audits
+        assert (audit.call_id, audit.target, audit.mode, audit.requested_by, audit.result) == (
+            CALLER,
+            "110",
+            TransferMode.ATTENDED,
+            "agent:8001",
+            "ok",
+        )
+        assert [e.type for e in out if isinstance(e, Event) and e.type == "transfers"] == ["transfers"]
+    else:
+        assert audits == []
+
+
+def test_attended_transfer_is_counted_once_and_names_the_consulted_target() -> None:
+    """Asterisk 22 with a Local agent: the consultation dials first, then AttendedTransfer names neither
+    the target's channel nor its extension (SecondTransferer is the agent, Exten s)."""
+    script = queued(
+        (14, connect()),
+        consultation(30),
+        (
+            60,
+            ev(
+                "AttendedTransfer",
+                Result="Success",
+                **snapshot(AGENT, CALLER, prefix="OrigTransferer", Exten="s"),
+                **snapshot(AGENT, CALLER, prefix="SecondTransferer", Exten="s"),
+                DestType="Bridge",
+            ),
+        ),
+        hangup(200),
+    )
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"]
+
+
+def test_an_aborted_consultation_is_no_transfer() -> None:
+    script = queued((14, connect()), consultation(30), hangup(200))
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.outcome is Outcome.ANSWERED and rec.transfers == []
+
+
+def conference_join(at: int, channel: str, uid: str, conference: str = f"hotline-{CALLER}") -> tuple[int, Fields]:
+    return (at, ev("ConfbridgeJoin", **snapshot(uid, uid, Channel=channel), Conference=conference, Admin="No"))
+
+
+def test_three_way_target_joining_the_conference_is_the_transfer() -> None:
+    """CLI, MQTT and *3 all call the target into hotline-<call id>; caller and agent joining are not
+    transfers, and a second join event of the same leg is not a second transfer."""
+    target = "Local/110@hotline-onekey-00000004;1"
+    script = queued(
+        (14, connect()),
+        conference_join(20, "PJSIP/trunk-00000001", CALLER),
+        conference_join(20, "PJSIP/8001-00000002", AGENT),
+        consultation(21),
+        conference_join(25, target, "1700000000.20"),
+        conference_join(26, target, "1700000000.20"),
+        (25, agent_key("110", "threeway")),
+        hangup(200),
+    )
+    out = run(RecordBuilder("gx"), script)
+    rec = only_record(out)
+    assert rec.outcome is Outcome.TRANSFERRED and rec.transfers == ["110"]
+    (audit,) = [o for o in out if isinstance(o, TransferRecord)]
+    assert (audit.mode, audit.result) == (TransferMode.THREEWAY, "ok")
+
+
+def test_three_way_key_whose_target_did_not_answer_is_audited_failed() -> None:
+    key = agent_key("110", "threeway", "BUSY") | {"Step": "Originate"}
+    out = run(RecordBuilder("gx"), queued((14, connect()), (40, key), hangup(100)))
+    (audit,) = [o for o in out if isinstance(o, TransferRecord)]
+    assert (audit.result, audit.reason) == ("failed", "Originate: BUSY")
+    assert only_record(out).transfers == []
+
+
+def test_handover_lists_12345_and_keeps_the_emergency_route() -> None:
+    """HotlineHandover from hotline-handover, then the fallback's HotlineRoute: the record stays a 110 call."""
+    seat = snapshot("1700000000.3", CALLER, prefix="Dest", Channel="PJSIP/pstn-00000003")
+    script = [
+        (0, ev("Newchannel", **snapshot())),
+        (1, route("emergency", Target="110", Origin="110", Mode="transfer")),
+        (2, ev("DialBegin", **snapshot(), **seat, DialString="110@pstn")),
+        (4, ev("DialEnd", **snapshot(), **seat, DialStatus="ANSWER")),
+        (30, ev("UserEvent", UserEvent="HotlineHandover", CallId=CALLER, From="110", Channel="PJSIP/trunk-00000001")),
+        (30, route("fallback", Target="gx-general")),
+        (31, ev("QueueCallerJoin", **snapshot(), Queue="gx-general", Position="1", Count="1")),
+        (33, connect()),
+        hangup(100),
+    ]
+    rec = only_record(run(RecordBuilder("gx"), script))
+    assert rec.transfers == ["12345"] and rec.outcome is Outcome.TRANSFERRED
+    assert (rec.action, rec.target, rec.fallback) == ("emergency", "110", False)
+
+
+def test_user_events_of_a_local_caller_belong_to_its_call() -> None:
+    """Behind a Local channel HOTLINE_CALL_ID is the ;2 leg (the one that ran the routing), tied to the
+    call by its Linkedid: its route and its agent's key are the call's, not a second record's."""
+    leg2 = "rig01-2"
+    script = [
+        (0, ev("Newchannel", **snapshot("rig01", "rig01", Channel="Local/12300@hotline-inbound-00000000;1"))),
+        (0, ev("Newchannel", **snapshot(leg2, "rig01", Channel="Local/12300@hotline-inbound-00000000;2"))),
+        (1, route(CallId=leg2)),
+        (40, agent_key() | {"CallId": leg2, "Channel": "Local/lagent@rig-agent-00000001;1"}),
+        (100, ev("Hangup", **snapshot("rig01", "rig01"), Cause="16")),
+    ]
+    out = run(RecordBuilder("gx"), script)
+    (rec,) = {r.call_id: r for r in records(out)}.values()
+    assert rec.call_id == "rig01" and rec.action == "queue" and rec.transfers == ["110"]
+    (audit,) = [o for o in out if isinstance(o, TransferRecord)]
+    assert audit.requested_by == "agent:lagent"

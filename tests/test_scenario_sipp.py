@@ -35,7 +35,15 @@ def methods(path: Path) -> list[str]:
 
 
 def test_there_are_scenario_files() -> None:
-    assert {p.name for p in SIPP.glob("*.xml")} == {"uac_line.xml", "uac_12345_menu.xml", "uas_agent.xml"}
+    names = {p.name for p in SIPP.glob("*.xml")}
+    assert names == {"uac_line.xml", "uac_12345_menu.xml", "uas_agent.xml", "uas_busy.xml"}
+
+
+def test_the_busy_seat_refuses_every_call_with_486() -> None:
+    """uas_busy.xml (a busy transfer target in tests/test_asterisk_transfers.py): INVITE, 486, its ACK."""
+    root = ET.parse(SIPP / "uas_busy.xml").getroot()
+    assert [el.get("request") for el in root.iter("recv")] == ["INVITE", "ACK"]
+    assert [(el.text or "").strip().split("\n", 1)[0] for el in root.iter("send")] == ["SIP/2.0 486 Busy Here"]
 
 
 @pytest.mark.parametrize("path", XMLS, ids=lambda p: p.stem)

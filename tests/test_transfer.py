@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,40 @@ def test_threeway_plan_moves_both_legs_then_calls_the_target(policy: TransferPol
         "Exten": "s",
         "Priority": "1",
     }
-    assert dict(originate.fields)["Channel"] == f"Local/110@{names.CTX_XFER_OUT}"
-    assert dict(originate.fields)["Data"] == "hotline-1700000000.1,hotline_bridge,hotline_user"
+    # the target's leg runs hotline-threeway,s, as caller and agent do: the same ConfBridge by HOTLINE_CALL_ID
+    assert dict(originate.fields) == {
+        "Channel": f"Local/110@{names.CTX_XFER_OUT}",
+        "Context": names.CTX_CONF,
+        "Exten": "s",
+        "Priority": "1",
+        "Variable": "HOTLINE_CALL_ID=1700000000.1",
+        "Async": "true",
+    }
+
+
+def test_threeway_conference_is_named_by_the_channels_call_id(policy: TransferPolicy) -> None:
+    """Behind a Local caller HOTLINE_CALL_ID (the leg that ran the routing) is not the Linkedid: the
+    conference is the one hotline-threeway joins, hotline-${HOTLINE_CALL_ID}, read from the channel."""
+    facts = replace(BRIDGED, hotline_call_id="rig1234-2")
+    plan = plan_transfer(policy, request("110", TransferMode.THREEWAY), facts)
+    assert isinstance(plan, TransferPlan)
+    assert dict(plan.steps[1].fields)["Variable"] == "HOTLINE_CALL_ID=rig1234-2"
+    assert plan.call_id == "1700000000.1"  # the audit row keeps the call's id
+
+
+def test_attended_plan_names_the_target_and_presses_only_the_atxfer_code(policy: TransferPolicy) -> None:
+    """Not AMI Atxfer (its digits are lost or reach the target): TRANSFER_EXTEN/CONTEXT, then *2 received."""
+    plan = plan_transfer(policy, request("e12315", TransferMode.ATTENDED), BRIDGED)
+    assert isinstance(plan, TransferPlan)
+    assert [(s.action, dict(s.fields).get("Variable") or dict(s.fields).get("Digit")) for s in plan.steps] == [
+        ("Setvar", "TRANSFER_EXTEN"),
+        ("Setvar", "TRANSFER_CONTEXT"),
+        ("PlayDTMF", "*"),
+        ("PlayDTMF", "2"),
+    ]
+    assert [dict(s.fields)["Value"] for s in plan.steps[:2]] == ["9001", names.CTX_XFER_CMD]
+    assert all(dict(s.fields)["Receive"] == "true" for s in plan.steps[2:])
+    assert (plan.steps[-1].judge, plan.steps[-1].event) == ("event_only", "AttendedTransfer")
 
 
 @pytest.mark.parametrize(
@@ -103,12 +136,12 @@ def test_refusals_say_why(
     assert reason in refusal.reason
 
 
-def test_handover_redirects_the_caller_leg_into_the_general_queue(policy: TransferPolicy) -> None:
+def test_handover_redirects_the_caller_leg_into_hotline_handover(policy: TransferPolicy) -> None:
     trunk_110 = ChannelFacts("PJSIP/110-00000009", "1700000000.9", "1700000000.1", CALLER, "1700000000.1")
     plan = plan_transfer(policy, request("12345", TransferMode.HANDOVER, trunk_110.name, "110"), trunk_110)
     assert isinstance(plan, TransferPlan)
     (step,) = plan.steps
-    assert dict(step.fields) == {"Channel": CALLER, "Context": names.CTX_FALLBACK, "Exten": "s", "Priority": "1"}
+    assert dict(step.fields) == {"Channel": CALLER, "Context": names.CTX_HANDOVER, "Exten": "s", "Priority": "1"}
 
 
 # ------------------------------------------------------------ against the AMI
@@ -137,7 +170,9 @@ def executor(client: AmiClient, policy: TransferPolicy, batch_writer: BatchWrite
 
 
 def transfer_actions(server: AmiServer) -> list[str]:
-    return [a.name for a in server.actions if a.name in ("BlindTransfer", "Atxfer", "Redirect", "Originate")]
+    return [
+        a.name for a in server.actions if a.name in ("BlindTransfer", "Atxfer", "PlayDTMF", "Redirect", "Originate")
+    ]
 
 
 async def test_blind_transfer_runs_and_is_audited(
@@ -163,8 +198,22 @@ async def test_attended_transfer_waits_for_the_attendedtransfer_event(
 ) -> None:
     record = await executor(client, policy, batch_writer).execute(request("e12315", TransferMode.ATTENDED))
     assert (record.result, record.target, record.mode) == ("ok", "e12315", TransferMode.ATTENDED)
-    (action,) = server.actions_named("Atxfer")
-    assert (action.get("Channel"), action.get("Exten")) == (AGENT, "9001")
+    assert server.actions_named("Atxfer") == []
+    assert [a.get("Digit") for a in server.actions_named("PlayDTMF")] == ["*", "2"]
+    for _ in range(100):  # TRANSFER_EXTEN is cleared once the consultation call exists
+        if any(a.get("Value") == "" for a in server.actions_named("Setvar")):
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(100):  # and TRANSFER_CONTEXT is the agents' own again
+        if len(server.actions_named("Setvar")) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert [(a.get("Variable"), a.get("Value")) for a in server.actions_named("Setvar")] == [
+        ("TRANSFER_EXTEN", "9001"),
+        ("TRANSFER_CONTEXT", "hotline-onekey-cmd"),
+        ("TRANSFER_EXTEN", ""),
+        ("TRANSFER_CONTEXT", "hotline-onekey"),
+    ]
 
 
 async def test_attended_transfer_without_event_is_unknown_not_ok(
@@ -175,6 +224,44 @@ async def test_attended_transfer_without_event_is_unknown_not_ok(
     record = await ex.execute(request("119", TransferMode.ATTENDED))
     assert record.result == "unknown"
     assert "no AttendedTransfer event" in record.reason
+
+
+async def test_attended_transfer_whose_consultation_ends_is_failed_at_once(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
+) -> None:
+    """The consultation call (same Linkedid) hangs up with no AttendedTransfer: failed, not unknown;
+    another call's consultation to the same target ending changes nothing."""
+    server.atxfer_delay = 30  # Asterisk would never send AttendedTransfer
+    linked = server.channels[AGENT].linkedid
+    ex = TransferExecutor(client, lambda: policy, batch_writer, timeouts=TransferTimeouts(attended=5.0))
+    running = asyncio.ensure_future(ex.execute(request("119", TransferMode.ATTENDED)))
+    while len(server.actions_named("PlayDTMF")) < 2:
+        await asyncio.sleep(0.01)
+    for uid, link in (("9.1", "other.1"), ("9.2", linked)):
+        name = f"Local/119@hotline-onekey-cmd-0000000{uid[-1]};1"
+        server.emit({"Event": "Newchannel", "Channel": name, "Uniqueid": uid, "Linkedid": link})
+        server.emit({"Event": "Hangup", "Channel": name, "Uniqueid": uid, "Linkedid": link, "Cause": "17"})
+        if link != linked:
+            await asyncio.sleep(0.1)
+            assert not running.done()  # not ours
+    record = await asyncio.wait_for(running, 5)
+    assert record.result == "failed"
+    assert record.reason == "the consultation call to 119 ended (cause 17) with no AttendedTransfer"
+
+
+async def test_attended_transfer_that_could_not_press_the_code_restores_the_agents_variables(
+    server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
+) -> None:
+    """PlayDTMF unanswered: the outcome is unknown (it may have run), and TRANSFER_EXTEN / TRANSFER_CONTEXT
+    do not stay on the agent's channel (its own next *2 would go to this target without asking)."""
+    server.silent_actions = {"playdtmf"}
+    record = await executor(client, policy, batch_writer).execute(request("119", TransferMode.ATTENDED))
+    assert record.result == "unknown" and record.reason.startswith("PlayDTMF sent, no answer")
+    assert [(a.get("Variable"), a.get("Value")) for a in server.actions_named("Setvar")][-2:] == [
+        ("TRANSFER_EXTEN", ""),
+        ("TRANSFER_CONTEXT", "hotline-onekey"),
+    ]
+    assert server.channels[AGENT].variables["TRANSFER_EXTEN"] == ""
 
 
 async def test_attended_transfer_completed_after_the_wait_settles_its_audit_row(
@@ -224,7 +311,9 @@ async def test_threeway_redirects_both_legs_and_originates_the_target(
     assert (redirect.get("Channel"), redirect.get("ExtraChannel")) == (CALLER, AGENT)
     assert server.channels[CALLER].context == server.channels[AGENT].context == "hotline-threeway"
     (originate,) = server.actions_named("Originate")
-    assert originate.get("Application") == "ConfBridge"
+    assert (originate.get("Context"), originate.get("Exten")) == ("hotline-threeway", "s")
+    (getvar,) = server.actions_named("Getvar")  # the conference's name: the agent leg's HOTLINE_CALL_ID
+    assert (getvar.get("Channel"), getvar.get("Variable")) == (AGENT, "HOTLINE_CALL_ID")
 
 
 async def test_threeway_target_not_answering_fails_after_the_redirect(
@@ -248,7 +337,7 @@ async def test_handover_from_110_queues_the_caller_in_12345(
     )
     assert (record.result, record.target, record.mode) == ("ok", "12345", TransferMode.HANDOVER)
     (redirect,) = server.actions_named("Redirect")
-    assert (redirect.get("Channel"), redirect.get("Context")) == (CALLER, "hotline-fallback")
+    assert (redirect.get("Channel"), redirect.get("Context")) == (CALLER, "hotline-handover")
 
 
 @pytest.mark.parametrize(

@@ -6,29 +6,38 @@ CLI and an MQTT command all reach the same seats. Nothing here talks to
 Asterisk: :mod:`hotline_cti.adapters.ami.transfer` looks the channel up,
 executes the plan and audits the result.
 
-Asterisk 20 semantics the plans rely on:
+Asterisk 20 and 22 semantics the plans rely on (tested on 22.10.1):
 
 * ``BlindTransfer`` takes the agent-side channel and sends everything bridged
   to it (the caller) to the destination.
-* ``Atxfer`` injects the atxfer feature code and the digits on the agent
-  channel: the agent consults the target first, and hanging up completes it.
+* Attended: ``TRANSFER_EXTEN`` / ``TRANSFER_CONTEXT`` set on the agent channel
+  name the target, then the atxfer feature code is received on it
+  (``PlayDTMF`` with ``Receive``): the agent consults the target first, and
+  hanging up completes it. (AMI ``Atxfer`` also injects the target's digits,
+  which Asterisk 22 loses or passes on to the target.)
 * Three-way: a dual ``Redirect`` moves caller and agent into the ConfBridge
-  context, then an ``Originate`` brings the target into the same conference.
-* Hand-over (110 → 12345): a ``Redirect`` of the caller leg into the fallback
-  context, which queues it in the default centre's general queue.
+  context, then an ``Originate`` brings the target into the same conference
+  (``hotline-${HOTLINE_CALL_ID}``, read from the agent's channel).
+* Hand-over (110 → 12345): a ``Redirect`` of the caller leg into
+  ``hotline-handover``, which marks the call and queues it in the default
+  centre's general queue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hotline_cti import channel_vars as cv
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Mode
 from hotline_cti.dialplan import names
+from hotline_cti.dialplan.features import ATXFER_CODE
 from hotline_cti.dialplan.targets import transfer_targets
 from hotline_cti.records.model import TransferMode
 
 HANDOVER_TARGET = "12345"
+TRANSFER_EXTEN = "TRANSFER_EXTEN"  # Asterisk's attended-transfer target override (features.conf)
+TRANSFER_CONTEXT = "TRANSFER_CONTEXT"  # where it is looked up (the agent's own *2: hotline-onekey)
 ONEKEY_MODES = (TransferMode.BLIND, TransferMode.ATTENDED, TransferMode.THREEWAY)
 
 
@@ -94,6 +103,16 @@ class ChannelFacts:
     linkedid: str
     peer: str = ""  # channel in the same bridge, '' when not bridged
     peer_uniqueid: str = ""
+    hotline_call_id: str = ""  # the channel's HOTLINE_CALL_ID (AMI Getvar), '' when not read
+
+    @property
+    def conference(self) -> str:
+        """The three-way ConfBridge of the call: ``hotline-${HOTLINE_CALL_ID}``, as hotline-threeway names it.
+
+        HOTLINE_CALL_ID is the Uniqueid of the leg that ran the routing, which is the Linkedid only when
+        that leg started the call (a SIP caller); behind a Local channel it is the ;2 leg's id.
+        """
+        return f"hotline-{self.hotline_call_id or self.call_id}"
 
     @property
     def call_id(self) -> str:
@@ -114,7 +133,7 @@ class AmiStep:
 
     ``judge``: ``response`` (the response says it all: Redirect), ``event``
     (response and then ``event`` naming the channel: BlindTransfer), ``event_only``
-    (the response says nothing: Atxfer, wait for AttendedTransfer) or
+    (the response says nothing: the atxfer code, wait for AttendedTransfer) or
     ``originate`` (wait for OriginateResponse).
     """
 
@@ -183,10 +202,25 @@ def plan_transfer(
     if mode is TransferMode.BLIND:
         steps = (AmiStep("BlindTransfer", onekey, "event", "BlindTransfer"),)
     elif mode is TransferMode.ATTENDED:
-        steps = (AmiStep("Atxfer", onekey, "event_only", "AttendedTransfer"),)
+        # Not AMI Atxfer: it queues the atxfer code AND the target's digits as DTMF frames, and on 22.10.1
+        # the transfer prompt kept only the first digit ("Dialed '1@hotline-onekey' does not exist"), or,
+        # with TRANSFER_EXTEN set, the digits reached the target. Instead TRANSFER_EXTEN names the target
+        # (main/bridge_basic.c grab_transfer reads no digits when it is set), TRANSFER_CONTEXT its context
+        # (hotline-onekey-cmd: the same targets, a consultation the records know as a command's), and only
+        # the atxfer code is "pressed" (PlayDTMF Receive: DTMF received on the agent's channel). The
+        # executor restores both once the consultation call exists.
+        def setvar(name: str, value: str) -> AmiStep:
+            return AmiStep("Setvar", (("Channel", channel.name), ("Variable", name), ("Value", value)))
+
+        def key(digit: str) -> tuple[tuple[str, str], ...]:
+            return (("Channel", channel.name), ("Digit", digit), ("Duration", "100"), ("Receive", "true"))
+
+        code = [AmiStep("PlayDTMF", key(d)) for d in ATXFER_CODE[:-1]]
+        code.append(AmiStep("PlayDTMF", key(ATXFER_CODE[-1]), "event_only", "AttendedTransfer"))
+        steps = (setvar(TRANSFER_EXTEN, dest.code), setvar(TRANSFER_CONTEXT, names.CTX_XFER_CMD), *code)
     elif mode is TransferMode.THREEWAY:
         # The same order as the agent's *3 key in hotline-xfer: caller and agent into the
-        # conference first, then the target is called into it.
+        # conference first, then the target is called into it (hotline-threeway,s with the call's id).
         redirect = (
             ("Channel", channel.peer),
             ("ExtraChannel", channel.name),
@@ -196,12 +230,14 @@ def plan_transfer(
         )
         originate = (
             ("Channel", f"Local/{dest.code}@{names.CTX_XFER_OUT}"),
-            ("Application", "ConfBridge"),
-            ("Data", f"hotline-{channel.call_id},hotline_bridge,hotline_user"),
+            ("Context", names.CTX_CONF),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Variable", f"{cv.CALL_ID}={channel.conference.removeprefix('hotline-')}"),
             ("Async", "true"),
         )
         steps = (AmiStep("Redirect", redirect), AmiStep("Originate", originate, "originate", "OriginateResponse"))
     else:
-        to_queue = (("Channel", channel.caller_leg), ("Context", names.CTX_FALLBACK), ("Exten", "s"), ("Priority", "1"))
-        steps = (AmiStep("Redirect", to_queue),)
+        to_12345 = (("Channel", channel.caller_leg), ("Context", names.CTX_HANDOVER), ("Exten", "s"), ("Priority", "1"))
+        steps = (AmiStep("Redirect", to_12345),)
     return TransferPlan(request, dest, channel.call_id, steps)

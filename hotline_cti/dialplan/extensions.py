@@ -130,8 +130,13 @@ def route_event(**fixed: str) -> str:
     return user_event(cv.EVENT_ROUTE, [(key, fixed.get(key, v(name))) for key, name in ROUTE_EVENT_FIELDS])
 
 
-def transfer_event(key: str, mode: str) -> str:
-    """The HotlineTransfer event an agent's one-key transfer sends once the caller is moved (audit)."""
+def transfer_event(key: str, mode: str, status: str = "CHANNELREDIRECT_STATUS") -> str:
+    """The HotlineTransfer event an agent's one-key transfer sends once the caller is moved (audit).
+
+    ``Result`` is ``status``'s value, ``Step`` names it: ChannelRedirect (SUCCESS, or NOCHANNEL when the
+    caller hung up first) or, for a three-way call, Originate (SUCCESS once the target answered).
+    """
+    step = "Originate" if status == "ORIGINATE_STATUS" else "ChannelRedirect"
     return user_event(
         cv.EVENT_TRANSFER,
         [
@@ -139,7 +144,8 @@ def transfer_event(key: str, mode: str) -> str:
             ("Target", key),
             ("Mode", mode),
             ("Channel", v("CHANNEL")),
-            ("Result", v("CHANNELREDIRECT_STATUS")),  # SUCCESS or NOCHANNEL (the caller hung up first)
+            ("Result", v(status)),
+            ("Step", step),
         ],
     )
 
@@ -149,6 +155,10 @@ def transfer_event(key: str, mode: str) -> str:
 AGENT_SETUP = f"b({names.CTX_AGENT_SETUP}^s^1)"
 
 AGENT_PATTERN = "_[0-9A-Za-z]!"
+AGENT_AFTER = "agent"  # hotline-threeway,agent: where an agent's leg goes on after its caller left
+# Queue() option F: the member's channel goes on there (instead of being hung up) when the caller leaves
+# the bridge, so an agent's *3 key can move its caller into the conference and follow it.
+MEMBER_AFTER = f"F({names.CTX_CONF}^{AGENT_AFTER}^1)"
 MENU_SOUNDS = ("emergency-hint", "menu-main")  # after the decision's own prompts (the welcome)
 MENU_TRIES = 3
 MENU_WAIT = 5  # seconds for a key after the menu prompt
@@ -282,12 +292,12 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"ExecIf({equals(cv.OVERFLOW_AFTER, '0')}?Set({cv.OVERFLOW_AFTER}=))")
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
-    q.add(f"Queue({v(cv.TARGET)},tc{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
+    q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
     q.add(user_event(cv.EVENT_OVERFLOW, [("CallId", v(cv.CALL_ID)), ("From", v(cv.TARGET)), ("To", v(cv.OVERFLOW))]))
     q.add(f"Playback({cv.sound('overflow')})")
-    q.add(f"Queue({v(cv.OVERFLOW)},tc{AGENT_SETUP})")
+    q.add(f"Queue({v(cv.OVERFLOW)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f"Goto({names.CTX_FALLBACK},s,1)")
     parts.append(
@@ -325,7 +335,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f.add(f"NoOp(no decision from the controller: {v(cv.TARGET)})")
     f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
-    f.add(f"Queue({v(cv.TARGET)},tc{AGENT_SETUP})")
+    f.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     f.add(f"Playback({cv.sound('goodbye')})").add("Hangup()")
     parts.append(
@@ -354,7 +364,11 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     )
 
     # Any agent id (agent1001, 1001): _X. would match digits only.
-    a = _Ext(AGENT_PATTERN).add(f"Dial(PJSIP/{v('EXTEN')},,t)").add("Hangup()")
+    # F: when the caller side leaves the bridge (hung up, or moved by the agent's own *3 key), the agent's
+    # leg goes on at hotline-threeway,agent (into the conference when *3 asked for it, else hung up).
+    # Without it Asterisk hangs the agent up, and *3 cannot redirect the agent itself from inside the
+    # feature's Gosub (app_stack: "An async goto just messed up our execution location").
+    a = _Ext(AGENT_PATTERN).add(f"Dial(PJSIP/{v('EXTEN')},,t{MEMBER_AFTER})").add("Hangup()")
     # The pattern also matches Asterisk's own "h": without this literal "h" (a literal beats a pattern),
     # every agent leg ran Dial(PJSIP/h) when it hung up (seen on Asterisk 22).
     h = _Ext("h").add("NoOp(agent leg ended)")
@@ -373,27 +387,55 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         # The transfer target must not inherit the agents' transfer keys.
         o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)")
         if t.queue is not None:
-            o.add(f"Queue({t.queue},tc{AGENT_SETUP})")
+            o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
         else:
             o.add(f"Dial({t.dial},{opts.dial_timeout * 2},g)")
         outs.append(o.add("Hangup()"))
-        conf = f"hotline-{v(cv.CALL_ID)}"
         xfers.append(
             _Ext(f"b{t.code}")
             .add(f"ChannelRedirect({v('BRIDGEPEER')},{names.CTX_XFER_OUT},{t.code},1)")
             .add(transfer_event(t.key, "blind"))
             .add("Return()")
         )
-        xfers.append(
-            _Ext(f"t{t.code}")
-            .add(f"ChannelRedirect({v('BRIDGEPEER')},{names.CTX_CONF},s,1)")
-            .add(transfer_event(t.key, "threeway"))
-            .add(f"Originate(Local/{t.code}@{names.CTX_XFER_OUT},app,ConfBridge,{conf},,a)")
-            .add(f"ChannelRedirect({v('CHANNEL')},{names.CTX_CONF},s,1)")
-            .add("Return()")
+        # Three-way from the agent's key: the caller side goes to the conference; the agent's own leg
+        # follows through Dial's F option (HOTLINE_THREEWAY, read at hotline-threeway,agent); the target
+        # is called into the same conference, and the key waits for its answer so the audit says whether
+        # the target came (ORIGINATE_STATUS), never "ok" when it did not.
+        t3 = _Ext(f"t{t.code}").add(f"Set({cv.THREEWAY}=1)")
+        t3.add(f"ChannelRedirect({v('BRIDGEPEER')},{names.CTX_CONF},s,1)")
+        t3.add(f'GotoIf($["{v("CHANNELREDIRECT_STATUS")}" != "SUCCESS"]?moved)')
+        t3.add(
+            f"Originate(Local/{t.code}@{names.CTX_XFER_OUT},exten,{names.CTX_CONF},s,1,{opts.dial_timeout * 2},"
+            f"v({cv.CALL_ID}={v(cv.CALL_ID)}))"
         )
+        t3.add(transfer_event(t.key, "threeway", "ORIGINATE_STATUS"))
+        t3.add("Return()")
+        t3.add(f"Set({cv.THREEWAY}=)", "moved")  # the caller had gone: the agent stays where it is
+        t3.add(transfer_event(t.key, "threeway")).add("Return()")
+        xfers.append(t3)
     parts.append(_context(names.CTX_XFER_OUT, "transfer targets (also the atxfer TRANSFER_CONTEXT)", outs))
+    parts.append(
+        _context(
+            names.CTX_XFER_CMD,
+            "the same targets for attended transfers asked by the CLI or MQTT (already audited there)",
+            [],
+            includes=(names.CTX_XFER_OUT,),
+        )
+    )
     parts.append(_context(names.CTX_XFER, "one-key blind (b<code>) and three-way (t<code>) transfers", xfers))
     c = _Ext("s").add(f"ConfBridge(hotline-{v(cv.CALL_ID)},hotline_bridge,hotline_user)").add("Hangup()")
-    parts.append(_context(names.CTX_CONF, "three-way calls: caller, agent and target in one ConfBridge", [c]))
+    after = _Ext(AGENT_AFTER).add(f"GotoIf({equals(cv.THREEWAY, '1')}?{names.CTX_CONF},s,1)").add("Hangup()")
+    parts.append(
+        _context(
+            names.CTX_CONF,
+            f"three-way calls: caller, agent and target in one ConfBridge; {AGENT_AFTER}: an agent's leg after its caller left",
+            [c, after],
+        )
+    )
+    # Hand-over (110 -> 12345): marked for the call record, then the general queue as the fallback does.
+    ho = _Ext("s").add(
+        user_event(cv.EVENT_HANDOVER, [("CallId", v(cv.CALL_ID)), ("From", v(cv.TARGET)), ("Channel", v("CHANNEL"))])
+    )
+    ho.add(f"Goto({names.CTX_FALLBACK},s,1)")
+    parts.append(_context(names.CTX_HANDOVER, "a call handed over to 12345 by an emergency line", [ho]))
     return "\n".join(parts)

@@ -16,8 +16,12 @@ CTX_END = "hotline-end"
 CTX_AGENT_SETUP = "hotline-agent-setup"  # Queue b() pre-dial Gosub on agent legs
 CTX_AGENTS = "hotline-agents"  # Local/<agent>@hotline-agents/n queue members
 CTX_XFER_OUT = "hotline-onekey"  # one-key transfer targets (one extension per target)
+# The same targets for attended transfers asked by the CLI or MQTT: their consultation call is named
+# Local/<code>@hotline-onekey-cmd-..., so the records tell them from an agent's own *2 (audited there).
+CTX_XFER_CMD = "hotline-onekey-cmd"
 CTX_XFER = "hotline-xfer"  # one-key blind / three-way feature subroutines
 CTX_CONF = "hotline-threeway"  # three-way calls (ConfBridge)
+CTX_HANDOVER = "hotline-handover"  # 110 hands a call to 12345: marked, then the general queue
 CTX_SURVEY = "hotline-survey"
 FEATURE_GROUP = "hotline_xfer"
 SOUND = cv.SOUND_DIR

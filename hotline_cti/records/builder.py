@@ -33,7 +33,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hotline_cti.channel_vars import EVENT_OVERFLOW, EVENT_RATING, EVENT_ROUTE, EVENT_TRANSFER, FALLBACK_ACTION
+from hotline_cti.channel_vars import (
+    EVENT_HANDOVER,
+    EVENT_OVERFLOW,
+    EVENT_RATING,
+    EVENT_ROUTE,
+    EVENT_TRANSFER,
+    FALLBACK_ACTION,
+)
+from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
@@ -44,6 +52,8 @@ __all__ = ["Output", "RecordBuilder", "event_time", "outcome_of"]
 log = logging.getLogger(__name__)
 
 Output = CallRecord | Event | TransferRecord
+CONFERENCE_PREFIX = "hotline-"  # hotline-threeway's ConfBridge: hotline-${HOTLINE_CALL_ID}
+HANDOVER_TARGET = "12345"  # what a hand-over lists in the call record's transfers
 
 
 @dataclass
@@ -62,6 +72,10 @@ class _Call:
     legs: set[str] = field(default_factory=set)  # every other leg tied to the call, forgotten with it
     dial_status: str = ""  # last DialEnd status of a department / sub-centre / emergency dial
     transfer_dial_due: bool = False  # a transfer event was counted; the dial-out to its target follows
+    handed_over: bool = False  # an emergency line handed the call to 12345 (HotlineHandover)
+    conference_joins: set[str] = field(default_factory=set)  # three-way targets seen joining the conference
+    consulting: str = ""  # one-key code of the last consultation (atxfer) or three-way target dialled
+    consulting_channel: str = ""  # its channel (Local/<code>@hotline-onekey[-cmd]-...)
 
 
 def outcome_of(call: _Call) -> Outcome:
@@ -132,6 +146,26 @@ def _hms(value: str) -> float | None:
     return float(hours * 3600 + minutes * 60 + seconds)
 
 
+def _onekey_code(channel: str) -> str:
+    """``Local/110@hotline-onekey-0000001a;1`` -> ``110``: the target of a consultation or three-way leg; else ''."""
+    if not channel.startswith("Local/"):
+        return ""
+    code, sep, rest = channel.removeprefix("Local/").partition("@")
+    return code if sep and rest.startswith(f"{CTX_XFER_OUT}-") else ""
+
+
+def _by_command(channel: str) -> bool:
+    """Whether a consultation leg is a CLI / MQTT attended transfer's (``Local/<code>@hotline-onekey-cmd-...``)."""
+    return channel.partition("@")[2].startswith(f"{CTX_XFER_CMD}-")
+
+
+def _agent_of(channel: str) -> str:
+    """The agent whose key it was: ``PJSIP/8001-0000001a`` -> ``8001``, ``Local/lagent@ctx-00000008;1`` -> ``lagent``."""
+    if channel.startswith("Local/"):
+        return channel.removeprefix("Local/").partition("@")[0]
+    return _seat(channel).rpartition("/")[2]
+
+
 def _seat(channel: str) -> str:
     """``PJSIP/sft-0000002a`` -> ``PJSIP/sft``: the endpoint, not the per-call channel."""
     head, sep, tail = channel.rpartition("-")
@@ -173,6 +207,7 @@ class RecordBuilder:
             "dialend": self._on_dial_end,
             "blindtransfer": self._on_blind_transfer,
             "attendedtransfer": self._on_attended_transfer,
+            "confbridgejoin": self._on_conference_join,
             "bridgeleave": self._on_leg_end,
             "hangup": self._on_hangup,
             "cdr": self._on_cdr,
@@ -284,9 +319,12 @@ class RecordBuilder:
 
     def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         kind = _get(m, "UserEvent")
-        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER):
+        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER, EVENT_HANDOVER):
             return []
         call_id = _required(m, "CallId")
+        # HOTLINE_CALL_ID is the Uniqueid of the leg that ran the routing: behind a Local channel that is
+        # the ;2 leg, tied to the call (the ;1 leg's Uniqueid) by its Linkedid.
+        call_id = call_id if call_id in self._calls else self._legs.get(call_id, call_id)
         if kind == EVENT_RATING:
             return self._rating(call_id, m, at)
         if kind == EVENT_TRANSFER:
@@ -300,6 +338,11 @@ class RecordBuilder:
             rec.overflowed = True
             rec.queue = _get(m, "To") or rec.queue
             return []
+        if kind == EVENT_HANDOVER:
+            call.handed_over = True
+            return self._transferred(call, HANDOVER_TARGET, at)
+        if call.handed_over and _get(m, "Action") == FALLBACK_ACTION:
+            return []  # the general queue the hand-over goes to, not a controller that failed
         if _get(m, "Action") == FALLBACK_ACTION and call.queues_joined and rec.action not in ("", FALLBACK_ACTION):
             # A decided call that timed out of its queue with no overflow queue: the dialplan's fallback
             # queues it again (hotline-queue -> hotline-fallback). The controller's decision stands; the
@@ -331,15 +374,16 @@ class RecordBuilder:
             raise _Malformed(f"transfer mode {_get(m, 'Mode')!r} is not a transfer mode") from None
         channel = _required(m, "Channel")
         status = _get(m, "Result").upper()
+        step = _get(m, "Step") or "ChannelRedirect"
         transfer = TransferRecord(
             call_id=call_id,
             at=at,
             channel=channel,
             target=_required(m, "Target"),
             mode=mode,
-            requested_by="agent:" + _seat(channel).rpartition("/")[2],  # whose key: PJSIP/8001-… -> agent:8001
+            requested_by="agent:" + _agent_of(channel),  # whose key: PJSIP/8001-… -> agent:8001
             result="ok" if status == "SUCCESS" else "failed",
-            reason="" if status == "SUCCESS" else f"ChannelRedirect: {status or 'no status'}",
+            reason="" if status == "SUCCESS" else f"{step}: {status or 'no status'}",
             transfer_id=uuid.uuid4().hex,
         )
         out: list[Output] = [transfer, transfer.event(self.region)]
@@ -437,13 +481,15 @@ class RecordBuilder:
         leg = _get(m, "DestUniqueid")
         if leg:
             self._link(leg, call)
+        code = _onekey_code(_get(m, "Channel"))
+        if code:
+            # The consultation call of an attended transfer, or a three-way target: not a transfer until
+            # AttendedTransfer or the target's ConfbridgeJoin says so (an aborted consultation is none).
+            call.consulting, call.consulting_channel = code, _get(m, "Channel")
+            return []
         if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
             return []  # a queue ringing its members, or a member's Local leg ringing its phone
-        if (
-            call.answered is not None
-            and call.record.action != "emergency"
-            and _get(m, "Uniqueid") == call.record.call_id
-        ):
+        if call.answered is not None and call.record.action != "emergency":
             # The caller's own channel dialling out after an agent answered: it was redirected to a
             # transfer target. Another leg's dial (a queue member's Local;2 ringing its phone late,
             # after a fellow member answered) is no transfer.
@@ -487,9 +533,57 @@ class RecordBuilder:
         )
         if call is None:
             return []
-        target = _get(m, "SecondTransfererExten") or _get(m, "TransferTargetCallerIDNum") or _get(m, "Extension")
+        # The target: the one-key code of the consultation channel (Asterisk omits TransferTarget* when the
+        # transferer is a Local channel), else what the event names.
+        consultation = _get(m, "TransferTargetChannel") if _onekey_code(_get(m, "TransferTargetChannel")) else ""
+        consultation = consultation or call.consulting_channel
+        target = (
+            _onekey_code(consultation)
+            or _get(m, "SecondTransfererExten")
+            or _get(m, "TransferTargetCallerIDNum")
+            or _get(m, "Extension")
+        )
+        call.consulting, call.consulting_channel = "", ""
         call.transfer_dial_due = True
-        return self._transferred(call, target, at)
+        out = self._transferred(call, target, at)
+        if consultation and not _by_command(consultation):
+            # The agent's own *2 (the CLI and MQTT consult through hotline-onekey-cmd and audit themselves).
+            channel = _get(m, "OrigTransfererChannel")
+            transfer = TransferRecord(
+                call_id=call.record.call_id,
+                at=at,
+                channel=channel,
+                target=target,
+                mode=TransferMode.ATTENDED,
+                requested_by="agent:" + _agent_of(channel),
+                result="ok",
+                reason="",
+                transfer_id=uuid.uuid4().hex,
+            )
+            out += [transfer, transfer.event(self.region)]
+        return out
+
+    def _on_conference_join(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        """A three-way target joining the call's conference (``hotline-<call id>``): the call is transferred.
+
+        The target's leg is the ``Local/<code>@hotline-onekey`` channel the CLI, an MQTT command or the
+        agent's ``*3`` key originated into the conference; caller and agent joining are not transfers.
+        """
+        conference = _get(m, "Conference")
+        channel = _get(m, "Channel")
+        if not conference.startswith(CONFERENCE_PREFIX):
+            return []
+        code = _onekey_code(channel)
+        if not code:
+            return []
+        call_id = conference.removeprefix(CONFERENCE_PREFIX)
+        call = self._calls.get(call_id) or self._calls.get(self._legs.get(call_id, ""))
+        leg = _get(m, "Uniqueid")
+        if call is None or leg in call.conference_joins:
+            return []
+        call.conference_joins.add(leg)
+        self._link(leg, call)
+        return self._transferred(call, code, at)
 
     def _transferred(self, call: _Call, target: str, at: dt.datetime) -> list[Output]:
         call.seen = at

@@ -1,4 +1,4 @@
-"""Carry out a one-key transfer plan through AMI, judge the result as Asterisk 20 reports it, audit it.
+"""Carry out a one-key transfer plan through AMI, judge the result as Asterisk 20/22 reports it, audit it.
 
 Every attempt, refused ones included, becomes a :class:`TransferRecord` handed
 to the audit sink (``BatchWriter.submit_transfer``) and an event on
@@ -13,17 +13,21 @@ event comes later (the store updates the row).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
 from hotline_cti.adapters.ami.lines import handover_refusal
 from hotline_cti.adapters.ami.protocol import Message
+from hotline_cti.channel_vars import CALL_ID
 from hotline_cti.core.transfer import (
+    TRANSFER_CONTEXT,
+    TRANSFER_EXTEN,
     AmiStep,
     ChannelFacts,
     Refusal,
@@ -33,6 +37,7 @@ from hotline_cti.core.transfer import (
     plan_transfer,
     resolve,
 )
+from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.model import TransferMode, TransferRecord
@@ -81,6 +86,32 @@ def channel_facts(name: str, channels: list[Message]) -> ChannelFacts | None:
     )
 
 
+MOVING_ACTIONS = ("Redirect", "BlindTransfer")  # steps that move a call (Setvar, PlayDTMF do not)
+CONSULTATION_GRACE = 1.0  # seconds an AttendedTransfer may follow the end of its consultation call
+
+
+class _Consultation:
+    """The consultation call of one attended transfer, from Newchannel / Hangup events."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, prefix: str, linkedid: str) -> None:
+        self.prefix, self.linkedid = prefix, linkedid
+        self.legs: set[str] = set()
+        self.dialled: asyncio.Future[None] = loop.create_future()
+        self.ended: asyncio.Future[str] = loop.create_future()  # the hang-up cause
+
+    def on_new(self, message: Message) -> None:
+        if message.get("Channel", "").startswith(self.prefix) and message.get("Linkedid") == self.linkedid:
+            self.legs.add(message.get("Uniqueid", ""))
+            if not self.dialled.done():
+                self.dialled.set_result(None)
+
+    def on_hangup(self, message: Message) -> None:
+        ours = message.get("Uniqueid") in self.legs and message.get("Channel", "").endswith(";1")
+        if ours and not self.ended.done():
+            cause = f"{message.get('Cause', '?')} {message.get('Cause-txt', '')}".strip()
+            self.ended.set_result(f"cause {cause}")
+
+
 class TransferExecutor:
     """Runs one-key transfers against Asterisk: ``await executor.execute(request)`` → the audit row."""
 
@@ -97,6 +128,7 @@ class TransferExecutor:
         self._policy = policy  # a callable: a reloaded config applies to the next transfer
         self.audit = audit
         self.timeouts = timeouts or TransferTimeouts()
+        self._clearing: set[asyncio.Task[None]] = set()  # TRANSFER_EXTEN clean-ups in flight (kept referenced)
         self._clock = clock
 
     async def execute(self, request: TransferRequest) -> TransferRecord:
@@ -111,6 +143,8 @@ class TransferExecutor:
         except AmiError as exc:
             return self._audit(policy, request, at, "", early.key, FAILED, f"channel lookup failed: {exc}")
         facts = channel_facts(request.channel, list(listing.events))
+        if request.mode is TransferMode.THREEWAY and facts is not None and facts.peer:
+            facts = replace(facts, hotline_call_id=await self._call_id_var(facts.name))
         plan = plan_transfer(policy, request, facts)
         if isinstance(plan, Refusal):
             call_id = facts.call_id if facts else ""
@@ -124,6 +158,17 @@ class TransferExecutor:
         if result == UNKNOWN and plan.steps[-1].judge == "event_only":
             self._settle_later(policy, record)  # no await since _with_event stopped listening: no event missed
         return record
+
+    async def _call_id_var(self, channel: str) -> str:
+        """The channel's HOTLINE_CALL_ID (it names the three-way conference); '' when it cannot be read."""
+        try:
+            answer = await self.client.action(
+                "Getvar", {"Channel": channel, "Variable": CALL_ID}, timeout=self.timeouts.action, check=False
+            )
+        except AmiError as exc:
+            log.warning("transfer: %s of %s not read (%s); using the Linkedid", CALL_ID, mask_numbers(channel), exc)
+            return ""
+        return (answer.get("Value", "") or "") if answer.success else ""
 
     def _settle_later(self, policy: TransferPolicy, record: TransferRecord) -> None:
         """Listen on for the AttendedTransfer of an ``unknown`` attended transfer and audit it again."""
@@ -152,7 +197,7 @@ class TransferExecutor:
     async def _run(self, plan: TransferPlan) -> tuple[str, str]:
         for index, step in enumerate(plan.steps):
             try:
-                result, reason = await self._step(step)
+                result, reason = await self._step(step, plan.destination.code, plan.call_id)
             except NotConnected as exc:
                 result, reason = FAILED, f"{step.action} not sent: {exc}"
             except ActionUnknownOutcome as exc:
@@ -160,12 +205,16 @@ class TransferExecutor:
             except AmiError as exc:
                 result, reason = FAILED, f"{step.action}: {exc}"
             if result != OK:
-                if index:  # an earlier step already moved the call: say so
-                    reason += f" (after {', '.join(s.action for s in plan.steps[:index])} succeeded)"
+                named = any(dict(s.fields).get("Variable") == TRANSFER_EXTEN for s in plan.steps[:index])
+                if named and step.judge != "event_only":  # (the atxfer code's own step restores them itself)
+                    await self._clear_transfer_exten(dict(step.fields)["Channel"])
+                moved = [s.action for s in plan.steps[:index] if s.action in MOVING_ACTIONS]
+                if moved:  # an earlier step already moved the call: say so
+                    reason += f" (after {', '.join(moved)} succeeded)"
                 return result, reason
         return OK, ""
 
-    async def _step(self, step: AmiStep) -> tuple[str, str]:
+    async def _step(self, step: AmiStep, code: str, call_id: str) -> tuple[str, str]:
         fields = dict(step.fields)
         if step.judge == "originate":
             answer = await self.client.action(
@@ -187,13 +236,20 @@ class TransferExecutor:
             if not answer.success:
                 return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
             return OK, ""
-        return await self._with_event(step, fields)
+        return await self._with_event(step, fields, code, call_id)
 
-    async def _with_event(self, step: AmiStep, fields: dict[str, str]) -> tuple[str, str]:
-        """BlindTransfer (response + event) and Atxfer (only the AttendedTransfer event counts)."""
+    async def _with_event(self, step: AmiStep, fields: dict[str, str], code: str, call_id: str) -> tuple[str, str]:
+        """BlindTransfer (response + event) and the atxfer code (only the AttendedTransfer event counts).
+
+        For the atxfer code the consultation call (``Local/<code>@hotline-onekey-cmd``, same Linkedid) is
+        watched too: once it exists TRANSFER_EXTEN / TRANSFER_CONTEXT are restored, and when it ends with no AttendedTransfer
+        (the target busy or not answering, the agent aborting) the transfer is ``failed`` at once.
+        """
         channel = fields["Channel"]
         loop = asyncio.get_running_loop()
         seen: asyncio.Future[Message] = loop.create_future()
+        attended = step.judge == "event_only"
+        consult = _Consultation(loop, f"Local/{code}@{CTX_XFER_CMD}-", call_id)
 
         def on_event(message: Message) -> None:
             mine = (message.get("TransfererChannel"), message.get("OrigTransfererChannel"))
@@ -201,20 +257,58 @@ class TransferExecutor:
                 seen.set_result(message)
 
         self.client.on(step.event, on_event)
+        if attended:
+            self.client.on("Newchannel", consult.on_new)
+            self.client.on("Hangup", consult.on_hangup)
         try:
             answer = await self.client.action(step.action, fields, timeout=self.timeouts.action, check=False)
             if not answer.success:
+                if attended:
+                    await self._clear_transfer_exten(channel)
                 return FAILED, f"{step.action}: {answer.get('Message', 'error')}"
-            wait = self.timeouts.attended if step.judge == "event_only" else self.timeouts.event
-            try:
-                event = await asyncio.wait_for(seen, wait)
-            except TimeoutError:
+            if attended:
+                task = loop.create_task(self._clear_when_dialled(channel, consult.dialled))
+                self._clearing.add(task)
+                task.add_done_callback(self._clearing.discard)
+            wait = self.timeouts.attended if attended else self.timeouts.event
+            either: set[asyncio.Future[Any]] = {seen, consult.ended}
+            done, _ = await asyncio.wait(either, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
                 return UNKNOWN, f"no {step.event} event within {wait:g}s"
+            if not seen.done():  # the consultation ended: an AttendedTransfer may still be on its way
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(seen), CONSULTATION_GRACE)
+            if not seen.done():
+                why = consult.ended.result()
+                return FAILED, f"the consultation call to {code} ended ({why}) with no {step.event}"
+            event = seen.result()
             if event.get("Result", "").lower() != "success":
                 return FAILED, f"{step.event} result {event.get('Result', '?')}"
             return OK, ""
         finally:
             self.client.off(step.event, on_event)
+            self.client.off("Newchannel", consult.on_new)
+            self.client.off("Hangup", consult.on_hangup)
+
+    async def _clear_when_dialled(self, channel: str, dialled: asyncio.Future[None]) -> None:
+        """Restore TRANSFER_EXTEN / TRANSFER_CONTEXT once the consultation call exists (at most ``event`` s later).
+
+        Left set, the agent's own next ``*2`` would dial this target again without asking for digits
+        (and be taken for a command's).
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(dialled), self.timeouts.event)
+        await self._clear_transfer_exten(channel)
+
+    async def _clear_transfer_exten(self, channel: str) -> None:
+        """TRANSFER_EXTEN unset and TRANSFER_CONTEXT back to the agents' own (hotline-agent-setup's)."""
+        for name, value in ((TRANSFER_EXTEN, ""), (TRANSFER_CONTEXT, CTX_XFER_OUT)):
+            fields = {"Channel": channel, "Variable": name, "Value": value}
+            try:
+                await self.client.action("Setvar", fields, timeout=self.timeouts.action, check=False)
+            except AmiError as exc:  # the channel may be gone already: nothing left to restore
+                log.info("transfer: %s not restored on %s (%s)", name, mask_numbers(channel), exc)
+                return
 
     def _audit(
         self,
