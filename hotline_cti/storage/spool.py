@@ -1,0 +1,117 @@
+"""The local spool: rows on their way to the database, on disk until the database has them.
+
+Every row the :class:`~hotline_cti.storage.writer.BatchWriter` accepts is first appended here
+(one SQLite file per Asterisk link, WAL, committed at once) and deleted only after the
+database committed it. So a database outage, a restart or a ``kill -9`` of the events
+service loses nothing that was accepted: the next writer replays the spool, and because
+every database write is idempotent (calls, ratings and transfers are upserts by key,
+outbox events are inserted once by their event id) a row replayed after its commit is
+not written twice.
+
+The spool is bounded in bytes (the payload bytes it holds): past the bound new rows are
+refused, and the writer logs that once per episode. Local SQLite rather than a flat file
+because deleting written rows from the head, reading one lane at a time and surviving a
+torn last write are what it does already.
+
+An ``fcntl`` lock on ``<file>.lock`` keeps a second events service on the same host and
+link from sharing the file (the database lease guards other hosts: storage/lease.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+__all__ = ["DEFAULT_MAX_BYTES", "Spool", "SpoolBusy", "spool_path"]
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+
+class SpoolBusy(Exception):
+    """Another process holds this spool (another events service for the same link on this host)."""
+
+
+def spool_path(directory: Path, link: str) -> Path:
+    """The spool file of one Asterisk link in ``directory`` (the link id made safe for a file name)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", link).strip("._") or "default"
+    return directory / f"spool-{safe}.db"
+
+
+class Spool:
+    """Rows by lane (``calls``, ``events``...), in append order; ``path=None`` keeps them in memory (tests)."""
+
+    def __init__(self, path: Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock_fd: int | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+                raise SpoolBusy(f"{path} is in use by another process") from None
+        try:
+            # Autocommit: each append is its own transaction, on disk (in the WAL) when append returns,
+            # so it survives kill -9 of this process. synchronous=NORMAL skips the fsync: a power cut may
+            # lose the last commits, a crash of the process does not.
+            self._db = sqlite3.connect(str(path) if path else ":memory:", isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, lane TEXT NOT NULL, "
+                "body TEXT NOT NULL)"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS ix_spool_lane ON spool (lane, id)")
+            self._counts: dict[str, int] = {}
+            self.bytes = 0
+            totals = "SELECT lane, count(*), sum(length(CAST(body AS BLOB))) FROM spool GROUP BY lane"
+            for lane, count, size in self._db.execute(totals):
+                self._counts[lane] = int(count)
+                self.bytes += int(size or 0)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def count(self, lane: str | None = None) -> int:
+        """Rows held (in one lane, or in all)."""
+        if lane is None:
+            return sum(self._counts.values())
+        return self._counts.get(lane, 0)
+
+    def append(self, lane: str, body: str) -> bool:
+        """Append one row (committed when this returns); False, appending nothing, when it would pass the bound."""
+        size = len(body.encode("utf-8"))
+        if self.bytes + size > self.max_bytes:
+            return False
+        self._db.execute("INSERT INTO spool (lane, body) VALUES (?, ?)", (lane, body))
+        self._counts[lane] = self._counts.get(lane, 0) + 1
+        self.bytes += size
+        return True
+
+    def head(self, lane: str, limit: int) -> list[tuple[int, str]]:
+        """The oldest ``limit`` rows of a lane: ``(id, body)``."""
+        cur = self._db.execute("SELECT id, body FROM spool WHERE lane = ? ORDER BY id LIMIT ?", (lane, limit))
+        return [(int(i), str(b)) for i, b in cur]
+
+    def delete(self, lane: str, rows: list[tuple[int, str]]) -> None:
+        """Forget rows the database has committed: ``rows`` is a prefix of the lane's :meth:`head`."""
+        if not rows:
+            return
+        self._db.execute("DELETE FROM spool WHERE lane = ? AND id <= ?", (lane, rows[-1][0]))
+        self._counts[lane] = max(0, self._counts.get(lane, 0) - len(rows))
+        self.bytes = max(0, self.bytes - sum(len(b.encode("utf-8")) for _, b in rows))
+
+    def close(self) -> None:
+        self._db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
