@@ -20,7 +20,7 @@ from hotline_cti.storage.store import Store
 
 log = logging.getLogger("hotline_cti.serve.events")
 
-RETRY = (0.5, 2.0, 10.0)  # first delay, factor, longest delay between attempts while the database is down
+RETRY = (0.5, 2.0, 5.0)  # first delay, factor, longest delay between attempts while the database is down
 
 
 def _short(exc: BaseException) -> str:
@@ -36,6 +36,7 @@ class DatabaseGuard:
         self.lease = lease
         self.spool_path = spool_path
         self.migrated = False
+        self.tried = asyncio.Event()  # the first attempt is over, answered or failed
         self.decided = asyncio.Event()  # the database answered once: we hold the lease, or someone else does
         self.acquired = asyncio.Event()  # we hold (or held) the lease
         self.lost = asyncio.Event()  # we were serving and found another holder: stop, stand by after restart
@@ -59,6 +60,7 @@ class DatabaseGuard:
                 asked = loop.time()
                 state = await self.lease.acquire()
             except Exception as exc:
+                self.tried.set()
                 if self._down_since is None:
                     self._down_since = loop.time()
                     log.warning(
@@ -73,6 +75,7 @@ class DatabaseGuard:
                 self._down_since = None
             delays = backoff_delays(*RETRY, jitter=0.1)
             self.decided.set()
+            self.tried.set()
             if state.held:
                 # Measured from before the request: the lease may have been granted a moment later, never earlier.
                 self._held_until = asyncio.get_running_loop().time() + min(state.remaining, self.lease.ttl) - 0.1

@@ -117,7 +117,7 @@ class GuardedOutbox:
 
 
 SPOOL_BUSY_POLL = 1.0  # seconds between tries of a spool another events service holds
-FIRST_ANSWER_WAIT = 5.0  # how long a start waits for the database to say who writes; then it starts and spools
+FIRST_ANSWER_WAIT = 5.0  # longest wait at start for the database to say who writes (a refused connection: none)
 
 
 async def _open_spool(args: argparse.Namespace, stop: asyncio.Event) -> Spool | None:
@@ -143,12 +143,12 @@ async def _open_spool(args: argparse.Namespace, stop: asyncio.Event) -> Spool | 
 
 
 async def _wait_for_lease(guard: DatabaseGuard, stop: asyncio.Event) -> bool:
-    """At start: wait briefly for the database's answer; if another holds the lease, stand by until it is ours.
+    """At start: wait for the database's first answer; if another holds the lease, stand by until it is ours.
 
-    With the database down the service starts at once and spools (routing and AMI must not wait for it).
-    Returns False when stopped while waiting."""
+    With the database down (the first attempt failed, or no answer within FIRST_ANSWER_WAIT) the service starts
+    at once and spools: AMI events must not wait for it. Returns False when stopped while waiting."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(guard.decided.wait(), FIRST_ANSWER_WAIT)
+        await asyncio.wait_for(guard.tried.wait(), FIRST_ANSWER_WAIT)
     if guard.decided.is_set() and not guard.acquired.is_set():
         acquired = asyncio.create_task(guard.acquired.wait())
         stopped = asyncio.create_task(stop.wait())
