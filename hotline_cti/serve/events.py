@@ -215,7 +215,7 @@ async def run_events(
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
-        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer)
+        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
         await pipeline.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None

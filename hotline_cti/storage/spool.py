@@ -19,10 +19,12 @@ link from sharing the file (the database lease guards other hosts: storage/lease
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 __all__ = ["DEFAULT_MAX_BYTES", "Spool", "SpoolBusy", "spool_path"]
@@ -68,15 +70,49 @@ class Spool:
                 "body TEXT NOT NULL)"
             )
             self._db.execute("CREATE INDEX IF NOT EXISTS ix_spool_lane ON spool (lane, id)")
-            self._counts: dict[str, int] = {}
-            self.bytes = 0
-            totals = "SELECT lane, count(*), sum(length(CAST(body AS BLOB))) FROM spool GROUP BY lane"
-            for lane, count, size in self._db.execute(totals):
-                self._counts[lane] = int(count)
-                self.bytes += int(size or 0)
+            # The record builder's calls in progress (records/pipeline.py checkpoints them): a restarted events
+            # service takes them back, so a call that ends while it restarts is still finished and recorded.
+            self._db.execute("CREATE TABLE IF NOT EXISTS open_calls (call_id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            self.recount()
         except BaseException:
             self._unlock()
             raise
+
+    def recount(self) -> None:
+        """Count the rows and bytes held from the file itself."""
+        self._counts: dict[str, int] = {}
+        self.bytes = 0
+        totals = "SELECT lane, count(*), sum(length(CAST(body AS BLOB))) FROM spool GROUP BY lane"
+        for lane, count, size in self._db.execute(totals):
+            self._counts[lane] = int(count)
+            self.bytes += int(size or 0)
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Appends and :meth:`forget_open` calls inside are committed together, or (on an exception) not at all:
+        a finished call's record and its leaving the checkpoint survive a kill -9 together."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self.recount()
+            raise
+        self._db.execute("COMMIT")
+
+    def save_open(self, bodies: Mapping[str, str]) -> None:
+        """Replace the checkpoint of calls in progress (call id -> JSON)."""
+        with self.atomic():
+            self._db.execute("DELETE FROM open_calls")
+            self._db.executemany("INSERT INTO open_calls (call_id, body) VALUES (?, ?)", bodies.items())
+
+    def load_open(self) -> list[str]:
+        """The checkpointed calls in progress (JSON bodies)."""
+        return [str(b) for (b,) in self._db.execute("SELECT body FROM open_calls")]
+
+    def forget_open(self, call_ids: Iterable[str]) -> None:
+        """Drop finished calls from the checkpoint."""
+        self._db.executemany("DELETE FROM open_calls WHERE call_id = ?", [(c,) for c in call_ids])
 
     def count(self, lane: str | None = None) -> int:
         """Rows held (in one lane, or in all)."""

@@ -8,14 +8,13 @@ a transfer without a ``transfer_id`` gets one here, and every outbox event gets 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import uuid
 from typing import Any
 
 from hotline_cti.events import Event
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, TransferMode, TransferRecord
 
 __all__ = [
     "OutboxRow",
@@ -43,13 +42,7 @@ def encode_call(record: CallRecord) -> str:
 
 
 def decode_call(body: str) -> CallRecord:
-    data: dict[str, Any] = json.loads(body)
-    names = {f.name for f in dataclasses.fields(CallRecord)}
-    values = {k: v for k, v in data.items() if k in names}
-    values["started"] = dt.datetime.fromisoformat(data["started"])
-    values["ended"] = dt.datetime.fromisoformat(data["ended"]) if data.get("ended") else None
-    values["outcome"] = Outcome(data["outcome"])
-    return CallRecord(**values)
+    return CallRecord.from_dict(json.loads(body))
 
 
 def encode_rating(rating: Rating) -> str:

@@ -256,6 +256,9 @@ class BatchWriter:
             if not self.spool.count(lane.name):
                 continue
             batch = self.spool.head(lane.name, self.max_batch)
+            if not batch:  # the counts drifted (a rolled-back append): trust the file
+                self.spool.recount()
+                continue
             try:
                 await self._write_isolating(lane, batch)
             except Exception as exc:
