@@ -125,7 +125,8 @@ async def _lease_cycle(url: str) -> None:
     a = Lease(a_store, "10.0.0.5:5038", "host-a", ttl=1.0)
     b = Lease(b_store, "10.0.0.5:5038", "host-b", ttl=1.0)
     try:
-        assert (await a.acquire()).held
+        first = await a.acquire()
+        assert first.held and first.previous == ""
         state = await b.acquire()
         assert not state.held and state.holder == "host-a" and 0 < state.remaining <= 1.0
         a_store.fence = a.fence
@@ -142,7 +143,9 @@ async def _lease_cycle(url: str) -> None:
         await b_store.upsert_calls([call(4)])
         assert [r.call_id for r in await a_store.calls_between()] == ["c1", "c4"]
         await b.release()
-        assert (await a.acquire()).held  # at once, without waiting for expiry
+        state = await a.acquire()
+        assert state.held and state.previous == "host-b"  # at once, without waiting for expiry; b wrote before
+        assert (await a.acquire()).previous == "host-a"
         other = Lease(b_store, "10.0.0.6:5038", "host-b", ttl=1.0)
         assert (await other.acquire()).held  # leases are per link
     finally:

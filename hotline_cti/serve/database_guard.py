@@ -40,6 +40,7 @@ class DatabaseGuard:
         self.decided = asyncio.Event()  # the database answered once: we hold the lease, or someone else does
         self.acquired = asyncio.Event()  # we hold (or held) the lease
         self.lost = asyncio.Event()  # we were serving and found another holder: stop, stand by after restart
+        self.took_over_from = ""  # another holder wrote the link since our last run: our checkpoint is stale
         self.serving = False  # set by the service once it takes AMI events (standby waits do not count)
         self._held_until = 0.0  # loop time our lease is known good until
         self._down_since: float | None = None
@@ -81,6 +82,8 @@ class DatabaseGuard:
                 self._held_until = asyncio.get_running_loop().time() + min(state.remaining, self.lease.ttl) - 0.1
                 if not self.acquired.is_set():
                     log.info("writer lease of link %s taken (holder %s)", self.lease.link, self.lease.holder)
+                    if state.previous and state.previous != self.lease.holder:
+                        self.took_over_from = state.previous
                     self.acquired.set()
                 self._standby_for = ""
                 await asyncio.sleep(max(0.05, min(self.lease.ttl / 3, asked + state.remaining / 3 - loop.time())))

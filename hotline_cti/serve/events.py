@@ -205,6 +205,11 @@ async def run_events(
         await _stop_guard(guarding, store, spool, heartbeat)
         return 0
     guard.serving = True
+    if guard.took_over_from and spool.load_open():
+        # Another holder wrote this link since our last run and finished or adopted our calls in progress:
+        # finishing them again from our checkpoint would overwrite its records with later end times.
+        log.warning("calls in progress of the last run dropped: link was written by %s since", guard.took_over_from)
+        spool.save_open({})
     writer = BatchWriter(store, spool=spool, may_write=guard.may_write)
     await writer.start()
     client: AmiClient | None = None

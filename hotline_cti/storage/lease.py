@@ -43,6 +43,7 @@ class LeaseState:
     held: bool
     holder: str
     remaining: float
+    previous: str = ""  # who held it before this acquire ('' when nobody ever did)
 
 
 def _db_now(dialect: str) -> Any:
@@ -73,15 +74,21 @@ class Lease:
         )
         query = sa.select(leases.c.holder, leases.c.expires - now).where(leases.c.link == self.link)
         async with self.store.engine.begin() as conn:
+            before = (await conn.execute(query.with_for_update())).first()
             await conn.execute(stmt)
             row = (await conn.execute(query)).one()
         holder, remaining = str(row[0]), float(row[1])
-        return LeaseState(holder == self.holder, holder, remaining)
+        return LeaseState(holder == self.holder, holder, remaining, str(before[0]) if before else "")
 
     async def release(self) -> None:
-        """Give the lease up at a clean stop, so a standby takes over at once rather than at expiry."""
+        """Give the lease up at a clean stop, so a standby takes over at once rather than at expiry. The row stays
+        (expired) so the next holder still learns who wrote before it (``LeaseState.previous``)."""
         async with self.store.engine.begin() as conn:
-            await conn.execute(sa.delete(leases).where(leases.c.link == self.link, leases.c.holder == self.holder))
+            await conn.execute(
+                sa.update(leases)
+                .where(leases.c.link == self.link, leases.c.holder == self.holder)
+                .values(expires=_db_now(self.store.dialect) - 1.0)
+            )
 
     async def fence(self, conn: AsyncConnection) -> None:
         """Raise :class:`LeaseLost` unless this holder's lease is current (runs inside a write transaction)."""
