@@ -156,6 +156,10 @@ class RecordPipeline:
         self._dirty = True
         self._submit(self.builder.resync(channels, self.now(), seen_before=asked))
         self.resyncs += 1
+        if self.checkpoint is not None:
+            # Adopted calls go into the checkpoint now, not 0.5 s later: a process killed right after its login
+            # (a restart loop) must not take the calls it adopted with it.
+            self._save_checkpoint()
 
     def _submit(self, outputs: Sequence[Output]) -> None:
         if not outputs:
