@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,30 @@ async def test_lease_sqlite(tmp_path: Path) -> None:
 
 async def test_lease_postgresql(pg_server: PgServer, fresh_pg_url: str) -> None:
     await _lease_cycle(fresh_pg_url)
+
+
+async def test_group_commit_shares_one_commit_and_keeps_atomic_blocks_whole(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    spool = Spool(path, group_commit=0.05)
+    try:
+        spool.append("events", "a")
+        with spool.atomic():
+            spool.append("calls", "b")
+            spool.forget_open(["c1"])
+        with pytest.raises(RuntimeError), spool.atomic():
+            spool.append("calls", "rolled back")
+            raise RuntimeError
+        assert spool.count() == 2  # the failed block alone was undone, the group stays open
+
+        def on_disk() -> int:
+            reader = sqlite3.connect(path)
+            try:
+                return int(reader.execute("SELECT count(*) FROM spool").fetchone()[0])
+            finally:
+                reader.close()
+
+        assert on_disk() == 0  # not committed yet
+        await asyncio.sleep(0.15)
+        assert on_disk() == 2  # one commit, at the end of the window
+    finally:
+        spool.close()

@@ -116,6 +116,7 @@ class GuardedOutbox:
         await self.store.mark_sent(seqs)
 
 
+SPOOL_GROUP_COMMIT = 0.005  # seconds of spool appends sharing one commit (spool.py): a busy hour's burst in bulk
 SPOOL_BUSY_POLL = 1.0  # seconds between tries of a spool another events service holds
 FIRST_ANSWER_WAIT = 5.0  # longest wait at start for the database to say who writes (a refused connection: none)
 
@@ -126,7 +127,7 @@ async def _open_spool(args: argparse.Namespace, stop: asyncio.Event) -> Spool | 
     waiting = False
     while not stop.is_set():
         try:
-            spool = Spool(path, max_bytes=args.spool_max_bytes)
+            spool = Spool(path, max_bytes=args.spool_max_bytes, group_commit=SPOOL_GROUP_COMMIT)
         except SpoolBusy:
             if not waiting:
                 waiting = True
