@@ -326,6 +326,20 @@ def pg(pg_server: PgServer) -> PgServer:
     return pg_server
 
 
+def start_pg(pg: PgServer) -> None:
+    """Start the stopped PostgreSQL again on its port; while it was down, a client socket of this busy machine may
+    have taken that port as its ephemeral local port for a while: retry rather than fail on 'Address in use'."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            pg.start()
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 # ----------------------------------------------------------------------------------------------- the faults
 
 
@@ -398,7 +412,7 @@ async def test_database_down_at_start(tmp_path: Path, mqtt_broker: Broker, pg: P
 
     async def database_returns(serve: Serve, ami: AmiServer) -> None:
         await asyncio.sleep(1.0)
-        await asyncio.to_thread(pg.start)
+        await asyncio.to_thread(start_pg, pg)
 
     try:
         sessions, _, _ = await drill(
@@ -406,7 +420,7 @@ async def test_database_down_at_start(tmp_path: Path, mqtt_broker: Broker, pg: P
         )
     finally:
         if not (pg.data / "postmaster.pid").exists():
-            pg.start()
+            start_pg(pg)
     assert sessions.fell_back == 0  # routing never needed it
 
 
@@ -422,7 +436,7 @@ async def test_database_down_mid_load_and_events_killed_mid_outage_and_mid_repla
             os.kill(serve.child("events"), signal.SIGKILL)  # the rows spooled so far must survive it
             await asyncio.sleep(4.0)
         finally:
-            await asyncio.to_thread(pg.start)
+            await asyncio.to_thread(start_pg, pg)
 
         async def replaying() -> bool:
             return "writer lease of link" in serve.log.read_text(errors="replace").rsplit("exit -9", 1)[-1]
@@ -434,7 +448,7 @@ async def test_database_down_mid_load_and_events_killed_mid_outage_and_mid_repla
         await drill("postgresql-down-mid-load+events-SIGKILL", tmp_path, url, mqtt_broker, [outage], seconds=8)
     finally:
         if not (pg.data / "postmaster.pid").exists():
-            pg.start()
+            start_pg(pg)
 
 
 async def test_second_serve_for_the_link_stands_by_then_takes_over(
