@@ -269,7 +269,7 @@ def controller(
     )
     cmd = [sys.executable, *profile, "-m", "hotline_cti.cli.main", "serve", "--config", str(config)]
     cmd += ["--listen", f"127.0.0.1:{agi_port}", "--database", f"sqlite+aiosqlite:///{tmp / 'records.db'}"]
-    cmd += ["--ami", f"127.0.0.1:{ami_port}"]
+    cmd += ["--spool-dir", str(tmp / "spool"), "--ami", f"127.0.0.1:{ami_port}"]
     if mqtt_port is not None:
         cmd += ["--mqtt", f"127.0.0.1:{mqtt_port}"]
     env = dict(os.environ, **{ENV_USER: "bench", ENV_SECRET: secret})

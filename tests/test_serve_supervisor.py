@@ -40,7 +40,7 @@ def children_of(pid: int) -> dict[str, int]:
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or reaped between open() and read()
         return False
     return state != "Z"
 
@@ -64,6 +64,7 @@ def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     cmd += ["--listen", f"127.0.0.1:{port}", "--status-file", str(status), "--stall-limit", "0.5"]
     # --mqtt starts the events service too; nothing listens on that port, which it survives (it retries)
     cmd += ["--mqtt", f"127.0.0.1:{free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"]
+    cmd += ["--spool-dir", str(tmp_path / "spool")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         yield proc, port, status

@@ -8,7 +8,8 @@ they waited, who answered, where it was transferred and how they rated it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -110,6 +111,16 @@ class CallRecord:
         data["outcome"] = str(self.outcome)
         data["transfers"] = list(self.transfers)
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallRecord:
+        """The record :meth:`to_dict` made (unknown keys ignored)."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["started"] = dt.datetime.fromisoformat(data["started"])
+        values["ended"] = dt.datetime.fromisoformat(data["ended"]) if data.get("ended") else None
+        values["outcome"] = Outcome(data["outcome"])
+        values["transfers"] = list(data.get("transfers") or [])
+        return cls(**values)
 
 
 RATING_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}

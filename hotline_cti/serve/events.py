@@ -13,7 +13,9 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
+from collections.abc import Sequence
 
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
@@ -29,9 +31,13 @@ from hotline_cti.core.table import RoutingTable
 from hotline_cti.core.transfer import TransferPolicy, build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
+from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
+from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
 from hotline_cti.serve.record_pipeline import RecordPipeline
+from hotline_cti.storage.lease import Lease
+from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import UsersFileError
@@ -94,6 +100,82 @@ def yield_cpu_to_routing() -> None:
             os.nice(EVENTS_NICE)
 
 
+class GuardedOutbox:
+    """The outbox as the publisher sees it: empty unless this service may write (schema current, lease held), so
+    a standby never publishes and an outage costs one log line here rather than one a second."""
+
+    def __init__(self, store: Store, guard: DatabaseGuard) -> None:
+        self.store = store
+        self.guard = guard
+
+    async def pending_events(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        if not self.guard.may_write():
+            return []
+        return await self.store.pending_events(limit)
+
+    async def mark_sent(self, seqs: Sequence[int]) -> None:
+        await self.store.mark_sent(seqs)
+
+
+SPOOL_GROUP_COMMIT = 0.005  # seconds of spool appends sharing one commit (spool.py): a busy hour's burst in bulk
+SPOOL_BUSY_POLL = 1.0  # seconds between tries of a spool another events service holds
+FIRST_ANSWER_WAIT = 5.0  # longest wait at start for the database to say who writes (a refused connection: none)
+
+
+async def _open_spool(args: argparse.Namespace, stop: asyncio.Event) -> Spool | None:
+    """This link's spool; while another events service on this host holds it, wait (standby). None: stopped."""
+    path = spool_path(args.spool_dir, options.link_id(args))
+    waiting = False
+    while not stop.is_set():
+        try:
+            spool = Spool(path, max_bytes=args.spool_max_bytes, group_commit=SPOOL_GROUP_COMMIT)
+        except SpoolBusy:
+            if not waiting:
+                waiting = True
+                log.warning("standby: spool %s is held by another events service on this host; waiting", path)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SPOOL_BUSY_POLL)
+            continue
+        if spool.count():
+            log.warning(
+                "spool %s holds %d rows from before; writing them when the database allows", path, spool.count()
+            )
+        return spool
+    return None
+
+
+async def _wait_for_lease(guard: DatabaseGuard, stop: asyncio.Event) -> bool:
+    """At start: wait for the database's first answer; if another holds the lease, stand by until it is ours.
+
+    With the database down (the first attempt failed, or no answer within FIRST_ANSWER_WAIT) the service starts
+    at once and spools: AMI events must not wait for it. Returns False when stopped while waiting."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(guard.tried.wait(), FIRST_ANSWER_WAIT)
+    if guard.decided.is_set() and not guard.acquired.is_set():
+        acquired = asyncio.create_task(guard.acquired.wait())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait((acquired, stopped), return_when=asyncio.FIRST_COMPLETED)
+        acquired.cancel()
+        stopped.cancel()
+        return guard.acquired.is_set()
+    if not guard.decided.is_set():
+        log.warning("database not answering at start: taking AMI events into the spool meanwhile")
+    return True
+
+
+async def _seed_when_ready(wallboard: WallboardRunner, store: Store, guard: DatabaseGuard) -> None:
+    """Seed the wall's week from the database once it is usable (a start during an outage shows live calls only)."""
+    while not guard.migrated:
+        await asyncio.sleep(1.0)
+    for delay in backoff_delays(1.0, 2.0, 30.0, 0.1):
+        try:
+            await wallboard.hub.seed(store)
+            return
+        except Exception as exc:
+            log.warning("wallboard: stored calls not loaded yet (%s); retrying in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+
+
 async def run_events(
     args: argparse.Namespace, holder: ConfigHolder, ami: AmiSettings | None, callers: CallerPolicy
 ) -> int:
@@ -105,11 +187,32 @@ async def run_events(
     # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:
-        store = await Store.open(args.database)
-    except Exception as exc:
-        log.error("database not usable, events process not serving: %s", exc)
-        return 1
-    writer = BatchWriter(store)
+        store = Store.connect(args.database)  # no I/O: the database may be down, the guard waits for it
+    except ValueError as exc:
+        log.error("--database: %s", exc)
+        return 2
+    spool = await _open_spool(args, stop)
+    if spool is None:
+        await store.close()
+        return 0
+    node = args.node_id or socket.gethostname()
+    # The spool file is in the holder id: a restart of this service on this host (same spool, so never two at
+    # once: the spool is locked) takes its lease back at once instead of waiting for it to expire.
+    lease = Lease(store, options.link_id(args), f"{node}:{spool.path}", ttl=args.lease_seconds)
+    store.fence = lease.fence
+    guard = DatabaseGuard(store, lease, spool_path=spool.path)
+    guarding = asyncio.create_task(guard.run(), name="database-guard")
+    code = 0
+    if not await _wait_for_lease(guard, stop):
+        await _stop_guard(guarding, store, spool, heartbeat)
+        return 0
+    guard.serving = True
+    if guard.took_over_from and spool.load_open():
+        # Another holder wrote this link since our last run and finished or adopted our calls in progress:
+        # finishing them again from our checkpoint would overwrite its records with later end times.
+        log.warning("calls in progress of the last run dropped: link was written by %s since", guard.took_over_from)
+        spool.save_open({})
+    writer = BatchWriter(store, spool=spool, may_write=guard.may_write)
     await writer.start()
     client: AmiClient | None = None
     connecting: asyncio.Task[None] | None = None
@@ -119,13 +222,13 @@ async def run_events(
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
-        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer)
+        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
         await pipeline.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
         mqtt = MqttSettings.from_env(*args.mqtt)
-        publisher = OutboxPublisher(store, mqtt)
+        publisher = OutboxPublisher(GuardedOutbox(store, guard), mqtt)
         commands = CommandSettings.from_env()  # checked by serve before start; warns about a missing or unused token
         transfer = executor.execute if executor else None
         handler = CommandHandler(holder.table.region, commands, transfer, audit=writer, replies=store)
@@ -134,6 +237,7 @@ async def run_events(
         await listener.start()
         log.info("MQTT on %s:%d, commands on %s", mqtt.host, mqtt.port, listener.topic_filter)
     wallboard: WallboardRunner | None = None
+    seeding: asyncio.Task[None] | None = None
     if args.wallboard is not None:
         try:  # subscribed before the AMI login, so the first resync reaches it too
             wallboard = await start_wallboard(
@@ -141,10 +245,11 @@ async def run_events(
                 host=args.wallboard[0],
                 port=args.wallboard[1],
                 ami=client,
-                store=store,
+                store=None,
                 audit=writer,
                 status_file=args.status_file,
             )
+            seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
         except (UsersFileError, ValueError, OSError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
@@ -159,7 +264,13 @@ async def run_events(
             served_table = holder.table
             if wallboard is not None:
                 wallboard.set_table(served_table)
+        if guard.lost.is_set():
+            # Another events service writes this link now: stop; restarted, this one waits as a standby.
+            code = 3
+            break
 
+    if seeding is not None:
+        seeding.cancel()
     if wallboard is not None:
         await wallboard.close()
     if listener is not None:
@@ -174,14 +285,35 @@ async def run_events(
         await client.close()
     await writer.stop()
     if publisher is not None:
-        if not await publisher.drain(DRAIN_SECONDS):
+        if code == 0 and not await publisher.drain(DRAIN_SECONDS):
             log.warning("MQTT: unsent events stay in the outbox for the next start")
         await publisher.stop()
+    if writer.pending:
+        log.warning("%d rows stay in the spool %s for the next start", writer.pending, spool.path)
+    log.info("events process stopping; %d rows written", writer.written)
+    await _stop_guard(guarding, store, spool, heartbeat, release=lease if code == 0 else None)
+    return code
+
+
+async def _stop_guard(
+    guarding: asyncio.Task[None],
+    store: Store,
+    spool: Spool,
+    heartbeat: Heartbeat | None,
+    release: Lease | None = None,
+) -> None:
+    guarding.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await guarding
+    if release is not None:
+        try:  # a standby takes over at once rather than when the lease expires
+            await asyncio.wait_for(release.release(), 3.0)
+        except Exception as exc:
+            log.info("writer lease not released (%s); it expires by itself", type(exc).__name__)
     await store.close()
+    spool.close()
     if heartbeat is not None:
         heartbeat.stop()
-    log.info("events process stopped; %d rows written", writer.written)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

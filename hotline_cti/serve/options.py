@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hotline_cti.adapters.mqtt.settings import parse_address
+from hotline_cti.storage.spool import DEFAULT_MAX_BYTES
 
 ADDRESS_FLAGS = (("--ami", "ami"), ("--mqtt", "mqtt"), ("--wallboard", "wallboard"))
 
@@ -50,6 +51,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _size(text: str) -> int:
+    """Bytes: a number, optionally with K, M or G (powers of 1024)."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    raw = text.strip().upper().removesuffix("B")
+    unit = raw[-1:] if raw[-1:] in units else ""
+    number = raw[: len(raw) - len(unit)]
+    if not number.isdigit() or int(number) * units[unit] < 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size of at least 1K, e.g. 256M")
+    return int(number) * units[unit]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Every serve option (the supervisor's and its children's)."""
     p.add_argument("--config", required=True, type=Path, help="merger YAML to serve; reloaded on SIGHUP and on change")
@@ -82,6 +94,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status-file", type=Path, metavar="PATH", help="write the processes' health here as JSON")
     p.add_argument(
         "--database", metavar="URL", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite ./hotline-cti.db"
+    )
+    p.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=Path("hotline-cti-spool"),
+        metavar="DIR",
+        help="where records and events wait on disk until the database has them; default ./hotline-cti-spool",
+    )
+    p.add_argument(
+        "--spool-max-bytes",
+        type=_size,
+        default=DEFAULT_MAX_BYTES,
+        metavar="SIZE",
+        help="bound of the spool (e.g. 512M); past it new rows are dropped with an error; default 256M",
+    )
+    p.add_argument(
+        "--link-id",
+        metavar="ID",
+        help="the Asterisk link this events service writes for (one writer per link); default the --ami HOST:PORT",
+    )
+    p.add_argument("--node-id", metavar="ID", help="this host's name in the writer lease; default the host name")
+    p.add_argument(
+        "--lease-seconds",
+        type=_seconds,
+        default=15.0,
+        metavar="S",
+        help="writer lease length; a standby takes over this long after the writer died; default 15 s",
     )
     p.add_argument(
         "--ami",
@@ -128,6 +167,11 @@ def to_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--status-file", str(args.status_file)]  # the wallboard shows it
     if args.database:
         argv += ["--database", args.database]
+    argv += ["--spool-dir", str(args.spool_dir), "--spool-max-bytes", str(args.spool_max_bytes)]
+    argv += ["--lease-seconds", repr(args.lease_seconds)]
+    for flag, value in (("--link-id", args.link_id), ("--node-id", args.node_id)):
+        if value:
+            argv += [flag, value]
     for flag, name in ADDRESS_FLAGS:
         value = getattr(args, name)
         if value is not None:
@@ -138,6 +182,15 @@ def to_argv(args: argparse.Namespace) -> list[str]:
 def wants_events(args: argparse.Namespace) -> bool:
     """Whether serve needs its events service (AMI, MQTT or the wallboard)."""
     return any(getattr(args, name) is not None for _, name in ADDRESS_FLAGS)
+
+
+def link_id(args: argparse.Namespace) -> str:
+    """The Asterisk link the events service writes for: --link-id, else the AMI address."""
+    if args.link_id:
+        return str(args.link_id)
+    if args.ami is not None:
+        return hostport(args.ami)
+    return "no-ami@" + hostport(args.listen)
 
 
 def clock(args: argparse.Namespace) -> Callable[[], dt.datetime] | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from hotline_cti.adapters.ami.protocol import Message, mask_numbers
 from hotline_cti.events import Event
 from hotline_cti.records.builder import Output, RecordBuilder, event_time
 from hotline_cti.records.model import CallRecord
+from hotline_cti.storage.spool import Spool
 from hotline_cti.storage.writer import BatchWriter
 
 __all__ = ["RecordPipeline"]
@@ -57,6 +59,8 @@ class RecordPipeline:
         clock: Callable[[], dt.datetime] = _utc_now,
         expire_every: float = 60.0,
         resync_timeout: float = 10.0,
+        checkpoint: Spool | None = None,
+        checkpoint_every: float = 0.5,
     ) -> None:
         self.client = client
         self.builder = builder
@@ -65,27 +69,61 @@ class RecordPipeline:
         self.expire_every = expire_every
         self.resync_timeout = resync_timeout
         self.resyncs = 0
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self._dirty = False
+        self._checkpointing: asyncio.Task[None] | None = None
         self._stamped: tuple[dt.datetime, float] | None = None  # (last event Timestamp, loop time it arrived)
         self._timer: asyncio.Task[None] | None = None
         client.on("*", self.on_event)
         client.add_resync_hook(self.resync)
 
     async def start(self) -> None:
-        """Start the expiry timer."""
+        """Take back the checkpointed calls in progress (before the first login's resync), start the timers."""
+        if self.checkpoint is not None and self._checkpointing is None:
+            items = []
+            for body in self.checkpoint.load_open():
+                with contextlib.suppress(ValueError):
+                    items.append(json.loads(body))
+            if items:
+                log.info("records: %d call(s) in progress taken back from the last run", self.builder.restore(items))
+            self._checkpointing = asyncio.create_task(self._checkpoint_loop(), name="records-checkpoint")
         if self._timer is None:
             self._timer = asyncio.create_task(self._expire_loop(), name="records-expiry")
 
     async def stop(self) -> None:
-        """Stop the timer and stop listening (calls in progress stay in ``builder.snapshot()``)."""
+        """Stop the timers and stop listening (calls in progress stay in ``builder.snapshot()`` and the
+        checkpoint, for the next run)."""
         self.client.off("*", self.on_event)
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-            self._timer = None
+        for task in (self._timer, self._checkpointing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._timer = self._checkpointing = None
+        if self.checkpoint is not None:
+            self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        assert self.checkpoint is not None
+        try:
+            bodies = {cid: json.dumps(data, ensure_ascii=False) for cid, data in self.builder.open_calls().items()}
+            self.checkpoint.save_open(bodies)
+            self._dirty = False
+        except Exception:
+            log.exception("records: calls in progress not checkpointed")
+
+    async def _checkpoint_loop(self) -> None:
+        """Every ``checkpoint_every`` s (when something changed) save the calls in progress: a kill -9 loses at most
+        that much of their progress, never the calls themselves."""
+        while True:
+            await asyncio.sleep(self.checkpoint_every)
+            if self._dirty:
+                self._save_checkpoint()
 
     def on_event(self, message: Message) -> None:
         """One AMI event: feed the builder, submit what it finished. Never raises (the event flow must go on)."""
+        self._dirty = True
         try:
             at = self._event_time(message)
             self._submit(self.builder.feed(message, at))
@@ -115,10 +153,27 @@ class RecordPipeline:
             log.warning("records: CoreShowChannels failed after reconnect (%s); calls in progress kept", exc)
             return
         channels = [m for m in result.events if m.name.lower() == "coreshowchannel"]
+        self._dirty = True
         self._submit(self.builder.resync(channels, self.now(), seen_before=asked))
         self.resyncs += 1
+        if self.checkpoint is not None:
+            # Adopted calls go into the checkpoint now, not 0.5 s later: a process killed right after its login
+            # (a restart loop) must not take the calls it adopted with it.
+            self._save_checkpoint()
 
     def _submit(self, outputs: Sequence[Output]) -> None:
+        if not outputs:
+            return
+        if self.checkpoint is None:
+            self._submit_each(outputs)
+            return
+        # A finished call's record and event are spooled, and the call leaves the checkpoint, in one transaction:
+        # killed before it, the next run finishes the call from the checkpoint; after it, the spool has it.
+        with self.checkpoint.atomic():
+            self._submit_each(outputs)
+            self.checkpoint.forget_open(item.call_id for item in outputs if isinstance(item, CallRecord))
+
+    def _submit_each(self, outputs: Sequence[Output]) -> None:
         for item in outputs:
             if isinstance(item, CallRecord):
                 self.writer.submit_call(item)

@@ -12,12 +12,13 @@ writing and read back as aware UTC datetimes on both databases.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -127,6 +128,9 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Run first in every write transaction; raises to abort it. The events service sets it to its lease
+        # check (storage/lease.py), so a writer that lost its lease cannot commit a single row.
+        self.fence: Callable[[AsyncConnection], Awaitable[None]] | None = None
 
     @property
     def dialect(self) -> str:
@@ -140,6 +144,18 @@ class Store:
         SQLite runs in WAL mode (readers never block the writer) and waits up
         to ``busy_timeout`` seconds for a lock before failing the statement.
         """
+        store = cls.connect(url, busy_timeout=busy_timeout, echo=echo)
+        try:
+            await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @classmethod
+    def connect(cls, url: str | None = None, *, busy_timeout: float = 5.0, echo: bool = False) -> Store:
+        """The store without touching the database yet (no connection, no migration): for a service that
+        must start while the database is down and call :meth:`migrate` once it answers."""
         parsed = resolve_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if parsed.get_backend_name() == "sqlite":
@@ -148,17 +164,17 @@ class Store:
                 kwargs["poolclass"] = StaticPool  # one shared connection, or each would see its own empty database
         else:
             kwargs["pool_pre_ping"] = True  # a restarted PostgreSQL leaves dead pooled connections behind
+            # A down PostgreSQL must fail a connect within seconds, not hang the writer on the OS timeout.
+            kwargs["connect_args"] = {"timeout": 5}
         engine = create_async_engine(parsed, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(migrate.upgrade)
-        except BaseException:
-            await engine.dispose()
-            raise
-        return store
+        return cls(engine)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (raises while the database is unreachable)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(migrate.upgrade)
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -171,6 +187,14 @@ class Store:
         await self.close()
 
     # ----------------------------------------------------------------- writes
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, fenced (see ``fence``)."""
+        async with self.engine.begin() as conn:
+            if self.fence is not None:
+                await self.fence(conn)
+            yield conn
 
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_update``/``do_nothing``."""
@@ -187,7 +211,7 @@ class Store:
         update = {c.name: stmt.excluded[c.name] for c in calls.columns if c.name != "call_id"}
         update["rating"] = sa.func.coalesce(stmt.excluded.rating, calls.c.rating)
         stmt = stmt.on_conflict_do_update(index_elements=[calls.c.call_id], set_=update)
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(stmt, [_call_row(r) for r in latest.values()])
 
     async def add_ratings(self, items: Sequence[tuple[str, int, dt.datetime]]) -> None:
@@ -200,7 +224,7 @@ class Store:
             index_elements=[ratings.c.call_id], set_={"rating": stmt.excluded.rating, "at": stmt.excluded.at}
         )
         rows = [_clip(ratings, {"call_id": c, "rating": int(r), "at": _utc(a)}) for c, r, a in latest.values()]
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(stmt, rows)
 
     async def add_transfers(self, items: Sequence[TransferRecord]) -> None:
@@ -216,7 +240,7 @@ class Store:
         stmt = self._insert(transfers)
         update = {c.name: stmt.excluded[c.name] for c in transfers.columns if c.name != "transfer_id"}
         stmt = stmt.on_conflict_do_update(index_elements=[transfers.c.transfer_id], set_=update)
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(stmt, list(latest.values()))
 
     async def add_actions(self, items: Sequence[ActionRecord]) -> None:
@@ -270,14 +294,20 @@ class Store:
         return int(result.rowcount or 0)
 
     async def append_events(self, events: Sequence[Event]) -> None:
-        """Append events to the MQTT outbox, in the given order."""
-        if not events:
+        """Append events to the MQTT outbox, in the given order (each with a new event id)."""
+        await self.append_outbox([(uuid.uuid4().hex, e.topic, e.to_json()) for e in events])
+
+    async def append_outbox(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Append ``(event_id, topic, payload)`` rows to the outbox in order; an event id already there is
+        skipped, so a batch replayed after a crash (storage/spool.py) never makes an event twice."""
+        if not rows:
             return
         now = _now()
-        rows = [{"topic": e.topic, "payload": e.to_json(), "created": now} for e in events]
-        async with self.engine.begin() as conn:
+        values = [{"event_id": i, "topic": t, "payload": p, "created": now} for i, t, p in rows]
+        stmt = self._insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id])
+        async with self._writing() as conn:
             # A plain executemany (no RETURNING) inserts the rows one after another, so seq follows submission order.
-            await conn.execute(sa.insert(outbox), rows)
+            await conn.execute(stmt, values)
 
     async def pending_events(self, limit: int = 500) -> list[tuple[int, str, str]]:
         """Unsent outbox rows ``(seq, topic, payload)``, oldest first."""

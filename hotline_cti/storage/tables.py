@@ -81,7 +81,8 @@ transfers = sa.Table(
 
 # MQTT outbox: every event is written here first, in order; the publisher
 # sends rows in seq order and deletes (or marks) them once the broker acked
-# (QoS 1), so nothing is lost while the broker is down.
+# (QoS 1), so nothing is lost while the broker is down. event_id (given when the
+# event was spooled) is unique: a replayed batch inserts nothing twice.
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -90,6 +91,18 @@ outbox = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created", UtcDateTime, nullable=False),
     sa.Column("sent", UtcDateTime, index=True),
+    sa.Column("event_id", sa.String(32), index=True, unique=True),
+)
+
+# One writer per Asterisk link: the events service holding a link's row (until
+# `expires`, seconds since the epoch on the database's own clock) is the only one
+# writing that link's records and events (storage/lease.py).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("link", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(300), nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
 )
 
 # Audit of supervisor and operator actions other than transfers (hotline_cti.records.actions.ActionRecord):

@@ -1,14 +1,18 @@
-"""Batched writes off the call path: submit now, written within 0.2 s, kept while the database is down.
+"""Batched writes off the call path: submit now, written within 0.2 s, kept on disk while the database is down.
 
-``submit_*`` only appends to an in-memory queue: it never awaits, never
-raises and never waits for the database, so a slow or absent database cannot
-delay a routing decision or the AMI event flow. One background task writes
-the queues in batches (≤ ``max_batch`` rows or every ``max_delay`` seconds).
-When a write fails because the database is unreachable or locked, the rows
-stay at the head of their queue and the task retries with backoff; they are
-written in submission order once it returns. The queues are bounded
-(``max_pending`` rows in all): past the bound new rows are dropped with an
-error in the log, counted in ``dropped``.
+``submit_*`` only appends to the spool (storage/spool.py: a local SQLite file,
+or memory when none is given): it never awaits, never raises and never waits
+for the database, so a slow or absent database cannot delay a routing decision
+or the AMI event flow. One background task writes the spool's lanes in batches
+(≤ ``max_batch`` rows or every ``max_delay`` seconds) and deletes a batch from
+the spool only after the database committed it. When a write fails because
+the database is unreachable or locked, or while ``may_write`` says no (schema
+not migrated yet, lease not held), the rows stay in the spool and the task
+retries with backoff; they are written in submission order once it can. A
+crash between the commit and the delete replays the batch, which the store
+writes idempotently (upserts by key, outbox events once by event id). The
+spool is bounded (``max_pending`` rows, and the spool's bytes): past the bound
+new rows are dropped with an error in the log, counted in ``dropped``.
 
 A row the database refuses for what it holds (integrity or data error) is
 isolated by halving its batch and then dropped with an error, so one bad row
@@ -22,9 +26,8 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -33,6 +36,8 @@ from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, TransferRecord
+from hotline_cti.storage import spooled
+from hotline_cti.storage.spool import Spool
 from hotline_cti.storage.store import Store
 
 __all__ = ["BatchWriter"]
@@ -44,18 +49,20 @@ T = TypeVar("T")
 
 @dataclass
 class _Lane(Generic[T]):
-    """One kind of row: its queue and the store method that writes a batch of them."""
+    """One kind of row: its spool lane, how a row is spooled and read back, and the store method that writes a
+    batch of them."""
 
     name: str
+    encode: Callable[[Any], str]
+    decode: Callable[[str], T]
     write: Callable[[Sequence[T]], Awaitable[None]]
-    rows: deque[T] = field(default_factory=deque)
     written: int = 0
     rejected: int = 0
 
 
 def _is_bad_row(exc: BaseException) -> bool:
     """True when the database refused the data itself (retrying cannot help); False for outages and locks."""
-    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError | TypeError | ValueError | AttributeError):
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError | TypeError | ValueError | AttributeError | KeyError):
         return True
     # A value SQLAlchemy could not even bind (wrong type) is a StatementError that is not a DBAPIError.
     return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
@@ -73,18 +80,22 @@ class BatchWriter:
         max_pending: int = 200_000,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
+        spool: Spool | None = None,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        self.spool = spool if spool is not None else Spool()
+        self.may_write = may_write
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.max_pending = max_pending
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self._calls: _Lane[CallRecord] = _Lane("calls", store.upsert_calls)
-        self._ratings: _Lane[tuple[str, int, dt.datetime]] = _Lane("ratings", store.add_ratings)
-        self._transfers: _Lane[TransferRecord] = _Lane("transfers", store.add_transfers)
-        self._actions: _Lane[ActionRecord] = _Lane("actions", store.add_actions)
-        self._events: _Lane[Event] = _Lane("events", store.append_events)
+        self._calls = _Lane("calls", spooled.encode_call, spooled.decode_call, store.upsert_calls)
+        self._ratings = _Lane("ratings", spooled.encode_rating, spooled.decode_rating, store.add_ratings)
+        self._transfers = _Lane("transfers", spooled.encode_transfer, spooled.decode_transfer, store.add_transfers)
+        self._actions = _Lane("actions", spooled.encode_action, spooled.decode_action, store.add_actions)
+        self._events = _Lane("events", spooled.encode_event, spooled.decode_event, store.append_outbox)
         # Written in this order each round: a call's row before the events that announce it.
         self._lanes: tuple[_Lane[Any], ...] = (self._calls, self._ratings, self._transfers, self._actions, self._events)
         self._wake = asyncio.Event()
@@ -100,8 +111,8 @@ class BatchWriter:
 
     @property
     def pending(self) -> int:
-        """Rows waiting to be written."""
-        return sum(len(lane.rows) for lane in self._lanes)
+        """Rows waiting to be written (in the spool)."""
+        return self.spool.count()
 
     @property
     def written(self) -> int:
@@ -157,10 +168,12 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             log.error(
-                "storage writer stopped with %d rows unwritten (%s): the database did not accept them within %gs",
+                "storage writer stopped with %d rows unwritten (%s): the database did not accept them within %gs; "
+                "they stay in the spool (%s)",
                 self.pending,
                 self._lane_counts(),
                 timeout,
+                self.spool.path or "memory: lost",
             )
         finally:
             self._task = None
@@ -179,21 +192,26 @@ class BatchWriter:
 
     # ------------------------------------------------------------ internals
 
-    def _submit(self, lane: _Lane[T], row: T) -> bool:
+    def _submit(self, lane: _Lane[Any], row: object) -> bool:
         try:
             if self.pending >= self.max_pending:
+                bound = f"the bound (max_pending={self.max_pending}) is hit"
+            elif not self.spool.append(lane.name, lane.encode(row)):
+                bound = f"the spool {self.spool.path or 'in memory'} is FULL ({self.spool.bytes} of max {self.spool.max_bytes} bytes)"
+            else:
+                bound = ""
+            if bound:
                 self.dropped += 1
                 if not self._overflowing:
                     self._overflowing = True
                     log.error(
-                        "storage writer: %d rows pending, the bound (max_pending=%d) is hit; new rows are DROPPED "
-                        "until the database catches up (first dropped: %s)",
+                        "storage writer: %d rows pending, %s; new rows are DROPPED until the database catches up "
+                        "(first dropped: %s)",
                         self.pending,
-                        self.max_pending,
+                        bound,
                         lane.name,
                     )
                 return False
-            lane.rows.append(row)
             self._wake.set()
             if self.pending >= self.max_batch:
                 self._full.set()
@@ -203,7 +221,9 @@ class BatchWriter:
             return False
 
     def _lane_counts(self) -> str:
-        return ", ".join(f"{lane.name}={len(lane.rows)}" for lane in self._lanes if lane.rows)
+        return ", ".join(
+            f"{lane.name}={self.spool.count(lane.name)}" for lane in self._lanes if self.spool.count(lane.name)
+        )
 
     async def _run(self) -> None:
         delays = self._backoff()
@@ -218,6 +238,11 @@ class BatchWriter:
                 self._full.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), timeout=self.max_delay)
+            if self.may_write is not None and not self.may_write():
+                if self._stopping:
+                    return  # the rows stay spooled for the next writer that may write
+                await asyncio.sleep(min(self.backoff_max, 0.2))
+                continue
             if await self._write_round():
                 delays = self._backoff()
             else:
@@ -234,9 +259,12 @@ class BatchWriter:
     async def _write_round(self) -> bool:
         """Write one batch from each lane; False when the database is unavailable (rows kept for the retry)."""
         for lane in self._lanes:
-            if not lane.rows:
+            if not self.spool.count(lane.name):
                 continue
-            batch = list(itertools.islice(lane.rows, self.max_batch))
+            batch = self.spool.head(lane.name, self.max_batch)
+            if not batch:  # the counts drifted (a rolled-back append): trust the file
+                self.spool.recount()
+                continue
             try:
                 await self._write_isolating(lane, batch)
             except Exception as exc:
@@ -254,24 +282,26 @@ class BatchWriter:
             down_for = asyncio.get_running_loop().time() - self._down_since
             self._down_since = None
             log.warning("storage writer: database back after %.1fs; writing the %d kept rows", down_for, self.pending)
-        if self._overflowing and self.pending < self.max_pending // 2:
+        if self._overflowing and self.pending < self.max_pending // 2 and self.spool.bytes < self.spool.max_bytes // 2:
             self._overflowing = False
             log.warning("storage writer: below the bound again; %d rows were dropped in all", self.dropped)
         return True
 
-    async def _write_isolating(self, lane: _Lane[T], batch: list[T]) -> None:
-        """Write ``batch`` (the head of the lane) and pop what is done; halve a refused batch to drop only bad rows.
+    async def _write_isolating(self, lane: _Lane[T], batch: list[tuple[int, str]]) -> None:
+        """Write ``batch`` (the head of the lane) and delete from the spool what is done; halve a refused batch to
+        drop only bad rows.
 
-        Rows leave the queue as soon as their sub-batch is committed, so a
-        later outage never makes them written twice.
+        Rows leave the spool as soon as their sub-batch is committed, so a later
+        outage does not write them again (and a crash in between replays them into
+        idempotent writes).
         """
         try:
-            await lane.write(batch)
+            await lane.write([lane.decode(body) for _, body in batch])
         except Exception as exc:
             if not _is_bad_row(exc):
                 raise
             if len(batch) == 1:
-                lane.rows.popleft()
+                self.spool.delete(lane.name, batch)
                 lane.rejected += 1
                 log.error(
                     "storage writer: dropped a %s row the database refused: %s", lane.name, mask_numbers(_short(exc))
@@ -281,8 +311,7 @@ class BatchWriter:
             await self._write_isolating(lane, batch[:middle])
             await self._write_isolating(lane, batch[middle:])
             return
-        for _ in batch:
-            lane.rows.popleft()
+        self.spool.delete(lane.name, batch)
         lane.written += len(batch)
 
 
