@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from hotline_cti.cli.output import cell_text, key_values, table, to_json
+from hotline_cti.config.compile import compile_table
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
 from hotline_cti.config.schema import Hotline, MergerConfig
@@ -24,7 +25,7 @@ from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, compile_config, transition_window
+from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, transition_window
 from hotline_cti.privacy import mask_number
 
 # Decision fields left out of `config diff`: the reason is prose that changes with
@@ -63,7 +64,7 @@ def load_checked(path: str) -> Checked:
         # PyYAML builds dates itself and raises a bare ValueError for 2021-02-30; never a traceback.
         raise ConfigError([Problem(None, "", f"{path}: cannot read: {exc}")]) from exc
     try:
-        compiled = compile_config(loaded.model)
+        compiled = compile_table(loaded.model)
     except Exception as exc:
         place = place_of(loaded.source, ("region", "timezone"))
         raise ConfigError([Problem(place, "region.timezone", f"cannot compile the routing table: {exc}")]) from exc

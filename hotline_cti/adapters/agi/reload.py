@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from hotline_cti.config.compile import compile_table
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ class ConfigHolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         loaded = load_config(self.path)  # a bad first file is fatal
-        self.table: RoutingTable = compile_config(loaded.model)
+        self.table: RoutingTable = compile_table(loaded.model)
         self._files: tuple[Path, ...] = loaded.files  # the file and every file it extends
         self._mtimes = self._stat()
 
@@ -36,7 +37,7 @@ class ConfigHolder:
         self._mtimes = self._stat()
         try:
             loaded = load_config(self.path)
-            table = compile_config(loaded.model)
+            table = compile_table(loaded.model)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config reload refused, still serving the previous one: %s", problem)
