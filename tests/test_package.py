@@ -42,13 +42,14 @@ print(json.dumps(sorted(n for n in sys.modules if n.split(".")[0] == "simulators
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(out)],
-        check=True,
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-v", "-w", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
     )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (out / "build.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     (built,) = out.glob("hotline_cti-*.whl")
     return built
 
@@ -81,9 +82,14 @@ def test_the_wheel_carries_the_data_and_no_license_warning(wheel: Path) -> None:
         names = set(zf.namelist())
         for rel in SHIPPED:
             assert zf.read(f"hotline_cti/data/{rel}") == (ROOT / rel).read_bytes(), rel
+        for unit in ("hotline-cti.service", "serve.env", "secrets.env"):  # the PBX host's unit (docs/install.md)
+            assert zf.read(f"hotline_cti/systemd/{unit}") == (ROOT / "hotline_cti" / "systemd" / unit).read_bytes()
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "hotline_cti/storage/migrations/script.py.mako" in names
     assert "License-Expression: Apache-2.0" in metadata
+    log = (wheel.parent / "build.log").read_text(encoding="utf-8")
+    assert "running bdist_wheel" in log  # the verbose log is the build's
+    assert "project.license" not in log and "License classifiers are deprecated" not in log
     assert "Requires-Dist: phonenumbers" in metadata
 
 
