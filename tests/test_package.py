@@ -125,6 +125,30 @@ def test_a_plain_install_runs_the_commands_from_a_temp_directory(installed: Path
     assert render.returncode == 0, render.stdout + render.stderr
     assert {"extensions.conf", "queues.conf"} <= {p.name for p in (work / "out").iterdir()}
 
+    edited = (
+        (work / "gx.yaml")
+        .read_text(encoding="utf-8")
+        .replace("mode: merge, cutover: 2021-08-31}", "mode: merge, cutover: 2021-09-30}", 1)
+    )
+    (work / "new.yaml").write_text(edited, encoding="utf-8")
+    deploy = run(
+        installed,
+        work,
+        cli,
+        "deploy",
+        "new.yaml",
+        "--in-service",
+        "gx.yaml",
+        "--asterisk-dir",
+        "out",
+        "--dry-run",
+        "--at",
+        "2021-09-15T10:00",
+    )
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert "changed: 12300" in deploy.stdout and "dry run: would write" in deploy.stdout
+    assert (work / "gx.yaml").read_bytes() == (ROOT / "merger_config" / "guangxi.yaml").read_bytes()
+
     check = run(installed, work, cli, "demo", "--check-only")  # the packaged example files
     assert check.returncode == 0, check.stdout + check.stderr
     assert "demo: 3 configs" in check.stdout and "0 errors" in check.stdout
