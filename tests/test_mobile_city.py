@@ -13,6 +13,7 @@ import phonenumbers
 import pytest
 from phonenumbers import geocoder
 
+from hotline_cti.config import mobile
 from hotline_cti.config.compile import compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import expand_prefixes, match_city, mobile_city_prefixes, mobile_descriptions
@@ -187,3 +188,27 @@ def test_the_core_imports_no_phonenumbers() -> None:
     code = "import sys, hotline_cti.core.routing, hotline_cti.core.table; print('phonenumbers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_the_map_is_cached_on_disk_for_processes_that_load_per_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(mobile.ENV_CACHE_DIR, str(tmp_path))
+    cfg = load_config(GUANGXI).model
+    mobile._prefixes_for.cache_clear()
+    built = dict(mobile_city_prefixes(cfg))
+    (cached,) = tmp_path.glob("mobile-*.json")
+
+    def no_geodata() -> dict[str, str]:
+        raise AssertionError("the geodata was read although the cache holds the map")
+
+    monkeypatch.setattr(mobile, "mobile_descriptions", no_geodata)
+    mobile._prefixes_for.cache_clear()
+    assert mobile_city_prefixes(cfg) == built  # a new process: read from the file
+    cached.write_text('{"1897731": "atlantis"}', encoding="utf-8")  # damaged: a city the config lacks
+    monkeypatch.undo()
+    monkeypatch.setenv(mobile.ENV_CACHE_DIR, str(tmp_path))
+    mobile._prefixes_for.cache_clear()
+    assert mobile_city_prefixes(cfg) == built  # rebuilt from the data, and the file rewritten
+    assert mobile._read_cache(cached, {c.id for c in cfg.cities}) == built
+    mobile._prefixes_for.cache_clear()

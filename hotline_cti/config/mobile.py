@@ -15,12 +15,18 @@ an unchanged city list costs nothing.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.resources
 import importlib.util
+import json
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, cast
 
 from hotline_cti.config.schema import Level, MergerConfig
@@ -35,6 +41,7 @@ _AUTONOMOUS = ("广西", "内蒙古", "宁夏", "新疆", "西藏")
 # Cities renamed since the data was written: old name → the name a config uses today.
 _RENAMED = {"襄樊": "襄阳"}
 _FIRST_KEY = re.compile(r"^\s*'(\d+)'\s*:", re.MULTILINE)
+ENV_CACHE_DIR = "HOTLINE_CACHE_DIR"
 
 
 def _city_key(name: str) -> str:
@@ -166,8 +173,56 @@ def expand_prefixes(prefix_city: Mapping[str, str | None], digits: int = MOBILE_
     return out
 
 
+def cache_dir() -> Path:
+    """$HOTLINE_CACHE_DIR, else $XDG_CACHE_HOME/hotline-cti, else ~/.cache/hotline-cti."""
+    env = os.environ.get(ENV_CACHE_DIR)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hotline-cti"
+
+
+def _cache_file(region_name: str, level: Level, cities: tuple[tuple[str, str], ...]) -> Path:
+    try:
+        version = importlib.metadata.version("phonenumbers")
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    key = json.dumps([version, region_name, str(level), cities], ensure_ascii=False)
+    return cache_dir() / f"mobile-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def _read_cache(path: Path, city_ids: set[str]) -> dict[str, str] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and len(k) == MOBILE_PREFIX_DIGITS and v in city_ids for k, v in data.items()
+    ):
+        log.warning("mobile prefix cache %s is damaged; rebuilding it", path)
+        return None
+    return data
+
+
+def _write_cache(path: Path, prefixes: dict[str, str]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".mobile-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(prefixes, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home: every load builds the map again, nothing worse
+        log.info("mobile prefix cache not written (%s)", exc)
+
+
 @lru_cache(maxsize=16)
 def _prefixes_for(region_name: str, level: Level, cities: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The region's map: memoised in the process, and on disk (keyed by the data's version and the cities)
+    so a classic-AGI process per call reads ≈ 0.2 MB of JSON instead of the 20 MB of geodata."""
+    path = _cache_file(region_name, level, cities)
+    cached = _read_cache(path, {c for c, _ in cities})
+    if cached is not None:
+        return cached
     try:
         descriptions = mobile_descriptions()
     except (ImportError, OSError, SyntaxError) as exc:  # the package is a dependency; degrade, never fail a load
@@ -179,7 +234,9 @@ def _prefixes_for(region_name: str, level: Level, cities: tuple[tuple[str, str],
         if text not in by_text:
             by_text[text] = match_city(text, cities, region_name, level)
         matched[prefix] = by_text[text]
-    return expand_prefixes(matched)
+    prefixes = expand_prefixes(matched)
+    _write_cache(path, prefixes)
+    return prefixes
 
 
 def mobile_city_prefixes(cfg: MergerConfig) -> dict[str, str]:
