@@ -11,6 +11,7 @@ command -v chromium >/dev/null || need+=(chromium)  # wallboard browser test
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)  # Chinese in screenshots
 command -v sipp >/dev/null || need+=(sip-tester)  # SIPp scenario check (simulators/sipp)
+command -v systemd-analyze >/dev/null || need+=(systemd)  # systemd-analyze verify of the PBX host's unit
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing Debian packages: ${need[*]} (run as root to install)" >&2; exit 1; fi
   apt-get update -qq

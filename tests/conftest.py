@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ from hotline_cti.adapters.agi import protocol as agi_protocol
 from hotline_cti.config.loader import load_config
 from hotline_cti.core import routing
 from hotline_cti.core.table import RoutingTable, compile_config
+
+# The mobile prefix cache (hotline_cti/config/mobile.py) of this run, not the user's ~/.cache.
+os.environ.setdefault("HOTLINE_CACHE_DIR", tempfile.mkdtemp(prefix="hotline-cti-test-cache-"))
 
 pytest_plugins = ["asterisk_rig", "mqtt_broker", "pg_server", "sqlite_store"]
 

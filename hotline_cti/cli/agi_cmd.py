@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from hotline_cti.adapters.agi.classic import run_classic
 from hotline_cti.adapters.agi.scripts import SCRIPTS
+from hotline_cti.config.compile import compile_table
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import compile_config
 
 CONFIG_ENV = "HOTLINE_CTI_CONFIG"
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: no merger config: pass --config FILE or set {CONFIG_ENV}", file=sys.stderr)
         return 2
     try:
-        table = compile_config(load_config(path).model)
+        table = compile_table(load_config(path).model)
     except ConfigError as exc:
         # No decision: the dialplan sees no HOTLINE_DECIDED and queues the call in the general queue.
         for problem in exc.problems:

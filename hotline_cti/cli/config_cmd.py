@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from hotline_cti.config.compile import compile_table
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
 from hotline_cti.config.schema import Hotline, MergerConfig
@@ -23,7 +24,7 @@ from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, compile_config, transition_window
+from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, transition_window
 from hotline_cti.privacy import mask_number
 from hotline_cti.text_output import cell_text, key_values, table, to_json
 
@@ -63,7 +64,7 @@ def load_checked(path: str) -> Checked:
         # PyYAML builds dates itself and raises a bare ValueError for 2021-02-30; never a traceback.
         raise ConfigError([Problem(None, "", f"{path}: cannot read: {exc}")]) from exc
     try:
-        compiled = compile_config(loaded.model)
+        compiled = compile_table(loaded.model)
     except Exception as exc:
         place = place_of(loaded.source, ("region", "timezone"))
         raise ConfigError([Problem(place, "region.timezone", f"cannot compile the routing table: {exc}")]) from exc
@@ -333,32 +334,41 @@ def cmd_diff(args: argparse.Namespace) -> int:
     old, new = loaded
     at1 = localise(args.at, old.table.timezone)
     at2 = localise(args.at2, new.table.timezone) if args.at2 is not None else at1
-    before, after = _decisions(old, at1), _decisions(new, at2)
     print(f"old: {args.old} at {at1.isoformat(timespec='minutes')}")
     print(f"new: {args.new} at {at2.isoformat(timespec='minutes')}")
+    lines, summary = routing_diff(old, new, at1, at2)
+    for line in lines:
+        print(line)
+    print(summary)
+    return 0
+
+
+def routing_diff(old: Checked, new: Checked, at1: dt.datetime, at2: dt.datetime) -> tuple[list[str], str]:
+    """One line per number whose routing changes from ``old`` at ``at1`` to ``new`` at ``at2``, and the summary line."""
+    before, after = _decisions(old, at1), _decisions(new, at2)
+    out: list[str] = []
     changed = 0
     for number in sorted(before.keys() - after.keys()):
         line, decision = before[number]
         mode = decision.mode.value
-        print(f"removed: {_label(number, line)}: was {mode}, now the 12345 general queue as an unknown number")
+        out.append(f"removed: {_label(number, line)}: was {mode}, now the 12345 general queue as an unknown number")
     for number in sorted(after.keys() - before.keys()):
         line, decision = after[number]
         mode, action, target = decision.mode.value, decision.action.value, cell_text(decision.target)
-        print(f"added:   {_label(number, line)}: {mode}, {action} {target}")
+        out.append(f"added:   {_label(number, line)}: {mode}, {action} {target}")
     for number in sorted(before.keys() & after.keys()):
         (line, a), (new_line, b) = before[number], after[number]
         changes = decision_changes(a, b)
         if not changes:
             continue
         changed += 1
-        print(f"changed: {_label(number, new_line or line)}")
+        out.append(f"changed: {_label(number, new_line or line)}")
         for field, x, y in changes:
-            print(f"    {field}: {cell_text(x)} -> {cell_text(y)}")
-        print(f"    now: {b.reason}")
+            out.append(f"    {field}: {cell_text(x)} -> {cell_text(y)}")
+        out.append(f"    now: {b.reason}")
     removed, added = len(before.keys() - after.keys()), len(after.keys() - before.keys())
     same = len(before.keys() & after.keys()) - changed
-    print(f"diff: {changed} changed, {added} added, {removed} removed, {same} unchanged")
-    return 0
+    return out, f"diff: {changed} changed, {added} added, {removed} removed, {same} unchanged"
 
 
 # ---------------------------------------------------------------- config show

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from hotline_cti.cli.config_cmd import Checked, dialled_numbers, load_checked, mode_counts, print_problems
 from hotline_cti.cli.simulate_cmd import _hours, _speed  # the same --hours / --speed parsing as simulate
@@ -29,8 +30,11 @@ from hotline_cti.core.model import Call, Mode, Phase
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import transition_window
 from hotline_cti.demo.run import DemoError, DemoPlan, kpi_text, run_demo, write_report
+from hotline_cti.resources import shipped
 from hotline_cti.text_output import table
-from simulators.scenario import Scenario, generate, load_scenario
+
+if TYPE_CHECKING:
+    from simulators.scenario import Scenario
 
 DEFAULT_DIR = "merger_config"
 DEFAULT_SCENARIO = "simulators/scenarios/guangxi-busy-day.yaml"
@@ -55,14 +59,14 @@ def merger_files(paths: list[str]) -> list[str]:
 
 
 def _shipped(relative: str) -> str:
-    """``relative`` in the working directory, else the one next to the package (editable install)."""
+    """``relative`` in the working directory, else the checkout's, else the one shipped in the package."""
     if Path(relative).exists():
         return relative
-    return str(Path(__file__).resolve().parents[2] / relative)
+    return str(shipped(relative))
 
 
 def _default_paths() -> list[str]:
-    """merger_config/ in the working directory, else the one next to the package."""
+    """merger_config/ in the working directory, else the checkout's, else the packaged examples."""
     return [_shipped(DEFAULT_DIR)]
 
 
@@ -209,6 +213,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> DemoPlan | None:
+    from simulators.scenario import generate, load_scenario  # the simulators load only for the simulated day
+
     scenario_path = Path(args.scenario or _shipped(DEFAULT_SCENARIO))
     try:
         scenario, config = load_scenario(scenario_path)

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "hotline_cti.cli.transfer_cmd",
     "hotline_cti.cli.wallboard_cmd",
     "hotline_cti.cli.agi_cmd",
+    "hotline_cti.cli.deploy_cmd",
     "hotline_cti.cli.simulate_cmd",
     "hotline_cti.cli.report_cmd",
     "hotline_cti.cli.staffing_cmd",

@@ -16,15 +16,17 @@ from hotline_cti.cli.config_cmd import format_problem, load_checked, print_probl
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.prompts.build import BuildReport, ToolMissing, Voice, build_sounds
 from hotline_cti.prompts.catalogue import Catalogue, Lang, load_catalogue, prompts_for_config
+from hotline_cti.resources import shipped, source_tree
 from hotline_cti.text_output import table
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_OUT = REPO / "ivr_prompts" / "sounds"
+_TREE = source_tree()
+# the checkout's ivr_prompts/sounds/; installed, ./ivr_prompts/sounds/ in the working directory
+DEFAULT_OUT = (_TREE if _TREE is not None else Path()) / "ivr_prompts" / "sounds"
 
 
 def default_configs() -> list[str]:
-    """Every merger_config/*.yaml of this checkout, sorted."""
-    return sorted(str(p) for p in (REPO / "merger_config").glob("*.yaml"))
+    """Every shipped merger_config/*.yaml (the checkout's, else the packaged examples), sorted."""
+    return sorted(str(p) for p in shipped("merger_config").glob("*.yaml"))
 
 
 def _catalogue() -> Catalogue | None:
@@ -118,7 +120,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     paths = args.config or default_configs()
     if not paths:
-        print(f"error: no merger files: give --config FILE (none in {REPO / 'merger_config'})", file=sys.stderr)
+        print(f"error: no merger files: give --config FILE (none in {shipped('merger_config')})", file=sys.stderr)
         return 1
     regions, errors = collect(paths, catalogue)
     if errors:

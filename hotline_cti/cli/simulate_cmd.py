@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
@@ -23,19 +24,18 @@ from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.serve.options import address_type as _address  # the same HOST:PORT parsing as serve's flags
 from hotline_cti.text_output import key_values, table, to_json
-from simulators.ami_server import AmiServer
-from simulators.pbx import Arrival, Pbx, Summary
-from simulators.pbx.mirror import AmiMirror
-from simulators.pbx.realtime import run_live
-from simulators.pbx.routing import AgiRouter, CoreRouter, agi_runner
-from simulators.scenario import Scenario, load_scenario, parse_hours, queue_setups
-from simulators.scenario import generate as generate_arrivals
-from simulators.trace import TraceError, read_trace, write_trace
+
+if TYPE_CHECKING:  # the simulators are imported when a simulation runs, never by the runtime's commands
+    from simulators.ami_server import AmiServer
+    from simulators.pbx import Arrival, Pbx, Summary
+    from simulators.scenario import Scenario
 
 WAIT_AMI_SECONDS = 30.0  # --wait-ami: longest wait for the AMI clients before the first call
 
 
 def _hours(text: str) -> tuple[int, int]:
+    from simulators.scenario import parse_hours
+
     try:
         hours = parse_hours(text)
     except ValueError as exc:
@@ -95,6 +95,10 @@ def _hour_filter(arrivals: list[Arrival], hours: tuple[int, int], tz: ZoneInfo) 
 
 def run(args: argparse.Namespace) -> int:
     """Load, generate or replay, simulate, print."""
+    from simulators.scenario import generate as generate_arrivals
+    from simulators.scenario import load_scenario
+    from simulators.trace import TraceError, read_trace, write_trace
+
     try:
         scenario, config_path = load_scenario(args.scenario)
     except ConfigError as exc:
@@ -135,6 +139,13 @@ def run(args: argparse.Namespace) -> int:
 async def _simulate(
     args: argparse.Namespace, scenario: Scenario, checked: Checked, arrivals: list[Arrival], user: str, secret: str
 ) -> Summary:
+    from simulators.ami_server import AmiServer
+    from simulators.pbx import Pbx
+    from simulators.pbx.mirror import AmiMirror
+    from simulators.pbx.realtime import run_live
+    from simulators.pbx.routing import AgiRouter, CoreRouter, agi_runner
+    from simulators.scenario import queue_setups
+
     table, model = checked.table, checked.model
     server: AmiServer | None = None
     if args.ami_listen:

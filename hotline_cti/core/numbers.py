@@ -76,6 +76,26 @@ def parse_dialled(raw: str) -> DialledNumber:
     return DialledNumber(raw, form, None, text)
 
 
+def mobile_digits(raw: str) -> str | None:
+    """The 11-digit form of a Chinese mobile number (13877112345), or None for anything else.
+
+    Accepts the caller-id forms networks deliver: ``13877112345``, ``013877112345`` (a mobile of
+    another area calling a landline), ``8613877112345``, ``+86 138 7711 2345`` and ``0086…``.
+    """
+    text = raw if raw.isdigit() else raw.translate(_STRIP)
+    if text.startswith("+86"):
+        text = text[3:]
+    elif len(text) == 15 and text.startswith("0086"):
+        text = text[4:]
+    elif len(text) == 13 and text.startswith("86"):
+        text = text[2:]
+    elif len(text) == 12 and text.startswith("01"):
+        text = text[1:]
+    if len(text) != 11 or text[0] != "1" or not text.isdigit() or not text.isascii():
+        return None
+    return text
+
+
 def is_short_code(number: str) -> bool:
     """True for service short codes (110, 12345, 96119) that need no area code.
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from hotline_cti.config.schema import AfterTransition, Scope, Seats
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
-from hotline_cti.core.numbers import NumberError, parse_dialled
-from hotline_cti.core.table import MAIN_NUMBER, LinePlan, RoutingTable, Target
+from hotline_cti.core.numbers import NumberError, mobile_digits, parse_dialled
+from hotline_cti.core.table import MAIN_NUMBER, MOBILE_PREFIX_DIGITS, LinePlan, RoutingTable, Target
 
 # The 12345 main menu: digit -> queue id (3 = expert seat for a topic, see decide_main).
 MENU_QUEUES = {"1": "general", "2": "complaint", "0": "general"}
@@ -37,16 +37,23 @@ def phase_of(line: LinePlan, ts: float) -> Phase:
     return Phase.AFTER
 
 
-def resolve_city(table: RoutingTable, call: Call, dialled_area: str | None) -> tuple[str | None, str | None]:
-    """The caller's city id and, when it stays unknown, why.
+def resolve_city(
+    table: RoutingTable, call: Call, dialled_area: str | None, line_area: str | None = None
+) -> tuple[str | None, str | None, str | None]:
+    """The caller's city id, why it stays unknown, and where it came from.
 
     Order: the trunk's city (call.city) > the dialled area code (0773-12345 is
-    Guilin's 12345) > the caller's landline area code.
+    Guilin's 12345) > the caller's landline area code > (for a landline line,
+    ``line_area``, the line's own area code) > the caller's mobile prefix. An
+    area code several cities share names none of them; a mobile of one of those
+    cities settles it.
     """
     if call.city is not None:
         if call.city in table.city_names:
-            return call.city, None
-        return None, f"city {call.city!r} is not in the config"
+            return call.city, None, "the trunk"
+        return None, f"city {call.city!r} is not in the config", None
+    shared: tuple[str, ...] = ()
+    note: str | None = None
     for source in ("dialled", "caller's"):
         # the caller's number is parsed only when the dialled one names no area
         area = dialled_area if source == "dialled" else _caller_area(call.caller)
@@ -54,12 +61,23 @@ def resolve_city(table: RoutingTable, call: Call, dialled_area: str | None) -> t
             continue
         city = table.city_by_area.get(area)
         if city is not None:
-            return city, None
-        shared = table.shared_areas.get(area)
+            return city, None, f"the {source} area code {area}"
+        shared = table.shared_areas.get(area, ())
         if shared:
             names = "、".join(table.city_names[c] for c in shared)
-            return None, f"{source} area code {area} is shared by {names}; the trunk must name the city"
-    return None, None
+            note = f"{source} area code {area} is shared by {names}; the trunk must name the city"
+            break
+    if line_area is not None:
+        city = table.city_by_area.get(line_area)
+        if city is not None:
+            return city, note, f"the line's area code {line_area}"
+        shared = shared or table.shared_areas.get(line_area, ())
+    if table.mobile_city and call.caller:
+        mobile = mobile_digits(call.caller)
+        city = table.mobile_city.get(mobile[:MOBILE_PREFIX_DIGITS]) if mobile else None
+        if city is not None and (not shared or city in shared):
+            return city, None, "the caller's mobile number"
+    return None, note, None
 
 
 def _caller_area(caller: str | None) -> str | None:
@@ -100,11 +118,11 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
             table.parsed[call.dialled] = parsed
     local, area = parsed.local, parsed.area_code
     if local == MAIN_NUMBER:
-        city, note = resolve_city(table, call, area)
-        main_key = (MAIN_NUMBER, city, note, parsed.form, call.ivr_choice, call.topic)
+        city, note, source = resolve_city(table, call, area)
+        main_key = (MAIN_NUMBER, city, note, source, parsed.form, call.ivr_choice, call.topic)
         hit = table.cache.get(main_key)
         if hit is None:
-            hit = _main(table, call, parsed.form.value, city, note)
+            hit = _with_city_source(table, _main(table, call, parsed.form.value, city, note), source)
             if len(table.cache) < DECISION_CACHE_LIMIT:  # menu input is caller-controlled: keep it bounded
                 table.cache[main_key] = hit
         return hit  # type: ignore[return-value]
@@ -122,18 +140,21 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
         return _unknown(table, call, local, parsed.form.value, area, f"{call.dialled} is not in the merger list")
     ts = now.timestamp()
     phase = phase_of(line, ts)
-    city, city_note = resolve_city(table, call, area if line.landline_area is None else None)
-    if city is None and line.landline_area is not None:
-        city = table.city_by_area.get(line.landline_area)
+    if line.landline_area is None:
+        city, city_note, source = resolve_city(table, call, area)
+    else:  # the line's own area code comes after the caller's landline, before a mobile
+        city, city_note, source = resolve_city(table, call, None, line.landline_area)
     open_now = True
     dept = line.department
     if dept is not None and not dept.hours.always:
         open_now = dept.hours.is_open(now.astimezone(table.timezone))
-    key = (line.number, phase, city, parsed.form, open_now, city_note)
+    key = (line.number, phase, city, parsed.form, open_now, city_note, source)
     cached = table.cache.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
-    decision = _line_decision(table, line, phase, city, city_note, parsed.form.value, open_now)
+    decision = _with_city_source(
+        table, _line_decision(table, line, phase, city, city_note, parsed.form.value, open_now), source
+    )
     if len(table.cache) < DECISION_CACHE_LIMIT:
         table.cache[key] = decision
     return decision
@@ -269,11 +290,18 @@ def _main(table: RoutingTable, call: Call, form: str, city: str | None, note: st
     )
 
 
+def _with_city_source(table: RoutingTable, decision: Decision, source: str | None) -> Decision:
+    """The decision with its reason saying where the caller's city came from."""
+    if decision.city is None or source is None:
+        return decision
+    return replace(decision, reason=f"{decision.reason}; caller's city {table.city_names[decision.city]} from {source}")
+
+
 def _unknown(table: RoutingTable, call: Call, number: str, form: str, area: str | None, why: str) -> Decision:
-    city, note = resolve_city(table, call, area)
+    city, note, source = resolve_city(table, call, area)
     centre = _centre(table, city)
     warnings = (why,) + ((note,) if note else ())
-    return _base(
+    decision = _base(
         table,
         number=number,
         form=form,
@@ -286,6 +314,7 @@ def _unknown(table: RoutingTable, call: Call, number: str, form: str, area: str 
         reason=f"warning: {why}; sent to the 12345 general queue at {centre}",
         warnings=warnings,
     )
+    return _with_city_source(table, decision, source)
 
 
 def _line_decision(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from hotline_cti.core.numbers import DialledNumber, is_short_code
 from hotline_cti.core.prompts import line_prompt_ids
 
 MAIN_NUMBER = "12345"
+MOBILE_PREFIX_DIGITS = 7  # 号段 + HLR code: the part of a mobile number that names its city
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,9 @@ class RoutingTable:
     landline: dict[tuple[str, str], LinePlan]  # (area code, local number)
     landline_local: dict[str, LinePlan]  # local numbers that are unique in the region
     lines: dict[str, LinePlan]  # by canonical number
+    # first MOBILE_PREFIX_DIGITS digits of a mobile number -> city id; built outside the core
+    # (hotline_cti.config.mobile) from libphonenumber's data and passed in as plain data
+    mobile_city: dict[str, str] = field(default_factory=dict)
     cache: dict[tuple[object, ...], object] = field(default_factory=dict)
     parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
 
@@ -117,8 +122,13 @@ def _dial(trunk: str, number: str) -> str:
     return f"PJSIP/{number}@{trunk}"
 
 
-def compile_config(cfg: MergerConfig) -> RoutingTable:
-    """Compile a validated config into a :class:`RoutingTable`."""
+def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = None) -> RoutingTable:
+    """Compile a validated config into a :class:`RoutingTable`.
+
+    ``mobile_city`` maps the first :data:`MOBILE_PREFIX_DIGITS` digits of a mobile number to a
+    city id (see :func:`hotline_cti.config.compile.compile_table`, which supplies it); without
+    it a mobile caller names no city.
+    """
     tz = ZoneInfo(cfg.region.timezone)
     default_centre = next(c.id for c in cfg.centres if c.city is None)
     areas: dict[str, list[str]] = {}
@@ -198,4 +208,5 @@ def compile_config(cfg: MergerConfig) -> RoutingTable:
         landline=landline,
         landline_local=landline_local,
         lines=lines,
+        mobile_city={p: c for p, c in (mobile_city or {}).items() if c in city_area},
     )

@@ -32,7 +32,6 @@ from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.model import CallRecord
 from hotline_cti.reports.render import render_report
 from hotline_cti.storage.store import Store
-from simulators.mosquitto import MOSQUITTO, running_broker
 
 HOST = "127.0.0.1"
 CONNECT_SECONDS = 30.0  # how long the children may take to start listening
@@ -112,6 +111,8 @@ def _broker(on: bool, out: TextIO) -> Iterator[tuple[str, int] | None]:
     if not on:
         yield None
         return
+    from simulators.mosquitto import MOSQUITTO, running_broker  # a test broker, as the simulators start it
+
     if not Path(MOSQUITTO).exists():
         print(f"mqtt: {MOSQUITTO} not installed (apt-get install mosquitto); running without MQTT", file=out)
         yield None

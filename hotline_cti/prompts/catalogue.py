@@ -25,6 +25,7 @@ from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.config.yamlsource import read_yaml, validation_problems
 from hotline_cti.core.prompts import line_prompt_ids, render_template, template_instance
+from hotline_cti.resources import shipped
 
 CATALOGUE_FILE = "catalogue.yaml"
 # Overrides the directory that holds catalogue.yaml (tests, or a deployment's own wording).
@@ -112,10 +113,11 @@ def _pick(text: Text, lang: Lang) -> str:
 
 
 def default_path() -> Path:
-    """ivr_prompts/catalogue.yaml of this checkout, or under $HOTLINE_PROMPTS_DIR."""
+    """$HOTLINE_PROMPTS_DIR/catalogue.yaml, else the checkout's ivr_prompts/catalogue.yaml, else the packaged copy."""
     env = os.environ.get(ENV_PROMPTS_DIR)
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "ivr_prompts"
-    return base / CATALOGUE_FILE
+    if env:
+        return Path(env) / CATALOGUE_FILE
+    return shipped(f"ivr_prompts/{CATALOGUE_FILE}")
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ from hotline_cti.adapters.agi.reload_worker import (
     unpack,
     worker_init,
 )
+from hotline_cti.config import compile as config_compile
 from hotline_cti.config.errors import ConfigError, Problem
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,11 @@ class ConfigHolder:
     """Holds the compiled routing table; a session takes ``table`` once and keeps it to the end."""
 
     def __init__(
-        self, path: str | Path, *, compile_table: Compile = compile_config, executor: Executor | None = None
+        self,
+        path: str | Path,
+        *,
+        compile_table: Compile = config_compile.compile_table,
+        executor: Executor | None = None,
     ) -> None:
         """Load ``path`` now (a bad first file is fatal: ConfigError).
 
