@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Mutation testing of the routing core, the AGI/AMI protocol parsers and the KPIs (a developer tool, not CI).
+# Mutation testing of the routing core, the AGI/AMI protocol parsers, the KPIs and the caller-number masker
+# (a developer tool, not CI).
 #
 #   bash scripts/mutation.sh                      # every module below, one at a time
 #   bash scripts/mutation.sh hotline_cti/core/routing.py hotline_cti/kpi/counts.py
@@ -39,6 +40,7 @@ if [ ${#modules[@]} -eq 0 ]; then
     hotline_cti/kpi/counts.py
     hotline_cti/kpi/waits.py
     hotline_cti/kpi/accumulator.py
+    hotline_cti/privacy.py
   )
 fi
 

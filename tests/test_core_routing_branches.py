@@ -210,7 +210,7 @@ def test_menu_3_with_an_expert_topic_rings_the_experts_then_the_skill_queue(smal
         expert_queue="guilin-expert-e12315",
         overflow="guilin-l12315",
         overflow_after=90,
-        reason="12345 menu 3: topic 12315 市场监管, expert seats e12315",
+        reason="12345 menu 3: topic 12315 市场监管, expert seats e12315; caller's city 桂林 from the dialled area code 0773",
     )
 
 
@@ -244,7 +244,7 @@ def test_a_menu_choice_keeps_the_city_of_the_dialled_area(small_table: RoutingTa
         city="guilin",
         overflow="guilin-general",
         overflow_after=120,
-        reason="12345 menu 2: queue complaint at guilin",
+        reason="12345 menu 2: queue complaint at guilin; caller's city 桂林 from the dialled area code 0773",
     )
 
 
@@ -396,7 +396,7 @@ def test_an_unknown_number_with_an_area_code_keeps_its_city(small_table: Routing
         centre="guilin",
         city="guilin",
         overflow_after=120,
-        reason="warning: 077399999 is not in the merger list; sent to the 12345 general queue at guilin",
+        reason="warning: 077399999 is not in the merger list; sent to the 12345 general queue at guilin; caller's city 桂林 from the dialled area code 0773",
         warnings=("077399999 is not in the merger list",),
     )
 
@@ -496,7 +496,7 @@ def test_merge_after_its_window_may_still_queue(small_table: RoutingTable) -> No
         prompts=("retired-12301",),
         origin="12301",
         overflow_after=120,
-        reason="12301 旅游: retired after its transition window; retired prompt, still put through to 12345 at guilin",
+        reason="12301 旅游: retired after its transition window; retired prompt, still put through to 12345 at guilin; caller's city 桂林 from the dialled area code 0773",
     )
 
 
@@ -740,7 +740,7 @@ def test_region_wide_subcentre_is_the_whole_decision(small_table: RoutingTable) 
         origin="12366",
         overflow="gx-general",
         overflow_after=120,
-        reason="12366 税务: region-wide sub-centre tax; 12345 at gx takes the overflow",
+        reason="12366 税务: region-wide sub-centre tax; 12345 at gx takes the overflow; caller's city 桂林 from the dialled area code 0773",
     )
 
 
@@ -759,7 +759,7 @@ def test_per_city_subcentre_is_the_whole_decision(small_table: RoutingTable) -> 
         origin="12313",
         overflow="guilin-general",
         overflow_after=120,
-        reason="12313 烟草: 桂林 sub-centre tobacco@guilin; 12345 at guilin takes the overflow",
+        reason="12313 烟草: 桂林 sub-centre tobacco@guilin; 12345 at guilin takes the overflow; caller's city 桂林 from the trunk",
     )
 
 
@@ -832,7 +832,7 @@ def test_linked_utility_is_the_whole_decision(small_table: RoutingTable) -> None
         origin="2587066",
         overflow="guilin-general",
         overflow_after=120,
-        reason="2587066 供水: utility line (对接联通) answered by its own seats, 12345 in parallel",
+        reason="2587066 供水: utility line (对接联通) answered by its own seats, 12345 in parallel; caller's city 桂林 from the line's area code 0773",
     )
 
 
@@ -873,7 +873,7 @@ def test_emergency_is_the_whole_decision(small_table: RoutingTable) -> None:
         target="110",
         dial="PJSIP/110@pstn",
         city="guilin",
-        reason="110 报警: emergency line, connected to its own seats (never a 12345 queue)",
+        reason="110 报警: emergency line, connected to its own seats (never a 12345 queue); caller's city 桂林 from the dialled area code 0773",
     )
 
 

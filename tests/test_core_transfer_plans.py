@@ -78,12 +78,18 @@ def test_blind_plan(policy: TransferPolicy) -> None:
 
 def test_attended_plan_by_code(policy: TransferPolicy) -> None:
     request = req("8001", TransferMode.ATTENDED)
-    onekey = (("Channel", AGENT), ("Exten", "8001"), ("Context", names.CTX_XFER_OUT))
+    # The target rides in TRANSFER_EXTEN (Atxfer's injected digits are lost on Asterisk 22); only *2 is pressed.
+    press = (("Duration", "100"), ("Receive", "true"))
     assert plan_transfer(policy, request, BRIDGED) == TransferPlan(
         request,
         policy.targets["tax"],
         "1700000000.1",
-        (AmiStep("Atxfer", onekey, "event_only", "AttendedTransfer"),),
+        (
+            AmiStep("Setvar", (("Channel", AGENT), ("Variable", "TRANSFER_EXTEN"), ("Value", "8001"))),
+            AmiStep("Setvar", (("Channel", AGENT), ("Variable", "TRANSFER_CONTEXT"), ("Value", names.CTX_XFER_CMD))),
+            AmiStep("PlayDTMF", (("Channel", AGENT), ("Digit", "*"), *press)),
+            AmiStep("PlayDTMF", (("Channel", AGENT), ("Digit", "2"), *press), "event_only", "AttendedTransfer"),
+        ),
     )
 
 
@@ -109,8 +115,10 @@ def test_threeway_plan(policy: TransferPolicy) -> None:
                 "Originate",
                 (
                     ("Channel", f"Local/110@{names.CTX_XFER_OUT}"),
-                    ("Application", "ConfBridge"),
-                    ("Data", "hotline-1700000000.1,hotline_bridge,hotline_user"),
+                    ("Context", names.CTX_CONF),
+                    ("Exten", "s"),
+                    ("Priority", "1"),
+                    ("Variable", "HOTLINE_CALL_ID=1700000000.1"),  # the caller's conference, whatever its leg
                     ("Async", "true"),
                 ),
                 "originate",
@@ -139,7 +147,7 @@ def test_handover_plan_redirects_the_caller_leg(policy: TransferPolicy, facts: C
         (
             AmiStep(
                 "Redirect",
-                (("Channel", caller_leg), ("Context", names.CTX_FALLBACK), ("Exten", "s"), ("Priority", "1")),
+                (("Channel", caller_leg), ("Context", names.CTX_HANDOVER), ("Exten", "s"), ("Priority", "1")),
             ),
         ),
     )
