@@ -85,3 +85,24 @@ def test_the_ways_of_writing_a_number_from_issue_13(text: str, masked: str) -> N
 )
 def test_what_is_no_caller_number_is_left_alone(text: str) -> None:
     assert mask_numbers(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("x 2587066 y", "x 25****66 y"),  # 7 digits: the shortest number that is masked
+        ("x 258706 y", "x 258706 y"),  # 6 digits: a count or an extension, left alone
+        ("(tel 138 1234 5678)", "(tel 138****5678)"),  # the closing bracket belongs to the text
+        ("(13812345678 ", "(138****5678 "),  # an opening bracket that pairs with nothing is kept
+        ("a (0771-5551234) b", "a 077****1234 b"),  # brackets around the whole number go with it
+        ("call (0771)5551234 now", "call 077****1234 now"),
+    ],
+)
+def test_boundaries_and_brackets(text: str, masked: str) -> None:
+    assert mask_numbers(text) == masked
+
+
+def test_one_number_short_and_at_the_boundary() -> None:
+    assert mask_number("123456") == "******"  # too short to keep any digit
+    assert mask_number("2587066") == "25****66"
+    assert mask_number("+8613812345678") == "+861****5678"
