@@ -37,7 +37,7 @@ from hotline_cti.dialplan.extensions import fallback_queues
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
-from simulators.asterisk import AsteriskInstance, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import AmiError, AsteriskInstance, Event, free_port, silent_wav, start_asterisk
 from simulators.asterisk_load import (
     ANONYMOUS_MODULE,
     SERVE_AMI_USER,
@@ -497,7 +497,16 @@ def test_transferred_calls_records_equal_cdr(load: LoadRig) -> None:
                 ),
                 20.0,
             )
-            ami.action("BlindTransfer", Channel=connect["DestChannel"], Exten="110", Context="hotline-onekey")
+            # AgentConnect can come a moment before the agent's leg is in the bridge: Asterisk then answers
+            # "Transfer invalid"; ask again for up to 2 s, as an agent pressing the key again would.
+            for attempt in range(20):
+                try:
+                    ami.action("BlindTransfer", Channel=connect["DestChannel"], Exten="110", Context="hotline-onekey")
+                    break
+                except AmiError as exc:
+                    if "Transfer invalid" not in str(exc) or attempt == 19:
+                        raise
+                    time.sleep(0.1)
             transferred.append(connect["Uniqueid"])
         sipp.wait(60)
         assert wait_idle(load.pbx, 30) == 0
