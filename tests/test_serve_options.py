@@ -35,3 +35,45 @@ def test_bad_sizes_are_refused(size: str, capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         parse("--spool-max-bytes", size)
     assert "--spool-max-bytes" in capsys.readouterr().err
+
+
+def test_routing_options_round_trip_to_the_children() -> None:
+    args = parse(
+        "--clock-start", "2021-09-01T10:00+08:00", "--stall-limit", "0.5", "--status-file", "/run/h/status.json"
+    )
+    args = parse(*options.to_argv(args)[2:])  # what a child service parses back
+    assert args.clock_start.isoformat() == "2021-09-01T10:00:00+08:00"
+    assert args.stall_limit == 0.5 and args.status_file == Path("/run/h/status.json")
+    assert args.session_deadline == 10.0 and args.command_timeout == 3.0
+
+
+def test_the_clock_starts_at_clock_start_and_runs_on() -> None:
+    assert options.clock(parse()) is None  # the real clock
+    clock = options.clock(parse("--clock-start", "2021-09-01T10:00+08:00"))
+    assert clock is not None
+    first, second = clock(), clock()
+    assert first.isoformat().startswith("2021-09-01T10:00:0") and first <= second
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--clock-start", "2021-09-01T10:00", "no UTC offset"),
+        ("--clock-start", "yesterday", "not an ISO 8601 time"),
+        ("--clock-start", "", "not an ISO 8601 time"),
+        ("--stall-limit", "0", "between 0 and 3600"),
+        ("--stall-limit", "-1", "between 0 and 3600"),
+        ("--stall-limit", "nan", "between 0 and 3600"),
+        ("--stall-limit", "1e9", "between 0 and 3600"),
+        ("--session-deadline", "soon", "not a number of seconds"),
+        ("--command-timeout", "inf", "between 0 and 3600"),
+        ("--listen", "127.0.0.1:99999", "is not HOST:PORT"),
+    ],
+)
+def test_bad_routing_options_are_refused_naming_the_flag(
+    flag: str, value: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse(flag, value)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and flag in err and says in err

@@ -54,8 +54,8 @@ calls = sa.Table(
     sa.Column("hangup_cause", sa.SmallInteger),
 )
 
-# Post-call ratings (满意/基本满意/不满意) as the survey AGI script records them;
-# kept apart from calls so a rating never waits for the call record.
+# Post-call ratings (满意/基本满意/不满意), written only through BatchWriter.submit_rating, which serve no longer
+# calls: the survey runs in the dialplan and its HotlineRating event fills calls.rating. Kept for existing databases.
 ratings = sa.Table(
     "ratings",
     metadata,
