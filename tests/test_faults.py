@@ -312,7 +312,8 @@ async def drill(
     assert seen <= set(got.calls), f"records lost: {sorted(seen - set(got.calls))[:5]}"
     assert len(got.calls) == len(set(got.calls))
     assert got.duplicate_payloads == 0, "an outbox event written twice"
-    assert all(got.ended_events[c] == 1 for c in got.calls), "a call's ended event missing or twice"
+    wrong = {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}
+    assert not wrong, f"a call's ended event missing or twice: {wrong}"
     assert spool_rows(serve.spool) == 0
     return sessions, calls, got
 
@@ -520,4 +521,4 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
     assert sessions.hung == 0
     assert seen <= set(got.calls)
     assert got.duplicate_payloads == 0
-    assert all(got.ended_events[c] == 1 for c in got.calls)
+    assert not {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}, "ended event missing or twice"

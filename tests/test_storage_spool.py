@@ -187,3 +187,40 @@ async def test_group_commit_shares_one_commit_and_keeps_atomic_blocks_whole(tmp_
         assert on_disk() == 2  # one commit, at the end of the window
     finally:
         spool.close()
+
+
+async def test_writer_ships_only_rows_the_spool_has_committed(tmp_path: Path) -> None:
+    """A row in an open commit group is not on disk yet: written to the database and then lost with the group
+    (kill -9 inside the window), the next run would make the same call's record and event again, differently (the
+    checkpoint still holds the call). The writer commits the group before it reads the spool."""
+    path = tmp_path / "s.db"
+    spool = Spool(path, group_commit=60.0)  # a window no test outlives: only the writer can commit it
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'db.db'}")
+    seen_on_disk: list[int] = []
+    original = store.append_outbox
+
+    async def append_outbox(rows: list[tuple[str, str, str]]) -> None:
+        reader = sqlite3.connect(path)
+        try:
+            seen_on_disk.append(int(reader.execute("SELECT count(*) FROM spool WHERE lane = 'events'").fetchone()[0]))
+        finally:
+            reader.close()
+        await original(rows)
+
+    store.append_outbox = append_outbox  # type: ignore[method-assign]
+    writer = BatchWriter(store, spool=spool, max_delay=0.01)
+    try:
+        await writer.start()
+        with spool.atomic():
+            assert writer.submit_event(event(1))
+            spool.forget_open(["c1"])
+
+        async def written() -> bool:
+            return writer.pending == 0
+
+        await wait_until(written)
+        assert seen_on_disk == [1]  # on disk before it went to the database
+    finally:
+        await writer.stop()
+        spool.close()
+        await store.close()

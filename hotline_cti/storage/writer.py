@@ -258,6 +258,9 @@ class BatchWriter:
 
     async def _write_round(self) -> bool:
         """Write one batch from each lane; False when the database is unavailable (rows kept for the retry)."""
+        # Only rows on disk go out: a row of an open commit group that reached the database and was then lost with
+        # the group (kill -9) would be made again, differently, by the next run from its checkpoint.
+        self.spool.commit()
         for lane in self._lanes:
             if not self.spool.count(lane.name):
                 continue
