@@ -837,7 +837,10 @@ def test_linked_utility_is_the_whole_decision(small_table: RoutingTable) -> None
 
 
 def test_a_landline_belongs_to_its_own_city(edge_table: RoutingTable) -> None:
-    for call in (Call("3587066"), Call("07723587066"), Call("3587066", caller="13877312345")):
+    calls = [Call("3587066"), Call("07723587066"), Call("3587066", caller="13877312345")]
+    # A caller elsewhere (a 桂林 landline or mobile) dialling 柳州's line reaches 柳州: the line names its city.
+    calls += [Call("07723587066", caller="07732801234"), Call("07723587066", caller="13877312345")]
+    for call in calls:
         d = decide(call, edge_table, LATER)
         assert (d.number, d.mode, d.city, d.centre, d.target) == ("3587066", Mode.LINKED, "liuzhou", "gx", "water")
     by_trunk = decide(Call("3587066", city="guilin"), edge_table, LATER)
@@ -851,7 +854,7 @@ def test_a_local_number_two_cities_share_is_the_callers_citys(edge_table: Routin
     dialled_area = decide(Call("07734587066", caller="07722801234"), edge_table, LATER)
     assert (from_guilin.mode, from_guilin.target, from_guilin.city) == (Mode.LINKED, "rsj", "guilin")
     assert (from_liuzhou.mode, from_liuzhou.target, from_liuzhou.city) == (Mode.LINKED, "water", "liuzhou")
-    assert (dialled_area.mode, dialled_area.target) == (Mode.LINKED, "rsj")
+    assert (dialled_area.mode, dialled_area.target, dialled_area.city) == (Mode.LINKED, "rsj", "guilin")
     for caller in (None, "13877312345", "07712801234"):
         d = decide(Call("4587066", caller=caller), edge_table, LATER)
         assert (d.mode, d.number, d.target) == (Mode.UNKNOWN, "4587066", "gx-general"), caller

@@ -43,10 +43,10 @@ def resolve_city(
     """The caller's city id, why it stays unknown, and where it came from.
 
     Order: the trunk's city (call.city) > the dialled area code (0773-12345 is
-    Guilin's 12345) > the caller's landline area code > (for a landline line,
-    ``line_area``, the line's own area code) > the caller's mobile prefix. An
-    area code several cities share names none of them; a mobile of one of those
-    cities settles it.
+    Guilin's 12345) > for a landline line, ``line_area``, the line's own area
+    code (0772-3587066 is Liuzhou's line whoever dials it) > the caller's
+    landline area code > the caller's mobile prefix. An area code several
+    cities share names none of them; a mobile of one of those cities settles it.
     """
     if call.city is not None:
         if call.city in table.city_names:
@@ -54,9 +54,14 @@ def resolve_city(
         return None, f"city {call.city!r} is not in the config", None
     shared: tuple[str, ...] = ()
     note: str | None = None
-    for source in ("dialled", "caller's"):
-        # the caller's number is parsed only when the dialled one names no area
-        area = dialled_area if source == "dialled" else _caller_area(call.caller)
+    for source in ("dialled", "line's", "caller's"):
+        # the caller's number is parsed only when neither the dialled number nor the line names an area
+        if source == "dialled":
+            area = dialled_area
+        elif source == "line's":
+            area = line_area
+        else:
+            area = _caller_area(call.caller)
         if area is None:
             continue
         city = table.city_by_area.get(area)
@@ -67,11 +72,6 @@ def resolve_city(
             names = "、".join(table.city_names[c] for c in shared)
             note = f"{source} area code {area} is shared by {names}; the trunk must name the city"
             break
-    if line_area is not None:
-        city = table.city_by_area.get(line_area)
-        if city is not None:
-            return city, note, f"the line's area code {line_area}"
-        shared = shared or table.shared_areas.get(line_area, ())
     if table.mobile_city and call.caller:
         mobile = mobile_digits(call.caller)
         city = table.mobile_city.get(mobile[:MOBILE_PREFIX_DIGITS]) if mobile else None
@@ -140,10 +140,7 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
         return _unknown(table, call, local, parsed.form.value, area, f"{call.dialled} is not in the merger list")
     ts = now.timestamp()
     phase = phase_of(line, ts)
-    if line.landline_area is None:
-        city, city_note, source = resolve_city(table, call, area)
-    else:  # the line's own area code comes after the caller's landline, before a mobile
-        city, city_note, source = resolve_city(table, call, None, line.landline_area)
+    city, city_note, source = resolve_city(table, call, area, line.landline_area)
     open_now = True
     dept = line.department
     if dept is not None and not dept.hours.always:
