@@ -11,6 +11,7 @@ from hotline_cti.core.numbers import (
     area_code_length,
     dialled_forms,
     is_short_code,
+    line_label,
     parse_dialled,
 )
 
@@ -79,3 +80,16 @@ def test_dialled_forms_all_parse_back() -> None:
     forms = dialled_forms("12345", "0771")
     assert forms == ["12345", "077112345", "+8677112345", "008677112345"]
     assert {(parse_dialled(f).local, parse_dialled(f).area_code) for f in forms[1:]} == {("12345", "0771")}
+
+
+@pytest.mark.parametrize(
+    ("number", "name", "label"),
+    [
+        ("12315", "12315市场监管投诉举报热线", "12315市场监管投诉举报热线"),
+        ("12316", "全国农业系统公益服务电话", "12316 全国农业系统公益服务电话"),
+        ("12367", "国家移民管理局12367咨询服务热线", "国家移民管理局12367咨询服务热线"),
+        ("2666110", "", "2666110"),
+    ],
+)
+def test_line_label_names_the_number_once(number: str, name: str, label: str) -> None:
+    assert line_label(number, name) == label

@@ -7,6 +7,7 @@ every seed line is also routed before, during and after its cut-over in every di
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,8 @@ from hotline_cti.core.model import Action, Call, Phase
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.dialplan.names import all_queue_names
+from hotline_cti.dialplan.queues import render_queues
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "merger_config"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -315,3 +318,49 @@ def test_guangxi_shared_area_code_warns_and_falls_back_to_region_centre() -> Non
     assert decision.action is Action.QUEUE
     assert decision.target == "gx-general"
     assert decision.warnings and "0771" in decision.warnings[0]
+
+
+DOUBLED_NUMBER = re.compile(r"(\d{3,})\1")
+
+
+def _names(model: MergerConfig) -> list[str]:
+    groups = (model.centres, model.queues, model.expert_groups, model.departments, model.subcentres, model.hotlines)
+    return [item.name for group in groups for item in group]
+
+
+@pytest.mark.parametrize("config", sorted(REGIONS))
+def test_no_name_repeats_its_number(config: str) -> None:
+    doubled = [n for n in _names(load_config(CONFIG_DIR / config).model) if DOUBLED_NUMBER.search(n)]
+    assert doubled == []
+
+
+def test_guangxi_queue_titles_name_the_line_once_and_queue_names_stay() -> None:
+    model = load_config(CONFIG_DIR / "guangxi.yaml").model
+    conf = render_queues(model)
+    titles = [line for line in conf.splitlines() if line.startswith("; ") and "12345政务服务便民热线 " in line]
+    assert "; 桂林市12345政务服务便民热线 12315市场监管投诉举报热线" in titles
+    assert not [t for t in titles if DOUBLED_NUMBER.search(t)]
+    sections = [s for s in re.findall(r"^\[([^\]]+)\]$", conf, flags=re.M) if s != "general"]  # [general]: settings
+    assert len(sections) == len(set(sections)) == len(all_queue_names(model))
+    assert "guilin-l12315" in sections  # the Asterisk names did not change with the titles
+    assert all(re.fullmatch(r"[a-z0-9-]+", s) for s in sections)
+
+
+def test_routing_reason_names_a_numbered_line_once() -> None:
+    table = compile_config(load_config(CONFIG_DIR / "guangxi.yaml").model)
+    reason = decide(Call(dialled="12315", city="guilin"), table, dt.datetime(2022, 6, 7, 10, tzinfo=TZ)).reason
+    assert reason.startswith("12315市场监管投诉举报热线: parallel line")
+    other = decide(Call(dialled="12316", city="guilin"), table, dt.datetime(2022, 6, 7, 10, tzinfo=TZ)).reason
+    assert other.startswith("12316 全国农业系统公益服务电话: parallel line")
+
+
+@pytest.mark.parametrize("config", sorted(REGIONS))
+def test_header_cites_the_document_by_title_not_a_path(config: str) -> None:
+    header = [
+        line
+        for line in (CONFIG_DIR / config).read_text(encoding="utf-8").splitlines()[:6]
+        if line.startswith("# Source:") or line.startswith("# 投诉") or "《" in line
+    ]
+    source = next(line for line in header if line.startswith("# Source:"))
+    assert "《" in source
+    assert not re.search(r"/\w+/|seeds|\.txt", "\n".join(header))

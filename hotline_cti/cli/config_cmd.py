@@ -22,7 +22,7 @@ from hotline_cti.config.loader import LoadedConfig, load_config
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Call, Decision, Mode
-from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
+from hotline_cti.core.numbers import NumberError, is_short_code, line_label, parse_dialled
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, transition_window
 from hotline_cti.privacy import mask_number
@@ -241,7 +241,7 @@ def decision_pairs(
     expert = f"{d.expert} (queue {d.expert_queue})" if d.expert else None
     overflow = f"{d.overflow} after {d.overflow_after} s" if d.overflow else None
     return [
-        ("number", f"{d.number} {name}" if name else d.number),
+        ("number", line_label(d.number, name) if name else d.number),
         ("dialled as", d.form),
         ("at", when.isoformat(timespec="minutes")),
         ("caller", mask_number(caller) if caller else None),
@@ -312,7 +312,7 @@ def _label(number: str, line: Hotline | None) -> str:
     if line is None:
         return number
     alias = "" if number.rpartition("-")[2] == line.number else f" (alias of {line.number})"
-    return f"{number} {line.name}{alias}"
+    return f"{line_label(number, line.name)}{alias}"
 
 
 def decision_changes(old: Decision, new: Decision) -> list[tuple[str, Any, Any]]:

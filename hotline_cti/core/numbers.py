@@ -112,3 +112,11 @@ def dialled_forms(number: str, area_code: str) -> list[str]:
     """
     trunk = area_code[1:]
     return [number, f"{area_code}{number}", f"+86{trunk}{number}", f"0086{trunk}{number}"]
+
+
+def line_label(number: str, name: str) -> str:
+    """``number name`` for people, without repeating the number when the name already holds it.
+
+    The annex names some lines after their number (``12315市场监管投诉举报热线``): that name alone.
+    """
+    return name if number in name else f"{number} {name}".strip()

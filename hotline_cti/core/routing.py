@@ -13,7 +13,7 @@ from typing import Any
 
 from hotline_cti.config.schema import AfterTransition, Scope, Seats
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
-from hotline_cti.core.numbers import NumberError, mobile_digits, parse_dialled
+from hotline_cti.core.numbers import NumberError, line_label, mobile_digits, parse_dialled
 from hotline_cti.core.table import MAIN_NUMBER, MOBILE_PREFIX_DIGITS, LinePlan, RoutingTable, Target
 
 # The 12345 main menu: digit -> queue id (3 = expert seat for a topic, see decide_main).
@@ -258,7 +258,7 @@ def _main(table: RoutingTable, call: Call, form: str, city: str | None, note: st
                 queue_id=line.queue,
                 origin=line.number,
                 expert=line.expert,
-                reason=f"12345 menu {choice}: topic {line.number} {line.name}"
+                reason=f"12345 menu {choice}: topic {line_label(line.number, line.name)}"
                 + (f", expert seats {line.expert}" if line.expert else ", no expert seats: its skill queue"),
                 warnings=warnings,
             )
@@ -325,7 +325,7 @@ def _line_decision(
 ) -> Decision:
     centre = _centre(table, city)
     warnings = (city_note,) if city_note else ()
-    label = f"{line.number} {line.name}"
+    label = line_label(line.number, line.name)
     common: dict[str, Any] = dict(
         number=line.number, form=form, mode=line.mode, phase=phase, city=city, warnings=warnings
     )
