@@ -113,6 +113,7 @@ class Timings(_Strict):
     dial_ring: float = Field(default=5.0, ge=0)
     survey: float = Field(default=8.0, ge=0)
     transfer_talk: float = Field(default=60.0, ge=0)
+    handover_talk: float = Field(default=30.0, ge=0)
     service_level: float = Field(default=20.0, ge=0)
 
 
@@ -131,6 +132,8 @@ class Scenario(_Strict):
     patience: Distribution = Distribution(dist="exponential", mean=180)
     service: Distribution = Distribution(dist="lognormal", mean=240, sigma=0.6)
     transfers: Transfers = Transfers()
+    # emergency line -> share of its calls it hands over to 12345 (110 passes non-police calls on)
+    handovers: dict[str, float] = Field(default_factory=dict)
     ratings: Ratings = Ratings()
     timings: Timings = Timings()
     staffing: list[Staffing] = Field(min_length=1)
@@ -147,6 +150,13 @@ class Scenario(_Strict):
     def _shares(cls, value: dict[str, float]) -> dict[str, float]:
         if value and (any(v < 0 for v in value.values()) or sum(value.values()) <= 0):
             raise ValueError("shares must be >= 0 and not all 0")
+        return value
+
+    @field_validator("handovers")
+    @classmethod
+    def _handover_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0 <= v <= 1 for v in value.values()):
+            raise ValueError("each share must be between 0 and 1")
         return value
 
     @model_validator(mode="after")
@@ -256,6 +266,8 @@ def generate(scenario: Scenario, tz: dt.tzinfo, *, seed: int = 0, hours: tuple[i
     answers = _Picker({str(k): v for k, v in scenario.ratings.answers.items()})
     patience, service = scenario.patience.sampler(rng), scenario.service.sampler(rng)
     t_share, r_share = scenario.transfers.share, scenario.ratings.share
+    # Its own generator: a scenario without hand-overs draws exactly the calls it drew before.
+    handovers, hand_rng = scenario.handovers, random.Random(f"{seed}-handover")
     out: list[Arrival] = []
     for hour in range(hours[0], hours[1]):
         rate = scenario.calls_per_day * weights[hour % 24] / total_w / 3600.0
@@ -281,6 +293,7 @@ def generate(scenario: Scenario, tz: dt.tzinfo, *, seed: int = 0, hours: tuple[i
                     service=round(next(service), 3),
                     transfer=targets(rng) if rng.random() < t_share else None,
                     rating=int(answers(rng)) if rng.random() < r_share else None,
+                    handover=dialled in handovers and hand_rng.random() < handovers[dialled],
                 )
             )
     return out

@@ -107,6 +107,7 @@ def guangxi() -> tuple[Scenario, Checked]:
 
 def busy_hour(guangxi: tuple[Scenario, Checked], sink: Any = None, seed: int = 5) -> tuple[Pbx, list[Arrival]]:
     scenario, checked = guangxi
+    scenario = scenario.model_copy(update={"handovers": {}})  # hand-overs: test_emergency_hand_overs_...
     arrivals = generate(scenario, checked.table.timezone, seed=seed, hours=(10, 11))
     pbx = Pbx(
         CoreRouter(checked.table),
@@ -286,3 +287,50 @@ async def test_fastagi_routing_agrees_with_the_core(guangxi: tuple[Scenario, Che
     pbx = Pbx(prerouted(routes), queue_setups(scenario, checked.model), scenario.settings(), seed=1)
     summary = pbx.run(arrivals)
     assert summary.answered + summary.abandoned + summary.dialled + summary.announced == len(arrivals)
+
+
+def test_emergency_hand_overs_join_the_citys_general_queue_and_read_as_transfers(
+    guangxi: tuple[Scenario, Checked],
+) -> None:
+    """110 hands every call over (share 1.0): marked, routed as the fallback, queued, recorded as moved to 12345."""
+    scenario, checked = guangxi
+    scenario = scenario.model_copy(update={"lines": {"110": 1.0, "119": 1.0}, "handovers": {"110": 1.0}})
+    arrivals = generate(scenario, checked.table.timezone, seed=3, hours=(10, 11))
+    events: list[Fields] = []
+    pbx = Pbx(
+        CoreRouter(checked.table),
+        queue_setups(scenario, checked.model),
+        scenario.settings(),
+        tz=checked.table.timezone,
+        sink=events.append,
+        seed=3,
+        handover_queue=lambda a: f"{a.city}-general",
+    )
+    s = pbx.run(arrivals)
+    police = [a for a in arrivals if a.dialled == "110"]
+    assert all(a.handover for a in police) and not any(a.handover for a in arrivals if a.dialled == "119")
+    assert s.handed_over == len(police) > 10 and s.actions["emergency"] == len(arrivals)
+    assert s.answered + s.abandoned + s.dialled + s.announced + s.unfinished == s.arrivals
+    users = collections.Counter(dict(e).get("UserEvent") for e in events if dict(e)["Event"] == "UserEvent")
+    assert users["HotlineHandover"] == len(police) and users["HotlineRoute"] == s.arrivals + len(police)
+    builder = RecordBuilder("gx")
+    records: dict[str, CallRecord] = {}
+    for fields in events:
+        event = dict(fields)
+        for out in builder.feed(event, dt.datetime.fromtimestamp(float(event["Timestamp"]), dt.UTC)):
+            if isinstance(out, CallRecord):
+                records[out.call_id] = out
+    assert builder.skipped == 0 and len(records) == s.arrivals
+    handed = [r for r in records.values() if r.transfers[:1] == ["12345"]]  # the 12345 agent may transfer on
+    assert len(handed) == len(police)
+    assert all(r.dialled == "110" and r.action == "emergency" and r.outcome is Outcome.TRANSFERRED for r in handed)
+    assert all(r.queue == f"{r.city}-general" for r in handed)
+    assert {r.outcome for r in records.values() if r.dialled == "119"} == {Outcome.EMERGENCY}
+
+
+def test_a_scenario_without_hand_overs_draws_the_same_calls(guangxi: tuple[Scenario, Checked]) -> None:
+    scenario, checked = guangxi
+    plain = generate(scenario.model_copy(update={"handovers": {}}), checked.table.timezone, seed=2)
+    with_them = generate(scenario, checked.table.timezone, seed=2)  # the whole day: ~90 calls to 110
+    assert [dataclasses.replace(a, handover=False) for a in with_them] == plain
+    assert scenario.handovers == {"110": 0.3} and any(a.handover for a in with_them if a.dialled == "110")

@@ -23,13 +23,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from hotline_cti.cli.config_cmd import Checked, dialled_numbers, load_checked, mode_counts, print_problems
-from hotline_cti.cli.simulate_cmd import _hours, _speed  # the same --hours / --speed parsing as simulate
+from hotline_cti.cli.simulate_cmd import _date, _hours, _speed  # the same --hours / --speed parsing as simulate
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.model import Call, Mode, Phase
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import transition_window
-from hotline_cti.demo.run import DemoError, DemoPlan, kpi_text, run_demo, write_report
+from hotline_cti.demo.day import transition_day
+from hotline_cti.demo.run import DemoError, DemoPlan, kpi_text, merger_text, run_demo, write_report
 from hotline_cti.resources import shipped
 from hotline_cti.text_output import table
 
@@ -223,11 +224,15 @@ def _plan(args: argparse.Namespace) -> DemoPlan | None:
         print_problems(exc, str(scenario_path), sys.stdout)
         return None
     hours = args.hours or busiest_hours(scenario)
+    day = args.date or transition_day(checked.model) or scenario.date
+    scenario = scenario.model_copy(update={"date": day})
     expected = len(generate(scenario, checked.table.timezone, seed=args.seed, hours=hours))
     return DemoPlan(
         scenario=scenario_path,
         config=Path(config),
         routing=checked.table,
+        model=checked.model,
+        day=day,
         hours=hours,
         speed=args.speed,
         seed=args.seed,
@@ -245,7 +250,10 @@ def _replay(args: argparse.Namespace, began: float) -> int:
     plan = _plan(args)
     if plan is None:
         return 1
-    print(f"\n2/3 replaying {plan.scenario.name}, hours {plan.hours[0]}-{plan.hours[1]} at {plan.speed:g}x")
+    print(
+        f"\n2/3 replaying {plan.scenario.name} on {plan.day} ({plan.day:%a}), hours {plan.hours[0]}-{plan.hours[1]}"
+        f" at {plan.speed:g}x"
+    )
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = asyncio.run(run_demo(plan, sys.stdout))
@@ -260,6 +268,7 @@ def _replay(args: argparse.Namespace, began: float) -> int:
     calls = int(result.simulated.get("arrivals", 0))
     print(f"\n3/3 KPIs from the controller's database ({plan.database})")
     print("\n".join(kpi_text(result.records)))
+    print("\n".join(["", *merger_text(plan, result.records)]))
     report = write_report(plan, result.records)
     print(f"\nrecords: {len(result.records)} in the database for {calls} calls simulated")
     print(f"report: {report}")
@@ -283,6 +292,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="merger files or folders (default: merger_config/)")
     p.add_argument("--check-only", action="store_true", help="only check the merger files, with full tables")
     p.add_argument("--scenario", type=Path, metavar="FILE", help=f"scenario YAML (default {DEFAULT_SCENARIO})")
+    p.add_argument(
+        "--date",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="the day replayed and routed at (default: inside the merger file's transition, see docs/demo.md)",
+    )
     p.add_argument("--hours", type=_hours, metavar="H-H", help="local hours to replay (default: the busiest hour)")
     p.add_argument("--speed", type=_speed, default=DEFAULT_SPEED, metavar="N", help="times real time (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed of the load generator and the PBX (default 0)")

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
+from hotline_cti.config.schema import MergerConfig
 from hotline_cti.kpi.accumulator import CHINA_TZ
 from hotline_cti.reports.render import FORMATS, render_report
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store, resolve_url
@@ -38,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", type=parse_when, metavar="WHEN", help="first call start to include (ISO; China time)")
     p.add_argument("--until", type=parse_when, metavar="WHEN", help="calls starting before this (ISO; China time)")
     p.add_argument("--region", help="only this region id (e.g. gx)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the merger file served: add the merger view (calls per old number per day, share, days left)",
+    )
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=run)
@@ -62,8 +72,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    merger = None
+    if args.config is not None:
+        try:
+            merger = load_config(args.config).model
+        except ConfigError as exc:
+            print_problems(exc, str(args.config), sys.stderr)
+            return 1
     try:
-        text, note = asyncio.run(_report(args, url))
+        text, note = asyncio.run(_report(args, url, merger))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         print(f"hotline-cti report: error: cannot read {_shown(url)}: {_first_line(exc)}", file=sys.stderr)
         return 1
@@ -96,7 +113,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-async def _report(args: argparse.Namespace, url: sa.URL) -> tuple[str, str]:
+async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | None) -> tuple[str, str]:
     """The report text, and a note for stderr when it has no calls (so 0 calls is never silent)."""
     store = await Store.open(url.render_as_string(hide_password=False))
     try:
@@ -104,7 +121,7 @@ async def _report(args: argparse.Namespace, url: sa.URL) -> tuple[str, str]:
         note = "" if records else await _why_empty(store, url)
     finally:
         await store.close()
-    text = render_report(records, args.format, since=args.since, until=args.until, region=args.region)
+    text = render_report(records, args.format, since=args.since, until=args.until, region=args.region, merger=merger)
     return text, note
 
 

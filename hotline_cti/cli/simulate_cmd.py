@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
 from hotline_cti.cli.config_cmd import Checked, load_checked, print_problems
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.dialplan import names
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.serve.options import address_type as _address  # the same HOST:PORT parsing as serve's flags
@@ -56,12 +57,26 @@ def _speed(text: str) -> float:
     return value
 
 
+def _date(text: str) -> dt.date:
+    """A calendar day, YYYY-MM-DD (years 1900-2999: a typo does not simulate year 9999)."""
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date {text!r} must look like 2021-12-14") from None
+    if not 1900 <= day.year <= 2999:
+        raise argparse.ArgumentTypeError(f"date {text!r}: year out of range 1900-2999")
+    return day
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``simulate`` command."""
     p = sub.add_parser("simulate", help="replay a scenario's calls through the simulated PBX and print a summary")
     p.add_argument("scenario", metavar="SCENARIO", type=Path, help="scenario YAML, e.g. simulators/scenarios/*.yaml")
     p.add_argument("--config", type=Path, help="merger YAML (default: the scenario's 'config')")
     p.add_argument("--hours", type=_hours, default=(0, 24), metavar="H-H", help="local hours to run, e.g. 9-10")
+    p.add_argument(
+        "--date", type=_date, metavar="YYYY-MM-DD", help="the day simulated, instead of the scenario's 'date'"
+    )
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=_speed, metavar="N", help="real time scaled N times (1 = wall clock)")
     pace.add_argument("--virtual", action="store_true", help="virtual time, as fast as possible (the default)")
@@ -104,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print_problems(exc, str(args.scenario), sys.stderr)
         return 1
+    if args.date is not None:
+        scenario = scenario.model_copy(update={"date": args.date})
     config = str(args.config or config_path)
     try:
         checked = load_checked(config)
@@ -162,6 +179,9 @@ async def _simulate(
             tz=table.timezone,
             sink=AmiMirror(server, setups) if server else None,
             seed=args.seed,
+            handover_queue=lambda arrival: names.queue_name(
+                table.centre_by_city.get(arrival.city or "", table.default_centre), "general"
+            ),
         )
         agi = None
         if args.agi:

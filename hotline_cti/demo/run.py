@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -24,12 +25,15 @@ from subprocess import Popen
 from typing import Any, TextIO
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER, AmiClient, AmiError, AmiSettings
+from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.demo.children import Children, free_port
 from hotline_cti.demo.live import LiveView, Screen
 from hotline_cti.demo.summary import retired_by_number, summary_lines
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.model import CallRecord
+from hotline_cti.reports.merger import merger_figures
+from hotline_cti.reports.merger import summary_lines as merger_summary
 from hotline_cti.reports.render import render_report
 from hotline_cti.storage.store import Store
 
@@ -51,6 +55,8 @@ class DemoPlan:
     scenario: Path
     config: Path
     routing: RoutingTable
+    model: MergerConfig
+    day: dt.date  # the day replayed (simulate --date) and routed at (serve --clock-start)
     hours: tuple[int, int]
     speed: float
     seed: int
@@ -67,6 +73,11 @@ class DemoPlan:
     def report(self) -> Path:
         """The HTML report."""
         return self.out / "report.html"
+
+    @property
+    def clock_start(self) -> dt.datetime:
+        """The controller's routing clock at start: the replayed day at its first hour, local time."""
+        return dt.datetime.combine(self.day, dt.time(self.hours[0]), tzinfo=self.routing.timezone)
 
 
 @dataclass
@@ -161,19 +172,21 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> DemoResult:
             _cli(
                 "simulate", str(plan.scenario), "--config", str(plan.config),
                 "--hours", f"{plan.hours[0]}-{plan.hours[1]}", "--speed", f"{plan.speed:g}", "--seed", str(plan.seed),
+                "--date", plan.day.isoformat(),
                 "--ami-listen", f"{HOST}:{ami_port}", "--wait-ami", "2", "--agi", f"{HOST}:{agi_port}", "--json",
             ),
             log=sim_log, env=env, stdout=sim_json,
         )  # fmt: skip
         serve_args = ["serve", "--config", str(plan.config), "--listen", f"{HOST}:{agi_port}", "--database", url]
-        serve_args += ["--ami", f"{HOST}:{ami_port}"]
+        serve_args += ["--ami", f"{HOST}:{ami_port}", "--clock-start", plan.clock_start.isoformat()]
         if broker is not None:
             serve_args += ["--mqtt", f"{broker[0]}:{broker[1]}"]
         serve = children.start(_cli(*serve_args), log=serve_log, env=env)
         print(
             f"controller: hotline-cti serve (pid {serve.pid}) FastAGI {HOST}:{agi_port}, database {plan.database}"
             f"\npbx:        hotline-cti simulate (pid {sim.pid}) AMI {HOST}:{ami_port}, hours {plan.hours[0]}-"
-            f"{plan.hours[1]} at {plan.speed:g}x, {plan.expected_calls} calls\n",
+            f"{plan.hours[1]} at {plan.speed:g}x, {plan.expected_calls} calls\n"
+            f"clock:      both route and record {plan.day} ({plan.day:%A}) from {plan.clock_start:%H:%M}\n",
             file=out,
             flush=True,
         )
@@ -226,11 +239,18 @@ async def _watch(view: LiveView, sim: Popen[bytes], serve: Popen[bytes], out: Te
 
 
 def write_report(plan: DemoPlan, records: list[CallRecord]) -> Path:
-    """The HTML report with charts of the run's records."""
-    plan.report.write_text(render_report(records, "html", region=plan.routing.region), encoding="utf-8")
+    """The HTML report with charts of the run's records, ending with the merger view."""
+    page = render_report(records, "html", region=plan.routing.region, merger=plan.model)
+    plan.report.write_text(page, encoding="utf-8")
     return plan.report
 
 
 def kpi_text(records: list[CallRecord]) -> list[str]:
     """The KPI summary of the stored records."""
     return summary_lines(compute_kpis(records), retired_by_number(records))
+
+
+def merger_text(plan: DemoPlan, records: list[CallRecord]) -> list[str]:
+    """The merger lines of the summary: the day against each window, transition, old numbers, hand-overs."""
+    figures = merger_figures(records, plan.model, plan.routing.timezone)
+    return list(merger_summary(figures, plan.model.region.name))

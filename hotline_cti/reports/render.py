@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+from hotline_cti.config.schema import MergerConfig
 from hotline_cti.kpi.accumulator import CHINA_TZ, compute_kpis
 from hotline_cti.records.model import CallRecord
 from hotline_cti.reports.formats import render_csv, render_table
 from hotline_cti.reports.html import render_html
+from hotline_cti.reports.merger import merger_figures, merger_sections
 from hotline_cti.reports.sections import build_sections
 
 Format = Literal["table", "csv", "html"]
@@ -36,10 +39,18 @@ def render_report(
     until: dt.datetime | None = None,
     region: str | None = None,
     tz: dt.tzinfo = CHINA_TZ,
+    merger: MergerConfig | None = None,
 ) -> str:
-    """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page."""
+    """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page.
+
+    With ``merger`` (the merger file served) the report ends with the merger view: calls per old number
+    per day, the share still dialled on old numbers, days left in each line's transition window.
+    """
+    records = list(records)
     kpis = compute_kpis(records, tz=tz)
     sections = build_sections(kpis)
+    if merger is not None:
+        sections += merger_sections(merger_figures(records, merger, ZoneInfo(merger.region.timezone)))
     subtitle = describe_period(since, until, region, tz)
     if fmt == "csv":
         return render_csv(sections)

@@ -32,7 +32,7 @@ Router = Callable[[Arrival], Route]
 
 # heap entry kinds
 JOIN, ABANDON, OVERFLOW, RING_OK, RING_FAIL, TALK_END, WRAP_END, OUT_END, SURVEY_END, PROMPT_END = range(10)
-DIAL_ANSWER, SHIFT = 10, 11
+DIAL_ANSWER, SHIFT, HANDOVER = 10, 11, 12
 # call states
 IVR, WAITING, RINGING, TALKING, OUT, SURVEY, DONE = range(7)
 # agent states
@@ -113,6 +113,7 @@ class Pbx:
         sink: Sink | None = None,
         seed: int = 0,
         id_base: int | None = None,
+        handover_queue: Callable[[Arrival], str] | None = None,
     ) -> None:
         self.router = router
         self.queue_setup = queue_setup
@@ -121,6 +122,8 @@ class Pbx:
         self.sink = sink
         self.rng = random.Random(seed)
         self.id_base = id_base
+        # The queue a hand-over lands in (hotline-handover -> the fallback: the city's general queue).
+        self.handover_queue = handover_queue or (lambda arrival: "general")
         self.summary = Summary()
         self.queues: dict[str, _Queue] = {}
         self.now = 0.0
@@ -143,6 +146,7 @@ class Pbx:
             self._prompt_end,
             self._dial_answer,
             self._shift,
+            self._handover,
         ]
 
     # ------------------------------------------------------------------ driving
@@ -511,7 +515,42 @@ class Pbx:
         call.answered_at = t
         if self.sink is not None:
             self._emit(self._dial_end(call, t))
-        self._push(t + call.arrival.service, OUT_END, call)
+        if call.arrival.handover and call.route.action == "emergency":
+            self._push(t + self.settings.handover_talk, HANDOVER, call)
+        else:
+            self._push(t + call.arrival.service, OUT_END, call)
+
+    def _handover(self, call: _Call, t: float) -> None:
+        """110 hands the call to 12345, as hotline-handover does: marked, then the fallback's general queue."""
+        self.summary.handed_over += 1
+        self.summary.dialled -= 1  # queued now: counted as answered or abandoned there
+        queue = self.handover_queue(call.arrival)
+        emergency = call.route.target
+        call.route = Route("fallback", queue, "", None, 0.0, False, form=call.route.form, city=call.route.city)
+        call.answered_at = None
+        if self.sink is not None:
+            self._emit(
+                [
+                    *head("UserEvent", "user", t),
+                    *self._snap(call, context="hotline-handover"),
+                    ("UserEvent", cv.EVENT_HANDOVER),
+                    ("CallId", call.id),
+                    ("From", emergency),
+                    ("Channel", call.channel),
+                ]
+            )
+            self._emit(
+                [
+                    *head("UserEvent", "user", t),
+                    *self._snap(call, context="hotline-fallback"),
+                    ("UserEvent", cv.EVENT_ROUTE),
+                    ("CallId", call.id),
+                    ("Dialled", call.arrival.dialled),
+                    ("Action", cv.FALLBACK_ACTION),
+                    ("Target", queue),
+                ]
+            )
+        self._join(call, t)
 
     def _out_end(self, call: _Call, t: float) -> None:
         self._hangup(call, t)

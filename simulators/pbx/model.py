@@ -25,6 +25,7 @@ class Arrival:
     service: float = 180.0
     transfer: str | None = None
     rating: int | None = None
+    handover: bool = False  # the emergency line (110) hands the call over to 12345 after talking
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class PbxSettings:
     dial_ring: float = 5.0  # department / sub-centre / emergency answer time
     survey: float = 8.0  # the post-call survey (满意度回访)
     transfer_talk: float = 60.0  # talk with 110/119/... after a transfer
+    handover_talk: float = 30.0  # talk with 110 before it hands a non-police call over to 12345
     service_level: float = 20.0  # answered within this many seconds counts for the service level
 
 
@@ -79,6 +81,7 @@ class Summary:
     unfinished: int = 0  # still in progress when the run stopped
     overflowed: int = 0
     transferred: int = 0
+    handed_over: int = 0  # emergency calls handed over to 12345, then queued (not in ``dialled``)
     no_answer: int = 0  # AgentRingNoAnswer
     ratings: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
     wait_total: float = 0.0  # answered calls
@@ -116,6 +119,7 @@ class Summary:
             "unfinished": self.unfinished,
             "overflowed": self.overflowed,
             "transferred": self.transferred,
+            "handed_over": self.handed_over,
             "no_answer": self.no_answer,
             "ratings": {str(k): v for k, v in self.ratings.items()},
             "mean_wait": round(self.mean_wait, 2),
