@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import datetime as dt
 import io
 import json
 import os
@@ -13,14 +15,18 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
+from hotline_cti.config.loader import load_config
 from hotline_cti.demo.live import Screen, progress_bar, queue_table
 from hotline_cti.demo.summary import retired_by_number, summary_lines
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.model import CallRecord
+from hotline_cti.reports.merger import merger_figures
+from hotline_cti.reports.merger import summary_lines as merger_summary
 from hotline_cti.storage.store import Store
 from simulators.mosquitto import _ensure_installed as ensure_mosquitto
 from simulators.scenario import load_scenario
@@ -28,12 +34,15 @@ from simulators.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "simulators" / "scenarios" / "guangxi-busy-day.yaml"
 PID_RE = re.compile(r"\(pid (\d+)\)")
+TZ = ZoneInfo("Asia/Shanghai")
+MERGED = {"12300", "12301"}  # the scenario's 整体并入 lines
 
 
-def small_scenario(tmp_path: Path, calls_per_day: int) -> Path:
-    """Guangxi's busy day, scaled down (its busiest hour keeps ~1/10 of the calls per day)."""
+def small_scenario(tmp_path: Path, calls_per_day: int, lines: dict[str, float] | None = None) -> Path:
+    """Guangxi's busy day, scaled down (its busiest hour keeps ~1/10 of the calls per day); ``lines``: shares changed."""
     data = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
     data["calls_per_day"] = calls_per_day
+    data["lines"].update(lines or {})
     data["config"] = str(ROOT / "merger_config" / "guangxi.yaml")
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -64,7 +73,8 @@ async def stored(db: Path) -> list[CallRecord]:
 def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -> None:
     ensure_mosquitto()  # the demo itself only uses mosquitto when it is installed
     out_dir = tmp_path / "out"
-    scenario = small_scenario(tmp_path, 3000)
+    # More calls on a merged line and on 110 than a real day has, so a small hour shows each kind.
+    scenario = small_scenario(tmp_path, 3000, {"12300": 0.04, "110": 0.04})
     proc = subprocess.run(
         demo(tmp_path, "--scenario", str(scenario), "--speed", "600", "--out", str(out_dir), "--mqtt"),
         cwd=ROOT,
@@ -76,6 +86,9 @@ def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -
     assert proc.returncode == 0, out + proc.stderr
     assert "ok: " in out and "demo: 3 configs, " in out and ", 0 errors" in out
     assert "hours 10-11 at 600x" in out  # the scenario's busiest hour by default
+    # A day inside Guangxi's transition (demo/day.py), routed and recorded at that day's time.
+    assert "on 2021-12-14 (Tue), hours 10-11" in out
+    assert "clock:      both route and record 2021-12-14 (Tuesday) from 10:00" in out
     assert re.search(r"^progress \d+% \(\d+/\d+ calls, simulated 10:", out, re.M)
     # One record per call the simulator reports, written by the controller from the AMI events.
     simulated = int(json.loads((out_dir / "simulate.json").read_text(encoding="utf-8"))["arrivals"])
@@ -93,6 +106,30 @@ def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -
     assert f"report: {report}" in out
     html = report.read_text(encoding="utf-8")
     assert html.count("<svg") >= 3 and "分时段接通率" in html
+    # The merger: every kind is in the records, and the summary's figures are counted from them.
+    model = load_config(ROOT / "merger_config" / "guangxi.yaml").model
+    assert {r.started.astimezone(TZ).date() for r in records} == {dt.date(2021, 12, 14)}
+    transition = [r for r in records if r.phase == "transition"]
+    assert transition and {r.dialled for r in transition} <= MERGED and all(r.origin == r.dialled for r in transition)
+    assert all(r.mode == "merge" and r.queue.endswith("-general") for r in transition)  # tagged, then 12345
+    tagged = [r for r in records if r.origin and r.mode in ("merge", "parallel", "subcentre") and r.queue]
+    sub = collections.Counter(r.target for r in records if r.action == "subcentre")
+    handed = [r for r in records if r.action == "emergency" and "12345" in r.transfers]
+    assert handed and all(r.dialled == "110" for r in handed) and sum(sub.values()) > 0
+    old = [r for r in records if r.dialled not in ("12345", "110")]  # the scenario dials short codes only
+    figures = merger_figures(records, model, TZ)
+    assert "\n".join(merger_summary(figures, model.region.name)) in out
+    assert f"transition       {len(transition)} calls heard the transition prompt" in out
+    assert f"old line tagged  {len(tagged)} calls reached a 12345 queue" in out
+    assert f"old numbers      {len(old)} calls ({len(old) / len(records):.1%}) still dialled an old number" in out
+    assert f"sub-centres      {sum(sub.values())} calls put through to a sub-centre" in out
+    assert f"handed over to 12345: 110 {len(handed)}" in out
+    assert "merger day       2021-12-14 in 广西壮族自治区: 14 lines in their transition window (76 days left)" in out
+    assert "retired          0 calls on a retired number (no merged number is past its window on this day)" in out
+    assert "guidance         0 calls told where to turn (话务引导) (the file has no guidance line)" in out
+    assert all(f'id="{k}"' in html for k in ("merger", "merger-daily", "merger-share", "merger-days"))
+    n12300 = sum(1 for r in records if r.dialled == "12300")
+    assert f"<td>2021-12-14 12300</td><td>{n12300}</td>" in html
     # Nothing left running: both children's process groups are gone.
     pids = [int(p) for p in PID_RE.findall(out)]
     assert len(pids) == 2
