@@ -2,19 +2,23 @@
 
 validate → routing diff against the file in service → render (with the static checks) → write the
 changed files atomically into Asterisk's directory → reload through AMI (dialplan, queues,
-features, confbridge) → verify through AMI that Asterisk has every expected inbound extension and
-queue → install the merger file where the controller reads it (it reloads within a second) →
+features, confbridge) → verify through AMI that Asterisk has every expected inbound extension,
+queue and one-key feature (``features show``: feature map, application map, feature group) →
+install the merger file where the controller reads it (it reloads within a second) →
 on any failure after the first write, put every file back, reload again and say so.
 
-The AMI link is checked before anything is written, so an unreachable Asterisk changes nothing.
+The AMI link is checked before anything is written, so an unreachable Asterisk changes nothing; a
+second deploy into the same directory while one runs is refused, naming the first
+(:mod:`hotline_cti.deploy_lock`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -22,8 +26,9 @@ from typing import Protocol, TextIO
 from hotline_cti.adapters.ami.client import AmiClient
 from hotline_cti.cli.config_cmd import Checked, load_checked, localise, routing_diff
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.deploy_lock import DeployLocked, deploy_lock
 from hotline_cti.dialplan.check import check_directory
-from hotline_cti.dialplan.confparse import parse_extensions, parse_sections
+from hotline_cti.dialplan.confparse import Section, parse_extensions, parse_sections
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
@@ -36,6 +41,18 @@ RELOADS = (
     ("features.conf", "features"),
     ("confbridge.conf", "app_confbridge.so"),
 )
+
+
+# ``features show`` (main/features_config.c): "%-25s %-7s %-7s" rows of built-in features, then dynamic
+# ones ("no def" as their default), then "===> Group: <name>" and "===> --> <item> (<keys>)".
+NAME_WIDTH, CURRENT_COLUMN = 25, 34  # "%-25s %-7s %-7s": name, space, default, space, current
+BUILTIN = {
+    "blindxfer": "Blind Transfer",
+    "atxfer": "Attended Transfer",
+    "disconnect": "Disconnect Call",
+    "parkcall": "Park Call",
+    "automixmon": "One Touch MixMonitor",
+}
 
 
 class DeployError(RuntimeError):
@@ -53,6 +70,8 @@ class Asterisk(Protocol):
 
     async def queues(self) -> set[str]: ...
 
+    async def features(self) -> set[str]: ...
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -62,6 +81,7 @@ class Plan:
     options: RenderOptions
     at: dt.datetime | None = None  # routing diff instant (naive: the file's timezone; default now)
     dry_run: bool = False
+    lock_wait: float = 0.0  # seconds to wait for another deploy into the same directory (0: refuse at once)
 
 
 @dataclass(frozen=True)
@@ -70,15 +90,57 @@ class Expected:
 
     extensions: frozenset[str]  # of [hotline-inbound]
     queues: frozenset[str]
+    features: frozenset[str] = frozenset()  # as feature_lines() words them
+
+
+def feature_lines(sections: Iterable[Section]) -> frozenset[str]:
+    """What features.conf sets, one 'map name keys' string each, as ``features show`` can confirm it."""
+    out: set[str] = set()
+    for sec in sections:
+        if sec.name == "featuremap":
+            out |= {f"featuremap {BUILTIN[key]} {value}" for key, value in sec.items if key in BUILTIN}
+        elif sec.name == "applicationmap":
+            out |= {f"applicationmap {key} {value.split(',')[0].strip()}" for key, value in sec.items}
+        elif sec.name != "general":  # [<group>]: a feature group, item => keys
+            out |= {f"group {sec.name} {key} {value.strip()}" for key, value in sec.items}
+    return frozenset(out)
 
 
 def expected(files: Mapping[str, str]) -> Expected:
-    """The inbound extensions and the queues the rendered files define."""
+    """The inbound extensions, the queues and the features the rendered files define."""
     contexts = parse_extensions(files["extensions.conf"])
     inbound = contexts.get(INBOUND)
     extensions = frozenset(inbound.extensions) if inbound is not None else frozenset()
     queues = frozenset(s.name for s in parse_sections(files["queues.conf"], "queues.conf") if s.name != "general")
-    return Expected(extensions, queues)
+    features = (
+        feature_lines(parse_sections(files["features.conf"], "features.conf"))
+        if "features.conf" in files
+        else frozenset()
+    )
+    return Expected(extensions, queues, features)
+
+
+_DYNAMIC = re.compile(r"^(\S+)\s+no def\s+(\S+)\s*$")
+_GROUP = re.compile(r"^===> Group: (\S+)\s*$")
+_GROUP_ITEM = re.compile(r"^===> --> (\S+) \((\S*)\)\s*$")
+
+
+def shown_features(output: Iterable[str]) -> set[str]:
+    """The features ``features show`` lists, worded as :func:`feature_lines` words them."""
+    out: set[str] = set()
+    group = ""
+    for line in output:
+        if m := _DYNAMIC.match(line):
+            out.add(f"applicationmap {m.group(1)} {m.group(2)}")
+        elif m := _GROUP.match(line):
+            group = m.group(1)
+        elif (m := _GROUP_ITEM.match(line)) and group:
+            out.add(f"group {group} {m.group(1)} {m.group(2)}")
+        elif line[:CURRENT_COLUMN].strip() and line[:NAME_WIDTH].strip() in BUILTIN.values():
+            current = line[CURRENT_COLUMN:].strip()  # fixed columns: a default may be empty (atxfer)
+            if current:  # no current keys: the feature is off
+                out.add(f"featuremap {line[:NAME_WIDTH].strip()} {current}")
+    return out
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -131,11 +193,30 @@ async def verify(asterisk: Asterisk, want: Expected) -> list[str]:
     missing_q = sorted(want.queues - have_q)
     if missing_q:
         problems.append(f"Asterisk lacks {len(missing_q)} queue(s): {', '.join(missing_q[:8])}")
+    if want.features:
+        missing_f = sorted(want.features - await asterisk.features())
+        if missing_f:
+            problems.append(f"features show lacks {len(missing_f)} feature(s): {'; '.join(missing_f[:8])}")
     return problems
 
 
 async def deploy(plan: Plan, asterisk: Asterisk | None, out: TextIO) -> int:
-    """Run the cut-over; 0 done (or dry run), 1 refused or failed and rolled back, 3 the roll-back failed too."""
+    """Run the cut-over; 0 done (or dry run), 1 refused or failed and rolled back, 3 the roll-back failed too.
+
+    A real deploy holds the directory's deploy lock throughout, so two deploys never interleave their
+    writes, reloads and roll-backs; a dry run writes nothing and takes no lock.
+    """
+    if plan.dry_run:
+        return await _deploy(plan, asterisk, out)
+    try:
+        with deploy_lock(plan.asterisk_dir, str(plan.new), out, wait=plan.lock_wait):
+            return await _deploy(plan, asterisk, out)
+    except DeployLocked as exc:
+        print(f"deploy: {exc}; nothing changed", file=out)
+        return 1
+
+
+async def _deploy(plan: Plan, asterisk: Asterisk | None, out: TextIO) -> int:
     try:
         new = _load(plan.new, "new file", out)
     except DeployError as exc:
@@ -214,7 +295,9 @@ async def deploy(plan: Plan, asterisk: Asterisk | None, out: TextIO) -> int:
         if missing:
             raise DeployError("; ".join(missing))
         print(
-            f"verified: [{INBOUND}] has {len(want.extensions)} extensions, {len(want.queues)} queues present", file=out
+            f"verified: [{INBOUND}] has {len(want.extensions)} extensions, {len(want.queues)} queues present, "
+            f"{len(want.features)} one-key features as features.conf sets them",
+            file=out,
         )
         step = "controller"
         if plan.in_service is not None and merger_changes:
@@ -266,11 +349,17 @@ async def _roll_back(
 class AmiAsterisk:
     """:class:`Asterisk` over the project's AMI client."""
 
-    def __init__(self, client: AmiClient, timeout: float = 15.0) -> None:
+    def __init__(self, client: AmiClient, timeout: float = 15.0, *, connect: bool = False) -> None:
         self.client = client
         self.timeout = timeout
+        # connect=True: log in at the first ping, after the deploy lock and the file checks, so an
+        # unreachable manager is reported as such ("nothing changed") and never hides a held lock.
+        self._connect = connect
 
     async def ping(self) -> None:
+        if self._connect:
+            self._connect = False
+            await self.client.connect()
         await self.client.action("Ping", timeout=self.timeout)
 
     async def reload(self, module: str) -> None:
@@ -289,3 +378,11 @@ class AmiAsterisk:
         if not result.success:
             raise DeployError(f"QueueSummary: {result.get('Message', '(no message)')}")
         return {e["Queue"] for e in result.events if e.get("Queue")}
+
+    async def features(self) -> set[str]:
+        # No AMI action lists the application map; the CLI's does, through Command (manager 'command' right).
+        result = await self.client.action("Command", {"Command": "features show"}, timeout=self.timeout, check=False)
+        if not result.success:
+            raise DeployError(f"Command features show: {result.get('Message', '(no message)')}")
+        lines = [part for text in result.response.get_all("Output") for part in text.splitlines()]
+        return shown_features(lines)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import os
 import shutil
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +18,9 @@ import pytest
 
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import compile_config
-from hotline_cti.deploy import RELOADS, Asterisk, DeployError, Plan, deploy, expected
+from hotline_cti.deploy import RELOADS, Asterisk, DeployError, Plan, deploy, expected, feature_lines, shown_features
+from hotline_cti.deploy_lock import deploy_lock, lock_path
+from hotline_cti.dialplan.confparse import parse_sections
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
@@ -68,6 +74,9 @@ class FakeAsterisk:
     async def queues(self) -> set[str]:
         queues = set(expected(self._files()).queues)
         return queues - {"gx-general"} if self.lose_queue else queues
+
+    async def features(self) -> set[str]:
+        return set(feature_lines(parse_sections((self.directory / "features.conf").read_text(encoding="utf-8"))))
 
 
 @pytest.fixture
@@ -264,3 +273,204 @@ def test_on_a_real_asterisk_a_broken_file_changes_nothing_and_a_mode_change_chan
         e["Event"] == "Newexten" and e.get("Application") == "Playback" and "guidance-12300" in e.get("AppData", "")
         for e in after
     )
+
+
+# ---------------------------------------------------------------- features and the deploy lock
+
+FOREST_FIRE = (
+    '  - {number: "12119", name: 森林火警电话, unit: 林业部门, mode: transfer, transfer_modes: [blind, threeway]}'
+)
+FOREST_EMERGENCY = 'emergency_numbers: ["110", "119", "120", "122", "12122", "12119"]'
+
+FEATURES_SHOW = """Builtin Feature           Default Current
+---------------           ------- -------
+Pickup                    *8      *8
+Blind Transfer            #       #1
+Attended Transfer                 *2
+Disconnect Call           *       *0
+Park Call
+One Touch MixMonitor
+
+Dynamic Feature           Default Current
+---------------           ------- -------
+hotline-b110              no def  *1110
+hotline-t110              no def  *3110
+
+Feature Groups:
+---------------
+===> Group: hotline_xfer
+===> --> hotline-b110 (*1110)
+===> --> hotline-t110 (*3110)
+"""
+
+
+def with_forest_fire(source: Path, tmp: Path) -> Path:
+    """``source`` plus a new emergency line 12119: new one-key features *112119 and *312119."""
+    text = source.read_text(encoding="utf-8")
+    path = tmp / "forest.yaml"
+    path.write_text(text.rstrip("\n") + "\n" + FOREST_FIRE + "\n" + FOREST_EMERGENCY + "\n", encoding="utf-8")
+    return path
+
+
+class FeaturesAsterisk(FakeAsterisk):
+    """Shows the features of features.conf, less the ones told to go missing."""
+
+    def __init__(self, directory: Path, lose: frozenset[str] = frozenset()) -> None:
+        super().__init__(directory)
+        self.lose = lose
+
+    async def features(self) -> set[str]:
+        text = (self.directory / "features.conf").read_text(encoding="utf-8")
+        return set(feature_lines(parse_sections(text))) - self.lose
+
+
+def test_features_show_is_read_as_features_conf_words_it() -> None:
+    conf = "[featuremap]\nblindxfer=#1\natxfer=*2\ndisconnect=*0\n[applicationmap]\n"
+    conf += "hotline-b110 => *1110,self/callee,Gosub(hotline-xfer,b110,1)\nhotline-t110 => *3110,self/callee,Gosub(x)\n"
+    conf += "[hotline_xfer]\nhotline-b110 => *1110\nhotline-t110 => *3110\n"
+    want = feature_lines(parse_sections(conf))
+    assert "applicationmap hotline-b110 *1110" in want and "featuremap Blind Transfer #1" in want
+    assert "group hotline_xfer hotline-t110 *3110" in want and len(want) == 7
+    assert shown_features(FEATURES_SHOW.splitlines()) >= want
+    assert "featuremap Park Call" not in " ".join(shown_features(FEATURES_SHOW.splitlines()))  # no current: off
+
+
+def test_a_feature_asterisk_does_not_show_rolls_everything_back(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    new = with_forest_fire(in_service, tmp_path)
+    fake = FeaturesAsterisk(asterisk_dir, lose=frozenset({"applicationmap hotline-b12119 *112119"}))
+    before = snapshot(in_service.parent, asterisk_dir)
+    code, out = run_deploy(Plan(new, in_service, asterisk_dir, RenderOptions()), fake)
+    assert code == 1, out
+    assert "verify failed: features show lacks 1 feature(s): applicationmap hotline-b12119 *112119" in out
+    assert "rolled back" in out and "features" in fake.reloads
+    assert snapshot(in_service.parent, asterisk_dir) == before
+
+
+def test_a_second_deploy_is_refused_naming_the_first(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    fake = FeaturesAsterisk(asterisk_dir)
+    with deploy_lock(asterisk_dir, "/srv/first.yaml", io.StringIO()):
+        before = snapshot(in_service.parent, asterisk_dir)
+        code, out = run_deploy(Plan(guidance_file(tmp_path), in_service, asterisk_dir, RenderOptions()), fake)
+        assert code == 1, out
+        assert f"another deploy holds {lock_path(asterisk_dir)} (pid={os.getpid()} " in out
+        assert "config=/srv/first.yaml" in out and "nothing changed" in out
+        assert fake.reloads == [] and snapshot(in_service.parent, asterisk_dir) == before
+    code, out = run_deploy(Plan(guidance_file(tmp_path), in_service, asterisk_dir, RenderOptions()), fake)
+    assert code == 0, out  # released: the next one goes through, and takes over nothing
+    assert "taking over" not in out and not lock_path(asterisk_dir).exists()  # a clean release leaves no file
+
+
+def test_a_deploy_asked_to_wait_goes_through_when_the_first_ends(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with deploy_lock(asterisk_dir, "first.yaml", io.StringIO()):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    try:
+        plan = Plan(guidance_file(tmp_path), in_service, asterisk_dir, RenderOptions(), lock_wait=60)
+        code, out = run_deploy(plan, FeaturesAsterisk(asterisk_dir))
+    finally:
+        release.set()
+        thread.join(10)
+    assert code == 0 and "deploy: done" in out, out
+
+
+HOLD_LOCK = """
+import io, sys, time
+from pathlib import Path
+from hotline_cti.deploy_lock import deploy_lock
+with deploy_lock(Path(sys.argv[1]), "crashed.yaml", io.StringIO()):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def crashed_holder(asterisk_dir: Path) -> int:
+    """A deploy that took the lock and was killed (-9) in the middle: its holder line stays in the file."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(asterisk_dir)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    proc.kill()
+    proc.wait(10)
+    assert f"pid={proc.pid} " in lock_path(asterisk_dir).read_text()
+    return proc.pid
+
+
+def test_a_lock_left_by_a_crashed_deploy_is_taken_over(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    pid = crashed_holder(asterisk_dir)
+    code, out = run_deploy(
+        Plan(guidance_file(tmp_path), in_service, asterisk_dir, RenderOptions()), FeaturesAsterisk(asterisk_dir)
+    )
+    assert code == 0, out
+    assert f"taking over the lock {lock_path(asterisk_dir)} left by a deploy that ended without releasing it" in out
+    assert f"pid={pid} " in out and "no longer running" in out
+
+
+def test_the_lock_is_not_followed_through_a_symlink(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    lock_path(asterisk_dir).symlink_to(victim)
+    with pytest.raises(OSError):
+        run_deploy(Plan(guidance_file(tmp_path), in_service, asterisk_dir, RenderOptions()), FakeAsterisk(asterisk_dir))
+    assert victim.read_text() == "keep me\n"
+
+
+def test_two_deploy_commands_at_once_the_second_refuses(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    env = {**os.environ, "HOTLINE_AMI_USER": "u", "HOTLINE_AMI_SECRET": "s"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "hotline_cti.cli.main",
+        "deploy",
+        str(guidance_file(tmp_path)),
+        "--in-service",
+        str(in_service),
+        "--asterisk-dir",
+        str(asterisk_dir),
+        "--ami",
+        "127.0.0.1:9",
+    ]
+    with deploy_lock(asterisk_dir, "other.yaml", io.StringIO()):
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 1 and "another deploy holds" in run.stdout and "config=other.yaml" in run.stdout
+    bad = subprocess.run([*cmd, "--wait", "-1"], capture_output=True, text=True, timeout=60, env=env)
+    assert bad.returncode == 2 and "argument --wait" in bad.stderr
+
+
+def test_on_a_real_asterisk_features_are_verified_and_deploys_take_turns(real_site: Site, tmp_path: Path) -> None:
+    site = real_site
+    new = with_forest_fire(site.in_service, tmp_path)  # what is in service, plus 12119's one-key features
+    options = RenderOptions(controllers=(f"127.0.0.1:{site.controller.port}",))
+    want = expected(render_all(load_config(new).model, options))
+    assert "applicationmap hotline-b12119 *112119" in want.features and "group hotline_xfer hotline-t12119 *312119" in (
+        want.features
+    )
+    # Another deploy is running: refused, naming it, before anything is written or reloaded.
+    with deploy_lock(site.asterisk_dir, "/srv/other.yaml", io.StringIO()):
+        before = snapshot(site.asterisk_dir) | {str(site.in_service): site.in_service.read_bytes()}
+        code, out = real_deploy(site, new)
+        assert code == 1 and "another deploy holds" in out and "config=/srv/other.yaml" in out, out
+        assert "nothing changed" in out and "reloaded" not in out
+        assert snapshot(site.asterisk_dir) | {str(site.in_service): site.in_service.read_bytes()} == before
+    assert "hotline-b12119" not in site.pbx.cli("features show")
+    # A deploy killed with the lock held: the next one takes it over, reloads features and checks them.
+    pid = crashed_holder(site.asterisk_dir)
+    code, out = real_deploy(site, new)
+    assert code == 0, out
+    assert f"taking over the lock {lock_path(site.asterisk_dir)}" in out and f"pid={pid} " in out
+    assert "reloaded features" in out
+    assert f"{len(want.features)} one-key features as features.conf sets them" in out
+    shown = site.pbx.cli("features show")
+    assert shown_features(shown.splitlines()) >= want.features  # what Asterisk runs is what was rendered
+    assert not lock_path(site.asterisk_dir).exists()

@@ -21,6 +21,16 @@ DEFAULT_IN_SERVICE = "/etc/hotline-cti/merger.yaml"
 DEFAULT_ASTERISK_DIR = "/etc/asterisk/hotline"
 
 
+def _wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``deploy`` command."""
     p = sub.add_parser(
@@ -66,11 +76,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--dial-timeout", type=int, default=30, help="seconds to ring dialled seats (default 30)")
     p.add_argument("--at", type=parse_datetime, help="instant of the routing diff (default now)")
     p.add_argument("--dry-run", action="store_true", help="show what would change; write and reload nothing")
+    p.add_argument(
+        "--wait",
+        type=_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another deploy into the same directory to finish (default 0: refuse at once)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the plan, connect to AMI unless it is a dry run, deploy."""
+    """Build the plan and deploy (AMI is reached after the lock and the checks; never for a dry run)."""
     try:
         options = RenderOptions(
             controllers=tuple(args.controller or [DEFAULT_CONTROLLER]), dial_timeout=args.dial_timeout
@@ -78,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --agi: {exc}", file=sys.stderr)
         return 2
-    plan = Plan(args.config, args.in_service, args.asterisk_dir, options, at=args.at, dry_run=args.dry_run)
+    plan = Plan(
+        args.config, args.in_service, args.asterisk_dir, options, at=args.at, dry_run=args.dry_run, lock_wait=args.wait
+    )
     if args.dry_run:
         return asyncio.run(deploy(plan, None, sys.stdout))
     host, port = args.ami
@@ -92,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _deploy(plan: Plan, settings: AmiSettings) -> int:
     client = AmiClient(settings)
-    await client.connect()
     try:
-        return await deploy(plan, AmiAsterisk(client), sys.stdout)
+        return await deploy(plan, AmiAsterisk(client, connect=True), sys.stdout)
     finally:
         await client.close()
