@@ -154,7 +154,7 @@ def test_report_ends_with_the_merger_sections_in_every_format() -> None:
     assert "merger-daily,2021-12-14 12300,calls,1" in csv
     assert "merger-share,2021-12-14,share,0.5000" in csv
     assert "merger-days,12300 全国电信用户申诉渠道咨询电话,days left,76" in csv
-    assert "merger,110移交12345 handed over by 110,calls,1" in csv
+    assert "merger,110移交12345 handed over by 110,value,1" in csv
     html = render_report(RECORDS, "html", merger=gx)
     assert all(f'id="{k}"' in html for k in keys) and "过渡期剩余天数" in html
     assert "merger" not in render_report(RECORDS, "csv")  # without the merger file: no merger view

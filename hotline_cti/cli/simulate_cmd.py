@@ -240,6 +240,7 @@ def _print(summary: Summary, count: int, wall: float, args: argparse.Namespace) 
                 ("unfinished", summary.unfinished),
                 ("overflowed", summary.overflowed),
                 ("transferred", summary.transferred),
+                ("handed over", summary.handed_over),
                 ("mean wait (s)", f"{summary.mean_wait:.1f}"),
                 ("answered in SL", f"{summary.service_level:.1%}"),
                 ("ratings 1/2/3", "/".join(str(summary.ratings.get(k, 0)) for k in (1, 2, 3))),

@@ -174,7 +174,7 @@ def merger_sections(f: MergerFigures) -> list[Section]:
         "merger",
         "归并情况",
         f"The merger on {f.day or 'the report day'}",
-        [Column("类别", "kind"), Column("来电", "calls")],
+        [Column("类别", "kind"), Column("数值", "value")],
     )
     kinds.add(["过渡期提示 transition prompt (in a line's window)", f.transition])
     kinds.add(["带原号码标签 reached 12345 tagged with the old line", f.tagged])
