@@ -119,7 +119,7 @@ def test_demo_replays_a_busy_hour_into_the_database_and_report(tmp_path: Path) -
     old = [r for r in records if r.dialled not in ("12345", "110")]  # the scenario dials short codes only
     figures = merger_figures(records, model, TZ)
     assert "\n".join(merger_summary(figures, model.region.name)) in out
-    assert f"transition       {len(transition)} calls heard the transition prompt" in out
+    assert f"transition       {len(transition)} calls heard their old line's transition prompt" in out
     assert f"old line tagged  {len(tagged)} calls reached a 12345 queue" in out
     assert f"old numbers      {len(old)} calls ({len(old) / len(records):.1%}) still dialled an old number" in out
     assert f"sub-centres      {sum(sub.values())} calls put through to a sub-centre" in out

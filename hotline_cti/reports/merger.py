@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.model import Mode
 from hotline_cti.core.numbers import NumberError, line_label, parse_dialled
+from hotline_cti.core.prompts import line_prompt_ids
 from hotline_cti.core.table import transition_window
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.reports.sections import Column, Percent, Section
@@ -46,7 +47,7 @@ class MergerFigures:
     calls: int
     by_day: dict[dt.date, int]  # all calls per local day
     old_by_day: dict[tuple[dt.date, str], int]  # (day, old line number) -> calls dialled on it
-    transition: int  # routed in a line's transition window: heard the transition prompt
+    transition: int  # routed in a line's transition window, on a line that has a transition prompt
     tagged: int  # reached 12345 carrying their old line (origin) to the agent
     retired: int
     guidance: int
@@ -111,6 +112,7 @@ def line_states(model: MergerConfig, day: dt.date | None) -> list[LineState]:
 def merger_figures(records: Iterable[CallRecord], model: MergerConfig, tz: dt.tzinfo) -> MergerFigures:
     """The figures of the merger view over ``records`` (days in ``tz``, the config's zone)."""
     old = _old_numbers(model)
+    prompted = {h.number for h in model.hotlines if "transition" in line_prompt_ids(h, model.defaults)}
     by_day: Counter[dt.date] = Counter()
     old_by_day: Counter[tuple[dt.date, str]] = Counter()
     subcentre: Counter[str] = Counter()
@@ -125,7 +127,7 @@ def merger_figures(records: Iterable[CallRecord], model: MergerConfig, tz: dt.tz
         line = old.get(_local(rec.dialled))
         if line is not None:
             old_by_day[(day, line.number)] += 1
-        transition += rec.phase == "transition"
+        transition += rec.phase == "transition" and line is not None and line.number in prompted
         tagged += bool(rec.origin) and rec.mode in OLD_MODES and bool(rec.queue)
         retired += rec.outcome is Outcome.RETIRED
         guidance += rec.outcome is Outcome.GUIDANCE
@@ -234,8 +236,10 @@ def summary_lines(f: MergerFigures, model_name: str) -> Sequence[str]:
     in_window = [s for s in f.lines if s.status == "transition"]
     left = sorted({s.days_left for s in in_window if s.days_left is not None})
     phases = Counter(s.status for s in f.lines)
-    old_day = Counter(number for (_, number), _n in f.old_by_day.items() for _ in range(_n))
-    top = ", ".join(f"{number} {n}" for number, n in old_day.most_common(6))
+    by_number: Counter[str] = Counter()
+    for (_, number), n in f.old_by_day.items():
+        by_number[number] += n
+    top = ", ".join(f"{number} {n}" for number, n in by_number.most_common(6))
     subs = sum(f.subcentre.values())
     sub_text = ", ".join(f"{t} {n}" for t, n in sorted(f.subcentre.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
     retiring = any(s.mode is Mode.MERGE and s.status == "after" for s in f.lines)
@@ -244,7 +248,7 @@ def summary_lines(f: MergerFigures, model_name: str) -> Sequence[str]:
         f"merger day       {f.day} in {model_name}: {phases['transition']} lines in their transition window"
         + (f" ({', '.join(str(d) for d in left)} days left)" if left else "")
         + f", {phases['after']} past cut-over, {phases['before']} not yet cut over",
-        f"transition       {f.transition} calls heard the transition prompt (then 12345, tagged with the old line)",
+        f"transition       {f.transition} calls heard their old line's transition prompt",
         f"old line tagged  {f.tagged} calls reached a 12345 queue tagged with their old line",
         f"old numbers      {f.old_calls} calls ({Percent(f.old_share())}) still dialled an old number"
         + (f": {top}" if top else ""),
