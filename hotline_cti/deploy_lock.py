@@ -36,7 +36,8 @@ def lock_path(asterisk_dir: Path) -> Path:
 
 def _holder(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, HOLDER_LIMIT).decode("utf-8", errors="replace").strip()
+    text = os.read(fd, HOLDER_LIMIT).decode("utf-8", errors="replace")
+    text = "".join(c if c.isprintable() else " " for c in text)  # no terminal escapes from a tampered file
     return " ".join(text.split()) or "holder unknown"
 
 

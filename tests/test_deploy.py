@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import io
 import os
 import shutil
@@ -474,3 +475,19 @@ def test_on_a_real_asterisk_features_are_verified_and_deploys_take_turns(real_si
     shown = site.pbx.cli("features show")
     assert shown_features(shown.splitlines()) >= want.features  # what Asterisk runs is what was rendered
     assert not lock_path(site.asterisk_dir).exists()
+
+
+def test_a_tampered_lock_file_prints_no_terminal_escapes(site: tuple[Path, Path], tmp_path: Path) -> None:
+    in_service, asterisk_dir = site
+    lock_path(asterisk_dir).write_text("pid=1 \x1b[2J\x1b]0;owned\x07 config=x.yaml\n")
+    fd = os.open(lock_path(asterisk_dir), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held by a holder whose line is hostile
+        code, out = run_deploy(Plan(guidance_file(tmp_path), in_service, asterisk_dir, RenderOptions()), None)
+    finally:
+        os.close(fd)
+    assert code == 1 and "(pid=1 [2J ]0;owned config=x.yaml)" in out and "\x1b" not in out and "\x07" not in out
+    taken = io.StringIO()
+    with deploy_lock(asterisk_dir, "second.yaml", taken):  # released now: taken over, the line shown clean
+        pass
+    assert "taking over" in taken.getvalue() and "\x1b" not in taken.getvalue()
