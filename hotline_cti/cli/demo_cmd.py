@@ -5,8 +5,11 @@
    Any invalid file, or a configured number the core does not route as configured, stops the run (exit 1).
 2. The controller (``hotline-cti serve``, SQLite in the output folder) and the simulated PBX
    (``hotline-cti simulate``, the scenario's busiest hour in scaled real time over FastAGI and AMI)
-   run as child processes, with a live progress bar and queue table (see :mod:`hotline_cti.demo`).
-3. The KPI summary and the HTML report come from the controller's database. See docs/demo.md.
+   run as child processes, with a live progress bar and queue table (see :mod:`hotline_cti.demo`),
+   on a day inside the merger file's transition (:func:`hotline_cti.demo.day.transition_day`): the PBX
+   replays that day (``--date``) and the controller routes at that day's time (``--clock-start``).
+3. The KPI summary, the merger summary and the HTML report (with its merger section) come from the
+   controller's database. See docs/demo.md.
 """
 
 from __future__ import annotations
@@ -283,10 +286,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``demo``."""
     p = sub.add_parser(
         "demo",
-        help="the main job: check the merger files, replay a busy hour through the controller, KPIs and report",
+        help="the main job: check the merger files, replay a busy hour mid-merger through the controller, "
+        "KPIs, merger view and report",
         description="Validate every merger file (default: merger_config/) and route its numbers; then start the "
         "controller (hotline-cti serve, SQLite in --out) and the simulated PBX replaying the scenario's busiest "
-        "hour over FastAGI and AMI, show a live queue table, and end with the KPI summary and an HTML report. "
+        "hour, on a day inside the merger file's transition, over FastAGI and AMI, show a live queue table, and "
+        "end with the KPI summary, the merger summary and an HTML report with its merger section. "
         "Exit 1 if a file is invalid, a number is not routed as configured, or a step fails.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="merger files or folders (default: merger_config/)")

@@ -2,9 +2,10 @@
 
 ``hotline-cti serve`` (FastAGI + AMI records into SQLite, MQTT when asked) and ``hotline-cti simulate``
 (the scenario's busiest hour in scaled real time, routing every call over FastAGI to that controller and
-serving its AMI events) run as children in their own process groups; an AMI client of the demo's feeds
-the live view. When the PBX is done, the controller is stopped (it flushes its records), and the KPI
-summary and HTML report are computed from the controller's database.
+serving its AMI events) run as children in their own process groups, both on the plan's day (the PBX's
+``--date``, the controller's ``--clock-start``); an AMI client of the demo's feeds the live view. When the
+PBX is done, the controller is stopped (it flushes its records), and the KPI and merger summaries and the
+HTML report are computed from the controller's database.
 """
 
 from __future__ import annotations
