@@ -61,6 +61,14 @@ def test_an_out_of_region_mobile_keeps_the_regions_default(guangxi: RoutingTable
     assert "city is unknown" in d.reason
 
 
+@pytest.mark.parametrize("caller", [None, "", "5551234", "anonymous"])
+def test_no_caller_or_one_that_is_no_mobile_names_no_city(guangxi: RoutingTable, caller: str | None) -> None:
+    """The mobile prefixes are consulted only for a caller number that is a mobile; no number, a local number or a
+    withheld one keeps the region's default without an error."""
+    d = decide(Call("12313", caller=caller), guangxi, AT)
+    assert (d.action, d.target, d.city, d.centre) == (Action.QUEUE, "gx-general", None, "gx")
+
+
 def test_the_trunk_wins_over_the_mobile(guangxi: RoutingTable) -> None:
     d = decide(Call("12313", caller=GUILIN_MOBILE, city="nanning"), guangxi, AT)
     assert (d.target, d.city) == ("tobacco@nanning", "nanning")
