@@ -351,3 +351,40 @@ def test_audit_rows_name_who_asked(rig: Rig, monkeypatch: pytest.MonkeyPatch) ->
             await store.close()
 
     assert ("supervisor:wang", "agent:login", "ok") in asyncio.run(rows())
+
+
+async def test_unanswered_rings_pause_the_agent_and_the_general_agent_takes_over(rig: Rig, tmp_path: Path) -> None:
+    """autopause_after: 2. The skilled agent's phone never answers (3 s rings): after its second unanswered
+    ring the feed pauses it (reason autopause, logged), and the widened queue's general agent rings."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'states.db'}")
+    writer = BatchWriter(store)
+    await writer.start()
+    client = AmiClient(rig.settings())
+    try:
+        control = AgentControl(client, lambda: rig.cfg)
+        after = rig.cfg.agent_settings.autopause_after
+        feed = AgentStateFeed(client, writer, rig.cfg.region.id, control, autopause_after=lambda: after)
+        await client.connect()
+        assert (await control.login("agent1001")).result == "ok"
+        assert (await control.login("agent1002")).result == "ok"
+        leg = rig.call("ag-l12315")
+        pause = await asyncio.to_thread(
+            rig.ami.wait_for,
+            lambda e: e.get("Event") == "QueueMemberPause" and e.get("MemberName") == "agent1001",
+            40.0,
+        )
+        assert pause["Paused"] == "1" and pause["PausedReason"] == "autopause"
+        no_answer = [e for e in rig.ami.events if e.get("Event") == "AgentRingNoAnswer" and e.get("Uniqueid") == leg]
+        assert [e["MemberName"] for e in no_answer] == ["agent1001"] * after
+        await asyncio.to_thread(rig.wait_ring, leg, "agent1002", 30.0)
+        await _until(lambda: any(m.paused for m in feed.book.members.values()))
+        await feed.close()
+        assert await writer.flush()
+        paused = [c for c in await store.agent_states_between() if c.state is AgentState.PAUSE]
+        assert [(c.agent, c.queue, c.reason, c.source) for c in paused] == [
+            ("agent1001", "ag-l12315", "autopause", "autopause")
+        ]
+    finally:
+        await client.close()
+        await writer.stop()
+        await store.close()
