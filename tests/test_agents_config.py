@@ -150,3 +150,32 @@ def test_a_line_without_its_own_queue_is_no_skill(tmp_path: Path) -> None:
     out = problems_of(tmp_path, text)
     at = line_of(text, '{line: "12315"')
     assert any(f":{at}:" in p and "has no queue of its own" in p for p in out), out
+
+
+def test_config_diff_shows_skill_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hotline_cti.cli.main import main
+
+    new = TEXT.replace("      - {city: guilin, level: 2}", "      - {city: guilin, level: 1}")
+    new = new.replace("    - {queue: l12315, after: 6}", "    - {queue: l12315, after: 30}")
+    new = new.replace(
+        "  - id: agent1003          # expert seat and general agent\n    name: 王五",
+        "  - id: agent1004\n    name: 赵六",
+    )
+    path = tmp_path / "new.yaml"
+    path.write_text(new, encoding="utf-8")
+    assert main(["config", "diff", str(AGENTS_YAML), str(path), "--at", "2026-12-01T10:00"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    tail = out[out.index("diff: 0 changed, 0 added, 0 removed, 2 unchanged") + 1 :]
+    assert tail == [
+        "agent removed: agent1003 王五",
+        "agent added:   agent1004 赵六: ag-expert-e12315 0, ag-general 0, ag-l12315 10",
+        "agent changed: agent1002 李四",
+        "    guilin-general: penalty 2 -> 1",
+        "    guilin-l12315: penalty 12 -> 11",
+        "widening: ag-l12315: after 6 s -> after 30 s",
+        "widening: guilin-l12315: after 6 s -> after 30 s",
+        "skills: 5 change(s)",
+    ]
+    # nothing about agents when they did not change
+    assert main(["config", "diff", str(AGENTS_YAML), str(AGENTS_YAML), "--at", "2026-12-01T10:00"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "diff: 0 changed, 0 added, 0 removed, 2 unchanged"

@@ -120,3 +120,33 @@ def agent_plans(cfg: MergerConfig) -> dict[str, AgentPlan]:
                 members.append(Membership(queue, WIDEN_BASE + level, widened=True))
         plans[agent.id] = AgentPlan(agent.id, agent.name, tuple(sorted(members, key=lambda m: m.queue)))
     return plans
+
+
+def skill_changes(old: MergerConfig, new: MergerConfig) -> list[str]:
+    """What a supervisor must know before a new file is put in service: agents added or removed, each queue
+    an agent joins or leaves or whose penalty changes, and queues whose widening changes (one line each)."""
+    a, b = agent_plans(old), agent_plans(new)
+    out: list[str] = []
+    for agent in sorted(a.keys() - b.keys()):
+        out.append(f"agent removed: {agent} {a[agent].name}")
+    for agent in sorted(b.keys() - a.keys()):
+        joined = ", ".join(f"{m.queue} {m.penalty}" for m in b[agent].memberships)
+        out.append(f"agent added:   {agent} {b[agent].name}: {joined}")
+    for agent in sorted(a.keys() & b.keys()):
+        before = {m.queue: m.penalty for m in a[agent].memberships}
+        after = {m.queue: m.penalty for m in b[agent].memberships}
+        if before == after:
+            continue
+        out.append(f"agent changed: {agent} {b[agent].name}")
+        for queue in sorted(before.keys() | after.keys()):
+            x, y = before.get(queue), after.get(queue)
+            if x != y:
+                out.append(f"    {queue}: penalty {'-' if x is None else x} -> {'-' if y is None else y}")
+    wa, wb = widened_queues(old), widened_queues(new)
+    for queue in sorted(wa.keys() | wb.keys()):
+        x, y = wa.get(queue), wb.get(queue)
+        if x != y:
+            was = "never" if x is None else f"after {x[1]} s"
+            now = "never" if y is None else f"after {y[1]} s"
+            out.append(f"widening: {queue}: {was} -> {now}")
+    return out
