@@ -144,9 +144,9 @@ def skill_changes(old: MergerConfig, new: MergerConfig) -> list[str]:
                 out.append(f"    {queue}: penalty {'-' if x is None else x} -> {'-' if y is None else y}")
     wa, wb = widened_queues(old), widened_queues(new)
     for queue in sorted(wa.keys() | wb.keys()):
-        x, y = wa.get(queue), wb.get(queue)
-        if x != y:
-            was = "never" if x is None else f"after {x[1]} s"
-            now = "never" if y is None else f"after {y[1]} s"
+        wx, wy = wa.get(queue), wb.get(queue)
+        if wx != wy:
+            was = "never" if wx is None else f"after {wx[1]} s"
+            now = "never" if wy is None else f"after {wy[1]} s"
             out.append(f"widening: {queue}: {was} -> {now}")
     return out
