@@ -179,3 +179,60 @@ async def test_agent_commands_over_mqtt_run_once_are_checked_and_audited(
     assert ("mqtt:sup1", "command:agent", "ok", "id=a1 agent=agent1001 action=pause reason=lunch") in audited
     assert ("mqtt:sup1", "command:agent", "replayed", "id=a1 agent=agent1001 action=pause reason=lunch") in audited
     await batch_writer.start()
+
+
+def test_agent_figures_logged_in_paused_by_reason_talk_and_occupancy() -> None:
+    from hotline_cti.kpi.agent_time import agent_figures
+    from hotline_cti.records.model import CallRecord, Outcome
+    from hotline_cti.reports.render import render_report
+
+    m = dt.timedelta(minutes=1)
+    since, until = T0, T0 + 60 * m
+    log = [
+        # in q1 from before the window until 40 min in; in q2 from 10 to 50 min
+        AgentStateChange(T0 - 30 * m, "agent1001", "q1", AgentState.LOGIN),
+        AgentStateChange(T0 + 10 * m, "agent1001", "q2", AgentState.LOGIN),
+        # lunch 20-30 in both queues, then training from 30 until the log-out of q1 at 40 (q2: until 35)
+        AgentStateChange(T0 + 20 * m, "agent1001", "q1", AgentState.PAUSE, "lunch"),
+        AgentStateChange(T0 + 20 * m, "agent1001", "q2", AgentState.PAUSE, "lunch"),
+        AgentStateChange(T0 + 30 * m, "agent1001", "q1", AgentState.PAUSE, "training"),
+        AgentStateChange(T0 + 30 * m, "agent1001", "q2", AgentState.PAUSE, "training"),
+        AgentStateChange(T0 + 35 * m, "agent1001", "q2", AgentState.READY),
+        AgentStateChange(T0 + 40 * m, "agent1001", "q1", AgentState.LOGOUT),
+        AgentStateChange(T0 + 50 * m, "agent1001", "q2", AgentState.LOGOUT),
+        # still in at the end of the window, and a change after it (ignored)
+        AgentStateChange(T0 + 45 * m, "agent1002", "q1", AgentState.LOGIN),
+        AgentStateChange(T0 + 70 * m, "agent1002", "q1", AgentState.LOGOUT),
+    ]
+    calls = [
+        CallRecord("c1", "gx", T0 + 5 * m, queue="q1", agent="agent1001", talk=300.0, outcome=Outcome.ANSWERED),
+        CallRecord("c2", "gx", T0 + 12 * m, queue="q2", agent="agent1001", talk=120.0, outcome=Outcome.ANSWERED),
+        CallRecord("c3", "gx", T0 - 5 * m, queue="q1", agent="agent1001", talk=999.0, outcome=Outcome.ANSWERED),
+    ]
+    figures = {(f.agent, f.queue): f for f in agent_figures(log, calls, since, until)}
+    q1, q2, total = figures[("agent1001", "q1")], figures[("agent1001", "q2")], figures[("agent1001", "")]
+    assert (q1.logged_in, q1.paused, q1.talk, q1.calls) == (2400.0, {"lunch": 600.0, "training": 600.0}, 300.0, 1)
+    assert (q2.logged_in, q2.paused) == (2400.0, {"lunch": 600.0, "training": 300.0})
+    assert q1.occupancy == pytest.approx(300 / 1200)
+    # the agent overall: logged in 0-50 min (the union of its queues), lunch 10 min, training 10 min
+    assert (total.logged_in, total.paused, total.talk, total.calls) == (
+        3000.0,
+        {"lunch": 600.0, "training": 600.0},
+        420.0,
+        2,
+    )
+    assert total.occupancy == pytest.approx(420 / 1800)
+    assert figures[("agent1002", "q1")].logged_in == 900.0
+    assert figures[("agent1002", "q1")].occupancy == 0.0
+    text = render_report(calls[:2], "csv", agents=list(figures.values()))
+    rows = [line.split(",", 3) for line in text.splitlines() if line.startswith("agents,agent1001,")]
+    assert [r[2:] for r in rows] == [
+        ["logged in", "3000.0"],
+        ["paused", "1200.0"],
+        ["pause by reason", "lunch=600s training=600s"],
+        ["calls", "2"],
+        ["talk", "420.0"],
+        ["occupancy", "0.2333"],
+    ]
+    assert "agents,agent1001@q2,pause by reason,lunch=600s training=300s" in text
+    assert "座席状态" in render_report(calls[:2], "table", agents=list(figures.values()))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from hotline_cti.kpi.accumulator import CHINA_TZ, compute_kpis
+from hotline_cti.kpi.agent_time import AgentFigures
 from hotline_cti.records.model import CallRecord
+from hotline_cti.reports.agent_section import agent_section
 from hotline_cti.reports.formats import render_csv, render_table
 from hotline_cti.reports.html import render_html
 from hotline_cti.reports.sections import build_sections
@@ -36,10 +38,14 @@ def render_report(
     until: dt.datetime | None = None,
     region: str | None = None,
     tz: dt.tzinfo = CHINA_TZ,
+    agents: Sequence[AgentFigures] = (),
 ) -> str:
-    """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page."""
+    """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page; with ``agents``
+    (the agent state log's figures) an agents' section last."""
     kpis = compute_kpis(records, tz=tz)
     sections = build_sections(kpis)
+    if agents:
+        sections.append(agent_section(agents))
     subtitle = describe_period(since, until, region, tz)
     if fmt == "csv":
         return render_csv(sections)
