@@ -25,6 +25,7 @@ class AgentState(StrEnum):
 
 
 SOURCES = ("ami", "resync", "autopause")
+COMMANDS = ("login", "logout", "pause", "unpause")  # what the CLI, MQTT and the wallboard may ask
 
 
 def _new_id() -> str:

@@ -259,6 +259,7 @@ async def run_events(
                 store=None,
                 audit=writer,
                 status_file=args.status_file,
+                agents=agents.run if agents else None,
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
         except (UsersFileError, ValueError, OSError) as exc:

@@ -27,14 +27,14 @@ from hotline_cti.config.schema import MergerConfig
 from hotline_cti.dialplan.members import agent_plans, member_interface
 from hotline_cti.events import Event
 from hotline_cti.records.agent_book import AUTOPAUSE_REASON, AgentBook, MemberState, member_of
-from hotline_cti.records.agent_states import AgentStateChange
+from hotline_cti.records.agent_states import COMMANDS, AgentStateChange
 from hotline_cti.records.builder import event_time
 
 __all__ = ["ACTIONS", "AgentControl", "AgentOutcome", "AgentStateFeed"]
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("login", "logout", "pause", "unpause")
+ACTIONS = COMMANDS
 OK, REFUSED, FAILED, UNKNOWN = "ok", "refused", "failed", "unknown"
 
 
