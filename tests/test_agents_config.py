@@ -179,3 +179,10 @@ def test_config_diff_shows_skill_changes(tmp_path: Path, capsys: pytest.CaptureF
     # nothing about agents when they did not change
     assert main(["config", "diff", str(AGENTS_YAML), str(AGENTS_YAML), "--at", "2026-12-01T10:00"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "diff: 0 changed, 0 added, 0 removed, 2 unchanged"
+
+
+def test_wrapup_per_queue_and_expert_group() -> None:
+    files = render_all(load_config(AGENTS_YAML).model)
+    queues = {s.name: dict(s.items) for s in parse_sections(files["queues.conf"], "queues.conf")}
+    assert queues["ag-expert-e12315"]["wrapuptime"] == "30"
+    assert queues["ag-general"]["wrapuptime"] == "5"

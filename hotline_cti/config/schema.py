@@ -143,6 +143,7 @@ class ExpertGroup(Strict):
     id: Slug
     name: str
     strategy: Literal["ringall", "leastrecent", "fewestcalls", "rrmemory", "linear"] = "ringall"
+    wrapup: int = Field(default=5, ge=0, le=600, description="seconds after a call before the next one (话后处理)")
 
 
 class SubcentreSite(Strict):

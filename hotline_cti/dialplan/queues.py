@@ -53,7 +53,7 @@ def render_queues(cfg: MergerConfig) -> str:
             blocks[name] = _queue(name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce)
         for g in cfg.expert_groups:
             name = names.expert_queue_name(centre.id, g.id)
-            blocks[name] = _queue(name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, 5, None)
+            blocks[name] = _queue(name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, g.wrapup, None)
     for name, (_centre, after) in widened_queues(cfg).items():
         if name in blocks:  # before the member template comment
             blocks[name].insert(-1, f"defaultrule={rule_name(after)}")
