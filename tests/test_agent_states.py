@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 
-from hotline_cti.adapters.ami.agents import AgentOutcome
+from hotline_cti.adapters.ami.agents import AgentControl, AgentOutcome
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler
+from hotline_cti.cli.main import main
 from hotline_cti.core.transfer import TransferRequest
+from hotline_cti.kpi.agent_time import agent_figures
 from hotline_cti.records.agent_book import AgentBook
 from hotline_cti.records.agent_states import AgentState, AgentStateChange
-from hotline_cti.records.model import TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
+from hotline_cti.reports.render import render_report
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 
@@ -182,10 +186,6 @@ async def test_agent_commands_over_mqtt_run_once_are_checked_and_audited(
 
 
 def test_agent_figures_logged_in_paused_by_reason_talk_and_occupancy() -> None:
-    from hotline_cti.kpi.agent_time import agent_figures
-    from hotline_cti.records.model import CallRecord, Outcome
-    from hotline_cti.reports.render import render_report
-
     m = dt.timedelta(minutes=1)
     since, until = T0, T0 + 60 * m
     log = [
@@ -236,3 +236,19 @@ def test_agent_figures_logged_in_paused_by_reason_talk_and_occupancy() -> None:
     ]
     assert "agents,agent1001@q2,pause by reason,lunch=600s training=300s" in text
     assert "座席状态" in render_report(calls[:2], "table", agents=list(figures.values()))
+
+
+def test_a_bad_agent_id_never_reaches_ami(capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(Path(__file__).parent / "data" / "agents.yaml")
+    with pytest.raises(SystemExit) as info:
+        main(["agent", "logout", "agent1001\r\nAction: Originate", "--config", config])
+    assert info.value.code == 2
+    assert "is not an agent id: letters and digits only" in capsys.readouterr().err
+
+    class NoAmi:
+        async def action(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("must not be sent")
+
+    control = AgentControl(NoAmi(), lambda: None)  # type: ignore[arg-type, return-value]
+    outcome = asyncio.run(control.run("pause", "agent1001\r\nAction: Logoff", "lunch"))
+    assert (outcome.result, outcome.reason) == ("refused", "not an agent id: letters and digits only")

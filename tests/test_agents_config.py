@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.cli.main import main
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.dialplan.check import check_directory
@@ -153,8 +154,6 @@ def test_a_line_without_its_own_queue_is_no_skill(tmp_path: Path) -> None:
 
 
 def test_config_diff_shows_skill_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hotline_cti.cli.main import main
-
     new = TEXT.replace("      - {city: guilin, level: 2}", "      - {city: guilin, level: 1}")
     new = new.replace("    - {queue: l12315, after: 6}", "    - {queue: l12315, after: 30}")
     new = new.replace(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import time
@@ -167,6 +168,8 @@ def test_generated_rules_and_codes_load(rig: Rig) -> None:
     rules = rig.pbx.cli("queue show rules")
     assert "hotline-widen-6" in rules and f"After {WIDEN_AFTER} seconds, adjust QUEUE_MAX_PENALTY to 19" in rules
     assert "*45" in rig.pbx.cli("dialplan show hotline-agent-codes")
+    bad = [line for line in rig.pbx.log_text().splitlines() if re.search(r"\] (WARNING|ERROR)\[", line)]
+    assert bad == []
 
 
 def test_a_logged_out_agent_is_not_rung_and_a_logged_in_one_is(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,7 @@ from hotline_cti.adapters.ami.agents import FAILED, OK, REFUSED, AgentControl, A
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
 from hotline_cti.cli.config_cmd import load_checked, print_problems
 from hotline_cti.config.errors import ConfigError
-from hotline_cti.config.schema import MergerConfig
+from hotline_cti.config.schema import MergerConfig, is_agent_id
 from hotline_cti.records.actions import ActionRecord, audit
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("unpause", "end the agent's pause"),
     ):
         a = actions.add_parser(name, help=text)
-        a.add_argument("agent", metavar="AGENT", help="agent id of the merger YAML, e.g. agent1001")
+        a.add_argument("agent", metavar="AGENT", type=_agent_id, help="agent id of the merger YAML, e.g. agent1001")
         if name == "pause":
             a.add_argument("--reason", required=True, metavar="ID", help="pause reason id, e.g. lunch")
         _common(a)
@@ -49,9 +49,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         a.add_argument("--database", metavar="URL", help="audit database (default $DATABASE_URL or ./hotline-cti.db)")
         a.set_defaults(func=run)
     s = actions.add_parser("status", help="every logged-in agent: queue, penalty, pause and reason")
-    s.add_argument("agent", nargs="?", metavar="AGENT", help="only this agent")
+    s.add_argument("agent", nargs="?", metavar="AGENT", type=_agent_id, help="only this agent")
     _common(s)
     s.set_defaults(func=run)
+
+
+def _agent_id(text: str) -> str:
+    if not is_agent_id(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an agent id: letters and digits only, e.g. agent1001")
+    return text
 
 
 def _common(p: argparse.ArgumentParser) -> None:

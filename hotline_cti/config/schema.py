@@ -225,12 +225,17 @@ class Hotline(Strict):
     notes: str | None = None
 
 
-_AGENT_ID = re.compile(r"^[0-9A-Za-z]+$")
+_AGENT_ID = re.compile(r"^[0-9A-Za-z]{1,40}$")
+
+
+def is_agent_id(value: object) -> bool:
+    """True for an agent id: letters and digits (the dialplan's agent pattern ``_[0-9A-Za-z]!`` and the PJSIP
+    endpoint name), at most 40. Checked wherever one comes in (YAML, CLI, MQTT, wallboard) before it reaches AMI."""
+    return isinstance(value, str) and _AGENT_ID.match(value) is not None
 
 
 def _agent_id(value: str) -> str:
-    # The dialplan's agent pattern (_[0-9A-Za-z]!) and the PJSIP endpoint name: letters and digits only.
-    if not _AGENT_ID.match(value):
+    if not is_agent_id(value):
         raise ValueError(f"{value!r} is not an agent id: use letters and digits only, e.g. agent1001 or 1001")
     return value
 

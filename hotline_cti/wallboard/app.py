@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from hotline_cti.config.schema import is_agent_id
 from hotline_cti.records.actions import ActionRecord, ActionSink
 from hotline_cti.records.actions import audit as audit_action
 from hotline_cti.records.agent_states import COMMANDS as AGENT_ACTIONS
@@ -331,7 +332,7 @@ async def agent(request: web.Request) -> web.Response:
     name, action, reason = body.get("agent"), body.get("action"), body.get("reason", "")
     asked = json.dumps({"agent": name, "action": action, "reason": reason}, ensure_ascii=False)[:300]
     why = ""
-    if not isinstance(name, str) or not name.isascii() or not name.isalnum() or len(name) > 40:
+    if not is_agent_id(name):
         why = "'agent' must be an agent id of letters and digits"
     elif action not in AGENT_ACTIONS:
         why = f"'action' must be one of {', '.join(AGENT_ACTIONS)}"

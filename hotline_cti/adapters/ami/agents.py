@@ -23,7 +23,7 @@ from typing import Protocol
 
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiActionError, AmiClient, AmiError
 from hotline_cti.adapters.ami.protocol import Message
-from hotline_cti.config.schema import MergerConfig
+from hotline_cti.config.schema import MergerConfig, is_agent_id
 from hotline_cti.dialplan.members import agent_plans, member_interface
 from hotline_cti.events import Event
 from hotline_cti.records.agent_book import AUTOPAUSE_REASON, AgentBook, MemberState, member_of
@@ -73,6 +73,8 @@ class AgentControl:
 
     async def run(self, action: str, agent: str, reason: str = "") -> AgentOutcome:
         """Dispatch one of :data:`ACTIONS` (MQTT and the wallboard name the action as text)."""
+        if not is_agent_id(agent):
+            return AgentOutcome(agent[:40], action, REFUSED, reason="not an agent id: letters and digits only")
         if action == "login":
             return await self.login(agent)
         if action == "logout":

@@ -41,6 +41,7 @@ from hotline_cti.adapters.ami.client import backoff_delays
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.replay import CommandLog, Key, ReplayCache, Reply
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.config.schema import is_agent_id
 from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
@@ -330,14 +331,13 @@ class CommandHandler:
         return out
 
 
-_AGENT_RE = re.compile(r"^[0-9A-Za-z]{1,40}$")  # the YAML's agent ids
 _REASON_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # the YAML's pause reason ids
 
 
 def _agent_request(body: dict[str, Any], requested_by: str) -> AgentRequest:
     """``{"type": "agent", "agent": "agent1001", "action": "pause", "reason": "lunch"}``."""
     agent, action, reason = body.get("agent"), body.get("action"), body.get("reason", "")
-    if not isinstance(agent, str) or not _AGENT_RE.match(agent):
+    if not isinstance(agent, str) or not is_agent_id(agent):
         raise CommandError("agent needs 'agent': an agent id of letters and digits, e.g. agent1001")
     if action not in AGENT_ACTIONS:
         raise CommandError(f"unknown agent action {action!r}; known: {', '.join(AGENT_ACTIONS)}")
