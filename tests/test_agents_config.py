@@ -185,3 +185,17 @@ def test_wrapup_per_queue_and_expert_group() -> None:
     queues = {s.name: dict(s.items) for s in parse_sections(files["queues.conf"], "queues.conf")}
     assert queues["ag-expert-e12315"]["wrapuptime"] == "30"
     assert queues["ag-general"]["wrapuptime"] == "5"
+
+
+def test_the_static_checks_catch_a_rule_missing_from_queuerules(tmp_path: Path) -> None:
+    model = load_config(AGENTS_YAML).model
+    files = render_all(model)
+    files["queuerules.conf"] = files["queuerules.conf"].replace("[hotline-widen-6]", "[hotline-widen-60]")
+    write_all(files, tmp_path)
+    problems = check_directory(tmp_path, set(known_prompt_ids(load_catalogue(), model)))
+    assert problems == [
+        "queues.conf [ag-l12315]: defaultrule=hotline-widen-6 is not a rule of queuerules.conf",
+        "queues.conf [guilin-l12315]: defaultrule=hotline-widen-6 is not a rule of queuerules.conf",
+    ]
+    (tmp_path / "queuerules.conf").unlink()
+    assert check_directory(tmp_path, set(known_prompt_ids(load_catalogue(), model)))[0].startswith("queuerules.conf:")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import socket
@@ -24,18 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from hotline_cti.adapters.ami.agents import AgentControl, AgentStateFeed
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
+from hotline_cti.adapters.mqtt.command_settings import CommandSettings
+from hotline_cti.adapters.mqtt.commands import CommandHandler
 from hotline_cti.cli.main import main
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan.members import agent_plans
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.records.agent_states import AgentState
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
+from hotline_cti.wallboard.app import build_app
+from hotline_cti.wallboard.auth import SessionSigner, User, hash_password
+from hotline_cti.wallboard.hub import Hub
 from simulators.asterisk import Ami, AsteriskInstance, Event, free_port, silent_wav, start_asterisk
 
 CONFIG = Path(__file__).resolve().parent / "data" / "agents.yaml"
@@ -391,3 +399,26 @@ async def test_unanswered_rings_pause_the_agent_and_the_general_agent_takes_over
         await client.close()
         await writer.stop()
         await store.close()
+
+
+async def test_mqtt_commands_and_the_wallboard_change_agents_on_asterisk(rig: Rig, small_table: RoutingTable) -> None:
+    """An MQTT agent command logs agent1003 in, a supervisor on the wallboard pauses it: Asterisk says so."""
+    client = AmiClient(rig.settings())
+    await client.connect()
+    try:
+        control = AgentControl(client, lambda: rig.cfg)
+        handler = CommandHandler("ag", CommandSettings(), None, agents=control.run)
+        payload = json.dumps({"v": 1, "id": "m1", "type": "agent", "agent": "agent1003", "action": "login"}).encode()
+        (reply,) = await handler.handle("hotline/ag/commands/sup1/agent", payload)
+        assert reply.data["ok"] is True and len(reply.data["agent"]["queues"]) == 3
+        users = {"boss": User("boss", "supervisor", hash_password("pw", iterations=1000))}
+        app = build_app(Hub(small_table), users, SessionSigner(b"s"), agents=control.run)
+        async with TestClient(TestServer(app)) as web:
+            await web.post("/login", data={"user": "boss", "password": "pw", "next": "/"}, allow_redirects=False)
+            body = {"agent": "agent1003", "action": "pause", "reason": "training"}
+            resp = await web.post("/api/agent", json=body, headers={"X-Requested-With": "wallboard"})
+            assert resp.status == 200, await resp.text()
+        members = await asyncio.to_thread(rig.members, "agent1003")
+        assert {(m["Paused"], m["PausedReason"]) for m in members.values()} == {("1", "training")}
+    finally:
+        await client.close()
