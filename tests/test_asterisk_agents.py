@@ -119,6 +119,16 @@ class Rig:
             timeout,
         )
 
+    def wait_new(self, since: int, predicate: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+        """The first event after index ``since`` (of ``ami.events``) for which ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in list(self.ami.events[since:]):
+                if predicate(event):
+                    return event
+            assert time.monotonic() < deadline, f"no matching event in {timeout} s"
+            time.sleep(0.05)
+
     def members(self, agent: str) -> dict[str, Event]:
         """QueueStatus's QueueMember items of ``agent``, by queue (read with the harness's own AMI)."""
         since = len(self.ami.events)
@@ -320,6 +330,11 @@ async def test_every_change_is_logged_and_re_read_after_a_restart(rig: Rig, tmp_
             + [(q, AgentState.PAUSE, "lunch", "ami") for q in ("ag-expert-e12315", "ag-general", "ag-l12315")]
         )
         assert {c.penalty for c in before if c.state is AgentState.LOGIN} == {0, 10}
+        # each change also went to the MQTT outbox as an "agents" event
+        outbox = [json.loads(p) for _, t, p in await store.pending_events() if t == "hotline/ag/agents"]
+        assert sorted((e["data"]["queue"], e["data"]["state"]) for e in outbox) == sorted(
+            (c.queue, str(c.state)) for c in before
+        )
 
         client = AmiClient(rig.settings())  # the restarted controller
         feed = AgentStateFeed(client, writer, rig.cfg.region.id, AgentControl(client, lambda: rig.cfg))
@@ -378,9 +393,11 @@ async def test_unanswered_rings_pause_the_agent_and_the_general_agent_takes_over
         await client.connect()
         assert (await control.login("agent1001")).result == "ok"
         assert (await control.login("agent1002")).result == "ok"
+        since = len(rig.ami.events)
         leg = rig.call("ag-l12315")
         pause = await asyncio.to_thread(
-            rig.ami.wait_for,
+            rig.wait_new,
+            since,
             lambda e: e.get("Event") == "QueueMemberPause" and e.get("MemberName") == "agent1001",
             40.0,
         )
