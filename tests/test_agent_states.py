@@ -104,6 +104,8 @@ def test_autopause_after_n_unanswered_rings_in_a_row() -> None:
     assert book.ring_no_answer(ring) is None
     assert book.ring_no_answer(ring) is None  # already paused: no second pause
     assert AgentBook(autopause_after=0).ring_no_answer(ring) is None  # 0: never
+    static = AgentBook(autopause_after=1)  # a member the book never saw log in (a site's static member)
+    assert static.ring_no_answer(ring) is None
 
 
 def test_a_pause_by_app_queue_itself_is_logged_as_autopause() -> None:

@@ -110,9 +110,11 @@ class AgentBook:
         return changes
 
     def ring_no_answer(self, event: Mapping[str, str]) -> str | None:
-        """Count an AgentRingNoAnswer; the agent to pause when it reached ``autopause_after`` in a row."""
+        """Count an AgentRingNoAnswer of a logged-in agent; the agent to pause when it reached
+        ``autopause_after`` in a row."""
         agent = event.get("MemberName") or event.get("Interface") or ""
-        if not self.autopause_after or not agent:
+        # Only agents who log in (dynamic members the book knows): a site's static members are its own.
+        if not self.autopause_after or not any(m.agent == agent for m in self.members.values()):
             return None
         count = self._rings.get(agent, 0) + 1
         self._rings[agent] = count
