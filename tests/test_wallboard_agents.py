@@ -151,7 +151,10 @@ def test_the_snapshot_has_todays_agent_figures(small_table: RoutingTable) -> Non
         }
     )
     snap = hub.state.snapshot(NOW)
-    rows = {a["agent"]: a for a in snap["agents"]}
+    rows = {a["agent"]: a for a in snap["agents"] if not a["queue"]}
+    per_queue = {(a["agent"], a["queue"]): a for a in snap["agents"] if a["queue"]}
+    assert per_queue[("agent1001", "gx-general")]["paused"] == {"lunch": 1800.0}
+    assert per_queue[("agent1001", "gx-general")]["state"] == "in"
     assert rows["agent1001"]["logged_in"] == pytest.approx((NOW - day).total_seconds(), abs=1)
     assert rows["agent1001"]["paused"] == {"lunch": 1800.0} and rows["agent1001"]["state"] == "in"
     assert (rows["agent1002"]["state"], rows["agent1002"]["reason"]) == ("paused", "training")

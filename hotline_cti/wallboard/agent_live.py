@@ -40,17 +40,24 @@ class AgentTimes:
         return bool(new)
 
     def rows(self, calls: Iterable[CallRecord], day: dt.datetime, now: dt.datetime) -> list[dict[str, Any]]:
-        """Each agent today over all its queues, with its state now (paused and why, or in)."""
+        """Each agent today over all its queues (``queue`` ""), with its state now (paused and why, in or
+        out), then each agent in each queue (the same figures for that queue alone)."""
         cutoff = day - KEEP
         if self.changes and self.changes[0].at < cutoff:
             self.changes = [c for c in self.changes if c.at >= cutoff]
         paused = {m.agent: m.reason for m in self.book.members.values() if m.paused}
         logged = {m.agent for m in self.book.members.values()}
-        figures = {f.agent: f for f in agent_figures(self.changes, calls, day, now) if not f.queue}
+        every = agent_figures(self.changes, calls, day, now)
+        figures = {f.agent: f for f in every if not f.queue}
         for agent in logged - figures.keys():  # logged in this very moment: nothing counted yet
             figures[agent] = AgentFigures(agent, "")
         out = []
         for agent, f in sorted(figures.items()):
             state = "paused" if agent in paused else ("in" if agent in logged else "out")
             out.append({**f.to_dict(), "state": state, "reason": paused.get(agent, "")})
+        for f in every:
+            if f.queue:
+                member = self.book.members.get((f.agent, f.queue))
+                state = "out" if member is None else ("paused" if member.paused else "in")
+                out.append({**f.to_dict(), "state": state, "reason": member.reason if member else ""})
         return out

@@ -396,7 +396,7 @@ _SCRIPT = r"""
     group("experts", "e-", "experts");
     group("subcentres", "s-", "subcentres");
     const hhmm = (v) => Math.floor(v / 3600) + ":" + String(Math.floor((v % 3600) / 60)).padStart(2, "0");
-    rows("agents", s.agents || [], (r, a) => {
+    rows("agents", (s.agents || []).filter((a) => !a.queue), (r, a) => {
       const id = "a-" + safeId(a.agent);
       r.id = id;
       const paused = Object.values(a.paused).reduce((x, y) => x + y, 0);
