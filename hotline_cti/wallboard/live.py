@@ -318,7 +318,7 @@ class LiveState:
             "satisfaction": {"ratings": {str(k): v for k, v in day.ratings.items()}, "rate": day.satisfaction},
             "alerts": alerts,
             "merger": [row.to_dict() for row in merger_rows(self.table, self._week_counts(now, day), now)],
-            "agents": self.agent_times.rows(self.today(now), day_start(now, self.table), now),
+            "agents": self.agent_times.rows([*pending, *self._today.values()], day_start(now, self.table), now),
         }
 
     def _week_counts(self, now: dt.datetime, day: DayView) -> LineCounts:
