@@ -253,8 +253,18 @@ class AgentStateFeed:
             log.warning("agent %s: automatic pause %s: %s", agent, outcome.result, outcome.reason)
 
     async def resync(self, client: AmiClient) -> None:
-        """QueueStatus after a (re)connection: log what changed while nobody listened."""
-        result = await client.action("QueueStatus")
+        """After a (re)connection: read QueueStatus in the background (the other resync hooks, e.g. the wall's,
+        need not wait for it) and log what changed while nobody listened."""
+        task = asyncio.create_task(self._resync(client), name="agents-resync")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resync(self, client: AmiClient) -> None:
+        try:
+            result = await client.action("QueueStatus")
+        except AmiError as exc:
+            log.warning("agent states not re-read after the AMI connection: %s", exc)
+            return
         listed = [e for e in result.events if e.name == "QueueMember"]
         self._submit(self.book.resync(listed, self.clock()))
         self.resyncs += 1
