@@ -81,6 +81,7 @@ class Rig:
     ami: Ami
     cfg: MergerConfig
     work: Path
+    boot_log: str
 
     def env(self) -> dict[str, str]:
         return {
@@ -162,7 +163,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stack.callback(pbx.stop, keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))
         ami = pbx.ami()
         stack.callback(ami.close)
-        yield Rig(pbx, ami, cfg, work)
+        yield Rig(pbx, ami, cfg, work, pbx.log_text())
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +187,8 @@ def test_generated_rules_and_codes_load(rig: Rig) -> None:
     rules = rig.pbx.cli("queue show rules")
     assert "hotline-widen-6" in rules and f"After {WIDEN_AFTER} seconds, adjust QUEUE_MAX_PENALTY to 19" in rules
     assert "*45" in rig.pbx.cli("dialplan show hotline-agent-codes")
-    bad = [line for line in rig.pbx.log_text().splitlines() if re.search(r"\] (WARNING|ERROR)\[", line)]
+    # Asterisk's log once booted with the generated files (later tests may add warnings of their own)
+    bad = [line for line in rig.boot_log.splitlines() if re.search(r"\] (WARNING|ERROR)\[", line)]
     assert bad == []
 
 
