@@ -38,6 +38,7 @@ INBOUND = "hotline-inbound"
 RELOADS = (
     ("extensions.conf", "pbx_config.so"),
     ("queues.conf", "app_queue.so"),
+    ("queuerules.conf", "app_queue.so"),  # the same module: reloaded once when both changed
     ("features.conf", "features"),
     ("confbridge.conf", "app_confbridge.so"),
 )
@@ -53,6 +54,11 @@ BUILTIN = {
     "parkcall": "Park Call",
     "automixmon": "One Touch MixMonitor",
 }
+
+
+def _modules(files: list[str]) -> list[str]:
+    """The modules to reload for ``files``, in RELOADS order, each once."""
+    return list(dict.fromkeys(module for name, module in RELOADS if name in files))
 
 
 class DeployError(RuntimeError):
@@ -264,7 +270,7 @@ async def _deploy(plan: Plan, asterisk: Asterisk | None, out: TextIO) -> int:
     if plan.in_service is not None:
         print(f"{plan.in_service}: {'changes' if merger_changes else 'unchanged'}", file=out)
     if plan.dry_run:
-        reloads = [module for name, module in RELOADS if name in changed]
+        reloads = _modules(changed)
         print(f"dry run: would write {len(changed)} file(s), reload {', '.join(reloads) or 'nothing'}", file=out)
         return 0
     if asterisk is None:
@@ -286,10 +292,9 @@ async def _deploy(plan: Plan, asterisk: Asterisk | None, out: TextIO) -> int:
             written.append(name)
             print(f"wrote {plan.asterisk_dir / name}", file=out)
         step = "reload"
-        for name, module in RELOADS:
-            if name in changed:
-                await asterisk.reload(module)
-                print(f"reloaded {module}", file=out)
+        for module in _modules(changed):
+            await asterisk.reload(module)
+            print(f"reloaded {module}", file=out)
         step = "verify"
         missing = await verify(asterisk, want)
         if missing:
@@ -333,12 +338,11 @@ async def _roll_back(
                 _write_atomically(plan.in_service, old_merger)
         except OSError as exc:
             failures.append(f"restore {plan.in_service}: {exc}")
-    for name, module in RELOADS:
-        if name in written:
-            try:
-                await asterisk.reload(module)
-            except Exception as exc:
-                failures.append(f"reload {module}: {exc}")
+    for module in _modules(written):
+        try:
+            await asterisk.reload(module)
+        except Exception as exc:
+            failures.append(f"reload {module}: {exc}")
     if failures:
         print(f"deploy: ROLL-BACK INCOMPLETE: {'; '.join(failures)}", file=out)
         return 3

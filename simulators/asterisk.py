@@ -171,6 +171,7 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 GENERATED_FILES = ("extensions.conf", "queues.conf", "features.conf", "confbridge.conf")
+OPTIONAL_FILES = ("queuerules.conf",)  # rendered since issue 18; a directory rendered before lacks it
 
 
 class RigUnavailable(RuntimeError):
@@ -634,6 +635,9 @@ def start_asterisk(
 
     for f in GENERATED_FILES:  # byte for byte: the harness must test the files a site installs
         shutil.copyfile(generated_dir / f, inst_dir / "generated" / f)
+    optional = [f for f in OPTIONAL_FILES if (generated_dir / f).exists()]
+    for f in optional:
+        shutil.copyfile(generated_dir / f, inst_dir / "generated" / f)
     gen = f"{d}/generated"
     stock = root / "etc/asterisk"
     cdr, cdr_custom = _cdr_confs()
@@ -666,7 +670,7 @@ def start_asterisk(
         "acl.conf": "",
         "cel.conf": "[general]\nenable = no\n",
         "pjproject.conf": "",
-        "queuerules.conf": "[general]\n",
+        "queuerules.conf": _include(f"{gen}/queuerules.conf") if "queuerules.conf" in optional else "[general]\n",
         "udptl.conf": "[general]\n",
     }
     for fname, text in confs.items():

@@ -25,6 +25,7 @@ from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, line_label, parse_dialled
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, transition_window
+from hotline_cti.dialplan.members import skill_changes
 from hotline_cti.privacy import mask_number
 from hotline_cti.text_output import cell_text, key_values, table, to_json
 
@@ -340,6 +341,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     print(summary)
+    skills = skill_changes(old.model, new.model)  # agents and skills (issue 18): only when something changed
+    for line in skills:
+        print(line)
+    if skills:
+        print(f"skills: {sum(1 for s in skills if not s.startswith(' '))} change(s)")
     return 0
 
 

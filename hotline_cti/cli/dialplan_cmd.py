@@ -66,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``dialplan render`` and ``dialplan check``."""
     parser = subparsers.add_parser("dialplan", help="generate and check Asterisk configuration")
     sub = parser.add_subparsers(dest="dialplan_command", required=True, metavar="ACTION")
-    render = sub.add_parser("render", help="write extensions.conf, queues.conf, features.conf, confbridge.conf")
+    render = sub.add_parser(
+        "render", help="write extensions.conf, queues.conf, features.conf, confbridge.conf, queuerules.conf"
+    )
     render.add_argument("config", help="merger YAML file")
     render.add_argument("-o", "--output", required=True, help="directory to write, e.g. dialplans/guangxi/")
     render.add_argument(

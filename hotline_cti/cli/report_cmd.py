@@ -15,6 +15,7 @@ from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.kpi.accumulator import CHINA_TZ
+from hotline_cti.kpi.agent_time import agent_figures
 from hotline_cti.reports.render import FORMATS, render_report
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store, resolve_url
 from hotline_cti.storage.tables import calls
@@ -119,9 +120,16 @@ async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | 
     try:
         records = await store.calls_between(args.since, args.until, args.region)
         note = "" if records else await _why_empty(store, url)
+        # Agents (issue 18): the state log up to the window's end (who was in when it opened counts too).
+        until = args.until or dt.datetime.now(dt.UTC)
+        changes = await store.agent_states_between(None, until)
+        since = args.since or min((c.at for c in changes), default=until)
+        agents = agent_figures(changes, records, since, until)
     finally:
         await store.close()
-    text = render_report(records, args.format, since=args.since, until=args.until, region=args.region, merger=merger)
+    text = render_report(
+        records, args.format, since=args.since, until=args.until, region=args.region, merger=merger, agents=agents
+    )
     return text, note
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from hotline_cti.config.agent_checks import check_agents
 from hotline_cti.config.errors import Problem
 from hotline_cti.config.schema import Hotline, MergerConfig, Scope
 from hotline_cti.config.yamlsource import place_of
@@ -136,6 +137,7 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
                     )
     if prompt_ids is not None and model.defaults.welcome_prompt not in prompt_ids:
         bad(("defaults", "welcome_prompt"), f"prompt {model.defaults.welcome_prompt!r} is not in the catalogue")
+    problems += check_agents(model, tree)
     return problems
 
 

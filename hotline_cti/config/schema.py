@@ -143,6 +143,7 @@ class ExpertGroup(Strict):
     id: Slug
     name: str
     strategy: Literal["ringall", "leastrecent", "fewestcalls", "rrmemory", "linear"] = "ringall"
+    wrapup: int = Field(default=5, ge=0, le=600, description="seconds after a call before the next one (话后处理)")
 
 
 class SubcentreSite(Strict):
@@ -224,6 +225,80 @@ class Hotline(Strict):
     notes: str | None = None
 
 
+_AGENT_ID = re.compile(r"^[0-9A-Za-z]{1,40}$")
+
+
+def is_agent_id(value: object) -> bool:
+    """True for an agent id: letters and digits (the dialplan's agent pattern ``_[0-9A-Za-z]!`` and the PJSIP
+    endpoint name), at most 40. Checked wherever one comes in (YAML, CLI, MQTT, wallboard) before it reaches AMI."""
+    return isinstance(value, str) and _AGENT_ID.match(value) is not None
+
+
+def _agent_id(value: str) -> str:
+    if not is_agent_id(value):
+        raise ValueError(f"{value!r} is not an agent id: use letters and digits only, e.g. agent1001 or 1001")
+    return value
+
+
+AgentId = Annotated[str, AfterValidator(_agent_id)]
+SKILL_LEVELS = 10  # levels 0 (first choice) .. 9; widened general agents ring at 10 + their general level
+
+
+class Skill(Strict):
+    """One skill of an agent: exactly one of ``queue``, ``line``, ``expert`` or ``city``, at a level (0 rings first).
+
+    ``queue``: a 12345 queue at the agent's centre; ``line``: the queue of that merged line (技能组);
+    ``expert``: an expert-seat group (专家座席); ``city``: the general queue of that city's centre.
+    """
+
+    queue: Slug | None = None
+    line: Digits | None = None
+    expert: Slug | None = None
+    city: Slug | None = None
+    level: int = Field(default=0, ge=0, le=SKILL_LEVELS - 1)
+
+
+class Agent(Strict):
+    """An agent (座席) who logs in to the queues of their skills, with a penalty per level."""
+
+    id: AgentId
+    name: str
+    centre: Slug | None = Field(default=None, description="home centre; default: the region-level centre")
+    skills: list[Skill] = Field(min_length=1)
+
+
+class PauseReason(Strict):
+    """A reason an agent gives for a pause (示忙原因): dialled as its digit after the pause code."""
+
+    code: Annotated[str, Field(pattern=r"^[0-9]$")]
+    id: Slug
+    name: str
+
+
+class Widen(Strict):
+    """A line or expert queue that also rings the centre's general agents once a caller waited ``after`` s."""
+
+    queue: Slug | None = None
+    expert: Slug | None = None
+    after: int = Field(ge=1, le=3600)
+
+
+def _default_reasons() -> list[PauseReason]:
+    return [
+        PauseReason(code="1", id="lunch", name="用餐"),
+        PauseReason(code="2", id="training", name="培训"),
+        PauseReason(code="3", id="acw", name="话后处理"),
+    ]
+
+
+class AgentSettings(Strict):
+    """Agent state rules: pause reasons, automatic pause, queues that widen to general agents."""
+
+    pause_reasons: list[PauseReason] = Field(default_factory=_default_reasons)
+    autopause_after: int = Field(default=3, ge=0, le=20, description="unanswered rings in a row; 0: never")
+    widen: list[Widen] = Field(default_factory=list)
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -242,3 +317,5 @@ class MergerConfig(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
     hotlines: list[Hotline]
+    agents: list[Agent] = Field(default_factory=list)
+    agent_settings: AgentSettings = Field(default_factory=AgentSettings)

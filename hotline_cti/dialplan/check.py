@@ -13,6 +13,7 @@ from pathlib import Path
 from hotline_cti.dialplan.confparse import (
     ConfSyntaxError,
     Context,
+    Section,
     find_extension,
     parse_extensions,
     parse_sections,
@@ -127,6 +128,21 @@ def _expand_queue(name: str, centres: list[str]) -> list[str]:
     return [] if _has_var(name) else [name]
 
 
+def _check_rules(directory: Path, qsections: list[Section]) -> list[str]:
+    """Every queue's ``defaultrule`` is a rule of queuerules.conf (app_queue ignores an unknown one silently)."""
+    wanted = [(s.name, s.get("defaultrule")) for s in qsections if s.get("defaultrule")]
+    if not wanted:
+        return []
+    try:
+        rules = {
+            s.name
+            for s in parse_sections((directory / "queuerules.conf").read_text(encoding="utf-8"), "queuerules.conf")
+        }
+    except (OSError, ConfSyntaxError) as exc:
+        return [f"queuerules.conf: {exc}"]
+    return [f"queues.conf [{q}]: defaultrule={r} is not a rule of queuerules.conf" for q, r in wanted if r not in rules]
+
+
 def check_directory(directory: Path, prompts: set[str]) -> list[str]:
     """Parse the files of ``directory`` and return every problem found (empty: all good)."""
     problems: list[str] = []
@@ -144,6 +160,7 @@ def check_directory(directory: Path, prompts: set[str]) -> list[str]:
             sound = s.get(key)
             if sound and sound.split("/")[-1] not in prompts:
                 problems.append(f"queues.conf [{s.name}]: {key}={sound} is not in the prompt catalogue")
+    problems += _check_rules(directory, qsections)
     centres = {q.rsplit("-", 1)[0] for q in queues if "-expert-" not in q}
     centres = {c for c in centres if f"{c}-general" in queues}
     problems += check_extensions(contexts, queues, prompts, centres)

@@ -21,6 +21,7 @@ from hotline_cti.core.numbers import NumberError, dialled_forms, is_short_code, 
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
 from hotline_cti.dialplan import names
+from hotline_cti.dialplan.members import SKILLED_MAX_PENALTY
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.targets import transfer_targets
 
@@ -149,6 +150,10 @@ def transfer_event(key: str, mode: str, status: str = "CHANNELREDIRECT_STATUS") 
         ],
     )
 
+
+# Before every Queue(): skilled agents only at first. app_queue's penalty rules (queuerules.conf) move
+# QUEUE_MAX_PENALTY only when the dialplan set it, and a widened queue's rule raises it after the wait.
+SKILLED_ONLY = f"Set(QUEUE_MAX_PENALTY={SKILLED_MAX_PENALTY})"
 
 # Queue() option: Gosub on each agent's new channel before it rings. The transfer keys are enabled there
 # only: Asterisk 20 ignores applicationmap's ActivatedBy, so a caller holding DYNAMIC_FEATURES could fire them.
@@ -292,11 +297,13 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"ExecIf({equals(cv.OVERFLOW_AFTER, '0')}?Set({cv.OVERFLOW_AFTER}=))")
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
+    q.add(SKILLED_ONLY)
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
     q.add(user_event(cv.EVENT_OVERFLOW, [("CallId", v(cv.CALL_ID)), ("From", v(cv.TARGET)), ("To", v(cv.OVERFLOW))]))
     q.add(f"Playback({cv.sound('overflow')})")
+    q.add(SKILLED_ONLY)
     q.add(f"Queue({v(cv.OVERFLOW)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f"Goto({names.CTX_FALLBACK},s,1)")
@@ -335,6 +342,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f.add(f"NoOp(no decision from the controller: {v(cv.TARGET)})")
     f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
+    f.add(SKILLED_ONLY)
     f.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     f.add(f"Playback({cv.sound('goodbye')})").add("Hangup()")
@@ -387,6 +395,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         # The transfer target must not inherit the agents' transfer keys.
         o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)")
         if t.queue is not None:
+            o.add(SKILLED_ONLY)
             o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
         else:
             o.add(f"Dial({t.dial},{opts.dial_timeout * 2},g)")

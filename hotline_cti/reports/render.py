@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.kpi.accumulator import CHINA_TZ, compute_kpis
+from hotline_cti.kpi.agent_time import AgentFigures
 from hotline_cti.records.model import CallRecord
+from hotline_cti.reports.agent_section import agent_section
 from hotline_cti.reports.formats import render_csv, render_table
 from hotline_cti.reports.html import render_html
 from hotline_cti.reports.merger import merger_figures, merger_sections
@@ -40,17 +42,21 @@ def render_report(
     region: str | None = None,
     tz: dt.tzinfo = CHINA_TZ,
     merger: MergerConfig | None = None,
+    agents: Sequence[AgentFigures] = (),
 ) -> str:
     """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page.
 
-    With ``merger`` (the merger file served) the report ends with the merger view: calls per old number
-    per day, the share still dialled on old numbers, days left in each line's transition window.
+    With ``merger`` (the merger file served) the report adds the merger view: calls per old number per day,
+    the share still dialled on old numbers, days left in each line's transition window. With ``agents`` (the
+    agent state log's figures) an agents' section comes last.
     """
     records = list(records)
     kpis = compute_kpis(records, tz=tz)
     sections = build_sections(kpis)
     if merger is not None:
         sections += merger_sections(merger_figures(records, merger, ZoneInfo(merger.region.timezone)))
+    if agents:
+        sections.append(agent_section(agents))
     subtitle = describe_period(since, until, region, tz)
     if fmt == "csv":
         return render_csv(sections)

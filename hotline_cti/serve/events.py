@@ -32,6 +32,7 @@ from hotline_cti.core.transfer import TransferPolicy, build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
+from hotline_cti.serve.agent_service import AgentService
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
@@ -218,12 +219,15 @@ async def run_events(
     connecting: asyncio.Task[None] | None = None
     executor: TransferExecutor | None = None
     pipeline: RecordPipeline | None = None
+    agents: AgentService | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
         pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
         await pipeline.start()
+        agents = AgentService(client, holder, writer)  # its resync compares QueueStatus with the state log
+        await agents.load(store)
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -231,7 +235,14 @@ async def run_events(
         publisher = OutboxPublisher(GuardedOutbox(store, guard), mqtt)
         commands = CommandSettings.from_env()  # checked by serve before start; warns about a missing or unused token
         transfer = executor.execute if executor else None
-        handler = CommandHandler(holder.table.region, commands, transfer, audit=writer, replies=store)
+        handler = CommandHandler(
+            holder.table.region,
+            commands,
+            transfer,
+            audit=writer,
+            replies=store,
+            agents=agents.run if agents else None,
+        )
         listener = CommandListener(mqtt, handler)
         await publisher.start()
         await listener.start()
@@ -248,6 +259,7 @@ async def run_events(
                 store=None,
                 audit=writer,
                 status_file=args.status_file,
+                agents=agents.run if agents else None,
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
         except (UsersFileError, ValueError, OSError) as exc:
@@ -281,6 +293,8 @@ async def run_events(
             await connecting
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
+    if agents is not None:
+        await agents.close()
     if client is not None:
         await client.close()
     await writer.stop()

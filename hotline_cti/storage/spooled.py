@@ -16,6 +16,7 @@ from typing import Any
 
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
+from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord, TransferMode, TransferRecord
 
 __all__ = [
@@ -90,3 +91,11 @@ def encode_event(event: Event) -> str:
 def decode_event(body: str) -> OutboxRow:
     event_id, topic, payload = json.loads(body)
     return (str(event_id), str(topic), str(payload))
+
+
+def encode_agent_state(change: AgentStateChange) -> str:
+    return _dumps(change.to_dict())
+
+
+def decode_agent_state(body: str) -> AgentStateChange:
+    return AgentStateChange.from_dict(json.loads(body))

@@ -28,9 +28,10 @@ from sqlalchemy.pool import StaticPool
 
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
+from hotline_cti.records.agent_states import AgentState, AgentStateChange
 from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
 from hotline_cti.storage import migrate
-from hotline_cti.storage.tables import actions, calls, command_replies, outbox, ratings, transfers
+from hotline_cti.storage.tables import actions, agent_states, calls, command_replies, outbox, ratings, transfers
 
 __all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
 
@@ -263,6 +264,60 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(stmt, list(rows.values()))
 
+    async def add_agent_states(self, items: Sequence[AgentStateChange]) -> None:
+        """Append agent state changes; a change_id already there is skipped (a replayed spool batch)."""
+        if not items:
+            return
+        rows: dict[str, dict[str, Any]] = {}
+        for c in items:
+            row = c.to_dict()
+            row["at"] = _utc(c.at)
+            rows[c.change_id] = _clip(agent_states, row)
+        stmt = self._insert(agent_states).on_conflict_do_nothing(index_elements=[agent_states.c.change_id])
+        async with self._writing() as conn:
+            await conn.execute(stmt, list(rows.values()))
+
+    async def agent_states_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[AgentStateChange]:
+        """Agent state changes in ``[since, until)``, oldest first."""
+        query = sa.select(agent_states)
+        if since is not None:
+            query = query.where(agent_states.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(agent_states.c.at < _utc(until))
+        query = query.order_by(agent_states.c.at, agent_states.c.change_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_agent_state_from_row(m) for m in rows]
+
+    async def last_agent_states(self) -> list[AgentStateChange]:
+        """The latest change of every (agent, queue): what the log says each agent is doing now."""
+        latest = (
+            sa.select(agent_states.c.agent, agent_states.c.queue, sa.func.max(agent_states.c.at).label("at"))
+            .group_by(agent_states.c.agent, agent_states.c.queue)
+            .subquery()
+        )
+        query = (
+            sa.select(agent_states)
+            .join(
+                latest,
+                sa.and_(
+                    agent_states.c.agent == latest.c.agent,
+                    agent_states.c.queue == latest.c.queue,
+                    agent_states.c.at == latest.c.at,
+                ),
+            )
+            .order_by(agent_states.c.at, agent_states.c.change_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        last: dict[tuple[str, str], AgentStateChange] = {}
+        for m in rows:  # two changes in the same instant: the later id in order wins, as the log reads
+            change = _agent_state_from_row(m)
+            last[(change.agent, change.queue)] = change
+        return list(last.values())
+
     async def add_command_reply(self, sender: str, command_id: str, at: dt.datetime, reply: dict[str, Any]) -> None:
         """Keep the reply of an MQTT command that ran. The handler runs an id again only once its stored reply
         is older than the replay TTL, so a row already there is an expired one: replaced."""
@@ -408,6 +463,19 @@ class Store:
         conn: AsyncConnection
         async with self.engine.begin() as conn:
             return await conn.run_sync(fn)
+
+
+def _agent_state_from_row(m: Any) -> AgentStateChange:
+    return AgentStateChange(
+        at=_utc(m["at"]),
+        agent=m["agent"],
+        queue=m["queue"],
+        state=AgentState(m["state"]),
+        reason=m["reason"],
+        penalty=m["penalty"],
+        source=m["source"],
+        change_id=m["change_id"],
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

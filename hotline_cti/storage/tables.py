@@ -131,3 +131,18 @@ command_replies = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False, index=True),
     sa.Column("reply", sa.Text, nullable=False),
 )
+
+# Agent state log (issue 18, hotline_cti.records.agent_states.AgentStateChange): every log-in, log-out, pause
+# and end of pause of an agent in a queue, from AMI events and the QueueStatus read on every connection.
+agent_states = sa.Table(
+    "agent_states",
+    metadata,
+    sa.Column("change_id", sa.String(40), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("agent", sa.String(80), nullable=False, index=True),
+    sa.Column("queue", sa.String(80), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(80), nullable=False, default=""),
+    sa.Column("penalty", sa.SmallInteger),
+    sa.Column("source", sa.String(16), nullable=False),
+)

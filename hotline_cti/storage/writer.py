@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
+from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord, TransferRecord
 from hotline_cti.storage import spooled
 from hotline_cti.storage.spool import Spool
@@ -96,8 +97,18 @@ class BatchWriter:
         self._transfers = _Lane("transfers", spooled.encode_transfer, spooled.decode_transfer, store.add_transfers)
         self._actions = _Lane("actions", spooled.encode_action, spooled.decode_action, store.add_actions)
         self._events = _Lane("events", spooled.encode_event, spooled.decode_event, store.append_outbox)
+        self._agent_states = _Lane(
+            "agent_states", spooled.encode_agent_state, spooled.decode_agent_state, store.add_agent_states
+        )
         # Written in this order each round: a call's row before the events that announce it.
-        self._lanes: tuple[_Lane[Any], ...] = (self._calls, self._ratings, self._transfers, self._actions, self._events)
+        self._lanes: tuple[_Lane[Any], ...] = (
+            self._calls,
+            self._ratings,
+            self._transfers,
+            self._actions,
+            self._agent_states,
+            self._events,
+        )
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -139,6 +150,10 @@ class BatchWriter:
     def submit_action(self, action: ActionRecord) -> bool:
         """Queue a supervisor-action or MQTT-command audit row."""
         return self._submit(self._actions, action)
+
+    def submit_agent_state(self, change: AgentStateChange) -> bool:
+        """Queue an agent state change (log-in, log-out, pause, ready)."""
+        return self._submit(self._agent_states, change)
 
     def submit_event(self, event: Event) -> bool:
         """Queue an event for the MQTT outbox (written in submission order)."""

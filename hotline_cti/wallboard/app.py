@@ -7,6 +7,7 @@ Routes::
     GET  /events (SSE), /api/state (JSON)       logged in (anonymous -> 401)
     POST /api/ack {"id"}                        supervisor (viewer -> 403)
     POST /api/thresholds {"answer_target", "wait_alert"}   supervisor
+    POST /api/agent {"agent", "action", "reason"}           supervisor (log in / out, pause, unpause)
     GET  /static/wallboard.css, /static/wallboard.js       anyone
 
 Supervisor POSTs must carry ``X-Requested-With: wallboard`` (a header a cross-site form cannot set),
@@ -25,13 +26,15 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
+from hotline_cti.config.schema import is_agent_id
 from hotline_cti.records.actions import ActionRecord, ActionSink
 from hotline_cti.records.actions import audit as audit_action
+from hotline_cti.records.agent_states import COMMANDS as AGENT_ACTIONS
 from hotline_cti.wallboard import assets
 from hotline_cti.wallboard.auth import Session, SessionSigner, User, UsersSource, check_password
 from hotline_cti.wallboard.hub import Hub
@@ -49,6 +52,23 @@ SESSIONS_KEY: web.AppKey[SessionStore] = web.AppKey("sessions", SessionStore)
 THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("throttle", LoginThrottle)
 GATE_KEY: web.AppKey[_HashGate] = web.AppKey("hash_gate")
 AUDIT_KEY: web.AppKey[_Audit] = web.AppKey("audit")
+
+
+class AgentResult(Protocol):
+    """What an agent command answers (``hotline_cti.adapters.ami.agents.AgentOutcome``)."""
+
+    @property
+    def result(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    def to_dict(self) -> dict[str, object]: ...
+
+
+# Agent commands (issue 18): AgentControl.run(action, agent, reason) on serve's AMI client.
+AgentRunner = Callable[[str, str, str], Awaitable[AgentResult]]
+AGENTS_KEY: web.AppKey[AgentRunner] = web.AppKey("agents")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
@@ -304,6 +324,33 @@ async def thresholds(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "answer_target": t.answer_target, "wait_alert": t.wait_alert})
 
 
+async def agent(request: web.Request) -> web.Response:
+    """POST /api/agent: log an agent in or out, pause it with a reason of the YAML, or unpause it (supervisors)."""
+    _require_supervisor(request, "agent")
+    body = await _json_body(request)
+    audit, who = request.app[AUDIT_KEY], current(request).user
+    name, action, reason = body.get("agent"), body.get("action"), body.get("reason", "")
+    asked = json.dumps({"agent": name, "action": action, "reason": reason}, ensure_ascii=False)[:300]
+    why = ""
+    if not is_agent_id(name):
+        why = "'agent' must be an agent id of letters and digits"
+    elif action not in AGENT_ACTIONS:
+        why = f"'action' must be one of {', '.join(AGENT_ACTIONS)}"
+    elif not isinstance(reason, str) or len(reason) > 40:
+        why = "'reason' must be a pause reason id"
+    if why:
+        audit(who, "agent", "refused", asked, why)
+        raise web.HTTPBadRequest(text=why, content_type="text/plain")
+    runner = request.app.get(AGENTS_KEY)
+    if runner is None:
+        audit(who, f"agent:{action}", "refused", asked, "no AMI: serve runs without --ami")
+        raise web.HTTPServiceUnavailable(text="agent commands need serve --ami", content_type="text/plain")
+    outcome = await runner(str(action), str(name), reason if action == "pause" else "")
+    audit(who, f"agent:{action}", outcome.result, asked, outcome.reason[:400])
+    status = 200 if outcome.result == "ok" else (409 if outcome.result == "refused" else 502)
+    return web.json_response({"ok": outcome.result == "ok", **outcome.to_dict()}, status=status)
+
+
 async def css(request: web.Request) -> web.Response:
     """GET /static/wallboard.css."""
     return web.Response(text=assets.CSS, content_type="text/css", charset="utf-8")
@@ -323,6 +370,7 @@ def build_app(
     throttle: LoginThrottle | None = None,
     audit: ActionSink | None = None,
     sessions: SessionStore | None = None,
+    agents: AgentRunner | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller runs it (and starts ``hub``).
 
@@ -337,6 +385,8 @@ def build_app(
     app[SESSIONS_KEY] = sessions if sessions is not None else SessionStore()
     app[THROTTLE_KEY] = throttle if throttle is not None else LoginThrottle()
     app[AUDIT_KEY] = _Audit(audit, lambda: hub.state.table.region)
+    if agents is not None:
+        app[AGENTS_KEY] = agents
     gate = app[GATE_KEY] = _HashGate()
 
     async def stop_pool(_app: web.Application) -> None:
@@ -352,6 +402,7 @@ def build_app(
     app.router.add_get("/api/state", state)
     app.router.add_post("/api/ack", acknowledge)
     app.router.add_post("/api/thresholds", thresholds)
+    app.router.add_post("/api/agent", agent)
     app.router.add_get("/static/wallboard.css", css)
     app.router.add_get("/static/wallboard.js", js)
     return app

@@ -116,6 +116,23 @@ STRINGS: dict[str, dict[str, str]] = {
     "phase_none": {"zh": "—", "en": "—"},
     "cutover_in": {"zh": "距切换", "en": "to cut-over"},
     "updated": {"zh": "更新于", "en": "Updated"},
+    "agents_today": {"zh": "座席状态（今日）", "en": "Agents today"},
+    "agent": {"zh": "座席", "en": "Agent"},
+    "state": {"zh": "状态", "en": "State"},
+    "logged_in": {"zh": "登录时长", "en": "Logged in"},
+    "paused_time": {"zh": "示忙时长", "en": "Paused"},
+    "talk": {"zh": "通话时长", "en": "Talk"},
+    "occupancy": {"zh": "占用率", "en": "Occupancy"},
+    "state_in": {"zh": "已登录", "en": "in"},
+    "state_out": {"zh": "已登出", "en": "out"},
+    "state_paused": {"zh": "示忙", "en": "paused"},
+    "agent_command": {"zh": "座席操作", "en": "Agent command"},
+    "reason": {"zh": "原因", "en": "Reason"},
+    "send": {"zh": "执行", "en": "Send"},
+    "login_agent": {"zh": "签入", "en": "log in"},
+    "logout_agent": {"zh": "签出", "en": "log out"},
+    "pause_agent": {"zh": "示忙", "en": "pause"},
+    "unpause_agent": {"zh": "示闲", "en": "unpause"},
     "disconnected": {"zh": "连接中断，正在重连…", "en": "Disconnected, reconnecting…"},
 }
 
@@ -205,6 +222,21 @@ def wall_page(user: str, role: str) -> str:
         if supervisor
         else _i18n("readonly", "p", ' class="readonly" id="readonly-note"')
     )
+    agent_cols = ["agent", "state", "logged_in", "paused_time", "calls", "talk", "occupancy"]
+    agent_form = (
+        f'<form id="agent-form">{_i18n("agent_command", "h2")}'
+        f'<label>{_i18n("agent")} <input id="agent-id" pattern="[0-9A-Za-z]+" maxlength="40" required></label> '
+        '<select id="agent-action">'
+        + "".join(
+            f'<option value="{a}" data-i18n="{a}_agent">{escape(t(a + "_agent"))}</option>'
+            for a in ("login", "logout", "pause", "unpause")
+        )
+        + "</select> "
+        f'<label>{_i18n("reason")} <input id="agent-reason" maxlength="40"></label> '
+        f'<button type="submit" data-i18n="send">{escape(t("send"))}</button> <span id="agent-result"></span></form>'
+        if supervisor
+        else ""
+    )
     return (
         _head("title")
         + f'<body data-page="wall" data-role="{escape(role)}">'
@@ -215,6 +247,7 @@ def wall_page(user: str, role: str) -> str:
         + f"<section>{_i18n('lines', 'h2')}<p class=readonly>{_i18n('retired_note')}</p>{_table('lines', line_cols)}</section>"
         + f"<section>{_i18n('experts', 'h2')}{_table('experts', ['name', 'answered', 'unanswered', 'rate'])}</section>"
         + f"<section>{_i18n('subcentres', 'h2')}{_table('subcentres', ['name', 'answered', 'unanswered', 'rate'])}</section>"
+        + f"<section>{_i18n('agents_today', 'h2')}{_table('agents', agent_cols)}{agent_form}</section>"
         + "</div><div>"
         + f'<section>{_i18n("alerts", "h2")}<ul class="alerts" id="alerts"></ul>{controls}</section>'
         + f'<section>{_i18n("transfers", "h2")}<div class="tiles">{transfers}</div></section>'
@@ -362,6 +395,19 @@ _SCRIPT = r"""
     });
     group("experts", "e-", "experts");
     group("subcentres", "s-", "subcentres");
+    const hhmm = (v) => Math.floor(v / 3600) + ":" + String(Math.floor((v % 3600) / 60)).padStart(2, "0");
+    rows("agents", (s.agents || []).filter((a) => !a.queue), (r, a) => {
+      const id = "a-" + safeId(a.agent);
+      r.id = id;
+      const paused = Object.values(a.paused).reduce((x, y) => x + y, 0);
+      cell(r, null, a.agent);
+      cell(r, id + "-state", tr("state_" + a.state) + (a.reason ? " (" + a.reason + ")" : ""), a.state);
+      cell(r, id + "-in", hhmm(a.logged_in), a.logged_in);
+      cell(r, id + "-paused", hhmm(paused), paused);
+      cell(r, id + "-calls", String(a.calls), a.calls);
+      cell(r, id + "-talk", hhmm(a.talk), a.talk);
+      cell(r, id + "-occupancy", pct(a.occupancy), a.occupancy);
+    });
     Object.entries(s.transfers.emergency).forEach(([n, c]) => put("xfer-" + n, String(c), c));
     const sub = Object.values(s.transfers.subcentre).reduce((a, b) => a + b, 0);
     put("xfer-subcentre", String(sub), sub);
@@ -445,6 +491,14 @@ _SCRIPT = r"""
     post("/api/thresholds", {
       answer_target: parseFloat($("answer-target").value) / 100,
       wait_alert: parseInt($("wait-alert").value, 10),
+    });
+  });
+  const agentForm = $("agent-form");
+  if (agentForm) agentForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = { agent: $("agent-id").value, action: $("agent-action").value, reason: $("agent-reason").value };
+    post("/api/agent", body).then((r) => r.json().catch(() => ({}))).then((j) => {
+      $("agent-result").textContent = j.result ? j.result + (j.reason ? ": " + j.reason : "") : "?";
     });
   });
   const source = new EventSource("/events");

@@ -109,6 +109,10 @@ class Hub:
         since = week_start(self.clock(), self.state.table)
         records = await store.calls_between(since=since.astimezone(dt.UTC), region=self.state.table.region)
         added = self.state.seed(records)
+        states = getattr(store, "agent_states_between", None)  # the Store has it; a call-only source not
+        if states is not None:
+            # From two days back: who was logged in at today's 00:00 counts from then.
+            self.state.agent_times.seed(await states(since=(self.clock() - dt.timedelta(days=2)).astimezone(dt.UTC)))
         self._dirty = True
         log.info("wallboard: seeded %d stored call(s) since %s", added, since.isoformat())
         return added

@@ -22,6 +22,7 @@ from hotline_cti.kpi.counts import ANSWER_TARGET, AnswerCount
 from hotline_cti.privacy import mask_number, mask_numbers
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.wallboard.agent_live import AgentTimes
 from hotline_cti.wallboard.figures import DayFigures, DayView
 from hotline_cti.wallboard.merger import LineCounts, count_lines, day_start, merger_rows, week_start
 
@@ -141,6 +142,7 @@ class LiveState:
         self._today: dict[str, CallRecord] = {}  # ended calls of today
         self._past_counts: LineCounts | None = None  # merger counts of this week before today
         self._figures: DayFigures | None = None  # today's figures; None: count today's calls again
+        self.agent_times = AgentTimes()  # logged-in and pause time per agent today (issue 18)
 
     @property
     def skipped(self) -> int:
@@ -180,6 +182,8 @@ class LiveState:
         for out in self.builder.feed(event, now.astimezone(dt.UTC)):
             if isinstance(out, CallRecord):
                 self._ended(out)
+            used = True
+        if self.agent_times.apply(event, now):
             used = True
         handler = _HANDLERS.get(event.get("Event", ""))
         if handler is not None:
@@ -314,6 +318,7 @@ class LiveState:
             "satisfaction": {"ratings": {str(k): v for k, v in day.ratings.items()}, "rate": day.satisfaction},
             "alerts": alerts,
             "merger": [row.to_dict() for row in merger_rows(self.table, self._week_counts(now, day), now)],
+            "agents": self.agent_times.rows([*pending, *self._today.values()], day_start(now, self.table), now),
         }
 
     def _week_counts(self, now: dt.datetime, day: DayView) -> LineCounts:
@@ -450,5 +455,6 @@ _HANDLERS: dict[str, _Handler] = {
     "QueueMemberStatus": LiveState._on_member,
     "QueueMember": LiveState._on_member,
     "QueueMemberAdded": LiveState._on_member,
+    "QueueMemberPause": LiveState._on_member,  # a pause (CLI, feature code, autopause) shows at once
     "QueueMemberRemoved": LiveState._on_member_removed,
 }

@@ -35,10 +35,13 @@ from typing import Any
 import aiomqtt
 from pydantic import SecretStr
 
+from hotline_cti.adapters.ami.agents import ACTIONS as AGENT_ACTIONS
+from hotline_cti.adapters.ami.agents import AgentOutcome
 from hotline_cti.adapters.ami.client import backoff_delays
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.replay import CommandLog, Key, ReplayCache, Reply
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.config.schema import is_agent_id
 from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
@@ -47,13 +50,25 @@ from hotline_cti.records.model import TransferMode, TransferRecord
 
 log = logging.getLogger(__name__)
 
-COMMAND_TYPES = ("transfer",)
+COMMAND_TYPES = ("transfer", "agent")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # becomes a topic level: no '/', '+' or '#'
 _SENDER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")  # a broker user name as a topic level
 MAX_PAYLOAD = 16_384
 PURGE_EVERY = 3600.0  # seconds between deletions of stored replies older than the replay TTL
 
 Transfer = Callable[[TransferRequest], Awaitable[TransferRecord]]
+# Agent commands (issue 18): AgentControl.run(action, agent, reason).
+Agents = Callable[[str, str, str], Awaitable[AgentOutcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequest:
+    """An agent command: log an agent in or out, pause (with a reason of the YAML) or unpause it."""
+
+    agent: str
+    action: str
+    reason: str
+    requested_by: str
 
 
 class CommandError(ValueError):
@@ -71,7 +86,7 @@ class Command:
     topic: str
     ident: str
     sender: str  # the broker user of the topic; '' in token mode (the token names nobody)
-    request: TransferRequest
+    request: TransferRequest | AgentRequest
 
     @property
     def key(self) -> Key:
@@ -96,6 +111,7 @@ class CommandHandler:
         *,
         audit: ActionSink | None = None,
         replies: CommandLog | None = None,
+        agents: Agents | None = None,
     ) -> None:
         """``settings``: a :class:`CommandSettings`, or a bare token string for the older token mode.
 
@@ -108,6 +124,7 @@ class CommandHandler:
         self.settings = settings
         self._token = settings.token.get_secret_value().encode("utf-8")
         self._transfer = transfer
+        self._agents = agents
         self._clock = clock
         self._audit = audit
         self._replies = replies
@@ -133,7 +150,9 @@ class CommandHandler:
             request = self._request(body, sender)
         except CommandError as exc:
             return self.error_events(topic_name, body, str(exc))
-        if self._transfer is None:
+        if isinstance(request, AgentRequest) and self._agents is None:
+            return self.error_events(topic_name, body, "agent commands are not available: serve runs without --ami")
+        if isinstance(request, TransferRequest) and self._transfer is None:
             return self.error_events(topic_name, body, "transfers are not available: serve runs without --ami")
         return Command(topic_name, body["id"], sender, request)
 
@@ -142,7 +161,6 @@ class CommandHandler:
 
         A reply stored before a restart answers instead, and nothing runs.
         """
-        assert self._transfer is not None
         stored = await self._stored_reply(command)
         if stored is not None:
             if not first.done():
@@ -150,20 +168,35 @@ class CommandHandler:
             self._audit_command(command, "replayed", "command id answered before a restart: first reply sent again")
             return [Event(command.reply_to, self.region, self._clock(), {**stored, "replayed": True})]
         try:
-            record = await self._transfer(command.request)
+            reply = await self._execute(command)
         except Exception:  # a bug must not end the listener nor leave replays waiting forever
             log.exception("MQTT command %s on %s failed", command.ident, command.topic)
-            reply: Reply = {"id": command.ident, "ok": False, "error": "internal error while running the command"}
+            reply = {"id": command.ident, "ok": False, "error": "internal error while running the command"}
             self._audit_command(command, "failed", "internal error")
-        else:
-            data = record.to_dict()
-            data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
-            reply = {"id": command.ident, "ok": record.result == "ok", "result": record.result, "transfer": data}
-            self._audit_command(command, record.result, record.reason)
         if not first.done():
             first.set_result(reply)
         await self._store_reply(command, reply)  # before the reply goes out: a retry after it finds it
         return [Event(command.reply_to, self.region, self._clock(), reply)]
+
+    async def _execute(self, command: Command) -> Reply:
+        """Run the transfer or agent command; its reply (audited)."""
+        request = command.request
+        if isinstance(request, AgentRequest):
+            assert self._agents is not None
+            outcome = await self._agents(request.action, request.agent, request.reason)
+            self._audit_command(command, outcome.result, outcome.reason)
+            return {
+                "id": command.ident,
+                "ok": outcome.result == "ok",
+                "result": outcome.result,
+                "agent": outcome.to_dict(),
+            }
+        assert self._transfer is not None
+        record = await self._transfer(request)
+        data = record.to_dict()
+        data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
+        self._audit_command(command, record.result, record.reason)
+        return {"id": command.ident, "ok": record.result == "ok", "result": record.result, "transfer": data}
 
     async def _stored_reply(self, command: Command) -> Reply | None:
         if self._replies is None:
@@ -207,10 +240,17 @@ class CommandHandler:
 
     def _audit_command(self, command: Command, result: str, reason: str) -> None:
         r = command.request
-        detail = f"id={command.ident} to={r.target} mode={r.mode} channel={r.channel}"
-        if r.from_line:
-            detail += f" from={r.from_line}"
-        record = ActionRecord(self._clock(), r.requested_by, "command:transfer", result, detail, reason[:400])
+        if isinstance(r, AgentRequest):
+            detail = f"id={command.ident} agent={r.agent} action={r.action}" + (
+                f" reason={r.reason}" if r.reason else ""
+            )
+            action = "command:agent"
+        else:
+            detail = f"id={command.ident} to={r.target} mode={r.mode} channel={r.channel}"
+            if r.from_line:
+                detail += f" from={r.from_line}"
+            action = "command:transfer"
+        record = ActionRecord(self._clock(), r.requested_by, action, result, detail, reason[:400])
         audit(self._audit, self.region, record)
 
     @staticmethod
@@ -244,22 +284,24 @@ class CommandHandler:
         return ""
 
     @staticmethod
-    def _request(body: dict[str, Any], sender: str) -> TransferRequest:
+    def _request(body: dict[str, Any], sender: str) -> TransferRequest | AgentRequest:
         kind = body.get("type")
         if kind not in COMMAND_TYPES:
             raise CommandError(f"unknown command type {kind!r}; known: {', '.join(COMMAND_TYPES)}")
-        for key in ("channel", "to"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                raise CommandError(f"transfer needs a non-empty string {key!r}")
-        mode = body.get("mode", "blind")
-        if mode not in [str(m) for m in TransferMode]:
-            raise CommandError(f"unknown mode {mode!r}; known: {', '.join(str(m) for m in TransferMode)}")
         who = body.get("by", "")
         who = who if isinstance(who, str) else ""
         if sender:  # the broker vouches for the sender; 'by' is only what the client says about itself
             requested_by = f"mqtt:{sender}" + (f"/{who}" if who and who != sender else "")
         else:
             requested_by = f"mqtt:{who}" if who else "mqtt"
+        if kind == "agent":
+            return _agent_request(body, requested_by[:80])
+        for key in ("channel", "to"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise CommandError(f"transfer needs a non-empty string {key!r}")
+        mode = body.get("mode", "blind")
+        if mode not in [str(m) for m in TransferMode]:
+            raise CommandError(f"unknown mode {mode!r}; known: {', '.join(str(m) for m in TransferMode)}")
         return TransferRequest(
             channel=body["channel"],
             target=body["to"],
@@ -287,6 +329,21 @@ class CommandHandler:
             record = ActionRecord(now, actor, action, "refused", f"id={ident}", message[:400])
             audit(self._audit, self.region, record)
         return out
+
+
+_REASON_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # the YAML's pause reason ids
+
+
+def _agent_request(body: dict[str, Any], requested_by: str) -> AgentRequest:
+    """``{"type": "agent", "agent": "agent1001", "action": "pause", "reason": "lunch"}``."""
+    agent, action, reason = body.get("agent"), body.get("action"), body.get("reason", "")
+    if not isinstance(agent, str) or not is_agent_id(agent):
+        raise CommandError("agent needs 'agent': an agent id of letters and digits, e.g. agent1001")
+    if action not in AGENT_ACTIONS:
+        raise CommandError(f"unknown agent action {action!r}; known: {', '.join(AGENT_ACTIONS)}")
+    if action == "pause" and (not isinstance(reason, str) or not _REASON_RE.match(reason)):
+        raise CommandError("pause needs 'reason': a pause reason id of the merger config, e.g. lunch")
+    return AgentRequest(agent, str(action), reason if action == "pause" else "", requested_by)
 
 
 def _payload_bytes(payload: object) -> bytes:
