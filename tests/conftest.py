@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.adapters.agi import protocol as agi_protocol
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core import routing
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 # The mobile prefix cache (hotline_cti/config/mobile.py) of this run, not the user's ~/.cache.
 os.environ.setdefault("HOTLINE_CACHE_DIR", tempfile.mkdtemp(prefix="hotline-cti-test-cache-"))

@@ -37,10 +37,10 @@ from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import compile_config
 from hotline_cti.core.transfer import build_policy
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all

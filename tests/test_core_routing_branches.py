@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config, read_tree
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 TZ = ZoneInfo("Asia/Shanghai")
 LATER = dt.datetime(2023, 1, 4, 10, tzinfo=TZ)  # a Wednesday, after every cut-over and window

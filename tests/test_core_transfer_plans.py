@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     HANDOVER_TARGET,
     ONEKEY_MODES,
@@ -23,7 +24,6 @@ from hotline_cti.core.transfer import (
     resolve,
 )
 from hotline_cti.dialplan import names
-from hotline_cti.records.model import TransferMode
 
 CALLER = "PJSIP/trunk-00000001"
 AGENT = "Local/1001@hotline-agents-00000002;1"

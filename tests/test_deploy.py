@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import compile_config
 from hotline_cti.deploy import RELOADS, Asterisk, DeployError, Plan, deploy, expected
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all

@@ -10,12 +10,13 @@ import pytest
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.cli.main import main
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms, is_short_code
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES, decide
-from hotline_cti.core.table import LinePlan, RoutingTable, compile_config
+from hotline_cti.core.table import LinePlan, RoutingTable
 from hotline_cti.core.transfer import build_policy
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import (

@@ -14,14 +14,14 @@ import pytest
 from phonenumbers import geocoder
 
 from hotline_cti.config import mobile
-from hotline_cti.config.compile import compile_table
+from hotline_cti.config.compile import compile_config, compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import expand_prefixes, match_city, mobile_city_prefixes, mobile_descriptions
 from hotline_cti.config.schema import Level
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import mobile_digits
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parent.parent
 GUANGXI = ROOT / "merger_config" / "guangxi.yaml"

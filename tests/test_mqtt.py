@@ -23,9 +23,10 @@ from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import ENV_PASSWORD, ENV_USER, MqttSettings, parse_address
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import TransferRequest, build_policy
 from hotline_cti.events import Event
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferRecord
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.tables import outbox
 from hotline_cti.storage.writer import BatchWriter

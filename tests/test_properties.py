@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "merger_config").glob("*.yaml"))

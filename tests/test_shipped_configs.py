@@ -22,12 +22,13 @@ from seed_tables import (
     SeedLine,
 )
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.config.schema import MergerConfig, Scope, Seats, TransferMode
-from hotline_cti.core.model import Action, Call, Phase
+from hotline_cti.config.schema import MergerConfig, TransferMode
+from hotline_cti.core.model import Action, Call, Phase, Scope, Seats
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "merger_config"
 TZ = ZoneInfo("Asia/Shanghai")

@@ -28,8 +28,8 @@ from test_wallboard_live import abandon, answer, arrive, hangup, member, rating,
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.cli.config_cmd import load_checked
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import compile_config
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome

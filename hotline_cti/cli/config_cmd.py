@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from hotline_cti.config.compile import compile_table
+from hotline_cti.config.compile import compile_table, transition_window
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
 from hotline_cti.config.schema import Hotline, MergerConfig
@@ -24,7 +24,7 @@ from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, transition_window
+from hotline_cti.core.table import MAIN_NUMBER, RoutingTable
 from hotline_cti.privacy import mask_number
 from hotline_cti.text_output import cell_text, key_values, table, to_json
 

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import Mode, TransferMode
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.features import ATXFER_CODE
 from hotline_cti.dialplan.targets import transfer_targets
-from hotline_cti.records.model import TransferMode
 
 HANDOVER_TARGET = "12345"
 TRANSFER_EXTEN = "TRANSFER_EXTEN"  # Asterisk's attended-transfer target override (features.conf)
