@@ -17,7 +17,6 @@ from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms, is_short_code
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES, decide
 from hotline_cti.core.table import LinePlan, RoutingTable
-from hotline_cti.core.transfer import build_policy
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import (
     ConfSyntaxError,
@@ -30,6 +29,7 @@ from hotline_cti.dialplan.confparse import (
 from hotline_cti.dialplan.extensions import fallback_queues, inbound_numbers
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import FILES, render_all, write_all
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 
 REPO = Path(__file__).resolve().parents[1]

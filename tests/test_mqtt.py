@@ -24,7 +24,8 @@ from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import ENV_PASSWORD, ENV_USER, MqttSettings, parse_address
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import TransferMode
-from hotline_cti.core.transfer import TransferRequest, build_policy
+from hotline_cti.core.transfer import TransferRequest
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.events import Event
 from hotline_cti.records.model import TransferRecord
 from hotline_cti.storage.store import Store

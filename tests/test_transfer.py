@@ -20,10 +20,10 @@ from hotline_cti.core.transfer import (
     TransferPlan,
     TransferPolicy,
     TransferRequest,
-    build_policy,
     plan_transfer,
 )
 from hotline_cti.dialplan import names
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from simulators.ami_server import AmiServer

@@ -20,7 +20,8 @@ from hotline_cti.adapters.ami.transfer import FAILED, OK, REFUSED, TransferExecu
 from hotline_cti.cli.config_cmd import load_checked, print_problems
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.core.model import TransferMode
-from hotline_cti.core.transfer import TransferPolicy, TransferRequest, build_policy
+from hotline_cti.core.transfer import TransferPolicy, TransferRequest
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter

@@ -28,7 +28,8 @@ from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable
-from hotline_cti.core.transfer import TransferPolicy, build_policy
+from hotline_cti.core.transfer import TransferPolicy
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
