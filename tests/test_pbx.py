@@ -17,7 +17,7 @@ import pytest
 from hotline_cti.adapters.agi.fastagi import FastAgiServer
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
-from hotline_cti.cli.config_cmd import Checked, load_checked
+from hotline_cti.config.checked import Checked, load_checked
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.records.builder import RecordBuilder

@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
-from hotline_cti.cli.config_cmd import load_checked
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.kpi.accumulator import compute_kpis

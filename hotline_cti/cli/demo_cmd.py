@@ -22,8 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from hotline_cti.cli.config_cmd import Checked, dialled_numbers, load_checked, mode_counts, print_problems
+from hotline_cti.cli.config_cmd import mode_counts, print_problems
 from hotline_cti.cli.simulate_cmd import _hours, _speed  # the same --hours / --speed parsing as simulate
+from hotline_cti.config.checked import Checked, dialled_numbers, load_checked
 from hotline_cti.config.compile import transition_window
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.schema import Hotline, MergerConfig

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
 from hotline_cti.adapters.ami.transfer import FAILED, OK, REFUSED, TransferExecutor, TransferTimeouts
-from hotline_cti.cli.config_cmd import load_checked, print_problems
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import TransferPolicy, TransferRequest
