@@ -246,6 +246,7 @@ async def run_events(
                 host=args.wallboard[0],
                 port=args.wallboard[1],
                 ami=client,
+                records=pipeline.records if pipeline is not None else None,  # one builder per AMI link
                 store=None,
                 audit=writer,
                 status_file=args.status_file,
