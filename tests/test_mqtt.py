@@ -300,3 +300,24 @@ async def test_transfer_command_without_ami_is_an_error() -> None:
     events = await handler(None).handle("hotline/gx/commands/transfer", command())
     assert [e.topic for e in events] == ["hotline/gx/errors", "hotline/gx/replies/r1"]
     assert "serve runs without --ami" in events[0].data["error"]
+
+
+async def test_the_writer_tells_the_publisher_about_committed_rows(mqtt_broker: Broker, sqlite_store: Store) -> None:
+    """Wired as the events service wires them, an event reaches the broker with the publisher's poll an hour long:
+    the writer's commit wakes it (the poll is only a safety net)."""
+    pub = OutboxPublisher(sqlite_store, settings(mqtt_broker), poll=3600.0)
+    writer = BatchWriter(sqlite_store, max_delay=0.01)
+    writer.on_outbox_commit(pub.notify)
+    async with Subscriber(mqtt_broker, "hotline/gx/#") as sub:
+        await pub.start()
+        await writer.start()
+        try:
+            await eventually(lambda: pub.connections == 1)
+            await asyncio.sleep(0.2)  # the publisher found the outbox empty and waits for a notify
+            for n in range(3):
+                writer.submit_event(event(n))
+            await eventually(lambda: len(sub.messages) >= 3, limit=30)
+            assert sub.numbers() == [0, 1, 2]
+        finally:
+            await writer.stop()
+            await pub.stop()

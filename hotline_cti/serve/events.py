@@ -230,6 +230,7 @@ async def run_events(
     if args.mqtt is not None:
         mqtt = MqttSettings.from_env(*args.mqtt)
         publisher = OutboxPublisher(GuardedOutbox(store, guard), mqtt)
+        writer.on_outbox_commit(publisher.notify)  # told about committed rows; its poll is only a safety net
         commands = CommandSettings.from_env()  # checked by serve before start; warns about a missing or unused token
         transfer = executor.execute if executor else None
         handler = CommandHandler(holder.table.region, commands, transfer, audit=writer, replies=store)
