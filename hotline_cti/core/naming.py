@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+EXPERT_INFIX = "-expert-"  # tells an expert-seat queue from a centre's queue by name
+
 
 class CentreLike(Protocol):
     """A 12345 centre as the config describes it (``hotline_cti.config.schema.Centre``)."""
@@ -26,7 +28,7 @@ def queue_name(centre: str, queue_id: str) -> str:
 
 def expert_queue_name(centre: str, group: str) -> str:
     """Asterisk name of an expert-seat queue: ``gx-expert-e12315``."""
-    return f"{centre}-expert-{group}"
+    return f"{centre}{EXPERT_INFIX}{group}"
 
 
 def default_centre(centres: Iterable[CentreLike]) -> str:
