@@ -409,6 +409,11 @@ def test_the_wall_builds_no_records_of_its_own(small_table: RoutingTable) -> Non
     assert alone.calls == {} and alone.in_progress(NOW) == []
     assert alone.snapshot(NOW)["totals"]["calls_today"] == 0
     wired = wired_state(small_table)
+    builder = RecordBuilder(small_table.region)
+    outputs = [out for event in arrive("16.9", "13800000000") for out in builder.feed(event, NOW)]
+    assert outputs and not any(isinstance(out, CallRecord) for out in outputs)
+    assert wired.take(outputs) is True  # a call routed or queued changes the wall: publish soon
+    assert wired.take([]) is False and wired.calls == {}
     feed(wired, arrive("16.1", "13800000000") + answer("16.1"))
     assert [r.call_id for r in wired.in_progress(NOW)] == ["16.1"]  # read from the builder, not copied
     feed(wired, hangup("16.1"))

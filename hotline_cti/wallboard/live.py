@@ -187,13 +187,12 @@ class LiveState:
         self._joined.clear()
 
     def take(self, outputs: Sequence[Output]) -> bool:
-        """What the record builder finished (a record listener); True when a call record was among it."""
-        used = False
+        """What the record builder made of an event (a record listener): finished records are counted. True when
+        there was anything: an event output (a call routed, queued, answered) changes the calls in progress too."""
         for out in outputs:
             if isinstance(out, CallRecord):
                 self._ended(out)
-                used = True
-        return used
+        return bool(outputs)
 
     def apply(self, event: Mapping[str, str], now: dt.datetime) -> bool:
         """Fold one AMI event into the queues and agents; True when the wall used it. Malformed events are logged
