@@ -24,13 +24,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from benchmarks.national_config import national_yaml
-from hotline_cti.config.compile import compile_table
+from hotline_cti.config.compile import compile_config, compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import ENV_CACHE_DIR, _prefixes_for, expand_prefixes, mobile_descriptions
 from hotline_cti.core.model import Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 BATCH = 1000
 BATCHES = 200

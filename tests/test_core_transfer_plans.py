@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     HANDOVER_TARGET,
     ONEKEY_MODES,
@@ -18,12 +19,11 @@ from hotline_cti.core.transfer import (
     TransferPlan,
     TransferPolicy,
     TransferRequest,
-    build_policy,
     plan_transfer,
     resolve,
 )
 from hotline_cti.dialplan import names
-from hotline_cti.records.model import TransferMode
+from hotline_cti.dialplan.transfer_policy import build_policy
 
 CALLER = "PJSIP/trunk-00000001"
 AGENT = "Local/1001@hotline-agents-00000002;1"
@@ -217,10 +217,10 @@ def test_refusals(
 
 
 def test_a_region_without_handover_lines_says_none(policy: TransferPolicy) -> None:
-    bare = TransferPolicy("gx", policy.targets, frozenset())
+    bare = TransferPolicy("gx", policy.targets, frozenset(), policy.dialplan)
     refusal = resolve(bare, req("12345", TransferMode.HANDOVER, from_line="110"))
     assert refusal == Refusal("line '110' may not hand calls over to 12345 (handover_to_12345 lines: none)", "12345")
-    several = TransferPolicy("gx", policy.targets, frozenset({"122", "110"}))
+    several = TransferPolicy("gx", policy.targets, frozenset({"122", "110"}), policy.dialplan)
     refusal = resolve(several, req("12345", TransferMode.HANDOVER, from_line="119"))
     assert isinstance(refusal, Refusal) and refusal.reason.endswith("(handover_to_12345 lines: 110, 122)")
     assert Refusal("x").target == ""

@@ -10,13 +10,14 @@ import pytest
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.cli.main import main
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms, is_short_code
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES, decide
-from hotline_cti.core.table import LinePlan, RoutingTable, compile_config
-from hotline_cti.core.transfer import build_policy
+from hotline_cti.core.table import LinePlan, RoutingTable
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import (
     ConfSyntaxError,
@@ -29,7 +30,7 @@ from hotline_cti.dialplan.confparse import (
 from hotline_cti.dialplan.extensions import fallback_queues, inbound_numbers
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import FILES, render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.dialplan.transfer_policy import build_policy
 
 REPO = Path(__file__).resolve().parents[1]
 REGIONS = sorted(p.name for p in (REPO / "dialplans").iterdir() if p.is_dir())

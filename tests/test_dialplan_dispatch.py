@@ -23,10 +23,10 @@ from test_dialplan import MINI
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.fastagi import FastAgiServer
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import compile_config
 from hotline_cti.dialplan.confparse import parse_extensions
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all

@@ -18,8 +18,9 @@ from test_config_limits import BOMB
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import IN_THREAD_BYTES, ConfigHolder
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 from simulators.agi_peer import PeerChannel, run_fastagi
 
 WINDOW = dt.datetime(2021, 12, 15, 10, tzinfo=ZoneInfo("Asia/Shanghai"))

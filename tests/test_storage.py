@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 from hotline_cti.storage import migrate
 from hotline_cti.storage.store import Store, resolve_url
 from hotline_cti.storage.tables import metadata

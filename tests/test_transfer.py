@@ -13,17 +13,17 @@ from sqlite_store import audited
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     ChannelFacts,
     Refusal,
     TransferPlan,
     TransferPolicy,
     TransferRequest,
-    build_policy,
     plan_transfer,
 )
 from hotline_cti.dialplan import names
-from hotline_cti.records.model import TransferMode
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from simulators.ami_server import AmiServer

@@ -9,12 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from hotline_cti.cli.config_cmd import load_checked, print_problems
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.options import DEFAULT_CONTROLLER, RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 
 
 def _prompts(config: str | None) -> set[str] | None:

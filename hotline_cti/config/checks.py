@@ -11,9 +11,9 @@ from typing import Any
 
 from hotline_cti.config.agent_checks import check_agents
 from hotline_cti.config.errors import Problem
-from hotline_cti.config.schema import Hotline, MergerConfig, Scope
+from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import Mode, Scope
 from hotline_cti.core.prompts import line_prompt_ids
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from hotline_cti.core.hours import parse_hours
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -69,27 +69,6 @@ class Strict(BaseModel):
 class Level(StrEnum):
     PROVINCE = "province"
     CITY = "city"
-
-
-class Scope(StrEnum):
-    """Where a sub-centre serves: the whole region (全区集中) or one city each (各市设置)."""
-
-    PROVINCE = "province"
-    CITY = "city"
-
-
-class Seats(StrEnum):
-    """Who answers a line's calls."""
-
-    MERGED = "merged"  # seats folded into 12345
-    DEPARTMENT = "department"  # 各自接听: the department keeps its own seats
-
-
-class AfterTransition(StrEnum):
-    """What a retired number does once its transition window is over."""
-
-    HANGUP = "hangup"
-    QUEUE = "queue"  # still put through to 12345
 
 
 class TransferMode(StrEnum):

@@ -11,14 +11,15 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from hotline_cti.config.schema import AfterTransition, Scope, Seats
-from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
+from hotline_cti.core.model import Action, AfterTransition, Call, Decision, Mode, Phase, Scope, Seats
+from hotline_cti.core.naming import expert_queue_name, queue_name
 from hotline_cti.core.numbers import NumberError, line_label, mobile_digits, parse_dialled
 from hotline_cti.core.table import MAIN_NUMBER, MOBILE_PREFIX_DIGITS, LinePlan, RoutingTable, Target
 
 # The 12345 main menu: digit -> queue id (3 = expert seat for a topic, see decide_main).
 MENU_QUEUES = {"1": "general", "2": "complaint", "0": "general"}
 EXPERT_DIGIT = "3"
+NO_KEY_DIGIT = "0"  # the caller let the menu run out: decided as 0, a human agent
 PARSED_MEMO_LIMIT = 65536
 DECISION_CACHE_LIMIT = 262144
 
@@ -95,8 +96,8 @@ def _queue(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, str | 
     plan = table.queues.get(queue_id) or table.queues["general"]
     overflow = plan.overflow or (table.overflow_target if table.overflow_target != plan.id else None)
     return (
-        f"{centre}-{plan.id}",
-        f"{centre}-{overflow}" if overflow else None,
+        queue_name(centre, plan.id),
+        queue_name(centre, overflow) if overflow else None,
         plan.max_wait,
     )
 
@@ -191,7 +192,7 @@ def _base(
         target_name, dial = target.id, target.dial
         if overflow_queue is not None and centre is not None:
             overflow, _, overflow_after = _queue(table, centre, overflow_queue)
-    expert_queue = f"{centre}-expert-{expert}" if expert and centre else None
+    expert_queue = expert_queue_name(centre, expert) if expert and centre else None
     return Decision(
         number=number,
         form=form,

@@ -42,11 +42,12 @@ from hotline_cti.channel_vars import (
     EVENT_TRANSFER,
     FALLBACK_ACTION,
 )
+from hotline_cti.core.model import TransferMode
 from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 
 __all__ = ["Output", "RecordBuilder", "event_time", "outcome_of"]
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 
@@ -29,15 +30,6 @@ class Outcome(StrEnum):
     EMERGENCY = "emergency"  # put straight through to an emergency line's own seats
     FAILED = "failed"  # ended without reaching anyone for another reason (congestion, no members)
     ACTIVE = "active"  # not finished yet (only in live views, never stored as final)
-
-
-class TransferMode(StrEnum):
-    """One-key transfer modes (话务转接)."""
-
-    BLIND = "blind"
-    ATTENDED = "attended"
-    THREEWAY = "threeway"
-    HANDOVER = "handover"  # 110 hands a non-police call into 12345
 
 
 @dataclass(slots=True)

@@ -28,7 +28,8 @@ from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable
-from hotline_cti.core.transfer import TransferPolicy, build_policy
+from hotline_cti.core.transfer import TransferPolicy
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
@@ -233,6 +234,7 @@ async def run_events(
     if args.mqtt is not None:
         mqtt = MqttSettings.from_env(*args.mqtt)
         publisher = OutboxPublisher(GuardedOutbox(store, guard), mqtt)
+        writer.on_outbox_commit(publisher.notify)  # told about committed rows; its poll is only a safety net
         commands = CommandSettings.from_env()  # checked by serve before start; warns about a missing or unused token
         transfer = executor.execute if executor else None
         handler = CommandHandler(
@@ -256,6 +258,7 @@ async def run_events(
                 host=args.wallboard[0],
                 port=args.wallboard[1],
                 ami=client,
+                records=pipeline.records if pipeline is not None else None,  # one builder per AMI link
                 store=None,
                 audit=writer,
                 status_file=args.status_file,

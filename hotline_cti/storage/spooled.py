@@ -14,10 +14,11 @@ import json
 import uuid
 from typing import Any
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentStateChange
-from hotline_cti.records.model import CallRecord, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, TransferRecord
 
 __all__ = [
     "OutboxRow",

@@ -26,10 +26,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentState, AgentStateChange
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 from hotline_cti.storage import migrate
 from hotline_cti.storage.tables import actions, agent_states, calls, command_replies, outbox, ratings, transfers
 

@@ -111,6 +111,7 @@ class BatchWriter:
         )
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
+        self._outbox_listeners: list[Callable[[], object]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._down_since: float | None = None  # loop time of the first failed write of an outage
@@ -134,6 +135,11 @@ class BatchWriter:
     def database_down(self) -> bool:
         """True between a failed write and the next successful one."""
         return self._down_since is not None
+
+    def on_outbox_commit(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` each time outbox rows were committed (the MQTT publisher's ``notify``): the
+        publisher is told about new rows instead of polling for them."""
+        self._outbox_listeners.append(listener)
 
     def submit_call(self, record: CallRecord) -> bool:
         """Queue a call record (upserted by call_id). Returns False only when the bound dropped it."""
@@ -331,6 +337,12 @@ class BatchWriter:
             return
         self.spool.delete(lane.name, batch)
         lane.written += len(batch)
+        if lane is self._events:
+            for listener in self._outbox_listeners:
+                try:
+                    listener()
+                except Exception:  # a listener must not make committed rows look unwritten
+                    log.exception("storage writer: an outbox listener failed")
 
 
 def _short(exc: BaseException) -> str:

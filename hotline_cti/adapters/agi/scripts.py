@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
 from hotline_cti.core.model import Call, Decision
-from hotline_cti.core.routing import decide
+from hotline_cti.core.routing import NO_KEY_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
 
 
@@ -183,7 +183,7 @@ def ivr_script(
         base.dialled,
         caller=base.caller,
         city=base.city,
-        ivr_choice=choice or "0",
+        ivr_choice=choice or NO_KEY_DIGIT,
         topic=topic if topic.isdigit() else None,
     )
     return FixedScript.of(decision_commands(decider(call, table, now), ((cv.IVR_CHOICE, choice),)))

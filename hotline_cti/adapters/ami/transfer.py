@@ -25,6 +25,7 @@ from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, Ami
 from hotline_cti.adapters.ami.lines import handover_refusal
 from hotline_cti.adapters.ami.protocol import Message
 from hotline_cti.channel_vars import CALL_ID
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     TRANSFER_CONTEXT,
     TRANSFER_EXTEN,
@@ -40,7 +41,7 @@ from hotline_cti.core.transfer import (
 from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferRecord
 
 log = logging.getLogger(__name__)
 

@@ -42,11 +42,12 @@ from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.replay import CommandLog, Key, ReplayCache, Reply
 from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.schema import is_agent_id
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord, ActionSink, audit
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferRecord
 
 log = logging.getLogger(__name__)
 
