@@ -77,6 +77,7 @@ EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow q
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
 EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
 EVENT_HANDOVER = "HotlineHandover"  # an emergency line handed the call over to 12345 (hotline-handover)
+EVENT_RECORDING = "HotlineRecording"  # the file the caller's recording goes to (hotline-record)
 FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.

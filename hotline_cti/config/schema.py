@@ -224,6 +224,46 @@ class Hotline(Strict):
     notes: str | None = None
 
 
+_RECORDING_DIR = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def _recording_dir(value: str) -> str:
+    # The path goes into the dialplan (MONITOR_FILENAME) and is served by the wallboard: no dialplan syntax
+    # (',', '$', '(', ';'), no spaces and no '..'.
+    if not _RECORDING_DIR.match(value) or ".." in value.split("/") or value.strip("/") == "":
+        raise ValueError(
+            f"{value!r} is not a recordings directory: a path of letters, digits, '.', '_', '-' and '/',"
+            " e.g. hotline (under Asterisk's monitor dir) or /srv/recordings"
+        )
+    return value.rstrip("/")
+
+
+def _absolute_dir(value: str) -> str:
+    value = _recording_dir(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path, e.g. /var/spool/asterisk/monitor")
+    return value
+
+
+class Recording(Strict):
+    """Call recording (通话录音): MixMonitor on the caller's channel from the moment an agent answers.
+
+    ``enabled`` is the default of every 12345 queue and expert-seat queue; ``queues`` and
+    ``expert_groups`` turn single queues on or off by id. Files are ``<dir>/<YYYYMMDD>/<call id>-<epoch>.<format>``
+    (no caller number in any name) and are deleted after ``retention_days`` by ``hotline-cti recordings cleanup``.
+    A relative ``dir`` is under Asterisk's monitor directory (``astspooldir``/monitor), which ``monitor_dir``
+    names for the programs that read the files (cleanup, the wallboard).
+    """
+
+    enabled: bool = True
+    format: Literal["wav", "gsm", "wav49"] = "wav"
+    dir: Annotated[str, AfterValidator(_recording_dir)] = "hotline"
+    monitor_dir: Annotated[str, AfterValidator(_absolute_dir)] = "/var/spool/asterisk/monitor"
+    retention_days: int = Field(default=180, ge=1, le=3650)
+    queues: dict[Slug, bool] = Field(default_factory=dict)
+    expert_groups: dict[Slug, bool] = Field(default_factory=dict)
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -242,3 +282,4 @@ class MergerConfig(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
     hotlines: list[Hotline]
+    recording: Recording = Field(default_factory=Recording)

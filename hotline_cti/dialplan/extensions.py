@@ -20,7 +20,7 @@ from hotline_cti.core.model import Action
 from hotline_cti.core.numbers import NumberError, dialled_forms, is_short_code, parse_dialled
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
-from hotline_cti.dialplan import names
+from hotline_cti.dialplan import names, recording
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.targets import transfer_targets
 
@@ -292,6 +292,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"ExecIf({equals(cv.OVERFLOW_AFTER, '0')}?Set({cv.OVERFLOW_AFTER}=))")
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
+    q.add(recording.gosub())
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
@@ -335,6 +336,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f.add(f"NoOp(no decision from the controller: {v(cv.TARGET)})")
     f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
+    f.add(recording.gosub())
     f.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     f.add(f"Playback({cv.sound('goodbye')})").add("Hangup()")
@@ -387,6 +389,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         # The transfer target must not inherit the agents' transfer keys.
         o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)")
         if t.queue is not None:
+            o.add(recording.gosub(f"-t{t.code}"))
             o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
         else:
             o.add(f"Dial({t.dial},{opts.dial_timeout * 2},g)")
@@ -438,4 +441,5 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     )
     ho.add(f"Goto({names.CTX_FALLBACK},s,1)")
     parts.append(_context(names.CTX_HANDOVER, "a call handed over to 12345 by an emergency line", [ho]))
+    parts.append(recording.record_context(cfg))
     return "\n".join(parts)
