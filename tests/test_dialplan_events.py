@@ -65,9 +65,7 @@ async def test_queue_overflow_and_rating_events(port: int) -> None:
     assert result.visited == ["gx-l12315", "gx-general"]
     # named once before the first queue (the overflow queue records to the same file): call id and time only
     assert recording["UserEvent"] == "HotlineRecording" and recording["CallId"] == CALL_ID
-    assert re.fullmatch(
-        r"hotline/\d{8}/" + re.escape(CALL_ID) + r"-\d*\.wav", recording["File"]
-    ), recording
+    assert re.fullmatch(r"hotline/\d{8}/" + re.escape(CALL_ID) + r"-\d*\.wav", recording["File"]), recording
 
 
 async def test_no_rating_event_without_a_valid_key(port: int) -> None:
