@@ -19,10 +19,12 @@ from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
 from hotline_cti.serve.options import listen_address as _listen
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
+from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import start_wallboard
 from hotline_cti.wallboard.throttle import LoginLimits
 
@@ -128,8 +130,10 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSou
     writer = BatchWriter(store) if store is not None else None  # logins and supervisor actions are audited
     if writer is not None:
         await writer.start()
+    # the recordings dir as the config named it at start (a new dir needs a restart)
+    library = RecordingLibrary.of(load_config(holder.path).model, store) if store is not None else None
     runner = await start_wallboard(
-        holder.table, host=host, port=port, ami=client, store=store, users=users, audit=writer
+        holder.table, host=host, port=port, ami=client, store=store, users=users, audit=writer, recordings=library
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

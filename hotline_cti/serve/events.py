@@ -41,6 +41,7 @@ from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import UsersFileError
+from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
 
 log = logging.getLogger("hotline_cti.serve.events")
@@ -248,9 +249,11 @@ async def run_events(
                 store=None,
                 audit=writer,
                 status_file=args.status_file,
+                # the recordings dir as the config named it at start (a new dir needs a restart)
+                recordings=RecordingLibrary.of(load_config(holder.path).model, store),
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
-        except (UsersFileError, ValueError, OSError) as exc:
+        except (UsersFileError, ValueError, OSError, ConfigError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
         connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")

@@ -330,6 +330,12 @@ class Store:
 
     # ------------------------------------------------------------------ reads
 
+    async def recording_path(self, call_id: str) -> str | None:
+        """The recording path stored with a call ('' when not recorded), None for an unknown call."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(calls.c.recording_path).where(calls.c.call_id == call_id))).first()
+        return None if row is None else str(row[0])
+
     async def calls_between(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
     ) -> list[CallRecord]:

@@ -7,6 +7,7 @@ Routes::
     GET  /events (SSE), /api/state (JSON)       logged in (anonymous -> 401)
     POST /api/ack {"id"}                        supervisor (viewer -> 403)
     POST /api/thresholds {"answer_target", "wait_alert"}   supervisor
+    GET  /api/recordings/{call_id}              supervisor: the call's recording (audio, Range requests)
     GET  /static/wallboard.css, /static/wallboard.js       anyone
 
 Supervisor POSTs must carry ``X-Requested-With: wallboard`` (a header a cross-site form cannot set),
@@ -32,9 +33,11 @@ from aiohttp import web
 
 from hotline_cti.records.actions import ActionRecord, ActionSink
 from hotline_cti.records.actions import audit as audit_action
+from hotline_cti.storage.recordings import content_type as recording_type
 from hotline_cti.wallboard import assets
 from hotline_cti.wallboard.auth import Session, SessionSigner, User, UsersSource, check_password
 from hotline_cti.wallboard.hub import Hub
+from hotline_cti.wallboard.recordings import CALL_ID, NotServable, RecordingLibrary
 from hotline_cti.wallboard.sessions import SessionStore
 from hotline_cti.wallboard.throttle import LoginThrottle
 
@@ -49,6 +52,7 @@ SESSIONS_KEY: web.AppKey[SessionStore] = web.AppKey("sessions", SessionStore)
 THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("throttle", LoginThrottle)
 GATE_KEY: web.AppKey[_HashGate] = web.AppKey("hash_gate")
 AUDIT_KEY: web.AppKey[_Audit] = web.AppKey("audit")
+RECORDINGS_KEY: web.AppKey[RecordingLibrary | None] = web.AppKey("recordings")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
@@ -304,6 +308,44 @@ async def thresholds(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "answer_target": t.answer_target, "wait_alert": t.wait_alert})
 
 
+async def recording(request: web.Request) -> web.StreamResponse:
+    """GET /api/recordings/{call_id}: a supervisor plays a call's recording (audited).
+
+    No X-Requested-With here: an ``<audio>`` element cannot send it, and a GET changes nothing (the session
+    cookie is SameSite=Strict, so another site cannot make the browser send it). A player asks again for
+    later ranges: only the request for the start of the file (no Range, or one from byte 0) is audited.
+    """
+    session = current(request)
+    audit, call_id = request.app[AUDIT_KEY], request.match_info["call_id"]
+    detail = f"call {call_id[:64]}"
+    if not session.is_supervisor:
+        why = "supervisors only: viewers cannot play recordings"
+        audit(session.user, "recording:play", "refused", detail, why)
+        raise web.HTTPForbidden(text=why, content_type="text/plain")
+    library = request.app[RECORDINGS_KEY]
+    if library is None:
+        raise web.HTTPNotFound(text="recordings are not served here (no database)", content_type="text/plain")
+    if not CALL_ID.match(call_id):
+        audit(session.user, "recording:play", "refused", detail[:80], "not a call id")
+        raise web.HTTPBadRequest(text="not a call id", content_type="text/plain")
+    try:
+        path = await library.file_of(call_id)
+    except NotServable as exc:
+        audit(session.user, "recording:play", "refused", detail, str(exc))
+        raise web.HTTPNotFound(text=f"no recording to play: {exc}", content_type="text/plain") from None
+    first = request.http_range.start in (None, 0)
+    if first:
+        audit(session.user, "recording:play", "ok", f"{detail}: {path.name}")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": recording_type(path),
+            "Content-Disposition": f'inline; filename="{path.name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 async def css(request: web.Request) -> web.Response:
     """GET /static/wallboard.css."""
     return web.Response(text=assets.CSS, content_type="text/css", charset="utf-8")
@@ -323,11 +365,13 @@ def build_app(
     throttle: LoginThrottle | None = None,
     audit: ActionSink | None = None,
     sessions: SessionStore | None = None,
+    recordings: RecordingLibrary | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller runs it (and starts ``hub``).
 
     ``users``: a fixed mapping, or a :class:`UsersSource` that follows its file. ``throttle``: login limits
     (default :class:`LoginLimits` defaults). ``audit``: where login and supervisor-action rows go.
+    ``recordings``: the records table and recordings dir supervisors play recordings from (none: 404).
     """
     app = web.Application(middlewares=[auth_middleware])
     app[HUB_KEY] = hub
@@ -337,6 +381,7 @@ def build_app(
     app[SESSIONS_KEY] = sessions if sessions is not None else SessionStore()
     app[THROTTLE_KEY] = throttle if throttle is not None else LoginThrottle()
     app[AUDIT_KEY] = _Audit(audit, lambda: hub.state.table.region)
+    app[RECORDINGS_KEY] = recordings
     gate = app[GATE_KEY] = _HashGate()
 
     async def stop_pool(_app: web.Application) -> None:
@@ -352,6 +397,7 @@ def build_app(
     app.router.add_get("/api/state", state)
     app.router.add_post("/api/ack", acknowledge)
     app.router.add_post("/api/thresholds", thresholds)
+    app.router.add_get("/api/recordings/{call_id}", recording)
     app.router.add_get("/static/wallboard.css", css)
     app.router.add_get("/static/wallboard.js", js)
     return app
