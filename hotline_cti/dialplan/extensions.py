@@ -22,6 +22,7 @@ from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
 from hotline_cti.dialplan import names, recording
 from hotline_cti.dialplan.options import RenderOptions
+from hotline_cti.dialplan.spy import spy_context
 from hotline_cti.dialplan.targets import transfer_targets
 
 
@@ -360,6 +361,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     # "__": the keys are pressed on the agent's PJSIP leg, two hops on (Local;1 -> Local;2 -> Dial in hotline-agents).
     setup = _Ext("s").add(f"Set(__DYNAMIC_FEATURES={names.FEATURE_GROUP})")
+    # Inherited down to the agent's phone leg (Local member -> Dial(PJSIP/...)): what a supervisor may spy on.
+    setup.add(f"Set(__{cv.AGENT_LEG}=1)")
     setup.add(f"Set(__TRANSFER_CONTEXT={names.CTX_XFER_OUT})").add("Return()")
     parts.append(
         _context(names.CTX_AGENT_SETUP, "agent leg before it rings: one-key transfers, atxfer context", [setup])
@@ -387,7 +390,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     xfers: list[_Ext] = []
     for t in targets:
         # The transfer target must not inherit the agents' transfer keys.
-        o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)")
+        o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)").add(f"Set(__{cv.AGENT_LEG}=)")
         if t.queue is not None:
             o.add(recording.gosub(f"-t{t.code}"))
             o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
@@ -442,4 +445,5 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     ho.add(f"Goto({names.CTX_FALLBACK},s,1)")
     parts.append(_context(names.CTX_HANDOVER, "a call handed over to 12345 by an emergency line", [ho]))
     parts.append(recording.record_context(cfg))
+    parts.append(spy_context())
     return "\n".join(parts)

@@ -17,6 +17,7 @@ from typing import Any
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, TransferMode, TransferRecord
+from hotline_cti.records.spy import SpyRecord
 
 __all__ = [
     "OutboxRow",
@@ -24,10 +25,12 @@ __all__ = [
     "decode_call",
     "decode_event",
     "decode_rating",
+    "decode_spy",
     "decode_transfer",
     "encode_call",
     "encode_event",
     "encode_rating",
+    "encode_spy",
     "encode_transfer",
 ]
 
@@ -69,6 +72,14 @@ def decode_transfer(body: str) -> TransferRecord:
     data["at"] = dt.datetime.fromisoformat(data["at"])
     data["mode"] = TransferMode(data["mode"])
     return TransferRecord(**data)
+
+
+def encode_spy(spy: SpyRecord) -> str:
+    return _dumps(spy.to_dict())
+
+
+def decode_spy(body: str) -> SpyRecord:
+    return SpyRecord.from_dict(json.loads(body))
 
 
 def encode_action(action: ActionRecord) -> str:

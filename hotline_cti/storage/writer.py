@@ -36,6 +36,7 @@ from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.model import CallRecord, TransferRecord
+from hotline_cti.records.spy import SpyRecord
 from hotline_cti.storage import spooled
 from hotline_cti.storage.spool import Spool
 from hotline_cti.storage.store import Store
@@ -95,9 +96,17 @@ class BatchWriter:
         self._ratings = _Lane("ratings", spooled.encode_rating, spooled.decode_rating, store.add_ratings)
         self._transfers = _Lane("transfers", spooled.encode_transfer, spooled.decode_transfer, store.add_transfers)
         self._actions = _Lane("actions", spooled.encode_action, spooled.decode_action, store.add_actions)
+        self._spies = _Lane("spies", spooled.encode_spy, spooled.decode_spy, store.add_spies)
         self._events = _Lane("events", spooled.encode_event, spooled.decode_event, store.append_outbox)
         # Written in this order each round: a call's row before the events that announce it.
-        self._lanes: tuple[_Lane[Any], ...] = (self._calls, self._ratings, self._transfers, self._actions, self._events)
+        self._lanes: tuple[_Lane[Any], ...] = (
+            self._calls,
+            self._ratings,
+            self._transfers,
+            self._actions,
+            self._spies,
+            self._events,
+        )
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -135,6 +144,10 @@ class BatchWriter:
     def submit_transfer(self, transfer: TransferRecord) -> bool:
         """Queue a transfer audit row."""
         return self._submit(self._transfers, transfer)
+
+    def submit_spy(self, spy: SpyRecord) -> bool:
+        """Queue a listen / whisper / barge audit row (again under the same spy_id once it ended)."""
+        return self._submit(self._spies, spy)
 
     def submit_action(self, action: ActionRecord) -> bool:
         """Queue a supervisor-action or MQTT-command audit row."""

@@ -1,0 +1,52 @@
+"""Listen / whisper / barge audit rows: through the writer (and its spool) into ``spies``, updated when the leg ends."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+from hotline_cti.records.spy import SpyMode, SpyRecord
+from hotline_cti.storage import spooled
+from hotline_cti.storage.store import Store
+from hotline_cti.storage.writer import BatchWriter
+
+T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def _spy(**kw: object) -> SpyRecord:
+    values: dict[str, object] = {
+        "call_id": "1700000000.1",
+        "at": T0,
+        "requested_by": "wallboard:boss",
+        "mode": SpyMode.WHISPER,
+        "channel": "PJSIP/agent1001-0000000a",
+        "supervisor_phone": "PJSIP/sup1",
+        "result": "ok",
+        "started": T0 + dt.timedelta(seconds=2),
+    }
+    values.update(kw)
+    return SpyRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_a_spy_row_is_written_then_given_its_end(sqlite_store: Store, batch_writer: BatchWriter) -> None:
+    row = _spy()
+    batch_writer.submit_spy(row)
+    await batch_writer.flush()
+    assert await sqlite_store.spies_between() == [row]
+    done = dataclasses.replace(row, ended=T0 + dt.timedelta(seconds=95))
+    batch_writer.submit_spy(done)
+    await batch_writer.flush()
+    (stored,) = await sqlite_store.spies_between()
+    assert stored == done and stored.seconds == 93.0
+    assert await sqlite_store.spies_between(since=T0 + dt.timedelta(seconds=1)) == []
+
+
+def test_the_spool_keeps_every_field_and_the_event_masks_numbers() -> None:
+    row = _spy(channel="Local/13812345678@hotline-onekey-00000001;1", reason="caller 13812345678 gone", ended=T0)
+    assert spooled.decode_spy(spooled.encode_spy(row)) == row
+    event = row.event("gx")
+    assert (event.type, event.topic) == ("spies", "hotline/gx/spies")
+    text = json.dumps(event.data, ensure_ascii=False)
+    assert "13812345678" not in text and "138****5678" in text
+    assert event.data["seconds"] == -2.0 and event.data["mode"] == "whisper"
