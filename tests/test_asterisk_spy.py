@@ -28,16 +28,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import compile_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
+from hotline_cti.privacy import mask_numbers
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage.store import Store
+from hotline_cti.wallboard.app import build_app
+from hotline_cti.wallboard.auth import SessionSigner, User, hash_password
+from hotline_cti.wallboard.hub import Hub
+from hotline_cti.wallboard.supervision import Listening
 from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, free_port, silent_wav, start_asterisk
 
 REPO = Path(__file__).resolve().parent.parent
@@ -366,3 +375,88 @@ def test_only_an_agent_leg_of_a_live_call_is_spied_on(rig: Rig) -> None:
     assert code == 3 and "is not a phone to call" in str(row["reason"])
     # Nothing was originated: no spy leg ever started.
     assert [e for e in list(rig.ami.events)[mark:] if e.get("Event") in ("ChanSpyStart", "OriginateResponse")] == []
+
+
+class _Sink:
+    """The audit sink of the wall and the executor (a BatchWriter in serve): rows kept for the assertions."""
+
+    def __init__(self) -> None:
+        self.spies: list[SpyRecord] = []
+        self.actions: list[ActionRecord] = []
+
+    def submit_spy(self, spy: SpyRecord) -> None:
+        self.spies.append(spy)
+
+    def submit_action(self, action: ActionRecord) -> None:
+        self.actions.append(action)
+
+    def submit_event(self, event: object) -> None:
+        pass
+
+
+def test_a_supervisor_whispers_from_the_wallboard_and_a_viewer_cannot(rig: Rig) -> None:
+    live = answered(rig)
+    sink = _Sink()
+    users = {
+        "boss": User("boss", "supervisor", hash_password("boss-pw", iterations=1000)),
+        "eve": User("eve", "viewer", hash_password("eve-pw", iterations=1000)),
+    }
+    headers = {"X-Requested-With": "wallboard"}
+
+    async def scenario() -> tuple[int, dict[str, object]]:
+        settings = AmiSettings(
+            host="127.0.0.1", port=rig.pbx.ami_port, username=rig.pbx.ami_user, secret=rig.pbx.ami_secret
+        )
+        client = AmiClient(settings)
+        await client.connect()
+        try:
+            executor = SpyExecutor(client, sink, "gx")
+            table = compile_config(load_config(CONFIG).model)
+            app = build_app(
+                Hub(table),
+                users,
+                SessionSigner(b"s"),
+                audit=sink,
+                listening=Listening(executor, lambda: {"boss": PHONE}),
+            )
+            async with TestClient(TestServer(app)) as http:
+                await http.post("/login", data={"user": "eve", "password": "eve-pw"}, allow_redirects=False)
+                body = {"target": live.call_id, "mode": "whisper"}
+                assert (await http.post("/api/spy", json=body, headers=headers)).status == 403
+                await http.post("/logout", allow_redirects=False)
+                await http.post("/login", data={"user": "boss", "password": "boss-pw"}, allow_redirects=False)
+                assert (await http.post("/api/spy", json=body)).status == 403  # no X-Requested-With
+                bad = await http.post("/api/spy", json={"target": live.caller, "mode": "whisper"}, headers=headers)
+                assert bad.status == 409 and (await bad.json())["reason"] == "not an agent's leg in a call"
+                resp = await http.post("/api/spy", json=body, headers=headers)
+                answer = await resp.json()
+                await asyncio.sleep(3)
+                spyer = next(e for e in reversed(list(rig.ami.events)) if e.get("Event") == "ChanSpyStart")
+                await client.action("Hangup", {"Channel": spyer["SpyerChannel"]})
+                for _ in range(200):  # the executor audits the end when Asterisk reports it
+                    if len(sink.spies) == 3:
+                        break
+                    await asyncio.sleep(0.05)
+                return resp.status, answer
+        finally:
+            await client.close()
+
+    status, answer = asyncio.run(scenario())
+    # the answer masks digit runs, as every event and reply does (the sink keeps the channel as it is)
+    assert status == 200 and answer["result"] == "ok" and answer["channel"] == mask_numbers(live.agent)
+    refused, started, ended = sink.spies
+    assert refused.result == "refused" and started.spy_id == ended.spy_id == answer["spy_id"]
+    assert (ended.requested_by, ended.mode, ended.call_id) == ("wallboard:boss", SpyMode.WHISPER, live.call_id)
+    assert ended.channel == live.agent and ended.supervisor_phone == PHONE
+    assert ended.started is not None and ended.ended is not None and (ended.seconds or 0) > 2.5
+    plays = [(a.actor, a.action, a.result) for a in sink.actions if a.action == "spy"]
+    assert plays == [
+        ("wallboard:eve", "spy", "refused"),
+        ("wallboard:boss", "spy", "refused"),
+        ("wallboard:boss", "spy", "refused"),
+        ("wallboard:boss", "spy", "ok"),
+    ]
+    rig.ami.action("Hangup", Channel=live.caller)
+    agent, caller = heard(rig, "agent"), heard(rig, "caller")
+    assert power(agent, SUPERVISOR_TONE) > power(agent, CALLER_TONE) / 100
+    assert power(caller, SUPERVISOR_TONE) < power(caller, AGENT_TONE) / 1000

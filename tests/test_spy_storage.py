@@ -5,11 +5,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import sys
+from pathlib import Path
 
+import pytest
+
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
 from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import spooled
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import SMALL_YAML
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -50,3 +59,25 @@ def test_the_spool_keeps_every_field_and_the_event_masks_numbers() -> None:
     text = json.dumps(event.data, ensure_ascii=False)
     assert "13812345678" not in text and "138****5678" in text
     assert event.data["seconds"] == -2.0 and event.data["mode"] == "whisper"
+
+
+@pytest.mark.parametrize(
+    ("phones", "message"),
+    [
+        ("{boss: 'PJSIP/sup1,qB'}", "is not a phone to call"),
+        ("{boss: 'DAHDI/1'}", "is not a phone to call"),
+        ("{'bo ss': PJSIP/sup1}", "is not a wallboard user name"),
+    ],
+)
+def test_supervisors_phones_are_checked_with_their_line(tmp_path: Path, phones: str, message: str) -> None:
+    path = tmp_path / "cfg.yaml"
+    text = SMALL_YAML + f"supervision:\n  phones: {phones}\n"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    found = [str(p) for p in info.value.problems]
+    assert any(message in p and f"cfg.yaml:{len(text.splitlines())}:" in p for p in found), found
+
+
+def test_supervisors_phones_default_to_none(small_config_path: Path) -> None:
+    assert load_config(small_config_path).model.supervision.phones == {}

@@ -13,9 +13,9 @@ import logging
 import sys
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
-from hotline_cti.adapters.ami.spy import FAILED, OK, REFUSED, SpyExecutor, SpyRequest, SpyTimeouts
+from hotline_cti.adapters.ami.spy import FAILED, OK, REFUSED, SpyExecutor, SpyTimeouts
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.spy import SpyMode, SpyRecord
+from hotline_cti.records.spy import SpyMode, SpyRecord, SpyRequest
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.text_output import key_values, to_json

@@ -18,6 +18,7 @@ from pathlib import Path
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.serve.options import listen_address as _listen
@@ -26,6 +27,7 @@ from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
 from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import start_wallboard
+from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits
 
 log = logging.getLogger("hotline_cti.wallboard")
@@ -130,10 +132,20 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSou
     writer = BatchWriter(store) if store is not None else None  # logins and supervisor actions are audited
     if writer is not None:
         await writer.start()
-    # the recordings dir as the config named it at start (a new dir needs a restart)
-    library = RecordingLibrary.of(load_config(holder.path).model, store) if store is not None else None
+    # the recordings dir and supervisors' phones as the config named them at start (restart to change)
+    model = load_config(holder.path).model
+    library = RecordingLibrary.of(model, store) if store is not None else None
+    listening = Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones)
     runner = await start_wallboard(
-        holder.table, host=host, port=port, ami=client, store=store, users=users, audit=writer, recordings=library
+        holder.table,
+        host=host,
+        port=port,
+        ami=client,
+        store=store,
+        users=users,
+        audit=writer,
+        recordings=library,
+        listening=listening,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

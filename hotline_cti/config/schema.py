@@ -264,6 +264,28 @@ class Recording(Strict):
     expert_groups: dict[Slug, bool] = Field(default_factory=dict)
 
 
+_PHONE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@+-]{1,80}$")
+_LOGIN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _phones(value: dict[str, str]) -> dict[str, str]:
+    for user, phone in value.items():
+        if not _LOGIN.match(user):
+            raise ValueError(f"{user!r} is not a wallboard user name")
+        if not _PHONE.match(phone):
+            raise ValueError(f"{phone!r} (for {user}) is not a phone to call: e.g. PJSIP/sup1")
+    return value
+
+
+class Supervision(Strict):
+    """Listening in (监听/耳语/强插) from the wallboard: the phone Asterisk calls for each supervisor login.
+
+    A supervisor with no phone here cannot listen in from the wallboard (the CLI names its ``--phone``).
+    """
+
+    phones: Annotated[dict[str, str], AfterValidator(_phones)] = Field(default_factory=dict)
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -283,3 +305,4 @@ class MergerConfig(Strict):
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
     hotlines: list[Hotline]
     recording: Recording = Field(default_factory=Recording)
+    supervision: Supervision = Field(default_factory=Supervision)

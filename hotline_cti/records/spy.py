@@ -20,6 +20,16 @@ class SpyMode(StrEnum):
     BARGE = "barge"  # ChanSpy B: agent and caller both hear the supervisor
 
 
+@dataclass(frozen=True, slots=True)
+class SpyRequest:
+    """Listen to ``target`` (an agent's channel, or a call id) from ``phone``, asked by ``requested_by``."""
+
+    target: str
+    mode: SpyMode
+    phone: str
+    requested_by: str
+
+
 @dataclass(slots=True)
 class SpyRecord:
     """One request to listen in, and what became of the supervisor's spy leg (its start and end from Asterisk)."""

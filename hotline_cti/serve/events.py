@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.adapters.ami.transfer import TransferExecutor
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
@@ -43,6 +44,7 @@ from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import UsersFileError
 from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
+from hotline_cti.wallboard.supervision import Listening
 
 log = logging.getLogger("hotline_cti.serve.events")
 
@@ -241,6 +243,7 @@ async def run_events(
     seeding: asyncio.Task[None] | None = None
     if args.wallboard is not None:
         try:  # subscribed before the AMI login, so the first resync reaches it too
+            model = load_config(holder.path).model
             wallboard = await start_wallboard(
                 holder.table,
                 host=args.wallboard[0],
@@ -249,8 +252,11 @@ async def run_events(
                 store=None,
                 audit=writer,
                 status_file=args.status_file,
-                # the recordings dir as the config named it at start (a new dir needs a restart)
-                recordings=RecordingLibrary.of(load_config(holder.path).model, store),
+                # the recordings dir and supervisors' phones as the config named them at start (restart to change)
+                recordings=RecordingLibrary.of(model, store),
+                listening=None
+                if client is None
+                else Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones),
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
         except (UsersFileError, ValueError, OSError, ConfigError) as exc:

@@ -25,7 +25,7 @@ from hotline_cti.channel_vars import AGENT_LEG, CALL_ID, SPY_TARGET
 from hotline_cti.dialplan.spy import CTX_SPY
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.spy import SpyMode, SpyRecord
+from hotline_cti.records.spy import SpyRecord, SpyRequest
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,6 @@ class SpySink(Protocol):
     def submit_spy(self, spy: SpyRecord) -> object: ...
 
     def submit_event(self, event: Event) -> object: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SpyRequest:
-    """Listen to ``target`` (an agent's channel, or a call id) from ``phone``."""
-
-    target: str
-    mode: SpyMode
-    phone: str
-    requested_by: str
 
 
 @dataclass(frozen=True, slots=True)
