@@ -10,11 +10,14 @@ Asterisk's own events (HotlineRecording, MixMonitorStart).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import re
 import shutil
+import socket
 import struct
+import subprocess
 import time
 import uuid
 import wave
@@ -35,10 +38,11 @@ from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord
-from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, silent_wav, start_asterisk
+from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, free_port, silent_wav, start_asterisk
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
+CLI = REPO / ".venv" / "bin" / "hotline-cti"
 NUMBER = "12300"  # at the rig's time a transition line: a short prompt, then a queue (no menu)
 CALLER_NUMBER = "07735551234"
 CALLER_TONE, AGENT_TONE, EXPERT_TONE, NOBODY = 440.0, 1000.0, 1800.0, 2600.0
@@ -58,6 +62,47 @@ exten => lexpert,1,Answer()
  same => n,Playtones({int(EXPERT_TONE)})
  same => n,Wait(60)
  same => n,Hangup()
+
+[rig-seat]
+; a sub-centre's seat behind the pstn trunk (a SIP call to this Asterisk itself): answers with the same tone
+exten => _X.,1,Answer()
+ same => n,Playtones({int(EXPERT_TONE)})
+ same => n,Wait(60)
+ same => n,Hangup()
+"""
+
+
+def _pjsip(loop_port: int) -> str:
+    """The ``pstn`` trunk whose contact is this Asterisk itself (a second transport), answered in ``rig-seat``."""
+    return f"""
+[transport-loop]
+type = transport
+protocol = udp
+bind = 127.0.0.1:{loop_port}
+
+[loop]
+type = endpoint
+context = rig-seat
+disallow = all
+allow = ulaw
+direct_media = no
+
+[loop]
+type = identify
+endpoint = loop
+match = 127.0.0.1
+
+[pstn]
+type = endpoint
+context = hotline-inbound
+disallow = all
+allow = ulaw
+direct_media = no
+aors = pstn
+
+[pstn]
+type = aor
+contact = sip:pstn@127.0.0.1:{loop_port}
 """
 
 
@@ -97,6 +142,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         generated_dir=out,
         extra_extensions=HARNESS,
         extra_queues=members,
+        pjsip=_pjsip(free_port(socket.SOCK_DGRAM)),
         sounds=sounds,
     )
     ami = pbx.ami()
@@ -254,3 +300,47 @@ def test_the_recording_goes_on_through_a_blind_transfer(rig: Rig) -> None:
         if e.get("UserEvent") == "HotlineRecording" and e.get("CallId") == call_id and e["File"] != file
     ]
     assert len(second) == 1 and re.search(r"-\d{10}-t9001\.wav$", second[0]), second
+
+
+@pytest.mark.parametrize(("mode", "target"), [("attended", "9001"), ("threeway", "8001")])
+def test_the_recording_goes_on_through_attended_and_threeway_transfers(
+    rig: Rig, mode: str, target: str, tmp_path: Path
+) -> None:
+    """Attended (the agent consults the expert seats, then hangs up) and three-way (caller, agent and the
+    customs sub-centre's seat in a ConfBridge), both asked with ``hotline-cti transfer``: the caller's one
+    file goes on and holds the target (both play 1800 Hz)."""
+    _record_id, call_id, agent, file, since = answered(rig)
+    time.sleep(2)
+    mark = len(rig.ami.events)
+    env = {
+        **os.environ,
+        "HOTLINE_AMI_HOST": "127.0.0.1",
+        "HOTLINE_AMI_PORT": str(rig.pbx.ami_port),
+        "HOTLINE_AMI_USER": rig.pbx.ami_user,
+        "HOTLINE_AMI_SECRET": rig.pbx.ami_secret,
+    }
+    args = [str(CLI), "transfer", agent, "--to", target, "--mode", mode, "--config", str(CONFIG)]
+    args += ["--database", f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}", "--json"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if mode == "attended":
+        event(rig, mark, lambda e: e.get("Event") == "AgentConnect" and e.get("MemberName") == "lexpert", 30)
+        time.sleep(1)
+        rig.ami.action("Hangup", Channel=agent)  # the agent completes the transfer
+        done = event(rig, mark, lambda e: e.get("Event") == "AttendedTransfer")
+        assert done["Result"] == "Success"
+    else:
+        event(rig, mark, lambda e: e.get("Event") == "ConfbridgeJoin" and e.get("Uniqueid") == call_id)
+        event(rig, mark, lambda e: e.get("Event") == "ConfbridgeJoin" and e["Channel"].startswith("Local/8001@"))
+    out, err = proc.communicate(timeout=60)
+    assert json.loads(out)["result"] == "ok", (out, err)
+    time.sleep(3)
+    rig.ami.action("Hangup", Channel=f"/^Local/{NUMBER}@hotline-inbound-.*;1$/")
+    event(rig, since, lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id)
+    path = rig.host_dir / file.removeprefix(rig.asterisk_dir + "/")
+    finished(path, 5.0)
+    length = duration(path)
+    nobody = tone_power(path, 0.5, length, NOBODY)
+    powers = {f: tone_power(path, 0.5, length, f) for f in (CALLER_TONE, AGENT_TONE, EXPERT_TONE)}
+    assert min(powers.values()) > 100 * nobody, (powers, nobody)
+    # the expert seats were recorded after the transfer: in the last seconds of the file
+    assert tone_power(path, length - 2.0, length, EXPERT_TONE) > 100 * nobody
