@@ -159,3 +159,25 @@ async def test_the_served_file_is_read_at_request_time(setup: tuple[TestClient, 
     await _login(client, "boss")
     os.remove(root / "20260301" / "1700000000.1-1772352000.wav")
     assert (await client.get("/api/recordings/1700000000.1")).status == 404
+
+
+async def test_the_wall_offers_listening_and_playing_to_supervisors_only(
+    setup: tuple[TestClient, Audit, Path],  # type: ignore[type-arg]
+) -> None:
+    client, _audit, _root = setup
+    await _login(client, "eve")
+    viewer = await (await client.get("/")).text()
+    assert 'id="spy-form"' not in viewer and "recording-player" not in viewer
+    await client.post("/logout", allow_redirects=False)
+    await _login(client, "boss")
+    page = await (await client.get("/")).text()
+    for element in (
+        'id="spy-form"',
+        'id="spy-target"',
+        'id="spy-whisper"',
+        'id="play-recording"',
+        'id="recording-player"',
+    ):
+        assert element in page
+    script = await (await client.get("/static/wallboard.js")).text()
+    assert '"/api/spy"' in script and '"/api/recordings/"' in script
