@@ -181,3 +181,12 @@ async def test_the_wall_offers_listening_and_playing_to_supervisors_only(
         assert element in page
     script = await (await client.get("/static/wallboard.js")).text()
     assert '"/api/spy"' in script and '"/api/recordings/"' in script
+
+
+async def test_a_compressed_sibling_is_never_served_instead(setup: tuple[TestClient, Audit, Path]) -> None:  # type: ignore[type-arg]
+    client, _audit, root = setup
+    (root / "20260301" / "1700000000.1-1772352000.wav.gz").write_bytes(b"planted, not the recording")
+    await _login(client, "boss")
+    resp = await client.get("/api/recordings/1700000000.1", headers={"Accept-Encoding": "gzip, br"})
+    assert resp.status == 200 and "Content-Encoding" not in resp.headers
+    assert await resp.read() == AUDIO

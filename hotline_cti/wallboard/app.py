@@ -24,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -314,6 +316,14 @@ async def thresholds(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "answer_target": t.answer_target, "wait_alert": t.wait_alert})
 
 
+class _OnlyThisFile(web.FileResponse):
+    """A FileResponse that never swaps in a pre-compressed ``<name>.gz`` / ``.br`` sibling: only the checked file
+    is served, whatever the request's Accept-Encoding."""
+
+    def _get_file_path_stat_encoding(self, accept_encoding: str) -> tuple[Path | None, os.stat_result, str | None]:
+        return super()._get_file_path_stat_encoding("")
+
+
 async def recording(request: web.Request) -> web.StreamResponse:
     """GET /api/recordings/{call_id}: a supervisor plays a call's recording (audited).
 
@@ -342,7 +352,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     first = request.http_range.start in (None, 0)
     if first:
         audit(session.user, "recording:play", "ok", f"{detail}: {path.name}")
-    return web.FileResponse(
+    return _OnlyThisFile(
         path,
         headers={
             "Content-Type": recording_type(path),
