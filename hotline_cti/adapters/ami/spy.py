@@ -76,6 +76,7 @@ class SpyExecutor:
         self.timeouts = timeouts or SpyTimeouts()
         self._clock = clock
         self._ends: dict[str, asyncio.Future[dt.datetime]] = {}
+        self._watching: set[asyncio.Task[SpyRecord]] = set()  # held here: the loop keeps only weak references
 
     async def execute(self, request: SpyRequest) -> SpyRecord:
         """Check, originate, wait for ChanSpyStart, audit; never raises for a refused or failed request."""
@@ -156,7 +157,10 @@ class SpyExecutor:
         """Audit the end in the background (serve and the wallboard do not wait for it)."""
         if record.spy_id not in self._ends:
             return None
-        return asyncio.get_running_loop().create_task(self.ended(record), name=f"spy-end-{record.spy_id}")
+        task = asyncio.get_running_loop().create_task(self.ended(record), name=f"spy-end-{record.spy_id}")
+        self._watching.add(task)
+        task.add_done_callback(self._watching.discard)
+        return task
 
     async def _agent_leg(self, request: SpyRequest) -> tuple[str, str]:
         """(agent leg, HOTLINE_CALL_ID) for the request, or :class:`Refused`."""
