@@ -12,6 +12,7 @@ import pytest
 
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
+from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import spooled
 from hotline_cti.storage.store import Store
@@ -81,3 +82,27 @@ def test_supervisors_phones_are_checked_with_their_line(tmp_path: Path, phones: 
 
 def test_supervisors_phones_default_to_none(small_config_path: Path) -> None:
     assert load_config(small_config_path).model.supervision.phones == {}
+
+
+async def test_spies_and_recordings_on_postgresql(fresh_pg_url: str) -> None:
+    store = await Store.open(fresh_pg_url)
+    try:
+        row = _spy(mode=SpyMode.BARGE)
+        await store.add_spies([row])
+        done = dataclasses.replace(row, ended=T0 + dt.timedelta(seconds=30))
+        await store.add_spies([done])
+        assert await store.spies_between() == [done]
+        record = CallRecord(
+            "1700000000.1",
+            "gx",
+            T0,
+            outcome=Outcome.ANSWERED,
+            recording_file="1700000000.1-1772352000.wav",
+            recording_path="hotline/20260301/1700000000.1-1772352000.wav",
+        )
+        await store.upsert_calls([record])
+        assert await store.recording_path("1700000000.1") == "hotline/20260301/1700000000.1-1772352000.wav"
+        assert await store.recording_path("1700000000.2") is None
+        assert [c.recording_file for c in await store.calls_between()] == ["1700000000.1-1772352000.wav"]
+    finally:
+        await store.close()
