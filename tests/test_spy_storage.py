@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.records.spy import SpyMode, SpyRecord
-from hotline_cti.storage import spooled
+from hotline_cti.storage import migrate, spooled
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 
@@ -106,3 +108,31 @@ async def test_spies_and_recordings_on_postgresql(fresh_pg_url: str) -> None:
         assert [c.recording_file for c in await store.calls_between()] == ["1700000000.1-1772352000.wav"]
     finally:
         await store.close()
+
+
+def test_a_database_at_0003_upgrades_keeping_its_calls(tmp_path: Path) -> None:
+    """0007 on a database in service: existing call rows get empty recording columns; 0007 downgrades cleanly."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO calls (call_id, region, started, caller, dialled, form, origin, mode, phase, action,"
+                " target, centre, city, queue, expert, fallback, overflowed, agent, transfers, outcome)"
+                " VALUES ('1.1', 'gx', '2026-03-01 08:00:00', '', '', '', '', '', '', '', '', '', '', '', '', 0, 0,"
+                " '', '', 'answered')"
+            )
+        )
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+        assert migrate.current_revision(conn) == "0007_recordings_and_spies"
+        row = conn.execute(sa.text("SELECT recording_file, recording_path FROM calls")).one()
+        assert tuple(row) == ("", "")
+        assert conn.execute(sa.text("SELECT count(*) FROM spies")).scalar() == 0
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0003")
+        assert migrate.current_revision(conn) == "0003"
+        assert "spies" not in sa.inspect(conn).get_table_names()
+        assert conn.execute(sa.text("SELECT call_id FROM calls")).scalar() == "1.1"
+    engine.dispose()
