@@ -256,7 +256,8 @@ def answered(rig: Rig) -> Live:
 
 
 def spy(rig: Rig, target: str, mode: str, *extra: str) -> subprocess.Popen[str]:
-    args = [str(CLI), "spy", target, "--mode", mode, "--phone", PHONE, "--database", rig.database, "--json"]
+    args = [str(CLI), "spy", target, "--mode", mode, "--phone", PHONE, "--config", str(CONFIG)]
+    args += ["--database", rig.database, "--json"]
     args += ["--by", "cli:boss", *extra]
     return subprocess.Popen(args, env=rig.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -271,6 +272,14 @@ async def _stored(url: str) -> list[SpyRecord]:
     store = await Store.open(url)
     try:
         return await store.spies_between()
+    finally:
+        await store.close()
+
+
+async def _outbox(url: str) -> list[tuple[str, str]]:
+    store = await Store.open(url)
+    try:
+        return [(topic, payload) for _, topic, payload in await store.pending_events(10_000)]
     finally:
         await store.close()
 
@@ -335,6 +344,9 @@ def test_whisper_is_heard_by_the_agent_only(rig: Rig) -> None:
     )
     assert audit.channel == live.agent and audit.supervisor_phone == PHONE
     assert audit.started is not None and audit.ended is not None and 2.5 < (audit.seconds or 0) < 60
+    # and published (outbox) on the region's spies topic, once started and once ended
+    topics = [t for t, p in asyncio.run(_outbox(rig.database)) if json.loads(p)["data"]["spy_id"] == audit.spy_id]
+    assert topics == ["hotline/gx/spies", "hotline/gx/spies"]
 
 
 def test_barge_is_heard_by_agent_and_caller(rig: Rig) -> None:

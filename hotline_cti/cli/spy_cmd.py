@@ -1,6 +1,6 @@
 """``hotline-cti spy TARGET --mode listen|whisper|barge --phone PHONE``: a supervisor listens in (audited).
 
-See docs/supervision.md. Exit codes: 0 the spy leg ran, 1 AMI unreachable, 2 bad arguments or environment,
+See docs/supervision.md. Exit codes: 0 the spy leg ran, 1 invalid config or AMI unreachable, 2 bad arguments or environment,
 3 refused, 4 failed, 5 outcome unknown.
 """
 
@@ -11,9 +11,12 @@ import asyncio
 import getpass
 import logging
 import sys
+from pathlib import Path
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
 from hotline_cti.adapters.ami.spy import FAILED, OK, REFUSED, SpyExecutor, SpyTimeouts
+from hotline_cti.cli.config_cmd import load_checked, print_problems
+from hotline_cti.config.errors import ConfigError
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.spy import SpyMode, SpyRecord, SpyRequest
 from hotline_cti.storage.store import Store
@@ -30,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("target", metavar="TARGET", help="the agent's channel (PJSIP/agent1001-00000012) or the call id")
     p.add_argument("--mode", choices=[str(m) for m in SpyMode], default=str(SpyMode.LISTEN), help="default listen")
     p.add_argument("--phone", required=True, metavar="PHONE", help="the supervisor's phone to call, e.g. PJSIP/sup1")
-    p.add_argument("--region", default="", metavar="ID", help="region id for the event topic (default: none)")
+    p.add_argument("--config", required=True, type=Path, help="merger YAML (the region the audit events are for)")
     p.add_argument("--by", default="", metavar="WHO", help="who asks, for the audit (default cli:<login user>)")
     p.add_argument("--database", metavar="URL", help="audit database (default $DATABASE_URL or ./hotline-cti.db)")
     p.add_argument("--no-wait", action="store_true", help="return once listening started (the row keeps no end)")
@@ -46,16 +49,21 @@ def run(args: argparse.Namespace) -> int:
         print("error: --ring must be in (0, 600] and --timeout in (0, 120] seconds", file=sys.stderr)
         return 2
     try:
+        region = load_checked(str(args.config)).model.region.id
+    except ConfigError as exc:
+        print_problems(exc, str(args.config), sys.stderr)
+        return 1
+    try:
         settings = AmiSettings.from_env(action_timeout=args.timeout)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("hotline_cti.adapters.ami.spy").setLevel(logging.ERROR)  # the printed row says it
     request = SpyRequest(args.target, SpyMode(args.mode), args.phone, args.by or f"cli:{getpass.getuser()}")
-    return asyncio.run(_spy(args, settings, request))
+    return asyncio.run(_spy(args, settings, request, region))
 
 
-async def _spy(args: argparse.Namespace, settings: AmiSettings, request: SpyRequest) -> int:
+async def _spy(args: argparse.Namespace, settings: AmiSettings, request: SpyRequest, region: str) -> int:
     store = await Store.open(args.database)
     writer = BatchWriter(store)
     await writer.start()
@@ -66,7 +74,7 @@ async def _spy(args: argparse.Namespace, settings: AmiSettings, request: SpyRequ
         except (AmiError, OSError) as exc:
             print(f"error: AMI {settings.host}:{settings.port}: {exc}", file=sys.stderr)
             return 1
-        executor = SpyExecutor(client, writer, args.region, timeouts=SpyTimeouts(action=args.timeout, ring=args.ring))
+        executor = SpyExecutor(client, writer, region, timeouts=SpyTimeouts(action=args.timeout, ring=args.ring))
         record = await executor.execute(request)
         _print(args, record)
         if record.result == OK and not args.no_wait:
