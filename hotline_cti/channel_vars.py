@@ -77,6 +77,11 @@ EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow q
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
 EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
 EVENT_HANDOVER = "HotlineHandover"  # an emergency line handed the call over to 12345 (hotline-handover)
+EVENT_RECORDING = "HotlineRecording"  # the file the caller's recording goes to (hotline-record)
+# Set by the agent-setup Gosub on each queue member's channel (inherited by the agent's phone leg, cleared on
+# transfer targets' legs): what a supervisor may spy on.
+AGENT_LEG = "HOTLINE_AGENT_LEG"
+SPY_TARGET = "HOTLINE_SPY_TARGET"  # the agent leg a supervisor's spy leg runs ChanSpy on (checked by the controller)
 FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.

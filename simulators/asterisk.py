@@ -67,6 +67,7 @@ MODULES = (
     "app_echo",
     "app_softhangup",
     "app_mixmonitor",
+    "app_chanspy",  # supervisor listen / whisper / barge
     "func_callerid",
     "func_channel",
     "func_strings",

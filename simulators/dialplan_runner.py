@@ -12,6 +12,7 @@ would deliver them.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,11 @@ class DialplanRunner:
             if text.startswith("${", i):
                 end = _find_close(text, i + 1, "{", "}")
                 name = self.substitute(text[i + 2 : end], variables)
+                function = _function(name)
+                if function is not None:
+                    out.append(function)
+                    i = end + 1
+                    continue
                 if ":" in name or not re.match(r"^[A-Za-z0-9_]+(\((name|num)\))?$", name):
                     raise UnsupportedDialplan(f"variable expression ${{{name}}} is not supported by the simulator")
                 out.append(variables.get(name, ""))
@@ -334,3 +340,26 @@ class DialplanRunner:
         if app == "Hangup":
             raise _Hangup()
         raise UnsupportedDialplan(f"application {app}() is not supported by the simulator (at [{ctx}] {ext})")
+
+
+def _function(text: str) -> str | None:
+    """The two dialplan functions the recording's file name uses (``STRFTIME`` in UTC, ``FILTER``); None otherwise."""
+    match = re.match(r"^(STRFTIME|FILTER)\((.*)\)$", text)
+    if match is None:
+        return None
+    name, args = match.group(1), match.group(2)
+    if name == "STRFTIME":
+        epoch, _zone, fmt = [*args.split(",", 2), "", ""][:3]
+        stamp = float(epoch) if epoch else time.time()
+        return time.strftime(fmt or "%c", time.gmtime(stamp))
+    allowed, _, value = args.partition(",")
+    chars = set()
+    i = 0
+    while i < len(allowed):
+        if i + 2 < len(allowed) and allowed[i + 1] == "-":
+            chars |= {chr(c) for c in range(ord(allowed[i]), ord(allowed[i + 2]) + 1)}
+            i += 3
+        else:
+            chars.add(allowed[i])
+            i += 1
+    return "".join(c for c in value if c in chars)

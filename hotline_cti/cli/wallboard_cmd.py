@@ -18,7 +18,9 @@ from pathlib import Path
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve.options import listen_address as _listen
@@ -26,7 +28,9 @@ from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
+from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import start_wallboard
+from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits
 
 log = logging.getLogger("hotline_cti.wallboard")
@@ -138,8 +142,21 @@ async def _serve(
     # `hotline-cti serve` keeps the records); built before the wall subscribes, so each event reaches it first.
     pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), None)
     await pipeline.start()
+    # the recordings dir and supervisors' phones as the config named them at start (restart to change)
+    model = load_config(holder.path).model
+    library = RecordingLibrary.of(model, store) if store is not None else None
+    listening = Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones)
     runner = await start_wallboard(
-        holder.table, host=host, port=port, ami=client, records=pipeline.records, store=store, users=users, audit=writer
+        holder.table,
+        host=host,
+        port=port,
+        ami=client,
+        records=pipeline.records,
+        store=store,
+        users=users,
+        audit=writer,
+        recordings=library,
+        listening=listening,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -107,6 +107,11 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
         elif s.sites:
             bad(("subcentres", i, "sites"), "sites are for per-city sub-centres (scope: city)")
 
+    for i_name, known in (("queues", queues), ("expert_groups", experts)):
+        for key in getattr(model.recording, i_name):
+            if key not in known:
+                bad(("recording", i_name, key), f"unknown {i_name[:-1].replace('_', ' ')} {key!r}")
+
     # Numbers: each line and alias once, across the whole list.
     owner: dict[str, tuple[int, str]] = {}
     for i, line in enumerate(model.hotlines):

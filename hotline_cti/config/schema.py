@@ -278,6 +278,68 @@ class AgentSettings(Strict):
     widen: list[Widen] = Field(default_factory=list)
 
 
+_RECORDING_DIR = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def _recording_dir(value: str) -> str:
+    # The path goes into the dialplan (MONITOR_FILENAME) and is served by the wallboard: no dialplan syntax
+    # (',', '$', '(', ';'), no spaces and no '..'.
+    if not _RECORDING_DIR.match(value) or ".." in value.split("/") or value.strip("/") == "":
+        raise ValueError(
+            f"{value!r} is not a recordings directory: a path of letters, digits, '.', '_', '-' and '/',"
+            " e.g. hotline (under Asterisk's monitor dir) or /srv/recordings"
+        )
+    return value.rstrip("/")
+
+
+def _absolute_dir(value: str) -> str:
+    value = _recording_dir(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path, e.g. /var/spool/asterisk/monitor")
+    return value
+
+
+class Recording(Strict):
+    """Call recording (通话录音): MixMonitor on the caller's channel from the moment an agent answers.
+
+    ``enabled`` is the default of every 12345 queue and expert-seat queue; ``queues`` and
+    ``expert_groups`` turn single queues on or off by id. Files are ``<dir>/<YYYYMMDD>/<call id>-<epoch>.<format>``
+    (no caller number in any name) and are deleted after ``retention_days`` by ``hotline-cti recordings cleanup``.
+    A relative ``dir`` is under Asterisk's monitor directory (``astspooldir``/monitor), which ``monitor_dir``
+    names for the programs that read the files (cleanup, the wallboard).
+    """
+
+    enabled: bool = True
+    format: Literal["wav", "gsm", "wav49"] = "wav"
+    dir: Annotated[str, AfterValidator(_recording_dir)] = "hotline"
+    monitor_dir: Annotated[str, AfterValidator(_absolute_dir)] = "/var/spool/asterisk/monitor"
+    retention_days: int = Field(default=180, ge=1, le=3650)
+    queues: dict[Slug, bool] = Field(default_factory=dict)
+    expert_groups: dict[Slug, bool] = Field(default_factory=dict)
+
+
+_PHONE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@+-]{1,80}$")
+_LOGIN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _phones(value: dict[str, str]) -> dict[str, str]:
+    for user, phone in value.items():
+        if not _LOGIN.match(user):
+            raise ValueError(f"{user!r} is not a wallboard user name")
+        if not _PHONE.match(phone):
+            raise ValueError(f"{phone!r} (for {user}) is not a phone to call: e.g. PJSIP/sup1")
+    return value
+
+
+class Supervision(Strict):
+    """Listening in (监听/耳语/强插) from the wallboard: the phone Asterisk calls for each supervisor login.
+
+    A supervisor with no phone here cannot listen in from the wallboard (the CLI names its ``--phone``).
+    """
+
+    phones: Annotated[dict[str, str], AfterValidator(_phones)] = Field(default_factory=dict)
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -298,3 +360,5 @@ class MergerConfig(Strict):
     hotlines: list[Hotline]
     agents: list[Agent] = Field(default_factory=list)
     agent_settings: AgentSettings = Field(default_factory=AgentSettings)
+    recording: Recording = Field(default_factory=Recording)
+    supervision: Supervision = Field(default_factory=Supervision)

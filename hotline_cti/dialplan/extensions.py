@@ -20,9 +20,10 @@ from hotline_cti.core.model import Action
 from hotline_cti.core.numbers import NumberError, dialled_forms, is_short_code, parse_dialled
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
-from hotline_cti.dialplan import names
+from hotline_cti.dialplan import names, recording
 from hotline_cti.dialplan.members import SKILLED_MAX_PENALTY
 from hotline_cti.dialplan.options import RenderOptions
+from hotline_cti.dialplan.spy import spy_context
 from hotline_cti.dialplan.targets import transfer_targets
 
 
@@ -298,6 +299,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
     q.add(SKILLED_ONLY)
+    q.add(recording.gosub())
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
@@ -343,6 +345,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
     f.add(SKILLED_ONLY)
+    f.add(recording.gosub())
     f.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     f.add(f"Playback({cv.sound('goodbye')})").add("Hangup()")
@@ -366,6 +369,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     # "__": the keys are pressed on the agent's PJSIP leg, two hops on (Local;1 -> Local;2 -> Dial in hotline-agents).
     setup = _Ext("s").add(f"Set(__DYNAMIC_FEATURES={names.FEATURE_GROUP})")
+    # Inherited down to the agent's phone leg (Local member -> Dial(PJSIP/...)): what a supervisor may spy on.
+    setup.add(f"Set(__{cv.AGENT_LEG}=1)")
     setup.add(f"Set(__TRANSFER_CONTEXT={names.CTX_XFER_OUT})").add("Return()")
     parts.append(
         _context(names.CTX_AGENT_SETUP, "agent leg before it rings: one-key transfers, atxfer context", [setup])
@@ -393,9 +398,10 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     xfers: list[_Ext] = []
     for t in targets:
         # The transfer target must not inherit the agents' transfer keys.
-        o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)")
+        o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)").add(f"Set(__{cv.AGENT_LEG}=)")
         if t.queue is not None:
             o.add(SKILLED_ONLY)
+            o.add(recording.gosub(f"-t{t.code}"))
             o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
         else:
             o.add(f"Dial({t.dial},{opts.dial_timeout * 2},g)")
@@ -447,4 +453,6 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     )
     ho.add(f"Goto({names.CTX_FALLBACK},s,1)")
     parts.append(_context(names.CTX_HANDOVER, "a call handed over to 12345 by an emergency line", [ho]))
+    parts.append(recording.record_context(cfg))
+    parts.append(spy_context())
     return "\n".join(parts)

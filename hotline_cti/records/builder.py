@@ -38,6 +38,7 @@ from hotline_cti.channel_vars import (
     EVENT_HANDOVER,
     EVENT_OVERFLOW,
     EVENT_RATING,
+    EVENT_RECORDING,
     EVENT_ROUTE,
     EVENT_TRANSFER,
     FALLBACK_ACTION,
@@ -78,6 +79,7 @@ class _Call:
     conference_joins: set[str] = field(default_factory=set)  # three-way targets seen joining the conference
     consulting: str = ""  # one-key code of the last consultation (atxfer) or three-way target dialled
     consulting_channel: str = ""  # its channel (Local/<code>@hotline-onekey[-cmd]-...)
+    recordings: dict[str, str] = field(default_factory=dict)  # channel Uniqueid -> file named for it (not yet started)
 
 
 def outcome_of(call: _Call) -> Outcome:
@@ -211,6 +213,7 @@ class RecordBuilder:
             "attendedtransfer": self._on_attended_transfer,
             "confbridgejoin": self._on_conference_join,
             "bridgeleave": self._on_leg_end,
+            "mixmonitorstart": self._on_recording_start,
             "hangup": self._on_hangup,
             "cdr": self._on_cdr,
         }
@@ -345,7 +348,7 @@ class RecordBuilder:
 
     def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         kind = _get(m, "UserEvent")
-        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER, EVENT_HANDOVER):
+        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER, EVENT_HANDOVER, EVENT_RECORDING):
             return []
         call_id = _required(m, "CallId")
         # HOTLINE_CALL_ID is the Uniqueid of the leg that ran the routing: behind a Local channel that is
@@ -360,6 +363,9 @@ class RecordBuilder:
             call = self._adopt(call_id, at)
         call.seen = at
         rec = call.record
+        if kind == EVENT_RECORDING:
+            call.recordings[_required(m, "Leg")] = _required(m, "File")
+            return []
         if kind == EVENT_OVERFLOW:
             rec.overflowed = True
             rec.queue = _get(m, "To") or rec.queue
@@ -489,6 +495,19 @@ class RecordBuilder:
             call.agent_legs.add(leg)
             self._link(leg, call)
         return [self._event("answered", rec, at)] if first else []
+
+    def _on_recording_start(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        """Asterisk began recording a channel (app_queue's MixMonitor once an agent answered): the file named
+        for that channel by HotlineRecording becomes the call's recording (the first one: a leg moved to a
+        target's queue records a second file, which the call record does not list)."""
+        call = self._call_of(m)
+        if call is None:
+            return []
+        path = call.recordings.pop(_required(m, "Uniqueid"), "")
+        if path and not call.record.recording_path:
+            call.record.recording_path = path
+            call.record.recording_file = path.rsplit("/", 1)[-1]
+        return []
 
     def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         # The caller hung up first (Reason: caller): Asterisk sends AgentComplete without the caller's
@@ -728,6 +747,7 @@ def _call_to_dict(call: _Call) -> dict[str, Any]:
         "legs": sorted(call.legs),
         "dial_status": call.dial_status,
         "transfer_dial_due": call.transfer_dial_due,
+        "recordings": dict(call.recordings),
     }
 
 
@@ -746,6 +766,7 @@ def _call_from_dict(data: Mapping[str, Any]) -> _Call:
         legs=set(data.get("legs", ())),
         dial_status=str(data.get("dial_status", "")),
         transfer_dial_due=bool(data.get("transfer_dial_due", False)),
+        recordings={str(k): str(v) for k, v in dict(data.get("recordings") or {}).items()},
     )
 
 

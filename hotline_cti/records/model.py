@@ -94,6 +94,8 @@ class CallRecord:
     rating: int | None = None  # 1 满意 / 2 基本满意 / 3 不满意
     outcome: Outcome = Outcome.ACTIVE
     hangup_cause: int | None = None
+    recording_file: str = ""  # the recording's file name (<call id>-<epoch>.wav), '' when not recorded
+    recording_path: str = ""  # its full path, as Asterisk wrote it (under the config's recording.dir)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the key names are the public interface of call events and reports."""

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.adapters.ami.transfer import TransferExecutor
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
@@ -43,7 +44,9 @@ from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import UsersFileError
+from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
+from hotline_cti.wallboard.supervision import Listening
 
 log = logging.getLogger("hotline_cti.serve.events")
 
@@ -253,6 +256,7 @@ async def run_events(
     seeding: asyncio.Task[None] | None = None
     if args.wallboard is not None:
         try:  # subscribed before the AMI login, so the first resync reaches it too
+            model = load_config(holder.path).model
             wallboard = await start_wallboard(
                 holder.table,
                 host=args.wallboard[0],
@@ -263,9 +267,14 @@ async def run_events(
                 audit=writer,
                 status_file=args.status_file,
                 agents=agents.run if agents else None,
+                # the recordings dir and supervisors' phones as the config named them at start (restart to change)
+                recordings=RecordingLibrary.of(model, store),
+                listening=None
+                if client is None
+                else Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones),
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
-        except (UsersFileError, ValueError, OSError) as exc:
+        except (UsersFileError, ValueError, OSError, ConfigError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
         connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")

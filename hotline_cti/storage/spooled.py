@@ -19,6 +19,7 @@ from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord, TransferRecord
+from hotline_cti.records.spy import SpyRecord
 
 __all__ = [
     "OutboxRow",
@@ -26,10 +27,12 @@ __all__ = [
     "decode_call",
     "decode_event",
     "decode_rating",
+    "decode_spy",
     "decode_transfer",
     "encode_call",
     "encode_event",
     "encode_rating",
+    "encode_spy",
     "encode_transfer",
 ]
 
@@ -71,6 +74,14 @@ def decode_transfer(body: str) -> TransferRecord:
     data["at"] = dt.datetime.fromisoformat(data["at"])
     data["mode"] = TransferMode(data["mode"])
     return TransferRecord(**data)
+
+
+def encode_spy(spy: SpyRecord) -> str:
+    return _dumps(spy.to_dict())
+
+
+def decode_spy(body: str) -> SpyRecord:
+    return SpyRecord.from_dict(json.loads(body))
 
 
 def encode_action(action: ActionRecord) -> str:

@@ -31,8 +31,9 @@ from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentState, AgentStateChange
 from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
+from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import migrate
-from hotline_cti.storage.tables import actions, agent_states, calls, command_replies, outbox, ratings, transfers
+from hotline_cti.storage.tables import actions, agent_states, calls, command_replies, outbox, ratings, spies, transfers
 
 __all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
 
@@ -245,6 +246,44 @@ class Store:
         async with self._writing() as conn:
             await conn.execute(stmt, list(latest.values()))
 
+    async def add_spies(self, items: Sequence[SpyRecord]) -> None:
+        """Audit listen / whisper / barge requests; a known spy_id is updated (its end learnt later)."""
+        if not items:
+            return
+        latest: dict[str, dict[str, Any]] = {}
+        for spy in items:
+            row = spy.to_dict()
+            row["at"], row["started"], row["ended"] = _utc(spy.at), _utc_or_none(spy.started), _utc_or_none(spy.ended)
+            latest[spy.spy_id] = _clip(spies, row)
+        stmt = self._insert(spies)
+        update = {c.name: stmt.excluded[c.name] for c in spies.columns if c.name != "spy_id"}
+        stmt = stmt.on_conflict_do_update(index_elements=[spies.c.spy_id], set_=update)
+        async with self._writing() as conn:
+            await conn.execute(stmt, list(latest.values()))
+
+    async def spies_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[SpyRecord]:
+        """Listen / whisper / barge rows asked in ``[since, until)``, oldest first."""
+        query = sa.select(spies)
+        if since is not None:
+            query = query.where(spies.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(spies.c.at < _utc(until))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(spies.c.at, spies.c.spy_id))).mappings().all()
+        out = []
+        for m in rows:
+            values = dict(m)
+            values["at"], values["started"], values["ended"] = (
+                _utc(m["at"]),
+                _utc_or_none(m["started"]),
+                _utc_or_none(m["ended"]),
+            )
+            values["mode"] = SpyMode(m["mode"])
+            out.append(SpyRecord(**values))
+        return out
+
     async def add_actions(self, items: Sequence[ActionRecord]) -> None:
         """Audit supervisor actions and MQTT commands; a row with a known action_id is left as it is."""
         if not items:
@@ -385,6 +424,12 @@ class Store:
             await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=_now()))
 
     # ------------------------------------------------------------------ reads
+
+    async def recording_path(self, call_id: str) -> str | None:
+        """The recording path stored with a call ('' when not recorded), None for an unknown call."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(calls.c.recording_path).where(calls.c.call_id == call_id))).first()
+        return None if row is None else str(row[0])
 
     async def calls_between(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None

@@ -37,6 +37,7 @@ from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord, TransferRecord
+from hotline_cti.records.spy import SpyRecord
 from hotline_cti.storage import spooled
 from hotline_cti.storage.spool import Spool
 from hotline_cti.storage.store import Store
@@ -96,6 +97,7 @@ class BatchWriter:
         self._ratings = _Lane("ratings", spooled.encode_rating, spooled.decode_rating, store.add_ratings)
         self._transfers = _Lane("transfers", spooled.encode_transfer, spooled.decode_transfer, store.add_transfers)
         self._actions = _Lane("actions", spooled.encode_action, spooled.decode_action, store.add_actions)
+        self._spies = _Lane("spies", spooled.encode_spy, spooled.decode_spy, store.add_spies)
         self._events = _Lane("events", spooled.encode_event, spooled.decode_event, store.append_outbox)
         self._agent_states = _Lane(
             "agent_states", spooled.encode_agent_state, spooled.decode_agent_state, store.add_agent_states
@@ -107,6 +109,7 @@ class BatchWriter:
             self._transfers,
             self._actions,
             self._agent_states,
+            self._spies,
             self._events,
         )
         self._wake = asyncio.Event()
@@ -152,6 +155,10 @@ class BatchWriter:
     def submit_transfer(self, transfer: TransferRecord) -> bool:
         """Queue a transfer audit row."""
         return self._submit(self._transfers, transfer)
+
+    def submit_spy(self, spy: SpyRecord) -> bool:
+        """Queue a listen / whisper / barge audit row (again under the same spy_id once it ended)."""
+        return self._submit(self._spies, spy)
 
     def submit_action(self, action: ActionRecord) -> bool:
         """Queue a supervisor-action or MQTT-command audit row."""

@@ -96,6 +96,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "answer_target": {"zh": "接通率目标 %", "en": "Answer-rate target %"},
     "wait_alert": {"zh": "等待告警（秒）", "en": "Wait alert (s)"},
     "save": {"zh": "保存", "en": "Save"},
+    "supervise": {"zh": "监听与录音", "en": "Listen in and recordings"},
+    "spy_target": {"zh": "坐席通道或呼叫编号", "en": "Agent channel or call id"},
+    "listen": {"zh": "监听", "en": "Listen"},
+    "whisper": {"zh": "耳语", "en": "Whisper"},
+    "barge": {"zh": "强插", "en": "Barge"},
+    "play_recording": {"zh": "播放录音", "en": "Play recording"},
+    "no_recording": {"zh": "无可播放的录音", "en": "No recording to play"},
     "readonly": {
         "zh": "只读：值班长可确认告警、修改阈值",
         "en": "Read-only: supervisors acknowledge alerts and set thresholds",
@@ -237,6 +244,20 @@ def wall_page(user: str, role: str) -> str:
         if supervisor
         else ""
     )
+    # Supervisors only: listen / whisper / barge from their own phone, and play a call's recording.
+    buttons = "".join(
+        f'<button type="submit" name="mode" value="{m}" id="spy-{m}" data-i18n="{m}">{escape(t(m))}</button> '
+        for m in ("listen", "whisper", "barge")
+    )
+    supervise = (
+        f'<section><form id="spy-form">{_i18n("supervise", "h2")}'
+        f'<label>{_i18n("spy_target")} <input id="spy-target" maxlength="120" autocomplete="off"></label> '
+        f"{buttons}"
+        f'<button type="button" id="play-recording" data-i18n="play_recording">{escape(t("play_recording"))}</button>'
+        f' <span id="spy-result"></span></form><audio id="recording-player" controls preload="none"></audio></section>'
+        if supervisor
+        else ""
+    )
     return (
         _head("title")
         + f'<body data-page="wall" data-role="{escape(role)}">'
@@ -250,6 +271,7 @@ def wall_page(user: str, role: str) -> str:
         + f"<section>{_i18n('agents_today', 'h2')}{_table('agents', agent_cols)}{agent_form}</section>"
         + "</div><div>"
         + f'<section>{_i18n("alerts", "h2")}<ul class="alerts" id="alerts"></ul>{controls}</section>'
+        + supervise
         + f'<section>{_i18n("transfers", "h2")}<div class="tiles">{transfers}</div></section>'
         + f'<section>{_i18n("ratings", "h2")}<div class="tiles">'
         + "".join(f'<div class="tile"><div class="big" id="rating-{k}">0</div></div>' for k in (1, 2, 3))
@@ -501,6 +523,25 @@ _SCRIPT = r"""
       $("agent-result").textContent = j.result ? j.result + (j.reason ? ": " + j.reason : "") : "?";
     });
   });
+  const spyForm = $("spy-form");
+  if (spyForm) {
+    const said = (text) => { $("spy-result").textContent = text; };
+    spyForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const mode = ev.submitter ? ev.submitter.value : "listen";
+      post("/api/spy", { target: $("spy-target").value.trim(), mode: mode }).then((r) =>
+        r.text().then((body) => {
+          let row = null;
+          try { row = JSON.parse(body); } catch (e) { row = null; }
+          said(row ? row.result + (row.reason ? ": " + row.reason : "") : r.status + " " + body);
+        }));
+    });
+    $("play-recording").addEventListener("click", () => {
+      const player = $("recording-player");
+      player.src = "/api/recordings/" + encodeURIComponent($("spy-target").value.trim());
+      player.play().then(() => said("")).catch(() => said(tr("no_recording")));
+    });
+  }
   const source = new EventSource("/events");
   source.onmessage = (ev) => { $("status").textContent = ""; render(JSON.parse(ev.data)); };
   source.onerror = () => {

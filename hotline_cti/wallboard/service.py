@@ -20,6 +20,8 @@ from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import AgentRunner, build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
 from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, RecordSource, utc_now
+from hotline_cti.wallboard.recordings import RecordingLibrary
+from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ async def start_wallboard(
     secure_cookie: bool = False,
     status_file: Path | None = None,
     agents: AgentRunner | None = None,
+    recordings: RecordingLibrary | None = None,
+    listening: Listening | None = None,
 ) -> WallboardRunner:
     """Serve the wallboard on ``host:port`` (0 = any free port; see ``runner.port``).
 
@@ -96,6 +100,8 @@ async def start_wallboard(
     supervisor-action rows go (a ``BatchWriter``); ``limits``: login lockout, default from the environment.
     ``status_file``: serve's ``--status-file``; the wall shows the controller's health from it.
     ``agents``: runs supervisors' agent commands (``AgentControl.run``); without it they get 503.
+    ``recordings``: where supervisors play call recordings from (records table + recordings dir).
+    ``listening``: the spy executor and supervisors' phones (listen / whisper / barge).
     Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit.
     """
     health = None if status_file is None else _health(status_file)
@@ -122,6 +128,8 @@ async def start_wallboard(
         throttle=throttle,
         audit=audit,
         agents=agents,
+        recordings=recordings,
+        listening=listening,
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_agent_states"
-# The file 0003_event_ids_and_leases.py has revision id "0003"; the integrator re-chains merged migrations.
 down_revision = "0003"
 branch_labels = None
 depends_on = None
