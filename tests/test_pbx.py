@@ -301,7 +301,7 @@ def test_emergency_hand_overs_join_the_citys_general_queue_and_read_as_transfers
     arrivals = generate(scenario, checked.table.timezone, seed=3, hours=(10, 11))
     events: list[Fields] = []
     pbx = Pbx(
-        CoreRouter(checked.table),
+        CoreRouter(fresh(checked.table)),
         queue_setups(scenario, checked.model),
         scenario.settings(),
         tz=checked.table.timezone,

@@ -298,8 +298,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"ExecIf({equals(cv.OVERFLOW_AFTER, '0')}?Set({cv.OVERFLOW_AFTER}=))")
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
-    q.add(SKILLED_ONLY)
     q.add(recording.gosub())
+    q.add(SKILLED_ONLY)
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
@@ -344,8 +344,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f.add(f"NoOp(no decision from the controller: {v(cv.TARGET)})")
     f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
-    f.add(SKILLED_ONLY)
     f.add(recording.gosub())
+    f.add(SKILLED_ONLY)
     f.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     f.add(f"Playback({cv.sound('goodbye')})").add("Hangup()")
@@ -400,8 +400,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         # The transfer target must not inherit the agents' transfer keys.
         o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)").add(f"Set(__{cv.AGENT_LEG}=)")
         if t.queue is not None:
-            o.add(SKILLED_ONLY)
             o.add(recording.gosub(f"-t{t.code}"))
+            o.add(SKILLED_ONLY)
             o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
         else:
             o.add(f"Dial({t.dial},{opts.dial_timeout * 2},g)")
