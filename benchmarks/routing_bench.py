@@ -45,18 +45,26 @@ def _national_mobiles(table: RoutingTable) -> dict[str, str]:
     return expand_prefixes({prefix: deal[text] for prefix, text in described.items()})
 
 
-def _calls(table: RoutingTable, rng: random.Random, n: int) -> list[tuple[Call, dt.datetime]]:
-    tz = ZoneInfo("Asia/Shanghai")
+INSTANTS = (
+    dt.datetime(2021, 6, 1, 10, tzinfo=ZoneInfo("Asia/Shanghai")),
+    dt.datetime(2021, 9, 15, 3, tzinfo=ZoneInfo("Asia/Shanghai")),
+    dt.datetime(2023, 1, 4, 22, tzinfo=ZoneInfo("Asia/Shanghai")),
+)
+# On the calendar config: a holiday, a make-up working day, a closure, an ordinary weekday, a weekend.
+CALENDAR_INSTANTS = tuple(
+    dt.datetime.fromisoformat(t).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    for t in ("2026-10-02T10:00", "2026-10-10T10:00", "2026-07-15T10:00", "2026-07-16T10:00", "2026-07-18T10:00")
+)
+
+
+def _calls(
+    table: RoutingTable, rng: random.Random, n: int, instants: tuple[dt.datetime, ...] = INSTANTS
+) -> list[tuple[Call, dt.datetime]]:
     areas = sorted(table.city_by_area)
     shorts = sorted(table.short)
     lands = sorted(table.landline)
     cities = sorted(table.city_names)
     mobiles = sorted(table.mobile_city)
-    instants = [
-        dt.datetime(2021, 6, 1, 10, tzinfo=tz),
-        dt.datetime(2021, 9, 15, 3, tzinfo=tz),
-        dt.datetime(2023, 1, 4, 22, tzinfo=tz),
-    ]
     out = []
     for _ in range(n):
         if rng.random() < 0.3:
@@ -154,6 +162,36 @@ def main() -> None:
     print(f"baseline decide, cache cleared each call: median {c_med / 1000:.2f} us, p99 {c_p99 / 1000:.2f} us")
     print(f"baseline bare dict lookup: {dict_ns:.0f} ns")
     print(f"ratio served/cold: {w_med / c_med:.2f}x; served/dict lookup: {w_med / dict_ns:.0f}x")
+    _calendar_figures(mobiles, w_med)
+
+
+def _calendar_figures(mobiles: dict[str, str], plain_med: float) -> None:
+    """The same national config with a year's holidays, weekday department hours and closures."""
+    text = national_yaml(calendar=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "national-calendar.yaml"
+        path.write_text(text, encoding="utf-8")
+        t0 = time.perf_counter()
+        loaded = load_config(path)
+        load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    table = compile_config(loaded.model, mobile_city=mobiles)
+    compile_s = time.perf_counter() - t0
+    calls = _calls(table, random.Random(7), BATCH * 20, CALENDAR_INSTANTS)
+    for call, now in calls:
+        decide(call, table, now)
+    warm = _per_call_ns(table, calls, clear=False)
+    cold = _per_call_ns(table, calls, clear=True)
+    w_med, w_p99 = statistics.median(warm), _pct(warm, 0.99)
+    c_med = statistics.median(cold)
+    print(
+        f"with holidays ({len(loaded.model.holidays)} entries, {len(loaded.model.departments)} departments on weekday "
+        f"hours): load + validate {load_s * 1000:.0f} ms, compile {compile_s * 1000:.0f} ms"
+    )
+    print(
+        f"decide with holidays (served): median {w_med / 1000:.2f} us, p99 {w_p99 / 1000:.2f} us; "
+        f"cold median {c_med / 1000:.2f} us; ratio to the plain config's served median {w_med / plain_med:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from hotline_cti.config.compile import compile_table
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
-from hotline_cti.config.schema import Hotline, MergerConfig
+from hotline_cti.config.schema import Holiday, Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
@@ -368,7 +368,36 @@ def routing_diff(old: Checked, new: Checked, at1: dt.datetime, at2: dt.datetime)
         out.append(f"    now: {b.reason}")
     removed, added = len(before.keys() - after.keys()), len(after.keys() - before.keys())
     same = len(before.keys() & after.keys()) - changed
-    return out, f"diff: {changed} changed, {added} added, {removed} removed, {same} unchanged"
+    summary = f"diff: {changed} changed, {added} added, {removed} removed, {same} unchanged"
+    calendar = holiday_changes(old.model, new.model)
+    out += calendar
+    if calendar:
+        gone = sum(1 for text in calendar if text.startswith("holiday removed"))
+        summary += f"; holidays: {len(calendar) - gone} added, {gone} removed"
+    return out, summary
+
+
+def holiday_days_kind(entry: Holiday) -> tuple[str, str]:
+    """``2026-10-01..2026-10-07`` (or one date) and ``closed`` / ``workday (fri hours)``."""
+    last = entry.until or entry.date
+    days = str(entry.date) if last == entry.date else f"{entry.date}..{last}"
+    return days, (f"workday ({entry.hours_of or 'mon'} hours)" if entry.workday else "closed")
+
+
+def holiday_text(entry: Holiday) -> str:
+    """One calendar entry in a line: days, name, what it does, to whom, its prompts."""
+    days, kind = holiday_days_kind(entry)
+    whom = ", ".join(entry.departments) if entry.departments else "region"
+    extra = "".join(f", {field} {getattr(entry, field)}" for field in ("prompt", "message") if getattr(entry, field))
+    return f"{days} {entry.name}: {kind}, {whom}{extra}"
+
+
+def holiday_changes(old: MergerConfig, new: MergerConfig) -> list[str]:
+    """``holiday removed: ...`` / ``holiday added: ...`` for calendar entries only one file has (a changed one is both)."""
+    before = [holiday_text(h) for h in old.holidays]
+    after = [holiday_text(h) for h in new.holidays]
+    gone = [f"holiday removed: {text}" for text in before if text not in after]
+    return gone + [f"holiday added:   {text}" for text in after if text not in before]
 
 
 # ---------------------------------------------------------------- config show
@@ -401,7 +430,18 @@ def show_config(checked: Checked, out: TextIO) -> None:
             for line in lines
         )
         print(table(["number", "name", "unit", "handled by", "cut-over", "window"], rows), file=out)
+    if model.holidays:
+        print(f"\nholidays ({len(model.holidays)})", file=out)
+        rows = (holiday_row(entry) for entry in model.holidays)
+        print(table(["days", "name", "kind", "applies to", "prompt", "12345 message"], rows), file=out)
     print(f"\ncounts: {mode_counts(model)}", file=out)
+
+
+def holiday_row(entry: Holiday) -> list[object]:
+    """A row of the holidays table of ``config show``."""
+    days, kind = holiday_days_kind(entry)
+    whom = ", ".join(entry.departments) if entry.departments else "region (departments with weekly hours)"
+    return [days, entry.name, kind, whom, entry.prompt, entry.message]
 
 
 def cmd_show(args: argparse.Namespace) -> int:

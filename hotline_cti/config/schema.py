@@ -167,6 +167,30 @@ class Department(Strict):
     name: str
     dial: str
     service_hours: Hours = "7x24"
+    public_holidays: bool = Field(
+        default=True, description="the region's holidays and make-up working days apply (weekly hours only)"
+    )
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Holiday(Strict):
+    """An exception date or run of dates (节假日 / 调休): closed, or a make-up working day (调休上班).
+
+    Without ``departments`` it is the region's calendar (法定节假日): it closes every department with
+    weekly service hours that keeps ``public_holidays``. With ``departments`` it is theirs alone and
+    wins over the region's calendar on its days (a department's own closure, or its own open day).
+    """
+
+    date: dt.date
+    until: dt.date | None = Field(default=None, description="last day, inclusive; default: date")
+    name: str
+    workday: bool = False
+    hours_of: Weekday | None = None
+    departments: list[Slug] = Field(default_factory=list)
+    prompt: str | None = Field(default=None, description="played instead of 'closed' by a department it closes")
+    message: str | None = Field(default=None, description="played on 12345 before the welcome (region-wide only)")
 
 
 class Overflow(Strict):
@@ -241,4 +265,5 @@ class MergerConfig(Strict):
     overflow: Overflow = Field(default_factory=Overflow)
     defaults: Defaults = Field(default_factory=Defaults)
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
+    holidays: list[Holiday] = Field(default_factory=list, description="exception dates: holidays, 调休, closures")
     hotlines: list[Hotline]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from hotline_cti.config.schema import AfterTransition, Hotline, MergerConfig, Scope, Seats
+from hotline_cti.core.calendar import DayCalendar, calendar_effects, department_calendars, main_calendar
 from hotline_cti.core.hours import ALWAYS, ServiceHours, parse_hours
 from hotline_cti.core.model import Mode
 from hotline_cti.core.numbers import DialledNumber, is_short_code
@@ -30,6 +31,7 @@ class Target:
     name: str
     dial: str
     hours: ServiceHours = ALWAYS
+    calendar: DayCalendar | None = None  # holidays, make-up working days, closures (core/calendar.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class RoutingTable:
     mobile_city: dict[str, str] = field(default_factory=dict)
     cache: dict[tuple[object, ...], object] = field(default_factory=dict)
     parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
+    main_calendar: DayCalendar | None = None  # days 12345 plays an exception message before the welcome
 
 
 def _midnight(day: dt.date, tz: ZoneInfo) -> float:
@@ -134,7 +137,11 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
     areas: dict[str, list[str]] = {}
     for city in cfg.cities:
         areas.setdefault(city.area_code, []).append(city.id)
-    departments = {d.id: Target(d.id, d.name, d.dial, parse_hours(d.service_hours)) for d in cfg.departments}
+    effects = calendar_effects(cfg)
+    calendars = department_calendars(cfg, tz, effects)
+    departments = {
+        d.id: Target(d.id, d.name, d.dial, parse_hours(d.service_hours), calendars.get(d.id)) for d in cfg.departments
+    }
     subcentres = {s.id: s for s in cfg.subcentres}
     only_area = cfg.cities[0].area_code if len(cfg.cities) == 1 else None
     city_area = {c.id: c.area_code for c in cfg.cities}
@@ -209,4 +216,5 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
         landline_local=landline_local,
         lines=lines,
         mobile_city={p: c for p, c in (mobile_city or {}).items() if c in city_area},
+        main_calendar=main_calendar(cfg, tz, effects),
     )
