@@ -104,18 +104,19 @@ HOLIDAYS_2026: list[dict[str, Any]] = [
 ]
 
 
-def with_calendar(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with a year's holidays, weekday hours for every department and a closure for every tenth."""
+def with_calendar(config: dict[str, Any], holidays: bool = True) -> dict[str, Any]:
+    """``config`` with weekday hours for every department and (``holidays``) a year's holidays and a closure
+    for every tenth department."""
     departments = [{**d, "service_hours": "mon-fri 08:30-17:30"} for d in config["departments"]]
     closures = [
         {"date": "2026-07-15", "name": "系统升级", "departments": [d["id"] for d in departments[::10]]},
     ]
-    return {**config, "departments": departments, "holidays": HOLIDAYS_2026 + closures}
+    return {**config, "departments": departments, "holidays": HOLIDAYS_2026 + closures if holidays else []}
 
 
-def national_yaml(cities: int = CITIES, calendar: bool = False) -> str:
-    """The config as YAML text; ``calendar``: with :func:`with_calendar`."""
+def national_yaml(cities: int = CITIES, calendar: bool = False, hours_only: bool = False) -> str:
+    """The config as YAML text; ``calendar``: with :func:`with_calendar`; ``hours_only``: its weekday hours alone."""
     config = national_config(cities)
-    if calendar:
-        config = with_calendar(config)
+    if calendar or hours_only:
+        config = with_calendar(config, holidays=calendar)
     return yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
