@@ -102,6 +102,12 @@ def _queue(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, str | 
     )
 
 
+def queue_names(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, str | None]:
+    """The Asterisk queue and overflow queue names of ``queue_id`` at ``centre`` (caller rules use it)."""
+    name, overflow, _ = _queue(table, centre, queue_id)
+    return name, overflow
+
+
 def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
     """Route one call. Deterministic: the same call, table and time give the same decision.
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from hotline_cti.config.schema import AfterTransition, Hotline, MergerConfig, Scope, Seats
 from hotline_cti.core.calendar import DayCalendar, calendar_effects, department_calendars, main_calendar
+from hotline_cti.core.callers import CallerPolicy, compile_callers
 from hotline_cti.core.hours import ALWAYS, ServiceHours, parse_hours
 from hotline_cti.core.model import Mode
 from hotline_cti.core.numbers import DialledNumber, is_short_code
@@ -93,6 +94,7 @@ class RoutingTable:
     cache: dict[tuple[object, ...], object] = field(default_factory=dict)
     parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
     main_calendar: DayCalendar | None = None  # days 12345 plays an exception message before the welcome
+    callers: CallerPolicy | None = None  # repeat and nuisance caller rules (core/callers.py)
 
 
 def _midnight(day: dt.date, tz: ZoneInfo) -> float:
@@ -217,4 +219,5 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
         lines=lines,
         mobile_city={p: c for p, c in (mobile_city or {}).items() if c in city_area},
         main_calendar=main_calendar(cfg, tz, effects),
+        callers=compile_callers(cfg),
     )

@@ -39,6 +39,7 @@ from hotline_cti.adapters.ami.client import backoff_delays
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.replay import CommandLog, Key, ReplayCache, Reply
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.callers.manage import ListChange, ListChangeError, ListChangeResult, audit_record
 from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
@@ -47,13 +48,14 @@ from hotline_cti.records.model import TransferMode, TransferRecord
 
 log = logging.getLogger(__name__)
 
-COMMAND_TYPES = ("transfer",)
+COMMAND_TYPES = ("transfer", "callers")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # becomes a topic level: no '/', '+' or '#'
 _SENDER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")  # a broker user name as a topic level
 MAX_PAYLOAD = 16_384
 PURGE_EVERY = 3600.0  # seconds between deletions of stored replies older than the replay TTL
 
 Transfer = Callable[[TransferRequest], Awaitable[TransferRecord]]
+CallerLists = Callable[[ListChange], Awaitable[ListChangeResult]]  # puts a number on a list or takes it off
 
 
 class CommandError(ValueError):
@@ -71,7 +73,7 @@ class Command:
     topic: str
     ident: str
     sender: str  # the broker user of the topic; '' in token mode (the token names nobody)
-    request: TransferRequest
+    request: TransferRequest | ListChange
 
     @property
     def key(self) -> Key:
@@ -96,6 +98,7 @@ class CommandHandler:
         *,
         audit: ActionSink | None = None,
         replies: CommandLog | None = None,
+        callers: CallerLists | None = None,
     ) -> None:
         """``settings``: a :class:`CommandSettings`, or a bare token string for the older token mode.
 
@@ -108,6 +111,7 @@ class CommandHandler:
         self.settings = settings
         self._token = settings.token.get_secret_value().encode("utf-8")
         self._transfer = transfer
+        self._callers = callers  # type 'callers' (docs/callers.md); None: refused as not available
         self._clock = clock
         self._audit = audit
         self._replies = replies
@@ -133,7 +137,12 @@ class CommandHandler:
             request = self._request(body, sender)
         except CommandError as exc:
             return self.error_events(topic_name, body, str(exc))
-        if self._transfer is None:
+        if isinstance(request, ListChange):
+            if self._callers is None:
+                return self.error_events(
+                    topic_name, body, "caller lists are not available: serve runs without HOTLINE_NUMBER_KEY"
+                )
+        elif self._transfer is None:
             return self.error_events(topic_name, body, "transfers are not available: serve runs without --ami")
         return Command(topic_name, body["id"], sender, request)
 
@@ -142,13 +151,19 @@ class CommandHandler:
 
         A reply stored before a restart answers instead, and nothing runs.
         """
-        assert self._transfer is not None
         stored = await self._stored_reply(command)
         if stored is not None:
             if not first.done():
                 first.set_result(stored)
             self._audit_command(command, "replayed", "command id answered before a restart: first reply sent again")
             return [Event(command.reply_to, self.region, self._clock(), {**stored, "replayed": True})]
+        if isinstance(command.request, ListChange):
+            changed = await self._change_list(command, command.request)
+            if not first.done():
+                first.set_result(changed)
+            await self._store_reply(command, changed)
+            return [Event(command.reply_to, self.region, self._clock(), changed)]
+        assert self._transfer is not None
         try:
             record = await self._transfer(command.request)
         except Exception:  # a bug must not end the listener nor leave replays waiting forever
@@ -164,6 +179,29 @@ class CommandHandler:
             first.set_result(reply)
         await self._store_reply(command, reply)  # before the reply goes out: a retry after it finds it
         return [Event(command.reply_to, self.region, self._clock(), reply)]
+
+    async def _change_list(self, command: Command, change: ListChange) -> Reply:
+        """Run a caller-list change; its reply. The number is hashed at once and appears nowhere."""
+        assert self._callers is not None
+        now = self._clock()
+        try:
+            outcome = await self._callers(change)
+        except ListChangeError as exc:
+            audit(self._audit, self.region, audit_record(change, None, now, str(exc)))
+            return {"id": command.ident, "ok": False, "result": "refused", "error": str(exc)}
+        except Exception as exc:  # the database is away: nothing changed, the sender may try again
+            log.warning("MQTT command %s: caller list not changed (%s)", command.ident, type(exc).__name__)
+            audit(self._audit, self.region, audit_record(change, None, now))
+            return {"id": command.ident, "ok": False, "result": "failed", "error": "the caller lists are not reachable"}
+        audit(self._audit, self.region, audit_record(change, outcome, now))
+        return {
+            "id": command.ident,
+            "ok": True,
+            "result": outcome.result,
+            "list": change.list_name,
+            "hash": outcome.shown,
+            "message": outcome.message,
+        }
 
     async def _stored_reply(self, command: Command) -> Reply | None:
         if self._replies is None:
@@ -207,6 +245,13 @@ class CommandHandler:
 
     def _audit_command(self, command: Command, result: str, reason: str) -> None:
         r = command.request
+        if isinstance(r, ListChange):
+            row = audit_record(r, None, self._clock())
+            record = ActionRecord(
+                row.at, r.by[:80], row.action, result, f"id={command.ident} {row.detail}", reason[:400]
+            )
+            audit(self._audit, self.region, record)
+            return
         detail = f"id={command.ident} to={r.target} mode={r.mode} channel={r.channel}"
         if r.from_line:
             detail += f" from={r.from_line}"
@@ -244,22 +289,30 @@ class CommandHandler:
         return ""
 
     @staticmethod
-    def _request(body: dict[str, Any], sender: str) -> TransferRequest:
+    def _request(body: dict[str, Any], sender: str) -> TransferRequest | ListChange:
         kind = body.get("type")
         if kind not in COMMAND_TYPES:
             raise CommandError(f"unknown command type {kind!r}; known: {', '.join(COMMAND_TYPES)}")
-        for key in ("channel", "to"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                raise CommandError(f"transfer needs a non-empty string {key!r}")
-        mode = body.get("mode", "blind")
-        if mode not in [str(m) for m in TransferMode]:
-            raise CommandError(f"unknown mode {mode!r}; known: {', '.join(str(m) for m in TransferMode)}")
         who = body.get("by", "")
         who = who if isinstance(who, str) else ""
         if sender:  # the broker vouches for the sender; 'by' is only what the client says about itself
             requested_by = f"mqtt:{sender}" + (f"/{who}" if who and who != sender else "")
         else:
             requested_by = f"mqtt:{who}" if who else "mqtt"
+        if kind == "callers":
+            for key in ("op", "list", "number"):
+                if not isinstance(body.get(key), str) or not body[key]:
+                    raise CommandError(f"callers needs a non-empty string {key!r}")
+            note = body.get("note", "")
+            return ListChange(
+                body["op"], body["list"], body["number"], requested_by[:80], note[:200] if isinstance(note, str) else ""
+            )
+        for key in ("channel", "to"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise CommandError(f"transfer needs a non-empty string {key!r}")
+        mode = body.get("mode", "blind")
+        if mode not in [str(m) for m in TransferMode]:
+            raise CommandError(f"unknown mode {mode!r}; known: {', '.join(str(m) for m in TransferMode)}")
         return TransferRequest(
             channel=body["channel"],
             target=body["to"],
