@@ -120,3 +120,17 @@ def national_yaml(cities: int = CITIES, calendar: bool = False, hours_only: bool
     if calendar or hours_only:
         config = with_calendar(config, holidays=calendar)
     return yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
+
+
+CALLERS: dict[str, Any] = {
+    "repeat": {"within_hours": 24, "tag": "重复"},
+    "rules": [
+        {"id": "listed", "list": "nuisance", "action": {"priority": -1, "queue": "complaint", "tag": "骚扰"}},
+        {"id": "frequent", "more_than": 5, "within_minutes": 60, "action": {"priority": -1}},
+    ],
+}
+
+
+def callers_yaml(cities: int = CITIES) -> str:
+    """The config with a ``callers`` section (a list rule, a count rule, the repeat tag)."""
+    return yaml.safe_dump({**national_config(cities), "callers": CALLERS}, allow_unicode=True, sort_keys=False)

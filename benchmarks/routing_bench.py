@@ -23,7 +23,10 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from benchmarks.national_config import national_yaml
+from benchmarks.national_config import callers_yaml, national_yaml
+from hotline_cti.adapters.agi.scripts import route_script
+from hotline_cti.callers.hashing import hash_number
+from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.config.compile import compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import ENV_CACHE_DIR, _prefixes_for, expand_prefixes, mobile_descriptions
@@ -163,6 +166,7 @@ def main() -> None:
     print(f"baseline bare dict lookup: {dict_ns:.0f} ns")
     print(f"ratio served/cold: {w_med / c_med:.2f}x; served/dict lookup: {w_med / dict_ns:.0f}x")
     _calendar_figures(mobiles, w_med)
+    _screen_figures(mobiles)
 
 
 def _calendar_table(text: str, mobiles: dict[str, str]) -> tuple[RoutingTable, int, int]:
@@ -207,6 +211,34 @@ def _calendar_figures(mobiles: dict[str, str], plain_med: float) -> None:
     print(
         f"decide with holidays (served): median {c_med / 1000:.2f} us, p99 {_pct(cal_ns, 0.99) / 1000:.2f} us; "
         f"ratio to the baseline {c_med / b_med:.2f}x (plain config served {plain_med / 1000:.2f} us)"
+    )
+
+
+def _screen_figures(mobiles: dict[str, str]) -> None:
+    """``route`` scripts with the caller screen (HMAC, window, lists, tag) against without, batch by batch in turn."""
+    table, _, _ = _calendar_table(callers_yaml(), mobiles)
+    rng = random.Random(11)
+    key = b"bench-number-key-0123456789"
+    callers = [f"139{rng.randrange(10**8):08d}" for _ in range(5000)]  # repeat callers among them
+    screen = CallerScreen(key)
+    screen.set_lists({"nuisance": frozenset(h for c in callers[::50] if (h := hash_number(key, c)))})
+    now = INSTANTS[1]
+    envs = []
+    for call, _ in _calls(table, rng, BATCH * 20):
+        envs.append({"agi_network_script": "route", "agi_arg_1": call.dialled, "agi_callerid": rng.choice(callers)})
+    samples: list[list[float]] = [[], []]
+    for b in range(BATCHES):
+        batch = envs[(b * BATCH) % len(envs) :][:BATCH]
+        for i, with_screen in enumerate((None, screen)):
+            start = time.perf_counter_ns()
+            for env in batch:
+                route_script(env, table, now, decide, with_screen)
+            samples[i].append((time.perf_counter_ns() - start) / len(batch))
+    plain, screened = statistics.median(samples[0]), statistics.median(samples[1])
+    print(
+        f"route script without the caller screen: median {plain / 1000:.2f} us; with it (HMAC, window of "
+        f"{screen.remembered} numbers, lists, tag): median {screened / 1000:.2f} us, p99 {_pct(samples[1], 0.99) / 1000:.2f} us; "
+        f"ratio {screened / plain:.2f}x"
     )
 
 

@@ -18,6 +18,8 @@ from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import queue_names
 from hotline_cti.core.table import RoutingTable
 
+SCREENED_LIMIT = 16384  # screened decisions kept (decisions x rules x first/menu); bounded
+
 
 class CallerScreen:
     """Per-process memory of callers and the lists' hashes; see the module docstring."""
@@ -27,6 +29,9 @@ class CallerScreen:
         self.lists: Mapping[str, frozenset[str]] = {}
         self._window: CallerWindow | None = None
         self._shape: tuple[int, int] = (0, 0)
+        # (id of a decision, rule id, first) -> (that decision, its screened form); holds the decision, so
+        # its id cannot be reused while the entry lives.
+        self._screened: dict[tuple[int, str, bool], tuple[Decision, Decision]] = {}
 
     def set_lists(self, lists: Mapping[str, frozenset[str]]) -> None:
         """Swap in a new snapshot of the managed lists (list name -> hashes)."""
@@ -67,8 +72,18 @@ class CallerScreen:
         else:
             recent = window.times(number_hash)
         rule = policy.match(listed, recent, ts)
-        names = None
-        if rule is not None and rule.queue and decision.centre:
-            names = queue_names(table, decision.centre, rule.queue)
-        adjusted = screened(decision, rule, first=first, queue_names=names)
-        return adjusted, caller_tag(rule, repeat, policy, decision) if first else ""
+        tag = caller_tag(rule, repeat, policy, decision) if first else ""
+        if rule is None:
+            return decision, tag
+        # Decisions repeat (the table memoises them), so their screened form is made once per rule.
+        key = (id(decision), rule.id, first)
+        cached = self._screened.get(key)
+        if cached is None or cached[0] is not decision:
+            names = None
+            if rule.queue and decision.centre:
+                names = queue_names(table, decision.centre, rule.queue)
+            cached = (decision, screened(decision, rule, first=first, queue_names=names))
+            if len(self._screened) >= SCREENED_LIMIT:
+                self._screened.clear()
+            self._screened[key] = cached
+        return cached[1], tag

@@ -178,7 +178,25 @@ def route_script(
     adjusted, tag = screen.screen(call, decision, table, now, first=True)
     if adjusted is decision and not tag:
         return decision_script(decision)
-    return FixedScript.of(decision_commands(adjusted, ((cv.CALLER_TAG, tag),)))
+    return tagged_script(adjusted, tag)
+
+
+# Scripts of screened decisions with their caller tag, built once per (decision, tag) as decision_script does.
+# Larger than _SCRIPTS: each decision comes with no tag, the repeat tag, a rule's tag or both.
+_TAGGED: dict[tuple[int, str], tuple[Decision, FixedScript]] = {}
+_TAGGED_LIMIT = 4 * _SCRIPTS_LIMIT
+
+
+def tagged_script(d: Decision, tag: str) -> FixedScript:
+    """:func:`decision_commands` of ``d`` with ``HOTLINE_CALLER_TAG`` set to ``tag`` first, built once per pair."""
+    key = (id(d), tag)
+    cached = _TAGGED.get(key)
+    if cached is None:
+        cached = (d, FixedScript.of(decision_commands(d, ((cv.CALLER_TAG, tag),))))
+        if len(_TAGGED) >= _TAGGED_LIMIT:
+            _TAGGED.clear()
+        _TAGGED[key] = cached
+    return cached[1]
 
 
 def ivr_script(
