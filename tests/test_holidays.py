@@ -243,3 +243,11 @@ def test_merger_view_shows_the_departments_exception_day(table: RoutingTable) ->
     assert rows["12300"].calendar is None  # no department of its own
     rows = {r.number: r for r in merger_rows(table, {}, at("2026-11-01T10:00"))}
     assert rows["12348"].calendar is None  # nothing to come
+
+
+def test_the_merger_page_has_the_holidays_column() -> None:
+    from hotline_cti.wallboard import assets
+
+    page = assets.merger_page("u", "viewer")
+    assert 'data-i18n="calendar"' in page and page.index('data-i18n="days_left"') < page.index('data-i18n="calendar"')
+    assert 'id + "-calendar", m.calendar' in assets.script()
