@@ -7,7 +7,7 @@ then, and each node counts only the calls it routed (docs/callers.md says what t
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 MAX_LINES_PER_NUMBER = 16  # lines remembered per caller for the repeat tag
@@ -15,7 +15,8 @@ MAX_LINES_PER_NUMBER = 16  # lines remembered per caller for the repeat tag
 
 @dataclass(slots=True)
 class _Seen:
-    times: deque[float]
+    # A plain list, not a deque: a number keeps a handful of times, and a deque costs ~600 bytes empty.
+    times: list[float] = field(default_factory=list)
     lines: dict[str, float] = field(default_factory=dict)  # line number -> last call (epoch seconds)
 
 
@@ -38,16 +39,21 @@ class CallerWindow:
         """
         seen = self._seen.get(number_hash)
         if seen is None:
-            seen = _Seen(deque(maxlen=self.max_calls))
+            seen = _Seen()
             self._seen[number_hash] = seen
             if len(self._seen) > self.max_numbers:
                 self._seen.popitem(last=False)
         else:
             self._seen.move_to_end(number_hash)
         since = ts - keep
-        while seen.times and seen.times[0] <= since:
-            seen.times.popleft()
-        seen.times.append(ts)
+        times = seen.times
+        drop = 0
+        while drop < len(times) and times[drop] <= since:
+            drop += 1
+        times.append(ts)
+        drop = max(drop, len(times) - self.max_calls)  # only as many as a rule needs
+        if drop:
+            del times[:drop]
         last = seen.lines.pop(line, None)
         seen.lines[line] = ts
         if len(seen.lines) > MAX_LINES_PER_NUMBER:

@@ -232,7 +232,7 @@ class Callers(Strict):
 
     rules: list[CallerRule] = Field(default_factory=list)
     repeat: RepeatTag | None = None
-    max_numbers: int = Field(default=200_000, ge=100, le=10_000_000, description="numbers the window keeps")
+    max_numbers: int = Field(default=100_000, ge=100, le=10_000_000, description="numbers the window keeps")
 
 
 class Overflow(Strict):
