@@ -3,6 +3,7 @@ the config checks, the lists in the database (SQLite and PostgreSQL), the CLI an
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import shutil
@@ -384,3 +385,46 @@ async def test_mqtt_callers_command_without_the_key_is_refused() -> None:
     body = {"v": 1, "id": "c1", "type": "callers", "op": "add", "list": "nuisance", "number": CALLER}
     events = await handler.handle("hotline/gx/commands/duty-3/callers", json.dumps(body).encode())
     assert "caller lists are not available" in events[0].data["error"]
+
+
+def test_the_routing_service_screens_only_with_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hotline_cti.adapters.agi.reload import ConfigHolder
+    from hotline_cti.serve.routing import caller_screen
+
+    holder = ConfigHolder(write(tmp_path, CALLERS_YAML))
+    monkeypatch.delenv("HOTLINE_NUMBER_KEY", raising=False)
+    assert caller_screen(holder) is None
+    assert (
+        "HOTLINE_NUMBER_KEY is not set: caller numbers cannot be hashed: repeat and nuisance caller rules"
+        in caplog.text
+    )
+    monkeypatch.setenv("HOTLINE_NUMBER_KEY", "short")
+    assert caller_screen(holder) is None and "shorter than 16 bytes" in caplog.text
+    monkeypatch.setenv("HOTLINE_NUMBER_KEY", KEY.decode())
+    screen = caller_screen(holder)
+    assert screen is not None and screen.key == KEY
+
+
+async def test_the_first_read_waits_briefly_and_never_blocks_a_start(tmp_path: Path) -> None:
+    screen = CallerScreen(KEY)
+    refresher = ListRefresher(f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.db'}", screen, every=0.5)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await refresher.start(first_read=0.3)
+    try:
+        assert loop.time() - began < 2.0 and refresher.reads == 0 and screen.lists == {}
+    finally:
+        await refresher.stop()
+    ready = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'lists.db'}")
+    try:
+        await apply_change(ready, KEY, ListChange("add", "nuisance", CALLER, "cli:test"), AT)
+    finally:
+        await ready.close()
+    refresher = ListRefresher(f"sqlite+aiosqlite:///{tmp_path / 'lists.db'}", screen, every=0.5)
+    await refresher.start()
+    try:
+        assert refresher.reads >= 1 and screen.lists == {"nuisance": frozenset({hash_number(KEY, CALLER)})}
+    finally:
+        await refresher.stop()
