@@ -428,3 +428,19 @@ async def test_the_first_read_waits_briefly_and_never_blocks_a_start(tmp_path: P
         assert refresher.reads >= 1 and screen.lists == {"nuisance": frozenset({hash_number(KEY, CALLER)})}
     finally:
         await refresher.stop()
+
+
+def test_config_show_and_diff_list_the_caller_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = write(tmp_path, CALLERS_YAML)
+    assert main(["config", "show", str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "callers: repeat tag 重复 within 24 h; window of 1000 numbers" in out
+    assert "on list nuisance -> prompt nuisance-warning, queue nuisance, tag 骚扰" in out
+    assert "more than 3 calls in 10 min -> priority -2" in out
+    old = tmp_path / "old.yaml"
+    old.write_text(CALLERS_YAML.replace("more_than: 3", "more_than: 5"), encoding="utf-8")
+    assert main(["config", "diff", str(old), str(new), "--at", "2021-09-15T10:00"]) == 0
+    out = capsys.readouterr().out
+    assert "caller rule removed: frequent: more than 5 calls in 10 min -> priority -2" in out
+    assert "caller rule added:   frequent: more than 3 calls in 10 min -> priority -2" in out
+    assert out.rstrip().endswith("caller rules: 1 added, 1 removed")

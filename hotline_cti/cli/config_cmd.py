@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from hotline_cti.config.compile import compile_table
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
-from hotline_cti.config.schema import Holiday, Hotline, MergerConfig
+from hotline_cti.config.schema import CallerRule, Holiday, Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
@@ -371,6 +371,11 @@ def routing_diff(old: Checked, new: Checked, at1: dt.datetime, at2: dt.datetime)
     summary = f"diff: {changed} changed, {added} added, {removed} removed, {same} unchanged"
     calendar = holiday_changes(old.model, new.model)
     out += calendar
+    rules = caller_rule_changes(old.model, new.model)
+    out += rules
+    if rules:
+        gone = sum(1 for text in rules if text.startswith("caller rule removed"))
+        summary += f"; caller rules: {len(rules) - gone} added, {gone} removed"
     if calendar:
         gone = sum(1 for text in calendar if text.startswith("holiday removed"))
         summary += f"; holidays: {len(calendar) - gone} added, {gone} removed"
@@ -390,6 +395,19 @@ def holiday_text(entry: Holiday) -> str:
     whom = ", ".join(entry.departments) if entry.departments else "region"
     extra = "".join(f", {field} {getattr(entry, field)}" for field in ("prompt", "message") if getattr(entry, field))
     return f"{days} {entry.name}: {kind}, {whom}{extra}"
+
+
+def caller_rule_changes(old: MergerConfig, new: MergerConfig) -> list[str]:
+    """``caller rule removed: ...`` / ``added: ...`` for rules (and the repeat tag) only one file has."""
+
+    def texts(model: MergerConfig) -> list[str]:
+        rules = [": ".join(rule_text(r)) for r in model.callers.rules]
+        repeat = model.callers.repeat
+        return rules + ([f"repeat tag {repeat.tag} within {repeat.within_hours} h"] if repeat else [])
+
+    before, after = texts(old), texts(new)
+    gone = [f"caller rule removed: {text}" for text in before if text not in after]
+    return gone + [f"caller rule added:   {text}" for text in after if text not in before]
 
 
 def holiday_changes(old: MergerConfig, new: MergerConfig) -> list[str]:
@@ -434,7 +452,26 @@ def show_config(checked: Checked, out: TextIO) -> None:
         print(f"\nholidays ({len(model.holidays)})", file=out)
         rows = (holiday_row(entry) for entry in model.holidays)
         print(table(["days", "name", "kind", "applies to", "prompt", "12345 message"], rows), file=out)
+    callers = model.callers
+    if callers.rules or callers.repeat:
+        repeat = f"tag {callers.repeat.tag} within {callers.repeat.within_hours} h" if callers.repeat else "off"
+        print(f"\ncallers: repeat {repeat}; window of {callers.max_numbers} numbers", file=out)
+        if callers.rules:
+            rows = (list(rule_text(r)) for r in callers.rules)
+            print(table(["rule", "when -> action"], rows), file=out)
     print(f"\ncounts: {mode_counts(model)}", file=out)
+
+
+def rule_text(rule: CallerRule) -> tuple[str, str]:
+    """A caller rule as (id, ``more than 5 calls in 60 min -> priority -1, tag 频繁``)."""
+    when = f"on list {rule.list}" if rule.list else f"more than {rule.more_than} calls in {rule.within_minutes} min"
+    action = rule.action
+    done = [
+        f"{name} {value}"
+        for name in ("prompt", "queue", "priority", "tag")
+        if (value := getattr(action, name)) is not None
+    ]
+    return rule.id, f"{when} -> {', '.join(done)}"
 
 
 def holiday_row(entry: Holiday) -> list[object]:
