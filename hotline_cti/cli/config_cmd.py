@@ -21,6 +21,8 @@ from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import LoadedConfig, load_config
 from hotline_cti.config.schema import CallerRule, Holiday, Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
+from hotline_cti.core.calendar import effect_of
+from hotline_cti.core.hours import DAYS
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, is_short_code, parse_dialled
 from hotline_cti.core.routing import decide
@@ -384,9 +386,8 @@ def routing_diff(old: Checked, new: Checked, at1: dt.datetime, at2: dt.datetime)
 
 def holiday_days_kind(entry: Holiday) -> tuple[str, str]:
     """``2026-10-01..2026-10-07`` (or one date) and ``closed`` / ``workday (fri hours)``."""
-    last = entry.until or entry.date
-    days = str(entry.date) if last == entry.date else f"{entry.date}..{last}"
-    return days, (f"workday ({entry.hours_of or 'mon'} hours)" if entry.workday else "closed")
+    effect = effect_of(entry)
+    return effect.days, (f"workday ({DAYS[effect.hours_of]} hours)" if entry.workday else "closed")
 
 
 def holiday_text(entry: Holiday) -> str:

@@ -12,15 +12,14 @@ from typing import Any
 from hotline_cti.config.errors import Problem
 from hotline_cti.config.schema import Holiday, MergerConfig
 from hotline_cti.config.yamlsource import place_of
-from hotline_cti.core.calendar import MAX_ENTRY_DAYS, entry_days
+from hotline_cti.core.calendar import MAX_ENTRY_DAYS, effect_of, entry_days
 from hotline_cti.core.hours import DAYS
 
 WEEKEND = (5, 6)
 
 
 def _label(entry: Holiday) -> str:
-    last = entry.until or entry.date
-    return f"{entry.date} {entry.name}" if last == entry.date else f"{entry.date}..{last} {entry.name}"
+    return f"{effect_of(entry).days} {entry.name}"
 
 
 def check_holidays(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] | None = None) -> list[Problem]:
