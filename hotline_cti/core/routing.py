@@ -249,23 +249,12 @@ def _main(
     warnings = (note,) if note else ()
     choice = call.ivr_choice
     if choice is None:
+        prompts: tuple[str, ...] = (table.welcome_prompt,)
+        said = ""
         if message is not None and message.message is not None:
             # 12345 stays 7×24 on holidays; the day's exception message comes before the welcome.
-            return _base(
-                table,
-                number=MAIN_NUMBER,
-                form=form,
-                mode=Mode.MAIN,
-                phase=Phase.NONE,
-                action=Action.QUEUE,
-                centre=centre,
-                city=city,
-                queue_id="general",
-                prompts=(message.message, table.welcome_prompt),
-                menu=True,
-                reason=f"12345 at {centre}: {message.days} {message.name} message, main menu, then the general queue",
-                warnings=warnings,
-            )
+            prompts = (message.message, *prompts)
+            said = f"{message.days} {message.name} message, "
         return _base(
             table,
             number=MAIN_NUMBER,
@@ -276,9 +265,9 @@ def _main(
             centre=centre,
             city=city,
             queue_id="general",
-            prompts=(table.welcome_prompt,),
+            prompts=prompts,
             menu=True,
-            reason=f"12345 at {centre}: main menu, then the general queue",
+            reason=f"12345 at {centre}: {said}main menu, then the general queue",
             warnings=warnings,
         )
     if choice == EXPERT_DIGIT and call.topic:
