@@ -29,6 +29,7 @@ CITY = "HOTLINE_CITY"  # set by an inbound trunk context when the trunk knows th
 # did not decide: they fall back to that centre's general queue, and the record names that centre.
 FALLBACK_CENTRE = "HOTLINE_FALLBACK_CENTRE"
 TAGGED = "HOTLINE_TAGGED"  # 1 once CALLERID(name) carries the tags: an overflow must not prefix them again
+CALLER_TAG = "HOTLINE_CALLER_TAG"  # repeat / nuisance caller tag for the agent (docs/callers.md), '' for none
 HANGUP = "HOTLINE_HANGUP"  # 1: hang up after the prompts
 MENU = "HOTLINE_MENU"  # 1: the dialplan runs the 12345 menu, then asks agi://host/ivr
 IVR_CHOICE = "HOTLINE_IVR_CHOICE"  # the menu key the dialplan read (empty: none after every try)
@@ -62,6 +63,7 @@ ALL = (
     CITY,
     FALLBACK_CENTRE,
     TAGGED,
+    CALLER_TAG,
     HANGUP,
     MENU,
     IVR_CHOICE,

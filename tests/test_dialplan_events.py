@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 CALL_ID = "1700000000.7"
 ROUTE_FIELDS = ["UserEvent", "CallId", "Dialled", "Form", "Action", "Target", "Origin", "Mode", "Phase"]
-ROUTE_FIELDS += ["Centre", "City", "Expert"]
+ROUTE_FIELDS += ["Centre", "City", "Expert", "CallerTag"]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),  # commands: parse arguments, call a service or a library, print
     ("serve", "demo", "deploy", "deploy_lock", "simulators"),  # services and whole runs: processes with a lifecycle
     ("adapters",),  # the outside world: AGI, AMI, MQTT
-    ("records", "storage", "kpi", "wallboard", "dialplan", "prompts", "reports", "staffing"),
+    ("records", "storage", "callers", "kpi", "wallboard", "dialplan", "prompts", "reports", "staffing"),
     ("config",),  # merger files: YAML, schema, checks, compiling the routing table
     # small shared modules: names of channel variables, events, masking, health, output helpers
     ("channel_vars", "events", "privacy", "health", "text_output", "event_loop", "logthrottle", "resources"),

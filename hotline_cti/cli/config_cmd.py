@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 from hotline_cti.config.checked import Checked, load_checked, localise
 from hotline_cti.config.compile import transition_window
-from hotline_cti.config.diff import routing_diff
+from hotline_cti.config.diff import holiday_days_kind, routing_diff, rule_text
 from hotline_cti.config.errors import ConfigError, Problem
-from hotline_cti.config.schema import Hotline, MergerConfig
+from hotline_cti.config.schema import Holiday, Hotline, MergerConfig
 from hotline_cti.core.model import Call, Decision, Mode
 from hotline_cti.core.numbers import NumberError, line_label, parse_dialled
 from hotline_cti.core.routing import decide
@@ -294,7 +294,25 @@ def show_config(checked: Checked, out: TextIO) -> None:
             for line in lines
         )
         print(table(["number", "name", "unit", "handled by", "cut-over", "window"], rows), file=out)
+    if model.holidays:
+        print(f"\nholidays ({len(model.holidays)})", file=out)
+        rows = (holiday_row(entry) for entry in model.holidays)
+        print(table(["days", "name", "kind", "applies to", "prompt", "12345 message"], rows), file=out)
+    callers = model.callers
+    if callers.rules or callers.repeat:
+        repeat = f"tag {callers.repeat.tag} within {callers.repeat.within_hours} h" if callers.repeat else "off"
+        print(f"\ncallers: repeat {repeat}; window of {callers.max_numbers} numbers", file=out)
+        if callers.rules:
+            rows = (list(rule_text(r)) for r in callers.rules)
+            print(table(["rule", "when -> action"], rows), file=out)
     print(f"\ncounts: {mode_counts(model)}", file=out)
+
+
+def holiday_row(entry: Holiday) -> list[object]:
+    """A row of the holidays table of ``config show``."""
+    days, kind = holiday_days_kind(entry)
+    whom = ", ".join(entry.departments) if entry.departments else "region (departments with weekly hours)"
+    return [days, entry.name, kind, whom, entry.prompt, entry.message]
 
 
 def cmd_show(args: argparse.Namespace) -> int:

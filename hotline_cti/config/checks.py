@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from hotline_cti.config.agent_checks import check_agents
+from hotline_cti.config.caller_checks import check_callers
 from hotline_cti.config.errors import Problem
+from hotline_cti.config.holiday_checks import check_holidays
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
 from hotline_cti.core.model import Mode, Scope
@@ -143,6 +145,8 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
     if prompt_ids is not None and model.defaults.welcome_prompt not in prompt_ids:
         bad(("defaults", "welcome_prompt"), f"prompt {model.defaults.welcome_prompt!r} is not in the catalogue")
     problems += check_agents(model, tree)
+    problems += check_holidays(model, tree, prompt_ids)
+    problems += check_callers(model, tree, prompt_ids)
     return problems
 
 

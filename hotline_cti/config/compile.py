@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
+from hotline_cti.config.calendar import calendar_effects, department_calendars, main_calendar
+from hotline_cti.config.callers import compile_callers
 from hotline_cti.config.mobile import mobile_city_prefixes
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.hours import parse_hours
@@ -70,7 +72,11 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
     areas: dict[str, list[str]] = {}
     for city in cfg.cities:
         areas.setdefault(city.area_code, []).append(city.id)
-    departments = {d.id: Target(d.id, d.name, d.dial, parse_hours(d.service_hours)) for d in cfg.departments}
+    effects = calendar_effects(cfg)
+    calendars = department_calendars(cfg, tz, effects)
+    departments = {
+        d.id: Target(d.id, d.name, d.dial, parse_hours(d.service_hours), calendars.get(d.id)) for d in cfg.departments
+    }
     subcentres = {s.id: s for s in cfg.subcentres}
     only_area = cfg.cities[0].area_code if len(cfg.cities) == 1 else None
     city_area = {c.id: c.area_code for c in cfg.cities}
@@ -145,4 +151,6 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
         landline_local=landline_local,
         lines=lines,
         mobile_city={p: c for p, c in (mobile_city or {}).items() if c in city_area},
+        main_calendar=main_calendar(cfg, tz, effects),
+        callers=compile_callers(cfg),
     )

@@ -225,7 +225,8 @@ def _salvage(tree: SourceMap, exc: ValidationError) -> tuple[SourceMap, dict[str
         loc = err["loc"]
         # Only bad lines are set aside: without a bad queue or city, lines naming it would all be
         # reported as referring to an unknown one.
-        if len(loc) < 2 or loc[0] != "hotlines" or not isinstance(loc[1], int):
+        # Holiday entries too: nothing refers to them.
+        if len(loc) < 2 or loc[0] not in ("hotlines", "holidays") or not isinstance(loc[1], int):
             return None
         bad.setdefault(str(loc[0]), set()).add(loc[1])
     out = SourceMap(tree.place)

@@ -39,6 +39,13 @@ def _area_code(value: str) -> str:
     return value
 
 
+def _tag(value: str) -> str:
+    # It lands in CALLERID(name) through the dialplan: nothing Asterisk would parse or a phone cut oddly.
+    if not re.match(r"^[^\s\[\](){}$,|\"\\;&<>]+$", value):
+        raise ValueError(f"{value!r} is not a tag: letters, digits or Chinese, no spaces, brackets or punctuation")
+    return value
+
+
 def _hours(value: str) -> str:
     parse_hours(value)  # raises ValueError with the bad part named
     return value
@@ -57,6 +64,7 @@ def _line_mode(value: object) -> object:
 Digits = Annotated[str, AfterValidator(_digits)]
 Hours = Annotated[str, AfterValidator(_hours)]
 Slug = Annotated[str, AfterValidator(_slug)]
+Tag = Annotated[str, AfterValidator(_tag)]
 AreaCode = Annotated[str, AfterValidator(_area_code)]
 
 
@@ -147,6 +155,64 @@ class Department(Strict):
     name: str
     dial: str
     service_hours: Hours = "7x24"
+    public_holidays: bool = Field(
+        default=True, description="the region's holidays and make-up working days apply (weekly hours only)"
+    )
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Holiday(Strict):
+    """An exception date or run of dates (节假日 / 调休): closed, or a make-up working day (调休上班).
+
+    Without ``departments`` it is the region's calendar (法定节假日): it closes every department with
+    weekly service hours that keeps ``public_holidays``. With ``departments`` it is theirs alone and
+    wins over the region's calendar on its days (a department's own closure, or its own open day).
+    """
+
+    date: dt.date
+    until: dt.date | None = Field(default=None, description="last day, inclusive; default: date")
+    name: str
+    workday: bool = False
+    hours_of: Weekday | None = None
+    departments: list[Slug] = Field(default_factory=list)
+    prompt: str | None = Field(default=None, description="played instead of 'closed' by a department it closes")
+    message: str | None = Field(default=None, description="played on 12345 before the welcome (region-wide only)")
+
+
+class CallerAction(Strict):
+    """What a caller rule does to a call bound for a 12345 queue (emergency lines are never touched)."""
+
+    prompt: str | None = Field(default=None, description="prompt id played before the rest")
+    priority: int | None = Field(default=None, ge=-10, le=10, description="QUEUE_PRIO instead of the line's")
+    queue: Slug | None = Field(default=None, description="12345 queue id the call goes to instead")
+    tag: Tag | None = Field(default=None, max_length=8, description="shown to the agent in the caller-id name")
+
+
+class CallerRule(Strict):
+    """A repeat or nuisance caller rule (第二十九条: 无正当理由反复拨打、长时间占用热线资源)."""
+
+    id: Slug
+    more_than: int | None = Field(default=None, ge=1, le=1000, description="calls from one number ...")
+    within_minutes: int | None = Field(default=None, ge=1, le=10080, description="... in this many minutes")
+    list: Slug | None = Field(default=None, description="or: the number is on this managed list")
+    action: CallerAction
+
+
+class RepeatTag(Strict):
+    """A caller who called the same line within the period is tagged for the agent (重复来电)."""
+
+    within_hours: int = Field(default=24, ge=1, le=720)
+    tag: Tag = Field(default="重复", min_length=1, max_length=8)
+
+
+class Callers(Strict):
+    """Repeat and nuisance callers: rules, the repeat tag, and the memory the counting may use."""
+
+    rules: list[CallerRule] = Field(default_factory=list)
+    repeat: RepeatTag | None = None
+    max_numbers: int = Field(default=100_000, ge=100, le=10_000_000, description="numbers the window keeps")
 
 
 class Overflow(Strict):
@@ -357,6 +423,8 @@ class MergerConfig(Strict):
     overflow: Overflow = Field(default_factory=Overflow)
     defaults: Defaults = Field(default_factory=Defaults)
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
+    holidays: list[Holiday] = Field(default_factory=list, description="exception dates: holidays, 调休, closures")
+    callers: Callers = Field(default_factory=Callers)
     hotlines: list[Hotline]
     agents: list[Agent] = Field(default_factory=list)
     agent_settings: AgentSettings = Field(default_factory=AgentSettings)

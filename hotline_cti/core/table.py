@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from hotline_cti.core.calendar import DayCalendar
+from hotline_cti.core.callers import CallerPolicy
 from hotline_cti.core.hours import ALWAYS, ServiceHours
 from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
 from hotline_cti.core.numbers import DialledNumber
@@ -25,6 +27,7 @@ class Target:
     name: str
     dial: str
     hours: ServiceHours = ALWAYS
+    calendar: DayCalendar | None = None  # holidays, make-up working days, closures (core/calendar.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +88,5 @@ class RoutingTable:
     mobile_city: dict[str, str] = field(default_factory=dict)
     cache: dict[tuple[object, ...], object] = field(default_factory=dict)
     parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
+    main_calendar: DayCalendar | None = None  # days 12345 plays an exception message before the welcome
+    callers: CallerPolicy | None = None  # repeat and nuisance caller rules (core/callers.py)

@@ -98,11 +98,13 @@ def _ask(ext: _Ext, opts: RenderOptions, script: str, args: str, on_decided: str
 
 def _agent_visible(ext: _Ext) -> None:
     """Inherit the tags to the agent's channels (``__``) and prefix the caller-id name."""
-    for name in (cv.ORIGIN, cv.EXPERT, cv.EXPERT_QUEUE, cv.CENTRE, cv.CALL_ID):
+    for name in (cv.ORIGIN, cv.EXPERT, cv.EXPERT_QUEUE, cv.CENTRE, cv.CALL_ID, cv.CALLER_TAG):
         ext.add(f"Set(__{name}={v(name)})")
     ext.add(f"GotoIf({equals(cv.TAGGED, '1')}?tagged)")  # a sub-centre's overflow queue: tagged already
     ext.add(f"ExecIf({is_set(cv.EXPERT)}?Set(CALLERID(name)=[E-{v(cv.EXPERT)}]{v('CALLERID(name)')}))")
     ext.add(f"ExecIf({is_set(cv.ORIGIN)}?Set(CALLERID(name)=[{v(cv.ORIGIN)}]{v('CALLERID(name)')}))")
+    # A repeat or nuisance caller's tag first, where a phone's narrow display still shows it.
+    ext.add(f"ExecIf({is_set(cv.CALLER_TAG)}?Set(CALLERID(name)=[{v(cv.CALLER_TAG)}]{v('CALLERID(name)')}))")
     ext.add(f"Set({cv.TAGGED}=1)").add("NoOp(tagged)", "tagged")
 
 
@@ -119,6 +121,7 @@ ROUTE_EVENT_FIELDS = (
     ("Centre", cv.CENTRE),
     ("City", cv.CITY),
     ("Expert", cv.EXPERT),
+    ("CallerTag", cv.CALLER_TAG),
 )
 
 

@@ -391,6 +391,7 @@ class RecordBuilder:
         rec.centre = _get(m, "Centre")
         rec.city = _get(m, "City")
         rec.expert = _get(m, "Expert")
+        rec.caller_tag = _get(m, "CallerTag") or rec.caller_tag  # a fallback's event has none: keep the first
         rec.fallback = rec.action == FALLBACK_ACTION
         return [self._event("routed", rec, at)]
 

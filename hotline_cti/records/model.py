@@ -85,6 +85,7 @@ class CallRecord:
     city: str = ""
     queue: str = ""  # the queue actually joined last ('' when none)
     expert: str = ""  # expert seat group id
+    caller_tag: str = ""  # repeat / nuisance caller tag the agent saw ('重复', a rule's tag; docs/callers.md)
     fallback: bool = False  # the controller gave no decision; the dialplan queued it on its own
     overflowed: bool = False  # left its first queue for the overflow queue
     wait: float | None = None  # seconds from joining the queue to answer or abandon

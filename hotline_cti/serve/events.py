@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -23,9 +24,11 @@ from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, ba
 from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.adapters.ami.transfer import TransferExecutor
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
-from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.commands import CallerLists, CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.callers.hashing import NumberKeyError, number_key
+from hotline_cti.callers.manage import ListChange, ListChangeResult, apply_change
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable
@@ -168,6 +171,19 @@ async def _wait_for_lease(guard: DatabaseGuard, stop: asyncio.Event) -> bool:
     return True
 
 
+def list_changer(store: Store) -> CallerLists | None:
+    """The MQTT ``callers`` command's action: change a managed caller list (None without HOTLINE_NUMBER_KEY)."""
+    try:
+        key = number_key()
+    except NumberKeyError:
+        return None
+
+    async def change(request: ListChange) -> ListChangeResult:
+        return await apply_change(store, key, request, dt.datetime.now(dt.UTC))
+
+    return change
+
+
 async def _seed_when_ready(wallboard: WallboardRunner, store: Store, guard: DatabaseGuard) -> None:
     """Seed the wall's week from the database once it is usable (a start during an outage shows live calls only)."""
     while not guard.migrated:
@@ -247,6 +263,7 @@ async def run_events(
             audit=writer,
             replies=store,
             agents=agents.run if agents else None,
+            callers=list_changer(store),
         )
         listener = CommandListener(mqtt, handler)
         await publisher.start()

@@ -33,7 +33,17 @@ from hotline_cti.records.agent_states import AgentState, AgentStateChange
 from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import migrate
-from hotline_cti.storage.tables import actions, agent_states, calls, command_replies, outbox, ratings, spies, transfers
+from hotline_cti.storage.tables import (
+    actions,
+    agent_states,
+    caller_lists,
+    calls,
+    command_replies,
+    outbox,
+    ratings,
+    spies,
+    transfers,
+)
 
 __all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
 
@@ -498,6 +508,45 @@ class Store:
             )
             for m in rows
         ]
+
+    # ----------------------------------------------------------------- caller lists (hashes only)
+
+    async def add_listed(self, name: str, number_hash: str, at: dt.datetime, by: str, note: str = "") -> bool:
+        """Put a hashed number on list ``name``; False when it was there already (the row is left as it is)."""
+        row = _clip(
+            caller_lists, {"list": name, "number_hash": number_hash, "added_at": _utc(at), "added_by": by, "note": note}
+        )
+        stmt = self._insert(caller_lists).on_conflict_do_nothing(
+            index_elements=[caller_lists.c.list, caller_lists.c.number_hash]
+        )
+        async with self.engine.begin() as conn:  # not fenced: an operator's change, not a record
+            result = await conn.execute(stmt, [row])
+        return bool(result.rowcount)
+
+    async def remove_listed(self, name: str, number_hash: str) -> bool:
+        """Take a hashed number off list ``name``; False when it was not on it."""
+        stmt = sa.delete(caller_lists).where(caller_lists.c.list == name, caller_lists.c.number_hash == number_hash)
+        async with self.engine.begin() as conn:  # not fenced: an operator's change, not a record
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def caller_lists(self) -> dict[str, frozenset[str]]:
+        """Every list and its hashes (what the routing service screens callers with)."""
+        query = sa.select(caller_lists.c.list, caller_lists.c.number_hash)
+        out: dict[str, set[str]] = {}
+        async with self.engine.connect() as conn:
+            for name, number_hash in (await conn.execute(query)).all():
+                out.setdefault(name, set()).add(number_hash)
+        return {name: frozenset(hashes) for name, hashes in out.items()}
+
+    async def listed_rows(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The rows of list ``name`` (all lists when None), oldest first: list, number_hash, added_at, added_by, note."""
+        query = sa.select(caller_lists).order_by(caller_lists.c.list, caller_lists.c.added_at)
+        if name is not None:
+            query = query.where(caller_lists.c.list == name)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [{**row, "added_at": _utc(row["added_at"])} for row in rows]
 
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at."""

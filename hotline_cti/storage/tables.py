@@ -43,6 +43,7 @@ calls = sa.Table(
     sa.Column("city", sa.String(40), nullable=False, default=""),
     sa.Column("queue", sa.String(80), nullable=False, default="", index=True),
     sa.Column("expert", sa.String(40), nullable=False, default=""),
+    sa.Column("caller_tag", sa.String(20), nullable=False, default="", server_default=""),
     sa.Column("fallback", sa.Boolean, nullable=False, default=False),
     sa.Column("overflowed", sa.Boolean, nullable=False, default=False),
     sa.Column("wait", sa.Float),
@@ -165,4 +166,17 @@ spies = sa.Table(
     sa.Column("ended", UtcDateTime),
     sa.Column("result", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(400), nullable=False, default=""),
+)
+
+# Managed caller lists (repeat and nuisance callers, docs/callers.md): numbers only as keyed hashes
+# (HMAC-SHA256 with HOTLINE_NUMBER_KEY), never the number. Changed from the CLI and MQTT, each change
+# audited in ``actions``; the routing service reads the hashes every few seconds.
+caller_lists = sa.Table(
+    "caller_lists",
+    metadata,
+    sa.Column("list", sa.String(40), primary_key=True),
+    sa.Column("number_hash", sa.String(64), primary_key=True),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.Column("added_by", sa.String(80), nullable=False, default=""),
+    sa.Column("note", sa.String(200), nullable=False, default=""),
 )

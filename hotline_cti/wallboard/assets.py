@@ -115,6 +115,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "old_share": {"zh": "仍拨原号码占比", "en": "Still on old number"},
     "window_end": {"zh": "过渡期截止", "en": "Window ends"},
     "days_left": {"zh": "剩余天数", "en": "Days left"},
+    "calendar": {"zh": "节假日", "en": "Holidays"},
     "mode_merge": {"zh": "整体并入", "en": "merged"},
     "mode_parallel": {"zh": "双号并行", "en": "parallel"},
     "phase_before": {"zh": "未切换", "en": "before cut-over"},
@@ -284,7 +285,18 @@ def wall_page(user: str, role: str) -> str:
 
 def merger_page(user: str, role: str) -> str:
     """The merger view: one row per retired or parallel line."""
-    cols = ["line", "name", "mode", "phase", "calls_week", "old_number", "old_share", "window_end", "days_left"]
+    cols = [
+        "line",
+        "name",
+        "mode",
+        "phase",
+        "calls_week",
+        "old_number",
+        "old_share",
+        "window_end",
+        "days_left",
+        "calendar",
+    ]
     return (
         _head("merger_title")
         + f'<body data-page="merger" data-role="{escape(role)}">'
@@ -492,6 +504,7 @@ _SCRIPT = r"""
       cell(r, id + "-share", pct(m.old_share), m.old_share);
       cell(r, id + "-end", m.window_end || "—", m.window_end);
       cell(r, id + "-days", m.days_left === null ? "—" : String(m.days_left), m.days_left);
+      cell(r, id + "-calendar", m.calendar || "—", m.calendar);
     });
   }
   let last = null;

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_agent_states"
-down_revision = "0003"
+down_revision = "0005_caller_lists"
 branch_labels = None
 depends_on = None
 
