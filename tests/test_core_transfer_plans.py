@@ -3,6 +3,7 @@ exact reason and target, the policy's targets and modes, and which leg is the ca
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,19 @@ def test_a_region_without_handover_lines_says_none(policy: TransferPolicy) -> No
     refusal = resolve(several, req("12345", TransferMode.HANDOVER, from_line="119"))
     assert isinstance(refusal, Refusal) and refusal.reason.endswith("(handover_to_12345 lines: 110, 122)")
     assert Refusal("x").target == ""
+
+
+def test_threeway_to_an_expert_group_carries_the_calls_centre(policy: TransferPolicy) -> None:
+    """An expert-seat target is the queue ``<centre>-expert-<group>``: the originated leg inherits nothing, so the
+    plan hands it the call's centre (read from the agent's channel) beside the conference's call id."""
+    code = next(d.code for d in policy.targets.values() if d.code.startswith("90"))
+    facts = dataclasses.replace(BRIDGED, hotline_centre="guilin")
+    plan = plan_transfer(policy, req(code, TransferMode.THREEWAY), facts)
+    assert isinstance(plan, TransferPlan)
+    originate = dict(plan.steps[-1].fields)
+    assert originate["Channel"] == f"Local/{code}@{names.CTX_XFER_OUT}"
+    assert originate["Variable"] == "HOTLINE_CALL_ID=1700000000.1,HOTLINE_CENTRE=guilin"
+    unread = plan_transfer(policy, req(code, TransferMode.THREEWAY), BRIDGED)  # the centre could not be read
+    assert (
+        isinstance(unread, TransferPlan) and dict(unread.steps[-1].fields)["Variable"] == "HOTLINE_CALL_ID=1700000000.1"
+    )

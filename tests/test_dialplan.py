@@ -167,7 +167,11 @@ def test_features_have_one_key_transfers(tmp_path: Path) -> None:
     assert t3[0].app == "Set" and t3[0].args == "HOTLINE_THREEWAY=1"
     (orig,) = [s for s in t3 if s.app == "Originate"]
     # tech_data,type,arg1,arg2,arg3,timeout,options: a number in the timeout slot (once 'a' was there)
-    assert orig.args == "Local/9001@hotline-onekey,exten,hotline-threeway,s,1,60,v(HOTLINE_CALL_ID=${HOTLINE_CALL_ID})"
+    # the new leg inherits nothing: the call's id names the conference, its centre the expert queue (<centre>-expert-…)
+    assert orig.args == (
+        "Local/9001@hotline-onekey,exten,hotline-threeway,s,1,60,"
+        "v(HOTLINE_CALL_ID=${HOTLINE_CALL_ID}^HOTLINE_CENTRE=${HOTLINE_CENTRE})"
+    )
     agents = parse_extensions(render_all(_model(tmp_path))["extensions.conf"])["hotline-agents"].extensions  # type: ignore[arg-type]
     assert agents["_[0-9A-Za-z]!"][0].args == "PJSIP/${EXTEN},,tF(hotline-threeway^agent^1)"
     app = dict(sections["applicationmap"].items)

@@ -56,6 +56,7 @@ class DialplanNames:
     handover: str  # hotline-handover: marks a 110 call and queues it at 12345
     atxfer_code: str  # features.conf atxfer, "pressed" on the agent's channel
     call_id_var: str  # HOTLINE_CALL_ID: names the three-way conference
+    centre_var: str = "HOTLINE_CENTRE"  # the call's centre: an expert target's queue is named after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class ChannelFacts:
     peer: str = ""  # channel in the same bridge, '' when not bridged
     peer_uniqueid: str = ""
     hotline_call_id: str = ""  # the channel's HOTLINE_CALL_ID (AMI Getvar), '' when not read
+    hotline_centre: str = ""  # the channel's HOTLINE_CENTRE (AMI Getvar), '' when not read
 
     @property
     def conference(self) -> str:
@@ -228,7 +230,7 @@ def plan_transfer(
             ("Context", names.conference),
             ("Exten", "s"),
             ("Priority", "1"),
-            ("Variable", f"{names.call_id_var}={channel.conference.removeprefix('hotline-')}"),
+            ("Variable", _originate_vars(names, channel)),
             ("Async", "true"),
         )
         steps = (AmiStep("Redirect", redirect), AmiStep("Originate", originate, "originate", "OriginateResponse"))
@@ -236,3 +238,12 @@ def plan_transfer(
         to_12345 = (("Channel", channel.caller_leg), ("Context", names.handover), ("Exten", "s"), ("Priority", "1"))
         steps = (AmiStep("Redirect", to_12345),)
     return TransferPlan(request, dest, channel.call_id, steps)
+
+
+def _originate_vars(names: DialplanNames, channel: ChannelFacts) -> str:
+    """The three-way target leg's variables (AMI ``Variable: a=b,c=d``): the call's conference, and its centre,
+    which an expert-seat target's queue is named after (``<centre>-expert-<group>``); a new leg inherits nothing."""
+    pairs = [f"{names.call_id_var}={channel.conference.removeprefix('hotline-')}"]
+    if channel.hotline_centre:
+        pairs.append(f"{names.centre_var}={channel.hotline_centre}")
+    return ",".join(pairs)

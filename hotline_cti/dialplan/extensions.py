@@ -424,7 +424,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         t3.add(f'GotoIf($["{v("CHANNELREDIRECT_STATUS")}" != "SUCCESS"]?moved)')
         t3.add(
             f"Originate(Local/{t.code}@{names.CTX_XFER_OUT},exten,{names.CTX_CONF},s,1,{opts.dial_timeout * 2},"
-            f"v({cv.CALL_ID}={v(cv.CALL_ID)}))"
+            f"v({cv.CALL_ID}={v(cv.CALL_ID)}^{cv.CENTRE}={v(cv.CENTRE)}))"
         )
         t3.add(transfer_event(t.key, "threeway", "ORIGINATE_STATUS"))
         t3.add("Return()")

@@ -22,6 +22,7 @@ DIALPLAN_NAMES = DialplanNames(
     handover=names.CTX_HANDOVER,
     atxfer_code=ATXFER_CODE,
     call_id_var=cv.CALL_ID,
+    centre_var=cv.CENTRE,
 )
 
 
