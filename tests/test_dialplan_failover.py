@@ -5,19 +5,29 @@ What Asterisk does with them is tested on the real Asterisk in tests/test_asteri
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi.fastagi import FastAgiServer
+from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.cli.main import main
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core.model import Call
+from hotline_cti.core.routing import decide
+from hotline_cti.core.table import compile_config
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import Step, parse_extensions
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+from simulators.dialplan_runner import AgiHook, DialplanRunner, peer_agi
 
 CONFIG = Path(__file__).resolve().parent.parent / "merger_config" / "guangxi.yaml"
 SENTINEL = f'$["${{{cv.DECIDED}}}" = "{cv.DECIDED_VALUE}"]'
@@ -132,3 +142,81 @@ def test_render_cli_takes_the_list_and_the_timeout(tmp_path: Path, capsys: pytes
     assert "hagi://a.cn:1" in capsys.readouterr().err
     assert main(["dialplan", "render", str(CONFIG), "-o", str(tmp_path / "y"), "--agi-timeout", "0"]) == 2
     assert "agi timeout 0 s" in capsys.readouterr().err
+
+
+# ---- the same dialplan run by the simulated PBX (simulators/dialplan_runner.py) over real FastAGI sessions
+
+NOW = dt.datetime(2021, 9, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+async def controller() -> AsyncIterator[int]:
+    server = FastAgiServer(ConfigHolder(CONFIG), clock=lambda: NOW)
+    port = await server.start("127.0.0.1", 0)
+    yield port
+    await server.close()
+
+
+@pytest.fixture
+async def stalled() -> AsyncIterator[int]:
+    """A controller that accepts and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield int(server.sockets[0].getsockname()[1])
+        for writer in held:
+            writer.close()
+
+
+def _runner(cfg: MergerConfig, ports: list[int], agi: AgiHook = peer_agi, keys: tuple[str, ...] = ()) -> DialplanRunner:
+    opts = RenderOptions(controllers=tuple(f"127.0.0.1:{p}" for p in ports), agi_timeout=0.3)
+    return DialplanRunner(parse_extensions(render_all(cfg, opts)["extensions.conf"]), agi=agi, keys=keys)
+
+
+async def test_a_stalled_first_controller_is_cut_and_the_second_decides(
+    cfg: MergerConfig, controller: int, stalled: int
+) -> None:
+    expected = decide(Call("12300"), compile_config(cfg), NOW)
+    result = await _runner(cfg, [stalled, controller]).run("hotline-inbound", "12300")
+    assert result.agi == [("route", "TIMEOUT"), ("route", "SUCCESS")]
+    assert (result.kind, result.target) == ("queue", expected.target)
+    assert result.events[-1]["Action"] == expected.action.value
+    assert result.variables["TIMEOUT(absolute)"] == "0"  # nothing left armed for the rest of the call
+
+
+async def test_every_controller_stalled_the_call_joins_the_general_queue(cfg: MergerConfig, stalled: int) -> None:
+    result = await _runner(cfg, [stalled, stalled]).run("hotline-inbound-guilin", "12300")
+    assert result.agi == [("route", "TIMEOUT"), ("route", "TIMEOUT")]
+    assert (result.kind, result.target) == ("queue", "guilin-general")
+    assert result.events[-1]["Action"] == cv.FALLBACK_ACTION
+
+
+async def test_the_menus_second_question_fails_over_too(cfg: MergerConfig, controller: int) -> None:
+    """The first controller routes but stalls on ``ivr``: [hotline-dispatch]'s T resumes at its own check."""
+    first = 1  # a port only the hook sees: the first controller, healthy for route, stalled on ivr
+
+    async def hook(host: str, port: int, script: str, args: tuple[str, ...], variables: dict[str, str]) -> str:
+        if port == first:
+            if script == "ivr":
+                await asyncio.sleep(60)
+            port = controller
+        return await peer_agi(host, port, script, args, variables)
+
+    opts = RenderOptions(controllers=(f"127.0.0.1:{first}", f"127.0.0.1:{controller}"), agi_timeout=0.3)
+    runner = DialplanRunner(parse_extensions(render_all(cfg, opts)["extensions.conf"]), agi=hook, keys=("1",))
+    result = await runner.run("hotline-inbound", "12345")
+    assert result.agi == [("route", "SUCCESS"), ("ivr", "TIMEOUT"), ("ivr", "SUCCESS")]
+    expected = decide(Call("12345", ivr_choice="1"), compile_config(cfg), NOW)
+    assert (result.kind, result.target) == ("queue", expected.target)
+
+
+def test_deploy_takes_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """deploy renders too: the same list and bound, refused the same way before anything is touched."""
+    assert main(["deploy", str(CONFIG), "--dry-run", "--agi", "hagi://a.cn:1"]) == 2
+    assert "hagi://a.cn:1" in capsys.readouterr().err
+    assert main(["deploy", str(CONFIG), "--dry-run", "--agi-timeout", "61"]) == 2
+    assert "agi timeout 61 s" in capsys.readouterr().err
