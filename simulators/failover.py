@@ -85,7 +85,8 @@ class Outcome:
     """What Asterisk reported for one call."""
 
     leg: str
-    decided_by: int | None  # port of the controller whose AGI() set the sentinel
+    decided_by: int | None  # port of the controller whose AGI() set the sentinel (first decision)
+    deciders: list[int]  # the same for every decision (the 12345 menu's ivr question decides again)
     agi_ports: list[int]  # every controller asked, in order
     action: str  # HotlineRoute's Action (``fallback`` when no controller decided)
     target: str
@@ -144,11 +145,30 @@ class FailoverRig:
         self.pbx.cli("channel request hangup all")
         return outcomes
 
+    def place_menu(self, key: str, timeout: float = 60.0) -> Outcome:
+        """One call to 12345 whose caller presses ``key`` once the menu's Read() runs; its outcome."""
+        call_id = f"fo{uuid.uuid4().hex[:12]}"
+        leg = f"{call_id}-2"
+        self.ami.originate(
+            "Local/12345@hotline-inbound",
+            channel_id=call_id,
+            other_channel_id=leg,
+            context="rig-caller",
+            exten="listen",
+        )
+        self.ami.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Read", timeout, leg)
+        caller = self.ami.wait_for(lambda e: e.get("Event") == "Newchannel", timeout, call_id)["Channel"]
+        self.ami.send_dtmf(caller, key)
+        self.ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin", timeout, uniqueid=leg)
+        outcome = self.outcome(leg)
+        self.pbx.cli("channel request hangup all")
+        return outcome
+
     def outcome(self, leg: str) -> Outcome:
         events = self.ami.channel_events(leg)
         agi_ports: list[int] = []
         agi_at: float | None = None
-        decided_by = None
+        deciders: list[int] = []
         route: Event | None = None
         queue = None
         for e in events:
@@ -157,7 +177,7 @@ class FailoverRig:
                 agi_ports.append(_port_of(e["AppData"]))
                 agi_at = agi_at if agi_at is not None else float(e["Timestamp"])
             elif kind == "VarSet" and e.get("Variable") == cv.DECIDED and e.get("Value") == cv.DECIDED_VALUE:
-                decided_by = agi_ports[-1] if agi_ports else None
+                deciders += agi_ports[-1:]
             elif kind == "UserEvent" and e.get("UserEvent") == cv.EVENT_ROUTE and route is None:
                 route = e
             elif kind == "QueueCallerJoin" and queue is None:
@@ -165,7 +185,8 @@ class FailoverRig:
         assert route is not None and agi_at is not None, f"{leg}: no AGI() or HotlineRoute in {len(events)} events"
         return Outcome(
             leg,
-            decided_by,
+            deciders[0] if deciders else None,
+            deciders,
             agi_ports,
             route.get("Action", ""),
             route.get("Target", ""),

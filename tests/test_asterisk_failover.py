@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.core.model import Call
+from hotline_cti.core.routing import decide
 from simulators.failover import (
     AGI_TIMEOUT,
     FailoverRig,
@@ -85,6 +87,18 @@ def test_first_stalled_socket_is_cut_and_the_second_decides(rig: FailoverRig) ->
         assert len(stalled.held) >= CALLS  # every call really met the stalled controller
     _decided_by_second(rig, outcomes)
     _report(f"stalled socket (--agi-timeout {AGI_TIMEOUT:g})", outcomes)
+
+
+def test_the_menus_second_question_fails_over_too(rig: FailoverRig) -> None:
+    """12345 with the first controller stalled: the route question and the menu's ivr question are
+    each cut after the bound ([hotline-route]'s and [hotline-dispatch]'s T) and decided by the second."""
+    expected = decide(Call("12345", ivr_choice="1"), rig.table, rig.at)
+    with stalled_first(rig):
+        o = rig.place_menu("1")
+    assert o.agi_ports == [rig.first, rig.second.port] * 2, o
+    assert o.deciders == [rig.second.port] * 2, o
+    assert o.queue == expected.target, o
+    print(f"\nfailover menu (route and ivr cut): first AGI() to the first decision {o.seconds:.3f} s")
 
 
 def test_first_serve_frozen_whole_the_second_decides(rig: FailoverRig) -> None:
