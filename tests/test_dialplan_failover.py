@@ -95,6 +95,7 @@ def test_each_attempt_runs_under_the_timeout_and_resumes_at_its_own_check(cfg: M
     opts = RenderOptions(controllers=("127.0.0.1:4573", "127.0.0.1:4574"), agi_timeout=1.5)
     files = render_all(cfg, opts)
     text = files["extensions.conf"]
+    assert "; each controller may hold a call 1.5 s (TIMEOUT(absolute), then T)\n" in text.split("[", 1)[0]
     for context, exten, script, decided in (
         ("hotline-route", "_X.", "route", "decided"),
         ("hotline-route", "_+X.", "route", "decided"),

@@ -249,6 +249,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         " `hotline-cti dialplan render`. Do not edit: change the merger YAML and render again.\n"
         f"; FastAGI controllers (failover order): {', '.join(opts.controllers)}\n"
     ]
+    if opts.agi_timeout is not None:
+        parts[0] += f"; each controller may hold a call {opts.agi_timeout:g} s (TIMEOUT(absolute), then T)\n"
 
     # Emergency lines carry their own target in: with the controller down they still reach their seats.
     emergency = {t.code: t.dial for t in transfer_targets(cfg) if t.dial and t.label.startswith("emergency")}
