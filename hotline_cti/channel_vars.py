@@ -42,6 +42,8 @@ CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asteris
 # missing (result=-1), and SUCCESS follows a server that closed without a word.
 DECIDED = "HOTLINE_DECIDED"
 DECIDED_VALUE = "1"
+# context,exten,label where a controller attempt cut by the absolute timeout resumes (--agi-timeout)
+AGI_RESUME = "HOTLINE_AGI_RESUME"
 
 ALL = (
     ACTION,
@@ -71,6 +73,7 @@ ALL = (
     RATING,
     CALL_ID,
     DECIDED,
+    AGI_RESUME,
 )
 
 # AMI UserEvents the generated dialplan sends for call records (see docs/dialplan.md).

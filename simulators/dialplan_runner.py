@@ -11,6 +11,7 @@ would deliver them.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -106,6 +107,18 @@ def _find_close(text: str, start: int, open_ch: str, close_ch: str) -> int:
 
 
 _EXPR = re.compile(r'^\s*"([^"]*)"\s*(=|!=)\s*"([^"]*)"\s*$')
+
+
+def _absolute_timeout(variables: Mapping[str, str]) -> float | None:
+    """Seconds of the channel's ``TIMEOUT(absolute)`` (func_timeout: none when empty or 0)."""
+    raw = variables.get("TIMEOUT(absolute)", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise UnsupportedDialplan(f"TIMEOUT(absolute)={raw!r} is not a number of seconds") from None
+    return seconds if seconds > 0 else None
 
 
 class DialplanRunner:
@@ -286,9 +299,25 @@ class DialplanRunner:
             url = urlsplit(parts[0])
             if url.scheme != "agi" or url.hostname is None:
                 raise UnsupportedDialplan(f"AGI({parts[0]}): only agi://host:port/script is supported")
-            status = await self.agi(url.hostname, url.port or 4573, url.path.lstrip("/"), tuple(parts[1:]), v)
+            script = url.path.lstrip("/")
+            session = self.agi(url.hostname, url.port or 4573, script, tuple(parts[1:]), v)
+            limit = _absolute_timeout(v)
+            if limit is None:
+                status = await session
+            else:
+                # Asterisk arms the absolute timeout at Set() time; a decision takes microseconds here.
+                try:
+                    status = await asyncio.wait_for(session, limit)
+                except TimeoutError:
+                    # res_agi: HANGUP to the controller, AGI() returns; pbx.c clears the timeout, goes to T.
+                    v["AGISTATUS"], v["TIMEOUT(absolute)"] = "HANGUP", "0"
+                    result.agi.append((script, "TIMEOUT"))
+                    context = self.contexts[ctx]
+                    if find_extension(context, "T") != "T":
+                        raise _Hangup() from None
+                    return ctx, "T", 1
             v["AGISTATUS"] = status
-            result.agi.append((url.path.lstrip("/"), status))
+            result.agi.append((script, status))
             if status == "HANGUP":
                 raise _Hangup()
             return None

@@ -22,7 +22,7 @@ from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
 from hotline_cti.dialplan import names, recording
 from hotline_cti.dialplan.members import SKILLED_MAX_PENALTY
-from hotline_cti.dialplan.options import RenderOptions
+from hotline_cti.dialplan.options import SRV_SCHEME, RenderOptions
 from hotline_cti.dialplan.spy import spy_context
 from hotline_cti.dialplan.targets import transfer_targets
 
@@ -85,15 +85,40 @@ def inbound_numbers(cfg: MergerConfig) -> dict[str, str]:
 
 
 def _agi_url(controller: str, script: str) -> str:
+    if controller.startswith(SRV_SCHEME):  # res_agi resolves _agi._tcp.<domain> itself: pass it verbatim
+        return f"{controller}/{script}"
     return f"agi://{controller}/{script}"
 
 
 def _ask(ext: _Ext, opts: RenderOptions, script: str, args: str, on_decided: str) -> None:
-    """Try each controller in turn; jump to ``on_decided`` as soon as the sentinel is set."""
-    for controller in opts.controllers:
+    """Try each controller in turn; jump to ``on_decided`` as soon as the sentinel is set.
+
+    With ``agi_timeout`` each attempt runs under the channel's absolute timeout: a controller that
+    accepted but stays silent is cut there, Asterisk continues at the context's ``T`` extension
+    (``_stall_exit``), which resumes at this attempt's sentinel check (labelled ``<script><n>``).
+    """
+    for n, controller in enumerate(opts.controllers, 1):
         ext.add(f"Set({cv.DECIDED}=)")
+        if opts.agi_timeout is not None:
+            ext.add(f"Set({cv.AGI_RESUME}={v('CONTEXT')},{v('EXTEN')},{script}{n})")
+            ext.add(f"Set(TIMEOUT(absolute)={opts.agi_timeout:g})")
         ext.add(f"AGI({_agi_url(controller, script)}{',' + args if args else ''})")
+        if opts.agi_timeout is not None:
+            ext.add("Set(TIMEOUT(absolute)=0)", f"{script}{n}").add(f"Set({cv.AGI_RESUME}=)")
         ext.add(f"GotoIf({equals(cv.DECIDED, cv.DECIDED_VALUE)}?{on_decided})")
+
+
+def _stall_exit(opts: RenderOptions) -> list[_Ext]:
+    """The ``T`` extension of a context that asks controllers under ``agi_timeout`` (none without it).
+
+    Asterisk jumps here when the absolute timeout cut an AGI() (pbx.c clears the timeout first). An
+    absolute timeout of the site's own, outside an attempt, ends the call as it would without us.
+    """
+    if opts.agi_timeout is None:
+        return []
+    t = _Ext("T").add(f"NoOp(controller silent for {opts.agi_timeout:g} s: the next one, else the fallback)")
+    t.add(f'GotoIf($["{v(cv.AGI_RESUME)}" = ""]?over)').add(f"Goto({v(cv.AGI_RESUME)})")
+    return [t.add("Hangup()", "over")]
 
 
 def _agent_visible(ext: _Ext) -> None:
@@ -228,6 +253,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         " `hotline-cti dialplan render`. Do not edit: change the merger YAML and render again.\n"
         f"; FastAGI controllers (failover order): {', '.join(opts.controllers)}\n"
     ]
+    if opts.agi_timeout is not None:
+        parts[0] += f"; each controller may hold a call {opts.agi_timeout:g} s (TIMEOUT(absolute), then T)\n"
 
     # Emergency lines carry their own target in: with the controller down they still reach their seats.
     emergency = {t.code: t.dial for t in transfer_targets(cfg) if t.dial and t.label.startswith("emergency")}
@@ -265,6 +292,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         ext.add(route_event(), "decided")
         ext.add(f"Goto({names.CTX_DISPATCH},s,1)")
         route.append(ext)
+    route += _stall_exit(opts)
     parts.append(_context(names.CTX_ROUTE, "ask the controller; no sentinel = the general queue", route))
 
     disp = _Ext("s").add(f"GotoIf({equals(cv.MENU, '1')}?menu)")
@@ -292,7 +320,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         _context(
             names.CTX_DISPATCH,
             f"play the decision's prompts, dispatch on {cv.ACTION}; the 12345 menu first when {cv.MENU}=1",
-            [disp],
+            [disp, *_stall_exit(opts)],
         )
     )
 
