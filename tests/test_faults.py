@@ -55,6 +55,7 @@ RATE = 15.0  # new calls a second
 HOLDS = (1.0, 2.0, 3.0, 4.0)  # seconds from Newchannel to Hangup, call after call
 LOAD_SECONDS = 6.0
 HANG_LIMIT = 8.0  # a FastAGI session not decided nor closed by then is a lost call
+REPLACE_LIMIT = 15.0  # a service stopped before its first beat is replaced by then (STARTUP_GRACE is 60 s)
 
 
 @dataclass
@@ -364,6 +365,31 @@ def kill_service(name: str, signum: int, *, resume_after: float = 0.0) -> Fault:
     return fault
 
 
+def stopped_as_it_restarts(name: str) -> Fault:
+    """kill -9, then SIGSTOP of its replacement the moment it exists (before its event loop's first beat): the
+    supervisor must replace that one within seconds (its start-up signs of life stop), not after STARTUP_GRACE."""
+
+    async def fault(serve: Serve, ami: AmiServer) -> None:
+        await ready(serve, ami)
+        old = serve.child(name)
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (new := children_of(serve.proc.pid).get(name, old)) == old:
+            assert time.monotonic() < deadline, f"{name} service not restarted"
+            await asyncio.sleep(0.002)
+        os.kill(new, signal.SIGSTOP)
+        stopped = time.monotonic()
+
+        async def replaced() -> bool:
+            return not alive(new) and children_of(serve.proc.pid).get(name, new) != new
+
+        await until(replaced, REPLACE_LIMIT, f"{name} service stopped in its start replaced", serve)
+        NOTE["replaced"] = f"{time.monotonic() - stopped:.1f}s"
+        print(f" [{name} stopped in its start, replaced in {NOTE['replaced']}]", end="")
+
+    return fault
+
+
 def sqlite_locked(db: Path, seconds: float) -> Fault:
     async def fault(serve: Serve, ami: AmiServer) -> None:
         locker = sqlite3.connect(db, isolation_level=None)
@@ -406,6 +432,15 @@ async def test_services_killed_stopped_and_their_surroundings_down(tmp_path: Pat
     sessions, calls, _ = await drill("service-faults", tmp_path, sqlite_url(tmp_path), mqtt_broker, faults, seconds=30)
     assert sessions.decided > 3 * sessions.fell_back  # only the two routing restarts cost decisions
     assert len(calls.blind) >= 3  # the AMI login was really lost (resets, the kill)
+
+
+async def test_routing_stopped_as_it_restarts_is_replaced_within_seconds(tmp_path: Path, mqtt_broker: Broker) -> None:
+    """Routing kill -9, and its replacement SIGSTOPped before its first beat: replaced within REPLACE_LIMIT (the
+    fault asserts it), its callers fall back meanwhile, none hangs or is lost."""
+    faults = [stopped_as_it_restarts("routing")]
+    sessions, _, _ = await drill("routing-stopped-in-its-start", tmp_path, sqlite_url(tmp_path), mqtt_broker, faults)
+    assert sessions.fell_back > 0  # the outage was real: sessions met a dead or stopped routing service
+    assert sessions.decided > 0  # and the replacement decides again
 
 
 async def test_database_down_at_start(tmp_path: Path, mqtt_broker: Broker, pg: PgServer) -> None:

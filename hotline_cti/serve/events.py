@@ -35,6 +35,7 @@ from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.launch import stop_startup_beats
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.lease import Lease
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
@@ -184,6 +185,7 @@ async def run_events(
     heartbeat = Heartbeat.from_env()
     if heartbeat is not None:
         heartbeat.start()
+    stop_startup_beats()  # the loop beats now: a stall must fall silent
     # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:

@@ -19,6 +19,7 @@ from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.launch import stop_startup_beats
 
 log = logging.getLogger("hotline_cti.serve.routing")
 
@@ -47,6 +48,7 @@ class RoutingService:
             log.warning("routing as if it were %s (--clock-start): for tests and drills only", self.args.clock_start)
         if self.heartbeat is not None:
             self.heartbeat.start()
+        stop_startup_beats()  # the loop beats now: a stall must fall silent
         stop = stop_on_signals()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.holder.reload)
         while not stop.is_set():
