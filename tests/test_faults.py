@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -46,6 +47,7 @@ from test_serve_supervisor import alive, children_of
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.storage.store import Store
+from hotline_cti.storage.tables import calls as calls_table
 from simulators.agi_peer import PeerChannel, run_fastagi
 from simulators.ami_server import AmiServer
 from simulators.mosquitto import Broker
@@ -55,6 +57,8 @@ RATE = 15.0  # new calls a second
 HOLDS = (1.0, 2.0, 3.0, 4.0)  # seconds from Newchannel to Hangup, call after call
 LOAD_SECONDS = 6.0
 HANG_LIMIT = 8.0  # a FastAGI session not decided nor closed by then is a lost call
+TIME_SLACK = 1.5  # seconds a stored start or end may differ from the call's (the simulated PBX is not on
+# AMI Timestamps; a call recovered from the CDR has the CDR's times)
 REPLACE_LIMIT = 15.0  # a service stopped before its first beat is replaced by then (STARTUP_GRACE is 60 s)
 
 
@@ -73,6 +77,7 @@ class Calls:
 
     started: dict[str, float] = field(default_factory=dict)  # uniqueid -> time of its Newchannel
     ended: dict[str, float] = field(default_factory=dict)  # uniqueid -> time of its Hangup
+    wall: dict[str, tuple[float, float]] = field(default_factory=dict)  # uniqueid -> (start, end), epoch seconds
     blind: list[tuple[float, float]] = field(default_factory=list)  # intervals with no events service on AMI
 
 
@@ -121,10 +126,12 @@ async def drive(ami: AmiServer, port: int, seconds: float, calls: Calls, session
         ch = ami.add_channel(f"PJSIP/trunk-{i:06d}", caller_num=f"1381234{i:04d}", exten="12345")
         ami.emit([("Event", "Newchannel"), *ch.snapshot()])
         calls.started[ch.uniqueid] = time.monotonic()
+        began = time.time()
         routed = asyncio.create_task(one_call(port, sessions))
         await asyncio.sleep(HOLDS[i % len(HOLDS)])
-        ami._hangup(ch)
+        ami._hangup(ch)  # with its CDR line (ami.cdr_path), as Asterisk writes it
         calls.ended[ch.uniqueid] = time.monotonic()
+        calls.wall[ch.uniqueid] = (began, time.time())
         await routed
 
     while loop.time() - start < seconds:
@@ -138,8 +145,8 @@ Fault = Callable[["Serve", AmiServer], Awaitable[None]]
 
 
 def recordable(calls: Calls, *, checkpointed: bool) -> set[str]:
-    """The calls an events service could record: all but those that ended while none was on AMI and that its
-    successor could not know of. With the checkpoint (same serve), a call it knew (checkpointed every 0.5 s)
+    """The calls an events service could record from AMI alone: all but those that ended while none was on AMI
+    and that its successor could not know of (the others, "unseen by AMI", come from Asterisk's CDR). With the checkpoint (same serve), a call it knew (checkpointed every 0.5 s)
     is finished at the successor's resync, so only calls that also started in (or just before) the blind
     interval are out of reach; without it (another host), every call that ended in it."""
 
@@ -182,6 +189,8 @@ def start_serve(tmp: Path, name: str, url: str, ami: AmiServer, broker: Broker, 
     cmd += ["--listen", f"127.0.0.1:{port}", "--database", url, "--spool-dir", str(spool)]
     cmd += ["--ami", f"127.0.0.1:{ami.port}", "--mqtt", f"127.0.0.1:{broker.port}", "--status-file", str(status)]
     cmd += ["--stall-limit", "0.5", "--lease-seconds", "2", *extra]
+    if ami.cdr_path is not None:
+        cmd += ["--cdr-csv", str(ami.cdr_path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL"))}
     env.update(HOTLINE_AMI_USER="hotline", HOTLINE_AMI_SECRET=SECRET)
     with log.open("wb") as out:
@@ -208,6 +217,7 @@ async def ready(serve: Serve, ami: AmiServer) -> None:
 @dataclass
 class Stored:
     calls: list[str]
+    times: dict[str, tuple[float, float | None]]  # call id -> (started, ended), epoch seconds
     ended_events: collections.Counter[str]
     duplicate_payloads: int
     outbox: int
@@ -219,10 +229,11 @@ async def stored(url: str) -> Stored:
     store = Store.connect(url)
     try:
         async with store.engine.connect() as conn:
-            calls = [r[0] for r in await conn.execute(sa.text("SELECT call_id FROM calls"))]
+            query = sa.select(calls_table.c.call_id, calls_table.c.started, calls_table.c.ended)
+            found = [(r[0], r[1], r[2]) for r in await conn.execute(query)]
             rows = [(r[0], r[1], r[2]) for r in await conn.execute(sa.text("SELECT topic, payload, sent FROM outbox"))]
     except (sa.exc.OperationalError, sa.exc.ProgrammingError, OSError):
-        calls, rows = [], []
+        found, rows = [], []
     finally:
         await store.close()
     ended: collections.Counter[str] = collections.Counter()
@@ -230,7 +241,31 @@ async def stored(url: str) -> Stored:
         if topic.endswith("calls/ended"):
             ended[json.loads(payload)["data"]["call_id"]] += 1
     payloads = collections.Counter(p for _, p, _ in rows)
-    return Stored(calls, ended, sum(n - 1 for n in payloads.values()), len(rows), sum(s is None for *_, s in rows))
+    times = {c: (_epoch(a), None if b is None else _epoch(b)) for c, a, b in found}
+    return Stored(
+        [c for c, *_ in found],
+        times,
+        ended,
+        sum(n - 1 for n in payloads.values()),
+        len(rows),
+        sum(s is None for *_, s in rows),
+    )
+
+
+def _epoch(value: dt.datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def wrong_times(calls: Calls, got: Stored, which: set[str]) -> dict[str, tuple[float, float]]:
+    """Calls of ``which`` whose stored start or end is more than TIME_SLACK s off: call id -> (start, end) error."""
+    out = {}
+    for call in which & set(got.times):
+        started, ended = got.times[call]
+        true_start, true_end = calls.wall[call]
+        error = (started - true_start, (ended or 0.0) - true_end)
+        if max(abs(e) for e in error) > TIME_SLACK:
+            out[call] = (round(error[0], 2), round(error[1], 2))
+    return out
 
 
 NOTE: dict[str, str] = {}  # the last state a recovery check saw, for its failure message
@@ -252,8 +287,9 @@ def spool_rows(directory: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def simulated_pbx() -> AsyncIterator[AmiServer]:
+async def simulated_pbx(tmp: Path) -> AsyncIterator[AmiServer]:
     async with AmiServer(secret=SECRET) as ami:
+        ami.cdr_path = tmp / "Master.csv"  # Asterisk's cdr_custom file, read by serve --cdr-csv
         yield ami
 
 
@@ -269,7 +305,7 @@ async def drill(
 ) -> tuple[Sessions, Calls, Stored]:
     """Start serve, run the load with ``faults`` injected one after another from 1.5 s in, let it recover, check,
     and print the figures."""
-    async with simulated_pbx() as ami:
+    async with simulated_pbx(tmp) as ami:
         if before is not None:
             before()
         serve = start_serve(tmp, name, url, ami, broker)
@@ -291,27 +327,30 @@ async def drill(
             stop.set()
             await watcher
             seen = recordable(calls, checkpointed=True)
+            every = set(calls.ended)
 
             async def recovered() -> bool:
-                return not missing(seen, await stored(url), serve.spool)
+                return not missing(every, await stored(url), serve.spool)
 
             print(f" loaded {time.monotonic() - t0:.1f}s", end="")
-            await until(recovered, 45, f"{name}: every seen call stored, outbox sent, spool empty", serve)
+            await until(recovered, 45, f"{name}: every call stored, outbox sent, spool empty", serve)
             print(f" recovered {time.monotonic() - t0:.1f}s", end="")
         finally:
             serve.stop()
             print(f" stopped {time.monotonic() - t0:.1f}s", end="")
         got = await stored(url)
-    unseen = len(calls.ended) - len(seen)
+    unseen = set(calls.ended) - seen
     print(
-        f"\nFAULT {name}: calls {len(calls.ended)} (unseen by AMI {unseen}), sessions decided {sessions.decided} "
+        f"\nFAULT {name}: calls {len(calls.ended)} (unseen by AMI {len(unseen)}, from the CDR), sessions decided "
+        f"{sessions.decided} "
         f"fell back {sessions.fell_back} hung {sessions.hung}; stored calls {len(got.calls)}, outbox "
         f"{got.outbox} (unsent {got.unsent}, duplicate payloads {got.duplicate_payloads})"
     )
     assert sessions.hung == 0, "a FastAGI session neither decided nor closed"
     assert sessions.decided + sessions.fell_back == len(calls.ended)
-    assert seen <= set(got.calls), f"records lost: {sorted(seen - set(got.calls))[:5]}"
+    assert every <= set(got.calls), f"records lost: {sorted(every - set(got.calls))[:5]}"
     assert len(got.calls) == len(set(got.calls))
+    assert not wrong_times(calls, got, unseen), "a call recovered from the CDR with wrong times"
     assert got.duplicate_payloads == 0, "an outbox event written twice"
     wrong = {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}
     assert not wrong, f"a call's ended event missing or twice: {wrong}"
@@ -495,7 +534,7 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
     the first host comes back it writes what its spool kept (its lease taken back at the second's clean stop)."""
     url = pg.create_database()
     calls, sessions = Calls(), Sessions()
-    async with simulated_pbx() as ami:
+    async with simulated_pbx(tmp_path) as ami:
         first = start_serve(tmp_path, "a", url, ami, mqtt_broker, "--node-id", "host-a")
         second: Serve | None = None
         try:
@@ -527,12 +566,13 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
             await asyncio.sleep(0.5)
             stop.set()
             await watcher
-            seen = recordable(calls, checkpointed=False)  # host b has no checkpoint of host a's calls
+            seen = recordable(calls, checkpointed=False)  # host b has no checkpoint of host a's calls: the CDR
+            every = set(calls.ended)
 
             async def written() -> bool:
-                return not missing(seen, await stored(url), second.spool)
+                return not missing(every, await stored(url), second.spool)
 
-            await until(written, 45, "every seen call stored by the new writer", second)
+            await until(written, 45, "every call stored by the new writer", second)
             second.stop()  # a clean stop releases the lease: host a, back, takes it at once and writes its spool
             first = start_serve(tmp_path, "a", url, ami, mqtt_broker, "--node-id", "host-a")
             restarted = first
@@ -554,6 +594,8 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
     )
     assert took_over
     assert sessions.hung == 0
-    assert seen <= set(got.calls)
+    assert every <= set(got.calls)
+    assert len(got.calls) == len(set(got.calls))
+    assert not wrong_times(calls, got, every - seen), "a call recovered from the CDR with wrong times"
     assert got.duplicate_payloads == 0
     assert not {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}, "ended event missing or twice"

@@ -32,6 +32,7 @@ from hotline_cti.core.transfer import TransferPolicy, build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
+from hotline_cti.serve.cdr_follow import CdrFollower
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
@@ -197,6 +198,8 @@ async def run_events(
     if spool is None:
         await store.close()
         return 0
+    if args.cdr_csv is not None and args.ami is not None:
+        CdrFollower.anchor(args.cdr_csv, spool)
     node = args.node_id or socket.gethostname()
     # The spool file is in the holder id: a restart of this service on this host (same spool, so never two at
     # once: the spool is locked) takes its lease back at once instead of waiting for it to expire.
@@ -220,12 +223,16 @@ async def run_events(
     connecting: asyncio.Task[None] | None = None
     executor: TransferExecutor | None = None
     pipeline: RecordPipeline | None = None
+    follower: CdrFollower | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
         pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
         await pipeline.start()
+        if args.cdr_csv is not None:
+            follower = CdrFollower(args.cdr_csv, pipeline, spool, callers=callers)
+            await follower.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -281,6 +288,8 @@ async def run_events(
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
+    if follower is not None:
+        await follower.stop()
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
     if client is not None:

@@ -214,6 +214,30 @@ class Store:
         async with self._writing() as conn:
             await conn.execute(stmt, [_call_row(r) for r in latest.values()])
 
+    async def add_recovered_calls(self, items: Sequence[tuple[CallRecord, tuple[str, str, str]]]) -> None:
+        """Store calls known only from Asterisk's CDR, each with its ``calls/ended`` outbox row, only where the
+        call is not stored yet: a record built from AMI events (richer: the route) is never replaced, and a call
+        stored already gets no second event. Idempotent (a replayed batch finds its calls stored)."""
+        if not items:
+            return
+        by_id = {record.call_id: (record, row) for record, row in items}
+        async with self._writing() as conn:
+            stored = set(
+                (await conn.execute(sa.select(calls.c.call_id).where(calls.c.call_id.in_(list(by_id))))).scalars()
+            )
+            new = [item for call_id, item in by_id.items() if call_id not in stored]
+            if not new:
+                return
+            await conn.execute(
+                self._insert(calls).on_conflict_do_nothing(index_elements=[calls.c.call_id]),
+                [_call_row(record) for record, _ in new],
+            )
+            now = _now()
+            await conn.execute(
+                self._insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id]),
+                [{"event_id": i, "topic": t, "payload": p, "created": now} for _, (i, t, p) in new],
+            )
+
     async def add_ratings(self, items: Sequence[tuple[str, int, dt.datetime]]) -> None:
         """Record survey ratings ``(call_id, rating, at)``; a later rating of the same call replaces the earlier."""
         if not items:

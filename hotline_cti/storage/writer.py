@@ -96,8 +96,18 @@ class BatchWriter:
         self._transfers = _Lane("transfers", spooled.encode_transfer, spooled.decode_transfer, store.add_transfers)
         self._actions = _Lane("actions", spooled.encode_action, spooled.decode_action, store.add_actions)
         self._events = _Lane("events", spooled.encode_event, spooled.decode_event, store.append_outbox)
+        self._recovered = _Lane(
+            "recovered", spooled.encode_recovered, spooled.decode_recovered, store.add_recovered_calls
+        )
         # Written in this order each round: a call's row before the events that announce it.
-        self._lanes: tuple[_Lane[Any], ...] = (self._calls, self._ratings, self._transfers, self._actions, self._events)
+        self._lanes: tuple[_Lane[Any], ...] = (
+            self._calls,
+            self._ratings,
+            self._transfers,
+            self._actions,
+            self._events,
+            self._recovered,
+        )
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -139,6 +149,14 @@ class BatchWriter:
     def submit_action(self, action: ActionRecord) -> bool:
         """Queue a supervisor-action or MQTT-command audit row."""
         return self._submit(self._actions, action)
+
+    def submit_recovered(self, record: CallRecord) -> bool:
+        """Queue a call known only from Asterisk's CDR: stored with its ``calls/ended`` event unless the call is
+        stored already (never replacing a record built from AMI)."""
+        return self._submit(
+            self._recovered,
+            (record, Event("calls/ended", record.region, record.ended or record.started, record.to_dict())),
+        )
 
     def submit_event(self, event: Event) -> bool:
         """Queue an event for the MQTT outbox (written in submission order)."""
