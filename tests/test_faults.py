@@ -28,6 +28,7 @@ import collections
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -69,6 +70,12 @@ class Sessions:
     decided: int = 0
     fell_back: int = 0  # closed or refused without a decision: the dialplan's fallback queue
     hung: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds from connecting to the decision, decided ones
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else math.nan
 
 
 @dataclass
@@ -84,6 +91,7 @@ class Calls:
 async def one_call(port: int, tally: Sessions) -> None:
     """One call's FastAGI session, as Asterisk's AGI(agi://.../route,12315,) runs it."""
     channel = PeerChannel({})
+    began = time.perf_counter()
     try:
         await asyncio.wait_for(run_fastagi("127.0.0.1", port, "route", channel, args=["12315", ""]), HANG_LIMIT)
     except TimeoutError:
@@ -91,6 +99,7 @@ async def one_call(port: int, tally: Sessions) -> None:
         return
     if cv.TARGET in channel.variables:
         tally.decided += 1
+        tally.latencies.append(time.perf_counter() - began)
     else:
         tally.fell_back += 1  # closed or refused without a decision: AGI() returns, the dialplan falls back
 
@@ -302,6 +311,7 @@ async def drill(
     *,
     before: Callable[[], None] | None = None,
     seconds: float = LOAD_SECONDS,
+    compare: bool = True,
 ) -> tuple[Sessions, Calls, Stored]:
     """Start serve, run the load with ``faults`` injected one after another from 1.5 s in, let it recover, check,
     and print the figures."""
@@ -355,7 +365,33 @@ async def drill(
     wrong = {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}
     assert not wrong, f"a call's ended event missing or twice: {wrong}"
     assert spool_rows(serve.spool) == 0
+    if compare:
+        await print_p99(name, sessions, tmp, broker)
     return sessions, calls, got
+
+
+BASELINE: dict[str, float] = {}  # the no-fault run's routing p99, measured once per test session
+
+
+async def no_fault_p99(tmp: Path, broker: Broker) -> float:
+    """Routing p99 of the same load with no fault, in this test session (same machine, same run)."""
+    if "p99" not in BASELINE:
+        where = tmp / "no-fault"
+        where.mkdir(exist_ok=True)
+        sessions, _, _ = await drill("no-fault", where, sqlite_url(where), broker, [], compare=False)
+        assert sessions.fell_back == 0  # nothing failed: every call decided
+        BASELINE["p99"] = p99(sessions.latencies)
+    return BASELINE["p99"]
+
+
+async def print_p99(name: str, sessions: Sessions, tmp: Path, broker: Broker) -> None:
+    """The drill's routing p99 against the no-fault run's: a figure for docs/reliability.md, not an assertion
+    (timings on a shared machine are not a test)."""
+    base, under = await no_fault_p99(tmp, broker), p99(sessions.latencies)
+    print(
+        f"\nP99 {name}: routing p99 {under * 1000:.1f} ms over {len(sessions.latencies)} decided sessions; "
+        f"no-fault run {base * 1000:.1f} ms; {under / base:.2f}x"
+    )
 
 
 def sqlite_url(tmp: Path) -> str:
@@ -453,6 +489,12 @@ def broker_down(broker: Broker, seconds: float) -> Fault:
 
 async def ami_reset(serve: Serve, ami: AmiServer) -> None:
     ami.drop_connections()  # as a crashing Asterisk would; the client reconnects and resyncs
+
+
+async def test_no_fault_run_decides_every_call(tmp_path: Path, mqtt_broker: Broker) -> None:
+    """The same load with no fault: every call decided and stored; its routing p99 is the drills' baseline."""
+    base = await no_fault_p99(tmp_path, mqtt_broker)
+    print(f"\nP99 no-fault: routing p99 {base * 1000:.1f} ms")
 
 
 async def test_services_killed_stopped_and_their_surroundings_down(tmp_path: Path, mqtt_broker: Broker) -> None:
@@ -592,6 +634,7 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
         f"sessions decided {sessions.decided} fell back {sessions.fell_back} hung {sessions.hung}; stored calls "
         f"{len(got.calls)}, outbox {got.outbox} (duplicate payloads {got.duplicate_payloads})"
     )
+    await print_p99("second-serve-takeover", sessions, tmp_path, mqtt_broker)
     assert took_over
     assert sessions.hung == 0
     assert every <= set(got.calls)

@@ -200,6 +200,33 @@ async def test_a_recovered_call_is_stored_once_and_never_replaces_the_ami_record
         await store.close()
 
 
+async def test_a_call_finished_without_its_hangup_takes_the_cdr_end_even_replayed_after_it(tmp_path: Path) -> None:
+    """A restarted events service finished call x at its resync (late, no cause) and was killed before its CDR
+    line settled; the next one replays that record from the spool and stores x from the CDR: x ends at the CDR's
+    time, whatever the order of the lanes (the spool holds more calls than one batch)."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}")
+    writer = BatchWriter(store, max_batch=2)
+    try:
+        end = T0 + dt.timedelta(seconds=30)
+        for i in range(4):
+            writer.submit_call(CallRecord(f"o{i}", "gx", T0, end, hangup_cause=16))
+        late = cdr_record("x", T0, end + dt.timedelta(seconds=20))  # as the resync finished it
+        late.action = "queue"
+        writer.submit_call(late)
+        writer.submit_recovered(cdr_record("x", T0, end))
+        hung_up = CallRecord("y", "gx", T0, end + dt.timedelta(seconds=5), hangup_cause=16)  # ended on AMI: kept
+        writer.submit_call(hung_up)
+        writer.submit_recovered(cdr_record("y", T0, end))
+        await writer.start()
+        assert await writer.flush()
+        calls = {r.call_id: r for r in await store.calls_between()}
+        assert (calls["x"].ended, calls["x"].action) == (end, "queue")
+        assert calls["y"].ended == end + dt.timedelta(seconds=5)
+    finally:
+        await writer.stop()
+        await store.close()
+
+
 def test_a_calls_ended_event_has_one_id_per_call() -> None:
     one = Event("calls/ended", "gx", T0, {"call_id": "c1", "outcome": "failed"})
     again = Event("calls/ended", "gx", T0 + dt.timedelta(seconds=3), {"call_id": "c1", "outcome": "answered"})

@@ -286,6 +286,10 @@ class BatchWriter:
             if not batch:  # the counts drifted (a rolled-back append): trust the file
                 self.spool.recount()
                 continue
+            if lane is self._recovered:
+                batch = self._after_older_rows(batch)
+                if not batch:
+                    continue
             try:
                 await self._write_isolating(lane, batch)
             except Exception as exc:
@@ -307,6 +311,15 @@ class BatchWriter:
             self._overflowing = False
             log.warning("storage writer: below the bound again; %d rows were dropped in all", self.dropped)
         return True
+
+    def _after_older_rows(self, batch: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The part of a recovered-calls batch spooled after every row still waiting in the other lanes: a record of
+        the same call replayed from an earlier run's spool must land before the CDR's correction, not over it."""
+        older = []
+        for lane in self._lanes:
+            if lane is not self._recovered and self.spool.count(lane.name):
+                older += [row_id for row_id, _ in self.spool.head(lane.name, 1)]
+        return [row for row in batch if row[0] < min(older)] if older else batch
 
     async def _write_isolating(self, lane: _Lane[T], batch: list[tuple[int, str]]) -> None:
         """Write ``batch`` (the head of the lane) and delete from the spool what is done; halve a refused batch to
