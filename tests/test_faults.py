@@ -71,6 +71,25 @@ class Sessions:
     fell_back: int = 0  # closed or refused without a decision: the dialplan's fallback queue
     hung: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds from connecting to the decision, decided ones
+    outcomes: list[tuple[float, bool]] = field(default_factory=list)  # (when it began, decided), hung ones apart
+
+
+IN_FLIGHT = 1.0  # seconds a session may have been running when the routing service was hit
+
+
+def unexplained_fallbacks(sessions: Sessions, routing_down: list[float]) -> list[float]:
+    """Sessions that fell back while routing should have decided them: every one must be in flight at a fault of
+    the routing service or begin after one with no session decided in between (the service was down or starting
+    all along). How many that is depends on how fast a busy host restarts Python: not a figure to assert."""
+    ordered = sorted(sessions.outcomes)
+    out = []
+    for began, decided in ordered:
+        if decided:
+            continue
+        hit = max((t for t in routing_down if t <= began + IN_FLIGHT), default=None)
+        if hit is None or any(ok for t, ok in ordered if hit <= t < began):
+            out.append(began)
+    return out
 
 
 def p99(values: list[float]) -> float:
@@ -97,6 +116,7 @@ async def one_call(port: int, tally: Sessions) -> None:
     except TimeoutError:
         tally.hung += 1
         return
+    tally.outcomes.append((began, cv.TARGET in channel.variables))
     if cv.TARGET in channel.variables:
         tally.decided += 1
         tally.latencies.append(time.perf_counter() - began)
@@ -174,6 +194,7 @@ class Serve:
     spool: Path
     log: Path
     status: Path
+    routing_down: list[float] = field(default_factory=list)  # perf_counter times a fault hit the routing service
 
     def child(self, name: str) -> int:
         return children_of(self.proc.pid)[name]
@@ -277,6 +298,14 @@ def wrong_times(calls: Calls, got: Stored, which: set[str]) -> dict[str, tuple[f
     return out
 
 
+def late(calls: Calls, got: Stored, which: set[str]) -> bool:
+    """Whether a call of ``which`` is stored with wrong times yet; notes which."""
+    wrong = wrong_times(calls, got, which)
+    if wrong:
+        NOTE["last"] = f"{len(wrong)} with wrong times, e.g. {sorted(wrong.items())[:3]}"
+    return bool(wrong)
+
+
 NOTE: dict[str, str] = {}  # the last state a recovery check saw, for its failure message
 
 
@@ -338,9 +367,11 @@ async def drill(
             await watcher
             seen = recordable(calls, checkpointed=True)
             every = set(calls.ended)
+            unseen = every - seen
 
-            async def recovered() -> bool:
-                return not missing(every, await stored(url), serve.spool)
+            async def recovered() -> bool:  # the CDR's lines settle 5 s after they are read: times come last
+                got = await stored(url)
+                return not missing(every, got, serve.spool) and not late(calls, got, unseen)
 
             print(f" loaded {time.monotonic() - t0:.1f}s", end="")
             await until(recovered, 45, f"{name}: every call stored, outbox sent, spool empty", serve)
@@ -349,7 +380,6 @@ async def drill(
             serve.stop()
             print(f" stopped {time.monotonic() - t0:.1f}s", end="")
         got = await stored(url)
-    unseen = set(calls.ended) - seen
     print(
         f"\nFAULT {name}: calls {len(calls.ended)} (unseen by AMI {len(unseen)}, from the CDR), sessions decided "
         f"{sessions.decided} "
@@ -358,6 +388,7 @@ async def drill(
     )
     assert sessions.hung == 0, "a FastAGI session neither decided nor closed"
     assert sessions.decided + sessions.fell_back == len(calls.ended)
+    assert not unexplained_fallbacks(sessions, serve.routing_down), "a session fell back with routing up"
     assert every <= set(got.calls), f"records lost: {sorted(every - set(got.calls))[:5]}"
     assert len(got.calls) == len(set(got.calls))
     assert not wrong_times(calls, got, unseen), "a call recovered from the CDR with wrong times"
@@ -426,6 +457,8 @@ def kill_service(name: str, signum: int, *, resume_after: float = 0.0) -> Fault:
     async def fault(serve: Serve, ami: AmiServer) -> None:
         await ready(serve, ami)  # the service killed before is back and beating (a starting one has 60 s of grace)
         pid = serve.child(name)
+        if name == "routing":
+            serve.routing_down.append(time.perf_counter())
         os.kill(pid, signum)
         if resume_after:
             await asyncio.sleep(resume_after)
@@ -447,6 +480,7 @@ def stopped_as_it_restarts(name: str) -> Fault:
     async def fault(serve: Serve, ami: AmiServer) -> None:
         await ready(serve, ami)
         old = serve.child(name)
+        serve.routing_down.append(time.perf_counter())
         os.kill(old, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while (new := children_of(serve.proc.pid).get(name, old)) == old:
@@ -511,7 +545,9 @@ async def test_services_killed_stopped_and_their_surroundings_down(tmp_path: Pat
         kill_service("events", signal.SIGKILL),
     ]
     sessions, calls, _ = await drill("service-faults", tmp_path, sqlite_url(tmp_path), mqtt_broker, faults, seconds=30)
-    assert sessions.decided > 3 * sessions.fell_back  # only the two routing restarts cost decisions
+    # Only the routing faults cost decisions: every fallback is explained by one (drill: unexplained_fallbacks);
+    # how many there are depends on how fast this host restarts Python, so it is a figure, not an assertion.
+    assert sessions.fell_back > 0 and sessions.decided > 0
     assert len(calls.blind) >= 3  # the AMI login was really lost (resets, the kill)
 
 
@@ -612,7 +648,8 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
             every = set(calls.ended)
 
             async def written() -> bool:
-                return not missing(every, await stored(url), second.spool)
+                got = await stored(url)
+                return not missing(every, got, second.spool) and not late(calls, got, every - seen)
 
             await until(written, 45, "every call stored by the new writer", second)
             second.stop()  # a clean stop releases the lease: host a, back, takes it at once and writes its spool
