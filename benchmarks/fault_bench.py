@@ -176,6 +176,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     broker = Broker(broker_dir)
     broker.start()
     rows: list[tuple[str, Latency, Latency]] = []
+    supervisor: list[str] = []
     try:
         async with AmiServer(secret=SECRET) as ami:
             ami.cdr_path = tmp / "Master.csv"
@@ -198,6 +199,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                         )
             finally:
                 stop_serve(serve.proc, 20)
+                supervisor = [
+                    line
+                    for line in serve.log.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if "hotline_cti.serve:" in line and ("ERROR" in line or "stalled" in line)
+                ]
     finally:
         broker.stop()
     print(
@@ -217,6 +223,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     ]
     for latency in every:
         print(latency.line())
+    print(f"  supervisor: {len(supervisor)} error line(s) (the injected kills, and any stall it found):")
+    for line in supervisor:
+        print(f"    {line}")
     ratios = [u.p99 / a.p99 for _, a, u in rows]
     print(
         f"  with fault / no fault: median of the p99 ratios {statistics.median(ratios):.2f}x, "
