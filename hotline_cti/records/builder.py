@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 Output = CallRecord | Event | TransferRecord
 CONFERENCE_PREFIX = "hotline-"  # hotline-threeway's ConfBridge: hotline-${HOTLINE_CALL_ID}
 HANDOVER_TARGET = "12345"  # what a hand-over lists in the call record's transfers
+_SAME_TIME = dt.timedelta(seconds=1)  # a CDR end this close to ours is the same (CDR times are whole seconds)
 
 
 @dataclass
@@ -320,6 +321,27 @@ class RecordBuilder:
             out.extend(self._start(item, at - dt.timedelta(seconds=age)))
         self._now = at
         return out
+
+    def ended_per_cdr(self, cdr: CallRecord) -> tuple[str, list[Output]]:
+        """Asterisk's CDR says this call ended (``cdr``: its record as the CDR gives it, records/cdr.py).
+
+        ``"open"``: the call is in progress here, so its Hangup was lost: finished at the CDR's end.
+        ``"corrected"``: finished here without a Hangup (at a resync or expiry, when we found out): its end
+        time (and talk) replaced by the CDR's, the record given again. ``"known"``: finished here, nothing to
+        do. ``"unknown"``: never seen on AMI; the caller stores ``cdr`` itself, unless already stored."""
+        assert cdr.ended is not None
+        call = self._calls.get(cdr.call_id)
+        if call is not None:
+            return "open", self._finish(call, cdr.ended, cause=None)
+        done = self._finished.get(cdr.call_id)
+        if done is None:
+            return "unknown", []
+        if done.hangup_cause is not None or done.ended is None or abs(done.ended - cdr.ended) < _SAME_TIME:
+            return "known", []
+        done.ended = cdr.ended
+        if cdr.talk is not None:
+            done.talk = cdr.talk
+        return "corrected", [dataclasses.replace(done, transfers=list(done.transfers))]
 
     # ------------------------------------------------------------- handlers
 

@@ -38,9 +38,11 @@ from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
 from hotline_cti.serve.agent_service import AgentService
+from hotline_cti.serve.cdr_follow import CdrFollower
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.launch import stop_startup_beats
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.lease import Lease
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
@@ -205,6 +207,7 @@ async def run_events(
     heartbeat = Heartbeat.from_env()
     if heartbeat is not None:
         heartbeat.start()
+    stop_startup_beats()  # the loop beats now: a stall must fall silent
     # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:
@@ -216,6 +219,8 @@ async def run_events(
     if spool is None:
         await store.close()
         return 0
+    if args.cdr_csv is not None and args.ami is not None:
+        CdrFollower.anchor(args.cdr_csv, spool)
     node = args.node_id or socket.gethostname()
     # The spool file is in the holder id: a restart of this service on this host (same spool, so never two at
     # once: the spool is locked) takes its lease back at once instead of waiting for it to expire.
@@ -240,6 +245,7 @@ async def run_events(
     executor: TransferExecutor | None = None
     pipeline: RecordPipeline | None = None
     agents: AgentService | None = None
+    follower: CdrFollower | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
@@ -248,6 +254,9 @@ async def run_events(
         await pipeline.start()
         agents = AgentService(client, holder, writer)  # its resync compares QueueStatus with the state log
         await agents.load(store)
+        if args.cdr_csv is not None:
+            follower = CdrFollower(args.cdr_csv, pipeline, spool, callers=callers)
+            await follower.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -320,6 +329,8 @@ async def run_events(
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
+    if follower is not None:
+        await follower.stop()
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
     if agents is not None:

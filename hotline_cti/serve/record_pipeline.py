@@ -165,6 +165,10 @@ class RecordPipeline:
             # (a restart loop) must not take the calls it adopted with it.
             self._save_checkpoint()
 
+    def submit(self, outputs: Sequence[Output]) -> None:
+        """Hand what the builder finished outside an AMI event (the CDR follower's) to the writer, as events do."""
+        self._submit(outputs)
+
     def _submit(self, outputs: Sequence[Output]) -> None:
         if not outputs:
             return

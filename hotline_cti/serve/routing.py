@@ -25,6 +25,7 @@ from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.launch import stop_startup_beats
 from hotline_cti.storage.store import ENV_DATABASE_URL
 
 log = logging.getLogger("hotline_cti.serve.routing")
@@ -53,6 +54,7 @@ class RoutingService:
     async def run(self) -> int:
         if self.heartbeat is not None:
             self.heartbeat.start()  # first: the supervisor hears the child while the lists are read
+        stop_startup_beats()  # the loop beats now: a stall must fall silent
         if self.lists is not None:
             await self.lists.start()  # before listening: the first calls are screened with the lists
         host, port = self.args.listen

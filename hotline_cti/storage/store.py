@@ -227,6 +227,43 @@ class Store:
         async with self._writing() as conn:
             await conn.execute(stmt, [_call_row(r) for r in latest.values()])
 
+    async def add_recovered_calls(self, items: Sequence[tuple[CallRecord, tuple[str, str, str]]]) -> None:
+        """Store calls known only from Asterisk's CDR, each with its ``calls/ended`` outbox row, only where the
+        call is not stored yet: a record built from AMI events (richer: the route) is never replaced, and a call
+        stored already gets no second event. A stored call that was finished without its Hangup (no hang-up
+        cause: a resync finished it when it found it gone) takes the CDR's end time. Idempotent."""
+        if not items:
+            return
+        by_id = {record.call_id: (record, row) for record, row in items}
+        async with self._writing() as conn:
+            stored = set(
+                (await conn.execute(sa.select(calls.c.call_id).where(calls.c.call_id.in_(list(by_id))))).scalars()
+            )
+            known = [by_id[call_id][0] for call_id in stored]
+            if known:
+                correct = (
+                    sa.update(calls)
+                    .where(calls.c.call_id == sa.bindparam("b_call_id"), calls.c.hangup_cause.is_(None))
+                    .values(
+                        ended=sa.bindparam("b_ended"),
+                        talk=sa.func.coalesce(sa.bindparam("b_talk", type_=calls.c.talk.type), calls.c.talk),
+                    )
+                )
+                rows = [{"b_call_id": r.call_id, "b_ended": _utc_or_none(r.ended), "b_talk": r.talk} for r in known]
+                await conn.execute(correct, rows)
+            new = [item for call_id, item in by_id.items() if call_id not in stored]
+            if not new:
+                return
+            await conn.execute(
+                self._insert(calls).on_conflict_do_nothing(index_elements=[calls.c.call_id]),
+                [_call_row(record) for record, _ in new],
+            )
+            now = _now()
+            await conn.execute(
+                self._insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id]),
+                [{"event_id": i, "topic": t, "payload": p, "created": now} for _, (i, t, p) in new],
+            )
+
     async def add_ratings(self, items: Sequence[tuple[str, int, dt.datetime]]) -> None:
         """Record survey ratings ``(call_id, rating, at)``; a later rating of the same call replaces the earlier."""
         if not items:

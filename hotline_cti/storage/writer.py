@@ -102,6 +102,9 @@ class BatchWriter:
         self._agent_states = _Lane(
             "agent_states", spooled.encode_agent_state, spooled.decode_agent_state, store.add_agent_states
         )
+        self._recovered = _Lane(
+            "recovered", spooled.encode_recovered, spooled.decode_recovered, store.add_recovered_calls
+        )
         # Written in this order each round: a call's row before the events that announce it.
         self._lanes: tuple[_Lane[Any], ...] = (
             self._calls,
@@ -111,6 +114,7 @@ class BatchWriter:
             self._agent_states,
             self._spies,
             self._events,
+            self._recovered,
         )
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
@@ -167,6 +171,14 @@ class BatchWriter:
     def submit_agent_state(self, change: AgentStateChange) -> bool:
         """Queue an agent state change (log-in, log-out, pause, ready)."""
         return self._submit(self._agent_states, change)
+
+    def submit_recovered(self, record: CallRecord) -> bool:
+        """Queue a call known only from Asterisk's CDR: stored with its ``calls/ended`` event unless the call is
+        stored already (never replacing a record built from AMI)."""
+        return self._submit(
+            self._recovered,
+            (record, Event("calls/ended", record.region, record.ended or record.started, record.to_dict())),
+        )
 
     def submit_event(self, event: Event) -> bool:
         """Queue an event for the MQTT outbox (written in submission order)."""
@@ -296,6 +308,10 @@ class BatchWriter:
             if not batch:  # the counts drifted (a rolled-back append): trust the file
                 self.spool.recount()
                 continue
+            if lane is self._recovered:
+                batch = self._after_older_rows(batch)
+                if not batch:
+                    continue
             try:
                 await self._write_isolating(lane, batch)
             except Exception as exc:
@@ -317,6 +333,15 @@ class BatchWriter:
             self._overflowing = False
             log.warning("storage writer: below the bound again; %d rows were dropped in all", self.dropped)
         return True
+
+    def _after_older_rows(self, batch: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The part of a recovered-calls batch spooled after every row still waiting in the other lanes: a record of
+        the same call replayed from an earlier run's spool must land before the CDR's correction, not over it."""
+        older = []
+        for lane in self._lanes:
+            if lane is not self._recovered and self.spool.count(lane.name):
+                older += [row_id for row_id, _ in self.spool.head(lane.name, 1)]
+        return [row for row in batch if row[0] < min(older)] if older else batch
 
     async def _write_isolating(self, lane: _Lane[T], batch: list[tuple[int, str]]) -> None:
         """Write ``batch`` (the head of the lane) and delete from the spool what is done; halve a refused batch to
