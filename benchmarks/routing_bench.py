@@ -27,6 +27,7 @@ from benchmarks.national_config import national_yaml
 from hotline_cti.config.compile import compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import ENV_CACHE_DIR, _prefixes_for, expand_prefixes, mobile_descriptions
+from hotline_cti.core.diversion import DiversionRule, DivertTo, DivertWhen, QueueState, divert_live
 from hotline_cti.core.model import Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
@@ -87,6 +88,38 @@ def _per_call_ns(table: RoutingTable, calls: list[tuple[Call, dt.datetime]], cle
             start = time.perf_counter_ns()
             for call, now in batch:
                 decide(call, table, now)
+        samples.append((time.perf_counter_ns() - start) / len(batch))
+    return samples
+
+
+def _with_diversions(table: RoutingTable, rng: random.Random) -> dict[str, QueueState]:
+    """Three rules on every queue of every centre, and a live state for each (a third diverted)."""
+    centres = sorted({table.default_centre, *table.centre_by_city.values()})
+    states: dict[str, QueueState] = {}
+    for centre in centres:
+        for qid in table.queues:
+            name = f"{centre}-{qid}"
+            table.diversions[name] = (
+                DiversionRule(DivertWhen.NO_AGENTS, 0, DivertTo.RELEASE, None, (), ("divert-no-agents",), 0),
+                DiversionRule(
+                    DivertWhen.CALLERS_PER_AGENT_OVER, 3, DivertTo.OVERFLOW, f"{centre}-complaint", (), (), 0
+                ),
+                DiversionRule(DivertWhen.WAIT_OVER, 120, DivertTo.RELEASE, None, (), ("divert-busy",), 0),
+            )
+            agents = rng.choice((0, 2, 5, 10))
+            states[name] = QueueState(agents, agents, rng.randrange(agents + 1), rng.randrange(40), rng.randrange(200))
+    return states
+
+
+def _live_ns(table: RoutingTable, calls: list[tuple[Call, dt.datetime]], states: dict[str, QueueState]) -> list[float]:
+    """Per call: decide, then the diversion check against the live queue state (the routing service's path)."""
+    samples = []
+    rules, memo = table.diversions, table.diverted
+    for b in range(BATCHES):
+        batch = calls[(b * BATCH) % len(calls) :][:BATCH]
+        start = time.perf_counter_ns()
+        for call, now in batch:
+            divert_live(decide(call, table, now), rules, memo, states)
         samples.append((time.perf_counter_ns() - start) / len(batch))
     return samples
 
@@ -154,6 +187,22 @@ def main() -> None:
     print(f"baseline decide, cache cleared each call: median {c_med / 1000:.2f} us, p99 {c_p99 / 1000:.2f} us")
     print(f"baseline bare dict lookup: {dict_ns:.0f} ns")
     print(f"ratio served/cold: {w_med / c_med:.2f}x; served/dict lookup: {w_med / dict_ns:.0f}x")
+    states = _with_diversions(table, random.Random(11))
+    for call, now in calls:  # the memo of diverted decisions warms like the decision cache
+        divert_live(decide(call, table, now), table.diversions, table.diverted, states)
+    live = _live_ns(table, calls, states)
+    plain = _per_call_ns(table, calls, clear=False)  # the same table and calls, measured again beside it
+    l_med, l_p99 = statistics.median(live), _pct(live, 0.99)
+    p_med = statistics.median(plain)
+    turned = sum(
+        divert_live(decide(c, table, n), table.diversions, table.diverted, states).diverted is not None
+        for c, n in calls
+    )
+    print(
+        f"decide + diversion on live queue state ({len(states)} queues, 3 rules each, {turned * 100 // len(calls)} % of"
+        f" calls diverted): median {l_med / 1000:.2f} us, p99 {l_p99 / 1000:.2f} us per call (target median <= 5 us)"
+    )
+    print(f"ratio with/without live queue state: {l_med / p_med:.2f}x (without: median {p_med / 1000:.2f} us)")
 
 
 if __name__ == "__main__":

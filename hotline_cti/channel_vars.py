@@ -35,6 +35,7 @@ IVR_CHOICE = "HOTLINE_IVR_CHOICE"  # the menu key the dialplan read (empty: none
 TOPIC = "HOTLINE_TOPIC"  # the expert topic's digits the dialplan read after menu key 3
 RATING = "HOTLINE_RATING"  # 1 满意 / 2 基本满意 / 3 不满意
 THREEWAY = "HOTLINE_THREEWAY"  # 1 on an agent's leg whose *3 key moved its caller: it follows into the conference
+DIVERTED = "HOTLINE_DIVERTED"  # the queue condition that diverted the call before the wait (docs/queues.md)
 CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asterisk UNIQUEID of the caller leg)
 # Set LAST by every script that finished its work. The dialplan branches on it,
 # not on AGISTATUS: FAILURE also follows a correct session whose prompt was
@@ -68,6 +69,7 @@ ALL = (
     TOPIC,
     RATING,
     CALL_ID,
+    DIVERTED,
     DECIDED,
 )
 

@@ -6,12 +6,13 @@ an engineer sees every mistake of a file in one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hotline_cti.config.errors import Problem
-from hotline_cti.config.schema import Hotline, MergerConfig, Scope
+from hotline_cti.config.schema import Hotline, MergerConfig, Queue, Scope
 from hotline_cti.config.yamlsource import place_of
+from hotline_cti.core.diversion import DivertTo, DivertWhen
 from hotline_cti.core.model import Mode
 from hotline_cti.core.prompts import line_prompt_ids
 
@@ -74,11 +75,13 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
     for i, c in enumerate(model.centres):
         if c.city is not None and c.city not in cities:
             bad(("centres", i, "city"), f"unknown city {c.city!r}")
+    subcentres_by_id = {s.id for s in model.subcentres}
     for i, q in enumerate(model.queues):
         if q.overflow is not None and q.overflow not in queues:
             bad(("queues", i, "overflow"), f"unknown queue {q.overflow!r}")
         if q.overflow == q.id:
             bad(("queues", i, "overflow"), "a queue cannot overflow into itself")
+        _check_diversion(i, q, bad, queues, subcentres_by_id, model.overflow.target, prompt_ids)
     if model.overflow.target not in queues:
         bad(("overflow", "target"), f"unknown queue {model.overflow.target!r}")
     for i, s in enumerate(model.subcentres):
@@ -207,3 +210,29 @@ def _check_line(
     if line.city is None and len(line.number) > 6 and len(model.cities) > 1:
         bad(("city",), "a local landline number needs the 'city' whose area code it belongs to")
     return problems
+
+
+def _check_diversion(
+    i: int,
+    q: Queue,
+    bad: Callable[[tuple[int | str, ...], str], None],
+    queues: set[str],
+    subcentres: set[str],
+    overflow_target: str,
+    prompt_ids: frozenset[str] | None,
+) -> None:
+    """A queue's diversion rules: targets that exist, a maxlen for 'full', prompts in the catalogue."""
+    for j, rule in enumerate(q.diversion):
+        at: tuple[int | str, ...] = ("queues", i, "diversion", j)
+        if rule.when is DivertWhen.FULL and q.maxlen is None:
+            bad((*at, "when"), f"'full' needs the queue's 'maxlen' (queue {q.id!r} has none)")
+        if rule.to is DivertTo.OVERFLOW:
+            target = rule.target or q.overflow or (overflow_target if overflow_target != q.id else None)
+            if rule.target is not None and rule.target not in queues:
+                bad((*at, "target"), f"unknown queue {rule.target!r}")
+            elif target is None or target == q.id:
+                bad((*at, "target") if rule.target else at, f"queue {q.id!r} has no other queue to divert to")
+        if rule.to is DivertTo.SUBCENTRE and rule.target not in subcentres:
+            bad((*at, "target"), f"unknown sub-centre {rule.target!r}")
+        if prompt_ids is not None and rule.prompt is not None and rule.prompt not in prompt_ids:
+            bad((*at, "prompt"), f"prompt {rule.prompt!r} is not in the catalogue")

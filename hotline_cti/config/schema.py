@@ -12,8 +12,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from hotline_cti.core.diversion import NEEDS_OVER, DivertTo, DivertWhen
 from hotline_cti.core.hours import parse_hours
 from hotline_cti.core.model import Mode
 
@@ -114,6 +115,34 @@ class City(Strict):
     area_code: AreaCode
 
 
+class Diversion(Strict):
+    """A diversion rule of a queue (分流): when the queue's live state says so, the caller goes elsewhere.
+
+    ``target`` is a queue id for ``overflow`` (default: the queue's overflow) and a sub-centre id for
+    ``subcentre``; ``prompt`` is played first (for ``release`` it is what the caller hears).
+    """
+
+    when: DivertWhen
+    over: int | None = Field(default=None, ge=0, le=3600)
+    to: DivertTo
+    target: Slug | None = None
+    prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Diversion:
+        if self.when in NEEDS_OVER and self.over is None:
+            raise ValueError(f"'{self.when.value}' needs 'over' (seconds or callers per agent)")
+        if self.when not in NEEDS_OVER and self.over is not None:
+            raise ValueError(f"'{self.when.value}' takes no 'over'")
+        if self.to is DivertTo.SUBCENTRE and self.target is None:
+            raise ValueError("'subcentre' needs 'target': the sub-centre's id")
+        if self.to is DivertTo.RELEASE and self.target is not None:
+            raise ValueError("'release' takes no 'target'; give the 'prompt' the caller hears")
+        if self.to is DivertTo.RELEASE and self.prompt is None:
+            raise ValueError("'release' needs 'prompt': the caller is told why before the call ends")
+        return self
+
+
 class Queue(Strict):
     """A 12345 queue; every centre runs each one as '<centre>-<id>'."""
 
@@ -127,6 +156,8 @@ class Queue(Strict):
     max_wait: int | None = Field(default=None, ge=1, le=3600)
     overflow: Slug | None = None
     announce: str | None = None
+    maxlen: int | None = Field(default=None, ge=1, le=1000, description="callers waiting at most (app_queue maxlen)")
+    diversion: list[Diversion] = Field(default_factory=list)
 
 
 class Centre(Strict):

@@ -38,6 +38,7 @@ class Action(StrEnum):
     EMERGENCY = "emergency"
     GUIDANCE = "guidance"
     RETIRED = "retired"
+    RELEASE = "release"  # diverted before the wait: a prompt, then released (see core/diversion.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class Decision:
     hangup: bool  # hang up after the prompts (guidance, retired)
     reason: str
     warnings: tuple[str, ...] = field(default=())
+    diverted: str | None = None  # the queue condition that diverted the call (core/diversion.py), else None
 
     @property
     def skills(self) -> tuple[str, ...]:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from hotline_cti.config.schema import AfterTransition, Hotline, MergerConfig, Scope, Seats
+from hotline_cti.core.diversion import DiversionRule, compile_diversions
 from hotline_cti.core.hours import ALWAYS, ServiceHours, parse_hours
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import Decision, Mode
 from hotline_cti.core.numbers import DialledNumber, is_short_code
 from hotline_cti.core.prompts import line_prompt_ids
 
@@ -90,6 +91,9 @@ class RoutingTable:
     mobile_city: dict[str, str] = field(default_factory=dict)
     cache: dict[tuple[object, ...], object] = field(default_factory=dict)
     parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
+    # Asterisk queue name -> its diversion rules (core/diversion.py); the memo of diverted decisions
+    diversions: dict[str, tuple[DiversionRule, ...]] = field(default_factory=dict)
+    diverted: dict[tuple[int, int], tuple[Decision, Decision]] = field(default_factory=dict)
 
 
 def _midnight(day: dt.date, tz: ZoneInfo) -> float:
@@ -209,4 +213,5 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
         landline_local=landline_local,
         lines=lines,
         mobile_city={p: c for p, c in (mobile_city or {}).items() if c in city_area},
+        diversions=compile_diversions(cfg, cfg.overflow.target),
     )

@@ -268,6 +268,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         Action.EMERGENCY: names.CTX_EMERGENCY,
         Action.GUIDANCE: names.CTX_END,
         Action.RETIRED: names.CTX_END,
+        Action.RELEASE: names.CTX_END,
     }
     first = True
     for action, ctx in jumps.items():

@@ -11,7 +11,9 @@ _MEMBER_TEMPLATE = (
 )
 
 
-def _queue(name: str, title: str, strategy: str, timeout: int, wrapup: int, announce: str | None) -> list[str]:
+def _queue(
+    name: str, title: str, strategy: str, timeout: int, wrapup: int, announce: str | None, maxlen: int | None = None
+) -> list[str]:
     lines = [
         f"[{name}]",
         f"; {title}",
@@ -31,6 +33,8 @@ def _queue(name: str, title: str, strategy: str, timeout: int, wrapup: int, anno
     ]
     if announce:
         lines.append(f"announce={names.SOUND}/{announce}")
+    if maxlen:  # Queue() returns FULL past it: the dialplan takes the overflow (the controller diverts before)
+        lines.append(f"maxlen={maxlen}")
     lines.append(_MEMBER_TEMPLATE.format(ctx=names.CTX_AGENTS))
     return lines
 
@@ -49,7 +53,9 @@ def render_queues(cfg: MergerConfig) -> str:
     for centre in cfg.centres:
         for q in cfg.queues:
             name = names.queue_name(centre.id, q.id)
-            blocks[name] = _queue(name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce)
+            blocks[name] = _queue(
+                name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce, q.maxlen
+            )
         for g in cfg.expert_groups:
             name = names.expert_queue_name(centre.id, g.id)
             blocks[name] = _queue(name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, 5, None)

@@ -35,6 +35,7 @@ from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.queue_feed import QueueFeed
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.lease import Lease
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
@@ -218,12 +219,16 @@ async def run_events(
     connecting: asyncio.Task[None] | None = None
     executor: TransferExecutor | None = None
     pipeline: RecordPipeline | None = None
+    queue_feed: QueueFeed | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
         pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
         await pipeline.start()
+        # Live queue state for the routing service's diversion rules (docs/queues.md).
+        queue_feed = QueueFeed(client, options.queue_state_path(args))
+        queue_feed.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -279,6 +284,8 @@ async def run_events(
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
+    if queue_feed is not None:
+        await queue_feed.stop()
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
     if client is not None:

@@ -12,15 +12,20 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.heartbeat import Heartbeat
 
 log = logging.getLogger("hotline_cti.serve.routing")
+
+
+QUEUE_POLL = 0.1  # seconds between looks at the queue snapshot (a stat; read only when it changed)
 
 
 class RoutingService:
@@ -29,13 +34,22 @@ class RoutingService:
     def __init__(self, args: argparse.Namespace, holder: ConfigHolder) -> None:
         self.args = args
         self.holder = holder
+        self.board = QueueBoard(options.queue_state_path(args))
         self.server = FastAgiServer(
             holder,
             allow=args.allow or ("127.0.0.0/8", "::1/128"),
             limits=Limits(command=args.command_timeout, session=args.session_deadline),
             clock=options.clock(args),
+            queues=self.board,
         )
+        self._poller: asyncio.TimerHandle | None = None
         self.heartbeat = Heartbeat.from_env()
+
+    def _poll_queues(self) -> None:
+        """Refresh the live queue state while the served config has diversion rules (none: no file to read)."""
+        if self.holder.table.diversions:
+            self.board.refresh(time.time())
+        self._poller = asyncio.get_running_loop().call_later(QUEUE_POLL, self._poll_queues)
 
     async def run(self) -> int:
         host, port = self.args.listen
@@ -47,12 +61,15 @@ class RoutingService:
             log.warning("routing as if it were %s (--clock-start): for tests and drills only", self.args.clock_start)
         if self.heartbeat is not None:
             self.heartbeat.start()
+        self._poll_queues()
         stop = stop_on_signals()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.holder.reload)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
             self.holder.reload_if_changed()  # a file change is picked up within a second
+        if self._poller is not None:
+            self._poller.cancel()
         await self.server.close()
         if self.heartbeat is not None:
             self.heartbeat.stop()

@@ -13,11 +13,12 @@ server and a classic AGI driver run the same scripts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
+from hotline_cti.core.diversion import QueueState, divert_live
 from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
@@ -109,7 +110,7 @@ def call_from_env(env: dict[str, str]) -> Call:
 
 def decision_variables(d: Decision) -> list[tuple[str, str]]:
     """The channel variables the dialplan needs to finish the call from ``d`` alone."""
-    return [
+    pairs = [
         (cv.ACTION, d.action.value),
         (cv.TARGET, d.target or ""),
         (cv.DIAL, d.dial or ""),
@@ -129,6 +130,9 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
         (cv.HANGUP, "1" if d.hangup else ""),
         (cv.MENU, "1" if d.menu else ""),
     ]
+    if d.diverted:  # only a decision after the menu is diverted: nothing earlier on the channel to clear
+        pairs.append((cv.DIVERTED, d.diverted))
+    return pairs
 
 
 def decision_commands(d: Decision, before: tuple[tuple[str, str], ...] = ()) -> tuple[str, ...]:
@@ -158,18 +162,33 @@ def decision_script(d: Decision) -> FixedScript:
     return cached[1]
 
 
+NO_QUEUES: Mapping[str, QueueState] = {}
+
+
 def route_script(
-    env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
+    env: dict[str, str],
+    table: RoutingTable,
+    now: dt.datetime,
+    decider: Callable[..., Decision],
+    queues: Mapping[str, QueueState] = NO_QUEUES,
 ) -> FixedScript:
     """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last.
 
-    The replies change nothing: every command is sent whatever came back.
+    ``queues`` is the live state of the queues (the events service's snapshot); a queue's diversion
+    rules use it. The replies change nothing: every command is sent whatever came back.
     """
-    return decision_script(decider(call_from_env(env), table, now))
+    d = decider(call_from_env(env), table, now)
+    if table.diversions:
+        d = divert_live(d, table.diversions, table.diverted, queues)
+    return decision_script(d)
 
 
 def ivr_script(
-    env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
+    env: dict[str, str],
+    table: RoutingTable,
+    now: dt.datetime,
+    decider: Callable[..., Decision],
+    queues: Mapping[str, QueueState] = NO_QUEUES,
 ) -> FixedScript:
     """``agi://host/ivr``: the decision after the 12345 menu the dialplan ran.
 
@@ -186,16 +205,21 @@ def ivr_script(
         ivr_choice=choice or "0",
         topic=topic if topic.isdigit() else None,
     )
-    return FixedScript.of(decision_commands(decider(call, table, now), ((cv.IVR_CHOICE, choice),)))
+    d = decider(call, table, now)
+    if table.diversions:
+        d = divert_live(d, table.diversions, table.diverted, queues)
+    return FixedScript.of(decision_commands(d, ((cv.IVR_CHOICE, choice),)))
 
 
 SCRIPTS = ("route", "ivr")
 
 
-def select_script(name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime) -> Script | None:
+def select_script(
+    name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime, queues: Mapping[str, QueueState] = NO_QUEUES
+) -> Script | None:
     """The script called ``name`` (``route`` or ``ivr``) for a session; None if unknown."""
     if name == "route":
-        return route_script(env, table, now, decide)
+        return route_script(env, table, now, decide, queues)
     if name == "ivr":
-        return ivr_script(env, table, now, decide)
+        return ivr_script(env, table, now, decide, queues)
     return None
