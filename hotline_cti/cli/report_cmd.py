@@ -10,7 +10,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
 from hotline_cti.kpi.accumulator import CHINA_TZ
+from hotline_cti.kpi.callbacks import count_callbacks, with_callbacks
 from hotline_cti.reports.render import FORMATS, render_report
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store, resolve_url
 from hotline_cti.storage.tables import calls
@@ -38,6 +41,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", type=parse_when, metavar="WHEN", help="first call start to include (ISO; China time)")
     p.add_argument("--until", type=parse_when, metavar="WHEN", help="calls starting before this (ISO; China time)")
     p.add_argument("--region", help="only this region id (e.g. gx)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="merger file whose callback.counts_as_answered applies (a reached callback answers its call)",
+    )
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=run)
@@ -63,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     try:
-        text, note = asyncio.run(_report(args, url))
+        counts_as_answered = _counts_as_answered(args.config)
+    except ConfigError as exc:
+        print(f"hotline-cti report: error: --config {args.config}:\n{exc}", file=sys.stderr)
+        return 1
+    try:
+        text, note = asyncio.run(_report(args, url, counts_as_answered))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         print(f"hotline-cti report: error: cannot read {_shown(url)}: {_first_line(exc)}", file=sys.stderr)
         return 1
@@ -96,16 +110,33 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-async def _report(args: argparse.Namespace, url: sa.URL) -> tuple[str, str]:
+async def _report(args: argparse.Namespace, url: sa.URL, counts_as_answered: bool = False) -> tuple[str, str]:
     """The report text, and a note for stderr when it has no calls (so 0 calls is never silent)."""
     store = await Store.open(url.render_as_string(hide_password=False))
     try:
         records = await store.calls_between(args.since, args.until, args.region)
+        callbacks = await store.callbacks_between(args.since, args.until, args.region)
         note = "" if records else await _why_empty(store, url)
     finally:
         await store.close()
-    text = render_report(records, args.format, since=args.since, until=args.until, region=args.region)
+    records = with_callbacks(records, callbacks, counts_as_answered)
+    text = render_report(
+        records,
+        args.format,
+        since=args.since,
+        until=args.until,
+        region=args.region,
+        callbacks=count_callbacks(callbacks) if callbacks else None,
+    )
     return text, note
+
+
+def _counts_as_answered(config: Path | None) -> bool:
+    """The file's ``callback.counts_as_answered`` (False without --config or without a callback section)."""
+    if config is None:
+        return False
+    policy = load_config(config).model.callback
+    return policy is not None and policy.counts_as_answered
 
 
 async def _why_empty(store: Store, url: sa.URL) -> str:

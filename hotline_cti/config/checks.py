@@ -6,6 +6,7 @@ an engineer sees every mistake of a file in one run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -84,6 +85,7 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
         _check_diversion(i, q, bad, queues, subcentres_by_id, model.overflow.target, prompt_ids)
     if model.overflow.target not in queues:
         bad(("overflow", "target"), f"unknown queue {model.overflow.target!r}")
+    _check_callback(model, bad, queues)
     for i, s in enumerate(model.subcentres):
         if s.scope is Scope.PROVINCE and not s.dial:
             bad(("subcentres", i), f"region-wide sub-centre {s.id!r} needs a 'dial' target")
@@ -236,3 +238,23 @@ def _check_diversion(
             bad((*at, "target"), f"unknown sub-centre {rule.target!r}")
         if prompt_ids is not None and rule.prompt is not None and rule.prompt not in prompt_ids:
             bad((*at, "prompt"), f"prompt {rule.prompt!r} is not in the catalogue")
+
+
+def _check_callback(model: MergerConfig, bad: Callable[[tuple[int | str, ...], str], None], queues: set[str]) -> None:
+    """The callback section's queues exist; a diversion offering a callback is in a queue that has it."""
+    policy = model.callback
+    if policy is not None:
+        for j, queue_id in enumerate(policy.queues or ()):
+            if queue_id not in queues:
+                bad(("callback", "queues", j), f"unknown queue {queue_id!r}")
+        if policy.dial is not None and "{number}" not in policy.dial:
+            bad(("callback", "dial"), "the dial string needs '{number}' where the caller's number goes")
+        elif policy.dial is not None and not re.fullmatch(r"[A-Za-z0-9_/@.:+{}-]+", policy.dial):
+            # it goes into Dial() in the generated dialplan: ',', ')', '$', spaces would change the call
+            bad(("callback", "dial"), "use letters, digits and / @ . : + - _ only, e.g. PJSIP/{number}@pstn")
+    offering = queues if policy is None or policy.queues is None else set(policy.queues)
+    for i, q in enumerate(model.queues):
+        for j, rule in enumerate(q.diversion):
+            if rule.to is DivertTo.CALLBACK and (policy is None or q.id not in offering):
+                where = "the file has no 'callback:' section" if policy is None else "it is not in callback.queues"
+                bad(("queues", i, "diversion", j, "to"), f"queue {q.id!r} cannot offer a callback: {where}")

@@ -255,6 +255,31 @@ class Hotline(Strict):
     notes: str | None = None
 
 
+class AbandonedCallers(StrEnum):
+    """What happens to a caller who hung up after waiting over ``abandoned_over`` seconds."""
+
+    LIST = "list"  # listed for callback (the wallboard shows them); an agent decides
+    CALL = "call"  # called back like an accepted request, from the head of their queue
+
+
+class Callback(Strict):
+    """Callback instead of holding (回呼): the caller keeps their place and is called when it comes.
+
+    ``dial`` is the dial string with ``{number}`` for the caller's number; default the region's trunk.
+    """
+
+    key: Annotated[str, AfterValidator(_digits)] = Field(default="9", min_length=1, max_length=1)
+    queues: list[Slug] | None = None  # the queues whose waiting callers are offered it; default every queue
+    dial: str | None = None
+    ring: int = Field(default=30, ge=5, le=120)  # seconds the caller's phone rings per attempt
+    retries: int = Field(default=2, ge=0, le=10)  # attempts after the first
+    retry_after: int = Field(default=120, ge=10, le=3600)
+    give_up_after: int = Field(default=7200, ge=60, le=86400)  # seconds after the request
+    abandoned_over: int | None = Field(default=None, ge=1, le=3600)
+    abandoned: AbandonedCallers = AbandonedCallers.LIST
+    counts_as_answered: bool = False  # a reached callback counts its original call as answered in the KPIs
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -273,3 +298,4 @@ class MergerConfig(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
     hotlines: list[Hotline]
+    callback: Callback | None = None

@@ -35,6 +35,7 @@ class DivertTo(StrEnum):
     OVERFLOW = "overflow"  # another queue (the rule's target, else the queue's overflow)
     SUBCENTRE = "subcentre"  # a sub-centre's seats (设分中心); unanswered there, back to this queue
     RELEASE = "release"  # a prompt, then the call is released
+    CALLBACK = "callback"  # a callback is offered before the caller joins (they keep their place if they decline)
 
 
 # Conditions that need a number (``over``); the others must not have one.
@@ -150,6 +151,14 @@ def _turned(d: Decision, rule: DiversionRule) -> Decision | None:
             hangup=True,
             reason=f"{d.reason}; {why}, prompt and release",
             diverted=rule.when.value,
+        )
+    if rule.to is DivertTo.CALLBACK:
+        return replace(
+            d,
+            prompts=(*d.prompts, *rule.prompts),
+            reason=f"{d.reason}; {why}, a callback offered first",
+            diverted=rule.when.value,
+            offer_callback=True,
         )
     if rule.to is DivertTo.OVERFLOW:
         if rule.queue is None or rule.queue == d.target:

@@ -84,6 +84,7 @@ class Decision:
     reason: str
     warnings: tuple[str, ...] = field(default=())
     diverted: str | None = None  # the queue condition that diverted the call (core/diversion.py), else None
+    offer_callback: bool = False  # offer a callback before the caller joins the queue (a diversion's action)
 
     @property
     def skills(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.dialplan import names
+from hotline_cti.dialplan.callback import callback_queues
 
 _MEMBER_TEMPLATE = (
     "; member => Local/<agent>@{ctx}/n,0,<agent name>,PJSIP/<agent>"
@@ -12,7 +13,14 @@ _MEMBER_TEMPLATE = (
 
 
 def _queue(
-    name: str, title: str, strategy: str, timeout: int, wrapup: int, announce: str | None, maxlen: int | None = None
+    name: str,
+    title: str,
+    strategy: str,
+    timeout: int,
+    wrapup: int,
+    announce: str | None,
+    maxlen: int | None = None,
+    callback_key: bool = False,
 ) -> list[str]:
     lines = [
         f"[{name}]",
@@ -35,6 +43,11 @@ def _queue(
         lines.append(f"announce={names.SOUND}/{announce}")
     if maxlen:  # Queue() returns FULL past it: the dialplan takes the overflow (the controller diverts before)
         lines.append(f"maxlen={maxlen}")
+    if callback_key:  # the callback key leaves the queue into this context (app_queue's one-digit exit)
+        lines.append(f"context={names.CTX_CALLBACK}")
+        lines[lines.index(f"periodic-announce={names.SOUND}/queue-wait")] = (
+            f"periodic-announce={names.SOUND}/queue-wait,{names.SOUND}/callback-hint"
+        )
     lines.append(_MEMBER_TEMPLATE.format(ctx=names.CTX_AGENTS))
     return lines
 
@@ -50,11 +63,19 @@ def render_queues(cfg: MergerConfig) -> str:
         "",
     ]
     blocks: dict[str, list[str]] = {}
+    callbacks = callback_queues(cfg)
     for centre in cfg.centres:
         for q in cfg.queues:
             name = names.queue_name(centre.id, q.id)
             blocks[name] = _queue(
-                name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce, q.maxlen
+                name,
+                f"{centre.name} {q.name}",
+                q.strategy,
+                q.ring_timeout,
+                q.wrapup,
+                q.announce,
+                q.maxlen,
+                name in callbacks,
             )
         for g in cfg.expert_groups:
             name = names.expert_queue_name(centre.id, g.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hotline_cti.config.schema import MergerConfig
+from hotline_cti.dialplan.callback import render_callback
 from hotline_cti.dialplan.extensions import render_extensions
 from hotline_cti.dialplan.features import render_confbridge, render_features
 from hotline_cti.dialplan.options import RenderOptions
@@ -17,7 +18,7 @@ def render_all(cfg: MergerConfig, opts: RenderOptions | None = None) -> dict[str
     """File name -> text for every generated file."""
     opts = opts or RenderOptions()
     return {
-        "extensions.conf": render_extensions(cfg, opts),
+        "extensions.conf": render_extensions(cfg, opts) + render_callback(cfg),
         "queues.conf": render_queues(cfg),
         "features.conf": render_features(cfg),
         "confbridge.conf": render_confbridge(cfg),

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from typing import Literal
 
 from hotline_cti.kpi.accumulator import CHINA_TZ, compute_kpis
+from hotline_cti.kpi.callbacks import CallbackCounts
 from hotline_cti.records.model import CallRecord
 from hotline_cti.reports.formats import render_csv, render_table
 from hotline_cti.reports.html import render_html
-from hotline_cti.reports.sections import build_sections
+from hotline_cti.reports.sections import build_sections, callback_section
 
 Format = Literal["table", "csv", "html"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "html")
@@ -36,10 +37,13 @@ def render_report(
     until: dt.datetime | None = None,
     region: str | None = None,
     tz: dt.tzinfo = CHINA_TZ,
+    callbacks: CallbackCounts | None = None,
 ) -> str:
     """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page."""
     kpis = compute_kpis(records, tz=tz)
     sections = build_sections(kpis)
+    if callbacks is not None:
+        sections.append(callback_section(callbacks))
     subtitle = describe_period(since, until, region, tz)
     if fmt == "csv":
         return render_csv(sections)

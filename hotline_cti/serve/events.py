@@ -27,11 +27,13 @@ from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
+from hotline_cti.config.schema import Callback
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.core.transfer import TransferPolicy, build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
+from hotline_cti.serve.callback_keeper import CallbackKeeper
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
@@ -70,6 +72,15 @@ class PolicySource:
                 )
             self._table = table
         return self._policy
+
+
+def _callback_policy(holder: ConfigHolder) -> Callback | None:
+    """The served file's ``callback:`` section (read once at start: a change needs a restart of serve)."""
+    try:
+        return load_config(holder.path).model.callback
+    except ConfigError:
+        log.error("callbacks off: %s did not load again", holder.path)
+        return None
 
 
 async def _keep_connecting(client: AmiClient) -> None:
@@ -220,6 +231,7 @@ async def run_events(
     executor: TransferExecutor | None = None
     pipeline: RecordPipeline | None = None
     queue_feed: QueueFeed | None = None
+    keeper: CallbackKeeper | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
@@ -229,6 +241,10 @@ async def run_events(
         # Live queue state for the routing service's diversion rules (docs/queues.md).
         queue_feed = QueueFeed(client, options.queue_state_path(args))
         queue_feed.start()
+        callback_policy = _callback_policy(holder)
+        if callback_policy is not None:  # subscribed before the first login, as the pipeline is
+            keeper = CallbackKeeper(client, store, callback_policy, holder.table.region)
+            keeper.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -255,6 +271,8 @@ async def run_events(
                 status_file=args.status_file,
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
+            if keeper is not None:
+                wallboard.hub.callbacks = keeper.view
         except (UsersFileError, ValueError, OSError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
@@ -284,6 +302,8 @@ async def run_events(
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
+    if keeper is not None:
+        await keeper.stop()
     if queue_feed is not None:
         await queue_feed.stop()
     if pipeline is not None:

@@ -132,6 +132,8 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
     ]
     if d.diverted:  # only a decision after the menu is diverted: nothing earlier on the channel to clear
         pairs.append((cv.DIVERTED, d.diverted))
+        if d.offer_callback:
+            pairs.append((cv.CALLBACK_OFFER, "1"))
     return pairs
 
 
