@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from hotline_cti.core.diversion import QueueState
 from hotline_cti.core.model import Call
 from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve.queue_feed import QueueFeed
+from simulators.asterisk import silent_wav
 
 CONFIG = Path(__file__).resolve().parent.parent / "merger_config" / "guangxi.yaml"
 GENERAL = "  - {id: general, name: 综合咨询}\n"
@@ -32,6 +34,10 @@ DIVERTING_GENERAL = """\
       - {when: no_agents, to: release, prompt: divert-no-agents}
 """
 AGENT = "Local/agent1001@hotline-agents/n"
+# Every queue announces position and expected wait; every 5 s at most, again only when the position improved.
+ANNOUNCEMENTS = "announcements: {frequency: 5, min_frequency: 1, holdtime: once, only_up: true}\n"
+# Asterisk's Chinese number files (hotline-cti prompts build renders them to <out>/zh/digits/).
+ZH_DIGITS = [*map(str, range(10)), *(str(n) for n in range(10, 100, 10)), "hundred", "thousand", "wan", "yi"]
 
 
 @dataclass
@@ -57,7 +63,7 @@ def qrig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     text = CONFIG.read_text(encoding="utf-8")
     assert GENERAL in text
     config = work / "guangxi.yaml"
-    config.write_text(text.replace(GENERAL, DIVERTING_GENERAL, 1), encoding="utf-8")
+    config.write_text(text.replace(GENERAL, DIVERTING_GENERAL, 1) + ANNOUNCEMENTS, encoding="utf-8")
     (work / "generated").mkdir()
     with started_rig(asterisk_root, work / "generated", config, "queues") as rig, contextlib.ExitStack() as stack:
         loop = rig.controller.loop
@@ -135,3 +141,57 @@ def test_no_agent_logged_in_releases_with_the_prompt_then_an_agent_takes_calls_a
     finally:
         rig.ami.action("QueueRemove", Queue="gx-general", Interface=AGENT)
     assert qrig.feed.writes > 0 and qrig.feed.tracker.skipped == 0
+
+
+def _played(rig: Rig, channel: str) -> list[str]:
+    """(file with its format, language) Asterisk played on ``channel``, from its log, in order."""
+    pattern = re.compile(rf"<{re.escape(channel)}> Playing '([^']+)' \(language '([^']+)'\)")
+    return [f"{m[1]} {m[2]}" for m in pattern.finditer(rig.pbx.log_text("full.log"))]
+
+
+def _wait_played(rig: Rig, channel: str, what: str, timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        played = _played(rig, channel)
+        if any(what in p for p in played):
+            return played
+        assert time.monotonic() < deadline, f"{what} not played on {channel}: {played}"
+        time.sleep(0.2)
+
+
+def test_position_is_announced_in_mandarin_and_again_only_when_it_improves(qrig: QueueRig) -> None:
+    """Two callers in gx-l12317: the second hears 您现在排在第 二 位 (hotline/queue-thereare, Asterisk's
+    digits/2 in language zh, hotline/queue-callswaiting); once the first hangs up, 您是下一位."""
+    rig = qrig.rig
+    digits = rig.pbx.dir / "data/sounds/zh/digits"
+    digits.mkdir(parents=True, exist_ok=True)
+    for name in ZH_DIGITS:
+        (digits / f"{name}.wav").write_bytes(silent_wav(0.1))
+    rig.at("2021-12-15T10:00")
+    assert rig.expect(Call("12317")).target == "gx-l12317"
+    leg_a = rig.call("12317")
+    join_a = rig.wait(leg_a, "QueueCallerJoin", timeout=15.0)
+    leg_b = rig.call("12317")
+    join_b = rig.wait(leg_b, "QueueCallerJoin", timeout=15.0)
+    assert (join_a["Position"], join_b["Position"]) == ("1", "2")
+
+    played_b = _wait_played(rig, join_b["Channel"], "hotline/queue-callswaiting")
+    said = [
+        p for p in played_b if p.split(".")[0] in ("hotline/queue-thereare", "digits/2", "hotline/queue-callswaiting")
+    ]
+    assert said == [
+        "hotline/queue-thereare.slin zh",
+        "digits/2.slin zh",  # our Mandarin file (WAV, read as slin): Asterisk's English one is digits/2.gsm
+        "hotline/queue-callswaiting.slin zh",
+    ], played_b
+    assert any(p.startswith("hotline/queue-youarenext") for p in _wait_played(rig, join_a["Channel"], "youarenext"))
+    # app_queue worked the expected wait out (no answers yet: under a minute, so it is not said)
+    deadline = time.monotonic() + 10
+    while "Hold time for gx-l12317 is 0 minute(s)" not in rig.pbx.log_text("full.log"):
+        assert time.monotonic() < deadline, "app_queue did not work out the expected wait"
+        time.sleep(0.2)
+
+    time.sleep(6)  # past announce-frequency: position 2 unchanged, so not said again (only_up)
+    assert _played(rig, join_b["Channel"]).count("hotline/queue-thereare.slin zh") == 1
+    rig.ami.action("Hangup", Channel=next(e["Channel"] for e in rig.events(leg_a)))
+    _wait_played(rig, join_b["Channel"], "hotline/queue-youarenext")  # moved up to 1: said at once

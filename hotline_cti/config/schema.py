@@ -143,6 +143,28 @@ class Diversion(Strict):
         return self
 
 
+def _round_seconds(value: int) -> int:
+    if value not in (0, 5, 10, 15, 20, 30):  # what app_queue accepts for announce-round-seconds
+        raise ValueError(f"{value} is not one of 0, 5, 10, 15, 20, 30")
+    return value
+
+
+class Announcements(Strict):
+    """排队播报: app_queue's position and expected-wait announcements, in Mandarin (docs/queues.md).
+
+    The expected wait is app_queue's holdtime (the average wait of the queue's recent answers) less
+    the time this caller has waited, in minutes (and seconds when ``round_seconds`` is set).
+    """
+
+    position: bool = True  # announce-position: "您现在排在第 N 位" / "您是下一位"
+    holdtime: Literal["always", "once", "never"] = "once"  # announce-holdtime
+    frequency: int = Field(default=60, ge=0, le=3600)  # announce-frequency: seconds between them (0: off)
+    min_frequency: int = Field(default=15, ge=0, le=3600)  # min-announce-frequency
+    only_up: bool = True  # announce-position-only-up: again only when the position improved
+    periodic: int = Field(default=45, ge=0, le=3600)  # periodic-announce-frequency of queue-wait (0: off)
+    round_seconds: Annotated[int, AfterValidator(_round_seconds)] = 0  # announce-round-seconds (0: whole minutes)
+
+
 class Queue(Strict):
     """A 12345 queue; every centre runs each one as '<centre>-<id>'."""
 
@@ -157,6 +179,7 @@ class Queue(Strict):
     overflow: Slug | None = None
     announce: str | None = None
     maxlen: int | None = Field(default=None, ge=1, le=1000, description="callers waiting at most (app_queue maxlen)")
+    announcements: Announcements | None = None  # default: the file's top-level 'announcements'
     diversion: list[Diversion] = Field(default_factory=list)
 
 
@@ -299,3 +322,4 @@ class MergerConfig(Strict):
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
     hotlines: list[Hotline]
     callback: Callback | None = None
+    announcements: Announcements | None = None  # every queue's, unless the queue has its own

@@ -119,6 +119,7 @@ def render_callback(cfg: MergerConfig) -> str:
     parts.append(_context(names.CTX_CB_HOLD, "a callback's place in its queue (Local ;2 leg)", [hold, ended]))
 
     whisper = _Ext("s").add(_event("answered", ("Agent", v("CHANNEL"))))
+    whisper.add(f"Set(CHANNEL(language)={names.LANGUAGE})")
     whisper.add(f"Playback({cv.sound('callback-agent')})").add(f"SayDigits({v(cv.CB_NUMBER)})").add("Return()")
     parts.append(
         _context(names.CTX_CB_WHISPER, "the agent hears who is called back before the call is placed", [whisper])

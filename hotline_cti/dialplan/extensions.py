@@ -248,6 +248,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     for pat in ("_X.", "_+X."):
         ext = _Ext(pat).add(f"NoOp(12345 routing for {v('EXTEN')})").add("Answer()")
         ext.add("Set(AGIEXITONHANGUP=yes)").add(f"Set(__{cv.CALL_ID}={v('UNIQUEID')})")
+        if names.says_numbers(cfg):  # queue positions and waits, callback numbers: said in Mandarin
+            ext.add(f"Set(CHANNEL(language)={names.LANGUAGE})")
         ext.add(f"Set({cv.DIALLED}={v('EXTEN')})")  # EXTEN is "s" in the contexts after this one
         _ask(ext, opts, "route", f"{v('EXTEN')},{v(cv.CITY)}", "decided")
         # Controller down: an emergency line still reaches its own seats (the inbound context set its dial).

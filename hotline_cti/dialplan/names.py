@@ -29,6 +29,14 @@ CTX_CB_WHISPER = "hotline-callback-whisper"  # Queue gosub on the agent's leg: w
 CTX_CB_DIAL = "hotline-callback-dial"  # the placeholder's ;1 leg: calls the caller once an agent took it
 FEATURE_GROUP = "hotline_xfer"
 SOUND = cv.SOUND_DIR
+# The caller's language while queued: app_queue and SayDigits say numbers with sounds/zh/digits/N in Mandarin
+# (Asterisk's Chinese number syntax); our own prompts (hotline/<id>) are found without a language directory.
+LANGUAGE = "zh"
+
+
+def says_numbers(cfg: MergerConfig) -> bool:
+    """Whether Asterisk says numbers to callers or agents: queue announcements or callbacks are configured."""
+    return cfg.announcements is not None or cfg.callback is not None or any(q.announcements for q in cfg.queues)
 
 
 def queue_name(centre: str, queue_id: str) -> str:

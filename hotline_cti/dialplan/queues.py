@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from hotline_cti.config.schema import MergerConfig
+from hotline_cti.config.schema import Announcements, MergerConfig
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.callback import callback_queues
+from hotline_cti.prompts.catalogue import QUEUE_ANNOUNCEMENT_PROMPTS
 
 _MEMBER_TEMPLATE = (
     "; member => Local/<agent>@{ctx}/n,0,<agent name>,PJSIP/<agent>"
@@ -21,6 +22,7 @@ def _queue(
     announce: str | None,
     maxlen: int | None = None,
     callback_key: bool = False,
+    announcements: Announcements | None = None,
 ) -> list[str]:
     lines = [
         f"[{name}]",
@@ -39,6 +41,8 @@ def _queue(
         f"periodic-announce={names.SOUND}/queue-wait",
         "periodic-announce-frequency=45",
     ]
+    if announcements is not None:
+        lines = lines[:-3] + announcement_lines(announcements)
     if announce:
         lines.append(f"announce={names.SOUND}/{announce}")
     if maxlen:  # Queue() returns FULL past it: the dialplan takes the overflow (the controller diverts before)
@@ -50,6 +54,26 @@ def _queue(
         )
     lines.append(_MEMBER_TEMPLATE.format(ctx=names.CTX_AGENTS))
     return lines
+
+
+# app_queue's own sound settings -> our Mandarin prompts (hotline/<id>); the numbers between them are
+# said by Asterisk in the caller's language, zh (digits/N of sounds/zh, rendered by `hotline-cti prompts build`).
+QUEUE_SOUNDS = QUEUE_ANNOUNCEMENT_PROMPTS  # the setting and our prompt id share the name
+
+
+def announcement_lines(a: Announcements) -> list[str]:
+    """The queues.conf lines of ``a``: position and expected-wait announcements, the periodic prompt."""
+    return [
+        f"announce-position={'yes' if a.position else 'no'}",
+        f"announce-position-only-up={'yes' if a.only_up else 'no'}",
+        f"announce-holdtime={dict(always='yes', once='once', never='no')[a.holdtime]}",
+        f"announce-frequency={a.frequency}",
+        f"min-announce-frequency={a.min_frequency}",
+        f"announce-round-seconds={a.round_seconds}",
+        *(f"{sound}={names.SOUND}/{sound}" for sound in QUEUE_SOUNDS),
+        f"periodic-announce={names.SOUND}/queue-wait",
+        f"periodic-announce-frequency={a.periodic}",
+    ]
 
 
 def render_queues(cfg: MergerConfig) -> str:
@@ -76,10 +100,19 @@ def render_queues(cfg: MergerConfig) -> str:
                 q.announce,
                 q.maxlen,
                 name in callbacks,
+                q.announcements or cfg.announcements,
             )
         for g in cfg.expert_groups:
             name = names.expert_queue_name(centre.id, g.id)
-            blocks[name] = _queue(name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, 5, None)
+            blocks[name] = _queue(
+                name,
+                f"{centre.name} {g.name} (expert seats)",
+                g.strategy,
+                20,
+                5,
+                None,
+                announcements=cfg.announcements,
+            )
     for name in sorted(blocks):
         out += blocks[name] + [""]
     return "\n".join(out)
