@@ -4,6 +4,7 @@ abandoned callers), the KPI policy, the YAML section and the generated dialplan.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import AbandonedCallers, Callback
+from hotline_cti.core.table import compile_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.kpi.callbacks import count_callbacks, with_callbacks
@@ -23,6 +25,8 @@ from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.reports.render import render_report
 from hotline_cti.serve.callback_keeper import CallbackKeeper
 from hotline_cti.storage.store import Store
+from hotline_cti.wallboard.assets import wall_page
+from hotline_cti.wallboard.hub import Hub
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SMALL_YAML
@@ -352,3 +356,19 @@ def test_dialplan_of_callback_queues(tmp_path: Path) -> None:
     plain = tmp_path / "plain.yaml"
     plain.write_text(SMALL_YAML, encoding="utf-8")
     assert "hotline-callback" not in "".join(render_all(load_config(plain).model, RenderOptions()).values())
+
+
+async def test_the_wallboard_shows_open_callbacks_masked(store: Store, tmp_path: Path) -> None:
+    link = Link()
+    keeper = CallbackKeeper(link, store, POLICY, "gx", Clock())
+    link.emit(accepted())
+    path = tmp_path / "cfg.yaml"
+    path.write_text(SMALL_YAML, encoding="utf-8")
+    hub = Hub(compile_config(load_config(path).model), clock=lambda: T0)
+    hub.callbacks = keeper.view
+    snapshot = json.loads(hub.snapshot_json())
+    (row,) = snapshot["callbacks"]["open"]
+    assert (row["queue"], row["number"], row["status"], row["position"]) == ("gx-general", "138****5678", "waiting", 3)
+    assert NUMBER not in hub.snapshot_json()
+    page = wall_page("sup", "supervisor")
+    assert '<tbody id="callbacks">' in page and "回呼" in page
