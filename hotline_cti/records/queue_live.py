@@ -135,7 +135,8 @@ def _leave(q: _Queue, event: Mapping[str, str]) -> bool:
 
 
 def _abandon(q: _Queue, event: Mapping[str, str]) -> bool:
-    q.finished += 1  # app_queue counts the abandon (callsabandoned); the Leave event takes the caller out
+    q.finished += 1  # app_queue counts the abandon (callsabandoned)
+    q.waiting.discard(event.get("Uniqueid", "").strip())  # its Leave follows; a feed without one is not stuck
     return True
 
 
@@ -145,6 +146,7 @@ def _connect(q: _Queue, event: Mapping[str, str]) -> bool:
     if wait is None:
         return False
     q.holdtime = wait if q.finished == 0 else (q.holdtime * 3 + wait) >> 2
+    q.waiting.discard(event.get("Uniqueid", "").strip())  # answered: out of the queue (its Leave came first)
     return True
 
 
