@@ -104,4 +104,6 @@ class Decision:
         data["skills"] = list(self.skills)
         for key in ("mode", "phase", "action"):
             data[key] = str(data[key])
+        if self.diverted is None:  # only a diverted decision (live queue state, docs/queues.md) carries these
+            del data["diverted"], data["offer_callback"]
         return data
