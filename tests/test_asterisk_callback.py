@@ -16,24 +16,29 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from test_asterisk_calls import HARNESS, Rig, _endpoint, _stamp
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.diversion import QueueState
 from hotline_cti.core.table import compile_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.records.callback import CallbackStatus
+from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve.callback_keeper import CallbackKeeper
 from hotline_cti.storage.store import Store
 from simulators.asterisk import ControllerThread, Event, free_port, silent_wav, start_asterisk
 
 CONFIG = Path(__file__).resolve().parent.parent / "merger_config" / "guangxi.yaml"
 CALLBACK = 'callback: {queues: [general], dial: "PJSIP/{number}@cbphone", retries: 1, retry_after: 10}\n'
+GENERAL = "  - {id: general, name: 综合咨询}\n"
+# A long expected wait offers the callback before the caller joins (the diversion's 'callback' action).
+OFFERING = "  - id: general\n    name: 综合咨询\n    diversion:\n      - {when: wait_over, over: 100, to: callback}\n"
 AGENT = "Local/agent1002@hotline-agents/n"
 CALLER_B = "07715550123"
 
@@ -51,7 +56,7 @@ def _uas(port: int) -> subprocess.Popen[bytes]:
 @contextlib.contextmanager
 def callback_rig(root: Path, work: Path) -> Iterator[tuple[Rig, int, int, Path]]:
     config = work / "guangxi.yaml"
-    config.write_text(CONFIG.read_text(encoding="utf-8") + CALLBACK, encoding="utf-8")
+    config.write_text(CONFIG.read_text(encoding="utf-8").replace(GENERAL, OFFERING, 1) + CALLBACK, encoding="utf-8")
     cfg = load_config(config).model
     table = compile_config(cfg)
     out = work / "generated"
@@ -79,7 +84,7 @@ def _wait(rig: Rig, pred: object, timeout: float = 15.0) -> Event:
     return rig.ami.wait_for(pred, timeout)  # type: ignore[arg-type]
 
 
-def _step(step: str) -> object:
+def _step(step: str) -> Callable[[Event], bool]:
     """A predicate: the HotlineCallback event of ``step``."""
     return lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "HotlineCallback" and e.get("Step") == step
 
@@ -195,3 +200,38 @@ def test_callback_keeps_the_place_tells_the_agent_and_reaches_the_caller(asteris
             run(keeper.stop())
             run(client.close())
             run(store.close())
+
+
+def test_a_long_expected_wait_offers_the_callback_before_the_queue(asterisk_root: Path, tmp_path: Path) -> None:
+    """The board says gx-general's expected wait is 300 s: the controller diverts to the offer. C accepts
+    (a placeholder joins at the end: C was never in the queue); D declines with 0 and joins the queue."""
+    with callback_rig(asterisk_root, tmp_path) as (rig, _, _, _):
+        board = QueueBoard(tmp_path / "unused.json")
+        board.states = {"gx-general": QueueState(members=1, available=1, free=0, waiting=0, holdtime=300)}
+        rig.controller.server.queues = board
+        rig.at("2021-09-15T10:00")
+        leg_c = rig.call("12300", caller="07715550177")
+        rig.wait(leg_c, "Newexten", timeout=15.0, Context="hotline-callback", Exten="offer")
+        rig.wait(leg_c, "Newexten", timeout=10.0, Context="hotline-callback", Application="Read")
+        assert rig.var(leg_c, "HOTLINE_DIVERTED") == "wait_over"
+        assert not [e for e in rig.events(leg_c) if e["Event"] == "QueueCallerJoin"]
+        caller_c = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg_c.removesuffix("-2"))
+        rig.ami.send_dtmf(caller_c, "1")
+        accepted = _wait(rig, lambda e: _step("accepted")(e) and e.get("CallId") == leg_c)
+        assert (accepted["Position"], accepted["Number"]) == ("", "07715550177")
+        hold = _wait(
+            rig,
+            lambda e: (
+                e.get("Event") == "QueueCallerJoin"
+                and e.get("Channel", "").startswith(f"Local/{leg_c}@hotline-callback-hold")
+            ),
+        )
+        assert hold["Queue"] == "gx-general"
+
+        leg_d = rig.call("12300", caller="07715550188")
+        rig.wait(leg_d, "Newexten", timeout=15.0, Context="hotline-callback", Application="Read")
+        caller_d = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg_d.removesuffix("-2"))
+        rig.ami.send_dtmf(caller_d, "0")
+        join = rig.wait(leg_d, "QueueCallerJoin", timeout=15.0)  # declined: into the queue, behind C's place
+        assert (join["Queue"], join["Position"]) == ("gx-general", "2")
+        assert ("hotline-queue", "Queue") in [(c, a) for c, a, _ in rig.apps(leg_d)]
