@@ -88,6 +88,9 @@ EVENT_ROUTE = "HotlineRoute"  # the decision (or Action: fallback) of a call
 EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow queue
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
 EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
+# The context a callback's placeholder runs in (dialplan/callback.py): its legs are not calls of their own
+# (the records skip them; the callbacks table counts them).
+CALLBACK_HOLD_CONTEXT = "hotline-callback-hold"
 EVENT_CALLBACK = "HotlineCallback"  # a callback offered / accepted / answered by an agent / dialled (Step)
 EVENT_HANDOVER = "HotlineHandover"  # an emergency line handed the call over to 12345 (hotline-handover)
 FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller

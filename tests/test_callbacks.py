@@ -20,6 +20,7 @@ from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from hotline_cti.kpi.callbacks import count_callbacks, with_callbacks
 from hotline_cti.kpi.counts import AnswerCount
+from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.callback import CallbackBook, CallbackEventError, CallbackRules, CallbackStatus
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.reports.render import render_report
@@ -372,3 +373,13 @@ async def test_the_wallboard_shows_open_callbacks_masked(store: Store, tmp_path:
     assert NUMBER not in hub.snapshot_json()
     page = wall_page("sup", "supervisor")
     assert '<tbody id="callbacks">' in page and "回呼" in page
+
+
+def test_a_placeholder_is_not_a_call_of_its_own() -> None:
+    """A retry's placeholder (originated by AMI: its own Linkedid) makes no call record; a real call does."""
+    builder = RecordBuilder("gx")
+    placeholder = "Local/1700.1@hotline-callback-hold-0000000a;1"
+    for uid, channel in (("1700.50", placeholder), ("1700.60", "PJSIP/trunk-00000001")):
+        event = {"Event": "Newchannel", "Channel": channel, "Uniqueid": uid, "Linkedid": uid, "CallerIDNum": NUMBER}
+        builder.feed(event, T0)
+    assert [r.call_id for r in builder.snapshot()] == ["1700.60"]

@@ -24,7 +24,7 @@ CTX_CONF = "hotline-threeway"  # three-way calls (ConfBridge)
 CTX_HANDOVER = "hotline-handover"  # 110 hands a call to 12345: marked, then the general queue
 CTX_SURVEY = "hotline-survey"
 CTX_CALLBACK = "hotline-callback"  # a callback queue's context=: the key pressed while waiting, the offer
-CTX_CB_HOLD = "hotline-callback-hold"  # a callback's placeholder in the queue (Local ;2)
+CTX_CB_HOLD = cv.CALLBACK_HOLD_CONTEXT  # a callback's placeholder in the queue (Local ;2)
 CTX_CB_WHISPER = "hotline-callback-whisper"  # Queue gosub on the agent's leg: who is called back
 CTX_CB_DIAL = "hotline-callback-dial"  # the placeholder's ;1 leg: calls the caller once an agent took it
 FEATURE_GROUP = "hotline_xfer"
