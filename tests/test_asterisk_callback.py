@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
 import socket
 import subprocess
 import time
@@ -196,6 +197,8 @@ def test_callback_keeps_the_place_tells_the_agent_and_reaches_the_caller(asteris
             assert (row.position, row.attempts, row.source) == (2, 1, "key")
             assert row.number == "077****0123"  # closed: kept masked only
             assert row.accepted and row.answered and row.reached and row.answered <= row.reached
+            bad = [line for line in rig.pbx.log_text().splitlines() if re.search(r"\] (WARNING|ERROR)\[", line)]
+            assert [line for line in bad if "taskprocessor.c" not in line] == []  # the callback contexts load cleanly
         finally:
             run(keeper.stop())
             run(client.close())

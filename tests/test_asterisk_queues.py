@@ -195,3 +195,11 @@ def test_position_is_announced_in_mandarin_and_again_only_when_it_improves(qrig:
     assert _played(rig, join_b["Channel"]).count("hotline/queue-thereare.slin zh") == 1
     rig.ami.action("Hangup", Channel=next(e["Channel"] for e in rig.events(leg_a)))
     _wait_played(rig, join_b["Channel"], "hotline/queue-youarenext")  # moved up to 1: said at once
+
+
+def test_the_generated_announcements_and_rules_load_without_a_warning(qrig: QueueRig) -> None:
+    """queues.conf with the announcement settings and extensions.conf: Asterisk logs no WARNING or ERROR."""
+    noise = re.compile(r"taskprocessor\.c: Taskprocessor 'stasis/m:devicestate:all-\w+' queue reached \d+ scheduled")
+    log = qrig.rig.pbx.log_text().splitlines()
+    assert [line for line in log if re.search(r"\] (WARNING|ERROR)\[", line) and not noise.search(line)] == []
+    assert "announce-position-only-up=yes" in (qrig.rig.pbx.dir / "generated/queues.conf").read_text(encoding="utf-8")
