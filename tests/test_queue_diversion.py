@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import struct
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -238,37 +238,54 @@ def test_tracker_skips_malformed_events() -> None:
 
 
 def test_snapshot_round_trip(tmp_path: Path) -> None:
-    states = {"gx-general": state(2, 1, 0, 4, 33)}
-    path = tmp_path / "qs.json"
+    states = {"gx-general": state(2, 1, 0, 4, 33), "gx-complaint": state(0, 0, 0, 0, 0)}
+    path = tmp_path / "qs.bin"
     write_snapshot(path, states, 1000.0)
-    assert decode(path.read_bytes()) == (1000.0, states)
+    at, read = decode(path.read_bytes())
+    assert at == 1000.0 and dict(read) == states and read.get("nowhere") is None
     board = QueueBoard(path)
     board.refresh(1001.0)
-    assert board.states == states
+    assert dict(board.states) == states
     board.refresh(1000.0 + 6)  # the events service stopped writing: not believed any more
     assert board.states == {}
-    write_snapshot(path, {"gx-general": state(available=0)}, 1010.0)
+    write_snapshot(path, {"gx-general": state(available=0), "gx-complaint": state()}, 1010.0)
+    names = board._names
     board.refresh(1010.5)
     assert board.states["gx-general"].available == 0
+    assert board._names is not None and names is not None and board._names[1] is names[1]  # same names: index kept
+
+
+def test_a_national_snapshot_is_small() -> None:
+    states = {f"c{i}-q{j}": state(10, 9, 3, 12, 45) for i in range(300) for j in range(23)}
+    data = encode(states, 5.0)
+    assert len(data) < 250_000
+    assert decode(data)[1]["c299-q22"] == state(10, 9, 3, 12, 45)
+
+
+def _snapshot(n: int = 1, names: bytes = b"q", counts: bytes = b"\0" * 20, at: float = 1.0) -> bytes:
+    return struct.pack("<4sdII", b"HQS2", at, n, len(names)) + names + counts
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        b"not json",
-        b"[]",
-        json.dumps({"v": 2, "at": 1, "queues": {}}).encode(),
-        json.dumps({"v": 1, "at": "now", "queues": {}}).encode(),
-        json.dumps({"v": 1, "at": 1, "queues": {"q": [1, 2, 3]}}).encode(),
-        json.dumps({"v": 1, "at": 1, "queues": {"q": [1, 2, 3, 4, -5]}}).encode(),
-        json.dumps({"v": 1, "at": 1, "queues": {"q": [1, 2, 3, 4, True]}}).encode(),
+        b"not a snapshot",
+        b"",
+        _snapshot()[:-1],  # cut short
+        _snapshot() + b"\0",
+        b"HQS1" + _snapshot()[4:],
+        _snapshot(at=float("nan")),
+        _snapshot(n=2, counts=b"\0" * 40),  # one name for two queues
+        _snapshot(n=2, names=b"q\nq", counts=b"\0" * 40),  # the same queue twice
+        _snapshot(names=b"\xff"),
+        _snapshot(counts=struct.pack("<5I", 1, 1, 1, 1, 2_000_000)),
         b" " * (4 * 1024 * 1024 + 1),
     ],
 )
 def test_hostile_snapshots_are_refused(tmp_path: Path, data: bytes, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(SnapshotError):
         decode(data)
-    path = tmp_path / "qs.json"
+    path = tmp_path / "qs.bin"
     path.write_bytes(encode({"q": state()}, 100.0))
     board = QueueBoard(path)
     board.refresh(100.0)

@@ -90,6 +90,10 @@ async def test_the_feed_follows_twenty_minutes_of_a_busy_hour(
     board = QueueBoard(feed.path)
     board.refresh(time.time())
     assert {q: c for q, c in _counts(dict(board.states)).items() if q in truth} == truth
+    feed.wanted = lambda: {"nanning-general", "guilin-general"}  # serve: the queues with diversion rules
+    assert feed.write_if_due(force=True)
+    board.refresh(time.time())
+    assert _counts(dict(board.states)) == {q: truth[q] for q in ("nanning-general", "guilin-general")}
 
 
 async def test_the_controller_diverts_hundreds_of_concurrent_calls_from_the_board(tmp_path: Path) -> None:

@@ -239,7 +239,7 @@ async def run_events(
         pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
         await pipeline.start()
         # Live queue state for the routing service's diversion rules (docs/queues.md).
-        queue_feed = QueueFeed(client, options.queue_state_path(args))
+        queue_feed = QueueFeed(client, options.queue_state_path(args), wanted=lambda: holder.table.diversions.keys())
         queue_feed.start()
         callback_policy = _callback_policy(holder)
         if callback_policy is not None:  # subscribed before the first login, as the pipeline is

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,19 @@ HEARTBEAT = 1.0  # seconds: written at least this often while AMI is up, so a si
 class QueueFeed:
     """Keeps a :class:`QueueTracker` from ``ami`` and writes its snapshot to ``path``."""
 
-    def __init__(self, ami: AmiFeed, path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        ami: AmiFeed,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        wanted: Callable[[], Collection[str]] | None = None,
+    ) -> None:
         self.ami = ami
         self.path = path
         self.clock = clock
+        # The queues the routing service reads (those with diversion rules); None: every queue. Only they go in
+        # the file, so a national config's thousands of queues do not cost the routing loop a large decode.
+        self.wanted = wanted
         self.tracker = QueueTracker()
         self.writes = 0
         self._written: tuple[int, float] = (-1, 0.0)  # (tracker version, when)
@@ -56,8 +65,9 @@ class QueueFeed:
         version, when = self._written
         if not force and version == self.tracker.version and now - when < HEARTBEAT:
             return False
+        states = self.tracker.states(self.wanted() if self.wanted is not None else None)
         try:
-            write_snapshot(self.path, self.tracker.states(), now)
+            write_snapshot(self.path, states, now)
         except OSError as exc:
             log.warning("queue state not written to %s: %s", self.path, exc)
             return False
