@@ -100,3 +100,26 @@ async def test_callbacks_section_and_the_answered_policy(db_url: str, sqlite_sto
     assert figures(counted.stdout)[("overview", "接通率 answer rate", "value")] == "1.0000"  # 4 of 4
     bad = run_cli(*args, "--config", str(tmp_path / "missing.yaml"))
     assert bad.returncode == 1 and "--config" in bad.stderr
+
+
+async def test_callbacks_list_prints_open_callbacks_masked(sqlite_store: Store, tmp_path: Path) -> None:
+    t0 = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
+    await sqlite_store.upsert_callbacks(
+        [
+            CallbackRecord("1700.1", "gx", "gx-general", "13812345678", "key", CallbackStatus.RETRY, t0, position=3),
+            CallbackRecord("1700.2", "gx", "gx-general", "138****0000", "key", CallbackStatus.REACHED, t0),
+            CallbackRecord("1700.3", "gx", "gx-general", "13900001111", "abandoned", CallbackStatus.LISTED, t0),
+        ]
+    )
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline_cti.cli.main", "callbacks", "list", "--database", url, "--region", "gx"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and "1700.2" not in done.stdout  # header, dashes, the two open ones
+    assert "138****5678" in done.stdout and "retry" in lines[2] and "listed" in lines[3]
+    assert "13812345678" not in done.stdout and "13900001111" not in done.stdout

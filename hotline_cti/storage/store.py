@@ -369,7 +369,8 @@ class Store:
             callbacks.c.region == region, callbacks.c.status.in_(["offered", "waiting", "calling", "retry", "listed"])
         )
         async with self.engine.connect() as conn:
-            return [_callback_from_row(row) for row in await conn.execute(query.order_by(callbacks.c.offered))]
+            ordered = query.order_by(callbacks.c.offered, callbacks.c.callback_id)
+            return [_callback_from_row(row) for row in await conn.execute(ordered)]
 
     async def callbacks_between(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
