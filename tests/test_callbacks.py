@@ -350,7 +350,8 @@ def test_dialplan_of_callback_queues(tmp_path: Path) -> None:
     assert "context=hotline-callback" in general and "hotline/callback-hint" in general
     assert "context=" not in complaint
     ext = files["extensions.conf"]
-    assert "exten => 8,1,Set(HOTLINE_CB_POSITION=${QUEUEPOSITION})" in ext
+    assert "exten => 8,1,Set(HOTLINE_IN_QUEUE=${QUEUENAME})" in ext
+    assert " same => n,Set(HOTLINE_CB_POSITION=${QUEUEPOSITION})" in ext
     assert ",hotline-callback-dial,s,1,900,av(HOTLINE_CB_ID=" in ext
     assert "Dial(PJSIP/${HOTLINE_CB_NUMBER}@pstn,30,g)" in ext
     assert "exten => rejoin,1,Queue(${HOTLINE_IN_QUEUE}," in ext

@@ -58,7 +58,10 @@ def render_callback(cfg: MergerConfig) -> str:
     offer = _Ext("offer").add(f"Set({cv.CB_POSITION}=)")  # a diversion's offer: not in the queue yet
     offer.add(f"Set({cv.IN_QUEUE}={v(cv.TARGET)})").add(f"Set({cv.JOINED}={v('EPOCH')})")
     offer.add(f"Goto({policy.key},ask)")
-    key = _Ext(policy.key).add(f"Set({cv.CB_POSITION}={v('QUEUEPOSITION')})")
+    # app_queue set QUEUENAME (setqueuevar=yes) and QUEUEPOSITION as the key took the caller out: right for
+    # every Queue() of the dialplan (decided, overflow, fallback, a transfer target's).
+    key = _Ext(policy.key).add(f"Set({cv.IN_QUEUE}={v('QUEUENAME')})")
+    key.add(f"Set({cv.CB_POSITION}={v('QUEUEPOSITION')})")
     key.add(f"Set({cv.CB_ID}={v(cv.CALL_ID)})", "ask")
     key.add(f"Set({cv.CB_NUMBER}={v('CALLERID(num)')})")
     key.add(_event("offered", ("Queue", v(cv.IN_QUEUE))))

@@ -296,17 +296,15 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
     if cfg.callback is not None:
-        # A diversion rule offers a callback before the caller joins; else where and since when the caller
-        # waits, which the callback key's context keeps (docs/queues.md).
+        # A diversion rule offers a callback before the caller joins; else since when the caller waits,
+        # which a callback keeps (the key's context takes the queue from app_queue's QUEUENAME).
         q.add(f"GotoIf({equals(cv.CALLBACK_OFFER, '1')}?{names.CTX_CALLBACK},offer,1)")
-        q.add(f"Set({cv.IN_QUEUE}={v(cv.TARGET)})").add(f"Set({cv.JOINED}={v('EPOCH')})")
+        q.add(f"Set({cv.JOINED}={v('EPOCH')})")
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f'GotoIf($["{v(cv.OVERFLOW)}" = ""]?{names.CTX_FALLBACK},s,1)', "overflow")
     q.add(user_event(cv.EVENT_OVERFLOW, [("CallId", v(cv.CALL_ID)), ("From", v(cv.TARGET)), ("To", v(cv.OVERFLOW))]))
     q.add(f"Playback({cv.sound('overflow')})")
-    if cfg.callback is not None:
-        q.add(f"Set({cv.IN_QUEUE}={v(cv.OVERFLOW)})")
     q.add(f"Queue({v(cv.OVERFLOW)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f"Goto({names.CTX_FALLBACK},s,1)")
