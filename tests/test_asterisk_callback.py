@@ -238,3 +238,23 @@ def test_a_long_expected_wait_offers_the_callback_before_the_queue(asterisk_root
         join = rig.wait(leg_d, "QueueCallerJoin", timeout=15.0)  # declined: into the queue, behind C's place
         assert (join["Queue"], join["Position"]) == ("gx-general", "2")
         assert ("hotline-queue", "Queue") in [(c, a) for c, a, _ in rig.apps(leg_d)]
+
+
+def test_with_the_controller_down_the_key_still_books_a_callback_in_the_fallback_queue(
+    asterisk_root: Path, tmp_path: Path
+) -> None:
+    """No controller: the caller waits in the fallback queue; the key, the read-back, the placeholder are all
+    Asterisk's own, and the callback is for the queue app_queue names (QUEUENAME)."""
+    with callback_rig(asterisk_root, tmp_path) as (rig, _, _, _):
+        rig.controller.close()
+        leg = rig.call("12300", caller="07715550199")
+        join = rig.wait(leg, "QueueCallerJoin", timeout=15.0)
+        assert join["Queue"] == "gx-general" and rig.var(leg, "HOTLINE_DECIDED") in (None, "")
+        caller = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg.removesuffix("-2"))
+        rig.ami.send_dtmf(caller, "9")
+        rig.wait(leg, "Newexten", timeout=10.0, Context="hotline-callback", Application="Read")
+        rig.ami.send_dtmf(caller, "1")
+        accepted = _wait(rig, lambda e: _step("accepted")(e) and e.get("CallId") == leg)
+        assert (accepted["Queue"], accepted["Position"], accepted["Number"]) == ("gx-general", "1", "07715550199")
+        hold = _wait(rig, lambda e: e.get("Event") == "QueueCallerJoin" and f"Local/{leg}@" in e.get("Channel", ""))
+        assert (hold["Queue"], hold["Position"]) == ("gx-general", "1")
