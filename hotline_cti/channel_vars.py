@@ -36,6 +36,17 @@ IVR_CHOICE = "HOTLINE_IVR_CHOICE"  # the menu key the dialplan read (empty: none
 TOPIC = "HOTLINE_TOPIC"  # the expert topic's digits the dialplan read after menu key 3
 RATING = "HOTLINE_RATING"  # 1 满意 / 2 基本满意 / 3 不满意
 THREEWAY = "HOTLINE_THREEWAY"  # 1 on an agent's leg whose *3 key moved its caller: it follows into the conference
+DIVERTED = "HOTLINE_DIVERTED"  # the queue condition that diverted the call before the wait (docs/queues.md)
+CALLBACK_OFFER = "HOTLINE_CALLBACK_OFFER"  # 1: offer a callback before the queue (a diversion rule's action)
+IN_QUEUE = "HOTLINE_IN_QUEUE"  # the queue a callback is for: app_queue's QUEUENAME at the key, or the offer's target
+JOINED = "HOTLINE_JOINED"  # epoch seconds the caller joined HOTLINE_TARGET's queue (a callback keeps it)
+CB_NUMBER = "HOTLINE_CB_NUMBER"  # the number a callback calls (the caller's, or one typed in)
+CB_KEY = "HOTLINE_CB_KEY"  # the caller's answer to the callback offer
+CB_ID = "HOTLINE_CB_ID"  # a callback's id (the original call's id) on its placeholder and dial legs
+CB_QUEUE = "HOTLINE_CB_QUEUE"
+CB_POSITION = "HOTLINE_CB_POSITION"  # the place the placeholder takes in the queue (app_queue QUEUEPOSITION)
+CB_PRIO = "HOTLINE_CB_PRIO"
+CB_ATTEMPT = "HOTLINE_CB_ATTEMPT"
 CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asterisk UNIQUEID of the caller leg)
 # Set LAST by every script that finished its work. The dialplan branches on it,
 # not on AGISTATUS: FAILURE also follows a correct session whose prompt was
@@ -72,6 +83,7 @@ ALL = (
     TOPIC,
     RATING,
     CALL_ID,
+    DIVERTED,
     DECIDED,
     AGI_RESUME,
 )
@@ -81,6 +93,10 @@ EVENT_ROUTE = "HotlineRoute"  # the decision (or Action: fallback) of a call
 EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow queue
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
 EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
+# The context a callback's placeholder runs in (dialplan/callback.py): its legs are not calls of their own
+# (the records skip them; the callbacks table counts them).
+CALLBACK_HOLD_CONTEXT = "hotline-callback-hold"
+EVENT_CALLBACK = "HotlineCallback"  # a callback offered / accepted / answered by an agent / dialled (Step)
 EVENT_HANDOVER = "HotlineHandover"  # an emergency line handed the call over to 12345 (hotline-handover)
 EVENT_RECORDING = "HotlineRecording"  # the file the caller's recording goes to (hotline-record)
 # Set by the agent-setup Gosub on each queue member's channel (inherited by the agent's phone leg, cleared on

@@ -133,6 +133,8 @@ def expect(**fields: Any) -> dict[str, Any]:
         menu=False,
         hangup=False,
         warnings=(),
+        diverted=None,  # decide() never diverts: live queue state is applied after it (core/diversion.py)
+        offer_callback=False,
     )
     base.update(fields)
     return base

@@ -183,6 +183,7 @@ def _drive(driver: webdriver.Chrome, url: str, expected: dict[str, str]) -> dict
     seen["caller"] = _read(driver, f"#q-{GENERAL}-caller", "text")
     seen["longest_red"] = "bad" in str(_read(driver, "#longest-wait", "class"))
     seen["line_12300_red"] = "bad" in str(_read(driver, "#line-12300", "class"))
+    seen["callback_status"] = _read(driver, "#cb-1700000300_9-status", "text")
     seen["page"] = driver.page_source
     seen["label_zh"] = driver.find_element(By.CSS_SELECTOR, "[data-i18n=waiting]").text
     IMG.mkdir(parents=True, exist_ok=True)
@@ -254,6 +255,11 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
         )
         try:
             await client.connect()  # login, then the resync hook reads QueueStatus (the members above)
+            # Serve's callback keeper (serve/callback_keeper.py) gives the wall its open callbacks, numbers masked.
+            callback = {"id": "1700000300.9", "queue": GENERAL, "number": "138****0009", "status": "retry"}
+            callback |= {"source": "key", "offered": "2021-12-01T01:58:00+00:00", "joined": None}
+            callback |= {"position": 3, "attempts": 1, "next_try": "2021-12-01T02:03:00+00:00"}
+            runner.hub.callbacks = lambda: {"open": [callback], "waiting": 0, "retry": 1, "listed": 0}
             for event in _live_load():
                 pbx.emit(event)
             last = runner.hub.state.queues
@@ -308,6 +314,7 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
                 "m-12315-share": _pct(3, 5),
                 "m-12315-phase": "after",
                 "m-12301-calls": "0",
+                "cb-1700000300_9-attempts": "1",
             }
             seen = await asyncio.to_thread(_drive, browser, runner.url, expected)
         finally:
@@ -319,6 +326,7 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
     assert seen["answer_rate_red"]  # 84.6% is under the 95% line
     assert seen["line_12300_red"]  # callers still dial the retired 12300
     assert seen["caller"] == "135****0000"  # the longest waiting caller, masked
+    assert seen["callback_status"] == "待重拨" and "138****0009" in seen["page"]  # an open callback, masked
     assert seen["longest_red"]  # 1:15 is over the 60 s wait alert
     for page in (seen["page"], seen["merger_page"]):
         for prefix in ("1381234", "1391234", "1371234", "1361234", "1351234"):

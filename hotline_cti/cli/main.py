@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "hotline_cti.cli.deploy_cmd",
     "hotline_cti.cli.simulate_cmd",
     "hotline_cti.cli.report_cmd",
+    "hotline_cti.cli.callbacks_cmd",
     "hotline_cti.cli.staffing_cmd",
     "hotline_cti.cli.callers_cmd",
 ]

@@ -133,6 +133,23 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"error: no prompt matches {' '.join(args.only or [])}", file=sys.stderr)
         return 1
     code = 0
+    if not args.only and any("queue-thereare" in p or "callback-number" in p for p in regions.values()):
+        # Asterisk says the numbers of queue announcements and callbacks itself, in the caller's language:
+        # its digits/N files in Mandarin, for sounds/zh/digits (one set for every region).
+        out = Path(args.out) / "zh" / "digits"
+        say = {name.removeprefix("digits/"): text.zh for name, text in catalogue.say.items()}
+        try:
+            report = build_sounds(say, out, force=args.force, jobs=args.jobs, voice=Voice())
+        except ToolMissing as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except (OSError, ValueError) as exc:
+            print(f"error: {out}: {exc}", file=sys.stderr)
+            return 1
+        for name, error in sorted(report.failed.items()):
+            print(f"error: {out / name}.wav: {error}", file=sys.stderr)
+        print(_summary(report, out))
+        code = 1 if report.failed else 0
     for region, prompts in sorted(selected.items()):
         if not prompts:
             continue

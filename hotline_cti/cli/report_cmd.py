@@ -16,6 +16,7 @@ from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.kpi.accumulator import CHINA_TZ
 from hotline_cti.kpi.agent_time import agent_figures
+from hotline_cti.kpi.callbacks import count_callbacks, with_callbacks
 from hotline_cti.reports.render import FORMATS, render_report
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store, resolve_url
 from hotline_cti.storage.tables import calls
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="the merger file served: add the merger view (calls per old number per day, share, days left)",
+        help="the merger file served: add the merger view (calls per old number per day, share, days left); its "
+        "callback.counts_as_answered decides whether a reached callback answers its call",
     )
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of standard output")
@@ -119,6 +121,7 @@ async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | 
     store = await Store.open(url.render_as_string(hide_password=False))
     try:
         records = await store.calls_between(args.since, args.until, args.region)
+        callbacks = await store.callbacks_between(args.since, args.until, args.region)
         note = "" if records else await _why_empty(store, url)
         # Agents (issue 18): the state log up to the window's end (who was in when it opened counts too).
         until = args.until or dt.datetime.now(dt.UTC)
@@ -127,8 +130,17 @@ async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | 
         agents = agent_figures(changes, records, since, until)
     finally:
         await store.close()
+    counts_as_answered = merger is not None and merger.callback is not None and merger.callback.counts_as_answered
+    records = with_callbacks(records, callbacks, counts_as_answered)
     text = render_report(
-        records, args.format, since=args.since, until=args.until, region=args.region, merger=merger, agents=agents
+        records,
+        args.format,
+        since=args.since,
+        until=args.until,
+        region=args.region,
+        merger=merger,
+        agents=agents,
+        callbacks=count_callbacks(callbacks) if callbacks else None,
     )
     return text, note
 

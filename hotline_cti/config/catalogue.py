@@ -47,6 +47,28 @@ IVR_PROMPTS = (
     "survey-thanks",
     "goodbye",
 )
+# app_queue's announcement sounds (queues.conf queue-youarenext=hotline/queue-youarenext, ...).
+QUEUE_ANNOUNCEMENT_PROMPTS = (
+    "queue-youarenext",
+    "queue-thereare",
+    "queue-callswaiting",
+    "queue-quantity1",
+    "queue-quantity2",
+    "queue-holdtime",
+    "queue-minutes",
+    "queue-minute",
+    "queue-seconds",
+    "queue-thankyou",
+)
+CALLBACK_PROMPTS = (
+    "callback-hint",
+    "callback-number",
+    "callback-confirm",
+    "callback-enter",
+    "callback-accepted",
+    "callback-agent",
+    "callback-failed",
+)
 # A prompt id names a file: keep it to characters every file system and Asterisk accept.
 PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -78,6 +100,18 @@ class Text(BaseModel):
         return value
 
 
+SAY_FILE = re.compile(r"^digits/[a-z0-9]+$")
+
+
+def _say_file(value: str) -> str:
+    if not SAY_FILE.match(value):
+        raise ValueError(f"{value!r} is not one of Asterisk's number files: use digits/<name>, e.g. digits/7")
+    return value
+
+
+SayFile = Annotated[str, AfterValidator(_say_file)]
+
+
 class Catalogue(BaseModel):
     """The whole catalogue file."""
 
@@ -85,6 +119,9 @@ class Catalogue(BaseModel):
 
     prompts: dict[PromptId, Text]
     templates: dict[PromptId, Text] = {}
+    # Asterisk's own number files in Mandarin (language zh): app_queue says positions and waits, SayDigits
+    # reads numbers back, with digits/N of the channel's language (rendered to <out>/zh/digits/N.wav).
+    say: dict[SayFile, Text] = {}
 
     @field_validator("templates")
     @classmethod
@@ -218,6 +255,11 @@ def prompts_for_config(model: MergerConfig, catalogue: Catalogue, lang: Lang = "
     """
     ids: list[str] = [model.defaults.welcome_prompt, *IVR_PROMPTS]
     ids += [q.announce for q in model.queues if q.announce]
+    ids += [r.prompt for q in model.queues for r in q.diversion if r.prompt]
+    if model.announcements is not None or any(q.announcements for q in model.queues):
+        ids += QUEUE_ANNOUNCEMENT_PROMPTS
+    if model.callback is not None:
+        ids += CALLBACK_PROMPTS
     for line in model.hotlines:
         ids += _line_prompts(line, model.defaults).values()
     ids += list(model.prompts)

@@ -6,15 +6,17 @@ an engineer sees every mistake of a file in one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hotline_cti.config.agent_checks import check_agents
 from hotline_cti.config.caller_checks import check_callers
 from hotline_cti.config.errors import Problem
 from hotline_cti.config.holiday_checks import check_holidays
-from hotline_cti.config.schema import Hotline, MergerConfig
+from hotline_cti.config.schema import Hotline, MergerConfig, Queue
 from hotline_cti.config.yamlsource import place_of
+from hotline_cti.core.diversion import DivertTo, DivertWhen
 from hotline_cti.core.model import Mode, Scope
 from hotline_cti.core.prompts import line_prompt_ids
 
@@ -77,13 +79,16 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
     for i, c in enumerate(model.centres):
         if c.city is not None and c.city not in cities:
             bad(("centres", i, "city"), f"unknown city {c.city!r}")
+    subcentres_by_id = {s.id for s in model.subcentres}
     for i, q in enumerate(model.queues):
         if q.overflow is not None and q.overflow not in queues:
             bad(("queues", i, "overflow"), f"unknown queue {q.overflow!r}")
         if q.overflow == q.id:
             bad(("queues", i, "overflow"), "a queue cannot overflow into itself")
+        _check_diversion(i, q, bad, queues, subcentres_by_id, model.overflow.target, prompt_ids)
     if model.overflow.target not in queues:
         bad(("overflow", "target"), f"unknown queue {model.overflow.target!r}")
+    _check_callback(model, bad, queues)
     for i, s in enumerate(model.subcentres):
         if s.scope is Scope.PROVINCE and not s.dial:
             bad(("subcentres", i), f"region-wide sub-centre {s.id!r} needs a 'dial' target")
@@ -218,3 +223,49 @@ def _check_line(
     if line.city is None and len(line.number) > 6 and len(model.cities) > 1:
         bad(("city",), "a local landline number needs the 'city' whose area code it belongs to")
     return problems
+
+
+def _check_diversion(
+    i: int,
+    q: Queue,
+    bad: Callable[[tuple[int | str, ...], str], None],
+    queues: set[str],
+    subcentres: set[str],
+    overflow_target: str,
+    prompt_ids: frozenset[str] | None,
+) -> None:
+    """A queue's diversion rules: targets that exist, a maxlen for 'full', prompts in the catalogue."""
+    for j, rule in enumerate(q.diversion):
+        at: tuple[int | str, ...] = ("queues", i, "diversion", j)
+        if rule.when is DivertWhen.FULL and q.maxlen is None:
+            bad((*at, "when"), f"'full' needs the queue's 'maxlen' (queue {q.id!r} has none)")
+        if rule.to is DivertTo.OVERFLOW:
+            target = rule.target or q.overflow or (overflow_target if overflow_target != q.id else None)
+            if rule.target is not None and rule.target not in queues:
+                bad((*at, "target"), f"unknown queue {rule.target!r}")
+            elif target is None or target == q.id:
+                bad((*at, "target") if rule.target else at, f"queue {q.id!r} has no other queue to divert to")
+        if rule.to is DivertTo.SUBCENTRE and rule.target not in subcentres:
+            bad((*at, "target"), f"unknown sub-centre {rule.target!r}")
+        if prompt_ids is not None and rule.prompt is not None and rule.prompt not in prompt_ids:
+            bad((*at, "prompt"), f"prompt {rule.prompt!r} is not in the catalogue")
+
+
+def _check_callback(model: MergerConfig, bad: Callable[[tuple[int | str, ...], str], None], queues: set[str]) -> None:
+    """The callback section's queues exist; a diversion offering a callback is in a queue that has it."""
+    policy = model.callback
+    if policy is not None:
+        for j, queue_id in enumerate(policy.queues or ()):
+            if queue_id not in queues:
+                bad(("callback", "queues", j), f"unknown queue {queue_id!r}")
+        if policy.dial is not None and "{number}" not in policy.dial:
+            bad(("callback", "dial"), "the dial string needs '{number}' where the caller's number goes")
+        elif policy.dial is not None and not re.fullmatch(r"[A-Za-z0-9_/@.:+{}-]+", policy.dial):
+            # it goes into Dial() in the generated dialplan: ',', ')', '$', spaces would change the call
+            bad(("callback", "dial"), "use letters, digits and / @ . : + - _ only, e.g. PJSIP/{number}@pstn")
+    offering = queues if policy is None or policy.queues is None else set(policy.queues)
+    for i, q in enumerate(model.queues):
+        for j, rule in enumerate(q.diversion):
+            if rule.to is DivertTo.CALLBACK and (policy is None or q.id not in offering):
+                where = "the file has no 'callback:' section" if policy is None else "it is not in callback.queues"
+                bad(("queues", i, "diversion", j, "to"), f"queue {q.id!r} cannot offer a callback: {where}")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from hotline_cti.config.calendar import calendar_effects, department_calendars, main_calendar
 from hotline_cti.config.callers import compile_callers
+from hotline_cti.config.diversion import compile_diversions
 from hotline_cti.config.mobile import mobile_city_prefixes
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.hours import parse_hours
@@ -153,4 +154,5 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
         mobile_city={p: c for p, c in (mobile_city or {}).items() if c in city_area},
         main_calendar=main_calendar(cfg, tz, effects),
         callers=compile_callers(cfg),
+        diversions=compile_diversions(cfg, cfg.overflow.target),
     )

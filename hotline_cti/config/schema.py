@@ -12,8 +12,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from hotline_cti.core.diversion import NEEDS_OVER, DivertTo, DivertWhen
 from hotline_cti.core.hours import parse_hours
 from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
 
@@ -101,6 +102,56 @@ class City(Strict):
     area_code: AreaCode
 
 
+class Diversion(Strict):
+    """A diversion rule of a queue (分流): when the queue's live state says so, the caller goes elsewhere.
+
+    ``target`` is a queue id for ``overflow`` (default: the queue's overflow) and a sub-centre id for
+    ``subcentre``; ``prompt`` is played first (for ``release`` it is what the caller hears).
+    """
+
+    when: DivertWhen
+    over: int | None = Field(default=None, ge=0, le=3600)
+    to: DivertTo
+    target: Slug | None = None
+    prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Diversion:
+        if self.when in NEEDS_OVER and self.over is None:
+            raise ValueError(f"'{self.when.value}' needs 'over' (seconds or callers per agent)")
+        if self.when not in NEEDS_OVER and self.over is not None:
+            raise ValueError(f"'{self.when.value}' takes no 'over'")
+        if self.to is DivertTo.SUBCENTRE and self.target is None:
+            raise ValueError("'subcentre' needs 'target': the sub-centre's id")
+        if self.to is DivertTo.RELEASE and self.target is not None:
+            raise ValueError("'release' takes no 'target'; give the 'prompt' the caller hears")
+        if self.to is DivertTo.RELEASE and self.prompt is None:
+            raise ValueError("'release' needs 'prompt': the caller is told why before the call ends")
+        return self
+
+
+def _round_seconds(value: int) -> int:
+    if value not in (0, 5, 10, 15, 20, 30):  # what app_queue accepts for announce-round-seconds
+        raise ValueError(f"{value} is not one of 0, 5, 10, 15, 20, 30")
+    return value
+
+
+class Announcements(Strict):
+    """排队播报: app_queue's position and expected-wait announcements, in Mandarin (docs/queues.md).
+
+    The expected wait is app_queue's holdtime (the average wait of the queue's recent answers) less
+    the time this caller has waited, in minutes (and seconds when ``round_seconds`` is set).
+    """
+
+    position: bool = True  # announce-position: "您现在排在第 N 位" / "您是下一位"
+    holdtime: Literal["always", "once", "never"] = "once"  # announce-holdtime
+    frequency: int = Field(default=60, ge=0, le=3600)  # announce-frequency: seconds between them (0: off)
+    min_frequency: int = Field(default=15, ge=0, le=3600)  # min-announce-frequency
+    only_up: bool = True  # announce-position-only-up: again only when the position improved
+    periodic: int = Field(default=45, ge=0, le=3600)  # periodic-announce-frequency of queue-wait (0: off)
+    round_seconds: Annotated[int, AfterValidator(_round_seconds)] = 0  # announce-round-seconds (0: whole minutes)
+
+
 class Queue(Strict):
     """A 12345 queue; every centre runs each one as '<centre>-<id>'."""
 
@@ -114,6 +165,9 @@ class Queue(Strict):
     max_wait: int | None = Field(default=None, ge=1, le=3600)
     overflow: Slug | None = None
     announce: str | None = None
+    maxlen: int | None = Field(default=None, ge=1, le=1000, description="callers waiting at most (app_queue maxlen)")
+    announcements: Announcements | None = None  # default: the file's top-level 'announcements'
+    diversion: list[Diversion] = Field(default_factory=list)
 
 
 class Centre(Strict):
@@ -406,6 +460,31 @@ class Supervision(Strict):
     phones: Annotated[dict[str, str], AfterValidator(_phones)] = Field(default_factory=dict)
 
 
+class AbandonedCallers(StrEnum):
+    """What happens to a caller who hung up after waiting over ``abandoned_over`` seconds."""
+
+    LIST = "list"  # listed for callback (the wallboard shows them); an agent decides
+    CALL = "call"  # called back like an accepted request, from the head of their queue
+
+
+class Callback(Strict):
+    """Callback instead of holding (回呼): the caller keeps their place and is called when it comes.
+
+    ``dial`` is the dial string with ``{number}`` for the caller's number; default the region's trunk.
+    """
+
+    key: Annotated[str, AfterValidator(_digits)] = Field(default="9", min_length=1, max_length=1)
+    queues: list[Slug] | None = None  # the queues whose waiting callers are offered it; default every queue
+    dial: str | None = None
+    ring: int = Field(default=30, ge=5, le=120)  # seconds the caller's phone rings per attempt
+    retries: int = Field(default=2, ge=0, le=10)  # attempts after the first
+    retry_after: int = Field(default=120, ge=10, le=3600)
+    give_up_after: int = Field(default=7200, ge=60, le=86400)  # seconds after the request
+    abandoned_over: int | None = Field(default=None, ge=1, le=3600)
+    abandoned: AbandonedCallers = AbandonedCallers.LIST
+    counts_as_answered: bool = False  # a reached callback counts its original call as answered in the KPIs
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -430,3 +509,5 @@ class MergerConfig(Strict):
     agent_settings: AgentSettings = Field(default_factory=AgentSettings)
     recording: Recording = Field(default_factory=Recording)
     supervision: Supervision = Field(default_factory=Supervision)
+    callback: Callback | None = None
+    announcements: Announcements | None = None  # every queue's, unless the queue has its own

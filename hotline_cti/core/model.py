@@ -38,6 +38,7 @@ class Action(StrEnum):
     EMERGENCY = "emergency"
     GUIDANCE = "guidance"
     RETIRED = "retired"
+    RELEASE = "release"  # diverted before the wait: a prompt, then released (see core/diversion.py)
 
 
 class Scope(StrEnum):
@@ -112,6 +113,8 @@ class Decision:
     hangup: bool  # hang up after the prompts (guidance, retired)
     reason: str
     warnings: tuple[str, ...] = field(default=())
+    diverted: str | None = None  # the queue condition that diverted the call (core/diversion.py), else None
+    offer_callback: bool = False  # offer a callback before the caller joins the queue (a diversion's action)
 
     @property
     def skills(self) -> tuple[str, ...]:
@@ -131,4 +134,6 @@ class Decision:
         data["skills"] = list(self.skills)
         for key in ("mode", "phase", "action"):
             data[key] = str(data[key])
+        if self.diverted is None:  # only a diverted decision (live queue state, docs/queues.md) carries these
+            del data["diverted"], data["offer_callback"]
         return data

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 from hotline_cti.core.calendar import DayCalendar
 from hotline_cti.core.callers import CallerPolicy
+from hotline_cti.core.diversion import DiversionRule
 from hotline_cti.core.hours import ALWAYS, ServiceHours
-from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
+from hotline_cti.core.model import AfterTransition, Decision, Mode, Scope, Seats
 from hotline_cti.core.numbers import DialledNumber
 
 MAIN_NUMBER = "12345"
@@ -90,3 +91,6 @@ class RoutingTable:
     parsed: dict[str, DialledNumber] = field(default_factory=dict)  # dialled text -> parts, bounded
     main_calendar: DayCalendar | None = None  # days 12345 plays an exception message before the welcome
     callers: CallerPolicy | None = None  # repeat and nuisance caller rules (core/callers.py)
+    # Asterisk queue name -> its diversion rules (core/diversion.py); the memo of diverted decisions
+    diversions: dict[str, tuple[DiversionRule, ...]] = field(default_factory=dict)
+    diverted: dict[tuple[int, int], tuple[Decision, Decision]] = field(default_factory=dict)

@@ -284,6 +284,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     for pat in ("_X.", "_+X."):
         ext = _Ext(pat).add(f"NoOp(12345 routing for {v('EXTEN')})").add("Answer()")
         ext.add("Set(AGIEXITONHANGUP=yes)").add(f"Set(__{cv.CALL_ID}={v('UNIQUEID')})")
+        if names.says_numbers(cfg):  # queue positions and waits, callback numbers: said in Mandarin
+            ext.add(f"Set(CHANNEL(language)={names.LANGUAGE})")
         ext.add(f"Set({cv.DIALLED}={v('EXTEN')})")  # EXTEN is "s" in the contexts after this one
         _ask(ext, opts, "route", f"{v('EXTEN')},{v(cv.CITY)}", "decided")
         # Controller down: an emergency line still reaches its own seats (the inbound context set its dial).
@@ -305,6 +307,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         Action.EMERGENCY: names.CTX_EMERGENCY,
         Action.GUIDANCE: names.CTX_END,
         Action.RETIRED: names.CTX_END,
+        Action.RELEASE: names.CTX_END,
     }
     first = True
     for action, ctx in jumps.items():
@@ -329,6 +332,11 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"ExecIf({equals(cv.OVERFLOW_AFTER, '0')}?Set({cv.OVERFLOW_AFTER}=))")
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
+    if cfg.callback is not None:
+        # A diversion rule offers a callback before the caller joins; else since when the caller waits,
+        # which a callback keeps (the key's context takes the queue from app_queue's QUEUENAME).
+        q.add(f"GotoIf({equals(cv.CALLBACK_OFFER, '1')}?{names.CTX_CALLBACK},offer,1)")
+        q.add(f"Set({cv.JOINED}={v('EPOCH')})")
     q.add(recording.gosub())
     q.add(SKILLED_ONLY)
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
@@ -340,8 +348,18 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"Queue({v(cv.OVERFLOW)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
     q.add(f"Goto({names.CTX_FALLBACK},s,1)")
+    exts = [q]
+    if cfg.callback is not None:
+        # A caller who pressed the callback key and then declined: back in the same queue at the same place.
+        back = _Ext("rejoin").add(
+            f"Queue({v(cv.IN_QUEUE)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)},,,,{v(cv.CB_POSITION)})"
+        )
+        back.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
+        back.add(f'GotoIf($["{v(cv.IN_QUEUE)}" = "{v(cv.TARGET)}"]?s,overflow)')
+        back.add(f"Goto({names.CTX_FALLBACK},s,1)")
+        exts.append(back)
     parts.append(
-        _context(names.CTX_QUEUE, "the decided queue, then its overflow; the agent sees line and expert group", [q])
+        _context(names.CTX_QUEUE, "the decided queue, then its overflow; the agent sees line and expert group", exts)
     )
 
     d = _Ext("s").add(f'GotoIf($["{v(cv.DIAL)}" = ""]?nodial)')

@@ -28,8 +28,20 @@ CTX_XFER = "hotline-xfer"  # one-key blind / three-way feature subroutines
 CTX_CONF = "hotline-threeway"  # three-way calls (ConfBridge)
 CTX_HANDOVER = "hotline-handover"  # 110 hands a call to 12345: marked, then the general queue
 CTX_SURVEY = "hotline-survey"
+CTX_CALLBACK = "hotline-callback"  # a callback queue's context=: the key pressed while waiting, the offer
+CTX_CB_HOLD = cv.CALLBACK_HOLD_CONTEXT  # a callback's placeholder in the queue (Local ;2)
+CTX_CB_WHISPER = "hotline-callback-whisper"  # Queue gosub on the agent's leg: who is called back
+CTX_CB_DIAL = "hotline-callback-dial"  # the placeholder's ;1 leg: calls the caller once an agent took it
 FEATURE_GROUP = "hotline_xfer"
 SOUND = cv.SOUND_DIR
+# The caller's language while queued: app_queue and SayDigits say numbers with sounds/zh/digits/N in Mandarin
+# (Asterisk's Chinese number syntax); our own prompts (hotline/<id>) are found without a language directory.
+LANGUAGE = "zh"
+
+
+def says_numbers(cfg: MergerConfig) -> bool:
+    """Whether Asterisk says numbers to callers or agents: queue announcements or callbacks are configured."""
+    return cfg.announcements is not None or cfg.callback is not None or any(q.announcements for q in cfg.queues)
 
 
 def default_centre(cfg: MergerConfig) -> str:

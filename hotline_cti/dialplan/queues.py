@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from hotline_cti.config.schema import MergerConfig
+from collections.abc import Sequence
+
+from hotline_cti.config.catalogue import QUEUE_ANNOUNCEMENT_PROMPTS
+from hotline_cti.config.schema import Announcements, MergerConfig
 from hotline_cti.dialplan import names
+from hotline_cti.dialplan.callback import callback_queues
 from hotline_cti.dialplan.members import SKILLED_MAX_PENALTY, WIDENED_MAX_PENALTY, rule_name, widened_queues
 from hotline_cti.dialplan.recording import expert_queue_records, monitor_lines, queue_records
 
@@ -14,7 +18,16 @@ _MEMBER_TEMPLATE = (
 
 
 def _queue(
-    name: str, title: str, strategy: str, timeout: int, wrapup: int, announce: str | None, extra: list[str]
+    name: str,
+    title: str,
+    strategy: str,
+    timeout: int,
+    wrapup: int,
+    announce: str | None,
+    extra: Sequence[str] = (),
+    maxlen: int | None = None,
+    callback_key: bool = False,
+    announcements: Announcements | None = None,
 ) -> list[str]:
     lines = [
         f"[{name}]",
@@ -33,11 +46,40 @@ def _queue(
         f"periodic-announce={names.SOUND}/queue-wait",
         "periodic-announce-frequency=45",
     ]
+    if announcements is not None:
+        lines = lines[:-3] + announcement_lines(announcements)
     if announce:
         lines.append(f"announce={names.SOUND}/{announce}")
     lines += extra
+    if maxlen:  # Queue() returns FULL past it: the dialplan takes the overflow (the controller diverts before)
+        lines.append(f"maxlen={maxlen}")
+    if callback_key:  # the callback key leaves the queue into this context (app_queue's one-digit exit)
+        lines.append(f"context={names.CTX_CALLBACK}")
+        lines[lines.index(f"periodic-announce={names.SOUND}/queue-wait")] = (
+            f"periodic-announce={names.SOUND}/queue-wait,{names.SOUND}/callback-hint"
+        )
     lines.append(_MEMBER_TEMPLATE.format(ctx=names.CTX_AGENTS))
     return lines
+
+
+# app_queue's own sound settings -> our Mandarin prompts (hotline/<id>); the numbers between them are
+# said by Asterisk in the caller's language, zh (digits/N of sounds/zh, rendered by `hotline-cti prompts build`).
+QUEUE_SOUNDS = QUEUE_ANNOUNCEMENT_PROMPTS  # the setting and our prompt id share the name
+
+
+def announcement_lines(a: Announcements) -> list[str]:
+    """The queues.conf lines of ``a``: position and expected-wait announcements, the periodic prompt."""
+    return [
+        f"announce-position={'yes' if a.position else 'no'}",
+        f"announce-position-only-up={'yes' if a.only_up else 'no'}",
+        f"announce-holdtime={dict(always='yes', once='once', never='no')[a.holdtime]}",
+        f"announce-frequency={a.frequency}",
+        f"min-announce-frequency={a.min_frequency}",
+        f"announce-round-seconds={a.round_seconds}",
+        *(f"{sound}={names.SOUND}/{sound}" for sound in QUEUE_SOUNDS),
+        f"periodic-announce={names.SOUND}/queue-wait",
+        f"periodic-announce-frequency={a.periodic}",
+    ]
 
 
 def render_queues(cfg: MergerConfig) -> str:
@@ -51,18 +93,35 @@ def render_queues(cfg: MergerConfig) -> str:
         "",
     ]
     blocks: dict[str, list[str]] = {}
+    callbacks = callback_queues(cfg)
     for centre in cfg.centres:
         for q in cfg.queues:
             name = names.queue_name(centre.id, q.id)
             record = monitor_lines(cfg, queue_records(cfg, q.id))
             blocks[name] = _queue(
-                name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce, record
+                name,
+                f"{centre.name} {q.name}",
+                q.strategy,
+                q.ring_timeout,
+                q.wrapup,
+                q.announce,
+                record,
+                q.maxlen,
+                name in callbacks,
+                q.announcements or cfg.announcements,
             )
         for g in cfg.expert_groups:
             name = names.expert_queue_name(centre.id, g.id)
             record = monitor_lines(cfg, expert_queue_records(cfg, g.id))
             blocks[name] = _queue(
-                name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, g.wrapup, None, record
+                name,
+                f"{centre.name} {g.name} (expert seats)",
+                g.strategy,
+                20,
+                g.wrapup,
+                None,
+                record,
+                announcements=cfg.announcements,
             )
     for name, (_centre, after) in widened_queues(cfg).items():
         if name in blocks:  # before the member template comment

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.dialplan.agent_codes import render_agent_codes
+from hotline_cti.dialplan.callback import render_callback
 from hotline_cti.dialplan.extensions import render_extensions
 from hotline_cti.dialplan.features import render_confbridge, render_features
 from hotline_cti.dialplan.options import RenderOptions
@@ -18,7 +19,7 @@ def render_all(cfg: MergerConfig, opts: RenderOptions | None = None) -> dict[str
     """File name -> text for every generated file."""
     opts = opts or RenderOptions()
     return {
-        "extensions.conf": render_extensions(cfg, opts) + "\n" + render_agent_codes(cfg),
+        "extensions.conf": render_extensions(cfg, opts) + render_callback(cfg) + "\n" + render_agent_codes(cfg),
         "queues.conf": render_queues(cfg),
         "queuerules.conf": render_queuerules(cfg),
         "features.conf": render_features(cfg),

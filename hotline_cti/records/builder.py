@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline_cti.channel_vars import (
+    CALLBACK_HOLD_CONTEXT,
     EVENT_HANDOVER,
     EVENT_OVERFLOW,
     EVENT_RATING,
@@ -81,6 +82,12 @@ class _Call:
     consulting: str = ""  # one-key code of the last consultation (atxfer) or three-way target dialled
     consulting_channel: str = ""  # its channel (Local/<code>@hotline-onekey[-cmd]-...)
     recordings: dict[str, str] = field(default_factory=dict)  # channel Uniqueid -> file named for it (not yet started)
+
+
+def _is_placeholder(m: Mapping[str, str]) -> bool:
+    """A callback's placeholder leg (Local/<id>@hotline-callback-hold): not a call; the callbacks table counts it."""
+    channel = _get(m, "Channel")
+    return channel.startswith("Local/") and f"@{CALLBACK_HOLD_CONTEXT}-" in channel
 
 
 def outcome_of(call: _Call) -> Outcome:
@@ -311,7 +318,7 @@ class RecordBuilder:
                 out.extend(self._finish(call, at, cause=None))
         for item in items:
             uid, linked = _get(item, "Uniqueid"), _get(item, "Linkedid")
-            if not uid or uid in self._calls or uid in self._legs:
+            if not uid or uid in self._calls or uid in self._legs or _is_placeholder(item):
                 continue
             if linked and linked != uid:
                 if linked in self._calls:
@@ -347,6 +354,8 @@ class RecordBuilder:
 
     def _on_newchannel(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         uid = _required(m, "Uniqueid")
+        if _is_placeholder(m):
+            return []
         linked = _get(m, "Linkedid") or uid
         if linked != uid:
             if linked in self._calls:

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.kpi.accumulator import CHINA_TZ, compute_kpis
 from hotline_cti.kpi.agent_time import AgentFigures
+from hotline_cti.kpi.callbacks import CallbackCounts
 from hotline_cti.records.model import CallRecord
 from hotline_cti.reports.agent_section import agent_section
 from hotline_cti.reports.formats import render_csv, render_table
 from hotline_cti.reports.html import render_html
 from hotline_cti.reports.merger import merger_figures, merger_sections
-from hotline_cti.reports.sections import build_sections
+from hotline_cti.reports.sections import build_sections, callback_section
 
 Format = Literal["table", "csv", "html"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "html")
@@ -43,6 +44,7 @@ def render_report(
     tz: dt.tzinfo = CHINA_TZ,
     merger: MergerConfig | None = None,
     agents: Sequence[AgentFigures] = (),
+    callbacks: CallbackCounts | None = None,
 ) -> str:
     """The KPI report of ``records`` as a terminal table, CSV or a self-contained HTML page.
 
@@ -53,6 +55,8 @@ def render_report(
     records = list(records)
     kpis = compute_kpis(records, tz=tz)
     sections = build_sections(kpis)
+    if callbacks is not None:
+        sections.append(callback_section(callbacks))
     if merger is not None:
         sections += merger_sections(merger_figures(records, merger, ZoneInfo(merger.region.timezone)))
     if agents:

@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from hotline_cti.kpi.accumulator import KpiSnapshot
+from hotline_cti.kpi.callbacks import CallbackCounts
 from hotline_cti.kpi.counts import AnswerCount
 from hotline_cti.records.model import RATING_LABELS
 
@@ -167,3 +168,19 @@ def build_sections(k: KpiSnapshot) -> list[Section]:
         transfers,
         satisfaction,
     ]
+
+
+def callback_section(c: CallbackCounts) -> Section:
+    """回呼: offered, accepted, answered by an agent, reached, given up, abandoned callers listed."""
+    section = Section("callbacks", "回呼", "Callbacks", [Column("指标", "metric"), Column("数值", "value")])
+    for zh, en, value in [
+        ("提供回呼", "offered", c.offered),
+        ("接受回呼", "accepted", c.accepted),
+        ("座席应答", "answered by an agent", c.answered),
+        ("回呼接通", "reached the caller", c.reached),
+        ("回呼接通率", "reach rate (reached / accepted)", Percent(c.reach_rate)),
+        ("放弃回呼", "given up", c.given_up),
+        ("放弃来电列入回呼", "abandoned callers listed", c.listed),
+    ]:
+        section.add([f"{zh} {en}", value])
+    return section

@@ -31,6 +31,7 @@ from hotline_cti.callers.hashing import NumberKeyError, number_key
 from hotline_cti.callers.manage import ListChange, ListChangeResult, apply_change
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
+from hotline_cti.config.schema import Callback
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.core.transfer import TransferPolicy
 from hotline_cti.dialplan.transfer_policy import build_policy
@@ -38,11 +39,13 @@ from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
 from hotline_cti.serve.agent_service import AgentService
+from hotline_cti.serve.callback_keeper import CallbackKeeper
 from hotline_cti.serve.cdr_follow import CdrFollower
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
 from hotline_cti.serve.launch import stop_startup_beats
+from hotline_cti.serve.queue_feed import QueueFeed
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.lease import Lease
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
@@ -79,6 +82,15 @@ class PolicySource:
                 )
             self._table = table
         return self._policy
+
+
+def _callback_policy(holder: ConfigHolder) -> Callback | None:
+    """The served file's ``callback:`` section (read once at start: a change needs a restart of serve)."""
+    try:
+        return load_config(holder.path).model.callback
+    except ConfigError:
+        log.error("callbacks off: %s did not load again", holder.path)
+        return None
 
 
 async def _keep_connecting(client: AmiClient) -> None:
@@ -246,6 +258,8 @@ async def run_events(
     pipeline: RecordPipeline | None = None
     agents: AgentService | None = None
     follower: CdrFollower | None = None
+    queue_feed: QueueFeed | None = None
+    keeper: CallbackKeeper | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
@@ -257,6 +271,13 @@ async def run_events(
         if args.cdr_csv is not None:
             follower = CdrFollower(args.cdr_csv, pipeline, spool, callers=callers)
             await follower.start()
+        # Live queue state for the routing service's diversion rules (docs/queues.md).
+        queue_feed = QueueFeed(client, options.queue_state_path(args), wanted=lambda: holder.table.diversions.keys())
+        queue_feed.start()
+        callback_policy = _callback_policy(holder)
+        if callback_policy is not None:  # subscribed before the first login, as the pipeline is
+            keeper = CallbackKeeper(client, store, callback_policy, holder.table.region)
+            keeper.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
@@ -300,6 +321,8 @@ async def run_events(
                 else Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones),
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
+            if keeper is not None:
+                wallboard.hub.callbacks = keeper.view
         except (UsersFileError, ValueError, OSError, ConfigError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
@@ -331,6 +354,10 @@ async def run_events(
             await connecting
     if follower is not None:
         await follower.stop()
+    if keeper is not None:
+        await keeper.stop()
+    if queue_feed is not None:
+        await queue_feed.stop()
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
     if agents is not None:

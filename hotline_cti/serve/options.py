@@ -120,6 +120,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="the Asterisk link this events service writes for (one writer per link); default the --ami HOST:PORT",
     )
+    p.add_argument(
+        "--queue-state",
+        type=Path,
+        metavar="PATH",
+        help="live queue snapshot the events service writes and routing reads (diversion rules); "
+        "default <spool-dir>/queue-state.json",
+    )
     p.add_argument("--node-id", metavar="ID", help="this host's name in the writer lease; default the host name")
     p.add_argument(
         "--lease-seconds",
@@ -177,6 +184,8 @@ def to_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--lease-seconds", repr(args.lease_seconds)]
     if args.cdr_csv is not None:
         argv += ["--cdr-csv", str(args.cdr_csv)]
+    if args.queue_state is not None:
+        argv += ["--queue-state", str(args.queue_state)]
     for flag, value in (("--link-id", args.link_id), ("--node-id", args.node_id)):
         if value:
             argv += [flag, value]
@@ -190,6 +199,11 @@ def to_argv(args: argparse.Namespace) -> list[str]:
 def wants_events(args: argparse.Namespace) -> bool:
     """Whether serve needs its events service (AMI, MQTT or the wallboard)."""
     return any(getattr(args, name) is not None for _, name in ADDRESS_FLAGS)
+
+
+def queue_state_path(args: argparse.Namespace) -> Path:
+    """Where the live queue snapshot lives: --queue-state, else queue-state.json in the spool dir."""
+    return Path(args.queue_state) if args.queue_state is not None else Path(args.spool_dir) / "queue-state.json"
 
 
 def link_id(args: argparse.Namespace) -> str:

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
@@ -22,6 +23,7 @@ from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.callers.hashing import ENV_NUMBER_KEY, NumberKeyError, number_key
 from hotline_cti.callers.lists import ListRefresher, refresh_seconds
 from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.heartbeat import Heartbeat
@@ -31,6 +33,9 @@ from hotline_cti.storage.store import ENV_DATABASE_URL
 log = logging.getLogger("hotline_cti.serve.routing")
 
 
+QUEUE_POLL = 0.1  # seconds between looks at the queue snapshot (a stat; read only when it changed)
+
+
 class RoutingService:
     """The FastAGI server over a config holder, reloading on SIGHUP and on file change."""
 
@@ -38,18 +43,27 @@ class RoutingService:
         self.args = args
         self.holder = holder
         self.screen = caller_screen(holder)
+        self.board = QueueBoard(options.queue_state_path(args))
         self.server = FastAgiServer(
             holder,
             allow=args.allow or ("127.0.0.0/8", "::1/128"),
             limits=Limits(command=args.command_timeout, session=args.session_deadline),
             clock=options.clock(args),
             screen=self.screen,
+            queues=self.board,
         )
+        self._poller: asyncio.TimerHandle | None = None
         self.heartbeat = Heartbeat.from_env()
         self.lists: ListRefresher | None = None
         url = args.database or os.environ.get(ENV_DATABASE_URL)
         if self.screen is not None and url:
             self.lists = ListRefresher(url, self.screen, refresh_seconds())
+
+    def _poll_queues(self) -> None:
+        """Refresh the live queue state while the served config has diversion rules (none: no file to read)."""
+        if self.holder.table.diversions:
+            self.board.refresh(time.time())
+        self._poller = asyncio.get_running_loop().call_later(QUEUE_POLL, self._poll_queues)
 
     async def run(self) -> int:
         if self.heartbeat is not None:
@@ -64,12 +78,15 @@ class RoutingService:
         )
         if self.args.clock_start is not None:
             log.warning("routing as if it were %s (--clock-start): for tests and drills only", self.args.clock_start)
+        self._poll_queues()
         stop = stop_on_signals()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.holder.reload)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
             self.holder.reload_if_changed()  # a file change is picked up within a second
+        if self._poller is not None:
+            self._poller.cancel()
         await self.server.close()
         if self.lists is not None:
             await self.lists.stop()

@@ -30,12 +30,14 @@ from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentState, AgentStateChange
+from hotline_cti.records.callback import CallbackRecord, CallbackStatus
 from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import migrate
 from hotline_cti.storage.tables import (
     actions,
     agent_states,
+    callbacks,
     caller_lists,
     calls,
     command_replies,
@@ -134,6 +136,27 @@ def _record_from_row(row: sa.Row[Any]) -> CallRecord:
     values["rating"] = m["merged_rating"]  # the ratings table wins over the rating stored with the call
     values["outcome"] = Outcome(m["outcome"])
     return CallRecord(**values)
+
+
+_CALLBACK_FIELDS = tuple(f.name for f in dataclasses.fields(CallbackRecord))
+_CALLBACK_TIMES = ("offered", "accepted", "joined", "next_try", "answered", "reached", "closed")
+
+
+def _callback_row(record: CallbackRecord) -> dict[str, Any]:
+    row = {name: getattr(record, name) for name in _CALLBACK_FIELDS}
+    for name in _CALLBACK_TIMES:
+        row[name] = _utc_or_none(row[name])
+    row["status"] = str(record.status)
+    return _clip(callbacks, row)
+
+
+def _callback_from_row(row: sa.Row[Any]) -> CallbackRecord:
+    m = row._mapping
+    values = {name: m[name] for name in _CALLBACK_FIELDS}
+    for name in _CALLBACK_TIMES:
+        values[name] = _utc_or_none(values[name])
+    values["status"] = CallbackStatus(m["status"])
+    return CallbackRecord(**values)
 
 
 class Store:
@@ -470,6 +493,17 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=_now()))
 
+    async def upsert_callbacks(self, records: Sequence[CallbackRecord]) -> None:
+        """Insert or replace callbacks by id (the last state of each wins)."""
+        if not records:
+            return
+        latest = {r.callback_id: _callback_row(r) for r in records}
+        stmt = self._insert(callbacks)
+        update = {c.name: stmt.excluded[c.name] for c in callbacks.columns if c.name != "callback_id"}
+        stmt = stmt.on_conflict_do_update(index_elements=[callbacks.c.callback_id], set_=update)
+        async with self._writing() as conn:
+            await conn.execute(stmt, list(latest.values()))
+
     # ------------------------------------------------------------------ reads
 
     async def recording_path(self, call_id: str) -> str | None:
@@ -477,6 +511,32 @@ class Store:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(calls.c.recording_path).where(calls.c.call_id == call_id))).first()
         return None if row is None else str(row[0])
+
+    async def open_callbacks(self, region: str) -> list[CallbackRecord]:
+        """The region's callbacks not yet reached, given up or declined (start-up of the events service)."""
+        query = sa.select(callbacks).where(
+            callbacks.c.region == region, callbacks.c.status.in_(["offered", "waiting", "calling", "retry", "listed"])
+        )
+        async with self.engine.connect() as conn:
+            ordered = query.order_by(callbacks.c.offered, callbacks.c.callback_id)
+            return [_callback_from_row(row) for row in await conn.execute(ordered)]
+
+    async def callbacks_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
+    ) -> list[CallbackRecord]:
+        """Callbacks offered in ``[since, until)``, oldest first (KPIs)."""
+        query = sa.select(callbacks)
+        if since is not None:
+            query = query.where(callbacks.c.offered >= _utc(since))
+        if until is not None:
+            query = query.where(callbacks.c.offered < _utc(until))
+        if region is not None:
+            query = query.where(callbacks.c.region == region)
+        async with self.engine.connect() as conn:
+            return [
+                _callback_from_row(row)
+                for row in await conn.execute(query.order_by(callbacks.c.offered, callbacks.c.callback_id))
+            ]
 
     async def calls_between(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None

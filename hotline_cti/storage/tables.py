@@ -180,3 +180,27 @@ caller_lists = sa.Table(
     sa.Column("added_by", sa.String(80), nullable=False, default=""),
     sa.Column("note", sa.String(200), nullable=False, default=""),
 )
+
+# Callbacks (回呼, hotline_cti.records.callback.CallbackRecord), by the original call's id. The number is in
+# clear only while the callback is open (it has to be dialled, also after a restart); closed, it is masked.
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    sa.Column("callback_id", sa.String(64), primary_key=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("queue", sa.String(80), nullable=False, default=""),
+    sa.Column("number", sa.String(40), nullable=False, default=""),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("offered", UtcDateTime, nullable=False, index=True),
+    sa.Column("accepted", UtcDateTime),
+    sa.Column("joined", UtcDateTime),
+    sa.Column("position", sa.Integer),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try", UtcDateTime),
+    sa.Column("answered", UtcDateTime),
+    sa.Column("reached", UtcDateTime),
+    sa.Column("agent", sa.String(120), nullable=False, default=""),
+    sa.Column("closed", UtcDateTime),
+)

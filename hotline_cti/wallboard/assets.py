@@ -141,6 +141,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "logout_agent": {"zh": "签出", "en": "log out"},
     "pause_agent": {"zh": "示忙", "en": "pause"},
     "unpause_agent": {"zh": "示闲", "en": "unpause"},
+    "callbacks": {"zh": "回呼", "en": "Callbacks"},
+    "cb_number": {"zh": "回呼号码", "en": "Number"},
+    "cb_status": {"zh": "状态", "en": "Status"},
+    "cb_position": {"zh": "原排队位置", "en": "Place"},
+    "cb_attempts": {"zh": "已拨次数", "en": "Attempts"},
+    "cb_since": {"zh": "登记时间", "en": "Since"},
+    "cb_waiting": {"zh": "排队中", "en": "waiting"},
+    "cb_calling": {"zh": "回拨中", "en": "calling"},
+    "cb_retry": {"zh": "待重拨", "en": "to retry"},
+    "cb_listed": {"zh": "放弃待回呼", "en": "abandoned, listed"},
     "disconnected": {"zh": "连接中断，正在重连…", "en": "Disconnected, reconnecting…"},
 }
 
@@ -274,6 +284,9 @@ def wall_page(user: str, role: str) -> str:
         + f'<section>{_i18n("alerts", "h2")}<ul class="alerts" id="alerts"></ul>{controls}</section>'
         + supervise
         + f'<section>{_i18n("transfers", "h2")}<div class="tiles">{transfers}</div></section>'
+        + f"<section>{_i18n('callbacks', 'h2')}"
+        + _table("callbacks", ["queue", "cb_number", "cb_status", "cb_position", "cb_attempts", "cb_since"])
+        + "</section>"
         + f'<section>{_i18n("ratings", "h2")}<div class="tiles">'
         + "".join(f'<div class="tile"><div class="big" id="rating-{k}">0</div></div>' for k in (1, 2, 3))
         + "</div></section>"
@@ -446,6 +459,17 @@ _SCRIPT = r"""
     const sub = Object.values(s.transfers.subcentre).reduce((a, b) => a + b, 0);
     put("xfer-subcentre", String(sub), sub);
     put("xfer-other", String(s.transfers.other), s.transfers.other);
+    // Open callbacks (serve with a callback section): numbers come masked from the server.
+    rows("callbacks", (s.callbacks && s.callbacks.open) || [], (r, c) => {
+      const id = "cb-" + safeId(c.id);
+      r.id = id;
+      cell(r, null, c.queue);
+      cell(r, null, c.number);
+      cell(r, id + "-status", tr("cb_" + c.status), undefined, c.status === "retry" ? "bad" : "");
+      cell(r, null, c.position == null ? "—" : String(c.position));
+      cell(r, id + "-attempts", String(c.attempts), c.attempts);
+      cell(r, null, new Date(c.offered).toLocaleTimeString());
+    });
     renderAlerts(s.alerts);
     const target = $("answer-target");
     if (target && document.activeElement !== target) target.value = (s.thresholds.answer_target * 100).toFixed(1);

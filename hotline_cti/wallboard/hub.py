@@ -87,6 +87,7 @@ class Hub:
         if records is not None:
             records.add_listener(self.take)  # WallboardRunner.close() takes it off
         self.health = health  # the controller's processes (serve's --status-file), shown on the wall
+        self.callbacks: Callable[[], dict[str, Any]] | None = None  # open callbacks (serve/callback_keeper.py)
         self.clock = clock
         self.min_interval = 1.0 / max_rate
         self._dirty = True
@@ -150,6 +151,8 @@ class Hub:
         snapshot = self.state.snapshot(self.clock())
         if self.health is not None:
             snapshot["controller"] = self.health()
+        if self.callbacks is not None:
+            snapshot["callbacks"] = self.callbacks()
         return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"))
 
     def subscribe(self) -> asyncio.Queue[str]:

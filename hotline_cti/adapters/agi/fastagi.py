@@ -32,10 +32,11 @@ from hotline_cti.adapters.agi.protocol import (
     ReplyParser,
 )
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import FixedScript, Script, replay, select_script
+from hotline_cti.adapters.agi.scripts import NO_QUEUES, FixedScript, Script, replay, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.logthrottle import PeerWarnings
+from hotline_cti.records.queue_live import QueueBoard
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,11 @@ class FastAgiServer:
         limits: Limits | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         screen: CallerScreen | None = None,
+        queues: QueueBoard | None = None,
     ) -> None:
         self.holder = holder
         self.screen = screen  # repeat and nuisance callers (hotline_cti.callers); None: decisions as they are
+        self.queues = queues  # the live queue state diversion rules read (None: no rule ever holds)
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
@@ -135,7 +138,9 @@ class FastAgiServer:
     def _script(self, env: dict[str, str]) -> Script | None:
         name = env.get("agi_network_script", "").strip("/").split("?")[0]
         # The table this session keeps to its end, even if a reload swaps the holder's.
-        return select_script(name, env, self.holder.table, self.clock(), self.screen)
+        board = self.queues
+        states = board.states if board else NO_QUEUES
+        return select_script(name, env, self.holder.table, self.clock(), self.screen, states)
 
 
 RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)

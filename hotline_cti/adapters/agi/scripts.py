@@ -13,12 +13,13 @@ server and a classic AGI driver run the same scripts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
 from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.core.diversion import QueueState, divert_live
 from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import NO_KEY_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
@@ -110,7 +111,7 @@ def call_from_env(env: dict[str, str]) -> Call:
 
 def decision_variables(d: Decision) -> list[tuple[str, str]]:
     """The channel variables the dialplan needs to finish the call from ``d`` alone."""
-    return [
+    pairs = [
         (cv.ACTION, d.action.value),
         (cv.TARGET, d.target or ""),
         (cv.DIAL, d.dial or ""),
@@ -130,6 +131,11 @@ def decision_variables(d: Decision) -> list[tuple[str, str]]:
         (cv.HANGUP, "1" if d.hangup else ""),
         (cv.MENU, "1" if d.menu else ""),
     ]
+    if d.diverted:  # only a decision after the menu is diverted: nothing earlier on the channel to clear
+        pairs.append((cv.DIVERTED, d.diverted))
+        if d.offer_callback:
+            pairs.append((cv.CALLBACK_OFFER, "1"))
+    return pairs
 
 
 def decision_commands(d: Decision, before: tuple[tuple[str, str], ...] = ()) -> tuple[str, ...]:
@@ -159,20 +165,27 @@ def decision_script(d: Decision) -> FixedScript:
     return cached[1]
 
 
+NO_QUEUES: Mapping[str, QueueState] = {}
+
+
 def route_script(
     env: dict[str, str],
     table: RoutingTable,
     now: dt.datetime,
     decider: Callable[..., Decision],
     screen: CallerScreen | None = None,
+    queues: Mapping[str, QueueState] = NO_QUEUES,
 ) -> FixedScript:
     """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last.
 
-    The replies change nothing: every command is sent whatever came back. With a caller ``screen`` the
-    decision is adjusted for a repeat or nuisance caller and the agent's tag set (docs/callers.md).
+    ``queues`` is the live state of the queues (the events service's snapshot); a queue's diversion rules
+    use it. With a caller ``screen`` the decision is then adjusted for a repeat or nuisance caller and the
+    agent's tag set (docs/callers.md). The replies change nothing: every command is sent whatever came back.
     """
     call = call_from_env(env)
     decision = decider(call, table, now)
+    if table.diversions:
+        decision = divert_live(decision, table.diversions, table.diverted, queues)
     if screen is None:
         return decision_script(decision)
     adjusted, tag = screen.screen(call, decision, table, now, first=True)
@@ -205,6 +218,7 @@ def ivr_script(
     now: dt.datetime,
     decider: Callable[..., Decision],
     screen: CallerScreen | None = None,
+    queues: Mapping[str, QueueState] = NO_QUEUES,
 ) -> FixedScript:
     """``agi://host/ivr``: the decision after the 12345 menu the dialplan ran.
 
@@ -222,6 +236,8 @@ def ivr_script(
         topic=topic if topic.isdigit() else None,
     )
     decision = decider(call, table, now)
+    if table.diversions:
+        decision = divert_live(decision, table.diversions, table.diverted, queues)
     if screen is not None:
         decision, _ = screen.screen(call, decision, table, now, first=False)
     return FixedScript.of(decision_commands(decision, ((cv.IVR_CHOICE, choice),)))
@@ -231,11 +247,16 @@ SCRIPTS = ("route", "ivr")
 
 
 def select_script(
-    name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime, screen: CallerScreen | None = None
+    name: str,
+    env: dict[str, str],
+    table: RoutingTable,
+    now: dt.datetime,
+    screen: CallerScreen | None = None,
+    queues: Mapping[str, QueueState] = NO_QUEUES,
 ) -> Script | None:
     """The script called ``name`` (``route`` or ``ivr``) for a session; None if unknown."""
     if name == "route":
-        return route_script(env, table, now, decide, screen)
+        return route_script(env, table, now, decide, screen, queues)
     if name == "ivr":
-        return ivr_script(env, table, now, decide, screen)
+        return ivr_script(env, table, now, decide, screen, queues)
     return None

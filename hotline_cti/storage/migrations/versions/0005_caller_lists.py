@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_caller_lists"
-down_revision = "0003"
+down_revision = "0004_callbacks"
 branch_labels = None
 depends_on = None
 
