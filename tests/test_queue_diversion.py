@@ -177,7 +177,7 @@ def test_a_diverted_decision_is_memoised(table) -> None:  # type: ignore[no-unty
 
 def test_route_script_sets_the_diverted_variables(table) -> None:  # type: ignore[no-untyped-def]
     env = {"agi_arg_1": "12300", "agi_callerid": "unknown"}
-    script = route_script(env, table, NOW, decide, {"gx-general": state(available=0)})
+    script = route_script(env, table, NOW, decide, queues={"gx-general": state(available=0)})
     text = "\n".join(script.lines)
     assert f"{cv.ACTION}=release" in text and f"{cv.DIVERTED}=no_agents" in text and "divert-no-agents" in text
     plain = "\n".join(route_script(env, table, NOW, decide).lines)

@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             merger = load_config(args.config).model
         except ConfigError as exc:
+            print(f"hotline-cti report: error: --config {args.config}:", file=sys.stderr)
             print_problems(exc, str(args.config), sys.stderr)
             return 1
     try:
