@@ -28,10 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.loader import load_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from simulators.asterisk import REPO, AsteriskInstance, free_port, rig_root, silent_wav, start_asterisk
 from simulators.asterisk_load import (
     ANONYMOUS_MODULE,

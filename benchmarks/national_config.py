@@ -86,6 +86,51 @@ def national_config(cities: int = CITIES) -> dict[str, Any]:
     }
 
 
-def national_yaml(cities: int = CITIES) -> str:
-    """The config as YAML text."""
-    return yaml.safe_dump(national_config(cities), allow_unicode=True, sort_keys=False)
+# A year of public holidays and make-up working days (调休) in the shape of the 2026 announcement.
+HOLIDAYS_2026: list[dict[str, Any]] = [
+    {"date": "2026-01-01", "until": "2026-01-03", "name": "元旦"},
+    {"date": "2026-01-04", "name": "元旦调休", "workday": True},
+    {"date": "2026-02-14", "name": "春节调休", "workday": True},
+    {"date": "2026-02-15", "until": "2026-02-23", "name": "春节"},
+    {"date": "2026-02-28", "name": "春节调休", "workday": True},
+    {"date": "2026-04-04", "until": "2026-04-06", "name": "清明节"},
+    {"date": "2026-05-01", "until": "2026-05-05", "name": "劳动节"},
+    {"date": "2026-05-09", "name": "劳动节调休", "workday": True},
+    {"date": "2026-06-19", "until": "2026-06-21", "name": "端午节"},
+    {"date": "2026-09-20", "name": "国庆节调休", "workday": True},
+    {"date": "2026-09-25", "until": "2026-09-27", "name": "中秋节"},
+    {"date": "2026-10-01", "until": "2026-10-07", "name": "国庆节", "message": "welcome"},
+    {"date": "2026-10-10", "name": "国庆节调休", "workday": True, "hours_of": "fri"},
+]
+
+
+def with_calendar(config: dict[str, Any], holidays: bool = True) -> dict[str, Any]:
+    """``config`` with weekday hours for every department and (``holidays``) a year's holidays and a closure
+    for every tenth department."""
+    departments = [{**d, "service_hours": "mon-fri 08:30-17:30"} for d in config["departments"]]
+    closures = [
+        {"date": "2026-07-15", "name": "系统升级", "departments": [d["id"] for d in departments[::10]]},
+    ]
+    return {**config, "departments": departments, "holidays": HOLIDAYS_2026 + closures if holidays else []}
+
+
+def national_yaml(cities: int = CITIES, calendar: bool = False, hours_only: bool = False) -> str:
+    """The config as YAML text; ``calendar``: with :func:`with_calendar`; ``hours_only``: its weekday hours alone."""
+    config = national_config(cities)
+    if calendar or hours_only:
+        config = with_calendar(config, holidays=calendar)
+    return yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
+
+
+CALLERS: dict[str, Any] = {
+    "repeat": {"within_hours": 24, "tag": "重复"},
+    "rules": [
+        {"id": "listed", "list": "nuisance", "action": {"priority": -1, "queue": "complaint", "tag": "骚扰"}},
+        {"id": "frequent", "more_than": 5, "within_minutes": 60, "action": {"priority": -1}},
+    ],
+}
+
+
+def callers_yaml(cities: int = CITIES) -> str:
+    """The config with a ``callers`` section (a list rule, a count rule, the repeat tag)."""
+    return yaml.safe_dump({**national_config(cities), "callers": CALLERS}, allow_unicode=True, sort_keys=False)

@@ -43,7 +43,7 @@ from benchmarks.fastagi_bench import CLIENT_CORE, NUMBERS, SERVER_CORE, Tally, f
 from benchmarks.sim_bench import SCENARIO, stop_serve
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
 from hotline_cti.adapters.ami.protocol import AmiParser, Message
-from hotline_cti.cli.config_cmd import load_checked
+from hotline_cti.config.checked import load_checked
 from hotline_cti.events import Event
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy

@@ -23,14 +23,17 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from benchmarks.national_config import national_yaml
-from hotline_cti.config.compile import compile_table
+from benchmarks.national_config import callers_yaml, national_yaml
+from hotline_cti.adapters.agi.scripts import route_script
+from hotline_cti.callers.hashing import hash_number
+from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.config.compile import compile_config, compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import ENV_CACHE_DIR, _prefixes_for, expand_prefixes, mobile_descriptions
 from hotline_cti.core.model import Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 BATCH = 1000
 BATCHES = 200
@@ -45,18 +48,26 @@ def _national_mobiles(table: RoutingTable) -> dict[str, str]:
     return expand_prefixes({prefix: deal[text] for prefix, text in described.items()})
 
 
-def _calls(table: RoutingTable, rng: random.Random, n: int) -> list[tuple[Call, dt.datetime]]:
-    tz = ZoneInfo("Asia/Shanghai")
+INSTANTS = (
+    dt.datetime(2021, 6, 1, 10, tzinfo=ZoneInfo("Asia/Shanghai")),
+    dt.datetime(2021, 9, 15, 3, tzinfo=ZoneInfo("Asia/Shanghai")),
+    dt.datetime(2023, 1, 4, 22, tzinfo=ZoneInfo("Asia/Shanghai")),
+)
+# On the calendar config: a holiday, a make-up working day, a closure, an ordinary weekday, a weekend.
+CALENDAR_INSTANTS = tuple(
+    dt.datetime.fromisoformat(t).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    for t in ("2026-10-02T10:00", "2026-10-10T10:00", "2026-07-15T10:00", "2026-07-16T10:00", "2026-07-18T10:00")
+)
+
+
+def _calls(
+    table: RoutingTable, rng: random.Random, n: int, instants: tuple[dt.datetime, ...] = INSTANTS
+) -> list[tuple[Call, dt.datetime]]:
     areas = sorted(table.city_by_area)
     shorts = sorted(table.short)
     lands = sorted(table.landline)
     cities = sorted(table.city_names)
     mobiles = sorted(table.mobile_city)
-    instants = [
-        dt.datetime(2021, 6, 1, 10, tzinfo=tz),
-        dt.datetime(2021, 9, 15, 3, tzinfo=tz),
-        dt.datetime(2023, 1, 4, 22, tzinfo=tz),
-    ]
     out = []
     for _ in range(n):
         if rng.random() < 0.3:
@@ -154,6 +165,81 @@ def main() -> None:
     print(f"baseline decide, cache cleared each call: median {c_med / 1000:.2f} us, p99 {c_p99 / 1000:.2f} us")
     print(f"baseline bare dict lookup: {dict_ns:.0f} ns")
     print(f"ratio served/cold: {w_med / c_med:.2f}x; served/dict lookup: {w_med / dict_ns:.0f}x")
+    _calendar_figures(mobiles, w_med)
+    _screen_figures(mobiles)
+
+
+def _calendar_table(text: str, mobiles: dict[str, str]) -> tuple[RoutingTable, int, int]:
+    """The compiled table of config ``text``, its calendar entries and departments."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "national-calendar.yaml"
+        path.write_text(text, encoding="utf-8")
+        model = load_config(path).model
+    return compile_config(model, mobile_city=mobiles), len(model.holidays), len(model.departments)
+
+
+def _interleaved(tables: tuple[RoutingTable, RoutingTable], calls: list[tuple[Call, dt.datetime]]) -> list[list[float]]:
+    """Served ns per call of each table, batch by batch in turn, so a busy host slows both alike."""
+    samples: list[list[float]] = [[], []]
+    for b in range(BATCHES):
+        batch = calls[(b * BATCH) % len(calls) :][:BATCH]
+        for i, table in enumerate(tables):
+            start = time.perf_counter_ns()
+            for call, now in batch:
+                decide(call, table, now)
+            samples[i].append((time.perf_counter_ns() - start) / len(batch))
+    return samples
+
+
+def _calendar_figures(mobiles: dict[str, str], plain_med: float) -> None:
+    """A year's holidays against the same config (weekday department hours) without them, same calls and days."""
+    base, _, _ = _calendar_table(national_yaml(hours_only=True), mobiles)
+    cal, entries, departments = _calendar_table(national_yaml(calendar=True), mobiles)
+    calls = _calls(cal, random.Random(7), BATCH * 20, CALENDAR_INSTANTS)
+    for call, now in calls:  # warm both caches
+        decide(call, base, now)
+        decide(call, cal, now)
+    base_ns, cal_ns = _interleaved((base, cal), calls)
+    b_med, c_med = statistics.median(base_ns), statistics.median(cal_ns)
+    print(
+        f"calendar: {entries} entries (a year's holidays, 调休, a closure for every tenth department), "
+        f"{departments} departments on weekday hours; calls on a holiday, a make-up day, a closure, a weekday, a weekend"
+    )
+    print(
+        f"baseline, weekday hours without holidays (served): median {b_med / 1000:.2f} us, p99 {_pct(base_ns, 0.99) / 1000:.2f} us"
+    )
+    print(
+        f"decide with holidays (served): median {c_med / 1000:.2f} us, p99 {_pct(cal_ns, 0.99) / 1000:.2f} us; "
+        f"ratio to the baseline {c_med / b_med:.2f}x (plain config served {plain_med / 1000:.2f} us)"
+    )
+
+
+def _screen_figures(mobiles: dict[str, str]) -> None:
+    """``route`` scripts with the caller screen (HMAC, window, lists, tag) against without, batch by batch in turn."""
+    table, _, _ = _calendar_table(callers_yaml(), mobiles)
+    rng = random.Random(11)
+    key = b"bench-number-key-0123456789"
+    callers = [f"139{rng.randrange(10**8):08d}" for _ in range(5000)]  # repeat callers among them
+    screen = CallerScreen(key)
+    screen.set_lists({"nuisance": frozenset(h for c in callers[::50] if (h := hash_number(key, c)))})
+    now = INSTANTS[1]
+    envs = []
+    for call, _ in _calls(table, rng, BATCH * 20):
+        envs.append({"agi_network_script": "route", "agi_arg_1": call.dialled, "agi_callerid": rng.choice(callers)})
+    samples: list[list[float]] = [[], []]
+    for b in range(BATCHES):
+        batch = envs[(b * BATCH) % len(envs) :][:BATCH]
+        for i, with_screen in enumerate((None, screen)):
+            start = time.perf_counter_ns()
+            for env in batch:
+                route_script(env, table, now, decide, with_screen)
+            samples[i].append((time.perf_counter_ns() - start) / len(batch))
+    plain, screened = statistics.median(samples[0]), statistics.median(samples[1])
+    print(
+        f"route script without the caller screen: median {plain / 1000:.2f} us; with it (HMAC, window of "
+        f"{screen.remembered} numbers, lists, tag): median {screened / 1000:.2f} us, p99 {_pct(samples[1], 0.99) / 1000:.2f} us; "
+        f"ratio {screened / plain:.2f}x"
+    )
 
 
 if __name__ == "__main__":

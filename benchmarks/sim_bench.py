@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.fastagi_bench import free_port
-from hotline_cti.cli.config_cmd import Checked, load_checked
+from hotline_cti.config.checked import Checked, load_checked
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from simulators.agi_peer import wait_listening

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hotline_cti.cli.config_cmd import load_checked
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.yamlsource import read_yaml
 from hotline_cti.kpi.accumulator import KpiAccumulator
 from hotline_cti.records.model import CallRecord, Outcome

@@ -29,6 +29,7 @@ CITY = "HOTLINE_CITY"  # set by an inbound trunk context when the trunk knows th
 # did not decide: they fall back to that centre's general queue, and the record names that centre.
 FALLBACK_CENTRE = "HOTLINE_FALLBACK_CENTRE"
 TAGGED = "HOTLINE_TAGGED"  # 1 once CALLERID(name) carries the tags: an overflow must not prefix them again
+CALLER_TAG = "HOTLINE_CALLER_TAG"  # repeat / nuisance caller tag for the agent (docs/callers.md), '' for none
 HANGUP = "HOTLINE_HANGUP"  # 1: hang up after the prompts
 MENU = "HOTLINE_MENU"  # 1: the dialplan runs the 12345 menu, then asks agi://host/ivr
 IVR_CHOICE = "HOTLINE_IVR_CHOICE"  # the menu key the dialplan read (empty: none after every try)
@@ -41,6 +42,8 @@ CALL_ID = "HOTLINE_CALL_ID"  # the call's id for records and the survey (Asteris
 # missing (result=-1), and SUCCESS follows a server that closed without a word.
 DECIDED = "HOTLINE_DECIDED"
 DECIDED_VALUE = "1"
+# context,exten,label where a controller attempt cut by the absolute timeout resumes (--agi-timeout)
+AGI_RESUME = "HOTLINE_AGI_RESUME"
 
 ALL = (
     ACTION,
@@ -62,6 +65,7 @@ ALL = (
     CITY,
     FALLBACK_CENTRE,
     TAGGED,
+    CALLER_TAG,
     HANGUP,
     MENU,
     IVR_CHOICE,
@@ -69,6 +73,7 @@ ALL = (
     RATING,
     CALL_ID,
     DECIDED,
+    AGI_RESUME,
 )
 
 # AMI UserEvents the generated dialplan sends for call records (see docs/dialplan.md).
@@ -77,6 +82,11 @@ EVENT_OVERFLOW = "HotlineOverflow"  # the call left its queue for the overflow q
 EVENT_RATING = "HotlineRating"  # the caller's survey rating
 EVENT_TRANSFER = "HotlineTransfer"  # an agent's one-key blind or three-way transfer (for the audit)
 EVENT_HANDOVER = "HotlineHandover"  # an emergency line handed the call over to 12345 (hotline-handover)
+EVENT_RECORDING = "HotlineRecording"  # the file the caller's recording goes to (hotline-record)
+# Set by the agent-setup Gosub on each queue member's channel (inherited by the agent's phone leg, cleared on
+# transfer targets' legs): what a supervisor may spy on.
+AGENT_LEG = "HOTLINE_AGENT_LEG"
+SPY_TARGET = "HOTLINE_SPY_TARGET"  # the agent leg a supervisor's spy leg runs ChanSpy on (checked by the controller)
 FALLBACK_ACTION = "fallback"  # Action of HotlineRoute when no decision came from the controller
 
 # Sound directory (under Asterisk's sounds dir) the prompts are installed in.

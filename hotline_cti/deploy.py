@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from hotline_cti.adapters.ami.client import AmiClient
-from hotline_cti.cli.config_cmd import Checked, load_checked, localise, routing_diff
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.checked import Checked, load_checked, localise
+from hotline_cti.config.diff import routing_diff
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.deploy_lock import DeployLocked, deploy_lock
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import Section, parse_extensions, parse_sections
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 
 INBOUND = "hotline-inbound"
 # What each generated file needs reloaded (AMI action Reload, Module: ...), in this order.

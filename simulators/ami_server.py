@@ -29,11 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import itertools
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from hotline_cti.records.cdr import CDR_FIELDS
 
 __all__ = ["AmiServer", "RecordedAction", "SimChannel", "SimMember", "SimQueue"]
 
@@ -196,6 +201,7 @@ class AmiServer:
         self.silent_actions: set[str] = set()  # lower-case action names never answered
         self.drop_on_action: set[str] = set()  # lower-case action names that cut the connection
         self.reject_connections = 0  # close the next N connections before the banner
+        self.cdr_path: Path | None = None  # set: each caller leg's CDR is appended here at its hang-up (cdr_custom)
         self.originate_delay = 0.01
         self.originate_reason = 4
         self.atxfer_delay = 0.01
@@ -687,10 +693,41 @@ class AmiServer:
 
     def _hangup(self, ch: SimChannel, cause: int = 16, text: str = "Normal Clearing") -> None:
         self.channels.pop(ch.name, None)
+        if self.cdr_path is not None and ch.uniqueid == ch.linkedid:
+            self._write_cdr(ch)
         for queue in self.queues.values():
             if ch.name in queue.callers:
                 queue.callers.remove(ch.name)
         self._event("Hangup", "call,all", [*ch.snapshot(), ("Cause", str(cause)), ("Cause-txt", text)])
+
+    def _write_cdr(self, ch: SimChannel) -> None:
+        """The caller leg's CDR line, as Asterisk's cdr_custom appends it at the hang-up (columns CDR_FIELDS)."""
+        end = time.time()
+        start = end - (time.monotonic() - ch.created)
+        up = ch.state == 6
+        values = {
+            "clid": f'"{ch.caller_name}" <{ch.caller_num}>',
+            "src": ch.caller_num,
+            "dst": ch.exten,
+            "dcontext": ch.context,
+            "channel": ch.name,
+            "lastapp": ch.application,
+            "lastdata": ch.application_data,
+            "start": f"{start:.6f}",
+            "answer": f"{start:.6f}" if up else "",
+            "end": f"{end:.6f}",
+            "duration": f"{end - start:.6f}",
+            "billsec": f"{end - start:.6f}" if up else "0.000000",
+            "disposition": "ANSWERED" if up else "NO ANSWER",
+            "uniqueid": ch.uniqueid,
+            "linkedid": ch.linkedid,
+        }
+        line = io.StringIO()
+        csv.writer(line, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(values.get(f, "") for f in CDR_FIELDS)
+        path = self.cdr_path
+        assert path is not None
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(line.getvalue())
 
     async def _act_getvar(self, session: _Session, m: RecordedAction) -> bool:
         # manager.c action_getvar(): an unset variable is an empty Value, an unknown channel an error.

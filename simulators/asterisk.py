@@ -39,6 +39,7 @@ from pathlib import Path
 
 from hotline_cti.adapters.agi.fastagi import FastAgiServer
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.records import cdr
 
 REPO = Path(__file__).resolve().parent.parent
 RIG_SCRIPT = REPO / "scripts" / "asterisk-rig.sh"
@@ -83,6 +84,7 @@ MODULES = (
     "app_echo",
     "app_softhangup",
     "app_mixmonitor",
+    "app_chanspy",  # supervisor listen / whisper / barge
     "func_callerid",
     "func_channel",
     "func_strings",
@@ -150,26 +152,8 @@ MODULES = (
     "res_manager_devicestate",
 )
 
-# Columns of the harness's own CDR file (cdr_custom), in order.
-CDR_FIELDS = (
-    "clid",
-    "src",
-    "dst",
-    "dcontext",
-    "channel",
-    "dstchannel",
-    "lastapp",
-    "lastdata",
-    "start",
-    "answer",
-    "end",
-    "duration",
-    "billsec",
-    "disposition",
-    "uniqueid",
-    "linkedid",
-    "userfield",
-)
+# Columns of the harness's own CDR file (cdr_custom), in order: the ones serve --cdr-csv reads.
+CDR_FIELDS = cdr.CDR_FIELDS
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 OWNER_MARK = ".hotline-rig-owner"  # "<module> <pid>" in every instance dir this module makes
@@ -592,12 +576,8 @@ def _pjsip_conf(port: int, extra: str) -> str:
 
 
 def _cdr_confs() -> tuple[str, str]:
-    cdr = "[general]\nenable = yes\nunanswered = yes\ncongestion = yes\nbatch = no\n"
-    # Every field CSV-quoted; start/answer/end as epoch seconds ("u"), duration/billsec with fractions ("f").
-    option = {"start": ",u", "answer": ",u", "end": ",u", "duration": ",f", "billsec": ",f"}
-    cols = ",".join(f"${{CSV_QUOTE(${{CDR({f}{option.get(f, '')})}})}}" for f in CDR_FIELDS)
-    custom = f"[mappings]\nMaster.csv => {cols}\n"
-    return cdr, custom
+    general = "[general]\nenable = yes\nunanswered = yes\ncongestion = yes\nbatch = no\n"
+    return general, f"[mappings]\n{cdr.custom_mapping()}\n"
 
 
 def _include(path: str) -> str:
@@ -656,7 +636,7 @@ def start_asterisk(
         shutil.copyfile(generated_dir / f, inst_dir / "generated" / f)
     gen = f"{d}/generated"
     stock = root / "etc/asterisk"
-    cdr, cdr_custom = _cdr_confs()
+    cdr_conf, cdr_custom = _cdr_confs()
     # queues.conf: app_queue reads only the FIRST [general] section, and the generated file has its
     # own; a harness [general] before the #include would silently replace it.
     confs = {
@@ -665,7 +645,7 @@ def start_asterisk(
         "logger.conf": _logger_conf(),
         "manager.conf": _manager_conf(ami_port, ami_user, ami_secret, manager_extra),
         "pjsip.conf": _pjsip_conf(sip_port, pjsip),
-        "cdr.conf": cdr,
+        "cdr.conf": cdr_conf,
         "cdr_custom.conf": cdr_custom,
         "musiconhold.conf": f"[general]\n[default]\nmode = files\ndirectory = {d}/moh\n",
         "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\nclearglobalvars = no\n\n"

@@ -11,7 +11,9 @@ would deliver them.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,18 @@ def _find_close(text: str, start: int, open_ch: str, close_ch: str) -> int:
 _EXPR = re.compile(r'^\s*"([^"]*)"\s*(=|!=)\s*"([^"]*)"\s*$')
 
 
+def _absolute_timeout(variables: Mapping[str, str]) -> float | None:
+    """Seconds of the channel's ``TIMEOUT(absolute)`` (func_timeout: none when empty or 0)."""
+    raw = variables.get("TIMEOUT(absolute)", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise UnsupportedDialplan(f"TIMEOUT(absolute)={raw!r} is not a number of seconds") from None
+    return seconds if seconds > 0 else None
+
+
 class DialplanRunner:
     """Runs calls through parsed contexts. Queue/Dial outcomes are simulated by ``outcome``."""
 
@@ -141,6 +155,11 @@ class DialplanRunner:
             if text.startswith("${", i):
                 end = _find_close(text, i + 1, "{", "}")
                 name = self.substitute(text[i + 2 : end], variables)
+                function = _function(name)
+                if function is not None:
+                    out.append(function)
+                    i = end + 1
+                    continue
                 if ":" in name or not re.match(r"^[A-Za-z0-9_]+(\((name|num)\))?$", name):
                     raise UnsupportedDialplan(f"variable expression ${{{name}}} is not supported by the simulator")
                 out.append(variables.get(name, ""))
@@ -280,9 +299,25 @@ class DialplanRunner:
             url = urlsplit(parts[0])
             if url.scheme != "agi" or url.hostname is None:
                 raise UnsupportedDialplan(f"AGI({parts[0]}): only agi://host:port/script is supported")
-            status = await self.agi(url.hostname, url.port or 4573, url.path.lstrip("/"), tuple(parts[1:]), v)
+            script = url.path.lstrip("/")
+            session = self.agi(url.hostname, url.port or 4573, script, tuple(parts[1:]), v)
+            limit = _absolute_timeout(v)
+            if limit is None:
+                status = await session
+            else:
+                # Asterisk arms the absolute timeout at Set() time; a decision takes microseconds here.
+                try:
+                    status = await asyncio.wait_for(session, limit)
+                except TimeoutError:
+                    # res_agi: HANGUP to the controller, AGI() returns; pbx.c clears the timeout, goes to T.
+                    v["AGISTATUS"], v["TIMEOUT(absolute)"] = "HANGUP", "0"
+                    result.agi.append((script, "TIMEOUT"))
+                    context = self.contexts[ctx]
+                    if find_extension(context, "T") != "T":
+                        raise _Hangup() from None
+                    return ctx, "T", 1
             v["AGISTATUS"] = status
-            result.agi.append((url.path.lstrip("/"), status))
+            result.agi.append((script, status))
             if status == "HANGUP":
                 raise _Hangup()
             return None
@@ -334,3 +369,26 @@ class DialplanRunner:
         if app == "Hangup":
             raise _Hangup()
         raise UnsupportedDialplan(f"application {app}() is not supported by the simulator (at [{ctx}] {ext})")
+
+
+def _function(text: str) -> str | None:
+    """The two dialplan functions the recording's file name uses (``STRFTIME`` in UTC, ``FILTER``); None otherwise."""
+    match = re.match(r"^(STRFTIME|FILTER)\((.*)\)$", text)
+    if match is None:
+        return None
+    name, args = match.group(1), match.group(2)
+    if name == "STRFTIME":
+        epoch, _zone, fmt = [*args.split(",", 2), "", ""][:3]
+        stamp = float(epoch) if epoch else time.time()
+        return time.strftime(fmt or "%c", time.gmtime(stamp))
+    allowed, _, value = args.partition(",")
+    chars = set()
+    i = 0
+    while i < len(allowed):
+        if i + 2 < len(allowed) and allowed[i + 1] == "-":
+            chars |= {chr(c) for c in range(ord(allowed[i]), ord(allowed[i + 2]) + 1)}
+            i += 3
+        else:
+            chars.add(allowed[i])
+            i += 1
+    return "".join(c for c in value if c in chars)

@@ -7,11 +7,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from tables import fresh, sealed
 
 from hotline_cti.adapters.agi import protocol as agi_protocol
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core import routing
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 # The mobile prefix cache (hotline_cti/config/mobile.py) of this run, not the user's ~/.cache.
 os.environ.setdefault("HOTLINE_CACHE_DIR", tempfile.mkdtemp(prefix="hotline-cti-test-cache-"))
@@ -108,5 +110,12 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_table(small_config_path: Path) -> RoutingTable:
-    return compile_config(load_config(small_config_path).model)
+def small_table_shared(small_config_path: Path) -> RoutingTable:
+    """Compiled once; sealed: a test that decides on it directly fails (tests/tables.py)."""
+    return sealed(compile_config(load_config(small_config_path).model))
+
+
+@pytest.fixture
+def small_table(small_table_shared: RoutingTable) -> RoutingTable:
+    """The small config's routing table, with decision memos of this test's own."""
+    return fresh(small_table_shared)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.cli.main import main
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import parse_extensions, parse_sections
 from hotline_cti.dialplan.members import Membership, agent_from_interface, agent_plans, member_interface
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 
 AGENTS_YAML = Path(__file__).parent / "data" / "agents.yaml"
 TEXT = AGENTS_YAML.read_text(encoding="utf-8")

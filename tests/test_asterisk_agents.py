@@ -31,12 +31,12 @@ from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler
 from hotline_cti.cli.main import main
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan.members import agent_plans
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.records.agent_states import AgentState
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter

@@ -21,18 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.cli.config_cmd import dialled_numbers
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.checked import dialled_numbers
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
 from hotline_cti.core.numbers import is_short_code
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.extensions import fallback_queues
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from simulators.asterisk import (
     Ami,
     AsteriskInstance,

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,16 +28,17 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call, Decision
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.extensions import fallback_queues
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from simulators.asterisk import AmiError, AsteriskInstance, Event, free_port, silent_wav, start_asterisk
 from simulators.asterisk_load import (
     ANONYMOUS_MODULE,
@@ -564,3 +566,70 @@ def test_1000_calls_with_serve_killed_halfway_none_lost(load: LoadRig) -> None:
         f"kill -9: fallback dead air (INVITE's channel to queue join): p50 {p50:.3f} s, p99 {p99:.3f} s, max {worst:.3f} s"
     )
     assert p99 < 3.0
+
+
+def test_a_call_that_starts_and_ends_while_the_events_service_is_down_is_recorded_from_the_cdr(load: LoadRig) -> None:
+    """serve with --cdr-csv on Asterisk's own cdr_custom file. Its events service is killed (-9) and, the
+    supervisor being stopped meanwhile, stays down while a SIP call starts, is routed and ends: no AMI event of
+    that call reaches serve. When the supervisor resumes, the restarted events service reads the CDR written
+    meanwhile: the call is stored once, with Asterisk's start and end, and announced once (calls/ended)."""
+    load.serve.stop()
+    cdr_file = load.pbx.dir / "log" / "cdr-custom" / "Master.csv"
+    # The same database: a test run after this one (in any order) still finds the first load's records there.
+    load.serve = Serve(
+        load.config,
+        load.serve_port,
+        load.pbx.ami_port,
+        load.serve.database,
+        load.work,
+        clock_start=CLOCK_START,
+        extra=("--cdr-csv", str(cdr_file), "--spool-dir", str(load.work / f"spool-{time.time_ns()}")),
+    )
+    serve = load.serve
+    serve.start()
+    wait_ami_logins(load.pbx, 1)
+    seen = place(load, load.line_calls[:1], hold_ms=2000)  # with the events service up: stored from AMI
+    deadline = time.monotonic() + 30
+    while set(seen.legs) - set(serve.records()):
+        assert time.monotonic() < deadline, "the call seen on AMI not stored"
+        time.sleep(0.2)
+    events = serve.child_pid("events")
+    assert serve.proc is not None
+    os.kill(serve.proc.pid, signal.SIGSTOP)  # the supervisor: it would restart the events service at once
+    try:
+        os.kill(events, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while "\n" + SERVE_AMI_USER + " " in "\n" + load.pbx.cli("manager show connected"):
+            assert time.monotonic() < deadline, "the killed events service still on AMI"
+            time.sleep(0.1)
+        began = time.time()
+        unseen = place(load, load.line_calls[1:2], hold_ms=2000)  # routed by the routing service, never on AMI
+        ended = time.time()
+        assert "\n" + SERVE_AMI_USER + " " not in "\n" + load.pbx.cli("manager show connected")
+    finally:
+        os.kill(serve.proc.pid, signal.SIGCONT)
+    assert len(unseen.legs) == 1 and unseen.legs[next(iter(unseen.legs))].route_actions[:1] not in ([], ["fallback"])
+    (call_id,) = unseen.legs
+    cdr = [row for row in load.pbx.cdr_rows() if row["uniqueid"] == call_id]
+    assert cdr, "Asterisk wrote no CDR for the call"
+    deadline = time.monotonic() + 60
+    while call_id not in serve.records():
+        assert time.monotonic() < deadline, f"the call not recovered from the CDR:\n{serve.log_text()[-3000:]}"
+        time.sleep(0.2)
+    record = serve.records()[call_id]
+    started = dt.datetime.fromisoformat(str(record["started"])).replace(tzinfo=dt.UTC).timestamp()
+    stopped = dt.datetime.fromisoformat(str(record["ended"])).replace(tzinfo=dt.UTC).timestamp()
+    assert abs(started - min(float(r["start"]) for r in cdr)) < 0.01  # Asterisk's own times
+    assert abs(stopped - max(float(r["end"]) for r in cdr)) < 0.01
+    assert began - 1 <= started <= stopped <= ended + 1  # and they are the call's
+    assert record["caller"] != load.line_calls[1].caller  # masked, as every stored number
+    with contextlib.closing(sqlite3.connect(serve.database)) as db:
+        ended_events = [
+            json.loads(p)["data"]["call_id"]
+            for (p,) in db.execute("SELECT payload FROM outbox WHERE topic LIKE '%/calls/ended'")
+        ]
+    assert ended_events.count(call_id) == 1
+    assert all(ended_events.count(c) == 1 for c in seen.legs)
+    print(
+        f"\nCDR recovery: call {call_id} stored from the CDR, {stopped - started:.2f} s ({serve.log_text().count('never seen on AMI')} CDR log line(s))"
+    )

@@ -19,15 +19,16 @@ import pytest
 from test_dialplan_lines import moments
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call, Decision
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, compile_config
+from hotline_cti.core.table import MAIN_NUMBER, RoutingTable
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, free_port, silent_wav, start_asterisk
 
 REPO = Path(__file__).resolve().parent.parent

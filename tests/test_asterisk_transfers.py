@@ -36,14 +36,14 @@ from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import compile_config
-from hotline_cti.core.transfer import build_policy
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, TransferRecord
 from simulators.asterisk import (

@@ -14,10 +14,10 @@ import pytest
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.scripts import decision_variables
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import compile_config
 from simulators.agi_peer import PeerChannel, run_classic_peer
 
 REPO = Path(__file__).resolve().parent.parent

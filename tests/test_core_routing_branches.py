@@ -14,13 +14,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from tables import fresh, sealed
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config, read_tree
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 TZ = ZoneInfo("Asia/Shanghai")
 LATER = dt.datetime(2023, 1, 4, 10, tzinfo=TZ)  # a Wednesday, after every cut-over and window
@@ -91,7 +93,7 @@ def at(year: int, month: int, day: int, hour: int = 10, minute: int = 0, second:
 
 
 @pytest.fixture(scope="module")
-def edge_table(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
+def edge_table_shared(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
     """Schema-valid; the config checks refuse what is listed below, but a table built without the checks must
     still route every call (the routing core never trusts them)."""
     path = tmp_path_factory.mktemp("edge") / "edge.yaml"
@@ -105,7 +107,12 @@ def edge_table(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
         "12305 住建: unknown queue 'gone'",
     ]
     tree, _ = read_tree(path)
-    return compile_config(MergerConfig.model_validate(tree))
+    return sealed(compile_config(MergerConfig.model_validate(tree)))
+
+
+@pytest.fixture
+def edge_table(edge_table_shared: RoutingTable) -> RoutingTable:
+    return fresh(edge_table_shared)
 
 
 def expect(**fields: Any) -> dict[str, Any]:

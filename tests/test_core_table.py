@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hotline_cti.config.compile import add_months, compile_config, transition_window
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config, read_tree
-from hotline_cti.config.schema import AfterTransition, Hotline, MergerConfig, Scope, Seats
+from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.hours import ALWAYS, parse_hours
-from hotline_cti.core.model import Mode
-from hotline_cti.core.table import QueuePlan, RoutingTable, Target, add_months, compile_config, transition_window
+from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
+from hotline_cti.core.table import QueuePlan, RoutingTable, Target
 
 TZ = ZoneInfo("Asia/Shanghai")
 D = dt.date

@@ -3,11 +3,13 @@ exact reason and target, the policy's targets and modes, and which leg is the ca
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     HANDOVER_TARGET,
     ONEKEY_MODES,
@@ -18,12 +20,11 @@ from hotline_cti.core.transfer import (
     TransferPlan,
     TransferPolicy,
     TransferRequest,
-    build_policy,
     plan_transfer,
     resolve,
 )
 from hotline_cti.dialplan import names
-from hotline_cti.records.model import TransferMode
+from hotline_cti.dialplan.transfer_policy import build_policy
 
 CALLER = "PJSIP/trunk-00000001"
 AGENT = "Local/1001@hotline-agents-00000002;1"
@@ -217,10 +218,26 @@ def test_refusals(
 
 
 def test_a_region_without_handover_lines_says_none(policy: TransferPolicy) -> None:
-    bare = TransferPolicy("gx", policy.targets, frozenset())
+    bare = TransferPolicy("gx", policy.targets, frozenset(), policy.dialplan)
     refusal = resolve(bare, req("12345", TransferMode.HANDOVER, from_line="110"))
     assert refusal == Refusal("line '110' may not hand calls over to 12345 (handover_to_12345 lines: none)", "12345")
-    several = TransferPolicy("gx", policy.targets, frozenset({"122", "110"}))
+    several = TransferPolicy("gx", policy.targets, frozenset({"122", "110"}), policy.dialplan)
     refusal = resolve(several, req("12345", TransferMode.HANDOVER, from_line="119"))
     assert isinstance(refusal, Refusal) and refusal.reason.endswith("(handover_to_12345 lines: 110, 122)")
     assert Refusal("x").target == ""
+
+
+def test_threeway_to_an_expert_group_carries_the_calls_centre(policy: TransferPolicy) -> None:
+    """An expert-seat target is the queue ``<centre>-expert-<group>``: the originated leg inherits nothing, so the
+    plan hands it the call's centre (read from the agent's channel) beside the conference's call id."""
+    code = next(d.code for d in policy.targets.values() if d.code.startswith("90"))
+    facts = dataclasses.replace(BRIDGED, hotline_centre="guilin")
+    plan = plan_transfer(policy, req(code, TransferMode.THREEWAY), facts)
+    assert isinstance(plan, TransferPlan)
+    originate = dict(plan.steps[-1].fields)
+    assert originate["Channel"] == f"Local/{code}@{names.CTX_XFER_OUT}"
+    assert originate["Variable"] == "HOTLINE_CALL_ID=1700000000.1,HOTLINE_CENTRE=guilin"
+    unread = plan_transfer(policy, req(code, TransferMode.THREEWAY), BRIDGED)  # the centre could not be read
+    assert (
+        isinstance(unread, TransferPlan) and dict(unread.steps[-1].fields)["Variable"] == "HOTLINE_CALL_ID=1700000000.1"
+    )

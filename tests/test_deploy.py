@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import compile_config
 from hotline_cti.deploy import RELOADS, Asterisk, DeployError, Plan, deploy, expected, feature_lines, shown_features
 from hotline_cti.deploy_lock import deploy_lock, lock_path
 from hotline_cti.dialplan.confparse import parse_sections
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
 from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, silent_wav, start_asterisk
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,13 +10,14 @@ import pytest
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.cli.main import main
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms, is_short_code
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES, decide
-from hotline_cti.core.table import LinePlan, RoutingTable, compile_config
-from hotline_cti.core.transfer import build_policy
+from hotline_cti.core.table import LinePlan, RoutingTable
 from hotline_cti.dialplan.check import check_directory
 from hotline_cti.dialplan.confparse import (
     ConfSyntaxError,
@@ -29,7 +30,7 @@ from hotline_cti.dialplan.confparse import (
 from hotline_cti.dialplan.extensions import fallback_queues, inbound_numbers
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import FILES, render_all, write_all
-from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.dialplan.transfer_policy import build_policy
 
 REPO = Path(__file__).resolve().parents[1]
 REGIONS = sorted(p.name for p in (REPO / "dialplans").iterdir() if p.is_dir())
@@ -166,7 +167,11 @@ def test_features_have_one_key_transfers(tmp_path: Path) -> None:
     assert t3[0].app == "Set" and t3[0].args == "HOTLINE_THREEWAY=1"
     (orig,) = [s for s in t3 if s.app == "Originate"]
     # tech_data,type,arg1,arg2,arg3,timeout,options: a number in the timeout slot (once 'a' was there)
-    assert orig.args == "Local/9001@hotline-onekey,exten,hotline-threeway,s,1,60,v(HOTLINE_CALL_ID=${HOTLINE_CALL_ID})"
+    # the new leg inherits nothing: the call's id names the conference, its centre the expert queue (<centre>-expert-…)
+    assert orig.args == (
+        "Local/9001@hotline-onekey,exten,hotline-threeway,s,1,60,"
+        "v(HOTLINE_CALL_ID=${HOTLINE_CALL_ID}^HOTLINE_CENTRE=${HOTLINE_CENTRE})"
+    )
     agents = parse_extensions(render_all(_model(tmp_path))["extensions.conf"])["hotline-agents"].extensions  # type: ignore[arg-type]
     assert agents["_[0-9A-Za-z]!"][0].args == "PJSIP/${EXTEN},,tF(hotline-threeway^agent^1)"
     app = dict(sections["applicationmap"].items)

@@ -6,6 +6,7 @@ Calls run through the committed guangxi extensions.conf against the real FastAGI
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 CALL_ID = "1700000000.7"
 ROUTE_FIELDS = ["UserEvent", "CallId", "Dialled", "Form", "Action", "Target", "Origin", "Mode", "Phase"]
-ROUTE_FIELDS += ["Centre", "City", "Expert"]
+ROUTE_FIELDS += ["Centre", "City", "Expert", "CallerTag"]
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ async def test_queue_overflow_and_rating_events(port: int) -> None:
         outcome=lambda queue: outcomes.get(queue, "END"),
     )
     result = await runner.run("hotline-inbound", "12315", uniqueid=CALL_ID)
-    route, overflow, rating = result.events
+    route, recording, overflow, rating = result.events
     assert list(route) == ROUTE_FIELDS
     assert route["UserEvent"] == "HotlineRoute" and route["CallId"] == CALL_ID and route["Dialled"] == "12315"
     assert (route["Form"], route["Action"], route["Target"]) == ("local", "queue", "gx-l12315")
@@ -62,6 +63,9 @@ async def test_queue_overflow_and_rating_events(port: int) -> None:
     assert overflow == {"UserEvent": "HotlineOverflow", "CallId": CALL_ID, "From": "gx-l12315", "To": "gx-general"}
     assert rating == {"UserEvent": "HotlineRating", "CallId": CALL_ID, "Rating": "1"}
     assert result.visited == ["gx-l12315", "gx-general"]
+    # named once before the first queue (the overflow queue records to the same file): call id and time only
+    assert recording["UserEvent"] == "HotlineRecording" and recording["CallId"] == CALL_ID
+    assert re.fullmatch(r"hotline/\d{8}/" + re.escape(CALL_ID) + r"-\d*\.wav", recording["File"]), recording
 
 
 async def test_no_rating_event_without_a_valid_key(port: int) -> None:
@@ -71,7 +75,7 @@ async def test_no_rating_event_without_a_valid_key(port: int) -> None:
         outcome=lambda queue: "ANSWERED",
     )
     result = await runner.run("hotline-inbound", "077312315")
-    assert [e["UserEvent"] for e in result.events] == ["HotlineRoute"]
+    assert [e["UserEvent"] for e in result.events] == ["HotlineRoute", "HotlineRecording"]
     assert result.events[0]["Dialled"] == "077312315" and result.events[0]["Form"] == "national"
     assert (
         result.played == ["hotline/survey-ask"] and result.kind == "queue"
@@ -81,7 +85,8 @@ async def test_no_rating_event_without_a_valid_key(port: int) -> None:
 async def test_menu_sends_the_final_decision_again(port: int) -> None:
     runner = DialplanRunner(_contexts(port), keys=("1",))
     result = await runner.run("hotline-inbound", "077312345")
-    first, final = result.events
+    first, final, recording = result.events
+    assert recording["UserEvent"] == "HotlineRecording"
     assert first["UserEvent"] == final["UserEvent"] == "HotlineRoute"
     assert first["Dialled"] == final["Dialled"] == "077312345"
     assert final["Action"] == "queue" and final["Target"] == result.target
@@ -91,7 +96,8 @@ async def test_menu_sends_the_final_decision_again(port: int) -> None:
 async def test_fallback_event_when_the_controller_is_down() -> None:
     runner = DialplanRunner(_contexts(_closed_port()))
     result = await runner.run("hotline-inbound", "12345", uniqueid=CALL_ID)
-    (event,) = result.events
+    event, recording = result.events
+    assert recording["UserEvent"] == "HotlineRecording" and recording["CallId"] == CALL_ID
     assert event["Action"] == "fallback" and event["Target"] == "gx-general" == result.target
     assert event["CallId"] == CALL_ID and event["Dialled"] == "12345" and event["Centre"] == "gx"
     # an emergency line still reaches its seats, and says so

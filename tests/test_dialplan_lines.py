@@ -129,7 +129,8 @@ async def test_every_line_through_server_and_dialplan(seed: SeedRegion) -> None:
                 if d.menu:  # the 12345 menu re-decides; nobody pressed a key
                     d = decide(Call(form, caller=CALLER, ivr_choice="0"), table, now)
                 assert (result.kind, result.target) == expected_end(d), where
-                event = result.events[-1]  # the last HotlineRoute is the one that counts
+                routes = [e for e in result.events if e["UserEvent"] == "HotlineRoute"]
+                event = routes[-1]  # the last HotlineRoute is the one that counts
                 assert (event["Action"], event["Dialled"]) == (d.action.value, form), where
                 checked += 1
     finally:

@@ -7,18 +7,17 @@ the same link.
 Each test asserts:
 
 * 0 calls lost: every FastAGI session got its decision or saw its connection close (Asterisk's AGI() then
-  returns and the dialplan falls back); none hangs;
-* 0 records lost or duplicated once the database is back: every call whose hang-up an events service could
-  see is in ``calls`` once, with exactly one ``calls/ended`` outbox event, and no outbox event is there twice;
+  returns and the dialplan falls back); none hangs; every one that fell back did so at a routing fault;
+* 0 records lost or duplicated once the database is back: every call is in ``calls`` once, with exactly one
+  ``calls/ended`` outbox event, and no outbox event is there twice;
 * the spool is empty and the outbox all sent at the end.
 
-AMI keeps no history: a call that ended while no events service was logged in (a killed one restarting, a
-reset connection, another host taking over) is recorded only if the service that comes next knew it: the
-same process after an AMI reset, or the restarted events service of the same serve, which takes back the
-calls in progress checkpointed in its spool. The others (``unseen``: ended in that interval, and started in
-it too or had no checkpoint to come back from) are counted apart and reported in docs/reliability.md; every
-other call must be there. Figures: ``pytest tests/test_faults.py -s`` prints one
-line per fault.
+AMI keeps no history: a call that starts and ends while no events service is logged in (a killed one
+restarting, a reset connection, another host taking over) is never seen on AMI. The simulated PBX writes each
+call's CDR line at its hang-up (as Asterisk's cdr_custom does) and serve reads it (``--cdr-csv``): those calls
+(``unseen`` by AMI) must be stored too, once, with the call's own start and end. Figures: ``pytest
+tests/test_faults.py -s`` prints a FAULT line per test, and a P99 line: routing p99 against a no-fault run of the
+same load in the same session (a figure for docs/reliability.md, not an assertion).
 """
 
 from __future__ import annotations
@@ -26,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -46,6 +47,7 @@ from test_serve_supervisor import alive, children_of
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.storage.store import Store
+from hotline_cti.storage.tables import calls as calls_table
 from simulators.agi_peer import PeerChannel, run_fastagi
 from simulators.ami_server import AmiServer
 from simulators.mosquitto import Broker
@@ -55,6 +57,9 @@ RATE = 15.0  # new calls a second
 HOLDS = (1.0, 2.0, 3.0, 4.0)  # seconds from Newchannel to Hangup, call after call
 LOAD_SECONDS = 6.0
 HANG_LIMIT = 8.0  # a FastAGI session not decided nor closed by then is a lost call
+TIME_SLACK = 1.5  # seconds a stored start or end may differ from the call's (the simulated PBX is not on
+# AMI Timestamps; a call recovered from the CDR has the CDR's times)
+REPLACE_LIMIT = 15.0  # a service stopped before its first beat is replaced by then (STARTUP_GRACE is 60 s)
 
 
 @dataclass
@@ -64,6 +69,31 @@ class Sessions:
     decided: int = 0
     fell_back: int = 0  # closed or refused without a decision: the dialplan's fallback queue
     hung: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds from connecting to the decision, decided ones
+    outcomes: list[tuple[float, bool]] = field(default_factory=list)  # (when it began, decided), hung ones apart
+
+
+IN_FLIGHT = 1.0  # seconds a session may have been running when the routing service was hit
+
+
+def unexplained_fallbacks(sessions: Sessions, routing_down: list[float]) -> list[float]:
+    """Sessions that fell back while routing should have decided them: every one must be in flight at a fault of
+    the routing service or begin after one with no session decided in between (the service was down or starting
+    all along). How many that is depends on how fast a busy host restarts Python: not a figure to assert."""
+    ordered = sorted(sessions.outcomes)
+    out = []
+    for began, decided in ordered:
+        if decided:
+            continue
+        hit = max((t for t in routing_down if t <= began + IN_FLIGHT), default=None)
+        if hit is None or any(ok for t, ok in ordered if hit <= t < began):
+            out.append(began)
+    return out
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else math.nan
 
 
 @dataclass
@@ -72,19 +102,23 @@ class Calls:
 
     started: dict[str, float] = field(default_factory=dict)  # uniqueid -> time of its Newchannel
     ended: dict[str, float] = field(default_factory=dict)  # uniqueid -> time of its Hangup
+    wall: dict[str, tuple[float, float]] = field(default_factory=dict)  # uniqueid -> (start, end), epoch seconds
     blind: list[tuple[float, float]] = field(default_factory=list)  # intervals with no events service on AMI
 
 
 async def one_call(port: int, tally: Sessions) -> None:
     """One call's FastAGI session, as Asterisk's AGI(agi://.../route,12315,) runs it."""
     channel = PeerChannel({})
+    began = time.perf_counter()
     try:
         await asyncio.wait_for(run_fastagi("127.0.0.1", port, "route", channel, args=["12315", ""]), HANG_LIMIT)
     except TimeoutError:
         tally.hung += 1
         return
+    tally.outcomes.append((began, cv.TARGET in channel.variables))
     if cv.TARGET in channel.variables:
         tally.decided += 1
+        tally.latencies.append(time.perf_counter() - began)
     else:
         tally.fell_back += 1  # closed or refused without a decision: AGI() returns, the dialplan falls back
 
@@ -120,10 +154,12 @@ async def drive(ami: AmiServer, port: int, seconds: float, calls: Calls, session
         ch = ami.add_channel(f"PJSIP/trunk-{i:06d}", caller_num=f"1381234{i:04d}", exten="12345")
         ami.emit([("Event", "Newchannel"), *ch.snapshot()])
         calls.started[ch.uniqueid] = time.monotonic()
+        began = time.time()
         routed = asyncio.create_task(one_call(port, sessions))
         await asyncio.sleep(HOLDS[i % len(HOLDS)])
-        ami._hangup(ch)
+        ami._hangup(ch)  # with its CDR line (ami.cdr_path), as Asterisk writes it
         calls.ended[ch.uniqueid] = time.monotonic()
+        calls.wall[ch.uniqueid] = (began, time.time())
         await routed
 
     while loop.time() - start < seconds:
@@ -137,8 +173,8 @@ Fault = Callable[["Serve", AmiServer], Awaitable[None]]
 
 
 def recordable(calls: Calls, *, checkpointed: bool) -> set[str]:
-    """The calls an events service could record: all but those that ended while none was on AMI and that its
-    successor could not know of. With the checkpoint (same serve), a call it knew (checkpointed every 0.5 s)
+    """The calls an events service could record from AMI alone: all but those that ended while none was on AMI
+    and that its successor could not know of (the others, "unseen by AMI", come from Asterisk's CDR). With the checkpoint (same serve), a call it knew (checkpointed every 0.5 s)
     is finished at the successor's resync, so only calls that also started in (or just before) the blind
     interval are out of reach; without it (another host), every call that ended in it."""
 
@@ -157,6 +193,7 @@ class Serve:
     spool: Path
     log: Path
     status: Path
+    routing_down: list[float] = field(default_factory=list)  # perf_counter times a fault hit the routing service
 
     def child(self, name: str) -> int:
         return children_of(self.proc.pid)[name]
@@ -181,6 +218,8 @@ def start_serve(tmp: Path, name: str, url: str, ami: AmiServer, broker: Broker, 
     cmd += ["--listen", f"127.0.0.1:{port}", "--database", url, "--spool-dir", str(spool)]
     cmd += ["--ami", f"127.0.0.1:{ami.port}", "--mqtt", f"127.0.0.1:{broker.port}", "--status-file", str(status)]
     cmd += ["--stall-limit", "0.5", "--lease-seconds", "2", *extra]
+    if ami.cdr_path is not None:
+        cmd += ["--cdr-csv", str(ami.cdr_path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL"))}
     env.update(HOTLINE_AMI_USER="hotline", HOTLINE_AMI_SECRET=SECRET)
     with log.open("wb") as out:
@@ -207,6 +246,7 @@ async def ready(serve: Serve, ami: AmiServer) -> None:
 @dataclass
 class Stored:
     calls: list[str]
+    times: dict[str, tuple[float, float | None]]  # call id -> (started, ended), epoch seconds
     ended_events: collections.Counter[str]
     duplicate_payloads: int
     outbox: int
@@ -218,10 +258,11 @@ async def stored(url: str) -> Stored:
     store = Store.connect(url)
     try:
         async with store.engine.connect() as conn:
-            calls = [r[0] for r in await conn.execute(sa.text("SELECT call_id FROM calls"))]
+            query = sa.select(calls_table.c.call_id, calls_table.c.started, calls_table.c.ended)
+            found = [(r[0], r[1], r[2]) for r in await conn.execute(query)]
             rows = [(r[0], r[1], r[2]) for r in await conn.execute(sa.text("SELECT topic, payload, sent FROM outbox"))]
     except (sa.exc.OperationalError, sa.exc.ProgrammingError, OSError):
-        calls, rows = [], []
+        found, rows = [], []
     finally:
         await store.close()
     ended: collections.Counter[str] = collections.Counter()
@@ -229,7 +270,39 @@ async def stored(url: str) -> Stored:
         if topic.endswith("calls/ended"):
             ended[json.loads(payload)["data"]["call_id"]] += 1
     payloads = collections.Counter(p for _, p, _ in rows)
-    return Stored(calls, ended, sum(n - 1 for n in payloads.values()), len(rows), sum(s is None for *_, s in rows))
+    times = {c: (_epoch(a), None if b is None else _epoch(b)) for c, a, b in found}
+    return Stored(
+        [c for c, *_ in found],
+        times,
+        ended,
+        sum(n - 1 for n in payloads.values()),
+        len(rows),
+        sum(s is None for *_, s in rows),
+    )
+
+
+def _epoch(value: dt.datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def wrong_times(calls: Calls, got: Stored, which: set[str]) -> dict[str, tuple[float, float]]:
+    """Calls of ``which`` whose stored start or end is more than TIME_SLACK s off: call id -> (start, end) error."""
+    out = {}
+    for call in which & set(got.times):
+        started, ended = got.times[call]
+        true_start, true_end = calls.wall[call]
+        error = (started - true_start, (ended or 0.0) - true_end)
+        if max(abs(e) for e in error) > TIME_SLACK:
+            out[call] = (round(error[0], 2), round(error[1], 2))
+    return out
+
+
+def late(calls: Calls, got: Stored, which: set[str]) -> bool:
+    """Whether a call of ``which`` is stored with wrong times yet; notes which."""
+    wrong = wrong_times(calls, got, which)
+    if wrong:
+        NOTE["last"] = f"{len(wrong)} with wrong times, e.g. {sorted(wrong.items())[:3]}"
+    return bool(wrong)
 
 
 NOTE: dict[str, str] = {}  # the last state a recovery check saw, for its failure message
@@ -251,8 +324,9 @@ def spool_rows(directory: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def simulated_pbx() -> AsyncIterator[AmiServer]:
+async def simulated_pbx(tmp: Path) -> AsyncIterator[AmiServer]:
     async with AmiServer(secret=SECRET) as ami:
+        ami.cdr_path = tmp / "Master.csv"  # Asterisk's cdr_custom file, read by serve --cdr-csv
         yield ami
 
 
@@ -265,10 +339,11 @@ async def drill(
     *,
     before: Callable[[], None] | None = None,
     seconds: float = LOAD_SECONDS,
+    compare: bool = True,
 ) -> tuple[Sessions, Calls, Stored]:
     """Start serve, run the load with ``faults`` injected one after another from 1.5 s in, let it recover, check,
     and print the figures."""
-    async with simulated_pbx() as ami:
+    async with simulated_pbx(tmp) as ami:
         if before is not None:
             before()
         serve = start_serve(tmp, name, url, ami, broker)
@@ -290,32 +365,63 @@ async def drill(
             stop.set()
             await watcher
             seen = recordable(calls, checkpointed=True)
+            every = set(calls.ended)
+            unseen = every - seen
 
-            async def recovered() -> bool:
-                return not missing(seen, await stored(url), serve.spool)
+            async def recovered() -> bool:  # the CDR's lines settle 5 s after they are read: times come last
+                got = await stored(url)
+                return not missing(every, got, serve.spool) and not late(calls, got, unseen)
 
             print(f" loaded {time.monotonic() - t0:.1f}s", end="")
-            await until(recovered, 45, f"{name}: every seen call stored, outbox sent, spool empty", serve)
+            await until(recovered, 45, f"{name}: every call stored, outbox sent, spool empty", serve)
             print(f" recovered {time.monotonic() - t0:.1f}s", end="")
         finally:
             serve.stop()
             print(f" stopped {time.monotonic() - t0:.1f}s", end="")
         got = await stored(url)
-    unseen = len(calls.ended) - len(seen)
     print(
-        f"\nFAULT {name}: calls {len(calls.ended)} (unseen by AMI {unseen}), sessions decided {sessions.decided} "
+        f"\nFAULT {name}: calls {len(calls.ended)} (unseen by AMI {len(unseen)}, from the CDR), sessions decided "
+        f"{sessions.decided} "
         f"fell back {sessions.fell_back} hung {sessions.hung}; stored calls {len(got.calls)}, outbox "
         f"{got.outbox} (unsent {got.unsent}, duplicate payloads {got.duplicate_payloads})"
     )
     assert sessions.hung == 0, "a FastAGI session neither decided nor closed"
     assert sessions.decided + sessions.fell_back == len(calls.ended)
-    assert seen <= set(got.calls), f"records lost: {sorted(seen - set(got.calls))[:5]}"
+    assert not unexplained_fallbacks(sessions, serve.routing_down), "a session fell back with routing up"
+    assert every <= set(got.calls), f"records lost: {sorted(every - set(got.calls))[:5]}"
     assert len(got.calls) == len(set(got.calls))
+    assert not wrong_times(calls, got, unseen), "a call recovered from the CDR with wrong times"
     assert got.duplicate_payloads == 0, "an outbox event written twice"
     wrong = {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}
     assert not wrong, f"a call's ended event missing or twice: {wrong}"
     assert spool_rows(serve.spool) == 0
+    if compare:
+        await print_p99(name, sessions, tmp, broker)
     return sessions, calls, got
+
+
+BASELINE: dict[str, float] = {}  # the no-fault run's routing p99, measured once per test session
+
+
+async def no_fault_p99(tmp: Path, broker: Broker) -> float:
+    """Routing p99 of the same load with no fault, in this test session (same machine, same run)."""
+    if "p99" not in BASELINE:
+        where = tmp / "no-fault"
+        where.mkdir(exist_ok=True)
+        sessions, _, _ = await drill("no-fault", where, sqlite_url(where), broker, [], compare=False)
+        assert sessions.fell_back == 0  # nothing failed: every call decided
+        BASELINE["p99"] = p99(sessions.latencies)
+    return BASELINE["p99"]
+
+
+async def print_p99(name: str, sessions: Sessions, tmp: Path, broker: Broker) -> None:
+    """The drill's routing p99 against the no-fault run's: a figure for docs/reliability.md, not an assertion
+    (timings on a shared machine are not a test)."""
+    base, under = await no_fault_p99(tmp, broker), p99(sessions.latencies)
+    print(
+        f"\nP99 {name}: routing p99 {under * 1000:.1f} ms over {len(sessions.latencies)} decided sessions; "
+        f"no-fault run {base * 1000:.1f} ms; {under / base:.2f}x"
+    )
 
 
 def sqlite_url(tmp: Path) -> str:
@@ -350,6 +456,8 @@ def kill_service(name: str, signum: int, *, resume_after: float = 0.0) -> Fault:
     async def fault(serve: Serve, ami: AmiServer) -> None:
         await ready(serve, ami)  # the service killed before is back and beating (a starting one has 60 s of grace)
         pid = serve.child(name)
+        if name == "routing":
+            serve.routing_down.append(time.perf_counter())
         os.kill(pid, signum)
         if resume_after:
             await asyncio.sleep(resume_after)
@@ -360,6 +468,32 @@ def kill_service(name: str, signum: int, *, resume_after: float = 0.0) -> Fault:
             assert not alive(pid)
         else:
             assert alive(pid)  # the events service may stall 30 s: it resumes and reads what waited in its socket
+
+    return fault
+
+
+def stopped_as_it_restarts(name: str) -> Fault:
+    """kill -9, then SIGSTOP of its replacement the moment it exists (before its event loop's first beat): the
+    supervisor must replace that one within seconds (its start-up signs of life stop), not after STARTUP_GRACE."""
+
+    async def fault(serve: Serve, ami: AmiServer) -> None:
+        await ready(serve, ami)
+        old = serve.child(name)
+        serve.routing_down.append(time.perf_counter())
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (new := children_of(serve.proc.pid).get(name, old)) == old:
+            assert time.monotonic() < deadline, f"{name} service not restarted"
+            await asyncio.sleep(0.002)
+        os.kill(new, signal.SIGSTOP)
+        stopped = time.monotonic()
+
+        async def replaced() -> bool:
+            return not alive(new) and children_of(serve.proc.pid).get(name, new) != new
+
+        await until(replaced, REPLACE_LIMIT, f"{name} service stopped in its start replaced", serve)
+        NOTE["replaced"] = f"{time.monotonic() - stopped:.1f}s"
+        print(f" [{name} stopped in its start, replaced in {NOTE['replaced']}]", end="")
 
     return fault
 
@@ -390,6 +524,12 @@ async def ami_reset(serve: Serve, ami: AmiServer) -> None:
     ami.drop_connections()  # as a crashing Asterisk would; the client reconnects and resyncs
 
 
+async def test_no_fault_run_decides_every_call(tmp_path: Path, mqtt_broker: Broker) -> None:
+    """The same load with no fault: every call decided and stored; its routing p99 is the drills' baseline."""
+    base = await no_fault_p99(tmp_path, mqtt_broker)
+    print(f"\nP99 no-fault: routing p99 {base * 1000:.1f} ms")
+
+
 async def test_services_killed_stopped_and_their_surroundings_down(tmp_path: Path, mqtt_broker: Broker) -> None:
     """One serve on SQLite through: routing kill -9, routing SIGSTOP, events SIGSTOP 3 s, SQLite locked 3 s, broker
     down 3 s, two AMI resets, events kill -9."""
@@ -404,8 +544,19 @@ async def test_services_killed_stopped_and_their_surroundings_down(tmp_path: Pat
         kill_service("events", signal.SIGKILL),
     ]
     sessions, calls, _ = await drill("service-faults", tmp_path, sqlite_url(tmp_path), mqtt_broker, faults, seconds=30)
-    assert sessions.decided > 3 * sessions.fell_back  # only the two routing restarts cost decisions
+    # Only the routing faults cost decisions: every fallback is explained by one (drill: unexplained_fallbacks);
+    # how many there are depends on how fast this host restarts Python, so it is a figure, not an assertion.
+    assert sessions.fell_back > 0 and sessions.decided > 0
     assert len(calls.blind) >= 3  # the AMI login was really lost (resets, the kill)
+
+
+async def test_routing_stopped_as_it_restarts_is_replaced_within_seconds(tmp_path: Path, mqtt_broker: Broker) -> None:
+    """Routing kill -9, and its replacement SIGSTOPped before its first beat: replaced within REPLACE_LIMIT (the
+    fault asserts it), its callers fall back meanwhile, none hangs or is lost."""
+    faults = [stopped_as_it_restarts("routing")]
+    sessions, _, _ = await drill("routing-stopped-in-its-start", tmp_path, sqlite_url(tmp_path), mqtt_broker, faults)
+    assert sessions.fell_back > 0  # the outage was real: sessions met a dead or stopped routing service
+    assert sessions.decided > 0  # and the replacement decides again
 
 
 async def test_database_down_at_start(tmp_path: Path, mqtt_broker: Broker, pg: PgServer) -> None:
@@ -460,7 +611,7 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
     the first host comes back it writes what its spool kept (its lease taken back at the second's clean stop)."""
     url = pg.create_database()
     calls, sessions = Calls(), Sessions()
-    async with simulated_pbx() as ami:
+    async with simulated_pbx(tmp_path) as ami:
         first = start_serve(tmp_path, "a", url, ami, mqtt_broker, "--node-id", "host-a")
         second: Serve | None = None
         try:
@@ -492,12 +643,14 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
             await asyncio.sleep(0.5)
             stop.set()
             await watcher
-            seen = recordable(calls, checkpointed=False)  # host b has no checkpoint of host a's calls
+            seen = recordable(calls, checkpointed=False)  # host b has no checkpoint of host a's calls: the CDR
+            every = set(calls.ended)
 
             async def written() -> bool:
-                return not missing(seen, await stored(url), second.spool)
+                got = await stored(url)
+                return not missing(every, got, second.spool) and not late(calls, got, every - seen)
 
-            await until(written, 45, "every seen call stored by the new writer", second)
+            await until(written, 45, "every call stored by the new writer", second)
             second.stop()  # a clean stop releases the lease: host a, back, takes it at once and writes its spool
             first = start_serve(tmp_path, "a", url, ami, mqtt_broker, "--node-id", "host-a")
             restarted = first
@@ -517,8 +670,11 @@ async def test_second_serve_for_the_link_stands_by_then_takes_over(
         f"sessions decided {sessions.decided} fell back {sessions.fell_back} hung {sessions.hung}; stored calls "
         f"{len(got.calls)}, outbox {got.outbox} (duplicate payloads {got.duplicate_payloads})"
     )
+    await print_p99("second-serve-takeover", sessions, tmp_path, mqtt_broker)
     assert took_over
     assert sessions.hung == 0
-    assert seen <= set(got.calls)
+    assert every <= set(got.calls)
+    assert len(got.calls) == len(set(got.calls))
+    assert not wrong_times(calls, got, every - seen), "a call recovered from the CDR with wrong times"
     assert got.duplicate_payloads == 0
     assert not {c: got.ended_events[c] for c in got.calls if got.ended_events[c] != 1}, "ended event missing or twice"

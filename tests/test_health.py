@@ -10,8 +10,8 @@ import pytest
 from conftest import SMALL_YAML
 
 from hotline_cti.cli.main import main
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import compile_config
 from hotline_cti.health import STALE_AFTER, StatusError, read_status, write_status
 from hotline_cti.wallboard.hub import Hub
 

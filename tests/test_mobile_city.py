@@ -12,16 +12,17 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import pytest
 from phonenumbers import geocoder
+from tables import fresh, sealed
 
 from hotline_cti.config import mobile
-from hotline_cti.config.compile import compile_table
+from hotline_cti.config.compile import compile_config, compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import expand_prefixes, match_city, mobile_city_prefixes, mobile_descriptions
 from hotline_cti.config.schema import Level
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import mobile_digits
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parent.parent
 GUANGXI = ROOT / "merger_config" / "guangxi.yaml"
@@ -32,8 +33,13 @@ JIANGSU_MOBILE = "13812345678"  # 江苏省连云港市: outside every shipped r
 
 
 @pytest.fixture(scope="module")
-def guangxi() -> RoutingTable:
-    return compile_table(load_config(GUANGXI).model)
+def guangxi_shared() -> RoutingTable:
+    return sealed(compile_table(load_config(GUANGXI).model))
+
+
+@pytest.fixture
+def guangxi(guangxi_shared: RoutingTable) -> RoutingTable:
+    return fresh(guangxi_shared)
 
 
 def test_the_data_says_what_the_issue_says() -> None:

@@ -23,9 +23,11 @@ from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import ENV_PASSWORD, ENV_USER, MqttSettings, parse_address
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.transfer import TransferRequest, build_policy
+from hotline_cti.core.model import TransferMode
+from hotline_cti.core.transfer import TransferRequest
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.events import Event
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferRecord
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.tables import outbox
 from hotline_cti.storage.writer import BatchWriter
@@ -298,3 +300,24 @@ async def test_transfer_command_without_ami_is_an_error() -> None:
     events = await handler(None).handle("hotline/gx/commands/transfer", command())
     assert [e.topic for e in events] == ["hotline/gx/errors", "hotline/gx/replies/r1"]
     assert "serve runs without --ami" in events[0].data["error"]
+
+
+async def test_the_writer_tells_the_publisher_about_committed_rows(mqtt_broker: Broker, sqlite_store: Store) -> None:
+    """Wired as the events service wires them, an event reaches the broker with the publisher's poll an hour long:
+    the writer's commit wakes it (the poll is only a safety net)."""
+    pub = OutboxPublisher(sqlite_store, settings(mqtt_broker), poll=3600.0)
+    writer = BatchWriter(sqlite_store, max_delay=0.01)
+    writer.on_outbox_commit(pub.notify)
+    async with Subscriber(mqtt_broker, "hotline/gx/#") as sub:
+        await pub.start()
+        await writer.start()
+        try:
+            await eventually(lambda: pub.connections == 1)
+            await asyncio.sleep(0.2)  # the publisher found the outbox empty and waits for a notify
+            for n in range(3):
+                writer.submit_event(event(n))
+            await eventually(lambda: len(sub.messages) >= 3, limit=30)
+            assert sub.numbers() == [0, 1, 2]
+        finally:
+            await writer.stop()
+            await pub.stop()

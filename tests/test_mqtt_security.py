@@ -27,7 +27,8 @@ from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.transfer import TransferPolicy, TransferRequest, build_policy
+from hotline_cti.core.transfer import TransferPolicy, TransferRequest
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.records.model import TransferRecord
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter

@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.cli.main import main
-from hotline_cti.config.errors import ConfigError
-from hotline_cti.config.loader import load_config
-from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.model import Mode
-from hotline_cti.prompts.build import MANIFEST, speech_text
-from hotline_cti.prompts.catalogue import (
+from hotline_cti.config.catalogue import (
     ENV_PROMPTS_DIR,
     IVR_PROMPTS,
     Catalogue,
@@ -24,6 +19,11 @@ from hotline_cti.prompts.catalogue import (
     prompt_text,
     prompts_for_config,
 )
+from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
+from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core.model import Mode
+from hotline_cti.prompts.build import MANIFEST, speech_text
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_IDS = (

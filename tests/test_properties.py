@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tables import fresh, sealed
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "merger_config").glob("*.yaml"))
-TABLES = {p.stem: compile_config(load_config(p).model) for p in CONFIGS}
+# Compiled once and sealed (tests/tables.py): each test decides on a fresh copy, so no test leaves decisions behind.
+TABLES = {p.stem: sealed(compile_config(load_config(p).model)) for p in CONFIGS}
+# Warmed across the examples of test_same_inputs_same_decision_with_or_without_cache, and only there.
+WARM = {name: fresh(table) for name, table in TABLES.items()}
 
 times = st.datetimes(min_value=dt.datetime(2015, 1, 1), max_value=dt.datetime(2030, 12, 31), timezones=st.just(dt.UTC))
 
@@ -41,7 +45,7 @@ def dialled_numbers(table: RoutingTable) -> list[tuple[str, str]]:
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), now=times)
 def test_every_number_in_every_form_gets_its_lines_decision(name: str, data: st.DataObject, now: dt.datetime) -> None:
-    table = TABLES[name]
+    table = fresh(TABLES[name])
     number, dialled = data.draw(st.sampled_from(dialled_numbers(table)))
     city = data.draw(st.sampled_from([None, *sorted(table.city_names)]))
     d = decide(Call(dialled, city=city), table, now)
@@ -57,7 +61,7 @@ def test_every_number_in_every_form_gets_its_lines_decision(name: str, data: st.
 @given(data=st.data(), now=times)
 def test_same_inputs_same_decision_with_or_without_cache(name: str, data: st.DataObject, now: dt.datetime) -> None:
     """A table whose cache already holds other calls' decisions answers as a table that has never decided."""
-    table = TABLES[name]
+    table = WARM[name]
     numbers = [dialled for _, dialled in dialled_numbers(table)] + ["12345", "99999"]
     callers = [None, "13812345678", "07732801234", "07712801234", "03592801234"]
     cities = [None, *sorted(table.city_names)]
@@ -75,18 +79,17 @@ def test_same_inputs_same_decision_with_or_without_cache(name: str, data: st.Dat
             max_size=6,
         )
     )
-    fresh = compile_config(load_config(ROOT / "merger_config" / f"{name}.yaml").model)
     for call in calls:
         warm = decide(call, table, now)
         assert decide(call, table, now) == warm
-        never_decided = dataclasses.replace(fresh, cache={}, parsed={})
+        never_decided = fresh(TABLES[name])  # sealed: TABLES[name] itself has never decided
         assert decide(call, never_decided, now) == warm, call
 
 
 @settings(max_examples=500, deadline=None)
 @given(dialled=st.text(max_size=30), caller=st.none() | st.text(max_size=20), now=times)
 def test_decide_never_raises_and_always_has_a_target(dialled: str, caller: str | None, now: dt.datetime) -> None:
-    for table in TABLES.values():
-        d = decide(Call(dialled, caller=caller), table, now)
+    for shared in TABLES.values():
+        d = decide(Call(dialled, caller=caller), fresh(shared), now)
         assert d.target is not None or d.action in (Action.GUIDANCE, Action.RETIRED)
         assert d.action is not Action.EMERGENCY or d.overflow is None

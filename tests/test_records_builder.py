@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.builder import Output, RecordBuilder
 from hotline_cti.records.caller import CallerPolicy, CallerStorage
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 CALLER = "1700000000.1"

@@ -13,8 +13,9 @@ import pytest
 from test_records_builder import CALLER, NUMBER, agent_key, answered_call
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
+from hotline_cti.core.model import TransferMode
 from hotline_cti.records.builder import RecordBuilder
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode
+from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter

@@ -18,8 +18,9 @@ from test_config_limits import BOMB
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import IN_THREAD_BYTES, ConfigHolder
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 from simulators.agi_peer import PeerChannel, run_fastagi
 
 WINDOW = dt.datetime(2021, 12, 15, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -152,3 +153,27 @@ def test_without_a_loop_reload_blocks_and_answers(config_file: Path) -> None:
     config_file.write_text(NEW_QUEUE, encoding="utf-8")
     assert holder.reload() is True
     assert holder.table.lines["12315"].queue == "general"
+
+
+async def test_a_large_file_whose_table_did_not_change_is_not_swapped(
+    config_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A config-management run saving the same file again, or a comment edited: the worker loads and compiles it
+    and sends back that nothing changed, so the routing loop neither rebuilds nor swaps the table."""
+    config_file.write_text(big_config(), encoding="utf-8")
+    holder = ConfigHolder(config_file)
+    try:
+        config_file.write_text("# saved again\n" + big_config(), encoding="utf-8")
+        assert await holder.reload_async() is True  # the first table built by the worker: swapped
+        table = holder.table
+        for comment in ("# a comment edited\n", "# and again\n"):
+            config_file.write_text(comment + big_config(), encoding="utf-8")
+            with caplog.at_level(logging.INFO):
+                assert await holder.reload_async() is True
+            assert holder.table is table
+        assert caplog.text.count("routing unchanged, the table in service kept") == 2
+        config_file.write_text(big_config().replace("queue: general,", "queue: l12315,", 1), encoding="utf-8")
+        assert await holder.reload_async() is True
+        assert holder.table is not table  # a real change is swapped in
+    finally:
+        holder.close()

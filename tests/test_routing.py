@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hotline_cti.config.compile import add_months
 from hotline_cti.core.model import Action, Call, Mode, Phase
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, add_months
+from hotline_cti.core.table import RoutingTable
 
 TZ = ZoneInfo("Asia/Shanghai")
 BEFORE = dt.datetime(2021, 6, 1, 10, tzinfo=TZ)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline_cti.cli.config_cmd import load_checked
 from hotline_cti.cli.main import main
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from simulators.scenario import check_against, generate, load_scenario, parse_hours, queue_setups
 

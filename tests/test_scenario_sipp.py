@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.cli.config_cmd import load_checked
+from hotline_cti.config.checked import load_checked
 from simulators.pbx import Arrival
 from simulators.pbx.routing import CoreRouter
 from simulators.scenario import load_scenario

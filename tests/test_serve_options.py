@@ -23,6 +23,8 @@ def test_spool_and_lease_defaults_and_round_trip() -> None:
     again = options.parser("events").parse_args(options.to_argv(args))
     assert vars(again) == vars(args)
     assert options.link_id(parse("--ami", "10.0.0.5", "--link-id", "pbx-nanning")) == "pbx-nanning"
+    args = parse("--ami", "10.0.0.5", "--cdr-csv", "/var/log/asterisk/cdr-custom/Master.csv")
+    assert options.parser("events").parse_args(options.to_argv(args)).cdr_csv == args.cdr_csv
 
 
 @pytest.mark.parametrize("size, expected", [("2048", 2048), ("64K", 65536), ("1g", 1024**3), ("10MB", 10 * 1024**2)])

@@ -71,12 +71,14 @@ async def test_serve_runs_the_wallboard_on_its_ami_link(small_config_path: Path,
                 state: dict[str, Any] = {}
                 for _ in range(400):
                     state = await (await http.get(f"{base}/api/state")).json()
-                    if state["totals"]["waiting"] == 1:
+                    if state["totals"]["waiting"] == 1 and state["totals"]["calls_today"] == 1:
                         break
                     await asyncio.sleep(0.05)
                 assert state["totals"]["waiting"] == 1
                 assert (state["totals"]["free"], state["totals"]["busy"]) == (1, 1)  # QueueStatus at login
                 assert state["queues"][0]["longest_caller"] == "138****7777"
+                # The call itself comes from the events service's record builder (the wall builds none of its own).
+                assert state["totals"]["calls_today"] == 1
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = await asyncio.wait_for(proc.communicate(), 30)

@@ -23,12 +23,13 @@ from seed_tables import (
     SeedLine,
 )
 
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.config.schema import MergerConfig, Scope, Seats, TransferMode
-from hotline_cti.core.model import Action, Call, Phase
+from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core.model import Action, Call, Phase, Scope, Seats, TransferMode
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import RoutingTable, compile_config
+from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan.names import all_queue_names
 from hotline_cti.dialplan.queues import render_queues
 

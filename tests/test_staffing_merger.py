@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.cli.config_cmd import load_checked
 from hotline_cti.cli.main import main
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.yamlsource import read_yaml
 from hotline_cti.staffing.merger import Stage, merger_stages

@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 from hotline_cti.storage import migrate
 from hotline_cti.storage.store import Store, resolve_url
 from hotline_cti.storage.tables import metadata
@@ -46,7 +47,7 @@ async def test_schema_after_migration_equals_tables_py(store: Store) -> None:
         return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata))
 
     assert await store.run_sync(diff) == []
-    assert await store.schema_revision() == migrate.head_revision() == "0006_agent_states"
+    assert await store.schema_revision() == migrate.head_revision() == "0007_recordings_and_spies"
 
 
 async def test_open_twice_keeps_rows_and_revision(tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ async def test_open_twice_keeps_rows_and_revision(tmp_path: Path) -> None:
     second = await Store.open(url)
     try:
         assert [r.call_id for r in await second.calls_between()] == ["1.1"]
-        assert await second.schema_revision() == "0006_agent_states"
+        assert await second.schema_revision() == "0007_recordings_and_spies"
     finally:
         await second.close()
 
@@ -96,6 +97,8 @@ async def test_call_record_round_trips_every_field(store: Store) -> None:
         rating=2,
         outcome=Outcome.TRANSFERRED,
         hangup_cause=16,
+        recording_file="1700000000.1-1700000012.wav",
+        recording_path="/var/spool/asterisk/monitor/hotline/20231114/1700000000.1-1700000012.wav",
     )
     await store.upsert_calls([full])
     assert await store.calls_between() == [full]
@@ -223,6 +226,6 @@ async def test_plain_postgresql_url_gets_the_asyncpg_driver(fresh_pg_url: str) -
     store = await Store.open(fresh_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         assert store.dialect == "postgresql" and store.engine.url.drivername == "postgresql+asyncpg"
-        assert await store.schema_revision() == "0006_agent_states"
+        assert await store.schema_revision() == "0007_recordings_and_spies"
     finally:
         await store.close()

@@ -13,7 +13,8 @@ import pytest
 from pg_server import PgServer
 from test_storage_writer import call, event, outbox_order, wait_until
 
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.core.model import TransferMode
+from hotline_cti.records.model import TransferRecord
 from hotline_cti.storage.lease import Lease, LeaseLost
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
 from hotline_cti.storage.store import Store

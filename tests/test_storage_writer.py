@@ -160,3 +160,37 @@ async def test_a_refused_row_is_dropped_alone(tmp_path: Path, caplog: pytest.Log
         assert {r.call_id: r.rating for r in await store.calls_between()} == {"c1": 1, "c2": None, "c3": 3}
     finally:
         await store.close()
+
+
+async def test_outbox_listeners_are_told_after_the_rows_are_committed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The MQTT publisher is told about new outbox rows by the writer (instead of polling): each listener runs
+    once event rows were committed, not for other rows, and a failing one stops nobody."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    writer = BatchWriter(store, max_batch=10, max_delay=0.01)
+    seen: list[int] = []
+
+    def count_rows() -> None:
+        seen.append(1)
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    writer.on_outbox_commit(broken)
+    writer.on_outbox_commit(count_rows)
+    try:
+        await writer.start()
+        for i in range(5):
+            writer.submit_call(call(i))
+        await writer.flush()
+        assert seen == []  # call rows only: the outbox did not change
+        for i in range(25):
+            writer.submit_event(event(i))
+        await writer.flush()
+        assert seen
+        assert "an outbox listener failed" in caplog.text and writer.pending == 0
+        assert await outbox_order(store) == list(range(25))  # the broken listener lost nothing
+    finally:
+        await writer.stop()
+        await store.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.cli.config_cmd import load_checked
 from hotline_cti.cli.main import main
+from hotline_cti.config.checked import load_checked
 from simulators.pbx import Pbx
 from simulators.pbx.realtime import run_live
 from simulators.pbx.routing import CoreRouter

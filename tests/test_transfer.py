@@ -13,17 +13,17 @@ from sqlite_store import audited
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     ChannelFacts,
     Refusal,
     TransferPlan,
     TransferPolicy,
     TransferRequest,
-    build_policy,
     plan_transfer,
 )
 from hotline_cti.dialplan import names
-from hotline_cti.records.model import TransferMode
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from simulators.ami_server import AmiServer
@@ -304,6 +304,7 @@ async def test_a_late_attended_transfer_of_another_channel_settles_nothing(
 async def test_threeway_redirects_both_legs_and_originates_the_target(
     server: AmiServer, client: AmiClient, policy: TransferPolicy, batch_writer: BatchWriter
 ) -> None:
+    server.channels[AGENT].variables["HOTLINE_CENTRE"] = "gx"
     record = await executor(client, policy, batch_writer).execute(request("110", TransferMode.THREEWAY))
     assert record.result == "ok", record.reason
     assert transfer_actions(server) == ["Redirect", "Originate"]
@@ -312,8 +313,10 @@ async def test_threeway_redirects_both_legs_and_originates_the_target(
     assert server.channels[CALLER].context == server.channels[AGENT].context == "hotline-threeway"
     (originate,) = server.actions_named("Originate")
     assert (originate.get("Context"), originate.get("Exten")) == ("hotline-threeway", "s")
-    (getvar,) = server.actions_named("Getvar")  # the conference's name: the agent leg's HOTLINE_CALL_ID
-    assert (getvar.get("Channel"), getvar.get("Variable")) == (AGENT, "HOTLINE_CALL_ID")
+    # the conference's name (the agent leg's HOTLINE_CALL_ID) and the centre an expert target's queue is named after
+    getvars = [(g.get("Channel"), g.get("Variable")) for g in server.actions_named("Getvar")]
+    assert getvars == [(AGENT, "HOTLINE_CALL_ID"), (AGENT, "HOTLINE_CENTRE")]
+    assert (originate.get("Variable") or "").endswith(",HOTLINE_CENTRE=gx")
 
 
 async def test_threeway_target_not_answering_fails_after_the_redirect(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_transfer import AGENT, CALLER, SECRET
 
-from hotline_cti.records.model import TransferMode
+from hotline_cti.core.model import TransferMode
 from hotline_cti.storage.store import Store
 from simulators.ami_server import AmiServer
 

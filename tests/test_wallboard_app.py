@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import re
 import time
@@ -18,6 +19,8 @@ from yarl import URL
 
 from hotline_cti.core.model import Phase
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.fanout import RecordFanout
 from hotline_cti.wallboard import assets
 from hotline_cti.wallboard.app import COOKIE, build_app
 from hotline_cti.wallboard.auth import (
@@ -44,11 +47,23 @@ def _users() -> dict[str, User]:
     }
 
 
+def wired_hub(table: RoutingTable, max_rate: float = 2.0) -> Hub:
+    """A hub behind the link's one record builder, as the events service wires them."""
+    return Hub(table, clock=lambda: NOW, max_rate=max_rate, records=RecordFanout(RecordBuilder(table.region)))
+
+
+def deliver(hub: Hub, event: dict[str, str]) -> None:
+    """One AMI event as the link delivers it: to the record builder (subscribed first), then to the wall."""
+    assert isinstance(hub.records, RecordFanout)
+    hub.records.feed(event, hub.clock().astimezone(dt.UTC))
+    hub.feed(event)
+
+
 @pytest.fixture
 async def hub(small_table: RoutingTable) -> Hub:
-    hub = Hub(small_table, clock=lambda: NOW)
+    hub = wired_hub(small_table)
     for event in [*arrive("1.1", FULL_NUMBERS[0]), *arrive("1.2", FULL_NUMBERS[1], dialled="12300", origin="12300")]:
-        hub.feed(event)
+        deliver(hub, event)
     return hub
 
 
@@ -116,7 +131,7 @@ async def test_supervisor_changes_thresholds_and_acknowledges_alerts(client: Tes
     assert state["thresholds"] == {"answer_target": 0.9, "wait_alert": 30}
 
     for event in [*answer("1.1"), *abandon("1.2")]:
-        hub.feed(event)
+        deliver(hub, event)
     state = await (await client.get("/api/state")).json()
     assert {a["id"]: a["acknowledged"] for a in state["alerts"] if a["id"] == "queue:gx-general:rate"} == {
         "queue:gx-general:rate": False
@@ -179,7 +194,7 @@ async def test_sse_sends_a_snapshot_at_once_and_after_each_change(client: TestCl
         first = json.loads(await _next_data(resp))
         assert first["totals"]["waiting"] == 2
         for event in answer("1.1"):
-            hub.feed(event)
+            deliver(hub, event)
         hub.publish()
         second = json.loads(await _next_data(resp))
         assert second["totals"]["waiting"] == 1 and second["totals"]["answered"] == 1
@@ -189,10 +204,10 @@ async def test_sse_sends_a_snapshot_at_once_and_after_each_change(client: TestCl
 async def test_slow_subscriber_gets_only_the_newest_snapshot(hub: Hub) -> None:
     queue = hub.subscribe()
     for event in answer("1.1"):
-        hub.feed(event)
+        deliver(hub, event)
     hub.publish()
     for event in answer("1.2"):
-        hub.feed(event)
+        deliver(hub, event)
     hub.publish()
     assert queue.qsize() == 1
     assert json.loads(queue.get_nowait())["totals"]["answered"] == 2
@@ -202,14 +217,14 @@ async def test_slow_subscriber_gets_only_the_newest_snapshot(hub: Hub) -> None:
 
 async def test_publisher_throttles_to_the_configured_rate(small_table: RoutingTable) -> None:
     """The publisher sleeps ``1/max_rate`` between snapshots however many events arrive."""
-    hub = Hub(small_table, clock=lambda: NOW, max_rate=2.0)
+    hub = wired_hub(small_table, max_rate=2.0)
     assert hub.min_interval == 0.5
     queue = hub.subscribe()
     queue.get_nowait()
     hub.start()
     for i in range(200):
         for event in arrive(f"2.{i}", "13800000000"):
-            hub.feed(event)
+            deliver(hub, event)
     snapshot = json.loads(await asyncio.wait_for(queue.get(), 10))
     await hub.stop()
     assert snapshot["totals"]["waiting"] == 200  # one snapshot carried every event before it
@@ -224,8 +239,8 @@ async def test_static_assets_and_both_languages(client: TestClient) -> None:  # 
 
 
 def test_bad_malformed_events_are_skipped_and_counted(hub: Hub) -> None:
-    hub.feed({"Event": "QueueCallerJoin", "Uniqueid": "9.9", "CallerIDNum": "13812345678"})
-    hub.feed({"Event": "UserEvent", "UserEvent": "HotlineRating", "CallId": "9.9", "Rating": "7"})
+    deliver(hub, {"Event": "QueueCallerJoin", "Uniqueid": "9.9", "CallerIDNum": "13812345678"})
+    deliver(hub, {"Event": "UserEvent", "UserEvent": "HotlineRating", "CallId": "9.9", "Rating": "7"})
     assert hub.skipped == 2
     assert json.loads(hub.snapshot_json())["totals"]["waiting"] == 2
 

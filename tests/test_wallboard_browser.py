@@ -27,9 +27,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
-from hotline_cti.cli.config_cmd import load_checked
+from hotline_cti.config.checked import load_checked
+from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.table import compile_config
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
@@ -247,7 +247,11 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
         )
         pbx.add_queue(L12315, [SimMember("坐席11", "PJSIP/8101"), SimMember("坐席12", "PJSIP/8102")])
         client = AmiClient(AmiSettings(host="127.0.0.1", port=pbx.port, username="wall", secret="wall-secret"))
-        runner = await start_wallboard(table, port=0, ami=client, store=store, users=users, secret=b"k", clock=clock)
+        # The link's one record builder, storing nothing (as `hotline-cti wallboard` runs it): the wall's calls.
+        pipeline = RecordPipeline(client, RecordBuilder(table.region), None, clock=clock)
+        runner = await start_wallboard(
+            table, port=0, ami=client, records=pipeline.records, store=store, users=users, secret=b"k", clock=clock
+        )
         try:
             await client.connect()  # login, then the resync hook reads QueueStatus (the members above)
             for event in _live_load():
@@ -308,6 +312,7 @@ async def test_wall_and_merger_views_in_chromium(browser: webdriver.Chrome, tmp_
             seen = await asyncio.to_thread(_drive, browser, runner.url, expected)
         finally:
             await runner.close()
+            await pipeline.stop()
             await client.close()
             await store.close()
 
@@ -355,12 +360,14 @@ async def test_the_wall_agrees_with_the_database_under_the_simulated_pbx(
     users = {"boss": User("boss", "supervisor", hash_password("boss-pw", iterations=1000))}
     async with AmiServer(username="sim", secret="sim-secret") as server:
         settings = AmiSettings(host="127.0.0.1", port=server.port, username="sim", secret="sim-secret")
-        records_client, wall_client = AmiClient(settings), AmiClient(settings)
-        pipeline = RecordPipeline(records_client, RecordBuilder(table.region), writer, clock=clock)
-        runner = await start_wallboard(table, port=0, ami=wall_client, users=users, secret=b"k", clock=clock)
+        client = AmiClient(settings)
+        # One builder for the link: the writer and the wall get the same records.
+        pipeline = RecordPipeline(client, RecordBuilder(table.region), writer, clock=clock)
+        runner = await start_wallboard(
+            table, port=0, ami=client, records=pipeline.records, users=users, secret=b"k", clock=clock
+        )
         try:
-            await records_client.connect()
-            await wall_client.connect()
+            await client.connect()
             pbx = Pbx(
                 CoreRouter(table),
                 queue_setups(scenario, checked.model),
@@ -371,8 +378,7 @@ async def test_the_wall_agrees_with_the_database_under_the_simulated_pbx(
             )
             summary = await run_live(pbx, arrivals, speed=None)
             state = runner.hub.state
-            await _until(lambda: len(state.calls) == summary.arrivals and state.builder.active == 0, limit=30)
-            await _until(lambda: pipeline.builder.active == 0, limit=30)
+            await _until(lambda: len(state.calls) == summary.arrivals and pipeline.builder.active == 0, limit=30)
             await pipeline.stop()
             await writer.stop()  # flushes every record to the database
             stored = await store.calls_between()
@@ -395,6 +401,5 @@ async def test_the_wall_agrees_with_the_database_under_the_simulated_pbx(
             await asyncio.to_thread(_read_wall, browser, runner.url, expected)
         finally:
             await runner.close()
-            await wall_client.close()
-            await records_client.close()
+            await client.close()
             await store.close()

@@ -13,6 +13,8 @@ import pytest
 
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.kpi.accumulator import compute_kpis
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.fanout import RecordFanout
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.wallboard.figures import DayFigures
 from hotline_cti.wallboard.live import LiveState, Thresholds
@@ -129,14 +131,26 @@ def member(queue: str, interface: str, status: int, paused: bool = False) -> Eve
     }
 
 
+def wired_state(table: RoutingTable) -> LiveState:
+    """The wall's state behind the link's one record builder, wired as the events service wires them."""
+    records = RecordFanout(RecordBuilder(table.region))
+    state = LiveState(table, records=records)
+    records.add_listener(state.take)
+    return state
+
+
 def feed(state: LiveState, events: list[Event], at: dt.datetime = NOW) -> None:
+    """AMI events as the link delivers them: the record builder first (it subscribed first), then the wall."""
+    records = state.records
+    assert isinstance(records, RecordFanout)
     for event in events:
+        records.feed(event, at.astimezone(dt.UTC))
         state.apply(event, at)
 
 
 @pytest.fixture
 def state(small_table: RoutingTable) -> LiveState:
-    return LiveState(small_table)
+    return wired_state(small_table)
 
 
 def test_waiting_and_longest_wait_follow_join_leave_and_the_clock(state: LiveState) -> None:
@@ -372,7 +386,10 @@ def test_malformed_events_are_skipped_counted_and_change_nothing(
         {"Event": "QueueMemberStatus", "Queue": "q", "Interface": "PJSIP/1", "Status": "busy"},
         {"Event": "UserEvent", "UserEvent": "HotlineRoute"},  # no CallId
     ]
+    records = state.records
+    assert isinstance(records, RecordFanout)
     for count, event in enumerate(bad, start=1):
+        assert records.feed(event, NOW) == []  # the link's record builder sees each event first
         assert state.apply(event, NOW) is False
         assert state.skipped == count  # once each, whether the record builder or the wall refused it
     assert state.apply({"Event": "PeerStatus", "Peer": "PJSIP/1"}, NOW) is False  # unknown: ignored
@@ -381,6 +398,26 @@ def test_malformed_events_are_skipped_counted_and_change_nothing(
     assert "13812345678" not in caplog.text
     assert state.snapshot(NOW)["queues"] == before["queues"]
     assert state.snapshot(NOW)["totals"]["calls_today"] == 0
+
+
+def test_the_wall_builds_no_records_of_its_own(small_table: RoutingTable) -> None:
+    """Events reach the wall's state for queues and agents only: a call exists on the wall when the link's one
+    record builder says so (no second builder, no second caller-number policy)."""
+    alone = LiveState(small_table)
+    for event in arrive("16.1", "13800000000") + answer("16.1") + hangup("16.1"):
+        alone.apply(event, NOW)
+    assert alone.calls == {} and alone.in_progress(NOW) == []
+    assert alone.snapshot(NOW)["totals"]["calls_today"] == 0
+    wired = wired_state(small_table)
+    builder = RecordBuilder(small_table.region)
+    outputs = [out for event in arrive("16.9", "13800000000") for out in builder.feed(event, NOW)]
+    assert outputs and not any(isinstance(out, CallRecord) for out in outputs)
+    assert wired.take(outputs) is True  # a call routed or queued changes the wall: publish soon
+    assert wired.take([]) is False and wired.calls == {}
+    feed(wired, arrive("16.1", "13800000000") + answer("16.1"))
+    assert [r.call_id for r in wired.in_progress(NOW)] == ["16.1"]  # read from the builder, not copied
+    feed(wired, hangup("16.1"))
+    assert wired.in_progress(NOW) == [] and wired.calls["16.1"].outcome is Outcome.ANSWERED
 
 
 def test_acknowledged_alerts_stay_acknowledged_while_they_last(state: LiveState) -> None:

@@ -21,6 +21,8 @@ from test_wallboard_live import answer, arrive
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.cli.main import main
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.wallboard.auth import check_password, hash_password, parse_users
 from hotline_cti.wallboard.hub import Hub
 from hotline_cti.wallboard.service import start_wallboard
@@ -49,6 +51,13 @@ def _settings(pbx: AmiServer) -> AmiSettings:
     )
 
 
+async def _records(client: AmiClient, table: RoutingTable) -> RecordPipeline:
+    """The link's one record builder, storing nothing (as ``hotline-cti wallboard`` runs it), subscribed first."""
+    pipeline = RecordPipeline(client, RecordBuilder(table.region), None)
+    await pipeline.start()
+    return pipeline
+
+
 def _waiting(hub: Hub) -> dict[str, int]:
     return {q["queue"]: q["waiting"] for q in json.loads(hub.snapshot_json())["queues"]}
 
@@ -57,7 +66,8 @@ async def test_a_dropped_ami_link_is_followed_by_a_fresh_queue_status(small_tabl
     async with AmiServer(username="wall", secret="pw") as pbx:
         pbx.add_queue(GENERAL, [SimMember("坐席01", "PJSIP/8001"), SimMember("坐席02", "PJSIP/8002", status=2)])
         client = AmiClient(_settings(pbx))
-        runner = await start_wallboard(small_table, port=0, ami=client, users={}, secret=b"k")
+        pipeline = await _records(client, small_table)
+        runner = await start_wallboard(small_table, port=0, ami=client, records=pipeline.records, users={}, secret=b"k")
         hub = runner.hub
         try:
             await client.connect()
@@ -83,6 +93,7 @@ async def test_a_dropped_ami_link_is_followed_by_a_fresh_queue_status(small_tabl
             assert ended.ended is not None and ended.outcome.value == "failed"
         finally:
             await runner.close()
+            await pipeline.stop()
             await client.close()
 
 
@@ -96,7 +107,8 @@ async def test_malformed_events_and_garbage_over_tcp_are_skipped(
 ) -> None:
     async with AmiServer(username="wall", secret="pw") as pbx:
         client = AmiClient(_settings(pbx))
-        runner = await start_wallboard(small_table, port=0, ami=client, users={}, secret=b"k")
+        pipeline = await _records(client, small_table)
+        runner = await start_wallboard(small_table, port=0, ami=client, records=pipeline.records, users={}, secret=b"k")
         try:
             await client.connect()
             pbx.emit({"Event": "UserEvent", "UserEvent": "HotlineRating", "CallId": "1.1", "Rating": "13800001111"})
@@ -115,6 +127,7 @@ async def test_malformed_events_and_garbage_over_tcp_are_skipped(
             assert json.loads(runner.hub.snapshot_json())["totals"]["answered"] == 1
         finally:
             await runner.close()
+            await pipeline.stop()
             await client.close()
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from hotline_cti.adapters.ami.agents import FAILED, OK, REFUSED, AgentControl, AgentOutcome
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
-from hotline_cti.cli.config_cmd import load_checked, print_problems
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.schema import MergerConfig, is_agent_id
 from hotline_cti.records.actions import ActionRecord, audit

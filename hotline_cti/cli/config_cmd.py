@@ -11,65 +11,26 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
-from hotline_cti.config.compile import compile_table
+from hotline_cti.config.checked import Checked, load_checked, localise
+from hotline_cti.config.compile import transition_window
+from hotline_cti.config.diff import holiday_days_kind, routing_diff, rule_text
 from hotline_cti.config.errors import ConfigError, Problem
-from hotline_cti.config.loader import LoadedConfig, load_config
-from hotline_cti.config.schema import Hotline, MergerConfig
-from hotline_cti.config.yamlsource import place_of
+from hotline_cti.config.schema import Holiday, Hotline, MergerConfig
 from hotline_cti.core.model import Call, Decision, Mode
-from hotline_cti.core.numbers import NumberError, is_short_code, line_label, parse_dialled
+from hotline_cti.core.numbers import NumberError, line_label, parse_dialled
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import MAIN_NUMBER, RoutingTable, transition_window
 from hotline_cti.dialplan.members import skill_changes
 from hotline_cti.privacy import mask_number
-from hotline_cti.text_output import cell_text, key_values, table, to_json
+from hotline_cti.text_output import key_values, table, to_json
 
-# Decision fields left out of `config diff`: the reason is prose that changes with
-# any other field, and skills are derived from origin/expert.
-DIFF_SKIP = ("reason", "skills")
 # The modes a merger file may give a line, in the order the work plans list them.
 LINE_MODES = tuple(m for m in Mode if m not in (Mode.MAIN, Mode.UNKNOWN))
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A loaded config and its compiled routing table."""
-
-    path: str
-    loaded: LoadedConfig
-    table: RoutingTable
-
-    @property
-    def model(self) -> MergerConfig:
-        """The validated merger config."""
-        return self.loaded.model
-
-
-def load_checked(path: str) -> Checked:
-    """Load, validate and compile ``path``; raise :class:`ConfigError` with every problem.
-
-    Compiling catches what the schema cannot, e.g. a ``region.timezone`` that
-    the system's tz database does not know.
-    """
-    try:
-        loaded = load_config(path)
-    except ValueError as exc:
-        # PyYAML builds dates itself and raises a bare ValueError for 2021-02-30; never a traceback.
-        raise ConfigError([Problem(None, "", f"{path}: cannot read: {exc}")]) from exc
-    try:
-        compiled = compile_table(loaded.model)
-    except Exception as exc:
-        place = place_of(loaded.source, ("region", "timezone"))
-        raise ConfigError([Problem(place, "region.timezone", f"cannot compile the routing table: {exc}")]) from exc
-    return Checked(path, loaded, compiled)
 
 
 def format_problem(problem: Problem, path: str) -> str:
@@ -98,15 +59,6 @@ def parse_datetime(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 date-time, e.g. 2021-09-01T10:00 or 2021-09-01T10:00+08:00"
         ) from None
-
-
-def localise(when: dt.datetime | None, tz: ZoneInfo) -> dt.datetime:
-    """``when`` as an aware time: naive times are in the config's timezone; None is now."""
-    if when is None:
-        return dt.datetime.now(tz)
-    if when.tzinfo is None:
-        return when.replace(tzinfo=tz)
-    return when
 
 
 def parse_number(text: str) -> str:
@@ -156,25 +108,6 @@ def find_city(model: MergerConfig, text: str) -> str | None:
         if text in (city.id, city.name) or text.removesuffix("市") == city.name.removesuffix("市"):
             return city.id
     return None
-
-
-def dialled_numbers(model: MergerConfig) -> dict[str, Hotline]:
-    """Every number of the config (lines and aliases) in the form to dial it, mapped to its line.
-
-    Short codes are dialled as they are; landline numbers with their city's
-    area code (0771-2666110), because two cities may share a local number.
-    """
-    area_of = {c.id: c.area_code for c in model.cities}
-    only_area = model.cities[0].area_code if len(model.cities) == 1 else None
-    out: dict[str, Hotline] = {}
-    for line in model.hotlines:
-        for number in (line.number, *line.aliases):
-            if is_short_code(number):
-                out[number] = line
-            else:
-                area = area_of.get(line.city) if line.city else only_area
-                out[f"{area}-{number}" if area else number] = line
-    return out
 
 
 def window_text(line: Hotline, model: MergerConfig) -> str | None:
@@ -304,24 +237,6 @@ def cmd_route(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- config diff
 
 
-def _decisions(checked: Checked, when: dt.datetime) -> dict[str, tuple[Hotline | None, Decision]]:
-    numbers: dict[str, Hotline | None] = {MAIN_NUMBER: None, **dialled_numbers(checked.model)}
-    return {n: (line, decide(Call(dialled=n), checked.table, when)) for n, line in numbers.items()}
-
-
-def _label(number: str, line: Hotline | None) -> str:
-    if line is None:
-        return number
-    alias = "" if number.rpartition("-")[2] == line.number else f" (alias of {line.number})"
-    return f"{line_label(number, line.name)}{alias}"
-
-
-def decision_changes(old: Decision, new: Decision) -> list[tuple[str, Any, Any]]:
-    """(field, old, new) for every decision field that differs, reason and skills aside."""
-    a, b = old.to_dict(), new.to_dict()
-    return [(k, a[k], b[k]) for k in a if k not in DIFF_SKIP and a[k] != b[k]]
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
     """Every number whose routing changes between two configs (or two dates)."""
     loaded: list[Checked] = []
@@ -347,34 +262,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if skills:
         print(f"skills: {sum(1 for s in skills if not s.startswith(' '))} change(s)")
     return 0
-
-
-def routing_diff(old: Checked, new: Checked, at1: dt.datetime, at2: dt.datetime) -> tuple[list[str], str]:
-    """One line per number whose routing changes from ``old`` at ``at1`` to ``new`` at ``at2``, and the summary line."""
-    before, after = _decisions(old, at1), _decisions(new, at2)
-    out: list[str] = []
-    changed = 0
-    for number in sorted(before.keys() - after.keys()):
-        line, decision = before[number]
-        mode = decision.mode.value
-        out.append(f"removed: {_label(number, line)}: was {mode}, now the 12345 general queue as an unknown number")
-    for number in sorted(after.keys() - before.keys()):
-        line, decision = after[number]
-        mode, action, target = decision.mode.value, decision.action.value, cell_text(decision.target)
-        out.append(f"added:   {_label(number, line)}: {mode}, {action} {target}")
-    for number in sorted(before.keys() & after.keys()):
-        (line, a), (new_line, b) = before[number], after[number]
-        changes = decision_changes(a, b)
-        if not changes:
-            continue
-        changed += 1
-        out.append(f"changed: {_label(number, new_line or line)}")
-        for field, x, y in changes:
-            out.append(f"    {field}: {cell_text(x)} -> {cell_text(y)}")
-        out.append(f"    now: {b.reason}")
-    removed, added = len(before.keys() - after.keys()), len(after.keys() - before.keys())
-    same = len(before.keys() & after.keys()) - changed
-    return out, f"diff: {changed} changed, {added} added, {removed} removed, {same} unchanged"
 
 
 # ---------------------------------------------------------------- config show
@@ -407,7 +294,25 @@ def show_config(checked: Checked, out: TextIO) -> None:
             for line in lines
         )
         print(table(["number", "name", "unit", "handled by", "cut-over", "window"], rows), file=out)
+    if model.holidays:
+        print(f"\nholidays ({len(model.holidays)})", file=out)
+        rows = (holiday_row(entry) for entry in model.holidays)
+        print(table(["days", "name", "kind", "applies to", "prompt", "12345 message"], rows), file=out)
+    callers = model.callers
+    if callers.rules or callers.repeat:
+        repeat = f"tag {callers.repeat.tag} within {callers.repeat.within_hours} h" if callers.repeat else "off"
+        print(f"\ncallers: repeat {repeat}; window of {callers.max_numbers} numbers", file=out)
+        if callers.rules:
+            rows = (list(rule_text(r)) for r in callers.rules)
+            print(table(["rule", "when -> action"], rows), file=out)
     print(f"\ncounts: {mode_counts(model)}", file=out)
+
+
+def holiday_row(entry: Holiday) -> list[object]:
+    """A row of the holidays table of ``config show``."""
+    days, kind = holiday_days_kind(entry)
+    whom = ", ".join(entry.departments) if entry.departments else "region (departments with weekly hours)"
+    return [days, entry.name, kind, whom, entry.prompt, entry.message]
 
 
 def cmd_show(args: argparse.Namespace) -> int:

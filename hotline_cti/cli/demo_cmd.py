@@ -25,13 +25,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from hotline_cti.cli.config_cmd import Checked, dialled_numbers, load_checked, mode_counts, print_problems
+from hotline_cti.cli.config_cmd import mode_counts, print_problems
 from hotline_cti.cli.simulate_cmd import _date, _hours, _speed  # the same --hours / --speed parsing as simulate
+from hotline_cti.config.checked import Checked, dialled_numbers, load_checked
+from hotline_cti.config.compile import transition_window
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.model import Call, Mode, Phase
 from hotline_cti.core.routing import decide
-from hotline_cti.core.table import transition_window
 from hotline_cti.demo.day import transition_day
 from hotline_cti.demo.run import DemoError, DemoPlan, kpi_text, merger_text, run_demo, write_report
 from hotline_cti.resources import shipped

@@ -70,8 +70,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--controller",
         dest="controller",
         action="append",
-        metavar="HOST:PORT",
+        metavar="HOST:PORT|hagi://DOMAIN",
         help=f"FastAGI controller the dialplan asks (repeat for failover; default {DEFAULT_CONTROLLER})",
+    )
+    p.add_argument(
+        "--agi-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="ask the next controller when one holds a call this long without a decision (default: no limit)",
     )
     p.add_argument("--dial-timeout", type=int, default=30, help="seconds to ring dialled seats (default 30)")
     p.add_argument("--at", type=parse_datetime, help="instant of the routing diff (default now)")
@@ -90,10 +96,12 @@ def run(args: argparse.Namespace) -> int:
     """Build the plan and deploy (AMI is reached after the lock and the checks; never for a dry run)."""
     try:
         options = RenderOptions(
-            controllers=tuple(args.controller or [DEFAULT_CONTROLLER]), dial_timeout=args.dial_timeout
+            controllers=tuple(args.controller or [DEFAULT_CONTROLLER]),
+            dial_timeout=args.dial_timeout,
+            agi_timeout=args.agi_timeout,
         )
     except ValueError as exc:
-        print(f"error: --agi: {exc}", file=sys.stderr)
+        print(f"error: --agi/--agi-timeout: {exc}", file=sys.stderr)
         return 2
     plan = Plan(
         args.config, args.in_service, args.asterisk_dir, options, at=args.at, dry_run=args.dry_run, lock_wait=args.wait

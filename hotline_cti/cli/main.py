@@ -22,12 +22,15 @@ COMMAND_MODULES = [
     "hotline_cti.cli.dialplan_cmd",
     "hotline_cti.cli.transfer_cmd",
     "hotline_cti.cli.agent_cmd",
+    "hotline_cti.cli.recordings_cmd",
+    "hotline_cti.cli.spy_cmd",
     "hotline_cti.cli.wallboard_cmd",
     "hotline_cti.cli.agi_cmd",
     "hotline_cti.cli.deploy_cmd",
     "hotline_cti.cli.simulate_cmd",
     "hotline_cti.cli.report_cmd",
     "hotline_cti.cli.staffing_cmd",
+    "hotline_cti.cli.callers_cmd",
 ]
 
 

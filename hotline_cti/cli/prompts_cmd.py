@@ -1,6 +1,6 @@
 """``hotline-cti prompts list|build``: the IVR prompt texts of merger files, and their audio.
 
-Texts come from :mod:`hotline_cti.prompts.catalogue`; audio is rendered by
+Texts come from :mod:`hotline_cti.config.catalogue`; audio is rendered by
 :mod:`hotline_cti.prompts.build` (espeak-ng + sox) into files Asterisk plays
 as ``hotline/<id>``. See docs/prompts.md.
 """
@@ -12,10 +12,11 @@ import fnmatch
 import sys
 from pathlib import Path
 
-from hotline_cti.cli.config_cmd import format_problem, load_checked, print_problems
+from hotline_cti.cli.config_cmd import format_problem, print_problems
+from hotline_cti.config.catalogue import Catalogue, Lang, load_catalogue, prompts_for_config
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.prompts.build import BuildReport, ToolMissing, Voice, build_sounds
-from hotline_cti.prompts.catalogue import Catalogue, Lang, load_catalogue, prompts_for_config
 from hotline_cti.resources import shipped, source_tree
 from hotline_cti.text_output import table
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
-from hotline_cti.cli.config_cmd import Checked, load_checked, print_problems
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.checked import Checked, load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.options import RenderOptions

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hotline_cti.cli.config_cmd import load_checked, print_problems
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.yamlsource import read_yaml
 from hotline_cti.staffing.merger import KIND_LABELS, KIND_ORDER, GroupNeed, Stage, merger_stages

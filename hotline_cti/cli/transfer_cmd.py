@@ -17,11 +17,13 @@ from pathlib import Path
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
 from hotline_cti.adapters.ami.transfer import FAILED, OK, REFUSED, TransferExecutor, TransferTimeouts
-from hotline_cti.cli.config_cmd import load_checked, print_problems
+from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
-from hotline_cti.core.transfer import TransferPolicy, TransferRequest, build_policy
+from hotline_cti.core.model import TransferMode
+from hotline_cti.core.transfer import TransferPolicy, TransferRequest
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.model import TransferMode
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.text_output import key_values, to_json

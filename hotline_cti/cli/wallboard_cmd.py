@@ -18,12 +18,19 @@ from pathlib import Path
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami import AmiClient, AmiSettings, AuthenticationFailed
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.config.errors import ConfigError
+from hotline_cti.config.loader import load_config
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve.options import listen_address as _listen
+from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
+from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import start_wallboard
+from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits
 
 log = logging.getLogger("hotline_cti.wallboard")
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         users = UsersSource(args.users) if args.users is not None else UsersSource.from_env()
         LoginLimits.from_env()  # a bad limit is an error now, not at the first login
         settings = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
+        callers = CallerPolicy.from_env()
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -94,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     except (UsersFileError, ValueError) as exc:
         print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
         return 1
-    return event_loop.run(_serve(args, holder, users, settings))
+    return event_loop.run(_serve(args, holder, users, settings, callers))
 
 
 async def _connect(client: AmiClient, stop: asyncio.Event) -> bool:
@@ -121,15 +129,34 @@ async def _connect(client: AmiClient, stop: asyncio.Event) -> bool:
     return True
 
 
-async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSource, settings: AmiSettings) -> int:
+async def _serve(
+    args: argparse.Namespace, holder: ConfigHolder, users: UsersSource, settings: AmiSettings, callers: CallerPolicy
+) -> int:
     store = await Store.open(args.database) if args.database or os.environ.get(ENV_DATABASE_URL) else None
     client = AmiClient(settings)
     host, port = args.listen
     writer = BatchWriter(store) if store is not None else None  # logins and supervisor actions are audited
     if writer is not None:
         await writer.start()
+    # This link's one record builder: the wall's calls. Nothing is stored from it here (the events service of
+    # `hotline-cti serve` keeps the records); built before the wall subscribes, so each event reaches it first.
+    pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), None)
+    await pipeline.start()
+    # the recordings dir and supervisors' phones as the config named them at start (restart to change)
+    model = load_config(holder.path).model
+    library = RecordingLibrary.of(model, store) if store is not None else None
+    listening = Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones)
     runner = await start_wallboard(
-        holder.table, host=host, port=port, ami=client, store=store, users=users, audit=writer
+        holder.table,
+        host=host,
+        port=port,
+        ami=client,
+        records=pipeline.records,
+        store=store,
+        users=users,
+        audit=writer,
+        recordings=library,
+        listening=listening,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -151,6 +178,7 @@ async def _serve(args: argparse.Namespace, holder: ConfigHolder, users: UsersSou
     with contextlib.suppress(asyncio.CancelledError):
         await connecting
     await runner.close()
+    await pipeline.stop()
     await client.close()
     if writer is not None:
         await writer.stop()

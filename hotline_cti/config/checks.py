@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from hotline_cti.config.agent_checks import check_agents
+from hotline_cti.config.caller_checks import check_callers
 from hotline_cti.config.errors import Problem
-from hotline_cti.config.schema import Hotline, MergerConfig, Scope
+from hotline_cti.config.holiday_checks import check_holidays
+from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.config.yamlsource import place_of
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import Mode, Scope
 from hotline_cti.core.prompts import line_prompt_ids
 
 
@@ -107,6 +109,11 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
         elif s.sites:
             bad(("subcentres", i, "sites"), "sites are for per-city sub-centres (scope: city)")
 
+    for i_name, known in (("queues", queues), ("expert_groups", experts)):
+        for key in getattr(model.recording, i_name):
+            if key not in known:
+                bad(("recording", i_name, key), f"unknown {i_name[:-1].replace('_', ' ')} {key!r}")
+
     # Numbers: each line and alias once, across the whole list.
     owner: dict[str, tuple[int, str]] = {}
     for i, line in enumerate(model.hotlines):
@@ -138,6 +145,8 @@ def check_references(model: MergerConfig, tree: Any, prompt_ids: frozenset[str] 
     if prompt_ids is not None and model.defaults.welcome_prompt not in prompt_ids:
         bad(("defaults", "welcome_prompt"), f"prompt {model.defaults.welcome_prompt!r} is not in the catalogue")
     problems += check_agents(model, tree)
+    problems += check_holidays(model, tree, prompt_ids)
+    problems += check_callers(model, tree, prompt_ids)
     return problems
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.checks import check_references
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.config.yamlsource import SourceList, SourceMap, place_of, read_yaml, validation_problems
@@ -208,9 +210,6 @@ def _duplicate_numbers(tree: SourceMap) -> list[Problem]:
 
 
 def _reference_problems(model: MergerConfig, tree: SourceMap) -> list[Problem]:
-    from hotline_cti.config.checks import check_references
-    from hotline_cti.prompts.catalogue import known_prompt_ids, load_catalogue
-
     # Every prompt a route names must exist: the catalogue, this file's 'prompts', or a template instance.
     return check_references(model, tree, prompt_ids=known_prompt_ids(load_catalogue(), model))
 
@@ -226,7 +225,8 @@ def _salvage(tree: SourceMap, exc: ValidationError) -> tuple[SourceMap, dict[str
         loc = err["loc"]
         # Only bad lines are set aside: without a bad queue or city, lines naming it would all be
         # reported as referring to an unknown one.
-        if len(loc) < 2 or loc[0] != "hotlines" or not isinstance(loc[1], int):
+        # Holiday entries too: nothing refers to them.
+        if len(loc) < 2 or loc[0] not in ("hotlines", "holidays") or not isinstance(loc[1], int):
             return None
         bad.setdefault(str(loc[0]), set()).add(loc[1])
     out = SourceMap(tree.place)

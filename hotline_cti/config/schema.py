@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from hotline_cti.core.hours import parse_hours
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -39,6 +39,13 @@ def _area_code(value: str) -> str:
     return value
 
 
+def _tag(value: str) -> str:
+    # It lands in CALLERID(name) through the dialplan: nothing Asterisk would parse or a phone cut oddly.
+    if not re.match(r"^[^\s\[\](){}$,|\"\\;&<>]+$", value):
+        raise ValueError(f"{value!r} is not a tag: letters, digits or Chinese, no spaces, brackets or punctuation")
+    return value
+
+
 def _hours(value: str) -> str:
     parse_hours(value)  # raises ValueError with the bad part named
     return value
@@ -57,6 +64,7 @@ def _line_mode(value: object) -> object:
 Digits = Annotated[str, AfterValidator(_digits)]
 Hours = Annotated[str, AfterValidator(_hours)]
 Slug = Annotated[str, AfterValidator(_slug)]
+Tag = Annotated[str, AfterValidator(_tag)]
 AreaCode = Annotated[str, AfterValidator(_area_code)]
 
 
@@ -69,27 +77,6 @@ class Strict(BaseModel):
 class Level(StrEnum):
     PROVINCE = "province"
     CITY = "city"
-
-
-class Scope(StrEnum):
-    """Where a sub-centre serves: the whole region (全区集中) or one city each (各市设置)."""
-
-    PROVINCE = "province"
-    CITY = "city"
-
-
-class Seats(StrEnum):
-    """Who answers a line's calls."""
-
-    MERGED = "merged"  # seats folded into 12345
-    DEPARTMENT = "department"  # 各自接听: the department keeps its own seats
-
-
-class AfterTransition(StrEnum):
-    """What a retired number does once its transition window is over."""
-
-    HANGUP = "hangup"
-    QUEUE = "queue"  # still put through to 12345
 
 
 class TransferMode(StrEnum):
@@ -168,6 +155,64 @@ class Department(Strict):
     name: str
     dial: str
     service_hours: Hours = "7x24"
+    public_holidays: bool = Field(
+        default=True, description="the region's holidays and make-up working days apply (weekly hours only)"
+    )
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Holiday(Strict):
+    """An exception date or run of dates (节假日 / 调休): closed, or a make-up working day (调休上班).
+
+    Without ``departments`` it is the region's calendar (法定节假日): it closes every department with
+    weekly service hours that keeps ``public_holidays``. With ``departments`` it is theirs alone and
+    wins over the region's calendar on its days (a department's own closure, or its own open day).
+    """
+
+    date: dt.date
+    until: dt.date | None = Field(default=None, description="last day, inclusive; default: date")
+    name: str
+    workday: bool = False
+    hours_of: Weekday | None = None
+    departments: list[Slug] = Field(default_factory=list)
+    prompt: str | None = Field(default=None, description="played instead of 'closed' by a department it closes")
+    message: str | None = Field(default=None, description="played on 12345 before the welcome (region-wide only)")
+
+
+class CallerAction(Strict):
+    """What a caller rule does to a call bound for a 12345 queue (emergency lines are never touched)."""
+
+    prompt: str | None = Field(default=None, description="prompt id played before the rest")
+    priority: int | None = Field(default=None, ge=-10, le=10, description="QUEUE_PRIO instead of the line's")
+    queue: Slug | None = Field(default=None, description="12345 queue id the call goes to instead")
+    tag: Tag | None = Field(default=None, max_length=8, description="shown to the agent in the caller-id name")
+
+
+class CallerRule(Strict):
+    """A repeat or nuisance caller rule (第二十九条: 无正当理由反复拨打、长时间占用热线资源)."""
+
+    id: Slug
+    more_than: int | None = Field(default=None, ge=1, le=1000, description="calls from one number ...")
+    within_minutes: int | None = Field(default=None, ge=1, le=10080, description="... in this many minutes")
+    list: Slug | None = Field(default=None, description="or: the number is on this managed list")
+    action: CallerAction
+
+
+class RepeatTag(Strict):
+    """A caller who called the same line within the period is tagged for the agent (重复来电)."""
+
+    within_hours: int = Field(default=24, ge=1, le=720)
+    tag: Tag = Field(default="重复", min_length=1, max_length=8)
+
+
+class Callers(Strict):
+    """Repeat and nuisance callers: rules, the repeat tag, and the memory the counting may use."""
+
+    rules: list[CallerRule] = Field(default_factory=list)
+    repeat: RepeatTag | None = None
+    max_numbers: int = Field(default=100_000, ge=100, le=10_000_000, description="numbers the window keeps")
 
 
 class Overflow(Strict):
@@ -299,6 +344,68 @@ class AgentSettings(Strict):
     widen: list[Widen] = Field(default_factory=list)
 
 
+_RECORDING_DIR = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def _recording_dir(value: str) -> str:
+    # The path goes into the dialplan (MONITOR_FILENAME) and is served by the wallboard: no dialplan syntax
+    # (',', '$', '(', ';'), no spaces and no '..'.
+    if not _RECORDING_DIR.match(value) or ".." in value.split("/") or value.strip("/") == "":
+        raise ValueError(
+            f"{value!r} is not a recordings directory: a path of letters, digits, '.', '_', '-' and '/',"
+            " e.g. hotline (under Asterisk's monitor dir) or /srv/recordings"
+        )
+    return value.rstrip("/")
+
+
+def _absolute_dir(value: str) -> str:
+    value = _recording_dir(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path, e.g. /var/spool/asterisk/monitor")
+    return value
+
+
+class Recording(Strict):
+    """Call recording (通话录音): MixMonitor on the caller's channel from the moment an agent answers.
+
+    ``enabled`` is the default of every 12345 queue and expert-seat queue; ``queues`` and
+    ``expert_groups`` turn single queues on or off by id. Files are ``<dir>/<YYYYMMDD>/<call id>-<epoch>.<format>``
+    (no caller number in any name) and are deleted after ``retention_days`` by ``hotline-cti recordings cleanup``.
+    A relative ``dir`` is under Asterisk's monitor directory (``astspooldir``/monitor), which ``monitor_dir``
+    names for the programs that read the files (cleanup, the wallboard).
+    """
+
+    enabled: bool = True
+    format: Literal["wav", "gsm", "wav49"] = "wav"
+    dir: Annotated[str, AfterValidator(_recording_dir)] = "hotline"
+    monitor_dir: Annotated[str, AfterValidator(_absolute_dir)] = "/var/spool/asterisk/monitor"
+    retention_days: int = Field(default=180, ge=1, le=3650)
+    queues: dict[Slug, bool] = Field(default_factory=dict)
+    expert_groups: dict[Slug, bool] = Field(default_factory=dict)
+
+
+_PHONE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@+-]{1,80}$")
+_LOGIN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _phones(value: dict[str, str]) -> dict[str, str]:
+    for user, phone in value.items():
+        if not _LOGIN.match(user):
+            raise ValueError(f"{user!r} is not a wallboard user name")
+        if not _PHONE.match(phone):
+            raise ValueError(f"{phone!r} (for {user}) is not a phone to call: e.g. PJSIP/sup1")
+    return value
+
+
+class Supervision(Strict):
+    """Listening in (监听/耳语/强插) from the wallboard: the phone Asterisk calls for each supervisor login.
+
+    A supervisor with no phone here cannot listen in from the wallboard (the CLI names its ``--phone``).
+    """
+
+    phones: Annotated[dict[str, str], AfterValidator(_phones)] = Field(default_factory=dict)
+
+
 class MergerConfig(Strict):
     """A whole merger file after ``extends`` has been applied."""
 
@@ -316,6 +423,10 @@ class MergerConfig(Strict):
     overflow: Overflow = Field(default_factory=Overflow)
     defaults: Defaults = Field(default_factory=Defaults)
     prompts: dict[str, str] = Field(default_factory=dict, description="region-specific prompt texts")
+    holidays: list[Holiday] = Field(default_factory=list, description="exception dates: holidays, 调休, closures")
+    callers: Callers = Field(default_factory=Callers)
     hotlines: list[Hotline]
     agents: list[Agent] = Field(default_factory=list)
     agent_settings: AgentSettings = Field(default_factory=AgentSettings)
+    recording: Recording = Field(default_factory=Recording)
+    supervision: Supervision = Field(default_factory=Supervision)

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$")
 
 
@@ -21,7 +21,13 @@ class ServiceHours:
         """Whether the service is open at the given local time."""
         if self.always:
             return True
-        day, minute = local.weekday(), local.hour * 60 + local.minute
+        return self.is_open_as(local, local.weekday())
+
+    def is_open_as(self, local: dt.datetime, day: int) -> bool:
+        """Whether the service is open at ``local``'s time of day on weekday ``day`` (a make-up working day)."""
+        if self.always:
+            return True
+        minute = local.hour * 60 + local.minute
         return any(d == day and start <= minute < end for d, start, end in self.windows)
 
 
@@ -46,9 +52,9 @@ def parse_hours(text: str) -> ServiceHours:
         if not match:
             raise ValueError(f"{part!r} is not a window like 'mon-fri 08:30-17:30' (or use '7x24')")
         first, _, last = match["days"].partition("-")
-        if first not in _DAYS or (last and last not in _DAYS):
+        if first not in DAYS or (last and last not in DAYS):
             raise ValueError(f"{match['days']!r}: days are mon tue wed thu fri sat sun")
-        a, b = _DAYS.index(first), _DAYS.index(last or first)
+        a, b = DAYS.index(first), DAYS.index(last or first)
         start, end = _minutes(match["start"]), _minutes(match["end"])
         if end <= start:
             raise ValueError(f"{part!r}: the window closes before it opens")

@@ -40,6 +40,36 @@ class Action(StrEnum):
     RETIRED = "retired"
 
 
+class Scope(StrEnum):
+    """Where a sub-centre serves: the whole region (全区集中) or one city each (各市设置)."""
+
+    PROVINCE = "province"
+    CITY = "city"
+
+
+class Seats(StrEnum):
+    """Who answers a line's calls."""
+
+    MERGED = "merged"  # seats folded into 12345
+    DEPARTMENT = "department"  # 各自接听: the department keeps its own seats
+
+
+class AfterTransition(StrEnum):
+    """What a retired number does once its transition window is over."""
+
+    HANGUP = "hangup"
+    QUEUE = "queue"  # still put through to 12345
+
+
+class TransferMode(StrEnum):
+    """One-key transfer modes (话务转接)."""
+
+    BLIND = "blind"
+    ATTENDED = "attended"
+    THREEWAY = "threeway"
+    HANDOVER = "handover"  # 110 hands a non-police call into 12345
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """The facts a routing decision depends on.

@@ -11,14 +11,16 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from hotline_cti.config.schema import AfterTransition, Scope, Seats
-from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
+from hotline_cti.core.calendar import DayEffect
+from hotline_cti.core.model import Action, AfterTransition, Call, Decision, Mode, Phase, Scope, Seats
+from hotline_cti.core.naming import expert_queue_name, queue_name
 from hotline_cti.core.numbers import NumberError, line_label, mobile_digits, parse_dialled
 from hotline_cti.core.table import MAIN_NUMBER, MOBILE_PREFIX_DIGITS, LinePlan, RoutingTable, Target
 
 # The 12345 main menu: digit -> queue id (3 = expert seat for a topic, see decide_main).
 MENU_QUEUES = {"1": "general", "2": "complaint", "0": "general"}
 EXPERT_DIGIT = "3"
+NO_KEY_DIGIT = "0"  # the caller let the menu run out: decided as 0, a human agent
 PARSED_MEMO_LIMIT = 65536
 DECISION_CACHE_LIMIT = 262144
 
@@ -95,10 +97,16 @@ def _queue(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, str | 
     plan = table.queues.get(queue_id) or table.queues["general"]
     overflow = plan.overflow or (table.overflow_target if table.overflow_target != plan.id else None)
     return (
-        f"{centre}-{plan.id}",
-        f"{centre}-{overflow}" if overflow else None,
+        queue_name(centre, plan.id),
+        queue_name(centre, overflow) if overflow else None,
         plan.max_wait,
     )
+
+
+def queue_names(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, str | None]:
+    """The Asterisk queue and overflow queue names of ``queue_id`` at ``centre`` (caller rules use it)."""
+    name, overflow, _ = _queue(table, centre, queue_id)
+    return name, overflow
 
 
 def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
@@ -119,10 +127,13 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
     local, area = parsed.local, parsed.area_code
     if local == MAIN_NUMBER:
         city, note, source = resolve_city(table, call, area)
-        main_key = (MAIN_NUMBER, city, note, source, parsed.form, call.ivr_choice, call.topic)
+        message = None
+        if table.main_calendar is not None and call.ivr_choice is None:
+            message = table.main_calendar.at(now.timestamp())
+        main_key = (MAIN_NUMBER, city, note, source, parsed.form, call.ivr_choice, call.topic, message)
         hit = table.cache.get(main_key)
         if hit is None:
-            hit = _with_city_source(table, _main(table, call, parsed.form.value, city, note), source)
+            hit = _with_city_source(table, _main(table, call, parsed.form.value, city, note, message), source)
             if len(table.cache) < DECISION_CACHE_LIMIT:  # menu input is caller-controlled: keep it bounded
                 table.cache[main_key] = hit
         return hit  # type: ignore[return-value]
@@ -142,15 +153,24 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
     phase = phase_of(line, ts)
     city, city_note, source = resolve_city(table, call, area, line.landline_area)
     open_now = True
+    day: DayEffect | None = None
     dept = line.department
-    if dept is not None and not dept.hours.always:
-        open_now = dept.hours.is_open(now.astimezone(table.timezone))
-    key = (line.number, phase, city, parsed.form, open_now, city_note, source)
+    if dept is not None:
+        if dept.calendar is not None:
+            day = dept.calendar.at(ts)
+        if day is None:
+            if not dept.hours.always:
+                open_now = dept.hours.is_open(now.astimezone(table.timezone))
+        elif day.closed:
+            open_now = False
+        elif not dept.hours.always:
+            open_now = dept.hours.is_open_as(now.astimezone(table.timezone), day.hours_of)
+    key = (line.number, phase, city, parsed.form, open_now, city_note, source, day)
     cached = table.cache.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
     decision = _with_city_source(
-        table, _line_decision(table, line, phase, city, city_note, parsed.form.value, open_now), source
+        table, _line_decision(table, line, phase, city, city_note, parsed.form.value, open_now, day), source
     )
     if len(table.cache) < DECISION_CACHE_LIMIT:
         table.cache[key] = decision
@@ -191,7 +211,7 @@ def _base(
         target_name, dial = target.id, target.dial
         if overflow_queue is not None and centre is not None:
             overflow, _, overflow_after = _queue(table, centre, overflow_queue)
-    expert_queue = f"{centre}-expert-{expert}" if expert and centre else None
+    expert_queue = expert_queue_name(centre, expert) if expert and centre else None
     return Decision(
         number=number,
         form=form,
@@ -223,11 +243,19 @@ def _centre(table: RoutingTable, city: str | None) -> str:
     return table.centre_by_city.get(city, table.default_centre)
 
 
-def _main(table: RoutingTable, call: Call, form: str, city: str | None, note: str | None) -> Decision:
+def _main(
+    table: RoutingTable, call: Call, form: str, city: str | None, note: str | None, message: DayEffect | None = None
+) -> Decision:
     centre = _centre(table, city)
     warnings = (note,) if note else ()
     choice = call.ivr_choice
     if choice is None:
+        prompts: tuple[str, ...] = (table.welcome_prompt,)
+        said = ""
+        if message is not None and message.message is not None:
+            # 12345 stays 7×24 on holidays; the day's exception message comes before the welcome.
+            prompts = (message.message, *prompts)
+            said = f"{message.days} {message.name} message, "
         return _base(
             table,
             number=MAIN_NUMBER,
@@ -238,9 +266,9 @@ def _main(table: RoutingTable, call: Call, form: str, city: str | None, note: st
             centre=centre,
             city=city,
             queue_id="general",
-            prompts=(table.welcome_prompt,),
+            prompts=prompts,
             menu=True,
-            reason=f"12345 at {centre}: main menu, then the general queue",
+            reason=f"12345 at {centre}: {said}main menu, then the general queue",
             warnings=warnings,
         )
     if choice == EXPERT_DIGIT and call.topic:
@@ -322,6 +350,7 @@ def _line_decision(
     city_note: str | None,
     form: str,
     open_now: bool,
+    day: DayEffect | None = None,
 ) -> Decision:
     centre = _centre(table, city)
     warnings = (city_note,) if city_note else ()
@@ -353,7 +382,7 @@ def _line_decision(
         )
     if phase is Phase.BEFORE and line.mode in (Mode.MERGE, Mode.PARALLEL) and line.department is not None:
         return _department(
-            table, line, common, centre, open_now, before, f"{label}: before cut-over, the department as before"
+            table, line, common, centre, open_now, before, f"{label}: before cut-over, the department as before", day
         )
     if line.mode is Mode.MERGE:
         if phase is Phase.AFTER:
@@ -402,6 +431,7 @@ def _line_decision(
                 open_now,
                 transition,
                 f"{label}: keeps its own seats (各自接听); 12345 takes the overflow",
+                day,
             )
         escalation = line.department.dial if line.department and not line.department.id.startswith("dept-") else None
         return _base(
@@ -465,6 +495,7 @@ def _line_decision(
         open_now,
         transition,
         f"{label}: utility line (对接联通) answered by its own seats, 12345 in parallel",
+        day,
     )
 
 
@@ -476,20 +507,26 @@ def _department(
     open_now: bool,
     prompts: tuple[str, ...],
     reason: str,
+    day: DayEffect | None = None,
 ) -> Decision:
     dept = line.department
     assert dept is not None
+    if day is not None and not day.closed:
+        reason = f"{reason}; {day.describe()}"
     if not open_now:
+        # Closed for the day (holiday, closure) or for the hour: the same handling, one prompt differs.
+        closed_day = day if day is not None and day.closed else None
+        why = f"closed {closed_day.days} ({closed_day.name})" if closed_day else "outside its service hours"
         return _base(
             table,
             **common,
             action=Action.QUEUE,
             centre=centre,
             queue_id=line.queue,
-            prompts=(*prompts, "closed"),
+            prompts=(*prompts, (closed_day.prompt if closed_day and closed_day.prompt else "closed")),
             origin=line.number,
             priority=line.priority,
-            reason=f"{reason}; outside its service hours, so 12345 at {centre} answers",
+            reason=f"{reason}; {why}, so 12345 at {centre} answers",
         )
     return _base(
         table,

@@ -1,10 +1,11 @@
 """One-key transfer (话务转接) as a pure plan: which AMI actions move a live call, or why not.
 
-The targets are the ones the generated ``hotline-onekey`` context dials
-(:func:`hotline_cti.dialplan.targets.transfer_targets`), so an agent's key, the
-CLI and an MQTT command all reach the same seats. Nothing here talks to
-Asterisk: :mod:`hotline_cti.adapters.ami.transfer` looks the channel up,
-executes the plan and audits the result.
+The targets are the ones the generated ``hotline-onekey`` context dials: the policy is built
+from the dialplan generator's list (:func:`hotline_cti.dialplan.transfer_policy.build_policy`),
+which also fills in the dialplan names the plans use, so an agent's key, the CLI and an MQTT
+command all reach the same seats. Nothing here talks to Asterisk or reads a config:
+:mod:`hotline_cti.adapters.ami.transfer` looks the channel up, executes the plan and audits
+the result.
 
 Asterisk 20 and 22 semantics the plans rely on (tested on 22.10.1):
 
@@ -27,13 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotline_cti import channel_vars as cv
-from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.model import Mode
-from hotline_cti.dialplan import names
-from hotline_cti.dialplan.features import ATXFER_CODE
-from hotline_cti.dialplan.targets import transfer_targets
-from hotline_cti.records.model import TransferMode
+from hotline_cti.core.model import TransferMode
 
 HANDOVER_TARGET = "12345"
 TRANSFER_EXTEN = "TRANSFER_EXTEN"  # Asterisk's attended-transfer target override (features.conf)
@@ -52,30 +47,30 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
+class DialplanNames:
+    """The dialplan names a plan speaks, given by the dialplan package (plain data, so the core imports none of it)."""
+
+    onekey: str  # hotline-onekey: one extension per target
+    onekey_command: str  # hotline-onekey-cmd: the same targets, for a command's attended transfer
+    conference: str  # hotline-threeway: caller, agent and target in one ConfBridge
+    handover: str  # hotline-handover: marks a 110 call and queues it at 12345
+    atxfer_code: str  # features.conf atxfer, "pressed" on the agent's channel
+    call_id_var: str  # HOTLINE_CALL_ID: names the three-way conference
+    centre_var: str = "HOTLINE_CENTRE"  # the call's centre: an expert target's queue is named after it
+
+
+@dataclass(frozen=True, slots=True)
 class TransferPolicy:
     """Every reachable target by code and by name, and which lines may hand calls over to 12345."""
 
     region: str
     targets: dict[str, Destination]  # by code and by key
     handover_lines: frozenset[str]  # emergency lines with handover_to_12345
+    dialplan: DialplanNames
 
     def known(self) -> list[str]:
         """Target names for error messages, in the generator's order."""
         return list(dict.fromkeys(d.key for d in self.targets.values()))
-
-
-def build_policy(cfg: MergerConfig) -> TransferPolicy:
-    """The transfer policy of a merger config (targets from the dialplan generator's list)."""
-    line_modes = {h.number: h.transfer_modes for h in cfg.hotlines if h.mode is Mode.TRANSFER}
-    targets: dict[str, Destination] = {}
-    for t in transfer_targets(cfg):
-        key = t.key
-        allowed = tuple(TransferMode(str(m)) for m in line_modes.get(key, [])) or ONEKEY_MODES
-        dest = Destination(key, t.code, t.label, allowed)
-        targets.setdefault(t.code, dest)
-        targets.setdefault(key, dest)
-    handover = frozenset(h.number for h in cfg.hotlines if h.mode is Mode.TRANSFER and h.handover_to_12345)
-    return TransferPolicy(cfg.region.id, targets, handover)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +99,7 @@ class ChannelFacts:
     peer: str = ""  # channel in the same bridge, '' when not bridged
     peer_uniqueid: str = ""
     hotline_call_id: str = ""  # the channel's HOTLINE_CALL_ID (AMI Getvar), '' when not read
+    hotline_centre: str = ""  # the channel's HOTLINE_CENTRE (AMI Getvar), '' when not read
 
     @property
     def conference(self) -> str:
@@ -197,7 +193,8 @@ def plan_transfer(
     mode = request.mode
     if mode is not TransferMode.HANDOVER and not channel.peer:
         return Refusal(f"channel {request.channel!r} is not bridged to a caller", dest.key)
-    onekey = (("Channel", channel.name), ("Exten", dest.code), ("Context", names.CTX_XFER_OUT))
+    names = policy.dialplan
+    onekey = (("Channel", channel.name), ("Exten", dest.code), ("Context", names.onekey))
     steps: tuple[AmiStep, ...]
     if mode is TransferMode.BLIND:
         steps = (AmiStep("BlindTransfer", onekey, "event", "BlindTransfer"),)
@@ -215,29 +212,38 @@ def plan_transfer(
         def key(digit: str) -> tuple[tuple[str, str], ...]:
             return (("Channel", channel.name), ("Digit", digit), ("Duration", "100"), ("Receive", "true"))
 
-        code = [AmiStep("PlayDTMF", key(d)) for d in ATXFER_CODE[:-1]]
-        code.append(AmiStep("PlayDTMF", key(ATXFER_CODE[-1]), "event_only", "AttendedTransfer"))
-        steps = (setvar(TRANSFER_EXTEN, dest.code), setvar(TRANSFER_CONTEXT, names.CTX_XFER_CMD), *code)
+        code = [AmiStep("PlayDTMF", key(d)) for d in names.atxfer_code[:-1]]
+        code.append(AmiStep("PlayDTMF", key(names.atxfer_code[-1]), "event_only", "AttendedTransfer"))
+        steps = (setvar(TRANSFER_EXTEN, dest.code), setvar(TRANSFER_CONTEXT, names.onekey_command), *code)
     elif mode is TransferMode.THREEWAY:
         # The same order as the agent's *3 key in hotline-xfer: caller and agent into the
         # conference first, then the target is called into it (hotline-threeway,s with the call's id).
         redirect = (
             ("Channel", channel.peer),
             ("ExtraChannel", channel.name),
-            ("Context", names.CTX_CONF),
+            ("Context", names.conference),
             ("Exten", "s"),
             ("Priority", "1"),
         )
         originate = (
-            ("Channel", f"Local/{dest.code}@{names.CTX_XFER_OUT}"),
-            ("Context", names.CTX_CONF),
+            ("Channel", f"Local/{dest.code}@{names.onekey}"),
+            ("Context", names.conference),
             ("Exten", "s"),
             ("Priority", "1"),
-            ("Variable", f"{cv.CALL_ID}={channel.conference.removeprefix('hotline-')}"),
+            ("Variable", _originate_vars(names, channel)),
             ("Async", "true"),
         )
         steps = (AmiStep("Redirect", redirect), AmiStep("Originate", originate, "originate", "OriginateResponse"))
     else:
-        to_12345 = (("Channel", channel.caller_leg), ("Context", names.CTX_HANDOVER), ("Exten", "s"), ("Priority", "1"))
+        to_12345 = (("Channel", channel.caller_leg), ("Context", names.handover), ("Exten", "s"), ("Priority", "1"))
         steps = (AmiStep("Redirect", to_12345),)
     return TransferPlan(request, dest, channel.call_id, steps)
+
+
+def _originate_vars(names: DialplanNames, channel: ChannelFacts) -> str:
+    """The three-way target leg's variables (AMI ``Variable: a=b,c=d``): the call's conference, and its centre,
+    which an expert-seat target's queue is named after (``<centre>-expert-<group>``); a new leg inherits nothing."""
+    pairs = [f"{names.call_id_var}={channel.conference.removeprefix('hotline-')}"]
+    if channel.hotline_centre:
+        pairs.append(f"{names.centre_var}={channel.hotline_centre}")
+    return ",".join(pairs)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from hotline_cti.config.compile import transition_window
 from hotline_cti.config.schema import MergerConfig
-from hotline_cti.core.table import transition_window
 
 SETTLE = dt.timedelta(weeks=2)  # after a cut-over, long enough for callers to have met the new routing
 MIDWEEK = (1, 2, 3)  # Tuesday-Thursday: an ordinary working day, not a Monday peak or a weekend

@@ -2,7 +2,8 @@
 
 The figures come from the wallboard's own state (:class:`hotline_cti.wallboard.live.LiveState`: waiting
 callers, agents, answered and abandoned calls) fed by an AMI client of the demo's, on the simulated clock
-(each event's ``Timestamp``). Rendering is pure: lines of text in, the terminal code in :class:`Screen`.
+(each event's ``Timestamp``): its events go to the link's record builder (the calls) and to the state
+(queues and agents), as in the events service. Rendering is pure: lines of text in, the terminal code in :class:`Screen`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.fanout import RecordFanout
 from hotline_cti.text_output import table
 from hotline_cti.wallboard.live import LiveState
 
@@ -22,7 +25,9 @@ class LiveView:
     """Counts the calls begun and keeps the wallboard state of the run; :meth:`lines` draws it."""
 
     def __init__(self, routing: RoutingTable, expected_calls: int) -> None:
-        self.state = LiveState(routing)
+        self.records = RecordFanout(RecordBuilder(routing.region))
+        self.state = LiveState(routing, records=self.records)
+        self.records.add_listener(self.state.take)
         self.expected_calls = expected_calls
         self.calls = 0  # caller legs begun (Newchannel with Uniqueid == Linkedid)
         self.events = 0
@@ -39,7 +44,9 @@ class LiveView:
             pass
         if event.get("Event") == "Newchannel" and event.get("Uniqueid") == event.get("Linkedid"):
             self.calls += 1
-        self.state.apply(event, self.now or dt.datetime.now(dt.UTC))
+        now = self.now or dt.datetime.now(dt.UTC)
+        self.records.feed(event, now)
+        self.state.apply(event, now)
 
     def figures(self) -> dict[str, Any]:
         """The wallboard snapshot at the simulated time (queues, totals)."""

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from hotline_cti.core.naming import EXPERT_INFIX, queue_name
 from hotline_cti.dialplan.confparse import (
     ConfSyntaxError,
     Context,
@@ -161,8 +162,8 @@ def check_directory(directory: Path, prompts: set[str]) -> list[str]:
             if sound and sound.split("/")[-1] not in prompts:
                 problems.append(f"queues.conf [{s.name}]: {key}={sound} is not in the prompt catalogue")
     problems += _check_rules(directory, qsections)
-    centres = {q.rsplit("-", 1)[0] for q in queues if "-expert-" not in q}
-    centres = {c for c in centres if f"{c}-general" in queues}
+    centres = {q.rsplit("-", 1)[0] for q in queues if EXPERT_INFIX not in q}
+    centres = {c for c in centres if queue_name(c, "general") in queues}
     problems += check_extensions(contexts, queues, prompts, centres)
     feats = {s.name: s for s in fsections}
     if "featuremap" not in feats or feats["featuremap"].get("atxfer") is None:

@@ -20,9 +20,10 @@ from hotline_cti.core.model import Action
 from hotline_cti.core.numbers import NumberError, dialled_forms, is_short_code, parse_dialled
 from hotline_cti.core.routing import EXPERT_DIGIT, MENU_QUEUES
 from hotline_cti.core.table import MAIN_NUMBER
-from hotline_cti.dialplan import names
+from hotline_cti.dialplan import names, recording
 from hotline_cti.dialplan.members import SKILLED_MAX_PENALTY
-from hotline_cti.dialplan.options import RenderOptions
+from hotline_cti.dialplan.options import SRV_SCHEME, RenderOptions
+from hotline_cti.dialplan.spy import spy_context
 from hotline_cti.dialplan.targets import transfer_targets
 
 
@@ -84,24 +85,51 @@ def inbound_numbers(cfg: MergerConfig) -> dict[str, str]:
 
 
 def _agi_url(controller: str, script: str) -> str:
+    if controller.startswith(SRV_SCHEME):  # res_agi resolves _agi._tcp.<domain> itself: pass it verbatim
+        return f"{controller}/{script}"
     return f"agi://{controller}/{script}"
 
 
 def _ask(ext: _Ext, opts: RenderOptions, script: str, args: str, on_decided: str) -> None:
-    """Try each controller in turn; jump to ``on_decided`` as soon as the sentinel is set."""
-    for controller in opts.controllers:
+    """Try each controller in turn; jump to ``on_decided`` as soon as the sentinel is set.
+
+    With ``agi_timeout`` each attempt runs under the channel's absolute timeout: a controller that
+    accepted but stays silent is cut there, Asterisk continues at the context's ``T`` extension
+    (``_stall_exit``), which resumes at this attempt's sentinel check (labelled ``<script><n>``).
+    """
+    for n, controller in enumerate(opts.controllers, 1):
         ext.add(f"Set({cv.DECIDED}=)")
+        if opts.agi_timeout is not None:
+            ext.add(f"Set({cv.AGI_RESUME}={v('CONTEXT')},{v('EXTEN')},{script}{n})")
+            ext.add(f"Set(TIMEOUT(absolute)={opts.agi_timeout:g})")
         ext.add(f"AGI({_agi_url(controller, script)}{',' + args if args else ''})")
+        if opts.agi_timeout is not None:
+            ext.add("Set(TIMEOUT(absolute)=0)", f"{script}{n}").add(f"Set({cv.AGI_RESUME}=)")
         ext.add(f"GotoIf({equals(cv.DECIDED, cv.DECIDED_VALUE)}?{on_decided})")
+
+
+def _stall_exit(opts: RenderOptions) -> list[_Ext]:
+    """The ``T`` extension of a context that asks controllers under ``agi_timeout`` (none without it).
+
+    Asterisk jumps here when the absolute timeout cut an AGI() (pbx.c clears the timeout first). An
+    absolute timeout of the site's own, outside an attempt, ends the call as it would without us.
+    """
+    if opts.agi_timeout is None:
+        return []
+    t = _Ext("T").add(f"NoOp(controller silent for {opts.agi_timeout:g} s: the next one, else the fallback)")
+    t.add(f'GotoIf($["{v(cv.AGI_RESUME)}" = ""]?over)').add(f"Goto({v(cv.AGI_RESUME)})")
+    return [t.add("Hangup()", "over")]
 
 
 def _agent_visible(ext: _Ext) -> None:
     """Inherit the tags to the agent's channels (``__``) and prefix the caller-id name."""
-    for name in (cv.ORIGIN, cv.EXPERT, cv.EXPERT_QUEUE, cv.CENTRE, cv.CALL_ID):
+    for name in (cv.ORIGIN, cv.EXPERT, cv.EXPERT_QUEUE, cv.CENTRE, cv.CALL_ID, cv.CALLER_TAG):
         ext.add(f"Set(__{name}={v(name)})")
     ext.add(f"GotoIf({equals(cv.TAGGED, '1')}?tagged)")  # a sub-centre's overflow queue: tagged already
     ext.add(f"ExecIf({is_set(cv.EXPERT)}?Set(CALLERID(name)=[E-{v(cv.EXPERT)}]{v('CALLERID(name)')}))")
     ext.add(f"ExecIf({is_set(cv.ORIGIN)}?Set(CALLERID(name)=[{v(cv.ORIGIN)}]{v('CALLERID(name)')}))")
+    # A repeat or nuisance caller's tag first, where a phone's narrow display still shows it.
+    ext.add(f"ExecIf({is_set(cv.CALLER_TAG)}?Set(CALLERID(name)=[{v(cv.CALLER_TAG)}]{v('CALLERID(name)')}))")
     ext.add(f"Set({cv.TAGGED}=1)").add("NoOp(tagged)", "tagged")
 
 
@@ -118,6 +146,7 @@ ROUTE_EVENT_FIELDS = (
     ("Centre", cv.CENTRE),
     ("City", cv.CITY),
     ("Expert", cv.EXPERT),
+    ("CallerTag", cv.CALLER_TAG),
 )
 
 
@@ -224,6 +253,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         " `hotline-cti dialplan render`. Do not edit: change the merger YAML and render again.\n"
         f"; FastAGI controllers (failover order): {', '.join(opts.controllers)}\n"
     ]
+    if opts.agi_timeout is not None:
+        parts[0] += f"; each controller may hold a call {opts.agi_timeout:g} s (TIMEOUT(absolute), then T)\n"
 
     # Emergency lines carry their own target in: with the controller down they still reach their seats.
     emergency = {t.code: t.dial for t in transfer_targets(cfg) if t.dial and t.label.startswith("emergency")}
@@ -261,6 +292,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         ext.add(route_event(), "decided")
         ext.add(f"Goto({names.CTX_DISPATCH},s,1)")
         route.append(ext)
+    route += _stall_exit(opts)
     parts.append(_context(names.CTX_ROUTE, "ask the controller; no sentinel = the general queue", route))
 
     disp = _Ext("s").add(f"GotoIf({equals(cv.MENU, '1')}?menu)")
@@ -288,7 +320,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         _context(
             names.CTX_DISPATCH,
             f"play the decision's prompts, dispatch on {cv.ACTION}; the 12345 menu first when {cv.MENU}=1",
-            [disp],
+            [disp, *_stall_exit(opts)],
         )
     )
 
@@ -297,6 +329,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     q.add(f"ExecIf({equals(cv.OVERFLOW_AFTER, '0')}?Set({cv.OVERFLOW_AFTER}=))")
     q.add("Set(QUEUE_PRIO=0)").add(f"ExecIf({is_set(cv.PRIORITY)}?Set(QUEUE_PRIO={v(cv.PRIORITY)}))")
     _agent_visible(q)
+    q.add(recording.gosub())
     q.add(SKILLED_ONLY)
     q.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP},,,{v(cv.OVERFLOW_AFTER)})")
     q.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
@@ -342,6 +375,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     f.add(f"NoOp(no decision from the controller: {v(cv.TARGET)})")
     f.add(route_event(Action=cv.FALLBACK_ACTION))
     _agent_visible(f)
+    f.add(recording.gosub())
     f.add(SKILLED_ONLY)
     f.add(f"Queue({v(cv.TARGET)},tc{MEMBER_AFTER}{AGENT_SETUP})")
     f.add(f"GotoIf({is_set('MEMBERINTERFACE')}?{names.CTX_SURVEY},s,1)")
@@ -366,6 +400,8 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
 
     # "__": the keys are pressed on the agent's PJSIP leg, two hops on (Local;1 -> Local;2 -> Dial in hotline-agents).
     setup = _Ext("s").add(f"Set(__DYNAMIC_FEATURES={names.FEATURE_GROUP})")
+    # Inherited down to the agent's phone leg (Local member -> Dial(PJSIP/...)): what a supervisor may spy on.
+    setup.add(f"Set(__{cv.AGENT_LEG}=1)")
     setup.add(f"Set(__TRANSFER_CONTEXT={names.CTX_XFER_OUT})").add("Return()")
     parts.append(
         _context(names.CTX_AGENT_SETUP, "agent leg before it rings: one-key transfers, atxfer context", [setup])
@@ -393,8 +429,9 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     xfers: list[_Ext] = []
     for t in targets:
         # The transfer target must not inherit the agents' transfer keys.
-        o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)")
+        o = _Ext(t.code).add(f"NoOp({t.label})").add("Set(__DYNAMIC_FEATURES=)").add(f"Set(__{cv.AGENT_LEG}=)")
         if t.queue is not None:
+            o.add(recording.gosub(f"-t{t.code}"))
             o.add(SKILLED_ONLY)
             o.add(f"Queue({t.queue},tc{MEMBER_AFTER}{AGENT_SETUP})")
         else:
@@ -415,7 +452,7 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
         t3.add(f'GotoIf($["{v("CHANNELREDIRECT_STATUS")}" != "SUCCESS"]?moved)')
         t3.add(
             f"Originate(Local/{t.code}@{names.CTX_XFER_OUT},exten,{names.CTX_CONF},s,1,{opts.dial_timeout * 2},"
-            f"v({cv.CALL_ID}={v(cv.CALL_ID)}))"
+            f"v({cv.CALL_ID}={v(cv.CALL_ID)}^{cv.CENTRE}={v(cv.CENTRE)}))"
         )
         t3.add(transfer_event(t.key, "threeway", "ORIGINATE_STATUS"))
         t3.add("Return()")
@@ -447,4 +484,6 @@ def render_extensions(cfg: MergerConfig, opts: RenderOptions) -> str:
     )
     ho.add(f"Goto({names.CTX_FALLBACK},s,1)")
     parts.append(_context(names.CTX_HANDOVER, "a call handed over to 12345 by an emergency line", [ho]))
+    parts.append(recording.record_context(cfg))
+    parts.append(spy_context())
     return "\n".join(parts)

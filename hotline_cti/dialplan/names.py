@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core import naming
+
+# Re-exported: the generators name queues through this module; the rule itself lives in the core.
+from hotline_cti.core.naming import expert_queue_name as expert_queue_name
+from hotline_cti.core.naming import queue_name as queue_name
 
 CTX_INBOUND = "hotline-inbound"  # every dialled form of 12345 and the legacy lines
 CTX_ROUTE = "hotline-route"  # asks the controller, then dispatches
@@ -27,19 +32,9 @@ FEATURE_GROUP = "hotline_xfer"
 SOUND = cv.SOUND_DIR
 
 
-def queue_name(centre: str, queue_id: str) -> str:
-    """Asterisk name of a 12345 queue at a centre (matches the routing core)."""
-    return f"{centre}-{queue_id}"
-
-
-def expert_queue_name(centre: str, group: str) -> str:
-    """Asterisk name of an expert-seat queue (matches Decision.expert_queue)."""
-    return f"{centre}-expert-{group}"
-
-
 def default_centre(cfg: MergerConfig) -> str:
-    """The region-level centre: the one without a city."""
-    return next(c.id for c in cfg.centres if c.city is None)
+    """The region-level centre of ``cfg`` (:func:`hotline_cti.core.naming.default_centre`)."""
+    return naming.default_centre(cfg.centres)
 
 
 def all_queue_names(cfg: MergerConfig) -> list[str]:

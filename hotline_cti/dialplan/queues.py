@@ -5,6 +5,7 @@ from __future__ import annotations
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.dialplan import names
 from hotline_cti.dialplan.members import SKILLED_MAX_PENALTY, WIDENED_MAX_PENALTY, rule_name, widened_queues
+from hotline_cti.dialplan.recording import expert_queue_records, monitor_lines, queue_records
 
 _MEMBER_TEMPLATE = (
     "; member => Local/<agent>@{ctx}/n,0,<agent name>,PJSIP/<agent>"
@@ -12,7 +13,9 @@ _MEMBER_TEMPLATE = (
 )
 
 
-def _queue(name: str, title: str, strategy: str, timeout: int, wrapup: int, announce: str | None) -> list[str]:
+def _queue(
+    name: str, title: str, strategy: str, timeout: int, wrapup: int, announce: str | None, extra: list[str]
+) -> list[str]:
     lines = [
         f"[{name}]",
         f"; {title}",
@@ -32,6 +35,7 @@ def _queue(name: str, title: str, strategy: str, timeout: int, wrapup: int, anno
     ]
     if announce:
         lines.append(f"announce={names.SOUND}/{announce}")
+    lines += extra
     lines.append(_MEMBER_TEMPLATE.format(ctx=names.CTX_AGENTS))
     return lines
 
@@ -50,10 +54,16 @@ def render_queues(cfg: MergerConfig) -> str:
     for centre in cfg.centres:
         for q in cfg.queues:
             name = names.queue_name(centre.id, q.id)
-            blocks[name] = _queue(name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce)
+            record = monitor_lines(cfg, queue_records(cfg, q.id))
+            blocks[name] = _queue(
+                name, f"{centre.name} {q.name}", q.strategy, q.ring_timeout, q.wrapup, q.announce, record
+            )
         for g in cfg.expert_groups:
             name = names.expert_queue_name(centre.id, g.id)
-            blocks[name] = _queue(name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, g.wrapup, None)
+            record = monitor_lines(cfg, expert_queue_records(cfg, g.id))
+            blocks[name] = _queue(
+                name, f"{centre.name} {g.name} (expert seats)", g.strategy, 20, g.wrapup, None, record
+            )
     for name, (_centre, after) in widened_queues(cfg).items():
         if name in blocks:  # before the member template comment
             blocks[name].insert(-1, f"defaultrule={rule_name(after)}")

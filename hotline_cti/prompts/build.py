@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotline_cti.prompts.catalogue import PROMPT_ID
+from hotline_cti.config.catalogue import PROMPT_ID
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

@@ -38,15 +38,17 @@ from hotline_cti.channel_vars import (
     EVENT_HANDOVER,
     EVENT_OVERFLOW,
     EVENT_RATING,
+    EVENT_RECORDING,
     EVENT_ROUTE,
     EVENT_TRANSFER,
     FALLBACK_ACTION,
 )
+from hotline_cti.core.model import TransferMode
 from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
 
 __all__ = ["Output", "RecordBuilder", "event_time", "outcome_of"]
 
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 Output = CallRecord | Event | TransferRecord
 CONFERENCE_PREFIX = "hotline-"  # hotline-threeway's ConfBridge: hotline-${HOTLINE_CALL_ID}
 HANDOVER_TARGET = "12345"  # what a hand-over lists in the call record's transfers
+_SAME_TIME = dt.timedelta(seconds=1)  # a CDR end this close to ours is the same (CDR times are whole seconds)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class _Call:
     conference_joins: set[str] = field(default_factory=set)  # three-way targets seen joining the conference
     consulting: str = ""  # one-key code of the last consultation (atxfer) or three-way target dialled
     consulting_channel: str = ""  # its channel (Local/<code>@hotline-onekey[-cmd]-...)
+    recordings: dict[str, str] = field(default_factory=dict)  # channel Uniqueid -> file named for it (not yet started)
 
 
 def outcome_of(call: _Call) -> Outcome:
@@ -210,6 +214,7 @@ class RecordBuilder:
             "attendedtransfer": self._on_attended_transfer,
             "confbridgejoin": self._on_conference_join,
             "bridgeleave": self._on_leg_end,
+            "mixmonitorstart": self._on_recording_start,
             "hangup": self._on_hangup,
             "cdr": self._on_cdr,
         }
@@ -317,6 +322,27 @@ class RecordBuilder:
         self._now = at
         return out
 
+    def ended_per_cdr(self, cdr: CallRecord) -> tuple[str, list[Output]]:
+        """Asterisk's CDR says this call ended (``cdr``: its record as the CDR gives it, records/cdr.py).
+
+        ``"open"``: the call is in progress here, so its Hangup was lost: finished at the CDR's end.
+        ``"corrected"``: finished here without a Hangup (at a resync or expiry, when we found out): its end
+        time (and talk) replaced by the CDR's, the record given again. ``"known"``: finished here, nothing to
+        do. ``"unknown"``: never seen on AMI; the caller stores ``cdr`` itself, unless already stored."""
+        assert cdr.ended is not None
+        call = self._calls.get(cdr.call_id)
+        if call is not None:
+            return "open", self._finish(call, cdr.ended, cause=None)
+        done = self._finished.get(cdr.call_id)
+        if done is None:
+            return "unknown", []
+        if done.hangup_cause is not None or done.ended is None or abs(done.ended - cdr.ended) < _SAME_TIME:
+            return "known", []
+        done.ended = cdr.ended
+        if cdr.talk is not None:
+            done.talk = cdr.talk
+        return "corrected", [dataclasses.replace(done, transfers=list(done.transfers))]
+
     # ------------------------------------------------------------- handlers
 
     def _on_newchannel(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
@@ -344,7 +370,7 @@ class RecordBuilder:
 
     def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         kind = _get(m, "UserEvent")
-        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER, EVENT_HANDOVER):
+        if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER, EVENT_HANDOVER, EVENT_RECORDING):
             return []
         call_id = _required(m, "CallId")
         # HOTLINE_CALL_ID is the Uniqueid of the leg that ran the routing: behind a Local channel that is
@@ -359,6 +385,9 @@ class RecordBuilder:
             call = self._adopt(call_id, at)
         call.seen = at
         rec = call.record
+        if kind == EVENT_RECORDING:
+            call.recordings[_required(m, "Leg")] = _required(m, "File")
+            return []
         if kind == EVENT_OVERFLOW:
             rec.overflowed = True
             rec.queue = _get(m, "To") or rec.queue
@@ -384,6 +413,7 @@ class RecordBuilder:
         rec.centre = _get(m, "Centre")
         rec.city = _get(m, "City")
         rec.expert = _get(m, "Expert")
+        rec.caller_tag = _get(m, "CallerTag") or rec.caller_tag  # a fallback's event has none: keep the first
         rec.fallback = rec.action == FALLBACK_ACTION
         return [self._event("routed", rec, at)]
 
@@ -488,6 +518,19 @@ class RecordBuilder:
             call.agent_legs.add(leg)
             self._link(leg, call)
         return [self._event("answered", rec, at)] if first else []
+
+    def _on_recording_start(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
+        """Asterisk began recording a channel (app_queue's MixMonitor once an agent answered): the file named
+        for that channel by HotlineRecording becomes the call's recording (the first one: a leg moved to a
+        target's queue records a second file, which the call record does not list)."""
+        call = self._call_of(m)
+        if call is None:
+            return []
+        path = call.recordings.pop(_required(m, "Uniqueid"), "")
+        if path and not call.record.recording_path:
+            call.record.recording_path = path
+            call.record.recording_file = path.rsplit("/", 1)[-1]
+        return []
 
     def _on_agent_complete(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         # The caller hung up first (Reason: caller): Asterisk sends AgentComplete without the caller's
@@ -727,6 +770,7 @@ def _call_to_dict(call: _Call) -> dict[str, Any]:
         "legs": sorted(call.legs),
         "dial_status": call.dial_status,
         "transfer_dial_due": call.transfer_dial_due,
+        "recordings": dict(call.recordings),
     }
 
 
@@ -745,6 +789,7 @@ def _call_from_dict(data: Mapping[str, Any]) -> _Call:
         legs=set(data.get("legs", ())),
         dial_status=str(data.get("dial_status", "")),
         transfer_dial_due=bool(data.get("transfer_dial_due", False)),
+        recordings={str(k): str(v) for k, v in dict(data.get("recordings") or {}).items()},
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 
@@ -29,15 +30,6 @@ class Outcome(StrEnum):
     EMERGENCY = "emergency"  # put straight through to an emergency line's own seats
     FAILED = "failed"  # ended without reaching anyone for another reason (congestion, no members)
     ACTIVE = "active"  # not finished yet (only in live views, never stored as final)
-
-
-class TransferMode(StrEnum):
-    """One-key transfer modes (话务转接)."""
-
-    BLIND = "blind"
-    ATTENDED = "attended"
-    THREEWAY = "threeway"
-    HANDOVER = "handover"  # 110 hands a non-police call into 12345
 
 
 @dataclass(slots=True)
@@ -93,6 +85,7 @@ class CallRecord:
     city: str = ""
     queue: str = ""  # the queue actually joined last ('' when none)
     expert: str = ""  # expert seat group id
+    caller_tag: str = ""  # repeat / nuisance caller tag the agent saw ('重复', a rule's tag; docs/callers.md)
     fallback: bool = False  # the controller gave no decision; the dialplan queued it on its own
     overflowed: bool = False  # left its first queue for the overflow queue
     wait: float | None = None  # seconds from joining the queue to answer or abandon
@@ -102,6 +95,8 @@ class CallRecord:
     rating: int | None = None  # 1 满意 / 2 基本满意 / 3 不满意
     outcome: Outcome = Outcome.ACTIVE
     hangup_cause: int | None = None
+    recording_file: str = ""  # the recording's file name (<call id>-<epoch>.wav), '' when not recorded
+    recording_path: str = ""  # its full path, as Asterisk wrote it (under the config's recording.dir)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the key names are the public interface of call events and reports."""

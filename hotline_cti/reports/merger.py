@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from hotline_cti.config.compile import transition_window
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.model import Mode
 from hotline_cti.core.numbers import NumberError, line_label, parse_dialled
 from hotline_cti.core.prompts import line_prompt_ids
-from hotline_cti.core.table import transition_window
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.reports.sections import Column, Percent, Section
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -20,29 +21,37 @@ from collections.abc import Sequence
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings, backoff_delays
+from hotline_cti.adapters.ami.spy import SpyExecutor
 from hotline_cti.adapters.ami.transfer import TransferExecutor
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
-from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.commands import CallerLists, CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.callers.hashing import NumberKeyError, number_key
+from hotline_cti.callers.manage import ListChange, ListChangeResult, apply_change
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.table import RoutingTable
-from hotline_cti.core.transfer import TransferPolicy, build_policy
+from hotline_cti.core.transfer import TransferPolicy
+from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve import options
 from hotline_cti.serve.agent_service import AgentService
+from hotline_cti.serve.cdr_follow import CdrFollower
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.launch import stop_startup_beats
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.lease import Lease
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import UsersFileError
+from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
+from hotline_cti.wallboard.supervision import Listening
 
 log = logging.getLogger("hotline_cti.serve.events")
 
@@ -164,6 +173,19 @@ async def _wait_for_lease(guard: DatabaseGuard, stop: asyncio.Event) -> bool:
     return True
 
 
+def list_changer(store: Store) -> CallerLists | None:
+    """The MQTT ``callers`` command's action: change a managed caller list (None without HOTLINE_NUMBER_KEY)."""
+    try:
+        key = number_key()
+    except NumberKeyError:
+        return None
+
+    async def change(request: ListChange) -> ListChangeResult:
+        return await apply_change(store, key, request, dt.datetime.now(dt.UTC))
+
+    return change
+
+
 async def _seed_when_ready(wallboard: WallboardRunner, store: Store, guard: DatabaseGuard) -> None:
     """Seed the wall's week from the database once it is usable (a start during an outage shows live calls only)."""
     while not guard.migrated:
@@ -185,6 +207,7 @@ async def run_events(
     heartbeat = Heartbeat.from_env()
     if heartbeat is not None:
         heartbeat.start()
+    stop_startup_beats()  # the loop beats now: a stall must fall silent
     # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:
@@ -196,6 +219,8 @@ async def run_events(
     if spool is None:
         await store.close()
         return 0
+    if args.cdr_csv is not None and args.ami is not None:
+        CdrFollower.anchor(args.cdr_csv, spool)
     node = args.node_id or socket.gethostname()
     # The spool file is in the holder id: a restart of this service on this host (same spool, so never two at
     # once: the spool is locked) takes its lease back at once instead of waiting for it to expire.
@@ -220,6 +245,7 @@ async def run_events(
     executor: TransferExecutor | None = None
     pipeline: RecordPipeline | None = None
     agents: AgentService | None = None
+    follower: CdrFollower | None = None
     if ami is not None:
         client = AmiClient(ami)
         executor = TransferExecutor(client, PolicySource(holder), writer)
@@ -228,11 +254,15 @@ async def run_events(
         await pipeline.start()
         agents = AgentService(client, holder, writer)  # its resync compares QueueStatus with the state log
         await agents.load(store)
+        if args.cdr_csv is not None:
+            follower = CdrFollower(args.cdr_csv, pipeline, spool, callers=callers)
+            await follower.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
     if args.mqtt is not None:
         mqtt = MqttSettings.from_env(*args.mqtt)
         publisher = OutboxPublisher(GuardedOutbox(store, guard), mqtt)
+        writer.on_outbox_commit(publisher.notify)  # told about committed rows; its poll is only a safety net
         commands = CommandSettings.from_env()  # checked by serve before start; warns about a missing or unused token
         transfer = executor.execute if executor else None
         handler = CommandHandler(
@@ -242,6 +272,7 @@ async def run_events(
             audit=writer,
             replies=store,
             agents=agents.run if agents else None,
+            callers=list_changer(store),
         )
         listener = CommandListener(mqtt, handler)
         await publisher.start()
@@ -251,18 +282,25 @@ async def run_events(
     seeding: asyncio.Task[None] | None = None
     if args.wallboard is not None:
         try:  # subscribed before the AMI login, so the first resync reaches it too
+            model = load_config(holder.path).model
             wallboard = await start_wallboard(
                 holder.table,
                 host=args.wallboard[0],
                 port=args.wallboard[1],
                 ami=client,
+                records=pipeline.records if pipeline is not None else None,  # one builder per AMI link
                 store=None,
                 audit=writer,
                 status_file=args.status_file,
                 agents=agents.run if agents else None,
+                # the recordings dir and supervisors' phones as the config named them at start (restart to change)
+                recordings=RecordingLibrary.of(model, store),
+                listening=None
+                if client is None
+                else Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones),
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
-        except (UsersFileError, ValueError, OSError) as exc:
+        except (UsersFileError, ValueError, OSError, ConfigError) as exc:
             log.error("wallboard not started: %s", exc)
     if client is not None:
         connecting = asyncio.create_task(_keep_connecting(client), name="ami-connect")
@@ -291,6 +329,8 @@ async def run_events(
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
+    if follower is not None:
+        await follower.stop()
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
     if agents is not None:

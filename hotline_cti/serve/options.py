@@ -110,6 +110,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="bound of the spool (e.g. 512M); past it new rows are dropped with an error; default 256M",
     )
     p.add_argument(
+        "--cdr-csv",
+        type=Path,
+        metavar="PATH",
+        help="Asterisk's CDR file (cdr_custom, docs/reliability.md): calls AMI never showed are recorded from it",
+    )
+    p.add_argument(
         "--link-id",
         metavar="ID",
         help="the Asterisk link this events service writes for (one writer per link); default the --ami HOST:PORT",
@@ -169,6 +175,8 @@ def to_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--database", args.database]
     argv += ["--spool-dir", str(args.spool_dir), "--spool-max-bytes", str(args.spool_max_bytes)]
     argv += ["--lease-seconds", repr(args.lease_seconds)]
+    if args.cdr_csv is not None:
+        argv += ["--cdr-csv", str(args.cdr_csv)]
     for flag, value in (("--link-id", args.link_id), ("--node-id", args.node_id)):
         if value:
             argv += [flag, value]

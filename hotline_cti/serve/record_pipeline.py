@@ -1,7 +1,8 @@
-"""AMI events -> RecordBuilder -> BatchWriter: the adapter around the pure builder.
+"""AMI events -> RecordBuilder -> BatchWriter and the listeners: the adapter around the pure builder.
 
-Every AMI event goes through the builder as it arrives (the builder is
-fast and pure); what it finishes is handed to the writer, which never blocks.
+One pipeline per AMI link. Every AMI event goes through its builder as it arrives (the builder is
+fast and pure); what it finishes is handed to the writer, which never blocks, then to the
+listeners of :attr:`RecordPipeline.records` (the wallboard), which also read its calls in progress.
 After every (re)connection the client's resync hook re-reads the live
 channels with CoreShowChannels, so calls that ended while the connection was
 down are finished and calls that began meanwhile are adopted. A timer
@@ -29,6 +30,7 @@ from hotline_cti.adapters.ami.client import AmiClient, AmiError
 from hotline_cti.adapters.ami.protocol import Message, mask_numbers
 from hotline_cti.events import Event
 from hotline_cti.records.builder import Output, RecordBuilder, event_time
+from hotline_cti.records.fanout import RecordFanout
 from hotline_cti.records.model import CallRecord
 from hotline_cti.storage.spool import Spool
 from hotline_cti.storage.writer import BatchWriter
@@ -43,7 +45,8 @@ def _utc_now() -> dt.datetime:
 
 
 class RecordPipeline:
-    """Feeds every event of ``client`` to ``builder`` and submits finished records and events to ``writer``.
+    """Feeds every event of ``client`` to ``builder`` and submits finished records and events to ``writer``
+    (None: nothing is stored, e.g. a wallboard running alone), then to the listeners of :attr:`records`.
 
     Subscribes and registers the resync hook when built; ``start()`` runs the
     expiry timer, ``stop()`` stops it and unsubscribes. The writer's own
@@ -54,7 +57,7 @@ class RecordPipeline:
         self,
         client: AmiClient,
         builder: RecordBuilder,
-        writer: BatchWriter,
+        writer: BatchWriter | None,
         *,
         clock: Callable[[], dt.datetime] = _utc_now,
         expire_every: float = 60.0,
@@ -64,6 +67,7 @@ class RecordPipeline:
     ) -> None:
         self.client = client
         self.builder = builder
+        self.records = RecordFanout(builder)  # the wallboard listens here: one builder per link
         self.writer = writer
         self.clock = clock
         self.expire_every = expire_every
@@ -161,19 +165,27 @@ class RecordPipeline:
             # (a restart loop) must not take the calls it adopted with it.
             self._save_checkpoint()
 
+    def submit(self, outputs: Sequence[Output]) -> None:
+        """Hand what the builder finished outside an AMI event (the CDR follower's) to the writer, as events do."""
+        self._submit(outputs)
+
     def _submit(self, outputs: Sequence[Output]) -> None:
         if not outputs:
             return
         if self.checkpoint is None:
             self._submit_each(outputs)
-            return
-        # A finished call's record and event are spooled, and the call leaves the checkpoint, in one transaction:
-        # killed before it, the next run finishes the call from the checkpoint; after it, the spool has it.
-        with self.checkpoint.atomic():
-            self._submit_each(outputs)
-            self.checkpoint.forget_open(item.call_id for item in outputs if isinstance(item, CallRecord))
+        else:
+            # A finished call's record and event are spooled, and the call leaves the checkpoint, in one
+            # transaction: killed before it, the next run finishes the call from the checkpoint; after it, the
+            # spool has it.
+            with self.checkpoint.atomic():
+                self._submit_each(outputs)
+                self.checkpoint.forget_open(item.call_id for item in outputs if isinstance(item, CallRecord))
+        self.records.publish(outputs)  # stored (or spooled) first: the wall never shows what was not kept
 
     def _submit_each(self, outputs: Sequence[Output]) -> None:
+        if self.writer is None:
+            return
         for item in outputs:
             if isinstance(item, CallRecord):
                 self.writer.submit_call(item)

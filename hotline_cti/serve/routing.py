@@ -1,7 +1,9 @@
-"""The routing service: FastAGI ``route`` and ``ivr`` sessions, the call path. No database.
+"""The routing service: FastAGI ``route`` and ``ivr`` sessions, the call path. No database on the call path.
 
 Run by the supervisor as ``python -m hotline_cti.serve.routing <serve options>``. It needs only
-the merger file: with the database or the broker down, calls are still decided.
+the merger file: with the database or the broker down, calls are still decided. With
+``HOTLINE_NUMBER_KEY`` set it screens repeat and nuisance callers (docs/callers.md): the managed lists
+are read from the database in the background every few seconds, never while a call waits.
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.callers.hashing import ENV_NUMBER_KEY, NumberKeyError, number_key
+from hotline_cti.callers.lists import ListRefresher, refresh_seconds
+from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.launch import stop_startup_beats
+from hotline_cti.storage.store import ENV_DATABASE_URL
 
 log = logging.getLogger("hotline_cti.serve.routing")
 
@@ -29,15 +37,26 @@ class RoutingService:
     def __init__(self, args: argparse.Namespace, holder: ConfigHolder) -> None:
         self.args = args
         self.holder = holder
+        self.screen = caller_screen(holder)
         self.server = FastAgiServer(
             holder,
             allow=args.allow or ("127.0.0.0/8", "::1/128"),
             limits=Limits(command=args.command_timeout, session=args.session_deadline),
             clock=options.clock(args),
+            screen=self.screen,
         )
         self.heartbeat = Heartbeat.from_env()
+        self.lists: ListRefresher | None = None
+        url = args.database or os.environ.get(ENV_DATABASE_URL)
+        if self.screen is not None and url:
+            self.lists = ListRefresher(url, self.screen, refresh_seconds())
 
     async def run(self) -> int:
+        if self.heartbeat is not None:
+            self.heartbeat.start()  # first: the supervisor hears the child while the lists are read
+        stop_startup_beats()  # the loop beats now: a stall must fall silent
+        if self.lists is not None:
+            await self.lists.start()  # before listening: the first calls are screened with the lists
         host, port = self.args.listen
         bound = await self.server.start(host, port)
         log.info(
@@ -45,8 +64,6 @@ class RoutingService:
         )
         if self.args.clock_start is not None:
             log.warning("routing as if it were %s (--clock-start): for tests and drills only", self.args.clock_start)
-        if self.heartbeat is not None:
-            self.heartbeat.start()
         stop = stop_on_signals()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.holder.reload)
         while not stop.is_set():
@@ -54,10 +71,23 @@ class RoutingService:
                 await asyncio.wait_for(stop.wait(), 1.0)
             self.holder.reload_if_changed()  # a file change is picked up within a second
         await self.server.close()
+        if self.lists is not None:
+            await self.lists.stop()
         if self.heartbeat is not None:
             self.heartbeat.stop()
         log.info("routing stopped; %d sessions served", self.server.served)
         return 0
+
+
+def caller_screen(holder: ConfigHolder) -> CallerScreen | None:
+    """The caller screen when ``HOTLINE_NUMBER_KEY`` is set; None (decisions as they are) otherwise."""
+    try:
+        key = number_key()
+    except NumberKeyError as exc:
+        if os.environ.get(ENV_NUMBER_KEY) or holder.table.callers is not None:
+            log.error("%s: repeat and nuisance caller rules are not applied", exc)
+        return None
+    return CallerScreen(key)
 
 
 def main(argv: list[str] | None = None) -> int:

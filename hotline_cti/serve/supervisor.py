@@ -28,9 +28,14 @@ from hotline_cti.health import write_status
 from hotline_cti.serve import options
 from hotline_cti.serve.heartbeat import ENV_FD, ENV_SUPERVISOR
 
+LOOP_BEAT = b"."  # what heartbeat.Heartbeat writes; launch.STARTUP_BEAT is another byte
+
 log = logging.getLogger("hotline_cti.serve")
 
-STARTUP_GRACE = 60.0  # seconds a child may take to load its config before its first beat
+STARTUP_GRACE = 60.0  # seconds a child may take to load its config before its event loop's first beat
+# Before that first beat the child's start-up thread (launch.py) writes a sign of life every 0.1 s: one silent
+# this long is stopped (SIGSTOP) or frozen, and is replaced now rather than at the end of its STARTUP_GRACE.
+STARTUP_SILENCE = 3.0
 EVENTS_STALL_LIMIT = 30.0  # the events service runs at idle priority: a busy host may starve it for a while
 STOP_SECONDS = 15.0  # SIGTERM to SIGKILL at shutdown (the events service drains its writers)
 BACKOFF_FIRST, BACKOFF_MAX, HEALTHY_AFTER = 0.2, 10.0, 60.0
@@ -47,7 +52,8 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     beat_fd: int = -1
     started: float = 0.0
-    last_beat: float | None = None
+    last_beat: float | None = None  # the event loop's last beat (None: still starting)
+    last_sign: float | None = None  # the last byte of any kind, start-up signs of life included
     restarts: int = 0
     stalls: int = 0
     backoff: float = BACKOFF_FIRST
@@ -85,7 +91,9 @@ class Supervisor:
         env = {**os.environ, ENV_FD: str(write_fd), ENV_SUPERVISOR: str(os.getpid())}
         try:
             child.process = subprocess.Popen(
-                [sys.executable, "-m", child.module, *child.argv], env=env, pass_fds=(write_fd,)
+                [sys.executable, "-m", "hotline_cti.serve.launch", child.module, *child.argv],
+                env=env,
+                pass_fds=(write_fd,),
             )
         except OSError as exc:
             os.close(read_fd)
@@ -98,7 +106,7 @@ class Supervisor:
         os.set_blocking(read_fd, False)
         child.beat_fd = read_fd
         child.started = time.monotonic()
-        child.last_beat = None
+        child.last_beat = child.last_sign = None
         self.selector.register(read_fd, selectors.EVENT_READ, child)
         log.info("%s service started, pid %d", child.name, child.process.pid)
 
@@ -128,7 +136,9 @@ class Supervisor:
             except BlockingIOError:
                 continue
             if data:
-                child.last_beat = time.monotonic()
+                child.last_sign = time.monotonic()
+                if LOOP_BEAT in data:
+                    child.last_beat = child.last_sign
 
     def _check(self) -> None:
         now = time.monotonic()
@@ -140,8 +150,12 @@ class Supervisor:
             if child.process.poll() is not None:
                 self._reap(child, "exited")
                 continue
-            since = now - (child.last_beat if child.last_beat is not None else child.started)
-            limit = child.stall_limit if child.last_beat is not None else STARTUP_GRACE
+            if child.last_beat is not None:
+                since, limit = now - child.last_beat, child.stall_limit
+            elif now - child.started > STARTUP_GRACE:
+                since, limit = now - child.started, STARTUP_GRACE
+            else:
+                since, limit = now - (child.last_sign or child.started), STARTUP_SILENCE
             if since > limit:
                 child.stalls += 1
                 log.error("%s service pid %d stalled %.1f s: killed", child.name, child.process.pid, since)

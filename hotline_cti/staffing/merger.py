@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotline_cti.config.errors import ConfigError, Problem
-from hotline_cti.config.schema import Hotline, MergerConfig, Seats
+from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.config.yamlsource import key_place_of
-from hotline_cti.core.model import Mode
+from hotline_cti.core.model import Mode, Seats
 from hotline_cti.staffing.seats import SeatNeed, seats_needed
 from hotline_cti.staffing.traffic import GroupLoad, TrafficFile, pool, resolve
 

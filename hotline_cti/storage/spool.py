@@ -81,6 +81,8 @@ class Spool:
             # The record builder's calls in progress (serve/record_pipeline.py checkpoints them): a restarted events
             # service takes them back, so a call that ends while it restarts is still finished and recorded.
             self._db.execute("CREATE TABLE IF NOT EXISTS open_calls (call_id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            # Small named positions kept with the rows they cover (the CDR file's offset read: serve/cdr_follow.py).
+            self._db.execute("CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self.recount()
         except BaseException:
             self._unlock()
@@ -139,6 +141,15 @@ class Spool:
     def load_open(self) -> list[str]:
         """The checkpointed calls in progress (JSON bodies)."""
         return [str(b) for (b,) in self._db.execute("SELECT body FROM open_calls")]
+
+    def mark(self, name: str) -> str | None:
+        """A named position saved with :meth:`set_mark`; None before the first."""
+        row = self._db.execute("SELECT value FROM marks WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_mark(self, name: str, value: str) -> None:
+        """Save a named position (inside :meth:`atomic`, with the rows it accounts for)."""
+        self._db.execute("INSERT OR REPLACE INTO marks (name, value) VALUES (?, ?)", (name, value))
 
     def forget_open(self, call_ids: Iterable[str]) -> None:
         """Drop finished calls from the checkpoint."""

@@ -14,22 +14,30 @@ import json
 import uuid
 from typing import Any
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentStateChange
-from hotline_cti.records.model import CallRecord, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, TransferRecord
+from hotline_cti.records.spy import SpyRecord
 
 __all__ = [
     "OutboxRow",
     "Rating",
+    "Recovered",
     "decode_call",
     "decode_event",
     "decode_rating",
+    "decode_recovered",
+    "decode_spy",
     "decode_transfer",
     "encode_call",
     "encode_event",
     "encode_rating",
+    "encode_recovered",
+    "encode_spy",
     "encode_transfer",
+    "event_id",
 ]
 
 Rating = tuple[str, int, dt.datetime]
@@ -72,6 +80,14 @@ def decode_transfer(body: str) -> TransferRecord:
     return TransferRecord(**data)
 
 
+def encode_spy(spy: SpyRecord) -> str:
+    return _dumps(spy.to_dict())
+
+
+def decode_spy(body: str) -> SpyRecord:
+    return SpyRecord.from_dict(json.loads(body))
+
+
 def encode_action(action: ActionRecord) -> str:
     data = dataclasses.asdict(action)
     data["at"] = action.at.isoformat()
@@ -84,8 +100,21 @@ def decode_action(body: str) -> ActionRecord:
     return ActionRecord(**data)
 
 
+_ENDED = uuid.UUID("6f1c0a52-0d8e-4c4b-9a51-3c2b1e0f7a10")  # namespace of calls/ended event ids
+
+
+def event_id(event: Event) -> str:
+    """A new id, except for ``calls/ended``: one per call, derived from region and call id, so however many
+    sources finish a call (its Hangup on AMI, a restarted service's resync, Asterisk's CDR read after an
+    outage) the outbox holds its end once."""
+    call_id = event.data.get("call_id") if event.type == "calls/ended" else None
+    if isinstance(call_id, str) and call_id:
+        return uuid.uuid5(_ENDED, f"{event.region}/{call_id}").hex
+    return uuid.uuid4().hex
+
+
 def encode_event(event: Event) -> str:
-    return _dumps([uuid.uuid4().hex, event.topic, event.to_json()])
+    return _dumps([event_id(event), event.topic, event.to_json()])
 
 
 def decode_event(body: str) -> OutboxRow:
@@ -99,3 +128,17 @@ def encode_agent_state(change: AgentStateChange) -> str:
 
 def decode_agent_state(body: str) -> AgentStateChange:
     return AgentStateChange.from_dict(json.loads(body))
+
+
+Recovered = tuple[CallRecord, OutboxRow]  # a call known only from Asterisk's CDR, and its calls/ended event
+
+
+def encode_recovered(item: tuple[CallRecord, Event]) -> str:
+    record, event = item
+    return _dumps({"record": record.to_dict(), "event": [event_id(event), event.topic, event.to_json()]})
+
+
+def decode_recovered(body: str) -> Recovered:
+    data = json.loads(body)
+    event_id_, topic, payload = data["event"]
+    return CallRecord.from_dict(data["record"]), (str(event_id_), str(topic), str(payload))

@@ -26,12 +26,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentState, AgentStateChange
-from hotline_cti.records.model import CallRecord, Outcome, TransferMode, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
+from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import migrate
-from hotline_cti.storage.tables import actions, agent_states, calls, command_replies, outbox, ratings, transfers
+from hotline_cti.storage.tables import (
+    actions,
+    agent_states,
+    caller_lists,
+    calls,
+    command_replies,
+    outbox,
+    ratings,
+    spies,
+    transfers,
+)
 
 __all__ = ["DEFAULT_URL", "ENV_DATABASE_URL", "Store", "resolve_url"]
 
@@ -215,6 +227,43 @@ class Store:
         async with self._writing() as conn:
             await conn.execute(stmt, [_call_row(r) for r in latest.values()])
 
+    async def add_recovered_calls(self, items: Sequence[tuple[CallRecord, tuple[str, str, str]]]) -> None:
+        """Store calls known only from Asterisk's CDR, each with its ``calls/ended`` outbox row, only where the
+        call is not stored yet: a record built from AMI events (richer: the route) is never replaced, and a call
+        stored already gets no second event. A stored call that was finished without its Hangup (no hang-up
+        cause: a resync finished it when it found it gone) takes the CDR's end time. Idempotent."""
+        if not items:
+            return
+        by_id = {record.call_id: (record, row) for record, row in items}
+        async with self._writing() as conn:
+            stored = set(
+                (await conn.execute(sa.select(calls.c.call_id).where(calls.c.call_id.in_(list(by_id))))).scalars()
+            )
+            known = [by_id[call_id][0] for call_id in stored]
+            if known:
+                correct = (
+                    sa.update(calls)
+                    .where(calls.c.call_id == sa.bindparam("b_call_id"), calls.c.hangup_cause.is_(None))
+                    .values(
+                        ended=sa.bindparam("b_ended"),
+                        talk=sa.func.coalesce(sa.bindparam("b_talk", type_=calls.c.talk.type), calls.c.talk),
+                    )
+                )
+                rows = [{"b_call_id": r.call_id, "b_ended": _utc_or_none(r.ended), "b_talk": r.talk} for r in known]
+                await conn.execute(correct, rows)
+            new = [item for call_id, item in by_id.items() if call_id not in stored]
+            if not new:
+                return
+            await conn.execute(
+                self._insert(calls).on_conflict_do_nothing(index_elements=[calls.c.call_id]),
+                [_call_row(record) for record, _ in new],
+            )
+            now = _now()
+            await conn.execute(
+                self._insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id]),
+                [{"event_id": i, "topic": t, "payload": p, "created": now} for _, (i, t, p) in new],
+            )
+
     async def add_ratings(self, items: Sequence[tuple[str, int, dt.datetime]]) -> None:
         """Record survey ratings ``(call_id, rating, at)``; a later rating of the same call replaces the earlier."""
         if not items:
@@ -243,6 +292,44 @@ class Store:
         stmt = stmt.on_conflict_do_update(index_elements=[transfers.c.transfer_id], set_=update)
         async with self._writing() as conn:
             await conn.execute(stmt, list(latest.values()))
+
+    async def add_spies(self, items: Sequence[SpyRecord]) -> None:
+        """Audit listen / whisper / barge requests; a known spy_id is updated (its end learnt later)."""
+        if not items:
+            return
+        latest: dict[str, dict[str, Any]] = {}
+        for spy in items:
+            row = spy.to_dict()
+            row["at"], row["started"], row["ended"] = _utc(spy.at), _utc_or_none(spy.started), _utc_or_none(spy.ended)
+            latest[spy.spy_id] = _clip(spies, row)
+        stmt = self._insert(spies)
+        update = {c.name: stmt.excluded[c.name] for c in spies.columns if c.name != "spy_id"}
+        stmt = stmt.on_conflict_do_update(index_elements=[spies.c.spy_id], set_=update)
+        async with self._writing() as conn:
+            await conn.execute(stmt, list(latest.values()))
+
+    async def spies_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[SpyRecord]:
+        """Listen / whisper / barge rows asked in ``[since, until)``, oldest first."""
+        query = sa.select(spies)
+        if since is not None:
+            query = query.where(spies.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(spies.c.at < _utc(until))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(spies.c.at, spies.c.spy_id))).mappings().all()
+        out = []
+        for m in rows:
+            values = dict(m)
+            values["at"], values["started"], values["ended"] = (
+                _utc(m["at"]),
+                _utc_or_none(m["started"]),
+                _utc_or_none(m["ended"]),
+            )
+            values["mode"] = SpyMode(m["mode"])
+            out.append(SpyRecord(**values))
+        return out
 
     async def add_actions(self, items: Sequence[ActionRecord]) -> None:
         """Audit supervisor actions and MQTT commands; a row with a known action_id is left as it is."""
@@ -385,6 +472,12 @@ class Store:
 
     # ------------------------------------------------------------------ reads
 
+    async def recording_path(self, call_id: str) -> str | None:
+        """The recording path stored with a call ('' when not recorded), None for an unknown call."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(calls.c.recording_path).where(calls.c.call_id == call_id))).first()
+        return None if row is None else str(row[0])
+
     async def calls_between(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
     ) -> list[CallRecord]:
@@ -452,6 +545,45 @@ class Store:
             )
             for m in rows
         ]
+
+    # ----------------------------------------------------------------- caller lists (hashes only)
+
+    async def add_listed(self, name: str, number_hash: str, at: dt.datetime, by: str, note: str = "") -> bool:
+        """Put a hashed number on list ``name``; False when it was there already (the row is left as it is)."""
+        row = _clip(
+            caller_lists, {"list": name, "number_hash": number_hash, "added_at": _utc(at), "added_by": by, "note": note}
+        )
+        stmt = self._insert(caller_lists).on_conflict_do_nothing(
+            index_elements=[caller_lists.c.list, caller_lists.c.number_hash]
+        )
+        async with self.engine.begin() as conn:  # not fenced: an operator's change, not a record
+            result = await conn.execute(stmt, [row])
+        return bool(result.rowcount)
+
+    async def remove_listed(self, name: str, number_hash: str) -> bool:
+        """Take a hashed number off list ``name``; False when it was not on it."""
+        stmt = sa.delete(caller_lists).where(caller_lists.c.list == name, caller_lists.c.number_hash == number_hash)
+        async with self.engine.begin() as conn:  # not fenced: an operator's change, not a record
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def caller_lists(self) -> dict[str, frozenset[str]]:
+        """Every list and its hashes (what the routing service screens callers with)."""
+        query = sa.select(caller_lists.c.list, caller_lists.c.number_hash)
+        out: dict[str, set[str]] = {}
+        async with self.engine.connect() as conn:
+            for name, number_hash in (await conn.execute(query)).all():
+                out.setdefault(name, set()).add(number_hash)
+        return {name: frozenset(hashes) for name, hashes in out.items()}
+
+    async def listed_rows(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The rows of list ``name`` (all lists when None), oldest first: list, number_hash, added_at, added_by, note."""
+        query = sa.select(caller_lists).order_by(caller_lists.c.list, caller_lists.c.added_at)
+        if name is not None:
+            query = query.where(caller_lists.c.list == name)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [{**row, "added_at": _utc(row["added_at"])} for row in rows]
 
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at."""

@@ -43,6 +43,7 @@ calls = sa.Table(
     sa.Column("city", sa.String(40), nullable=False, default=""),
     sa.Column("queue", sa.String(80), nullable=False, default="", index=True),
     sa.Column("expert", sa.String(40), nullable=False, default=""),
+    sa.Column("caller_tag", sa.String(20), nullable=False, default="", server_default=""),
     sa.Column("fallback", sa.Boolean, nullable=False, default=False),
     sa.Column("overflowed", sa.Boolean, nullable=False, default=False),
     sa.Column("wait", sa.Float),
@@ -52,6 +53,8 @@ calls = sa.Table(
     sa.Column("rating", sa.SmallInteger),
     sa.Column("outcome", sa.String(16), nullable=False, index=True),
     sa.Column("hangup_cause", sa.SmallInteger),
+    sa.Column("recording_file", sa.String(120), nullable=False, server_default="", default=""),
+    sa.Column("recording_path", sa.String(400), nullable=False, server_default="", default=""),
 )
 
 # Post-call ratings (满意/基本满意/不满意), written only through BatchWriter.submit_rating, which serve no longer
@@ -145,4 +148,35 @@ agent_states = sa.Table(
     sa.Column("reason", sa.String(80), nullable=False, default=""),
     sa.Column("penalty", sa.SmallInteger),
     sa.Column("source", sa.String(16), nullable=False),
+)
+
+# Supervisor listen / whisper / barge (ChanSpy), one row per request: who, which call and agent leg, and the
+# spy leg's own start and end (Asterisk's ChanSpyStart / ChanSpyStop), so "how long" is Asterisk's word.
+spies = sa.Table(
+    "spies",
+    metadata,
+    sa.Column("spy_id", sa.String(40), primary_key=True),
+    sa.Column("call_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("requested_by", sa.String(80), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(120), nullable=False),
+    sa.Column("supervisor_phone", sa.String(120), nullable=False, default=""),
+    sa.Column("started", UtcDateTime),
+    sa.Column("ended", UtcDateTime),
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(400), nullable=False, default=""),
+)
+
+# Managed caller lists (repeat and nuisance callers, docs/callers.md): numbers only as keyed hashes
+# (HMAC-SHA256 with HOTLINE_NUMBER_KEY), never the number. Changed from the CLI and MQTT, each change
+# audited in ``actions``; the routing service reads the hashes every few seconds.
+caller_lists = sa.Table(
+    "caller_lists",
+    metadata,
+    sa.Column("list", sa.String(40), primary_key=True),
+    sa.Column("number_hash", sa.String(64), primary_key=True),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.Column("added_by", sa.String(80), nullable=False, default=""),
+    sa.Column("note", sa.String(200), nullable=False, default=""),
 )

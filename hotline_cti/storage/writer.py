@@ -37,6 +37,7 @@ from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord, TransferRecord
+from hotline_cti.records.spy import SpyRecord
 from hotline_cti.storage import spooled
 from hotline_cti.storage.spool import Spool
 from hotline_cti.storage.store import Store
@@ -96,9 +97,13 @@ class BatchWriter:
         self._ratings = _Lane("ratings", spooled.encode_rating, spooled.decode_rating, store.add_ratings)
         self._transfers = _Lane("transfers", spooled.encode_transfer, spooled.decode_transfer, store.add_transfers)
         self._actions = _Lane("actions", spooled.encode_action, spooled.decode_action, store.add_actions)
+        self._spies = _Lane("spies", spooled.encode_spy, spooled.decode_spy, store.add_spies)
         self._events = _Lane("events", spooled.encode_event, spooled.decode_event, store.append_outbox)
         self._agent_states = _Lane(
             "agent_states", spooled.encode_agent_state, spooled.decode_agent_state, store.add_agent_states
+        )
+        self._recovered = _Lane(
+            "recovered", spooled.encode_recovered, spooled.decode_recovered, store.add_recovered_calls
         )
         # Written in this order each round: a call's row before the events that announce it.
         self._lanes: tuple[_Lane[Any], ...] = (
@@ -107,10 +112,13 @@ class BatchWriter:
             self._transfers,
             self._actions,
             self._agent_states,
+            self._spies,
             self._events,
+            self._recovered,
         )
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
+        self._outbox_listeners: list[Callable[[], object]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._down_since: float | None = None  # loop time of the first failed write of an outage
@@ -135,6 +143,11 @@ class BatchWriter:
         """True between a failed write and the next successful one."""
         return self._down_since is not None
 
+    def on_outbox_commit(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` each time outbox rows were committed (the MQTT publisher's ``notify``): the
+        publisher is told about new rows instead of polling for them."""
+        self._outbox_listeners.append(listener)
+
     def submit_call(self, record: CallRecord) -> bool:
         """Queue a call record (upserted by call_id). Returns False only when the bound dropped it."""
         return self._submit(self._calls, record)
@@ -147,6 +160,10 @@ class BatchWriter:
         """Queue a transfer audit row."""
         return self._submit(self._transfers, transfer)
 
+    def submit_spy(self, spy: SpyRecord) -> bool:
+        """Queue a listen / whisper / barge audit row (again under the same spy_id once it ended)."""
+        return self._submit(self._spies, spy)
+
     def submit_action(self, action: ActionRecord) -> bool:
         """Queue a supervisor-action or MQTT-command audit row."""
         return self._submit(self._actions, action)
@@ -154,6 +171,14 @@ class BatchWriter:
     def submit_agent_state(self, change: AgentStateChange) -> bool:
         """Queue an agent state change (log-in, log-out, pause, ready)."""
         return self._submit(self._agent_states, change)
+
+    def submit_recovered(self, record: CallRecord) -> bool:
+        """Queue a call known only from Asterisk's CDR: stored with its ``calls/ended`` event unless the call is
+        stored already (never replacing a record built from AMI)."""
+        return self._submit(
+            self._recovered,
+            (record, Event("calls/ended", record.region, record.ended or record.started, record.to_dict())),
+        )
 
     def submit_event(self, event: Event) -> bool:
         """Queue an event for the MQTT outbox (written in submission order)."""
@@ -283,6 +308,10 @@ class BatchWriter:
             if not batch:  # the counts drifted (a rolled-back append): trust the file
                 self.spool.recount()
                 continue
+            if lane is self._recovered:
+                batch = self._after_older_rows(batch)
+                if not batch:
+                    continue
             try:
                 await self._write_isolating(lane, batch)
             except Exception as exc:
@@ -304,6 +333,15 @@ class BatchWriter:
             self._overflowing = False
             log.warning("storage writer: below the bound again; %d rows were dropped in all", self.dropped)
         return True
+
+    def _after_older_rows(self, batch: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The part of a recovered-calls batch spooled after every row still waiting in the other lanes: a record of
+        the same call replayed from an earlier run's spool must land before the CDR's correction, not over it."""
+        older = []
+        for lane in self._lanes:
+            if lane is not self._recovered and self.spool.count(lane.name):
+                older += [row_id for row_id, _ in self.spool.head(lane.name, 1)]
+        return [row for row in batch if row[0] < min(older)] if older else batch
 
     async def _write_isolating(self, lane: _Lane[T], batch: list[tuple[int, str]]) -> None:
         """Write ``batch`` (the head of the lane) and delete from the spool what is done; halve a refused batch to
@@ -331,6 +369,12 @@ class BatchWriter:
             return
         self.spool.delete(lane.name, batch)
         lane.written += len(batch)
+        if lane is self._events:
+            for listener in self._outbox_listeners:
+                try:
+                    listener()
+                except Exception:  # a listener must not make committed rows look unwritten
+                    log.exception("storage writer: an outbox listener failed")
 
 
 def _short(exc: BaseException) -> str:

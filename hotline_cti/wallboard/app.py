@@ -8,6 +8,8 @@ Routes::
     POST /api/ack {"id"}                        supervisor (viewer -> 403)
     POST /api/thresholds {"answer_target", "wait_alert"}   supervisor
     POST /api/agent {"agent", "action", "reason"}           supervisor (log in / out, pause, unpause)
+    GET  /api/recordings/{call_id}              supervisor: the call's recording (audio, Range requests)
+    POST /api/spy {"target", "mode"}            supervisor: listen / whisper / barge from their own phone
     GET  /static/wallboard.css, /static/wallboard.js       anyone
 
 Supervisor POSTs must carry ``X-Requested-With: wallboard`` (a header a cross-site form cannot set),
@@ -23,22 +25,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
 from hotline_cti.config.schema import is_agent_id
+from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord, ActionSink
 from hotline_cti.records.actions import audit as audit_action
 from hotline_cti.records.agent_states import COMMANDS as AGENT_ACTIONS
+from hotline_cti.records.spy import SpyMode, SpyRequest
+from hotline_cti.storage.recordings import content_type as recording_type
 from hotline_cti.wallboard import assets
 from hotline_cti.wallboard.auth import Session, SessionSigner, User, UsersSource, check_password
 from hotline_cti.wallboard.hub import Hub
+from hotline_cti.wallboard.recordings import CALL_ID, NotServable, RecordingLibrary
 from hotline_cti.wallboard.sessions import SessionStore
+from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginThrottle
 
 COOKIE = "wallboard_session"
@@ -69,6 +78,10 @@ class AgentResult(Protocol):
 # Agent commands (issue 18): AgentControl.run(action, agent, reason) on serve's AMI client.
 AgentRunner = Callable[[str, str, str], Awaitable[AgentResult]]
 AGENTS_KEY: web.AppKey[AgentRunner] = web.AppKey("agents")
+
+RECORDINGS_KEY: web.AppKey[RecordingLibrary | None] = web.AppKey("recordings")
+LISTENING_KEY: web.AppKey[Listening | None] = web.AppKey("listening")
+SPY_STATUS = {"ok": 200, "refused": 409, "failed": 502, "unknown": 504}
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
@@ -351,6 +364,86 @@ async def agent(request: web.Request) -> web.Response:
     return web.json_response({"ok": outcome.result == "ok", **outcome.to_dict()}, status=status)
 
 
+class _OnlyThisFile(web.FileResponse):
+    """A FileResponse that never swaps in a pre-compressed ``<name>.gz`` / ``.br`` sibling: only the checked file
+    is served, whatever the request's Accept-Encoding."""
+
+    def _get_file_path_stat_encoding(self, accept_encoding: str) -> tuple[Path | None, os.stat_result, str | None]:
+        return super()._get_file_path_stat_encoding("")
+
+
+async def recording(request: web.Request) -> web.StreamResponse:
+    """GET /api/recordings/{call_id}: a supervisor plays a call's recording (audited).
+
+    No X-Requested-With here: an ``<audio>`` element cannot send it, and a GET changes nothing (the session
+    cookie is SameSite=Strict, so another site cannot make the browser send it). A player asks again for
+    later ranges: only the request for the start of the file (no Range, or one from byte 0) is audited.
+    """
+    session = current(request)
+    audit, call_id = request.app[AUDIT_KEY], request.match_info["call_id"]
+    detail = f"call {call_id[:64]}"
+    if not session.is_supervisor:
+        why = "supervisors only: viewers cannot play recordings"
+        audit(session.user, "recording:play", "refused", detail, why)
+        raise web.HTTPForbidden(text=why, content_type="text/plain")
+    library = request.app[RECORDINGS_KEY]
+    if library is None:
+        raise web.HTTPNotFound(text="recordings are not served here (no database)", content_type="text/plain")
+    if not CALL_ID.match(call_id):
+        audit(session.user, "recording:play", "refused", detail[:80], "not a call id")
+        raise web.HTTPBadRequest(text="not a call id", content_type="text/plain")
+    try:
+        path = await library.file_of(call_id)
+    except NotServable as exc:
+        audit(session.user, "recording:play", "refused", detail, str(exc))
+        raise web.HTTPNotFound(text=f"no recording to play: {exc}", content_type="text/plain") from None
+    first = request.http_range.start in (None, 0)
+    if first:
+        audit(session.user, "recording:play", "ok", f"{detail}: {path.name}")
+    return _OnlyThisFile(
+        path,
+        headers={
+            "Content-Type": recording_type(path),
+            "Content-Disposition": f'inline; filename="{path.name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def spy(request: web.Request) -> web.Response:
+    """POST /api/spy {"target": agent channel or call id, "mode": listen|whisper|barge} (supervisors, audited).
+
+    Asterisk calls the supervisor's own phone (``supervision.phones`` in the merger file); the answer comes
+    once the spy leg started (or was refused / failed). Its end is audited when it comes.
+    """
+    _require_supervisor(request, "spy")
+    body = await _json_body(request)
+    audit, who = request.app[AUDIT_KEY], current(request).user
+    target, mode = body.get("target"), body.get("mode", str(SpyMode.LISTEN))
+    asked = f"{str(mode)[:10]} {str(target)[:120]}"
+    listening = request.app[LISTENING_KEY]
+    why = ""
+    if listening is None:
+        why = "listening in is not available here (no AMI connection)"
+    elif not isinstance(target, str) or not target:
+        why = "'target' must name an agent's channel or a call id"
+    elif mode not in {str(m) for m in SpyMode}:
+        why = "'mode' must be listen, whisper or barge"
+    elif who not in listening.phones():
+        why = f"no phone for {who} in the merger file's supervision.phones"
+    if why or listening is None or not isinstance(target, str):
+        audit(who, "spy", "refused", asked, why)
+        raise web.HTTPBadRequest(text=why, content_type="text/plain")
+    record = await listening.runner.execute(
+        SpyRequest(target, SpyMode(str(mode)), listening.phones()[who], f"wallboard:{who}")
+    )
+    listening.runner.watch(record)
+    audit(who, "spy", record.result, f"{asked} (spy {record.spy_id})", record.reason)
+    data = record.to_dict()
+    data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
+    return web.json_response(data, status=SPY_STATUS.get(record.result, 502))
+
+
 async def css(request: web.Request) -> web.Response:
     """GET /static/wallboard.css."""
     return web.Response(text=assets.CSS, content_type="text/css", charset="utf-8")
@@ -371,11 +464,15 @@ def build_app(
     audit: ActionSink | None = None,
     sessions: SessionStore | None = None,
     agents: AgentRunner | None = None,
+    recordings: RecordingLibrary | None = None,
+    listening: Listening | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller runs it (and starts ``hub``).
 
     ``users``: a fixed mapping, or a :class:`UsersSource` that follows its file. ``throttle``: login limits
     (default :class:`LoginLimits` defaults). ``audit``: where login and supervisor-action rows go.
+    ``recordings``: the records table and recordings dir supervisors play recordings from (none: 404).
+    ``listening``: the spy executor and supervisors' phones for listen / whisper / barge (none: refused).
     """
     app = web.Application(middlewares=[auth_middleware])
     app[HUB_KEY] = hub
@@ -387,6 +484,8 @@ def build_app(
     app[AUDIT_KEY] = _Audit(audit, lambda: hub.state.table.region)
     if agents is not None:
         app[AGENTS_KEY] = agents
+    app[RECORDINGS_KEY] = recordings
+    app[LISTENING_KEY] = listening
     gate = app[GATE_KEY] = _HashGate()
 
     async def stop_pool(_app: web.Application) -> None:
@@ -403,6 +502,8 @@ def build_app(
     app.router.add_post("/api/ack", acknowledge)
     app.router.add_post("/api/thresholds", thresholds)
     app.router.add_post("/api/agent", agent)
+    app.router.add_get("/api/recordings/{call_id}", recording)
+    app.router.add_post("/api/spy", spy)
     app.router.add_get("/static/wallboard.css", css)
     app.router.add_get("/static/wallboard.js", js)
     return app

@@ -96,6 +96,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "answer_target": {"zh": "接通率目标 %", "en": "Answer-rate target %"},
     "wait_alert": {"zh": "等待告警（秒）", "en": "Wait alert (s)"},
     "save": {"zh": "保存", "en": "Save"},
+    "supervise": {"zh": "监听与录音", "en": "Listen in and recordings"},
+    "spy_target": {"zh": "坐席通道或呼叫编号", "en": "Agent channel or call id"},
+    "listen": {"zh": "监听", "en": "Listen"},
+    "whisper": {"zh": "耳语", "en": "Whisper"},
+    "barge": {"zh": "强插", "en": "Barge"},
+    "play_recording": {"zh": "播放录音", "en": "Play recording"},
+    "no_recording": {"zh": "无可播放的录音", "en": "No recording to play"},
     "readonly": {
         "zh": "只读：值班长可确认告警、修改阈值",
         "en": "Read-only: supervisors acknowledge alerts and set thresholds",
@@ -108,6 +115,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "old_share": {"zh": "仍拨原号码占比", "en": "Still on old number"},
     "window_end": {"zh": "过渡期截止", "en": "Window ends"},
     "days_left": {"zh": "剩余天数", "en": "Days left"},
+    "calendar": {"zh": "节假日", "en": "Holidays"},
     "mode_merge": {"zh": "整体并入", "en": "merged"},
     "mode_parallel": {"zh": "双号并行", "en": "parallel"},
     "phase_before": {"zh": "未切换", "en": "before cut-over"},
@@ -237,6 +245,20 @@ def wall_page(user: str, role: str) -> str:
         if supervisor
         else ""
     )
+    # Supervisors only: listen / whisper / barge from their own phone, and play a call's recording.
+    buttons = "".join(
+        f'<button type="submit" name="mode" value="{m}" id="spy-{m}" data-i18n="{m}">{escape(t(m))}</button> '
+        for m in ("listen", "whisper", "barge")
+    )
+    supervise = (
+        f'<section><form id="spy-form">{_i18n("supervise", "h2")}'
+        f'<label>{_i18n("spy_target")} <input id="spy-target" maxlength="120" autocomplete="off"></label> '
+        f"{buttons}"
+        f'<button type="button" id="play-recording" data-i18n="play_recording">{escape(t("play_recording"))}</button>'
+        f' <span id="spy-result"></span></form><audio id="recording-player" controls preload="none"></audio></section>'
+        if supervisor
+        else ""
+    )
     return (
         _head("title")
         + f'<body data-page="wall" data-role="{escape(role)}">'
@@ -250,6 +272,7 @@ def wall_page(user: str, role: str) -> str:
         + f"<section>{_i18n('agents_today', 'h2')}{_table('agents', agent_cols)}{agent_form}</section>"
         + "</div><div>"
         + f'<section>{_i18n("alerts", "h2")}<ul class="alerts" id="alerts"></ul>{controls}</section>'
+        + supervise
         + f'<section>{_i18n("transfers", "h2")}<div class="tiles">{transfers}</div></section>'
         + f'<section>{_i18n("ratings", "h2")}<div class="tiles">'
         + "".join(f'<div class="tile"><div class="big" id="rating-{k}">0</div></div>' for k in (1, 2, 3))
@@ -262,7 +285,18 @@ def wall_page(user: str, role: str) -> str:
 
 def merger_page(user: str, role: str) -> str:
     """The merger view: one row per retired or parallel line."""
-    cols = ["line", "name", "mode", "phase", "calls_week", "old_number", "old_share", "window_end", "days_left"]
+    cols = [
+        "line",
+        "name",
+        "mode",
+        "phase",
+        "calls_week",
+        "old_number",
+        "old_share",
+        "window_end",
+        "days_left",
+        "calendar",
+    ]
     return (
         _head("merger_title")
         + f'<body data-page="merger" data-role="{escape(role)}">'
@@ -470,6 +504,7 @@ _SCRIPT = r"""
       cell(r, id + "-share", pct(m.old_share), m.old_share);
       cell(r, id + "-end", m.window_end || "—", m.window_end);
       cell(r, id + "-days", m.days_left === null ? "—" : String(m.days_left), m.days_left);
+      cell(r, id + "-calendar", m.calendar || "—", m.calendar);
     });
   }
   let last = null;
@@ -501,6 +536,25 @@ _SCRIPT = r"""
       $("agent-result").textContent = j.result ? j.result + (j.reason ? ": " + j.reason : "") : "?";
     });
   });
+  const spyForm = $("spy-form");
+  if (spyForm) {
+    const said = (text) => { $("spy-result").textContent = text; };
+    spyForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const mode = ev.submitter ? ev.submitter.value : "listen";
+      post("/api/spy", { target: $("spy-target").value.trim(), mode: mode }).then((r) =>
+        r.text().then((body) => {
+          let row = null;
+          try { row = JSON.parse(body); } catch (e) { row = null; }
+          said(row ? row.result + (row.reason ? ": " + row.reason : "") : r.status + " " + body);
+        }));
+    });
+    $("play-recording").addEventListener("click", () => {
+      const player = $("recording-player");
+      player.src = "/api/recordings/" + encodeURIComponent($("spy-target").value.trim());
+      player.play().then(() => said("")).catch(() => said(tr("no_recording")));
+    });
+  }
   const source = new EventSource("/events");
   source.onmessage = (ev) => { $("status").textContent = ""; render(JSON.parse(ev.data)); };
   source.onerror = () => {

@@ -12,12 +12,13 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord
-from hotline_cti.wallboard.live import LiveState, Thresholds
+from hotline_cti.wallboard.live import BuilderView, LiveState, Thresholds
 from hotline_cti.wallboard.merger import week_start
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,15 @@ class AmiFeed(QueueStatusSource, Protocol):
     def add_resync_hook(self, hook: Callable[[Any], Awaitable[None]]) -> None: ...
 
 
+class RecordSource(BuilderView, Protocol):
+    """The AMI link's one record builder, as the wall needs it (:class:`hotline_cti.records.fanout.RecordFanout`,
+    the events service's ``RecordPipeline.records``): its finished records as they come, its calls in progress."""
+
+    def add_listener(self, listener: Callable[[Sequence[Output]], object]) -> None: ...
+
+    def remove_listener(self, listener: Callable[[Sequence[Output]], object]) -> None: ...
+
+
 class Hub:
     """Feeds the live state and hands JSON snapshots to subscribers (the SSE streams)."""
 
@@ -69,8 +79,13 @@ class Hub:
         max_rate: float = 2.0,
         thresholds: Thresholds | None = None,
         health: Callable[[], dict[str, Any] | None] | None = None,
+        records: RecordSource | None = None,
     ) -> None:
-        self.state = LiveState(table, thresholds)
+        # Without a record source the wall shows queues and agents only, and the stored calls it is seeded with.
+        self.state = LiveState(table, thresholds, records)
+        self.records = records
+        if records is not None:
+            records.add_listener(self.take)  # WallboardRunner.close() takes it off
         self.health = health  # the controller's processes (serve's --status-file), shown on the wall
         self.clock = clock
         self.min_interval = 1.0 / max_rate
@@ -81,8 +96,13 @@ class Hub:
     # -- inputs ------------------------------------------------------------------------------------
 
     def feed(self, event: Mapping[str, str]) -> None:
-        """AMI subscriber: fold one event in; a malformed one is logged (masked) and skipped."""
+        """AMI subscriber: fold one event into queues and agents; a malformed one is logged (masked) and skipped."""
         if self.state.apply(event, self.clock()):
+            self._dirty = True
+
+    def take(self, outputs: Sequence[Output]) -> None:
+        """Record listener: calls the link's record builder finished."""
+        if self.state.take(outputs):
             self._dirty = True
 
     @property
@@ -91,18 +111,15 @@ class Hub:
         return self.state.skipped
 
     async def resync(self, client: QueueStatusSource) -> None:
-        """AMI resync hook: after a (re)connect, re-read every queue's members and waiting callers, and the
-        live channels (calls that ended while we were away are finished, new ones adopted).
+        """AMI resync hook: after a (re)connect, re-read every queue's members and waiting callers.
 
-        The QueueStatus items reach :meth:`feed` through the client's subscribers, after this reset.
+        The QueueStatus items reach :meth:`feed` through the client's subscribers, after this reset. Calls
+        that ended or began while the link was down are the record builder's to reconcile (its own hook
+        re-reads the live channels); what it finishes then reaches :meth:`take`.
         """
         self.state.reset_queues()
         self._dirty = True
         await client.action("QueueStatus")
-        asked = self.clock()
-        channels = await client.action("CoreShowChannels")
-        items = [m for m in channels.events if m.get("Event", "").lower() == "coreshowchannel"]
-        self.state.resync_calls(items, self.clock(), seen_before=asked)
 
     async def seed(self, store: CallSource) -> int:
         """Load this week's stored calls (today's figures and the merger view start from them)."""

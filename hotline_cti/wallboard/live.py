@@ -1,26 +1,29 @@
-"""Live wallboard state from AMI events. Pure: no I/O and no clock — every call passes ``now``.
+"""Live wallboard state. Pure: no I/O and no clock — every call passes ``now``.
 
-Call records come from the record builder (:class:`hotline_cti.records.builder.RecordBuilder`, the same
-state machine that writes the store), today's figures from the KPI accumulator
-(:mod:`hotline_cti.wallboard.figures`) and the merger view from :mod:`hotline_cti.wallboard.merger`.
-This module adds what only the wall needs: who is waiting in each queue and since when, each agent's
-state, thresholds, alerts and their acknowledgements. Start-up seeds this week's records from the store.
+Call records are not built here: the AMI link's one record builder (the events service's pipeline,
+:class:`hotline_cti.records.fanout.RecordFanout`) hands finished records to :meth:`LiveState.take`
+and its calls in progress are read through ``in_progress``, so the wall and the store see the same
+calls under the same caller-number policy. Today's figures come from the KPI accumulator
+(:mod:`hotline_cti.wallboard.figures`), the merger view from :mod:`hotline_cti.wallboard.merger`.
+The AMI events themselves (:meth:`LiveState.apply`) give only what the wall alone needs: who is
+waiting in each queue and since when, and each agent's state; plus thresholds, alerts and their
+acknowledgements. Start-up seeds this week's records from the store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hotline_cti.core.model import Mode
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.kpi.accumulator import MAIN_LINE
 from hotline_cti.kpi.counts import ANSWER_TARGET, AnswerCount
 from hotline_cti.privacy import mask_number, mask_numbers
-from hotline_cti.records.builder import RecordBuilder
+from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord, Outcome
 from hotline_cti.wallboard.agent_live import AgentTimes
 from hotline_cti.wallboard.figures import DayFigures, DayView
@@ -33,6 +36,15 @@ EMERGENCY_NUMBERS = ("110", "119", "120", "122")  # always shown, even with no t
 BUSY_STATUSES = frozenset({2, 3, 6, 7, 8})
 FREE_STATUS = 1
 UNKNOWN_VALUES = frozenset({"", "<unknown>"})
+
+
+class BuilderView(Protocol):
+    """The AMI link's record builder as the wall reads it (:class:`hotline_cti.records.fanout.RecordFanout`)."""
+
+    def in_progress(self) -> list[CallRecord]: ...
+
+    @property
+    def skipped(self) -> int: ...
 
 
 class EventError(ValueError):
@@ -127,10 +139,16 @@ def _in_progress(rec: CallRecord) -> CallRecord:
 class LiveState:
     """The wall's state. Feed it with :meth:`apply`; read it with :meth:`snapshot`."""
 
-    def __init__(self, table: RoutingTable, thresholds: Thresholds | None = None) -> None:
+    def __init__(
+        self,
+        table: RoutingTable,
+        thresholds: Thresholds | None = None,
+        records: BuilderView | None = None,
+    ) -> None:
         self.table = table
         self.thresholds = thresholds or Thresholds()
-        self.builder = RecordBuilder(table.region)
+        # The link's record builder (None: the wall shows queues, agents and the calls it is seeded with).
+        self.records = records
         self.queues: dict[str, QueueLive] = {}
         self.calls: dict[str, CallRecord] = {}  # this week's ended (and stored) calls by call id
         self.acknowledged: set[str] = set()
@@ -146,15 +164,19 @@ class LiveState:
 
     @property
     def skipped(self) -> int:
-        """Malformed events skipped (logged with numbers masked)."""
-        return self.malformed + self.builder.skipped
+        """Malformed events skipped (logged with numbers masked), by the wall's handlers or the record builder."""
+        return self.malformed + (self.records.skipped if self.records is not None else 0)
+
+    def calls_in_progress(self) -> list[CallRecord]:
+        """The record builder's calls still up (copies)."""
+        return self.records.in_progress() if self.records is not None else []
 
     # -- feeding -----------------------------------------------------------------------------------
 
     def seed(self, records: Iterable[CallRecord]) -> int:
         """Add stored records (start-up); a call already seen live keeps its live record. Returns how many."""
         added = 0
-        live = {rec.call_id for rec in self.builder.snapshot()}
+        live = {rec.call_id for rec in self.calls_in_progress()}
         for rec in records:
             if rec.call_id not in self.calls and rec.call_id not in live:
                 self._ended(rec)
@@ -166,23 +188,18 @@ class LiveState:
         self.queues.clear()
         self._joined.clear()
 
-    def resync_calls(
-        self, channels: Iterable[Mapping[str, str]], now: dt.datetime, seen_before: dt.datetime | None = None
-    ) -> None:
-        """Reconcile calls in progress with CoreShowChannel items read after an AMI reconnect."""
-        for out in self.builder.resync(
-            channels, now.astimezone(dt.UTC), seen_before and seen_before.astimezone(dt.UTC)
-        ):
+    def take(self, outputs: Sequence[Output]) -> bool:
+        """What the record builder made of an event (a record listener): finished records are counted. True when
+        there was anything: an event output (a call routed, queued, answered) changes the calls in progress too."""
+        for out in outputs:
             if isinstance(out, CallRecord):
                 self._ended(out)
+        return bool(outputs)
 
     def apply(self, event: Mapping[str, str], now: dt.datetime) -> bool:
-        """Fold one AMI event in; True when the wall used it. Malformed events are logged (masked) and skipped."""
+        """Fold one AMI event into the queues and agents; True when the wall used it. Malformed events are logged
+        (masked) and skipped. Call records are not built here: see :meth:`take`."""
         used = False
-        for out in self.builder.feed(event, now.astimezone(dt.UTC)):
-            if isinstance(out, CallRecord):
-                self._ended(out)
-            used = True
         if self.agent_times.apply(event, now):
             used = True
         handler = _HANDLERS.get(event.get("Event", ""))
@@ -279,7 +296,7 @@ class LiveState:
     def in_progress(self, now: dt.datetime) -> list[CallRecord]:
         """Today's calls still up (copies from the record builder), with their outcome so far."""
         day = self._roll(now)
-        return [_in_progress(rec) for rec in self.builder.snapshot() if rec.started >= day]
+        return [_in_progress(rec) for rec in self.calls_in_progress() if rec.started >= day]
 
     def today(self, now: dt.datetime) -> list[CallRecord]:
         """Calls that started today (region time), ended or not."""

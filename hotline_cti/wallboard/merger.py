@@ -1,5 +1,6 @@
 """The merger view: per retired or parallel line, this week's calls, the share still dialled on the old
-number, and the days left in its transition window — the figure that says when a number can be switched off.
+number, and the days left in its transition window — the figure that says when a number can be switched off;
+and the exception day (holiday, 调休, closure) its department keeps today or next.
 
 Pure. Phases come from the routing core (:func:`hotline_cti.core.routing.phase_of`) and the window from the
 compiled :class:`~hotline_cti.core.table.LinePlan`, so the wall and the router never disagree about dates.
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hotline_cti.core.calendar import DayCalendar
 from hotline_cti.core.model import Mode, Phase
 from hotline_cti.core.routing import phase_of
 from hotline_cti.core.table import RoutingTable
@@ -48,6 +50,7 @@ class MergerRow:
     window_end: str | None  # last day of the transition window (local date), None without a window
     days_left: int | None  # whole days until the window closes, while in transition
     days_to_cutover: int | None  # whole days until the cut-over, before it
+    calendar: str | None = None  # its department's exception day in force, else the next one (holidays, 调休)
 
     @property
     def old_share(self) -> float | None:
@@ -67,7 +70,18 @@ class MergerRow:
             "window_end": self.window_end,
             "days_left": self.days_left,
             "days_to_cutover": self.days_to_cutover,
+            "calendar": self.calendar,
         }
+
+
+def calendar_text(calendar: DayCalendar | None, ts: float) -> str | None:
+    """``today: 2026-10-01..2026-10-07 国庆节 (closed)`` or ``next: ...``; None without exception days to come."""
+    if calendar is None:
+        return None
+    effect = calendar.upcoming(ts)
+    if effect is None:
+        return None
+    return f"{'today' if calendar.at(ts) is effect else 'next'}: {effect.describe()}"
 
 
 def _days_until(ts: float, until: float | None) -> int | None:
@@ -111,6 +125,7 @@ def merger_rows(table: RoutingTable, week: Iterable[CallRecord] | LineCounts, no
                 window_end=last_day,
                 days_left=_days_until(ts, end) if phase is Phase.TRANSITION else None,
                 days_to_cutover=_days_until(ts, line.cutover) if phase is Phase.BEFORE else None,
+                calendar=calendar_text(line.department.calendar if line.department else None, ts),
             )
         )
     return rows

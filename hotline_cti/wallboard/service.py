@@ -19,7 +19,9 @@ from hotline_cti.health import StatusError, read_status
 from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import AgentRunner, build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
-from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, utc_now
+from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, RecordSource, utc_now
+from hotline_cti.wallboard.recordings import RecordingLibrary
+from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class WallboardRunner:
     host: str
     port: int
     ami: AmiFeed | None = None
+    records: RecordSource | None = None
 
     @property
     def url(self) -> str:
@@ -48,6 +51,8 @@ class WallboardRunner:
         """Stop serving and unsubscribe from AMI."""
         if self.ami is not None:
             self.ami.off("*", self.hub.feed)
+        if self.records is not None:
+            self.records.remove_listener(self.hub.take)
         await self.hub.stop()
         await self.runner.cleanup()
 
@@ -70,6 +75,7 @@ async def start_wallboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     ami: AmiFeed | None = None,
+    records: RecordSource | None = None,
     store: CallSource | None = None,
     users: Mapping[str, User] | UsersSource | None = None,
     secret: bytes | None = None,
@@ -80,19 +86,26 @@ async def start_wallboard(
     secure_cookie: bool = False,
     status_file: Path | None = None,
     agents: AgentRunner | None = None,
+    recordings: RecordingLibrary | None = None,
+    listening: Listening | None = None,
 ) -> WallboardRunner:
     """Serve the wallboard on ``host:port`` (0 = any free port; see ``runner.port``).
 
-    ``ami``: subscribe to its events and re-read QueueStatus after every (re)connect; register before
-    ``ami.connect()`` so the first login's resync is not missed (it is also run here if already connected).
+    ``ami``: subscribe to its events (queues and agents) and re-read QueueStatus after every (re)connect;
+    register before ``ami.connect()`` so the first login's resync is not missed (it is also run here if
+    already connected). ``records``: the same link's record builder (``RecordPipeline.records``), built
+    before this call so its events come first: the wall's calls, finished and in progress.
     ``store``: seed this week's calls from it. ``users``: default ``$HOTLINE_WALLBOARD_USERS``, re-read when
     it changes; ``secret``: default ``$HOTLINE_WALLBOARD_SECRET`` or random. ``audit``: where login and
     supervisor-action rows go (a ``BatchWriter``); ``limits``: login lockout, default from the environment.
     ``status_file``: serve's ``--status-file``; the wall shows the controller's health from it.
     ``agents``: runs supervisors' agent commands (``AgentControl.run``); without it they get 503.
+    ``recordings``: where supervisors play call recordings from (records table + recordings dir).
+    ``listening``: the spy executor and supervisors' phones (listen / whisper / barge).
     Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit.
     """
-    hub = Hub(table, clock=clock, max_rate=max_rate, health=None if status_file is None else _health(status_file))
+    health = None if status_file is None else _health(status_file)
+    hub = Hub(table, clock=clock, max_rate=max_rate, health=health, records=records)
     if store is not None:
         await hub.seed(store)
     if ami is not None:
@@ -115,6 +128,8 @@ async def start_wallboard(
         throttle=throttle,
         audit=audit,
         agents=agents,
+        recordings=recordings,
+        listening=listening,
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -123,4 +138,4 @@ async def start_wallboard(
     bound = int(runner.addresses[0][1]) if runner.addresses else port
     hub.start()
     log.info("wallboard on http://%s:%d", host, bound)
-    return WallboardRunner(hub=hub, runner=runner, host=host, port=bound, ami=ami)
+    return WallboardRunner(hub=hub, runner=runner, host=host, port=bound, ami=ami, records=records)

@@ -34,6 +34,7 @@ from hotline_cti.adapters.agi.protocol import (
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import FixedScript, Script, replay, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
+from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.logthrottle import PeerWarnings
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class FastAgiServer:
         allow: Iterable[str] = ("127.0.0.0/8", "::1/128"),
         limits: Limits | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        screen: CallerScreen | None = None,
     ) -> None:
         self.holder = holder
+        self.screen = screen  # repeat and nuisance callers (hotline_cti.callers); None: decisions as they are
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
@@ -132,7 +135,7 @@ class FastAgiServer:
     def _script(self, env: dict[str, str]) -> Script | None:
         name = env.get("agi_network_script", "").strip("/").split("?")[0]
         # The table this session keeps to its end, even if a reload swaps the holder's.
-        return select_script(name, env, self.holder.table, self.clock())
+        return select_script(name, env, self.holder.table, self.clock(), self.screen)
 
 
 RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)

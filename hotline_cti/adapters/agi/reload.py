@@ -25,6 +25,7 @@ from hotline_cti.adapters.agi.reload_worker import (
     Compile,
     Loaded,
     Refused,
+    Unchanged,
     load_and_compile,
     load_compile_pack,
     unpack,
@@ -75,6 +76,8 @@ class ConfigHolder:
         self._starting: asyncio.Task[None] | None = None  # the worker started ahead of the first reload
         self._lock = threading.Lock()  # _submit runs in the loop's executor threads
         self._again = False  # asked again while a reload ran: run one more, the file may have changed since
+        self._next_digest = ""  # of the table being unpacked
+        self._digest = ""  # of the table served, when the worker built it (reload_worker.Packed.digest)
 
     def _stat(self) -> tuple[float, ...]:
         out = []
@@ -188,12 +191,12 @@ class ConfigHolder:
                 total += file.stat().st_size
         return total
 
-    async def _load_in_worker(self) -> Loaded | Refused:
+    async def _load_in_worker(self) -> Loaded | Refused | Unchanged:
         if self._own_executor and self._size() < IN_THREAD_BYTES:
             # A small file holds the GIL a few ms at most (the loaders are bounded): a thread costs
             # nothing to start, where a fresh worker process takes seconds on a busy host.
             return await asyncio.to_thread(load_and_compile, self.path, self._compile)
-        submitted = await asyncio.to_thread(self._submit, load_compile_pack, self.path, self._compile)
+        submitted = await asyncio.to_thread(self._submit, load_compile_pack, self.path, self._compile, self._digest)
         try:
             outcome = await asyncio.wait_for(asyncio.wrap_future(submitted), RELOAD_TIMEOUT)
         except TimeoutError:
@@ -202,7 +205,11 @@ class ConfigHolder:
         except BrokenProcessPool as exc:  # the worker was killed (OOM killer, kill -9): a new one next time
             self._discard_worker()
             return Refused((Problem(None, "", f"{self.path}: the reload worker died ({exc})"),))
-        return outcome if isinstance(outcome, Refused) else await unpack(outcome)
+        if isinstance(outcome, Refused | Unchanged):
+            return outcome
+        loaded = await unpack(outcome)
+        self._next_digest = outcome.digest
+        return loaded
 
     def _discard_worker(self) -> None:
         self._starting = None
@@ -214,11 +221,18 @@ class ConfigHolder:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = None
 
-    def _apply(self, outcome: Loaded | Refused) -> bool:
+    def _apply(self, outcome: Loaded | Refused | Unchanged) -> bool:
         if isinstance(outcome, Refused):
             for problem in outcome.problems:
                 log.error("config reload refused, still serving the previous one: %s", problem)
             return False
+        if isinstance(outcome, Unchanged):
+            # Nothing to rebuild on the loop, nothing to swap: a reload costs the routing loop no more than a stat.
+            self._files = outcome.files
+            self._mtimes = self._stat()
+            log.info("config reloaded from %s: routing unchanged, the table in service kept", self.path)
+            return True
+        self._digest, self._next_digest = self._next_digest, ""
         self.table, self._files = outcome.table, outcome.files
         self._mtimes = self._stat()
         log.info("config reloaded from %s", self.path)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import io
 import logging
 import os
@@ -74,6 +75,15 @@ class Packed:
     plans: tuple[bytes, ...]  # pickled lists of LinePlan, about CHUNK_BYTES each
     skeleton: bytes  # the table, each LinePlan pickled as its index in the plans
     files: tuple[Path, ...]
+    digest: str = ""  # of the pickled table: equal digests from one worker, equal tables
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """The file changed but its table did not (a comment, the same file saved again): nothing to swap."""
+
+    files: tuple[Path, ...]
+    digest: str
 
 
 def pack(loaded: Loaded) -> Packed:
@@ -104,7 +114,10 @@ def pack(loaded: Loaded) -> Packed:
         groups[-1].append(plan)
         size += n
     chunks = tuple(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL) for group in groups if group)
-    return Packed(chunks, buffer.getvalue(), loaded.files)
+    digest = hashlib.sha256(buffer.getvalue())
+    for chunk in chunks:
+        digest.update(chunk)
+    return Packed(chunks, buffer.getvalue(), loaded.files, digest.hexdigest())
 
 
 async def unpack(packed: Packed) -> Loaded:
@@ -124,10 +137,14 @@ async def unpack(packed: Packed) -> Loaded:
     return Loaded(table, packed.files)
 
 
-def load_compile_pack(path: Path, compile_table: Compile) -> Packed | Refused:
-    """:func:`load_and_compile`, packed for the trip back (what the worker runs)."""
+def load_compile_pack(path: Path, compile_table: Compile, served: str = "") -> Packed | Refused | Unchanged:
+    """:func:`load_and_compile`, packed for the trip back (what the worker runs); :class:`Unchanged` when the
+    table is the one whose digest is ``served``, so the routing loop neither rebuilds nor swaps it."""
     outcome = load_and_compile(path, compile_table)
-    return outcome if isinstance(outcome, Refused) else pack(outcome)
+    if isinstance(outcome, Refused):
+        return outcome
+    packed = pack(outcome)
+    return Unchanged(packed.files, packed.digest) if packed.digest == served else packed
 
 
 def worker_init(parent: int) -> None:

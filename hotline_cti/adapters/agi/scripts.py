@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
+from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.core.model import Call, Decision
-from hotline_cti.core.routing import decide
+from hotline_cti.core.routing import NO_KEY_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
 
 
@@ -159,17 +160,51 @@ def decision_script(d: Decision) -> FixedScript:
 
 
 def route_script(
-    env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
+    env: dict[str, str],
+    table: RoutingTable,
+    now: dt.datetime,
+    decider: Callable[..., Decision],
+    screen: CallerScreen | None = None,
 ) -> FixedScript:
     """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last.
 
-    The replies change nothing: every command is sent whatever came back.
+    The replies change nothing: every command is sent whatever came back. With a caller ``screen`` the
+    decision is adjusted for a repeat or nuisance caller and the agent's tag set (docs/callers.md).
     """
-    return decision_script(decider(call_from_env(env), table, now))
+    call = call_from_env(env)
+    decision = decider(call, table, now)
+    if screen is None:
+        return decision_script(decision)
+    adjusted, tag = screen.screen(call, decision, table, now, first=True)
+    if adjusted is decision and not tag:
+        return decision_script(decision)
+    return tagged_script(adjusted, tag)
+
+
+# Scripts of screened decisions with their caller tag, built once per (decision, tag) as decision_script does.
+# Larger than _SCRIPTS: each decision comes with no tag, the repeat tag, a rule's tag or both.
+_TAGGED: dict[tuple[int, str], tuple[Decision, FixedScript]] = {}
+_TAGGED_LIMIT = 4 * _SCRIPTS_LIMIT
+
+
+def tagged_script(d: Decision, tag: str) -> FixedScript:
+    """:func:`decision_commands` of ``d`` with ``HOTLINE_CALLER_TAG`` set to ``tag`` first, built once per pair."""
+    key = (id(d), tag)
+    cached = _TAGGED.get(key)
+    if cached is None:
+        cached = (d, FixedScript.of(decision_commands(d, ((cv.CALLER_TAG, tag),))))
+        if len(_TAGGED) >= _TAGGED_LIMIT:
+            _TAGGED.clear()
+        _TAGGED[key] = cached
+    return cached[1]
 
 
 def ivr_script(
-    env: dict[str, str], table: RoutingTable, now: dt.datetime, decider: Callable[..., Decision]
+    env: dict[str, str],
+    table: RoutingTable,
+    now: dt.datetime,
+    decider: Callable[..., Decision],
+    screen: CallerScreen | None = None,
 ) -> FixedScript:
     """``agi://host/ivr``: the decision after the 12345 menu the dialplan ran.
 
@@ -183,19 +218,24 @@ def ivr_script(
         base.dialled,
         caller=base.caller,
         city=base.city,
-        ivr_choice=choice or "0",
+        ivr_choice=choice or NO_KEY_DIGIT,
         topic=topic if topic.isdigit() else None,
     )
-    return FixedScript.of(decision_commands(decider(call, table, now), ((cv.IVR_CHOICE, choice),)))
+    decision = decider(call, table, now)
+    if screen is not None:
+        decision, _ = screen.screen(call, decision, table, now, first=False)
+    return FixedScript.of(decision_commands(decision, ((cv.IVR_CHOICE, choice),)))
 
 
 SCRIPTS = ("route", "ivr")
 
 
-def select_script(name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime) -> Script | None:
+def select_script(
+    name: str, env: dict[str, str], table: RoutingTable, now: dt.datetime, screen: CallerScreen | None = None
+) -> Script | None:
     """The script called ``name`` (``route`` or ``ivr``) for a session; None if unknown."""
     if name == "route":
-        return route_script(env, table, now, decide)
+        return route_script(env, table, now, decide, screen)
     if name == "ivr":
-        return ivr_script(env, table, now, decide)
+        return ivr_script(env, table, now, decide, screen)
     return None

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiClient, AmiError, NotConnected
 from hotline_cti.adapters.ami.lines import handover_refusal
 from hotline_cti.adapters.ami.protocol import Message
-from hotline_cti.channel_vars import CALL_ID
+from hotline_cti.channel_vars import CALL_ID, CENTRE
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import (
     TRANSFER_CONTEXT,
     TRANSFER_EXTEN,
@@ -40,7 +41,7 @@ from hotline_cti.core.transfer import (
 from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferRecord
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ class TransferExecutor:
             return self._audit(policy, request, at, "", early.key, FAILED, f"channel lookup failed: {exc}")
         facts = channel_facts(request.channel, list(listing.events))
         if request.mode is TransferMode.THREEWAY and facts is not None and facts.peer:
-            facts = replace(facts, hotline_call_id=await self._call_id_var(facts.name))
+            call_id, centre = await self._channel_var(facts.name, CALL_ID), await self._channel_var(facts.name, CENTRE)
+            facts = replace(facts, hotline_call_id=call_id, hotline_centre=centre)
         plan = plan_transfer(policy, request, facts)
         if isinstance(plan, Refusal):
             call_id = facts.call_id if facts else ""
@@ -159,14 +161,15 @@ class TransferExecutor:
             self._settle_later(policy, record)  # no await since _with_event stopped listening: no event missed
         return record
 
-    async def _call_id_var(self, channel: str) -> str:
-        """The channel's HOTLINE_CALL_ID (it names the three-way conference); '' when it cannot be read."""
+    async def _channel_var(self, channel: str, name: str) -> str:
+        """A variable of the agent's channel for the three-way target leg (HOTLINE_CALL_ID names the conference,
+        HOTLINE_CENTRE an expert target's queue); '' when it cannot be read."""
         try:
             answer = await self.client.action(
-                "Getvar", {"Channel": channel, "Variable": CALL_ID}, timeout=self.timeouts.action, check=False
+                "Getvar", {"Channel": channel, "Variable": name}, timeout=self.timeouts.action, check=False
             )
         except AmiError as exc:
-            log.warning("transfer: %s of %s not read (%s); using the Linkedid", CALL_ID, mask_numbers(channel), exc)
+            log.warning("transfer: %s of %s not read (%s)", name, mask_numbers(channel), exc)
             return ""
         return (answer.get("Value", "") or "") if answer.success else ""
 

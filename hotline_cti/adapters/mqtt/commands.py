@@ -41,22 +41,26 @@ from hotline_cti.adapters.ami.client import backoff_delays
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.replay import CommandLog, Key, ReplayCache, Reply
 from hotline_cti.adapters.mqtt.settings import MqttSettings
+from hotline_cti.callers.manage import ListChange, ListChangeError, ListChangeResult, audit_record
 from hotline_cti.config.schema import is_agent_id
+from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord, ActionSink, audit
-from hotline_cti.records.model import TransferMode, TransferRecord
+from hotline_cti.records.model import TransferRecord
 
 log = logging.getLogger(__name__)
 
-COMMAND_TYPES = ("transfer", "agent")
+COMMAND_TYPES = ("transfer", "agent", "callers")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # becomes a topic level: no '/', '+' or '#'
 _SENDER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")  # a broker user name as a topic level
 MAX_PAYLOAD = 16_384
 PURGE_EVERY = 3600.0  # seconds between deletions of stored replies older than the replay TTL
 
 Transfer = Callable[[TransferRequest], Awaitable[TransferRecord]]
+CallerLists = Callable[[ListChange], Awaitable[ListChangeResult]]  # puts a number on a list or takes it off
+
 # Agent commands (issue 18): AgentControl.run(action, agent, reason).
 Agents = Callable[[str, str, str], Awaitable[AgentOutcome]]
 
@@ -86,7 +90,7 @@ class Command:
     topic: str
     ident: str
     sender: str  # the broker user of the topic; '' in token mode (the token names nobody)
-    request: TransferRequest | AgentRequest
+    request: TransferRequest | AgentRequest | ListChange
 
     @property
     def key(self) -> Key:
@@ -112,6 +116,7 @@ class CommandHandler:
         audit: ActionSink | None = None,
         replies: CommandLog | None = None,
         agents: Agents | None = None,
+        callers: CallerLists | None = None,
     ) -> None:
         """``settings``: a :class:`CommandSettings`, or a bare token string for the older token mode.
 
@@ -125,6 +130,7 @@ class CommandHandler:
         self._token = settings.token.get_secret_value().encode("utf-8")
         self._transfer = transfer
         self._agents = agents
+        self._callers = callers  # type 'callers' (docs/callers.md); None: refused as not available
         self._clock = clock
         self._audit = audit
         self._replies = replies
@@ -150,9 +156,15 @@ class CommandHandler:
             request = self._request(body, sender)
         except CommandError as exc:
             return self.error_events(topic_name, body, str(exc))
-        if isinstance(request, AgentRequest) and self._agents is None:
-            return self.error_events(topic_name, body, "agent commands are not available: serve runs without --ami")
-        if isinstance(request, TransferRequest) and self._transfer is None:
+        if isinstance(request, AgentRequest):
+            if self._agents is None:
+                return self.error_events(topic_name, body, "agent commands are not available: serve runs without --ami")
+        elif isinstance(request, ListChange):
+            if self._callers is None:
+                return self.error_events(
+                    topic_name, body, "caller lists are not available: serve runs without HOTLINE_NUMBER_KEY"
+                )
+        elif self._transfer is None:
             return self.error_events(topic_name, body, "transfers are not available: serve runs without --ami")
         return Command(topic_name, body["id"], sender, request)
 
@@ -167,6 +179,12 @@ class CommandHandler:
                 first.set_result(stored)
             self._audit_command(command, "replayed", "command id answered before a restart: first reply sent again")
             return [Event(command.reply_to, self.region, self._clock(), {**stored, "replayed": True})]
+        if isinstance(command.request, ListChange):
+            changed = await self._change_list(command, command.request)
+            if not first.done():
+                first.set_result(changed)
+            await self._store_reply(command, changed)
+            return [Event(command.reply_to, self.region, self._clock(), changed)]
         try:
             reply = await self._execute(command)
         except Exception:  # a bug must not end the listener nor leave replays waiting forever
@@ -191,12 +209,35 @@ class CommandHandler:
                 "result": outcome.result,
                 "agent": outcome.to_dict(),
             }
-        assert self._transfer is not None
+        assert self._transfer is not None and isinstance(request, TransferRequest)
         record = await self._transfer(request)
         data = record.to_dict()
         data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
         self._audit_command(command, record.result, record.reason)
         return {"id": command.ident, "ok": record.result == "ok", "result": record.result, "transfer": data}
+
+    async def _change_list(self, command: Command, change: ListChange) -> Reply:
+        """Run a caller-list change; its reply. The number is hashed at once and appears nowhere."""
+        assert self._callers is not None
+        now = self._clock()
+        try:
+            outcome = await self._callers(change)
+        except ListChangeError as exc:
+            audit(self._audit, self.region, audit_record(change, None, now, str(exc)))
+            return {"id": command.ident, "ok": False, "result": "refused", "error": str(exc)}
+        except Exception as exc:  # the database is away: nothing changed, the sender may try again
+            log.warning("MQTT command %s: caller list not changed (%s)", command.ident, type(exc).__name__)
+            audit(self._audit, self.region, audit_record(change, None, now))
+            return {"id": command.ident, "ok": False, "result": "failed", "error": "the caller lists are not reachable"}
+        audit(self._audit, self.region, audit_record(change, outcome, now))
+        return {
+            "id": command.ident,
+            "ok": True,
+            "result": outcome.result,
+            "list": change.list_name,
+            "hash": outcome.shown,
+            "message": outcome.message,
+        }
 
     async def _stored_reply(self, command: Command) -> Reply | None:
         if self._replies is None:
@@ -240,6 +281,13 @@ class CommandHandler:
 
     def _audit_command(self, command: Command, result: str, reason: str) -> None:
         r = command.request
+        if isinstance(r, ListChange):
+            row = audit_record(r, None, self._clock())
+            record = ActionRecord(
+                row.at, r.by[:80], row.action, result, f"id={command.ident} {row.detail}", reason[:400]
+            )
+            audit(self._audit, self.region, record)
+            return
         if isinstance(r, AgentRequest):
             detail = f"id={command.ident} agent={r.agent} action={r.action}" + (
                 f" reason={r.reason}" if r.reason else ""
@@ -284,7 +332,7 @@ class CommandHandler:
         return ""
 
     @staticmethod
-    def _request(body: dict[str, Any], sender: str) -> TransferRequest | AgentRequest:
+    def _request(body: dict[str, Any], sender: str) -> TransferRequest | AgentRequest | ListChange:
         kind = body.get("type")
         if kind not in COMMAND_TYPES:
             raise CommandError(f"unknown command type {kind!r}; known: {', '.join(COMMAND_TYPES)}")
@@ -296,6 +344,14 @@ class CommandHandler:
             requested_by = f"mqtt:{who}" if who else "mqtt"
         if kind == "agent":
             return _agent_request(body, requested_by[:80])
+        if kind == "callers":
+            for key in ("op", "list", "number"):
+                if not isinstance(body.get(key), str) or not body[key]:
+                    raise CommandError(f"callers needs a non-empty string {key!r}")
+            note = body.get("note", "")
+            return ListChange(
+                body["op"], body["list"], body["number"], requested_by[:80], note[:200] if isinstance(note, str) else ""
+            )
         for key in ("channel", "to"):
             if not isinstance(body.get(key), str) or not body[key]:
                 raise CommandError(f"transfer needs a non-empty string {key!r}")

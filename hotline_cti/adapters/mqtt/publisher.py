@@ -6,6 +6,10 @@ publishes a window of them, and marks as sent only the run of rows the broker
 acknowledged from the start of the window. A broker restart therefore means at
 most a few events delivered twice (QoS 1 is at-least-once), never one missing
 or out of order.
+
+The writer tells the publisher when it committed outbox rows (``BatchWriter.on_outbox_commit(publisher.notify)``),
+so an event leaves for the broker as soon as it is in the database; a slow poll (``poll``, 5 s) remains as a
+safety net for rows written by anyone else (a previous lease holder's unsent rows after a takeover).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from hotline_cti.adapters.mqtt.settings import MqttSettings
 log = logging.getLogger(__name__)
 
 PUBLISH_SLICE = 25  # publishes started between two yields to the event loop
+SAFETY_POLL = 5.0  # seconds between looks at the outbox when nobody said there are new rows
+DATABASE_RETRY = 1.0  # seconds before reading or marking the outbox again after a database error
 
 
 class Outbox(Protocol):
@@ -42,7 +48,7 @@ class OutboxPublisher:
         outbox: Outbox,
         settings: MqttSettings,
         *,
-        poll: float = 0.2,
+        poll: float = SAFETY_POLL,
         window: int = 500,
         batch: int = 500,
         backoff: tuple[float, float, float] = (0.2, 2.0, 10.0),
@@ -107,14 +113,15 @@ class OutboxPublisher:
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         while True:
+            # Cleared before the read, not after: a notify while reading still wakes the wait below.
+            self._wake.clear()
             try:
                 rows = await self.outbox.pending_events(self.batch)
             except Exception as exc:  # the database may be down: the rows are safe in it, wait
                 log.warning("outbox not readable (%s); retrying", exc)
-                await asyncio.sleep(self.poll * 5)
+                await asyncio.sleep(min(self.poll * 5, DATABASE_RETRY))
                 continue
             if not rows:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll)
                 continue
@@ -156,7 +163,7 @@ class OutboxPublisher:
                 await self.outbox.mark_sent(seqs)
             except Exception as exc:  # unmarked rows would be sent again: retry rather than move on
                 log.warning("outbox mark_sent failed (%s); retrying", exc)
-                await asyncio.sleep(self.poll * 5)
+                await asyncio.sleep(min(self.poll * 5, DATABASE_RETRY))
                 continue
             self.published += len(seqs)
             return

@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_agent_states"
-# The file 0003_event_ids_and_leases.py has revision id "0003"; the integrator re-chains merged migrations.
-down_revision = "0003"
+down_revision = "0005_caller_lists"
 branch_labels = None
 depends_on = None
 

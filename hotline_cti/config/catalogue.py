@@ -8,6 +8,8 @@ Three sources give a config's prompts, the first that has an id wins:
 2. the catalogue's ``prompts:``;
 3. a catalogue template filled for one line: ``transition-12300`` is the
    ``transition`` template with line 12300's name and number.
+
+It lives with the config because loading a merger file checks every prompt it names against it.
 """
 
 from __future__ import annotations
