@@ -206,7 +206,7 @@ async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: P
         )
         try:
             # after the wall's login resync, which forgets waiting callers (test_serve_wallboard.resynced)
-            await _until(lambda: resynced(pbx), "hotline-cti wallboard logs in to AMI and resyncs", 60)
+            await _until(lambda: resynced(pbx, readers=1), "hotline-cti wallboard logs in to AMI and resyncs", 60)
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
                 resp = await http.post(f"{base}/login", data={"user": "eve", "password": "eve-pw"})
                 assert resp.status == 200 and "total-waiting" in await resp.text()
