@@ -144,6 +144,12 @@ def _uas(port: int, work: Path, scenario: str = "uas_agent.xml") -> subprocess.P
     )
 
 
+def _udp_bound(port: int) -> bool:
+    """Some socket is bound to UDP ``port`` (/proc/net/udp, whose local address ends in the port in hex)."""
+    rows = Path("/proc/net/udp").read_text(encoding="ascii").splitlines()[1:]
+    return any(row.split()[1].endswith(f":{port:04X}") for row in rows)
+
+
 class Loop:
     """An asyncio loop on its own thread: the AMI client, executor and MQTT command handler live there."""
 
@@ -718,7 +724,7 @@ def seat_down(rig: Rig) -> Iterator[None]:
         seat.kill()
         seat.wait(5)
         rig.seat.append(_uas(rig.seat_port, rig.work, scenario))
-        time.sleep(0.3)  # SIPp bound its port
+        wait_until(lambda: _udp_bound(rig.seat_port), 30, "SIPp bound its port")
 
     swap("uas_busy.xml")
     try:
