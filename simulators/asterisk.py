@@ -25,6 +25,7 @@ import ctypes
 import datetime as dt
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,21 @@ REPO = Path(__file__).resolve().parent.parent
 RIG_SCRIPT = REPO / "scripts" / "asterisk-rig.sh"
 ASTERISK = "/usr/sbin/asterisk"
 DEBIAN_ARCHIVE = ("deb.debian.org", 80)
+
+# A WARNING or ERROR line of Asterisk's log (messages.log: "[time] LEVEL[thread](call id)? file: text").
+_PROBLEM = re.compile(r"\] (?:WARNING|ERROR)\[")
+# Asterisk's own notice that one of its internal queues backed up (main/taskprocessor.c, word for word): a
+# loaded machine, not a configuration; seen at boot while app_queue loads hundreds of generated queues.
+_HIGH_WATER = re.compile(
+    r"\] WARNING\[\d+\](?:\[C-[0-9a-f]+\])? taskprocessor\.c: Taskprocessor '[^']+' queue reached "
+    r"\d+ scheduled tasks \(high water mark: \d+\)(?: again)?\.$"
+)
+
+
+def log_problems(text: str) -> list[str]:
+    """The WARNING and ERROR lines of an Asterisk log, less its taskprocessor high-water notices."""
+    return [line for line in text.splitlines() if _PROBLEM.search(line) and not _HIGH_WATER.search(line)]
+
 
 # Modules loaded (autoload = no: a module that is not named is not loaded, so nothing binds a fixed
 # port and the log holds no errors of unconfigured modules). The loader adds what these require.

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import socket
 import subprocess
 import time
@@ -44,7 +43,7 @@ from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.app import build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, hash_password
 from hotline_cti.wallboard.hub import Hub
-from simulators.asterisk import Ami, AsteriskInstance, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import Ami, AsteriskInstance, Event, free_port, log_problems, silent_wav, start_asterisk
 
 CONFIG = Path(__file__).resolve().parent / "data" / "agents.yaml"
 SIPP_UAC = Path(__file__).resolve().parent.parent / "simulators" / "sipp" / "uac_line.xml"
@@ -188,8 +187,7 @@ def test_generated_rules_and_codes_load(rig: Rig) -> None:
     assert "hotline-widen-6" in rules and f"After {WIDEN_AFTER} seconds, adjust QUEUE_MAX_PENALTY to 19" in rules
     assert "*45" in rig.pbx.cli("dialplan show hotline-agent-codes")
     # Asterisk's log once booted with the generated files (later tests may add warnings of their own)
-    bad = [line for line in rig.boot_log.splitlines() if re.search(r"\] (WARNING|ERROR)\[", line)]
-    assert bad == []
+    assert log_problems(rig.boot_log) == []  # but Asterisk's own high-water notice, a loaded machine's
 
 
 def test_a_logged_out_agent_is_not_rung_and_a_logged_in_one_is(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:

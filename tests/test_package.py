@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+# The global guard (10 min, pyproject) would cut the wheel build plus the install from PyPI (bounded at 600 s and
+# 1,200 s below) before their own timeouts name what hung.
+pytestmark = pytest.mark.timeout(2400)
+
 ROOT = Path(__file__).resolve().parent.parent
 # the top-level files the wheel ships under hotline_cti/data/, byte for byte
 SHIPPED = [

@@ -44,7 +44,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         port=server.port,
         username="hotline",
         secret=SECRET,
-        action_timeout=2.0,
+        action_timeout=30.0,  # bounds a hang: no test here is about an action's timeout
         backoff_initial=0.01,
         backoff_max=0.2,
         backoff_jitter=0.0,
@@ -67,7 +67,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await server.stop()
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], limit: float = 10.0) -> None:
+async def until(check: Callable[[], bool | Awaitable[bool]], limit: float = 30.0) -> None:
     """Wait for a condition (a bound on a hang, not a timing assertion)."""
     deadline = asyncio.get_running_loop().time() + limit
     while True:

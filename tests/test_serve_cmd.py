@@ -49,25 +49,27 @@ async def test_serve_reloads_and_exits_cleanly(tmp_path: Path) -> None:
     config = tmp_path / "small.yaml"
     config.write_text(SMALL_YAML, encoding="utf-8")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hotline_cti.cli.main",
-            "serve",
-            "--config",
-            str(config),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--database",
-            f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            "--spool-dir",
-            str(tmp_path / "spool"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "serve.log"  # a file, not a pipe: the test reads it while serve runs
+    with log.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hotline_cti.cli.main",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--database",
+                f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+                "--spool-dir",
+                str(tmp_path / "spool"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
         assert await target_of(port, "12313") == "gx-general"
         config.write_text(
@@ -78,20 +80,24 @@ async def test_serve_reloads_and_exits_cleanly(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         os.utime(config, (time.time() + 5, time.time() + 5))
-        for _ in range(40):
+        for _ in range(300):  # the reload compiles in an idle-priority worker: slow on a busy machine (30 s: a hang)
             if await target_of(port, "12313") == "tax":
                 break
             await asyncio.sleep(0.1)
         assert await target_of(port, "12313") == "tax"
         config.write_text(SMALL_YAML.replace("queue: l12315,", "queue: nosuch,"), encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
-        await asyncio.sleep(0.5)
+        for _ in range(300):  # until the refusal is logged, so that it is in the log at SIGTERM
+            if "config reload refused" in log.read_text(encoding="utf-8"):
+                break
+            await asyncio.sleep(0.1)
         assert await target_of(port, "12313") == "tax"  # the bad file was refused
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 0
-    assert "config reload refused" in out and "unknown queue 'nosuch'" in out and "small.yaml:" in out
+        proc.wait(timeout=30)
+    text = log.read_text(encoding="utf-8")
+    assert proc.returncode == 0, text
+    assert "config reload refused" in text and "unknown queue 'nosuch'" in text and "small.yaml:" in text
 
 
 async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(

@@ -19,6 +19,13 @@ from simulators.ami_server import AmiServer, SimMember
 GENERAL = "gx-general"
 
 
+def resynced(pbx: AmiServer, readers: int) -> bool:
+    """Every QueueStatus of the login's resync has reached the simulator: ``readers`` of them (serve: the agent
+    state feed's and the wall's; the wall alone: its own). The wall forgets its waiting callers just before it
+    sends its QueueStatus, so an event emitted after this follows that on the socket and is kept."""
+    return len(pbx.actions_named("QueueStatus")) >= readers
+
+
 async def test_serve_runs_the_wallboard_on_its_ami_link(small_config_path: Path, tmp_path: Path) -> None:
     users = tmp_path / "users"
     users.write_text(f"sup:supervisor:{hash_password('sup-pw', iterations=1000)}\n", encoding="utf-8")
@@ -49,10 +56,13 @@ async def test_serve_runs_the_wallboard_on_its_ami_link(small_config_path: Path,
                     except aiohttp.ClientConnectorError:
                         await asyncio.sleep(0.1)
                 assert anon is not None and anon.status == 401  # nothing without a login
-                for _ in range(200):  # the process may still be starting
-                    if pbx.session_count > 0:
+                # The caller must join after the wall's login resync: that resync forgets waiting callers and
+                # re-reads QueueStatus, which in this simulator knows only the members.
+                for _ in range(600):
+                    if resynced(pbx, readers=2):
                         break
                     await asyncio.sleep(0.1)
+                assert resynced(pbx, readers=2), [a.name for a in pbx.actions]
                 resp = await http.post(f"{base}/login", data={"user": "sup", "password": "sup-pw"})
                 assert resp.status == 200
                 for event in arrive("7.1", "13800007777", queue=GENERAL):

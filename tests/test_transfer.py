@@ -200,11 +200,11 @@ async def test_attended_transfer_waits_for_the_attendedtransfer_event(
     assert (record.result, record.target, record.mode) == ("ok", "e12315", TransferMode.ATTENDED)
     assert server.actions_named("Atxfer") == []
     assert [a.get("Digit") for a in server.actions_named("PlayDTMF")] == ["*", "2"]
-    for _ in range(100):  # TRANSFER_EXTEN is cleared once the consultation call exists
+    for _ in range(3000):  # TRANSFER_EXTEN is cleared once the consultation call exists (30 s bound a hang)
         if any(a.get("Value") == "" for a in server.actions_named("Setvar")):
             break
         await asyncio.sleep(0.01)
-    for _ in range(100):  # and TRANSFER_CONTEXT is the agents' own again
+    for _ in range(3000):  # and TRANSFER_CONTEXT is the agents' own again
         if len(server.actions_named("Setvar")) == 4:
             break
         await asyncio.sleep(0.01)
@@ -244,7 +244,7 @@ async def test_attended_transfer_whose_consultation_ends_is_failed_at_once(
         if link != linked:
             await asyncio.sleep(0.1)
             assert not running.done()  # not ours
-    record = await asyncio.wait_for(running, 5)
+    record = await asyncio.wait_for(running, 30)  # bounds a hang; the attended wait (5 s) is not reached
     assert record.result == "failed"
     assert record.reason == "the consultation call to 119 ended (cause 17) with no AttendedTransfer"
 
@@ -274,7 +274,7 @@ async def test_attended_transfer_completed_after_the_wait_settles_its_audit_row(
     assert record.result == "unknown"
     rows, _ = await audited(batch_writer, sqlite_store)
     assert [r.result for r in rows] == ["unknown"]
-    for _ in range(100):  # bounded wait for the late event (not a timing assertion)
+    for _ in range(1500):  # bounded wait for the late event (30 s: a hang, not a timing assertion)
         await asyncio.sleep(0.02)
         rows, events = await audited(batch_writer, sqlite_store)
         if rows[0].result != "unknown":

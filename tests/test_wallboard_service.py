@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from test_serve_wallboard import resynced
 from test_wallboard_live import answer, arrive
 
 from hotline_cti.adapters.ami import AmiClient, AmiSettings
@@ -31,7 +32,7 @@ GENERAL = "gx-general"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def _until(check: Callable[[], bool], what: str, limit: float = 10.0) -> None:
+async def _until(check: Callable[[], bool], what: str, limit: float = 30.0) -> None:
     """Wait for ``check()``; fail naming ``what`` after ``limit`` seconds (a bound, not a measurement)."""
 
     async def poll() -> None:
@@ -204,7 +205,8 @@ async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: P
             DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
         )
         try:
-            await _until(lambda: pbx.session_count > 0, "hotline-cti wallboard logs in to AMI", 20)
+            # after the wall's login resync, which forgets waiting callers (test_serve_wallboard.resynced)
+            await _until(lambda: resynced(pbx, readers=1), "hotline-cti wallboard logs in to AMI and resyncs", 60)
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
                 resp = await http.post(f"{base}/login", data={"user": "eve", "password": "eve-pw"})
                 assert resp.status == 200 and "total-waiting" in await resp.text()
