@@ -78,7 +78,7 @@ def callback_rig(root: Path, work: Path) -> Iterator[tuple[Rig, int, int, Path]]
         stack.callback(pbx.stop, keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))
         ami = pbx.ami()
         stack.callback(ami.close)
-        yield Rig(pbx, ami, controller, cfg, table, agent_port), agent_port, phone_port, config
+        yield Rig(pbx, ami, controller, cfg, table, agent_port, pbx.log_text()), agent_port, phone_port, config
 
 
 def _wait(rig: Rig, pred: object, timeout: float = 15.0) -> Event:
