@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import unittest.mock
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -321,3 +322,22 @@ async def test_the_writer_tells_the_publisher_about_committed_rows(mqtt_broker: 
         finally:
             await writer.stop()
             await pub.stop()
+
+
+async def test_stop_returns_even_when_the_publishing_task_will_not_end(sqlite_store: Store) -> None:
+    """A client stuck in a broker's disconnect ignores the cancel: stop() still returns (serve's shutdown goes on)."""
+    pub = OutboxPublisher(sqlite_store, MqttSettings("127.0.0.1", 1), poll=0.02)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    pub._task = asyncio.create_task(stubborn())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with unittest.mock.patch("hotline_cti.adapters.mqtt.publisher.STOP_WAIT", 0.2):
+        await pub.stop()
+    assert pub._task is None and loop.time() - started < 5
+    release.set()

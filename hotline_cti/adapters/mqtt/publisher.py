@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PUBLISH_SLICE = 25  # publishes started between two yields to the event loop
 SAFETY_POLL = 5.0  # seconds between looks at the outbox when nobody said there are new rows
 DATABASE_RETRY = 1.0  # seconds before reading or marking the outbox again after a database error
+STOP_WAIT = 5.0  # seconds stop() waits for the publishing task to end
 
 
 class Outbox(Protocol):
@@ -90,8 +91,10 @@ class OutboxPublisher:
         """Stop publishing; unsent rows stay in the outbox for the next run."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a client stuck in a broker's disconnect must not hold up serve's shutdown.
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_WAIT)
+            if not done:
+                log.warning("MQTT publisher did not stop within %.0f s; left to the event loop", STOP_WAIT)
             self._task = None
 
     async def run(self) -> None:
