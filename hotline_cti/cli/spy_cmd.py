@@ -13,15 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
+from hotline_cti.adapters.ami.client import AmiSettings
 from hotline_cti.adapters.ami.spy import FAILED, OK, REFUSED, SpyExecutor, SpyTimeouts
+from hotline_cti.cli.audited_ami import audited_ami
 from hotline_cti.cli.config_cmd import print_problems
 from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.spy import SpyMode, SpyRecord, SpyRequest
-from hotline_cti.storage.store import Store
-from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.text_output import key_values, to_json
 
 EXIT = {OK: 0, REFUSED: 3, FAILED: 4}
@@ -65,26 +64,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _spy(args: argparse.Namespace, settings: AmiSettings, request: SpyRequest, region: str) -> int:
-    store = await Store.open(args.database)
-    writer = BatchWriter(store)
-    await writer.start()
-    client = AmiClient(settings)
-    try:
-        try:
-            await client.connect()
-        except (AmiError, OSError) as exc:
-            print(f"error: AMI {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+    async with audited_ami(args.database, settings) as session:
+        if session is None:
             return 1
+        client, writer = session
         executor = SpyExecutor(client, writer, region, timeouts=SpyTimeouts(action=args.timeout, ring=args.ring))
         record = await executor.execute(request)
         _print(args, record)
         if record.result == OK and not args.no_wait:
             record = await executor.ended(record)
             _print(args, record)
-    finally:
-        await client.close()
-        await writer.stop()
-        await store.close()
     return EXIT.get(record.result, EXIT_UNKNOWN)
 
 

@@ -15,8 +15,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
+from hotline_cti.adapters.ami.client import AmiSettings
 from hotline_cti.adapters.ami.transfer import FAILED, OK, REFUSED, TransferExecutor, TransferTimeouts
+from hotline_cti.cli.audited_ami import audited_ami
 from hotline_cti.cli.config_cmd import print_problems
 from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
@@ -24,8 +25,6 @@ from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import TransferPolicy, TransferRequest
 from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.storage.store import Store
-from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.text_output import key_values, to_json
 
 EXIT = {OK: 0, REFUSED: 3, FAILED: 4}
@@ -83,23 +82,13 @@ def run(args: argparse.Namespace) -> int:
 async def _transfer(
     args: argparse.Namespace, settings: AmiSettings, policy: Callable[[], TransferPolicy], request: TransferRequest
 ) -> int:
-    store = await Store.open(args.database)
-    writer = BatchWriter(store)
-    await writer.start()
-    client = AmiClient(settings)
-    try:
-        try:
-            await client.connect()
-        except (AmiError, OSError) as exc:
-            print(f"error: AMI {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+    async with audited_ami(args.database, settings) as session:
+        if session is None:
             return 1
+        client, writer = session
         timeouts = TransferTimeouts(action=args.timeout, event=args.timeout)
         executor = TransferExecutor(client, policy, writer, timeouts=timeouts)
         record = await executor.execute(request)
-    finally:
-        await client.close()
-        await writer.stop()
-        await store.close()
     data = record.to_dict()
     data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)
     if args.json:
