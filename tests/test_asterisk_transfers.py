@@ -665,6 +665,9 @@ def test_threeway(rig: Rig, how: str, kind: str) -> None:
     else:
         press(rig, live, "*3110")
     wait_until(lambda: talking(rig) == [{"caller", "agent", "110"}], 20, "caller, agent and 110 together")
+    # ConfBridge publishes ConfbridgeJoin after the channel's BridgeEnter, so the third join can trail the
+    # moment talking() sees all three in the bridge.
+    wait_until(lambda: len(conference_joins(rig, live.since)) >= 3, 5, "three ConfbridgeJoin events")
     joins = conference_joins(rig, live.since)
     assert len(joins) == 3, [j["Channel"] for j in joins]
     assert {j["Conference"] for j in joins} == {f"hotline-{live.call_id if kind == 'sip' else live.call_id + '-2'}"}
@@ -745,6 +748,7 @@ def test_threeway_to_a_target_that_does_not_answer_is_failed_not_ok(rig: Rig, se
     else:
         press(rig, live, "*3110")
     wait_until(lambda: talking(rig) == [{"caller", "agent"}], 60, "caller and agent back together, in the conference")
+    wait_until(lambda: len(conference_joins(rig, live.since)) >= 2, 5, "two ConfbridgeJoin events")
     joins = conference_joins(rig, live.since)
     assert len(joins) == 2 and not [j for j in joins if "@hotline-onekey-" in j["Channel"]], joins
     if how == "key":
