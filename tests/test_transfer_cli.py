@@ -106,3 +106,16 @@ async def test_transfer_command_usage_errors(ami: AmiServer, small_config_path: 
     code, _, err = await cli(AGENT, "--to", "110", "--mode", "sideways", "--config", str(bad), env=ami_env(ami))
     assert code == 2 and "invalid choice: 'sideways'" in err
     assert ami.actions_named("BlindTransfer") == []
+
+
+async def test_transfer_command_with_an_unusable_database_names_the_flag_and_acts_not(
+    ami: AmiServer, small_config_path: Path, tmp_path: Path
+) -> None:
+    """No traceback and no action when the audit database cannot be opened: the transfer must be audited."""
+    for url in ("nosuchdb://x", f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'dir' / 'audit.db'}"):
+        code, out, err = await cli(
+            AGENT, "--to", "110", "--config", str(small_config_path), "--database", url, env=ami_env(ami)
+        )
+        assert code == 1 and err.startswith("error: --database: "), (url, out, err)
+        assert "Traceback" not in err
+    assert ami.actions_named("BlindTransfer") == []

@@ -18,13 +18,12 @@ from pathlib import Path
 
 from hotline_cti.adapters.ami.agents import FAILED, OK, REFUSED, AgentControl, AgentOutcome
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
+from hotline_cti.cli.audited_ami import audited_ami
 from hotline_cti.cli.config_cmd import print_problems
 from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.schema import MergerConfig, is_agent_id
 from hotline_cti.records.actions import ActionRecord, audit
-from hotline_cti.storage.store import Store
-from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.text_output import key_values, to_json
 
 EXIT = {OK: 0, REFUSED: 3, FAILED: 4}
@@ -99,28 +98,15 @@ async def _connected(settings: AmiSettings) -> AmiClient | None:
 
 
 async def _act(args: argparse.Namespace, settings: AmiSettings, model: MergerConfig) -> int:
-    try:
-        store = await Store.open(args.database)
-    except (ValueError, OSError) as exc:
-        print(f"error: --database: {exc}", file=sys.stderr)
-        return 2
-    writer = BatchWriter(store)
-    await writer.start()
-    try:
-        client = await _connected(settings)
-        if client is None:
+    async with audited_ami(args.database, settings) as session:
+        if session is None:
             return 1
-        try:
-            outcome = await AgentControl(client, lambda: model).run(
-                args.agent_action, args.agent, getattr(args, "reason", "")
-            )
-        finally:
-            await client.close()
+        client, writer = session
+        outcome = await AgentControl(client, lambda: model).run(
+            args.agent_action, args.agent, getattr(args, "reason", "")
+        )
         by = args.by or f"cli:{getpass.getuser()}"
         audit(writer, model.region.id, _audit_row(by, outcome))
-    finally:
-        await writer.stop()
-        await store.close()
     data = outcome.to_dict()
     if args.json:
         print(to_json(data))

@@ -1,5 +1,5 @@
 """One AMI command run from the CLI: the audit writer (the actions database) and a logged-in AMI client, set up
-and torn down in order. Shared by ``transfer`` and ``spy``."""
+and torn down in order. Shared by ``transfer``, ``spy`` and ``agent``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 
+import sqlalchemy as sa
+
 from hotline_cti.adapters.ami.client import AmiClient, AmiError, AmiSettings
+from hotline_cti.cli.db_errors import first_line
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
 
@@ -16,8 +19,14 @@ from hotline_cti.storage.writer import BatchWriter
 async def audited_ami(
     database: str | None, settings: AmiSettings
 ) -> AsyncIterator[tuple[AmiClient, BatchWriter] | None]:
-    """The logged-in client and the audit writer; None when AMI does not answer (said on stderr, exit 1)."""
-    store = await Store.open(database)
+    """The logged-in client and the audit writer; None when the database cannot be opened or AMI does not
+    answer (said on stderr, exit 1)."""
+    try:
+        store = await Store.open(database)
+    except (ValueError, OSError, sa.exc.SQLAlchemyError) as exc:
+        print(f"error: --database: {first_line(exc)}", file=sys.stderr)
+        yield None
+        return
     writer = BatchWriter(store)
     await writer.start()
     client = AmiClient(settings)

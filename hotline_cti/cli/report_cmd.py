@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.cli.db_errors import first_line
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         text, note = asyncio.run(_report(args, url, merger))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
-        print(f"hotline-cti report: error: cannot read {_shown(url)}: {_first_line(exc)}", file=sys.stderr)
+        print(f"hotline-cti report: error: cannot read {_shown(url)}: {first_line(exc)}", file=sys.stderr)
         return 1
     if note:
         print(f"hotline-cti report: {note}", file=sys.stderr)
@@ -108,13 +109,6 @@ def _missing_sqlite_file(url: sa.URL) -> Path | None:
 
 def _shown(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    """SQLAlchemy's messages run over several lines with a link; the first says what failed."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | None) -> tuple[str, str]:
