@@ -40,6 +40,7 @@ from pathlib import Path
 from hotline_cti.adapters.agi.fastagi import FastAgiServer
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.records import cdr
+from simulators.host import free_port as free_port  # re-exported: the rig's tests take it from here
 
 REPO = Path(__file__).resolve().parent.parent
 RIG_SCRIPT = REPO / "scripts" / "asterisk-rig.sh"
@@ -223,13 +224,6 @@ def rig_root(script: Path = RIG_SCRIPT, timeout: float = 900.0) -> Path:
     if not (root / "proc" / "self").exists():
         raise RigUnavailable(f"{root}/proc is not mounted")
     return root
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A free 127.0.0.1 port (TCP by default, UDP with ``socket.SOCK_DGRAM``)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def silent_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulators.asterisk import REPO, Ami, AsteriskInstance, Event, free_port
+from simulators.host import PackageUnavailable, install_debian_packages
 
 SIPP_DIR = REPO / "simulators" / "sipp"
 # A BYE landing between two waits of a hold loop is resent by the PBX and taken then (see run.sh).
@@ -55,14 +56,11 @@ EVENT_FILTER = (
 
 def sipp_binary() -> str:
     """SIPp (Debian's sip-tester), installed first when missing and we are root."""
+    if shutil.which("sipp") is None:
+        install_debian_packages("sip-tester")
     found = shutil.which("sipp")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "sip-tester"], check=True, env=env, capture_output=True)
-        found = shutil.which("sipp")
     if found is None:
-        raise RuntimeError("sipp is missing: apt-get install sip-tester")
+        raise PackageUnavailable("sip-tester is installed but sipp is not on PATH")
     return found
 
 

@@ -17,22 +17,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from simulators.host import free_port, install_debian_packages
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _ensure_installed() -> None:
-    if Path(MOSQUITTO).exists():
-        return
-    if shutil.which("apt-get") is None:
-        raise RuntimeError("mosquitto is not installed and apt-get is not available")
-    subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "mosquitto"], check=True, capture_output=True)
+    if not Path(MOSQUITTO).exists():
+        install_debian_packages("mosquitto")
 
 
 class Broker:
@@ -43,7 +35,7 @@ class Broker:
     ) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         self.conf.write_text(

@@ -6,9 +6,7 @@ path, so Selenium never downloads a browser or driver.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+
+from simulators.host import PackageUnavailable, install_debian_packages
 
 PACKAGES = ("chromium", "chromium-driver", "fonts-wqy-microhei")  # the font renders Chinese in screenshots
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
@@ -30,11 +30,10 @@ def ensure_chromium() -> tuple[str, str]:
     browser, driver = _binaries()
     if browser and driver and CJK_FONT.exists():
         return browser, driver
-    if os.geteuid() != 0:
-        pytest.fail(f"missing Debian packages ({' '.join(PACKAGES)}); run scripts/system-deps.sh as root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *PACKAGES], check=True, env=env, capture_output=True)
+    try:
+        install_debian_packages(*PACKAGES)
+    except PackageUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
     browser, driver = _binaries()
     assert browser and driver, "apt-get installed chromium but the binaries are not on PATH"
     return browser, driver

@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import functools
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from simulators.agi_peer import wait_listening
 from simulators.dialplan_runner import CallResult, DialplanRunner, UnsupportedDialplan, peer_agi
+from simulators.host import free_port
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -69,12 +69,6 @@ async def silent() -> AsyncIterator[int]:
 def last_route(result: CallResult) -> dict[str, str]:
     """The last HotlineRoute event of a run (the one that counts; HotlineRecording may follow it)."""
     return [e for e in result.events if e["UserEvent"] == "HotlineRoute"][-1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def runner(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import xml.etree.ElementTree as ET
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.config.checked import load_checked
+from simulators.asterisk_load import sipp_binary
 from simulators.pbx import Arrival
 from simulators.pbx.routing import CoreRouter
 from simulators.scenario import load_scenario
@@ -97,14 +97,7 @@ def test_run_sh_syntax_and_usage() -> None:
 
 def ensure_sipp() -> str:
     """The sipp binary, installing Debian's sip-tester first when it is missing (as root)."""
-    found = shutil.which("sipp")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "sip-tester"], check=True, env=env, capture_output=True)
-        found = shutil.which("sipp")
-    assert found is not None, "sipp is missing: apt-get install sip-tester"
-    return found
+    return sipp_binary()
 
 
 def test_sipp_is_installed() -> None:

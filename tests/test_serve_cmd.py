@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,12 +26,7 @@ from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.serve.events import PolicySource
 from simulators.agi_peer import PeerChannel, run_fastagi
 from simulators.ami_server import AmiServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from simulators.host import free_port
 
 
 async def target_of(port: int, dialled: str) -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from simulators.host import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "hotline_cti" / "systemd"
 UNIT = UNITS / "hotline-cti.service"
@@ -81,13 +83,6 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert UNIT.name not in proc.stdout + proc.stderr  # no warning about it either
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from hotline_cti.wallboard.auth import check_password, hash_password, parse_user
 from hotline_cti.wallboard.hub import Hub
 from hotline_cti.wallboard.service import start_wallboard
 from simulators.ami_server import AmiServer, SimMember
+from simulators.host import free_port
 
 GENERAL = "gx-general"
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,12 +167,6 @@ def test_cli_refuses_missing_and_bad_arguments(
     assert "bad.yaml:" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _spawn_wallboard(ami_port: int, config: Path, listen_port: int, **env: str) -> asyncio.subprocess.Process:
     """``hotline-cti wallboard`` as a child process; ``env`` is laid over (and without DATABASE_URL unless given)."""
     environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -191,7 +185,7 @@ async def _spawn_wallboard(ami_port: int, config: Path, listen_port: int, **env:
 async def test_hotline_cti_wallboard_runs_alone_against_ami(small_config_path: Path, tmp_path: Path) -> None:
     users = tmp_path / "users"
     users.write_text(f"eve:viewer:{hash_password('eve-pw', iterations=1000)}\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with AmiServer(username="wall", secret="pw") as pbx:
         pbx.add_queue(GENERAL, [SimMember("坐席01", "PJSIP/8001")])
@@ -234,7 +228,7 @@ async def test_a_refused_ami_login_stops_the_wallboard_with_exit_1(small_config_
         proc = await _spawn_wallboard(
             pbx.port,
             small_config_path,
-            _free_port(),
+            free_port(),
             HOTLINE_AMI_USER="wall",
             HOTLINE_AMI_SECRET="wr0ng-s3cret",
             HOTLINE_WALLBOARD_USERS="",
