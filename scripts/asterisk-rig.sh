@@ -14,6 +14,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# One build at a time (parallel test workers may all ask for the rig): the others wait, then reuse it.
+mkdir -p "$(dirname "$ROOT")"
+exec 9>"$ROOT.lock"
+flock 9
+
 if [ ! -f "$stamp" ]; then
   command -v debootstrap >/dev/null || {
     apt-get update -qq

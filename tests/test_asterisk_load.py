@@ -58,6 +58,9 @@ from simulators.asterisk_load import (
     wait_idle,
 )
 
+# 1,000 SIP calls at 50/s with dead-air and p99 bounds: run alone, not beside other test workers (scripts/test.sh).
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_START = "2021-12-15T10:00:00+08:00"
 CALLS, RATE = 1000, 50  # calls per run, calls per second

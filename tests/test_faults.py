@@ -52,6 +52,9 @@ from simulators.agi_peer import PeerChannel, run_fastagi
 from simulators.ami_server import AmiServer
 from simulators.mosquitto import Broker
 
+# Load with p99 and dead-air bounds: run alone, not beside other test workers (scripts/test.sh).
+pytestmark = pytest.mark.serial
+
 SECRET = "fault-secret"
 RATE = 15.0  # new calls a second
 HOLDS = (1.0, 2.0, 3.0, 4.0)  # seconds from Newchannel to Hangup, call after call
