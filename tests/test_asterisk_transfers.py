@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -472,6 +473,16 @@ def _asterisk_own(line: str) -> bool:
     return "Session already DISCONNECTED [reason=486 (Busy Here)]" in line
 
 
+# features.conf's default xfersound and xferfailsound: Asterisk's own, in the rig's sounds/en.
+STOCK_SOUNDS = ("beep", "beeperr")
+
+
+def _cut_by_teardown(line: str) -> bool:
+    """A stock sound that exists in the rig (so not a missing file of ours) failing to open as its channel dies."""
+    found = re.search(r"Unable to open (\w+) \(format", line)
+    return found is not None and found.group(1) in STOCK_SOUNDS
+
+
 @pytest.fixture(autouse=True)
 def _clean(rig: Rig) -> Iterator[None]:
     """After each test: every channel hung up, and Asterisk logged no WARNING or ERROR during it (e.g.
@@ -479,9 +490,14 @@ def _clean(rig: Rig) -> Iterator[None]:
     before = len(rig.pbx.log_text())
     rig.mark = len(rig.ami.events)
     yield
+    hangup = len(rig.pbx.log_text())
     rig.pbx.cli("channel request hangup all")
     wait_until(lambda: "0 active channels" in rig.pbx.cli("core show channels count"), 15, "all channels gone")
-    bad = [line for line in log_problems(rig.pbx.log_text()[before:]) if not _asterisk_own(line)]
+    text = rig.pbx.log_text()
+    bad = [line for line in log_problems(text[before:hangup]) if not _asterisk_own(line)]
+    # Once we hang every channel up, a sound Asterisk was about to play on one (xferfailsound after a failed
+    # attended transfer, seen under load) cannot be opened on the dying channel: that is our teardown, not config.
+    bad += [line for line in log_problems(text[hangup:]) if not _asterisk_own(line) and not _cut_by_teardown(line)]
     assert bad == [], bad
 
 
