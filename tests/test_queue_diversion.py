@@ -155,7 +155,8 @@ def test_site_of_the_callers_city(table) -> None:  # type: ignore[no-untyped-def
 
 def test_wait_over_uses_the_holdtime(table) -> None:  # type: ignore[no-untyped-def]
     assert diverted(table, state(free=1, holdtime=61)).target == "gx-complaint"
-    assert diverted(table, state(free=1, holdtime=60)) is decide(Call("12300"), table, NOW)  # unchanged
+    d = decide(Call("12300"), table, NOW)
+    assert divert_live(d, table.diversions, table.diverted, {"gx-general": state(free=1, holdtime=60)}) is d
 
 
 def test_no_state_or_a_free_agent_changes_nothing(table) -> None:  # type: ignore[no-untyped-def]
@@ -170,7 +171,8 @@ def test_the_menu_is_never_diverted(table) -> None:  # type: ignore[no-untyped-d
     assert divert_live(d, table.diversions, table.diverted, {"gx-general": state(available=0)}) is d
 
 
-def test_a_diverted_decision_is_memoised(table) -> None:  # type: ignore[no-untyped-def]
+def test_a_diverted_decision_is_memoised(table, caches_on) -> None:  # type: ignore[no-untyped-def]
+    # decide serves the same decision from its cache, and the memo the same diversion of it
     first = diverted(table, state(available=0))
     assert diverted(table, state(available=0)) is first
 
