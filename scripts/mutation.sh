@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Mutation testing of the routing core, the AGI/AMI protocol parsers, the KPIs and the caller-number masker
-# (a developer tool, not CI).
+# Mutation testing of the routing core (holiday calendars, caller rules and queue diversion included), the
+# AGI/AMI protocol parsers, the KPIs and the caller-number masker (a developer tool, not CI).
 #
 #   bash scripts/mutation.sh                      # every module below, one at a time
 #   bash scripts/mutation.sh hotline_cti/core/routing.py hotline_cti/kpi/counts.py
