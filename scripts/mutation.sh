@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# Mutation testing of the routing core, the AGI/AMI protocol parsers, the KPIs and the caller-number masker
-# (a developer tool, not CI).
+# Mutation testing of the routing core (holiday calendars, caller rules and queue diversion included), the
+# AGI/AMI protocol parsers, the KPIs and the caller-number masker (a developer tool, not CI).
 #
 #   bash scripts/mutation.sh                      # every module below, one at a time
 #   bash scripts/mutation.sh hotline_cti/core/routing.py hotline_cti/kpi/counts.py
 #   MUTATION_JOBS=2 bash scripts/mutation.sh ...  # parallel mutants (default 1: the machine is shared)
 #   MUTATION_KEEP_STATS=1 bash scripts/mutation.sh ...  # reuse the last test-to-function links (faster)
+#   MUTATION_VENV=.venv-mut bash scripts/mutation.sh ...  # run mutmut from another venv (default .venv)
 #   bash scripts/mutation.sh --score [module...]  # print the scores of the last run only
 #
-# mutmut (installed into .venv when missing) copies hotline_cti/ under mutants/ and mutates the copy; its
-# settings, including which test files it may run, are [tool.mutmut] in pyproject.toml. The tests run with
-# --no-caches (tests/conftest.py): the routing decision cache, the parsed-number memo and the AGI reply memo
-# take no entries, so each test is linked to the code behind them. Mutants that cannot change behaviour are
-# listed with a reason in tests/mutation-equivalent.txt and left out of the score.
+# mutmut (installed into $MUTATION_VENV, default .venv, when missing) copies hotline_cti/ under mutants/
+# and mutates the copy; its settings, including which test files it may run, are [tool.mutmut] in
+# pyproject.toml. The tests run with --no-caches (tests/conftest.py): the routing decision cache, the
+# parsed-number memo and the AGI reply memo take no entries, so each test is linked to the code behind
+# them. Mutants that cannot change behaviour are listed with a reason in tests/mutation-equivalent.txt and
+# left out of the score.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-if ! .venv/bin/python -c 'import mutmut' 2>/dev/null; then
-  .venv/bin/python -m pip install -q mutmut
+venv=${MUTATION_VENV:-.venv}
+venv=${venv%/}
+if [ "$venv" = .venv ]; then
+  bash scripts/bootstrap.sh
+elif [ ! -x "$venv/bin/python" ]; then
+  # A venv of its own keeps mutmut and its dependencies out of a .venv others share.
+  "${PYTHON:-python3}" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q -e '.[dev]'
+fi
+if ! "$venv/bin/python" -c 'import mutmut' 2>/dev/null; then
+  "$venv/bin/python" -m pip install -q 'mutmut==3.8.1'
 fi
 
 score_only=0
@@ -41,6 +51,11 @@ if [ ${#modules[@]} -eq 0 ]; then
     hotline_cti/kpi/waits.py
     hotline_cti/kpi/accumulator.py
     hotline_cti/privacy.py
+    hotline_cti/core/calendar.py
+    hotline_cti/core/callers.py
+    hotline_cti/core/diversion.py
+    hotline_cti/core/naming.py
+    hotline_cti/config/compile.py
   )
 fi
 
@@ -57,7 +72,7 @@ if [ "$score_only" = 0 ]; then
     echo "== mutmut: $module" >&2
     start=$(date +%s)
     # mutmut's progress line is redrawn in place; the log keeps it, the terminal gets the outcome.
-    if ! .venv/bin/mutmut run --max-children "${MUTATION_JOBS:-1}" "$dotted.*" >"mutants/$(basename "$dotted").log" 2>&1; then
+    if ! "$venv/bin/mutmut" run --max-children "${MUTATION_JOBS:-1}" "$dotted.*" >"mutants/$(basename "$dotted").log" 2>&1; then
       tail -c 2000 "mutants/$(basename "$dotted").log" >&2
       echo "mutmut failed on $module (log: mutants/$(basename "$dotted").log)" >&2
       exit 1
@@ -66,10 +81,11 @@ if [ "$score_only" = 0 ]; then
   done
 fi
 
-.venv/bin/python - "${modules[@]}" <<'EOF'
+MUTMUT="$venv/bin/mutmut" "$venv/bin/python" - "${modules[@]}" <<'EOF'
 """Each module's score: killed / (mutants - equivalent - not checked), and the survivors to look at."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -104,7 +120,7 @@ for module in sys.argv[1:]:
         + ("" if len(checked) == len(codes) else f"  ({len(codes) - len(checked)} not checked)")
     )
     for name in left:
-        print(f"    survived: {name}  (.venv/bin/mutmut show {name})")
+        print(f"    survived: {name}  ({os.environ['MUTMUT']} show {name})")
     stale = [k for k in equivalent if k.startswith(module[:-3].replace("/", ".") + ".") and k not in codes]
     for name in stale:
         print(f"    listed as equivalent but no longer a mutant: {name}")

@@ -27,6 +27,7 @@ from hotline_cti.cli.main import main
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.callers import CallerPolicy, CallerRulePlan, caller_tag, screened
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
@@ -193,6 +194,74 @@ def test_without_key_caller_or_rules_decisions_pass_unchanged(table: RoutingTabl
     assert bare.callers is None
     out = variables(route_script(env("12300"), bare, AT, decide, screen_with_list(CALLER)).lines)
     assert out == variables(route_script(env("12300"), bare, AT, decide).lines)
+
+
+# ------------------------------------------------------------------ the rules themselves (core/callers.py)
+
+
+def count_rule(more_than: int | None, window: float | None) -> CallerRulePlan:
+    return CallerRulePlan("count", more_than, window, None, None, -1, None, None)
+
+
+def policy_of(*rules: CallerRulePlan) -> CallerPolicy:
+    return CallerPolicy(rules, None, "", 100, 600.0, 4)
+
+
+def test_a_count_rule_counts_only_the_calls_inside_its_period() -> None:
+    policy = policy_of(count_rule(2, 600.0))
+    ts = 10_000.0
+    # a call exactly 600 s ago is outside a 600 s period: 2 calls inside, not more than 2
+    assert policy.match(frozenset(), (ts - 600.0, ts - 599.0, ts), ts) is None
+    assert policy.match(frozenset(), (ts - 599.5, ts - 599.0, ts), ts) is policy.rules[0]
+
+
+def test_a_count_rule_missing_its_number_or_its_period_is_never_met() -> None:
+    # the config checks refuse such a rule; the core must not crash on one either
+    many = tuple(float(t) for t in range(100))
+    assert policy_of(count_rule(2, None)).match(frozenset(), many, 99.0) is None
+    assert policy_of(count_rule(None, 600.0)).match(frozenset(), many, 99.0) is None
+
+
+def test_the_rules_queue_takes_only_a_plain_queue_decision(table: RoutingTable) -> None:
+    assert table.callers is not None
+    listed = table.callers.rules[0]  # prompt, queue nuisance, tag 骚扰
+    names = ("gx-nuisance", None)
+    later = AT.replace(year=2022)  # 12315 has cut over: 12345's skill queue with expert seats
+    expert = decide(Call("12315"), table, later)
+    assert expert.action is Action.QUEUE and expert.expert_queue == "gx-expert-e12315"
+    out = screened(expert, listed, first=True, queue_names=names)
+    assert (out.target, out.overflow, out.expert_queue) == ("gx-nuisance", None, None)
+    assert out.prompts == ("nuisance-warning", *expert.prompts)
+    assert out.reason == f"{expert.reason}; caller rule listed"
+    # a department keeps its seats and a menu its queue; the prompt is still played first
+    department = decide(Call("12348"), table, later)
+    assert department.action is Action.DEPARTMENT
+    kept = screened(department, listed, first=True, queue_names=names)
+    assert (kept.target, kept.dial, kept.overflow) == (department.target, department.dial, department.overflow)
+    assert kept.prompts == ("nuisance-warning", *department.prompts)
+    menu = decide(Call("12345"), table, later)
+    assert menu.menu
+    assert screened(menu, listed, first=True, queue_names=names).target == menu.target
+    # without the queue's names at this centre the decision keeps its queue
+    assert screened(expert, listed, first=True, queue_names=None).target == expert.target
+
+
+def test_a_rule_with_nothing_to_change_leaves_the_decision_as_it_is(table: RoutingTable) -> None:
+    d = decide(Call("12300"), table, AT)
+    quiet = CallerRulePlan("quiet", None, None, "nuisance", "nuisance-warning", None, None, "骚扰")
+    # its prompt was played with the first decision: nothing is left to change after the menu
+    assert screened(d, quiet, first=False, queue_names=("gx-nuisance", None)) is d
+    assert screened(d, None, first=True, queue_names=None) is d
+
+
+def test_the_agent_sees_the_rules_tag_and_the_repeat_tag_together(table: RoutingTable) -> None:
+    assert table.callers is not None
+    listed = table.callers.rules[0]
+    d = decide(Call("12300"), table, AT)
+    assert caller_tag(listed, True, table.callers, d) == "骚扰/重复"
+    assert caller_tag(listed, False, table.callers, d) == "骚扰"
+    assert caller_tag(None, True, table.callers, d) == "重复"
+    assert caller_tag(listed, True, table.callers, decide(Call("110"), table, AT)) == ""
 
 
 # ------------------------------------------------------------------ config checks

@@ -218,3 +218,43 @@ def test_small_config_tables(small_config_path: Path) -> None:
     assert small_table.lines["12366"].subcentre_all == Target("tax", "税务", "PJSIP/12366@tax")
     assert small_table.lines["12348"].department == Target("sft", "司法厅12348", "PJSIP/12348@sft")
     assert small_table.lines["12315"].seats is Seats.MERGED
+
+
+def test_small_config_lines_keep_their_unit_and_expert_seats(small_config_path: Path) -> None:
+    table = compile_config(load_config(small_config_path).model)
+    line = table.lines["12315"]
+    assert (line.unit, line.expert, line.queue) == ("市场监管局", "e12315", "l12315")
+    assert table.lines["12348"].expert is None
+
+
+SHARED = """\
+region: {id: sx, name: 山西, level: province, trunk: out}
+cities:
+  - {id: taiyuan, name: 太原, area_code: "0351"}
+  - {id: datong, name: 大同, area_code: "0352"}
+centres:
+  - {id: sx, name: 山西12345}
+queues:
+  - {id: general, name: 综合}
+hotlines:
+  - {number: 2666110, name: 太原供水, unit: 太原水务, mode: linked, city: taiyuan}
+  - {number: 96333, name: 大同电梯, unit: 大同特检, mode: linked, city: datong, aliases: [2666110]}
+  - {number: 2600000, name: 无城, unit: 无城, mode: linked, aliases: [12399]}
+"""
+
+
+def test_a_landline_shared_by_two_cities_or_without_a_city_needs_its_area(tmp_path: Path) -> None:
+    """Schema-valid but refused by the checks (one number twice, a landline without its city in a
+    two-city region): the compiler still keeps every other number of every line."""
+    path = tmp_path / "shared.yaml"
+    path.write_text(SHARED, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_config(path)
+    tree, _ = read_tree(path)
+    table = compile_config(MergerConfig.model_validate(tree))
+    taiyuan, datong, cityless = (table.lines[n] for n in ("2666110", "96333", "2600000"))
+    # 2666110 is a landline in both cities: it needs an area code, neither city owns the bare number
+    assert table.landline == {("0351", "2666110"): taiyuan, ("0352", "2666110"): datong}
+    assert table.landline_local == {}
+    # a landline without its city has no area: it is left out, and its short alias still reaches the line
+    assert cityless.landline_area is None and table.short == {"96333": datong, "12399": cityless}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,7 @@ from hotline_cti.cli.main import main
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.calendar import DayEffect, build_calendar
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
@@ -126,9 +128,35 @@ def test_the_calendar_is_compiled_once_into_runs(table: RoutingTable) -> None:
     # 10-01..10-07 with its own 10-03: three runs of the holiday around one working day
     national = [e for e in dept.calendar.effects if e is not None and e.name == "国庆节"]
     assert len(national) == 2
+    # each entry is one object, shared by the departments' calendars and 12345's (calendar_effects)
+    assert national[0] is national[1]
+    assert table.main_calendar is not None and table.main_calendar.entries() == (national[0],)
     # departments on the plain region calendar share one compiled object
     plain = compile_config(load_config(GUANGXI).model)
     assert plain.lines["12348"].department is not None and plain.lines["12348"].department.calendar is None
+
+
+def test_runs_start_and_end_at_local_midnight_and_leave_the_gaps_ordinary() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    day = dt.date(2026, 10, 1)
+
+    def effect(name: str, first: int, last: int) -> DayEffect:
+        return DayEffect(name, day.replace(day=first), day.replace(day=last), True, 0, None, None)
+
+    holiday, duty, closure = effect("国庆节", 1, 2), effect("值班", 3, 3), effect("检修", 5, 5)
+    days = {day.replace(day=1): holiday, day.replace(day=2): holiday, day.replace(day=3): duty}
+    calendar = build_calendar({**days, day.replace(day=5): closure}, tz)
+    assert calendar is not None and build_calendar({}, tz) is None
+
+    def on(date: int, hour: int, minute: int = 0) -> DayEffect | None:
+        return calendar.at(dt.datetime(2026, 10, date, hour, minute, tzinfo=tz).timestamp())
+
+    assert on(1, 0) is holiday and on(2, 23, 59) is holiday and on(3, 0) is duty and on(3, 23, 59) is duty
+    assert on(4, 0) is None and on(4, 23, 59) is None  # the one ordinary day between two entries
+    assert on(5, 0) is closure and on(6, 0) is None
+    assert calendar.at(dt.datetime(2026, 9, 30, 23, 59, tzinfo=tz).timestamp()) is None  # the evening before
+    # one bound where each run starts or ends: adjacent runs share theirs, a gap gets one of its own
+    assert len(calendar.bounds) == 5 and calendar.effects == (None, holiday, duty, None, closure, None)
 
 
 def test_cached_decisions_do_not_leak_across_days(table: RoutingTable) -> None:

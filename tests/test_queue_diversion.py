@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import sys
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,17 @@ from hotline_cti.adapters.agi.scripts import route_script
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
-from hotline_cti.core.diversion import QueueState, divert_live
-from hotline_cti.core.model import Action, Call
+from hotline_cti.core import diversion
+from hotline_cti.core.diversion import (
+    DiversionRule,
+    DivertTo,
+    DivertWhen,
+    QueueState,
+    divert,
+    divert_live,
+    holds,
+)
+from hotline_cti.core.model import Action, Call, Decision
 from hotline_cti.core.routing import decide
 from hotline_cti.records.queue_live import (
     QueueBoard,
@@ -116,6 +126,24 @@ def test_a_queue_with_nowhere_to_overflow_is_refused(tmp_path: Path) -> None:
     assert f"cfg.yaml:{line_of(text, 'all_busy')}:" in problem and "no other queue to divert to" in problem
 
 
+def test_an_overflow_without_a_target_takes_the_queues_or_the_regions_overflow(tmp_path: Path) -> None:
+    rules = "      - {when: all_busy, to: overflow}\n"
+    text = config_text(RULES).replace(
+        "  - {id: complaint, name: 投诉举报}\n", f"  - id: complaint\n    name: 投诉举报\n    diversion:\n{rules}"
+    )
+    text = text.replace(
+        "  - {id: l12315, name: 市场监管, overflow: general, max_wait: 90}\n",
+        f"  - id: l12315\n    name: 市场监管\n    overflow: complaint\n    diversion:\n{rules}",
+    )
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text, encoding="utf-8")
+    table = compile_config(load_config(path).model)
+    # complaint names no overflow: the region's overflow target (general) is taken, at each centre
+    assert [r.queue for r in table.diversions["gx-complaint"]] == ["gx-general"]
+    assert [r.queue for r in table.diversions["guilin-complaint"]] == ["guilin-general"]
+    assert [r.queue for r in table.diversions["gx-l12315"]] == ["gx-complaint"]
+
+
 # -- the decision ----------------------------------------------------------------------------------------
 
 
@@ -155,7 +183,8 @@ def test_site_of_the_callers_city(table) -> None:  # type: ignore[no-untyped-def
 
 def test_wait_over_uses_the_holdtime(table) -> None:  # type: ignore[no-untyped-def]
     assert diverted(table, state(free=1, holdtime=61)).target == "gx-complaint"
-    assert diverted(table, state(free=1, holdtime=60)) is decide(Call("12300"), table, NOW)  # unchanged
+    d = decide(Call("12300"), table, NOW)
+    assert divert_live(d, table.diversions, table.diverted, {"gx-general": state(free=1, holdtime=60)}) is d
 
 
 def test_no_state_or_a_free_agent_changes_nothing(table) -> None:  # type: ignore[no-untyped-def]
@@ -170,7 +199,8 @@ def test_the_menu_is_never_diverted(table) -> None:  # type: ignore[no-untyped-d
     assert divert_live(d, table.diversions, table.diverted, {"gx-general": state(available=0)}) is d
 
 
-def test_a_diverted_decision_is_memoised(table) -> None:  # type: ignore[no-untyped-def]
+def test_a_diverted_decision_is_memoised(table, caches_on) -> None:  # type: ignore[no-untyped-def]
+    # decide serves the same decision from its cache, and the memo the same diversion of it
     first = diverted(table, state(available=0))
     assert diverted(table, state(available=0)) is first
 
@@ -182,6 +212,137 @@ def test_route_script_sets_the_diverted_variables(table) -> None:  # type: ignor
     assert f"{cv.ACTION}=release" in text and f"{cv.DIVERTED}=no_agents" in text and "divert-no-agents" in text
     plain = "\n".join(route_script(env, table, NOW, decide).lines)
     assert cv.DIVERTED not in plain and f"{cv.ACTION}=queue" in plain
+
+
+# -- the rules themselves (core/diversion.py) ----------------------------------------------------------------
+
+LATER = dt.datetime(2022, 9, 15, 10, tzinfo=ZoneInfo("Asia/Shanghai"))  # 12315 has cut over to 12345's queues
+
+
+def rule(
+    when: DivertWhen,
+    to: DivertTo = DivertTo.RELEASE,
+    *,
+    over: int = 0,
+    queue: str | None = None,
+    sites: tuple[tuple[str | None, str, str], ...] = (),
+    prompts: tuple[str, ...] = ("divert-busy",),
+    maxlen: int = 0,
+) -> DiversionRule:
+    return DiversionRule(when, over, to, queue, sites, prompts, maxlen)
+
+
+def test_each_condition_holds_from_its_bound_on() -> None:
+    # no agents: none available, whether or not some are logged in (paused)
+    assert holds(rule(DivertWhen.NO_AGENTS), state(members=2, available=0, free=0))
+    assert not holds(rule(DivertWhen.NO_AGENTS), state(available=1, free=0))
+    # all busy: agents available and none free; with no agent at all nobody is busy
+    busy = rule(DivertWhen.ALL_BUSY)
+    assert holds(busy, state(available=2, free=0))
+    assert not holds(busy, state(members=0, available=0, free=0)) and not holds(busy, state(available=2, free=1))
+    # the expected wait strictly over its number
+    wait = rule(DivertWhen.WAIT_OVER, over=60)
+    assert holds(wait, state(holdtime=61)) and not holds(wait, state(holdtime=60))
+    # (callers waiting + this one) per available agent strictly over its number
+    per_agent = rule(DivertWhen.CALLERS_PER_AGENT_OVER, over=2)
+    assert not holds(per_agent, state(available=2, free=0, waiting=3))  # 4 callers, 2 agents: 2 each
+    assert holds(per_agent, state(available=2, free=0, waiting=4))  # 5 callers, 2 agents
+    assert holds(per_agent, state(members=0, available=0, free=0))  # this caller and no agent
+    # full: as many waiting as the queue's maxlen; a queue without one (0) is never full
+    assert holds(rule(DivertWhen.FULL, maxlen=1), state(waiting=1))
+    assert not holds(rule(DivertWhen.FULL, maxlen=1), state(waiting=0))
+    assert not holds(rule(DivertWhen.FULL, maxlen=0), state(waiting=0))
+    assert not holds(rule(DivertWhen.FULL, maxlen=0), state(waiting=500))
+
+
+def test_every_field_of_each_way_a_call_is_diverted(table) -> None:  # type: ignore[no-untyped-def]
+    d = decide(Call("12315"), table, LATER)
+    assert (d.action, d.target, d.overflow, d.overflow_after) == (Action.QUEUE, "gx-l12315", "gx-general", 90)
+    busy = state(available=1, free=0)
+    why = f"{d.reason}; diverted from gx-l12315: all agents busy"
+    release = divert(d, (rule(DivertWhen.ALL_BUSY, DivertTo.RELEASE),), busy, {})
+    assert release == replace(
+        d,
+        action=Action.RELEASE,
+        target=None,
+        prompts=(*d.prompts, "divert-busy"),
+        overflow=None,
+        overflow_after=0,
+        hangup=True,
+        reason=f"{why}, prompt and release",
+        diverted="all_busy",
+    )
+    callback = divert(d, (rule(DivertWhen.ALL_BUSY, DivertTo.CALLBACK, prompts=("offer-callback",)),), busy, {})
+    assert callback == replace(
+        d,
+        prompts=(*d.prompts, "offer-callback"),
+        reason=f"{why}, a callback offered first",
+        diverted="all_busy",
+        offer_callback=True,
+    )
+    slow = rule(DivertWhen.WAIT_OVER, DivertTo.OVERFLOW, over=60, queue="gx-complaint", prompts=("overflow",))
+    assert divert(d, (slow,), state(holdtime=61), {}) == replace(
+        d,
+        target="gx-complaint",
+        prompts=(*d.prompts, "overflow"),
+        overflow=None,
+        overflow_after=0,
+        reason=f"{d.reason}; diverted from gx-l12315: expected wait over 60 s, to queue gx-complaint",
+        diverted="wait_over",
+    )
+
+
+def test_a_sub_centre_takes_the_callers_city_site_or_its_one_for_all(table) -> None:  # type: ignore[no-untyped-def]
+    d = decide(Call("12315", city="guilin"), table, LATER)
+    assert d.target == "guilin-l12315"
+    crowded = state(available=1, free=0, waiting=2)
+    sites = (("nanning", "tobacco@nanning", "PJSIP/12313@nn"), ("guilin", "tobacco@guilin", "PJSIP/12313@gl"))
+    per_city = rule(DivertWhen.CALLERS_PER_AGENT_OVER, DivertTo.SUBCENTRE, over=2, sites=sites, prompts=("overflow",))
+    assert divert(d, (per_city,), crowded, {}) == replace(
+        d,
+        action=Action.SUBCENTRE,
+        target="tobacco@guilin",
+        dial="PJSIP/12313@gl",
+        prompts=(*d.prompts, "overflow"),
+        overflow="guilin-l12315",  # unanswered there: back to the queue it came from
+        reason=f"{d.reason}; diverted from guilin-l12315: over 2 callers per agent, to sub-centre tobacco@guilin",
+        diverted="callers_per_agent_over",
+    )
+    province = rule(DivertWhen.CALLERS_PER_AGENT_OVER, DivertTo.SUBCENTRE, over=2, sites=((None, "tax", "PJSIP/t"),))
+    out = divert(d, (province,), crowded, {})
+    assert (out.action, out.target, out.dial) == (Action.SUBCENTRE, "tax", "PJSIP/t")
+
+
+def test_an_overflow_with_nowhere_else_to_go_gives_way_to_the_next_rule(table) -> None:  # type: ignore[no-untyped-def]
+    d = decide(Call("12315"), table, LATER)
+    busy = state(available=1, free=0)
+    for queue in (None, d.target):  # no queue to take, or the queue the call is already in
+        out = divert(
+            d, (rule(DivertWhen.ALL_BUSY, DivertTo.OVERFLOW, queue=queue), rule(DivertWhen.ALL_BUSY)), busy, {}
+        )
+        assert out.action is Action.RELEASE and out.target is None
+
+
+def test_the_memo_keeps_one_diversion_per_decision_and_rule_and_stays_bounded(  # type: ignore[no-untyped-def]
+    table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = decide(Call("12315"), table, LATER), decide(Call("12315", city="guilin"), table, LATER)
+    rules = (
+        rule(DivertWhen.NO_AGENTS),
+        rule(DivertWhen.FULL, DivertTo.OVERFLOW, queue="gx-complaint", maxlen=3),
+    )
+    nobody, full = state(available=0, free=0), state(available=1, free=0, waiting=3)
+    memo: dict[tuple[int, int], tuple[Decision, Decision]] = {}
+    released, released_too = divert(first, rules, nobody, memo), divert(second, rules, nobody, memo)
+    assert released.action is released_too.action is Action.RELEASE
+    assert divert(first, rules, nobody, memo) is released and divert(second, rules, nobody, memo) is released_too
+    # the same decision turned by another rule is another entry, not the first rule's outcome
+    overflowed = divert(first, rules, full, memo)
+    assert overflowed.target == "gx-complaint" and divert(first, rules, full, memo) is overflowed
+    assert len(memo) == 3
+    monkeypatch.setattr(diversion, "DIVERTED_LIMIT", 3)
+    divert(second, rules, full, memo)  # a full memo is emptied before it takes another entry
+    assert len(memo) == 1
 
 
 # -- the queue state from AMI -----------------------------------------------------------------------------
