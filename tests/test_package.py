@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
+
 # The global guard (10 min, pyproject) would cut the wheel build plus the install from PyPI (bounded at 600 s and
 # 1,200 s below) before their own timeouts name what hung.
 pytestmark = pytest.mark.timeout(2400)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 # the top-level files the wheel ships under hotline_cti/data/, byte for byte
 SHIPPED = [
     "ivr_prompts/catalogue.yaml",
@@ -66,6 +68,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     bin_dir = env_dir / "bin"
     proc = subprocess.run(
         [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=1200,
@@ -75,8 +78,14 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     shutil.rmtree(env_dir, ignore_errors=True)
 
 
+def clean_env() -> dict[str, str]:
+    """The environment without what points Python at a checkout: with PYTHONPATH on a checkout that holds an
+    egg-info, pip in the new venv finds hotline_cti "already satisfied" there and installs nothing."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HOTLINE_PROMPTS_DIR", "VIRTUAL_ENV")}
+
+
 def run(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HOTLINE_PROMPTS_DIR", "VIRTUAL_ENV")}
+    env = clean_env()
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
