@@ -155,13 +155,10 @@ class TransferExecutor:
             return self._audit(policy, request, at, "", early.key, FAILED, f"channel lookup failed: {exc}")
         if "/" not in request.channel:  # a call id ('<node>:<Uniqueid>' or bare): act on its agent's side
             owner, uniqueid = split_key(request.channel)
-            channel = agent_side(uniqueid, list(listing.events)) if owner in ("", self.node) else ""
+            elsewhere = bool(self.node) and owner not in ("", self.node)  # no node here: cannot tell, look
+            channel = "" if elsewhere else agent_side(uniqueid, list(listing.events))
             if not channel:
-                where = (
-                    f" (it is on node {owner}, this is {self.node or 'unnamed'})"
-                    if owner not in ("", self.node)
-                    else ""
-                )
+                where = f" (it is on node {owner}, this is {self.node})" if elsewhere else ""
                 why = f"no agent is talking on call {request.channel} here{where}"
                 return self._audit(policy, request, at, "", early.key, REFUSED, why)
             request = replace(request, channel=channel)
