@@ -86,6 +86,7 @@ class NodeResult:
     failed: int
     joined: int
     fallback: int
+    second: int  # calls whose dialplan asked the other node's controller (the first refused or silent)
     p50: float
     p99: float
     records: int
@@ -154,6 +155,18 @@ def wait_rows(url: str, want: dict[str, int], timeout: float) -> dict[str, int]:
         time.sleep(0.25)
 
 
+def asked_second(full_log: str, channels: set[str], port: int) -> int:
+    """How many of ``channels`` ran an ``AGI(agi://127.0.0.1:<port>/...)`` step (full.log)."""
+    needle = f"agi://127.0.0.1:{port}/"
+    asked = set()
+    for line in full_log.splitlines():
+        if needle in line and "Executing [" in line and "AGI(" in line:
+            channel = line.partition('AGI("')[2].partition('"')[0]
+            if channel in channels:
+                asked.add(channel)
+    return len(asked)
+
+
 @contextlib.contextmanager
 def rig(root: Path, work: Path, url: str) -> Iterator[list[NodeRig]]:
     cfg = load_config(CONFIG).model
@@ -202,7 +215,14 @@ def rig(root: Path, work: Path, url: str) -> Iterator[list[NodeRig]]:
 
 
 def run_phase(
-    name: str, nodes: Sequence[NodeRig], work: Path, url: str, rate: int, seconds: float, kill_after: float | None
+    name: str,
+    nodes: Sequence[NodeRig],
+    all_nodes: Sequence[NodeRig],
+    work: Path,
+    url: str,
+    rate: int,
+    seconds: float,
+    kill_after: float | None,
 ) -> Phase:
     calls = int(rate * seconds)
     before = count_rows(url)
@@ -242,7 +262,9 @@ def run_phase(
         for n, legs, run in zip(nodes, legs_per_node, runs, strict=True):
             ok, failed = run.counts()
             joined = [leg for leg in legs.values() if leg.joins and leg.joins[0][0] == QUEUE]
-            steps = list(dialplan_to_queue(n.pbx.log_text("full.log"), [leg.channel for leg in joined], QUEUE).values())
+            full = n.pbx.log_text("full.log")
+            steps = list(dialplan_to_queue(full, [leg.channel for leg in joined], QUEUE).values())
+            other = next(o for o in all_nodes if o is not n)
             created = [leg.created for leg in legs.values()]
             phase.nodes.append(
                 NodeResult(
@@ -252,6 +274,7 @@ def run_phase(
                     failed,
                     len(joined),
                     sum(1 for leg in legs.values() if leg.fallback),
+                    asked_second(full, {leg.channel for leg in legs.values()}, other.controller.port),
                     percentile(steps, 0.5),
                     percentile(steps, 0.99),
                     after.get(n.name, 0) - before.get(n.name, 0),
@@ -272,16 +295,17 @@ def report(phases: Sequence[Phase], rate: int, seconds: float) -> str:
         "(--node) into one PostgreSQL, all on this machine (2 shared cores). Routing: first dialplan step to Queue()",
         "(full.log), Answer()'s 500 ms media wait included.",
         "",
-        "| phase | node | SIPp ok / failed | joined | calls/s | routing p50 / p99 | fallback | records | records/s (all nodes)"
-        " | last record after last INVITE |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| phase | node | SIPp ok / failed | joined | calls/s | routing p50 / p99 | decided by the other node's controller"
+        " | fallback | records | records/s (all nodes) | last record after last INVITE |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for phase in phases:
         for i, r in enumerate(phase.nodes):
             shared = (f"{phase.records_per_s:.1f}", f"{phase.stored_after:.2f} s") if i == 0 else ("″", "″")
             lines.append(
                 f"| {phase.name if i == 0 else ''} | {r.node} | {r.ok} / {r.failed} | {r.joined} | {r.calls_per_s:.1f}"
-                f" | {r.p50 * 1000:.0f} / {r.p99 * 1000:.0f} ms | {r.fallback} | {r.records} | {shared[0]} | {shared[1]} |"
+                f" | {r.p50 * 1000:.0f} / {r.p99 * 1000:.0f} ms | {r.second} | {r.fallback} | {r.records} | {shared[0]}"
+                f" | {shared[1]} |"
             )
     base = phases[0].nodes[0]
     for phase in phases[1:]:
@@ -312,12 +336,13 @@ def main(argv: list[str] | None = None) -> int:
                 ("two nodes", nodes, None),
                 ("two nodes, nn-1's controller killed", nodes, args.seconds / 2),
             ):
-                phase = run_phase(name, which, work, url, args.rate, args.seconds, kill)
+                phase = run_phase(name, which, nodes, work, url, args.rate, args.seconds, kill)
                 phases.append(phase)
                 for r in phase.nodes:
                     print(
                         f"  {name} {r.node}: {r.ok}/{r.failed} SIPp, {r.joined} joined, {r.calls_per_s:.1f} calls/s,"
-                        f" p99 {r.p99 * 1000:.0f} ms, {r.fallback} fallback, {r.records} records",
+                        f" p99 {r.p99 * 1000:.0f} ms, {r.second} by the other controller, {r.fallback} fallback,"
+                        f" {r.records} records",
                         file=sys.stderr,
                     )
     finally:
