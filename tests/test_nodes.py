@@ -175,31 +175,67 @@ async def test_the_same_uniqueid_of_two_nodes_is_two_rows_and_reports_pick_or_co
     assert "node nn-1" in one and "Asterisk nodes" not in one  # one node: no per-node section
 
 
-def test_a_database_at_0007_gets_the_node_column_with_its_calls_kept(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+OLD_CALL = (
+    "INSERT INTO calls (call_id, region, started, caller, dialled, form, origin, mode, phase, action, target, centre,"
+    " city, queue, expert, fallback, overflowed, agent, transfers, outcome) VALUES ('1.1', 'gx',"
+    " '2026-03-01 08:00:00+00', '', '', '', '', '', '', '', '', '', '', '', '', false, false, '', '', 'answered')"
+)
+OLD_CALLBACK = (
+    "INSERT INTO callbacks (callback_id, region, queue, number, source, status, offered, priority, attempts, agent)"
+    " VALUES ('1.1', 'gx', 'gx-general', '13812345678', 'key', 'waiting', '2026-03-01 08:00:00+00', 0, 0, '')"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    url: str = request.getfixturevalue("fresh_pg_url")
+    return url
+
+
+async def test_a_database_at_0007_gets_nodes_with_its_calls_and_callbacks_kept(empty_url: str) -> None:
+    """0008 on a database in service (SQLite and PostgreSQL): calls and callbacks kept, node '' for both, the
+    callbacks' key now (node, id); and back down to 0007."""
+    store = Store.connect(empty_url)
+
+    def at_0007(conn: sa.Connection) -> None:
         migrate.upgrade(conn, "0007_recordings_and_spies")
-        conn.execute(
-            sa.text(
-                "INSERT INTO calls (call_id, region, started, caller, dialled, form, origin, mode, phase, action,"
-                " target, centre, city, queue, expert, fallback, overflowed, agent, transfers, outcome)"
-                " VALUES ('1.1', 'gx', '2026-03-01 08:00:00', '', '', '', '', '', '', '', '', '', '', '', '', 0, 0,"
-                " '', '', 'answered')"
-            )
-        )
-    with engine.begin() as conn:
+        conn.execute(sa.text(OLD_CALL))
+        conn.execute(sa.text(OLD_CALLBACK))
+
+    def upgraded(conn: sa.Connection) -> tuple[Any, ...]:
         migrate.upgrade(conn)
-        assert migrate.current_revision(conn) == "0008_call_nodes"
-        assert conn.execute(sa.text("SELECT call_id, node FROM calls")).all() == [("1.1", "")]
-        assert conn.execute(sa.text("SELECT count(*) FROM node_queues")).scalar() == 0
-        indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("calls")}
-        assert "ix_calls_node" in indexes
-    with engine.begin() as conn:  # and back: the column, its index and the table go
+        inspector = sa.inspect(conn)
+        return (
+            migrate.current_revision(conn),
+            conn.execute(sa.text("SELECT call_id, node FROM calls")).all(),
+            conn.execute(sa.text("SELECT node, callback_id, status FROM callbacks")).all(),
+            inspector.get_pk_constraint("callbacks")["constrained_columns"],
+            {ix["name"] for ix in inspector.get_indexes("calls")},
+        )
+
+    def downgraded(conn: sa.Connection) -> tuple[Any, ...]:
         command.downgrade(migrate.alembic_config(conn), "0007_recordings_and_spies")
-        assert "node" not in {c["name"] for c in sa.inspect(conn).get_columns("calls")}
-        assert conn.execute(sa.text("SELECT call_id FROM calls")).all() == [("1.1",)]
-    engine.dispose()
+        inspector = sa.inspect(conn)
+        return (
+            {c["name"] for c in inspector.get_columns("calls")},
+            inspector.get_pk_constraint("callbacks")["constrained_columns"],
+            conn.execute(sa.text("SELECT callback_id FROM callbacks")).all(),
+        )
+
+    try:
+        await store.run_sync(at_0007)
+        revision, calls, callbacks, pk, indexes = await store.run_sync(upgraded)
+        assert revision == "0008_call_nodes"
+        assert [tuple(r) for r in calls] == [("1.1", "")]
+        assert [tuple(r) for r in callbacks] == [("", "1.1", "waiting")]
+        assert sorted(pk) == ["callback_id", "node"] and "ix_calls_node" in indexes
+        assert [r.callback_id for r in await store.open_callbacks("gx", "")] == ["1.1"]  # an unnamed keeper's own
+        columns, pk, kept = await store.run_sync(downgraded)
+        assert "node" not in columns and pk == ["callback_id"] and [tuple(r) for r in kept] == [("1.1",)]
+    finally:
+        await store.close()
 
 
 # ------------------------------------------------------------------------------------------- the lease
@@ -408,3 +444,33 @@ async def test_asterisks_systemname_is_checked_against_the_node(
     assert bool(warnings) == warned
     if warned:
         assert "calls itself 'gl-2'" in warnings[0] and "--node gl-2" in warnings[0]
+
+
+# ------------------------------------------------------------------------------------------- callbacks
+
+
+async def test_each_nodes_keeper_keeps_its_own_callbacks_and_equal_uniqueids_are_two(sqlite_store: Store) -> None:
+    from test_callbacks import POLICY, Clock, Link, accepted
+
+    from hotline_cti.kpi.callbacks import with_callbacks
+    from hotline_cti.serve.callback_keeper import CallbackKeeper
+
+    keepers = {}
+    for node in ("nn-1", "nn-2"):
+        link = Link()
+        keeper = CallbackKeeper(link, sqlite_store, POLICY, "gx", Clock(), node=node)  # type: ignore[arg-type]
+        link.emit(accepted("1700.1"))  # the same Asterisk uniqueid on both nodes
+        await keeper.tick()
+        keepers[node] = keeper
+    rows = await sqlite_store.open_callbacks("gx")
+    assert sorted((r.node, r.callback_id) for r in rows) == [("nn-1", "1700.1"), ("nn-2", "1700.1")]
+    for node in ("nn-1", "nn-2"):  # a restarted keeper takes back its own node's callbacks only
+        fresh = CallbackKeeper(Link(), sqlite_store, POLICY, "gx", Clock(), node=node)  # type: ignore[arg-type]
+        assert await fresh.load() == 1 and fresh.book.records["1700.1"].node == node
+    (reached,) = [dataclasses.replace(r, reached=T0) for r in rows if r.node == "nn-2"]
+    calls = [
+        CallRecord(call_id=f"{n}:1700.1", region="gx", started=T0, node=n, outcome=Outcome.ABANDONED)
+        for n in ("nn-1", "nn-2")
+    ]
+    counted = with_callbacks(calls, [reached], counts_as_answered=True)
+    assert [(r.node, r.outcome) for r in counted] == [("nn-1", Outcome.ABANDONED), ("nn-2", Outcome.ANSWERED)]

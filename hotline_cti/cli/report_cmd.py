@@ -122,7 +122,7 @@ async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | 
     store = await Store.open(url.render_as_string(hide_password=False))
     try:
         records = await store.calls_between(args.since, args.until, args.region, args.node)
-        callbacks = await store.callbacks_between(args.since, args.until, args.region)
+        callbacks = await store.callbacks_between(args.since, args.until, args.region, args.node)
         note = "" if records else await _why_empty(store, url)
         # Agents (issue 18): the state log up to the window's end (who was in when it opened counts too).
         until = args.until or dt.datetime.now(dt.UTC)

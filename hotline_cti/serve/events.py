@@ -291,7 +291,7 @@ async def run_events(
         sharer.start()
         callback_policy = _callback_policy(holder)
         if callback_policy is not None:  # subscribed before the first login, as the pipeline is
-            keeper = CallbackKeeper(client, store, callback_policy, holder.table.region)
+            keeper = CallbackKeeper(client, store, callback_policy, holder.table.region, node=node)
             keeper.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None

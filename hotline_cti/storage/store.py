@@ -535,10 +535,11 @@ class Store:
         """Insert or replace callbacks by id (the last state of each wins)."""
         if not records:
             return
-        latest = {r.callback_id: _callback_row(r) for r in records}
+        latest = {(r.node, r.callback_id): _callback_row(r) for r in records}
         stmt = self._insert(callbacks)
-        update = {c.name: stmt.excluded[c.name] for c in callbacks.columns if c.name != "callback_id"}
-        stmt = stmt.on_conflict_do_update(index_elements=[callbacks.c.callback_id], set_=update)
+        keys = ("node", "callback_id")
+        update = {c.name: stmt.excluded[c.name] for c in callbacks.columns if c.name not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=[callbacks.c.node, callbacks.c.callback_id], set_=update)
         async with self._writing() as conn:
             await conn.execute(stmt, list(latest.values()))
 
@@ -550,20 +551,29 @@ class Store:
             row = (await conn.execute(sa.select(calls.c.recording_path).where(calls.c.call_id == call_id))).first()
         return None if row is None else str(row[0])
 
-    async def open_callbacks(self, region: str) -> list[CallbackRecord]:
-        """The region's callbacks not yet reached, given up or declined (start-up of the events service)."""
+    async def open_callbacks(self, region: str, node: str | None = None) -> list[CallbackRecord]:
+        """The region's callbacks not yet reached, given up or declined (start-up of the events service); with
+        ``node``, that node's only (each node's keeper places its own)."""
         query = sa.select(callbacks).where(
             callbacks.c.region == region, callbacks.c.status.in_(["offered", "waiting", "calling", "retry", "listed"])
         )
+        if node is not None:
+            query = query.where(callbacks.c.node == node)
         async with self.engine.connect() as conn:
             ordered = query.order_by(callbacks.c.offered, callbacks.c.callback_id)
             return [_callback_from_row(row) for row in await conn.execute(ordered)]
 
     async def callbacks_between(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
+        self,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        region: str | None = None,
+        node: str | None = None,
     ) -> list[CallbackRecord]:
-        """Callbacks offered in ``[since, until)``, oldest first (KPIs)."""
+        """Callbacks offered in ``[since, until)`` (optionally one node's), oldest first (KPIs)."""
         query = sa.select(callbacks)
+        if node is not None:
+            query = query.where(callbacks.c.node == node)
         if since is not None:
             query = query.where(callbacks.c.offered >= _utc(since))
         if until is not None:

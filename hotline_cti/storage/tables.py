@@ -201,11 +201,13 @@ caller_lists = sa.Table(
     sa.Column("note", sa.String(200), nullable=False, default=""),
 )
 
-# Callbacks (回呼, hotline_cti.records.callback.CallbackRecord), by the original call's id. The number is in
-# clear only while the callback is open (it has to be dialled, also after a restart); closed, it is masked.
+# Callbacks (回呼, hotline_cti.records.callback.CallbackRecord), by node and the original call's Asterisk id
+# (the hold channel is named by it). The number is in clear only while the callback is open (it has to be
+# dialled, also after a restart); closed, it is masked.
 callbacks = sa.Table(
     "callbacks",
     metadata,
+    sa.Column("node", sa.String(32), primary_key=True, server_default="", default=""),
     sa.Column("callback_id", sa.String(64), primary_key=True),
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("queue", sa.String(80), nullable=False, default=""),
