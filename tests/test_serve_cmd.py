@@ -189,7 +189,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
     ended = [body for t, body in sub.messages if t == "hotline/gx/calls/ended"]
     assert ended[0]["data"]["call_id"] == f"nn-1:{CALL_ID}" and ended[0]["data"]["outcome"] == "answered"
     assert ended[0]["data"]["node"] == ended[0]["node"] == "nn-1"
-    assert all(body["node"] == "nn-1" for t, body in sub.messages if t == "hotline/gx/transfers")
+    assert all(body["node"] == "nn-1" for t, body in sub.messages if t == "hotline/gx/transfers" or "/replies/" in t)
     assert "13812345678" not in log and all("13812345678" not in json.dumps(body) for _, body in sub.messages)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hmac
 import logging
@@ -537,6 +538,8 @@ class CommandListener:
     async def _publish(self, events: list[Event]) -> None:
         client = self._client
         for event in events:
+            if self.handler.node and not event.node:  # replies and errors name the node that answered
+                event = dataclasses.replace(event, node=self.handler.node)
             if client is None:
                 log.warning("MQTT answer on %s not published: not connected", event.topic)
                 continue
