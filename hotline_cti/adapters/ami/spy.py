@@ -174,7 +174,7 @@ class SpyExecutor:
         if not by_channel:  # a call id as the wall lists it ('<node>:<Uniqueid>'): this node's calls only
             owner, target = split_key(target)
             if self.node and owner not in ("", self.node):
-                raise Refused(f"the call is on node {owner}, not on {self.node or 'this one'}")
+                raise Refused(f"the call is on node {owner}, not on {self.node}")
         if by_channel and not CHANNEL.match(target):
             raise Refused("not a channel name")
         if not by_channel and not CALL.match(target):
