@@ -8,6 +8,10 @@ Topics (all under ``hotline/<region>/``), QoS 1:
 * ``commands/<name>`` — inbound commands (authenticated); replies on ``replies/<request id>``
 * ``errors``          — malformed commands answered with an error event
 
+With several Asterisk nodes the topics stay these (every node publishes on them, so subscribers of one node's
+platform need not change); the envelope names the node (``"node"``, absent on an unnamed single node) and a call
+record's ``data`` carries it too, beside its ``call_id`` ``<node>:<Uniqueid>``.
+
 JSON schema: docs/mqtt.md.
 """
 
@@ -43,12 +47,14 @@ def load_versioned(text: str | bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One real-time event: ``{"v": 1, "type": ..., "region": ..., "at": ISO-8601 UTC, "data": {...}}``."""
+    """One real-time event: ``{"v": 1, "type": ..., "region": ..., "at": ISO-8601 UTC, "data": {...}}``, plus
+    ``"node"`` when the Asterisk node it comes from is named."""
 
     type: str  # e.g. 'calls/answered', 'kpi/gx-general', 'transfers'
     region: str
     at: dt.datetime
     data: dict[str, Any] = field(default_factory=dict)
+    node: str = ""  # the Asterisk node whose events service made it ('' on an unnamed single node)
 
     @property
     def topic(self) -> str:
@@ -57,13 +63,15 @@ class Event:
 
     def to_json(self) -> str:
         """The payload: compact JSON, Chinese kept as UTF-8."""
-        body = {
+        body: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "type": self.type,
             "region": self.region,
             "at": self.at.isoformat(),
             "data": self.data,
         }
+        if self.node:
+            body["node"] = self.node
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -80,4 +88,5 @@ class Event:
             at = dt.datetime.fromisoformat(body["at"])
         except ValueError:
             raise ValueError(f"'at' is not ISO 8601: {body['at']!r}") from None
-        return cls(body["type"], body["region"], at, data)
+        node = body.get("node", "")
+        return cls(body["type"], body["region"], at, data, node if isinstance(node, str) else "")

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotline_cti.records.model import split_key
 from simulators.asterisk import REPO, Ami, AsteriskInstance, Event, free_port
 from simulators.host import PackageUnavailable, install_debian_packages
 
@@ -143,6 +144,8 @@ class Serve:
     ami_secret: str = SERVE_AMI_SECRET
     extra: Sequence[str] = ()
     with_ami: bool = True  # False: routing only (no events child, no records)
+    node: str = "pbx"  # serve --node: its records are keyed '<node>:<Uniqueid>'
+    database_url: str | None = None  # another store than the SQLite file (PostgreSQL: several nodes, one store)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,8 +154,9 @@ class Serve:
 
     def start(self, timeout: float = 60.0) -> None:
         argv = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(self.config)]
-        argv += ["--listen", f"127.0.0.1:{self.port}", "--database", f"sqlite+aiosqlite:///{self.database}"]
-        argv += ["--status-file", str(self.status_file)]
+        url = self.database_url or f"sqlite+aiosqlite:///{self.database}"
+        argv += ["--listen", f"127.0.0.1:{self.port}", "--database", url]
+        argv += ["--status-file", str(self.status_file), "--node", self.node]
         if self.with_ami:
             argv += ["--ami", f"127.0.0.1:{self.ami_port}"]
         if self.clock_start:
@@ -218,10 +222,17 @@ class Serve:
             self.kill_group()
 
     def records(self) -> dict[str, dict[str, object]]:
-        """The call records serve wrote, by call id."""
+        """The call records serve wrote (SQLite), by Asterisk uniqueid: each one's call id is checked to be
+        ``<node>:<uniqueid>`` and its ``node`` this serve's."""
         with contextlib.closing(sqlite3.connect(self.database)) as db:
             db.row_factory = sqlite3.Row
-            return {row["call_id"]: dict(row) for row in db.execute("SELECT * FROM calls")}
+            rows = [dict(row) for row in db.execute("SELECT * FROM calls")]
+        out: dict[str, dict[str, object]] = {}
+        for row in rows:
+            node, uniqueid = split_key(str(row["call_id"]))
+            assert node == row["node"] == self.node, (self.node, row["call_id"], row["node"])
+            out[uniqueid] = row
+        return out
 
 
 def _accepts(port: int) -> bool:

@@ -631,8 +631,9 @@ def test_a_call_that_starts_and_ends_while_the_events_service_is_down_is_recorde
             json.loads(p)["data"]["call_id"]
             for (p,) in db.execute("SELECT payload FROM outbox WHERE topic LIKE '%/calls/ended'")
         ]
-    assert ended_events.count(call_id) == 1
-    assert all(ended_events.count(c) == 1 for c in seen.legs)
+    # announced under the call's key, '<node>:<uniqueid>', as stored
+    assert ended_events.count(f"{serve.node}:{call_id}") == 1
+    assert all(ended_events.count(f"{serve.node}:{c}") == 1 for c in seen.legs)
     print(
         f"\nCDR recovery: call {call_id} stored from the CDR, {stopped - started:.2f} s ({serve.log_text().count('never seen on AMI')} CDR log line(s))"
     )

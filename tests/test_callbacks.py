@@ -253,7 +253,7 @@ async def test_unsaved_rows_wait_for_the_database(store: Store) -> None:
         async def upsert_callbacks(self, records: Any) -> None:
             raise OSError("database away")
 
-        async def open_callbacks(self, region: str) -> list[Any]:
+        async def open_callbacks(self, region: str, node: str | None = None) -> list[Any]:
             return []
 
     link = Link()

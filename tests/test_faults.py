@@ -46,6 +46,7 @@ from test_serve_cmd import free_port
 from test_serve_supervisor import alive, children_of
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.records.model import split_key
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.tables import calls as calls_table
 from simulators.agi_peer import PeerChannel, run_fastagi
@@ -220,7 +221,7 @@ def start_serve(tmp: Path, name: str, url: str, ami: AmiServer, broker: Broker, 
     cmd = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(config)]
     cmd += ["--listen", f"127.0.0.1:{port}", "--database", url, "--spool-dir", str(spool)]
     cmd += ["--ami", f"127.0.0.1:{ami.port}", "--mqtt", f"127.0.0.1:{broker.port}", "--status-file", str(status)]
-    cmd += ["--stall-limit", "0.5", "--lease-seconds", "2", *extra]
+    cmd += ["--stall-limit", "0.5", "--lease-seconds", "2", "--node", NODE, *extra]
     if ami.cdr_path is not None:
         cmd += ["--cdr-csv", str(ami.cdr_path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL"))}
@@ -256,13 +257,23 @@ class Stored:
     unsent: int
 
 
+NODE = "pbx"  # every serve here sits beside the one (simulated) Asterisk: a standby names the same node
+
+
+def uniqueid(call_id: str) -> str:
+    """The Asterisk uniqueid of a stored call id, which must be keyed by NODE."""
+    node, uid = split_key(call_id)
+    assert node == NODE, call_id
+    return uid
+
+
 async def stored(url: str) -> Stored:
-    """What the database holds (nothing while it is down or not migrated yet)."""
+    """What the database holds (nothing while it is down or not migrated yet), by Asterisk uniqueid."""
     store = Store.connect(url)
     try:
         async with store.engine.connect() as conn:
             query = sa.select(calls_table.c.call_id, calls_table.c.started, calls_table.c.ended)
-            found = [(r[0], r[1], r[2]) for r in await conn.execute(query)]
+            found = [(uniqueid(r[0]), r[1], r[2]) for r in await conn.execute(query)]
             rows = [(r[0], r[1], r[2]) for r in await conn.execute(sa.text("SELECT topic, payload, sent FROM outbox"))]
     except (sa.exc.OperationalError, sa.exc.ProgrammingError, OSError):
         found, rows = [], []
@@ -271,7 +282,7 @@ async def stored(url: str) -> Stored:
     ended: collections.Counter[str] = collections.Counter()
     for topic, payload, _ in rows:
         if topic.endswith("calls/ended"):
-            ended[json.loads(payload)["data"]["call_id"]] += 1
+            ended[uniqueid(json.loads(payload)["data"]["call_id"])] += 1
     payloads = collections.Counter(p for _, p, _ in rows)
     times = {c: (_epoch(a), None if b is None else _epoch(b)) for c, a, b in found}
     return Stored(

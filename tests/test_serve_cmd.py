@@ -124,6 +124,8 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
             f"127.0.0.1:{ami.port}",
             "--mqtt",
             f"{mqtt_broker.host}:{mqtt_broker.port}",
+            "--node",
+            "nn-1",
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -174,12 +176,14 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
         rows = conn.execute("SELECT target, mode, requested_by, result FROM transfers WHERE result = 'ok'").fetchall()
         assert rows == [("tax", "blind", "mqtt:wallboard", "ok")]
         (call,) = conn.execute(
-            "SELECT caller, dialled, origin, queue, agent, outcome, rating FROM calls WHERE call_id = ?",
-            (CALL_ID,),
+            "SELECT caller, dialled, origin, queue, agent, outcome, rating, node FROM calls WHERE call_id = ?",
+            (f"nn-1:{CALL_ID}",),  # the node (serve --node) keys the call: nodes' uniqueids never collide
         ).fetchall()
-    assert call == ("138****5678", "12315", "12315", "l12315", "Agent 8001", "answered", 1)
+    assert call == ("138****5678", "12315", "12315", "l12315", "Agent 8001", "answered", 1, "nn-1")
     ended = [body for t, body in sub.messages if t == "hotline/gx/calls/ended"]
-    assert ended[0]["data"]["call_id"] == CALL_ID and ended[0]["data"]["outcome"] == "answered"
+    assert ended[0]["data"]["call_id"] == f"nn-1:{CALL_ID}" and ended[0]["data"]["outcome"] == "answered"
+    assert ended[0]["data"]["node"] == ended[0]["node"] == "nn-1"
+    assert all(body["node"] == "nn-1" for t, body in sub.messages if t == "hotline/gx/transfers" or "/replies/" in t)
     assert "13812345678" not in log and all("13812345678" not in json.dumps(body) for _, body in sub.messages)
 
 

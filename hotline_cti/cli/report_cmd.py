@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--until", type=parse_when, metavar="WHEN", help="calls starting before this (ISO; China time)")
     p.add_argument("--region", help="only this region id (e.g. gx)")
     p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="only the calls of this Asterisk node (serve --node); default every node, combined, with a section per "
+        "node ('' picks calls stored before nodes were named)",
+    )
+    p.add_argument(
         "--config",
         type=Path,
         metavar="FILE",
@@ -115,8 +121,8 @@ async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | 
     """The report text, and a note for stderr when it has no calls (so 0 calls is never silent)."""
     store = await Store.open(url.render_as_string(hide_password=False))
     try:
-        records = await store.calls_between(args.since, args.until, args.region)
-        callbacks = await store.callbacks_between(args.since, args.until, args.region)
+        records = await store.calls_between(args.since, args.until, args.region, args.node)
+        callbacks = await store.callbacks_between(args.since, args.until, args.region, args.node)
         note = "" if records else await _why_empty(store, url)
         # Agents (issue 18): the state log up to the window's end (who was in when it opened counts too).
         until = args.until or dt.datetime.now(dt.UTC)
@@ -136,6 +142,7 @@ async def _report(args: argparse.Namespace, url: sa.URL, merger: MergerConfig | 
         merger=merger,
         agents=agents,
         callbacks=count_callbacks(callbacks) if callbacks else None,
+        node=args.node,
     )
     return text, note
 

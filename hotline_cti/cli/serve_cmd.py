@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem)
         return 1
+    try:
+        options.node_name(args)  # the events service names its calls by it: a bad name stops here, not there
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
     if args.ami is not None:
         try:  # the events service reads the same environment: say what is wrong before starting it
             AmiSettings.from_env(host=args.ami[0], port=args.ami[1])

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from hotline_cti.core.model import TransferMode
 from hotline_cti.core.transfer import TransferPolicy, TransferRequest
 from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.privacy import mask_numbers
+from hotline_cti.serve.options import ENV_NODE
 from hotline_cti.text_output import key_values, to_json
 
 EXIT = {OK: 0, REFUSED: 3, FAILED: 4}
@@ -37,7 +39,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "transfer",
         help="move a live call to 110/119/..., a sub-centre or expert seats (AMI from HOTLINE_AMI_* env)",
     )
-    p.add_argument("channel", metavar="CHANNEL", help="agent-side channel, e.g. PJSIP/agent1001-00000012")
+    p.add_argument(
+        "channel",
+        metavar="CHANNEL",
+        help="agent-side channel, e.g. PJSIP/agent1001-00000012, or a call id as records name it (nn-1:1700000000.1)",
+    )
     p.add_argument("--to", required=True, metavar="TARGET", help="110, a sub-centre id, an expert group or a code")
     p.add_argument(
         "--mode",
@@ -87,7 +93,8 @@ async def _transfer(
             return 1
         client, writer = session
         timeouts = TransferTimeouts(action=args.timeout, event=args.timeout)
-        executor = TransferExecutor(client, policy, writer, timeouts=timeouts)
+        # $HOTLINE_NODE: the node this host's AMI is (a call of another node is refused, not looked for here)
+        executor = TransferExecutor(client, policy, writer, timeouts=timeouts, node=os.environ.get(ENV_NODE, ""))
         record = await executor.execute(request)
     data = record.to_dict()
     data["channel"], data["reason"] = mask_numbers(record.channel), mask_numbers(record.reason)

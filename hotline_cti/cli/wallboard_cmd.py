@@ -24,6 +24,7 @@ from hotline_cti.config.loader import load_config
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve.options import listen_address as _listen
+from hotline_cti.serve.options import node_name
 from hotline_cti.serve.record_pipeline import RecordPipeline
 from hotline_cti.storage.store import ENV_DATABASE_URL, Store
 from hotline_cti.storage.writer import BatchWriter
@@ -58,6 +59,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT", help="default 127.0.0.1:8080"
     )
     p.add_argument("--users", type=Path, metavar="FILE", help="users file (default $HOTLINE_WALLBOARD_USERS)")
+    p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="the Asterisk node --ami belongs to (as its serve --node names it); the other nodes' queues and calls "
+        "come from --database. Default $HOTLINE_NODE, else the short host name",
+    )
     p.set_defaults(func=run, wallboard_parser=p)
     actions = p.add_subparsers(dest="wallboard_action", metavar="[hash-password]", title="helpers")
     h = actions.add_parser("hash-password", help="print a user:role:hash line for the users file")
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         LoginLimits.from_env()  # a bad limit is an error now, not at the first login
         settings = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
         callers = CallerPolicy.from_env()
+        args.node = node_name(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -140,12 +148,13 @@ async def _serve(
         await writer.start()
     # This link's one record builder: the wall's calls. Nothing is stored from it here (the events service of
     # `hotline-cti serve` keeps the records); built before the wall subscribes, so each event reaches it first.
-    pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), None)
+    pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers, node=args.node), None)
     await pipeline.start()
     # the recordings dir and supervisors' phones as the config named them at start (restart to change)
     model = load_config(holder.path).model
     library = RecordingLibrary.of(model, store) if store is not None else None
-    listening = Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones)
+    spies = SpyExecutor(client, writer, holder.table.region, node=args.node)
+    listening = Listening(spies, lambda: model.supervision.phones)
     runner = await start_wallboard(
         holder.table,
         host=host,
@@ -157,6 +166,8 @@ async def _serve(
         audit=writer,
         recordings=library,
         listening=listening,
+        node=args.node,
+        peers=store,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from hotline_cti.kpi.counts import UNANSWERED
 from hotline_cti.records.callback import CallbackRecord, CallbackStatus
-from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.records.model import CallRecord, Outcome, call_key
 
 
 @dataclass(slots=True)
@@ -60,7 +60,9 @@ def with_callbacks(
     callback reached the caller counts as answered (a copy; the stored record is unchanged)."""
     if not counts_as_answered:
         return list(calls)
-    reached = {c.callback_id for c in callbacks if c.reached is not None}
+    # Callbacks are kept by node and the Asterisk uniqueid of the call (the hold channel is named by it), calls
+    # by '<node>:<uniqueid>': the key is the callback's node and id.
+    reached = {call_key(c.node, c.callback_id) for c in callbacks if c.reached is not None}
     return [
         dataclasses.replace(r, outcome=Outcome.ANSWERED) if r.call_id in reached and r.outcome in UNANSWERED else r
         for r in calls

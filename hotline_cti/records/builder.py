@@ -7,7 +7,10 @@ transferred|ended|rated``, data = the record's dict) and, once a call ends,
 its ``CallRecord``. A record may come out again later (a survey rating or a
 CDR after the hang-up): storage upserts it by call_id.
 
-The caller leg's ``Uniqueid`` is the call id (= HOTLINE_CALL_ID). Other legs
+The caller leg's ``Uniqueid`` is the call id (= HOTLINE_CALL_ID), keyed by the builder's node
+(``<node>:<Uniqueid>``, :func:`~hotline_cti.records.model.call_key`; bare without a node): every record,
+event and audit row it makes carries that key, so two Asterisk nodes' equal uniqueids never meet in the
+store. Other legs
 (agents, department and sub-centre dials) are tied to it by ``Linkedid`` or
 by the ``DestUniqueid`` of AgentConnect / DialBegin.
 
@@ -49,7 +52,7 @@ from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.caller import CallerPolicy
-from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
+from hotline_cti.records.model import CallRecord, Outcome, TransferRecord, call_key, split_key
 
 __all__ = ["Output", "RecordBuilder", "event_time", "outcome_of"]
 
@@ -195,8 +198,10 @@ class RecordBuilder:
         max_age: dt.timedelta = dt.timedelta(hours=4),
         max_calls: int = 50_000,
         keep_finished: int = 10_000,
+        node: str = "",
     ) -> None:
         self.region = region
+        self.node = node  # the Asterisk node this builder's AMI link belongs to; '' keys calls by bare uniqueid
         self.caller_storage = caller_storage or CallerPolicy()
         self.max_age = max_age
         self.max_calls = max_calls
@@ -227,6 +232,10 @@ class RecordBuilder:
         }
 
     # ------------------------------------------------------------------ API
+
+    def key(self, uniqueid: str) -> str:
+        """The call id of one of this node's Asterisk uniqueids (the one place records are keyed)."""
+        return call_key(self.node, uniqueid)
 
     @property
     def active(self) -> int:
@@ -288,7 +297,9 @@ class RecordBuilder:
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("records: a checkpointed call is unreadable (%s); skipped", type(exc).__name__)
                 continue
-            call_id = call.record.call_id
+            # Keyed for this node whatever the checkpoint says (one written before nodes were named is bare).
+            call_id = self.key(split_key(call.record.call_id)[1])
+            call.record.call_id, call.record.node = call_id, self.node
             if call_id in self._calls:
                 continue
             self._calls[call_id] = call
@@ -310,7 +321,7 @@ class RecordBuilder:
         at or after it is kept: it began or moved after the list was taken.
         """
         items = list(channels)
-        alive = {_get(item, "Uniqueid") for item in items}
+        alive = {self.key(_get(item, "Uniqueid")) for item in items}
         out: list[Output] = []
         for call_id, call in list(self._calls.items()):
             if call_id not in alive and (seen_before is None or call.seen < seen_before):
@@ -318,11 +329,11 @@ class RecordBuilder:
                 out.extend(self._finish(call, at, cause=None))
         for item in items:
             uid, linked = _get(item, "Uniqueid"), _get(item, "Linkedid")
-            if not uid or uid in self._calls or uid in self._legs or _is_placeholder(item):
+            if not uid or self.key(uid) in self._calls or uid in self._legs or _is_placeholder(item):
                 continue
             if linked and linked != uid:
-                if linked in self._calls:
-                    self._link(uid, self._calls[linked])
+                if self.key(linked) in self._calls:
+                    self._link(uid, self._calls[self.key(linked)])
                 continue
             age = _hms(_get(item, "Duration")) or 0.0
             out.extend(self._start(item, at - dt.timedelta(seconds=age)))
@@ -337,10 +348,11 @@ class RecordBuilder:
         time (and talk) replaced by the CDR's, the record given again. ``"known"``: finished here, nothing to
         do. ``"unknown"``: never seen on AMI; the caller stores ``cdr`` itself, unless already stored."""
         assert cdr.ended is not None
-        call = self._calls.get(cdr.call_id)
+        call_id = self.key(cdr.call_id)
+        call = self._calls.get(call_id)
         if call is not None:
             return "open", self._finish(call, cdr.ended, cause=None)
-        done = self._finished.get(cdr.call_id)
+        done = self._finished.get(call_id)
         if done is None:
             return "unknown", []
         if done.hangup_cause is not None or done.ended is None or abs(done.ended - cdr.ended) < _SAME_TIME:
@@ -358,33 +370,35 @@ class RecordBuilder:
             return []
         linked = _get(m, "Linkedid") or uid
         if linked != uid:
-            if linked in self._calls:
-                self._link(uid, self._calls[linked])
+            if self.key(linked) in self._calls:
+                self._link(uid, self._calls[self.key(linked)])
             return []
-        if uid in self._calls:
+        if self.key(uid) in self._calls:
             return []
         return self._start(m, at)
 
     def _start(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
-        uid = _required(m, "Uniqueid")
+        call_id = self.key(_required(m, "Uniqueid"))
         record = CallRecord(
-            call_id=uid,
+            call_id=call_id,
             region=self.region,
+            node=self.node,
             started=at,
             caller=self.caller_storage.protect(_get(m, "CallerIDNum")),
             dialled=_get(m, "Exten") if _get(m, "Exten") not in ("", "s") else "",
         )
-        self._calls[uid] = _Call(record, seen=at)
+        self._calls[call_id] = _Call(record, seen=at)
         return [self._event("started", record, at)]
 
     def _on_userevent(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         kind = _get(m, "UserEvent")
         if kind not in (EVENT_ROUTE, EVENT_OVERFLOW, EVENT_RATING, EVENT_TRANSFER, EVENT_HANDOVER, EVENT_RECORDING):
             return []
-        call_id = _required(m, "CallId")
+        uid = _required(m, "CallId")
         # HOTLINE_CALL_ID is the Uniqueid of the leg that ran the routing: behind a Local channel that is
         # the ;2 leg, tied to the call (the ;1 leg's Uniqueid) by its Linkedid.
-        call_id = call_id if call_id in self._calls else self._legs.get(call_id, call_id)
+        call_id = self.key(uid)
+        call_id = call_id if call_id in self._calls else self._legs.get(uid, call_id)
         if kind == EVENT_RATING:
             return self._rating(call_id, m, at)
         if kind == EVENT_TRANSFER:
@@ -488,7 +502,7 @@ class RecordBuilder:
 
     def _on_leave(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         call = self._call_of(m)
-        if call is not None and _get(m, "Uniqueid") == call.record.call_id:
+        if call is not None and self.key(_get(m, "Uniqueid")) == call.record.call_id:
             call.in_queue = False
         return []
 
@@ -564,7 +578,7 @@ class RecordBuilder:
             # AttendedTransfer or the target's ConfbridgeJoin says so (an aborted consultation is none).
             call.consulting, call.consulting_channel = code, _get(m, "Channel")
             return []
-        if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
+        if self.key(_get(m, "Uniqueid")) != call.record.call_id or call.in_queue:
             return []  # a queue ringing its members, or a member's Local leg ringing its phone
         if call.answered is not None and call.record.action != "emergency":
             # The caller's own channel dialling out after an agent answered: it was redirected to a
@@ -581,7 +595,7 @@ class RecordBuilder:
         call = self._call_of(m)
         if call is None:
             return []
-        if _get(m, "Uniqueid") != call.record.call_id or call.in_queue:
+        if self.key(_get(m, "Uniqueid")) != call.record.call_id or call.in_queue:
             # A member answering its Local leg, or the queue's ring of a member: the queue answers the
             # caller only with AgentConnect (a member may answer as the caller times out of the queue).
             return []
@@ -653,8 +667,8 @@ class RecordBuilder:
         code = _onekey_code(channel)
         if not code:
             return []
-        call_id = conference.removeprefix(CONFERENCE_PREFIX)
-        call = self._calls.get(call_id) or self._calls.get(self._legs.get(call_id, ""))
+        uid = conference.removeprefix(CONFERENCE_PREFIX)
+        call = self._calls.get(self.key(uid)) or self._calls.get(self._legs.get(uid, ""))
         leg = _get(m, "Uniqueid")
         if call is None or leg in call.conference_joins:
             return []
@@ -682,7 +696,7 @@ class RecordBuilder:
 
     def _on_hangup(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         uid = _required(m, "Uniqueid")
-        call = self._calls.get(uid)
+        call = self._calls.get(self.key(uid))
         if call is None:
             out = self._on_leg_end(m, at)
             self._legs.pop(uid, None)
@@ -691,8 +705,7 @@ class RecordBuilder:
         return self._finish(call, at, cause=int(cause) if cause.isdigit() else None)
 
     def _on_cdr(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
-        call_id = _get(m, "UniqueID")
-        done = self._finished.get(call_id)
+        done = self._finished.get(self.key(_get(m, "UniqueID")))
         if done is None or done.dialled:
             return []
         done.dialled = _get(m, "Destination")
@@ -720,13 +733,17 @@ class RecordBuilder:
 
     def _adopt(self, call_id: str, at: dt.datetime) -> _Call:
         """A call we never saw start (Newchannel lost in a reconnect): begin its record now."""
-        call = _Call(CallRecord(call_id=call_id, region=self.region, started=at), seen=at)
+        call = _Call(CallRecord(call_id=call_id, region=self.region, started=at, node=self.node), seen=at)
         self._calls[call_id] = call
         return call
 
     def _call_of(self, m: Mapping[str, str]) -> _Call | None:
         uid = _required(m, "Uniqueid")
-        call = self._calls.get(uid) or self._calls.get(self._legs.get(uid, "")) or self._calls.get(_get(m, "Linkedid"))
+        call = (
+            self._calls.get(self.key(uid))
+            or self._calls.get(self._legs.get(uid, ""))
+            or self._calls.get(self.key(_get(m, "Linkedid")))
+        )
         if call is not None:
             call.seen = self._now or call.seen
         return call
@@ -734,7 +751,7 @@ class RecordBuilder:
     def _find(self, m: Mapping[str, str], *keys: str) -> _Call | None:
         for key in keys:
             uid = _get(m, key)
-            call = self._calls.get(uid) or self._calls.get(self._legs.get(uid, ""))
+            call = self._calls.get(self.key(uid)) or self._calls.get(self._legs.get(uid, ""))
             if call is not None:
                 return call
         return None

@@ -64,6 +64,7 @@ class CallbackRecord:
     reached: dt.datetime | None = None
     agent: str = ""
     closed: dt.datetime | None = None
+    node: str = ""  # the Asterisk node whose keeper keeps it (its hold channel lives there); '' on one unnamed node
 
     @property
     def is_open(self) -> bool:

@@ -8,6 +8,7 @@ they waited, who answered, where it was transferred and how they rated it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
@@ -97,6 +98,7 @@ class CallRecord:
     hangup_cause: int | None = None
     recording_file: str = ""  # the recording's file name (<call id>-<epoch>.wav), '' when not recorded
     recording_path: str = ""  # its full path, as Asterisk wrote it (under the config's recording.dir)
+    node: str = ""  # the Asterisk node that carried the call (serve --node); '' before nodes were named
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the key names are the public interface of call events and reports."""
@@ -119,3 +121,32 @@ class CallRecord:
 
 
 RATING_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
+
+NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")  # a topic level and a key prefix: no ':', '/', '@'
+
+
+def call_key(node: str, uniqueid: str) -> str:
+    """The call id of Asterisk's ``uniqueid`` on ``node`` everywhere outside Asterisk: ``<node>:<uniqueid>``.
+
+    Two nodes can both produce ``1700000000.1``; the node makes the key unique across a province. Without a
+    node (one Asterisk, tests) the key is the bare uniqueid, as before nodes were named. An id already keyed
+    for this node is returned as it is.
+    """
+    if not node or uniqueid.startswith(f"{node}:"):
+        return uniqueid
+    return f"{node}:{uniqueid}"
+
+
+def split_key(call_id: str) -> tuple[str, str]:
+    """``nn-1:1700000000.1`` -> ``("nn-1", "1700000000.1")``; a bare uniqueid -> ``("", uniqueid)``."""
+    node, sep, uniqueid = call_id.partition(":")
+    return (node, uniqueid) if sep and NODE_RE.match(node) else ("", call_id)
+
+
+def check_node(name: str, where: str) -> str:
+    """``name`` when it can be a node name, else ValueError naming ``where`` (the flag or variable)."""
+    if not NODE_RE.match(name):
+        raise ValueError(
+            f"{where}: {name!r} is not a node name (1-32 of A-Z a-z 0-9 _ . -, starting with a letter or digit)"
+        )
+    return name

@@ -170,6 +170,22 @@ def build_sections(k: KpiSnapshot) -> list[Section]:
     ]
 
 
+NODE_UNNAMED = "-"  # calls stored before nodes were named (revision 0008): one Asterisk, no node
+
+
+def node_section(by_node: dict[str, KpiSnapshot]) -> Section:
+    """节点: each Asterisk node's calls and answer rate (the report above combines them all)."""
+    section = Section(
+        "nodes",
+        "节点",
+        "Asterisk nodes",
+        [Column("节点", "node"), Column("来电", "calls"), OFFERED, ANSWERED, ABANDONED, RATE, BELOW],
+    )
+    for node, k in sorted(by_node.items()):
+        section.add([node or NODE_UNNAMED, k.calls, *_answer_cells(k.total, k.target)], k.total.below(k.target))
+    return section
+
+
 def callback_section(c: CallbackCounts) -> Section:
     """回呼: offered, accepted, answered by an agent, reached, given up, abandoned callers listed."""
     section = Section("callbacks", "回呼", "Callbacks", [Column("指标", "metric"), Column("数值", "value")])

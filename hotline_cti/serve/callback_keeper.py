@@ -37,7 +37,7 @@ LOST_AFTER = 10.0  # seconds: a waiting callback whose placeholder is in no queu
 class CallbackStore(Protocol):
     async def upsert_callbacks(self, records: Sequence[CallbackRecord]) -> None: ...
 
-    async def open_callbacks(self, region: str) -> list[CallbackRecord]: ...
+    async def open_callbacks(self, region: str, node: str | None = None) -> list[CallbackRecord]: ...
 
 
 class Ami(Protocol):
@@ -65,8 +65,10 @@ class CallbackKeeper:
         policy: Callback,
         region: str,
         clock: Callable[[], dt.datetime] = utc_now,
+        node: str = "",
     ) -> None:
         self.ami = ami
+        self.node = node  # this node's callbacks only: another node's keeper places its own
         self.store = store
         self.policy = policy
         self.clock = clock
@@ -87,6 +89,7 @@ class CallbackKeeper:
 
     def _changed(self, records: Sequence[CallbackRecord]) -> None:
         for rec in records:
+            rec.node = self.node
             self.unsaved[rec.callback_id] = rec
 
     def _on_user_event(self, event: Mapping[str, str]) -> None:
@@ -199,7 +202,7 @@ class CallbackKeeper:
 
     async def load(self) -> int:
         """The open callbacks stored before this start."""
-        added = self.book.load(await self.store.open_callbacks(self.book.region))
+        added = self.book.load(await self.store.open_callbacks(self.book.region, self.node))
         self.loaded = True
         if added:
             log.info("callback: %d open callback(s) taken over from the database", added)

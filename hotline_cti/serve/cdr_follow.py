@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import stat
@@ -186,6 +187,7 @@ class CdrFollower:
             record = record_from_rows(call_id, legs, builder.region, self.callers)
             if record is None:
                 continue
+            record = dataclasses.replace(record, call_id=builder.key(record.call_id), node=builder.node)
             kind, out = builder.ended_per_cdr(record)
             self.counts[kind] += 1
             outputs.extend(out)

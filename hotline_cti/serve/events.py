@@ -45,8 +45,10 @@ from hotline_cti.serve.child import start_child, stop_on_signals
 from hotline_cti.serve.database_guard import DatabaseGuard
 from hotline_cti.serve.heartbeat import Heartbeat
 from hotline_cti.serve.launch import stop_startup_beats
+from hotline_cti.serve.node_queues import NodeQueueSharer
 from hotline_cti.serve.queue_feed import QueueFeed
 from hotline_cti.serve.record_pipeline import RecordPipeline
+from hotline_cti.serve.systemname import SystemNameCheck
 from hotline_cti.storage.lease import Lease
 from hotline_cti.storage.spool import Spool, SpoolBusy, spool_path
 from hotline_cti.storage.store import Store
@@ -223,6 +225,11 @@ async def run_events(
     # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:
+        node = options.node_name(args)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
         store = Store.connect(args.database)  # no I/O: the database may be down, the guard waits for it
     except ValueError as exc:
         log.error("--database: %s", exc)
@@ -233,10 +240,12 @@ async def run_events(
         return 0
     if args.cdr_csv is not None and args.ami is not None:
         CdrFollower.anchor(args.cdr_csv, spool)
-    node = args.node_id or socket.gethostname()
+    host = args.node_id or socket.gethostname()
     # The spool file is in the holder id: a restart of this service on this host (same spool, so never two at
-    # once: the spool is locked) takes its lease back at once instead of waiting for it to expire.
-    lease = Lease(store, options.link_id(args), f"{node}:{spool.path}", ttl=args.lease_seconds)
+    # once: the spool is locked) takes its lease back at once instead of waiting for it to expire. The node is in
+    # the link: another node's writer (whose AMI link may read alike, 127.0.0.1:5038) never blocks this one.
+    lease = Lease(store, options.lease_link(args, node), f"{host}:{spool.path}", ttl=args.lease_seconds)
+    log.info("node %s: writing for link %s", node, lease.link)
     store.fence = lease.fence
     guard = DatabaseGuard(store, lease, spool_path=spool.path)
     guarding = asyncio.create_task(guard.run(), name="database-guard")
@@ -250,7 +259,7 @@ async def run_events(
         # finishing them again from our checkpoint would overwrite its records with later end times.
         log.warning("calls in progress of the last run dropped: link was written by %s since", guard.took_over_from)
         spool.save_open({})
-    writer = BatchWriter(store, spool=spool, may_write=guard.may_write)
+    writer = BatchWriter(store, spool=spool, may_write=guard.may_write, node=node)
     await writer.start()
     client: AmiClient | None = None
     connecting: asyncio.Task[None] | None = None
@@ -259,12 +268,15 @@ async def run_events(
     agents: AgentService | None = None
     follower: CdrFollower | None = None
     queue_feed: QueueFeed | None = None
+    sharer: NodeQueueSharer | None = None
     keeper: CallbackKeeper | None = None
     if ami is not None:
         client = AmiClient(ami)
-        executor = TransferExecutor(client, PolicySource(holder), writer)
+        client.add_resync_hook(SystemNameCheck(node))
+        executor = TransferExecutor(client, PolicySource(holder), writer, node=node)
         # Built before the first login, so that login's resync (CoreShowChannels) adopts calls in progress.
-        pipeline = RecordPipeline(client, RecordBuilder(holder.table.region, callers), writer, checkpoint=spool)
+        builder = RecordBuilder(holder.table.region, callers, node=node)
+        pipeline = RecordPipeline(client, builder, writer, checkpoint=spool)
         await pipeline.start()
         agents = AgentService(client, holder, writer)  # its resync compares QueueStatus with the state log
         await agents.load(store)
@@ -274,9 +286,12 @@ async def run_events(
         # Live queue state for the routing service's diversion rules (docs/queues.md).
         queue_feed = QueueFeed(client, options.queue_state_path(args), wanted=lambda: holder.table.diversions.keys())
         queue_feed.start()
+        # ... and for the wallboards of every node (node_queues: each queue per node and in total).
+        sharer = NodeQueueSharer(node, queue_feed.tracker, client, store, guard.may_write)
+        sharer.start()
         callback_policy = _callback_policy(holder)
         if callback_policy is not None:  # subscribed before the first login, as the pipeline is
-            keeper = CallbackKeeper(client, store, callback_policy, holder.table.region)
+            keeper = CallbackKeeper(client, store, callback_policy, holder.table.region, node=node)
             keeper.start()
     publisher: OutboxPublisher | None = None
     listener: CommandListener | None = None
@@ -294,6 +309,7 @@ async def run_events(
             replies=store,
             agents=agents.run if agents else None,
             callers=list_changer(store),
+            node=node,
         )
         listener = CommandListener(mqtt, handler)
         await publisher.start()
@@ -316,9 +332,13 @@ async def run_events(
                 agents=agents.run if agents else None,
                 # the recordings dir and supervisors' phones as the config named them at start (restart to change)
                 recordings=RecordingLibrary.of(model, store),
+                node=node,
+                peers=store,  # the other nodes' queues and calls, as they share them through the store
                 listening=None
                 if client is None
-                else Listening(SpyExecutor(client, writer, holder.table.region), lambda: model.supervision.phones),
+                else Listening(
+                    SpyExecutor(client, writer, holder.table.region, node=node), lambda: model.supervision.phones
+                ),
             )
             seeding = asyncio.create_task(_seed_when_ready(wallboard, store, guard), name="wallboard-seed")
             if keeper is not None:
@@ -358,6 +378,8 @@ async def run_events(
         await keeper.stop()
     if queue_feed is not None:
         await queue_feed.stop()
+    if sharer is not None:
+        await sharer.stop()
     if pipeline is not None:
         await pipeline.stop()  # calls still in progress are not written as finished
     if agents is not None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hotline_cti.adapters.mqtt.settings import parse_address
+from hotline_cti.records.model import check_node
 from hotline_cti.storage.spool import DEFAULT_MAX_BYTES
 
 ADDRESS_FLAGS = (("--ami", "ami"), ("--mqtt", "mqtt"), ("--wallboard", "wallboard"))
+ENV_NODE = "HOTLINE_NODE"
 
 
 def listen_address(text: str) -> tuple[str, int]:
@@ -49,6 +53,13 @@ def _seconds(text: str) -> float:
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600")
     return value
+
+
+def _node(text: str) -> str:
+    try:
+        return check_node(text, "--node")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--node: ")) from None
 
 
 def _size(text: str) -> int:
@@ -127,6 +138,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="live queue snapshot the events service writes and routing reads (diversion rules); "
         "default <spool-dir>/queue-state.json",
     )
+    p.add_argument(
+        "--node",
+        type=_node,
+        metavar="NAME",
+        help="the Asterisk node this serve sits beside (call ids '<node>:<Uniqueid>', the writer lease, events); "
+        f"default ${ENV_NODE}, else the short host name",
+    )
     p.add_argument("--node-id", metavar="ID", help="this host's name in the writer lease; default the host name")
     p.add_argument(
         "--lease-seconds",
@@ -186,7 +204,7 @@ def to_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--cdr-csv", str(args.cdr_csv)]
     if args.queue_state is not None:
         argv += ["--queue-state", str(args.queue_state)]
-    for flag, value in (("--link-id", args.link_id), ("--node-id", args.node_id)):
+    for flag, value in (("--link-id", args.link_id), ("--node-id", args.node_id), ("--node", args.node)):
         if value:
             argv += [flag, value]
     for flag, name in ADDRESS_FLAGS:
@@ -213,6 +231,23 @@ def link_id(args: argparse.Namespace) -> str:
     if args.ami is not None:
         return hostport(args.ami)
     return "no-ami@" + hostport(args.listen)
+
+
+def node_name(args: argparse.Namespace) -> str:
+    """The Asterisk node: --node, else $HOTLINE_NODE, else this host's short name (ValueError naming the source
+    when it cannot be a node name). A standby serve for the same Asterisk must name the same node."""
+    if getattr(args, "node", None):
+        return str(args.node)
+    env = os.environ.get(ENV_NODE, "").strip()
+    if env:
+        return check_node(env, ENV_NODE)
+    return check_node(socket.gethostname().split(".")[0], "the host name (give --node)")
+
+
+def lease_link(args: argparse.Namespace, node: str) -> str:
+    """The writer lease's link: ``<node>@<link>``, so nodes whose links read alike (127.0.0.1:5038 on each
+    node's host) never block each other, and two writers for one node's link still cannot run at once."""
+    return f"{node}@{link_id(args)}"
 
 
 def clock(args: argparse.Namespace) -> Callable[[], dt.datetime] | None:

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,12 +26,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from hotline_cti.core.diversion import QueueState
 from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
 from hotline_cti.records.actions import ActionRecord
 from hotline_cti.records.agent_states import AgentState, AgentStateChange
 from hotline_cti.records.callback import CallbackRecord, CallbackStatus
 from hotline_cti.records.model import CallRecord, Outcome, TransferRecord
+from hotline_cti.records.node_queues import NodeQueue
 from hotline_cti.records.spy import SpyMode, SpyRecord
 from hotline_cti.storage import migrate
 from hotline_cti.storage.tables import (
@@ -41,6 +43,7 @@ from hotline_cti.storage.tables import (
     caller_lists,
     calls,
     command_replies,
+    node_queues,
     outbox,
     ratings,
     spies,
@@ -493,14 +496,50 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=_now()))
 
+    async def put_node_queues(self, node: str, states: Mapping[str, QueueState], at: dt.datetime) -> None:
+        """Replace ``node``'s live queue rows with ``states`` (one transaction; live state, not fenced: the caller
+        writes only while it holds its link's lease)."""
+        rows = [
+            {
+                "node": node,
+                "queue": queue[:80],
+                "members": s.members,
+                "available": s.available,
+                "free": s.free,
+                "waiting": s.waiting,
+                "holdtime": s.holdtime,
+                "at": _utc(at),
+            }
+            for queue, s in states.items()
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(node_queues).where(node_queues.c.node == node))
+            if rows:
+                await conn.execute(sa.insert(node_queues), rows)
+
+    async def node_queue_rows(self) -> list[NodeQueue]:
+        """Every node's live queue rows, by node and queue."""
+        query = sa.select(node_queues).order_by(node_queues.c.node, node_queues.c.queue)
+        async with self.engine.connect() as conn:
+            return [
+                NodeQueue(
+                    m["node"],
+                    m["queue"],
+                    QueueState(m["members"], m["available"], m["free"], m["waiting"], m["holdtime"]),
+                    _utc(m["at"]),
+                )
+                for m in (row._mapping for row in await conn.execute(query))
+            ]
+
     async def upsert_callbacks(self, records: Sequence[CallbackRecord]) -> None:
         """Insert or replace callbacks by id (the last state of each wins)."""
         if not records:
             return
-        latest = {r.callback_id: _callback_row(r) for r in records}
+        latest = {(r.node, r.callback_id): _callback_row(r) for r in records}
         stmt = self._insert(callbacks)
-        update = {c.name: stmt.excluded[c.name] for c in callbacks.columns if c.name != "callback_id"}
-        stmt = stmt.on_conflict_do_update(index_elements=[callbacks.c.callback_id], set_=update)
+        keys = ("node", "callback_id")
+        update = {c.name: stmt.excluded[c.name] for c in callbacks.columns if c.name not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=[callbacks.c.node, callbacks.c.callback_id], set_=update)
         async with self._writing() as conn:
             await conn.execute(stmt, list(latest.values()))
 
@@ -512,20 +551,29 @@ class Store:
             row = (await conn.execute(sa.select(calls.c.recording_path).where(calls.c.call_id == call_id))).first()
         return None if row is None else str(row[0])
 
-    async def open_callbacks(self, region: str) -> list[CallbackRecord]:
-        """The region's callbacks not yet reached, given up or declined (start-up of the events service)."""
+    async def open_callbacks(self, region: str, node: str | None = None) -> list[CallbackRecord]:
+        """The region's callbacks not yet reached, given up or declined (start-up of the events service); with
+        ``node``, that node's only (each node's keeper places its own)."""
         query = sa.select(callbacks).where(
             callbacks.c.region == region, callbacks.c.status.in_(["offered", "waiting", "calling", "retry", "listed"])
         )
+        if node is not None:
+            query = query.where(callbacks.c.node == node)
         async with self.engine.connect() as conn:
             ordered = query.order_by(callbacks.c.offered, callbacks.c.callback_id)
             return [_callback_from_row(row) for row in await conn.execute(ordered)]
 
     async def callbacks_between(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
+        self,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        region: str | None = None,
+        node: str | None = None,
     ) -> list[CallbackRecord]:
-        """Callbacks offered in ``[since, until)``, oldest first (KPIs)."""
+        """Callbacks offered in ``[since, until)`` (optionally one node's), oldest first (KPIs)."""
         query = sa.select(callbacks)
+        if node is not None:
+            query = query.where(callbacks.c.node == node)
         if since is not None:
             query = query.where(callbacks.c.offered >= _utc(since))
         if until is not None:
@@ -539,9 +587,14 @@ class Store:
             ]
 
     async def calls_between(
-        self, since: dt.datetime | None = None, until: dt.datetime | None = None, region: str | None = None
+        self,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        region: str | None = None,
+        node: str | None = None,
     ) -> list[CallRecord]:
-        """Calls that started in ``[since, until)`` (optionally one region), oldest first, ratings merged in."""
+        """Calls that started in ``[since, until)`` (optionally one region, one Asterisk node; default every node),
+        oldest first, ratings merged in."""
         merged = sa.func.coalesce(ratings.c.rating, calls.c.rating).label("merged_rating")
         query = sa.select(calls, merged).select_from(calls.outerjoin(ratings, ratings.c.call_id == calls.c.call_id))
         if since is not None:
@@ -550,7 +603,24 @@ class Store:
             query = query.where(calls.c.started < _utc(until))
         if region is not None:
             query = query.where(calls.c.region == region)
+        if node is not None:
+            query = query.where(calls.c.node == node)
         query = query.order_by(calls.c.started, calls.c.call_id)
+        async with self.engine.connect() as conn:
+            return [_record_from_row(row) for row in await conn.execute(query)]
+
+    async def calls_ended_since(self, since: dt.datetime, other_than: str) -> list[CallRecord]:
+        """Calls of every node but ``other_than`` that ended at or after ``since`` (a wall's other nodes), ratings
+        merged in."""
+        merged = sa.func.coalesce(ratings.c.rating, calls.c.rating).label("merged_rating")
+        query = (
+            sa.select(calls, merged)
+            .select_from(calls.outerjoin(ratings, ratings.c.call_id == calls.c.call_id))
+            # started bounds the scan by its index: a call longer than the builder's 4 h max_age does not exist
+            .where(calls.c.started >= _utc(since) - dt.timedelta(hours=4), calls.c.ended >= _utc(since))
+            .where(calls.c.node != other_than)
+            .order_by(calls.c.ended, calls.c.call_id)
+        )
         async with self.engine.connect() as conn:
             return [_record_from_row(row) for row in await conn.execute(query)]
 

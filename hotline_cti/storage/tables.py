@@ -22,7 +22,7 @@ metadata = sa.MetaData(
 
 UtcDateTime = sa.DateTime(timezone=True)
 
-# One row per call (hotline_cti.records.model.CallRecord). Upserted by call_id:
+# One row per call (hotline_cti.records.model.CallRecord). Upserted by call_id (<node>:<Uniqueid>):
 # a record may be written twice (e.g. the rating arrives after the hang-up).
 calls = sa.Table(
     "calls",
@@ -55,6 +55,9 @@ calls = sa.Table(
     sa.Column("hangup_cause", sa.SmallInteger),
     sa.Column("recording_file", sa.String(120), nullable=False, server_default="", default=""),
     sa.Column("recording_path", sa.String(400), nullable=False, server_default="", default=""),
+    # The Asterisk node of the call (serve --node; call_id is '<node>:<Uniqueid>'); '' for calls stored before
+    # revision 0008, when one Asterisk wrote them under the bare Uniqueid.
+    sa.Column("node", sa.String(32), nullable=False, server_default="", default="", index=True),
 )
 
 # Post-call ratings (满意/基本满意/不满意), written only through BatchWriter.submit_rating, which serve no longer
@@ -97,7 +100,7 @@ outbox = sa.Table(
     sa.Column("event_id", sa.String(32), index=True, unique=True),
 )
 
-# One writer per Asterisk link: the events service holding a link's row (until
+# One writer per Asterisk link ('<node>@<host:port>'): the events service holding a link's row (until
 # `expires`, seconds since the epoch on the database's own clock) is the only one
 # writing that link's records and events (storage/lease.py).
 leases = sa.Table(
@@ -106,6 +109,23 @@ leases = sa.Table(
     sa.Column("link", sa.String(200), primary_key=True),
     sa.Column("holder", sa.String(300), nullable=False),
     sa.Column("expires", sa.Float, nullable=False),
+)
+
+# Live queue state of each Asterisk node (issue 19), one row per (node, queue): each node's events service
+# writes its own rows every few seconds (hotline_cti.serve.node_queues), so a wallboard beside any node, or at
+# the region centre, shows every node's queues and their sum. ``at``: when the node wrote them (a row that
+# stopped moving is a node, or its events service, that went away: shown stale, left out of the sums).
+node_queues = sa.Table(
+    "node_queues",
+    metadata,
+    sa.Column("node", sa.String(32), primary_key=True),
+    sa.Column("queue", sa.String(80), primary_key=True),
+    sa.Column("members", sa.Integer, nullable=False),
+    sa.Column("available", sa.Integer, nullable=False),
+    sa.Column("free", sa.Integer, nullable=False),
+    sa.Column("waiting", sa.Integer, nullable=False),
+    sa.Column("holdtime", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
 )
 
 # Audit of supervisor and operator actions other than transfers (hotline_cti.records.actions.ActionRecord):
@@ -181,11 +201,13 @@ caller_lists = sa.Table(
     sa.Column("note", sa.String(200), nullable=False, default=""),
 )
 
-# Callbacks (回呼, hotline_cti.records.callback.CallbackRecord), by the original call's id. The number is in
-# clear only while the callback is open (it has to be dialled, also after a restart); closed, it is masked.
+# Callbacks (回呼, hotline_cti.records.callback.CallbackRecord), by node and the original call's Asterisk id
+# (the hold channel is named by it). The number is in clear only while the callback is open (it has to be
+# dialled, also after a restart); closed, it is masked.
 callbacks = sa.Table(
     "callbacks",
     metadata,
+    sa.Column("node", sa.String(32), primary_key=True, server_default="", default=""),
     sa.Column("callback_id", sa.String(64), primary_key=True),
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("queue", sa.String(80), nullable=False, default=""),

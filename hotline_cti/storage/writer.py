@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -84,8 +85,10 @@ class BatchWriter:
         backoff_max: float = 5.0,
         spool: Spool | None = None,
         may_write: Callable[[], bool] | None = None,
+        node: str = "",
     ) -> None:
         self.store = store
+        self.node = node  # the Asterisk node of this events service: named in every event it queues
         self.spool = spool if spool is not None else Spool()
         self.may_write = may_write
         self.max_batch = max_batch
@@ -175,13 +178,13 @@ class BatchWriter:
     def submit_recovered(self, record: CallRecord) -> bool:
         """Queue a call known only from Asterisk's CDR: stored with its ``calls/ended`` event unless the call is
         stored already (never replacing a record built from AMI)."""
-        return self._submit(
-            self._recovered,
-            (record, Event("calls/ended", record.region, record.ended or record.started, record.to_dict())),
-        )
+        ended = Event("calls/ended", record.region, record.ended or record.started, record.to_dict(), self.node)
+        return self._submit(self._recovered, (record, ended))
 
     def submit_event(self, event: Event) -> bool:
-        """Queue an event for the MQTT outbox (written in submission order)."""
+        """Queue an event for the MQTT outbox (written in submission order), naming this writer's node."""
+        if self.node and not event.node:
+            event = dataclasses.replace(event, node=self.node)
         return self._submit(self._events, event)
 
     async def start(self) -> None:

@@ -68,6 +68,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "satisfaction": {"zh": "满意率", "en": "Satisfaction"},
     "controller": {"zh": "控制器", "en": "Controller"},
     "queues": {"zh": "队列", "en": "Queues"},
+    "nodes": {"zh": "各节点", "en": "Asterisk nodes"},
+    "node": {"zh": "节点", "en": "Node"},
+    "node_stale": {"zh": "失联", "en": "silent"},
     "queue": {"zh": "队列", "en": "Queue"},
     "longest_caller": {"zh": "最久来电", "en": "Longest caller"},
     "free": {"zh": "空闲", "en": "Free"},
@@ -276,6 +279,8 @@ def wall_page(user: str, role: str) -> str:
         + f'<main><div class="tiles">{tiles}</div>'
         + '<div class="cols"><div>'
         + f"<section>{_i18n('queues', 'h2')}{_table('queues', queue_cols)}</section>"
+        + f'<section id="nodes-section" hidden>{_i18n("nodes", "h2")}'
+        + f"{_table('nodes', ['node', 'waiting', 'free', 'busy', 'paused'])}</section>"
         + f"<section>{_i18n('lines', 'h2')}<p class=readonly>{_i18n('retired_note')}</p>{_table('lines', line_cols)}</section>"
         + f"<section>{_i18n('experts', 'h2')}{_table('experts', ['name', 'answered', 'unanswered', 'rate'])}</section>"
         + f"<section>{_i18n('subcentres', 'h2')}{_table('subcentres', ['name', 'answered', 'unanswered', 'rate'])}</section>"
@@ -409,6 +414,7 @@ _SCRIPT = r"""
       if (q.below_target) r.className = "bad";
       cell(r, null, q.queue);
       cell(r, id + "-waiting", String(q.waiting), q.waiting);
+      if (q.nodes) r.lastChild.title = q.nodes.map((n) => n.node + " " + n.waiting + (n.stale ? " ?" : "")).join(" · ");
       cell(r, id + "-longest", mmss(q.longest_wait), q.longest_wait, q.longest_wait > s.thresholds.wait_alert ? "bad" : "");
       cell(r, id + "-caller", q.longest_caller || "—");
       cell(r, id + "-free", String(q.free), q.free);
@@ -417,6 +423,15 @@ _SCRIPT = r"""
       cell(r, id + "-answered", String(q.answered), q.answered);
       cell(r, id + "-unanswered", String(q.unanswered), q.unanswered);
       cell(r, id + "-rate", pct(q.answer_rate), q.answer_rate);
+    });
+    const nodes = s.nodes || [];  // several Asterisk nodes: each one's sum (the rows above are the totals)
+    if ($("nodes-section")) $("nodes-section").hidden = nodes.length === 0;
+    rows("nodes", nodes, (r, n) => {
+      const id = "node-" + safeId(n.node);
+      r.id = id;
+      if (n.stale) r.className = "bad";
+      cell(r, null, n.stale ? n.node + " (" + tr("node_stale") + ")" : n.node);
+      ["waiting", "free", "busy", "paused"].forEach((k) => cell(r, id + "-" + k, String(n[k]), n[k]));
     });
     rows("lines", s.lines, (r, l) => {
       const id = "line-" + safeId(l.number);

@@ -20,6 +20,7 @@ from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord
 from hotline_cti.wallboard.live import BuilderView, LiveState, Thresholds
 from hotline_cti.wallboard.merger import week_start
+from hotline_cti.wallboard.peers import Peers, PeerStore
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,17 @@ class Hub:
         thresholds: Thresholds | None = None,
         health: Callable[[], dict[str, Any] | None] | None = None,
         records: RecordSource | None = None,
+        node: str = "",
+        peers: PeerStore | None = None,
     ) -> None:
         # Without a record source the wall shows queues and agents only, and the stored calls it is seeded with.
         self.state = LiveState(table, thresholds, records)
         self.records = records
         if records is not None:
             records.add_listener(self.take)  # WallboardRunner.close() takes it off
+        self.state.node = node
+        # The other Asterisk nodes (their queues, the calls they finished), read from the store.
+        self.peers = None if peers is None else Peers(node, peers, self._take_peer_calls)
         self.health = health  # the controller's processes (serve's --status-file), shown on the wall
         self.callbacks: Callable[[], dict[str, Any]] | None = None  # open callbacks (serve/callback_keeper.py)
         self.clock = clock
@@ -105,6 +111,9 @@ class Hub:
         """Record listener: calls the link's record builder finished."""
         if self.state.take(outputs):
             self._dirty = True
+
+    def _take_peer_calls(self, records: list[CallRecord]) -> None:
+        self.take(records)
 
     @property
     def skipped(self) -> int:
@@ -192,12 +201,21 @@ class Hub:
                 idle = 0.0
 
     def start(self) -> None:
-        """Start the publishing task."""
+        """Start the publishing task (and the reading of the other nodes)."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self.run(), name="wallboard-publish")
+        if self.peers is not None:
+            self.peers.start(self._peers_read)
+
+    def _peers_read(self) -> None:
+        assert self.peers is not None
+        self.state.peers = self.peers.queues
+        self._dirty = True
 
     async def stop(self) -> None:
         """Stop the publishing task."""
+        if self.peers is not None:
+            await self.peers.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

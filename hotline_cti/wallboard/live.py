@@ -25,6 +25,7 @@ from hotline_cti.kpi.counts import ANSWER_TARGET, AnswerCount
 from hotline_cti.privacy import mask_number, mask_numbers
 from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord, Outcome
+from hotline_cti.records.node_queues import FIGURES, NodeQueue, queue_totals
 from hotline_cti.wallboard.agent_live import AgentTimes
 from hotline_cti.wallboard.figures import DayFigures, DayView
 from hotline_cti.wallboard.merger import LineCounts, count_lines, day_start, merger_rows, week_start
@@ -161,6 +162,8 @@ class LiveState:
         self._past_counts: LineCounts | None = None  # merger counts of this week before today
         self._figures: DayFigures | None = None  # today's figures; None: count today's calls again
         self.agent_times = AgentTimes()  # logged-in and pause time per agent today (issue 18)
+        self.node = ""  # this wall's Asterisk node (its AMI link's), named beside the other nodes
+        self.peers: list[NodeQueue] = []  # every node's shared queue rows (wallboard/peers.py); own rows skipped
 
     @property
     def skipped(self) -> int:
@@ -310,6 +313,7 @@ class LiveState:
         day = self._figures.view(pending)
         target = self.thresholds.answer_target
         queues = self._queue_rows(day.by_queue, now.timestamp())
+        nodes = self._with_peers(queues, day.by_queue, now)
         lines = self._line_rows(day)
         totals = {
             "waiting": sum(q["waiting"] for q in queues),
@@ -328,6 +332,7 @@ class LiveState:
             "thresholds": {"answer_target": target, "wait_alert": self.thresholds.wait_alert},
             "totals": totals,
             "queues": queues,
+            "nodes": nodes,
             "lines": lines,
             "experts": [{"expert": k, **_rate_fields(v, target)} for k, v in sorted(day.by_expert.items())],
             "subcentres": [{"target": k, **_rate_fields(v, target)} for k, v in sorted(day.by_subcentre.items())],
@@ -370,6 +375,28 @@ class LiveState:
                 }
             )
         return rows
+
+    def _with_peers(
+        self, queues: list[dict[str, Any]], by_queue: Mapping[str, AnswerCount], now: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """With other nodes' queues known: each queue row becomes the sum over nodes, with a ``nodes`` list of each
+        node's figures (a stale node listed, not summed); returns each node's sum. [] on a single node."""
+        others = [p for p in self.peers if p.node != self.node]
+        if not others:
+            return []
+        own = {q["queue"]: {k: q[k] for k in FIGURES} for q in queues}
+        per_queue, per_node = queue_totals(self.node or "-", own, others, now)
+        rows = {q["queue"]: q for q in queues}
+        for name, total in per_queue.items():
+            row = rows.get(name)
+            if row is None:  # a queue only other nodes have callers or agents in now
+                rate = _rate_fields(by_queue.get(name, AnswerCount()), self.thresholds.answer_target)
+                row = rows[name] = {"queue": name, "longest_wait": 0, "longest_caller": "", **rate}
+                queues.append(row)
+            row.update({k: total[k] for k in FIGURES})
+            row["nodes"] = total["nodes"]
+        queues.sort(key=lambda q: str(q["queue"]))
+        return per_node
 
     def _line_rows(self, day: DayView) -> list[dict[str, Any]]:
         rows = []

@@ -16,7 +16,7 @@ from hotline_cti.config.schema import MergerConfig
 from hotline_cti.dialplan.recording import recordings_root
 from hotline_cti.storage.recordings import NotServable, servable
 
-CALL_ID = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
+CALL_ID = re.compile(r"^[0-9A-Za-z._:-]{1,97}$")  # '<node>:<Uniqueid>' (records.model.call_key) or bare
 
 
 class RecordingLookup(Protocol):

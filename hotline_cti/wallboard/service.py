@@ -20,6 +20,7 @@ from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import AgentRunner, build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
 from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, RecordSource, utc_now
+from hotline_cti.wallboard.peers import PeerStore
 from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits, LoginThrottle
@@ -88,6 +89,8 @@ async def start_wallboard(
     agents: AgentRunner | None = None,
     recordings: RecordingLibrary | None = None,
     listening: Listening | None = None,
+    node: str = "",
+    peers: PeerStore | None = None,
 ) -> WallboardRunner:
     """Serve the wallboard on ``host:port`` (0 = any free port; see ``runner.port``).
 
@@ -102,10 +105,12 @@ async def start_wallboard(
     ``agents``: runs supervisors' agent commands (``AgentControl.run``); without it they get 503.
     ``recordings``: where supervisors play call recordings from (records table + recordings dir).
     ``listening``: the spy executor and supervisors' phones (listen / whisper / barge).
+    ``node``: the Asterisk node of ``ami``; ``peers``: the store the other nodes share their queues and calls
+    through (each queue then shows per node and in total).
     Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit.
     """
     health = None if status_file is None else _health(status_file)
-    hub = Hub(table, clock=clock, max_rate=max_rate, health=health, records=records)
+    hub = Hub(table, clock=clock, max_rate=max_rate, health=health, records=records, node=node, peers=peers)
     if store is not None:
         await hub.seed(store)
     if ami is not None:

@@ -25,6 +25,7 @@ from hotline_cti.channel_vars import AGENT_LEG, CALL_ID, SPY_TARGET
 from hotline_cti.dialplan.spy import CTX_SPY
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
+from hotline_cti.records.model import call_key, split_key
 from hotline_cti.records.spy import SpyRecord, SpyRequest
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,12 @@ class SpyExecutor:
         *,
         timeouts: SpyTimeouts | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        node: str = "",
     ) -> None:
         self.client = client
         self.sink = sink
         self.region = region
+        self.node = node  # the Asterisk node of ``client``: call ids '<node>:<Uniqueid>' in and out
         self.timeouts = timeouts or SpyTimeouts()
         self._clock = clock
         self._ends: dict[str, asyncio.Future[dt.datetime]] = {}
@@ -88,7 +91,7 @@ class SpyExecutor:
             return self._audit(replace(record, reason=str(exc)))
         except AmiError as exc:
             return self._audit(replace(record, result=FAILED, reason=f"channel lookup failed: {exc}"))
-        record = replace(record, call_id=call_id, channel=channel)
+        record = replace(record, call_id=call_key(self.node, call_id) if call_id else "", channel=channel)
         spyer = f"spy-{record.spy_id}"
         loop = asyncio.get_running_loop()
         started: asyncio.Future[dt.datetime] = loop.create_future()
@@ -168,6 +171,10 @@ class SpyExecutor:
             raise Refused(f"{request.phone!r} is not a phone to call, e.g. PJSIP/sup1")
         target = request.target.strip()
         by_channel = "/" in target
+        if not by_channel:  # a call id as the wall lists it ('<node>:<Uniqueid>'): this node's calls only
+            owner, target = split_key(target)
+            if self.node and owner not in ("", self.node):
+                raise Refused(f"the call is on node {owner}, not on {self.node}")
         if by_channel and not CHANNEL.match(target):
             raise Refused("not a channel name")
         if not by_channel and not CALL.match(target):

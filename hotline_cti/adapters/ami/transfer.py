@@ -41,7 +41,7 @@ from hotline_cti.core.transfer import (
 from hotline_cti.dialplan.names import CTX_XFER_CMD, CTX_XFER_OUT
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
-from hotline_cti.records.model import TransferRecord
+from hotline_cti.records.model import TransferRecord, call_key, split_key
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,14 @@ def channel_facts(name: str, channels: list[Message]) -> ChannelFacts | None:
     )
 
 
+def agent_side(uniqueid: str, channels: list[Message]) -> str:
+    """The channel bridged to the caller leg ``uniqueid`` (the agent's side of the call); '' when none is."""
+    caller = next((c for c in channels if c.get("Uniqueid") == uniqueid), None)
+    bridge = caller.get("BridgeId", "") if caller is not None else ""
+    peer = next((c for c in channels if bridge and c.get("BridgeId") == bridge and c is not caller), None)
+    return peer.get("Channel", "") if peer is not None else ""
+
+
 MOVING_ACTIONS = ("Redirect", "BlindTransfer")  # steps that move a call (Setvar, PlayDTMF do not)
 CONSULTATION_GRACE = 1.0  # seconds an AttendedTransfer may follow the end of its consultation call
 
@@ -124,8 +132,10 @@ class TransferExecutor:
         *,
         timeouts: TransferTimeouts | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
+        node: str = "",
     ) -> None:
         self.client = client
+        self.node = node  # the Asterisk node of ``client``: audit rows name calls '<node>:<Uniqueid>'
         self._policy = policy  # a callable: a reloaded config applies to the next transfer
         self.audit = audit
         self.timeouts = timeouts or TransferTimeouts()
@@ -143,6 +153,15 @@ class TransferExecutor:
             listing = await self.client.action("CoreShowChannels", timeout=self.timeouts.action)
         except AmiError as exc:
             return self._audit(policy, request, at, "", early.key, FAILED, f"channel lookup failed: {exc}")
+        if "/" not in request.channel:  # a call id ('<node>:<Uniqueid>' or bare): act on its agent's side
+            owner, uniqueid = split_key(request.channel)
+            elsewhere = bool(self.node) and owner not in ("", self.node)  # no node here: cannot tell, look
+            channel = "" if elsewhere else agent_side(uniqueid, list(listing.events))
+            if not channel:
+                where = f" (it is on node {owner}, this is {self.node})" if elsewhere else ""
+                why = f"no agent is talking on call {request.channel} here{where}"
+                return self._audit(policy, request, at, "", early.key, REFUSED, why)
+            request = replace(request, channel=channel)
         facts = channel_facts(request.channel, list(listing.events))
         if request.mode is TransferMode.THREEWAY and facts is not None and facts.peer:
             call_id, centre = await self._channel_var(facts.name, CALL_ID), await self._channel_var(facts.name, CENTRE)
@@ -324,7 +343,7 @@ class TransferExecutor:
         reason: str,
     ) -> TransferRecord:
         record = TransferRecord(
-            call_id=call_id,
+            call_id=call_key(self.node, call_id) if call_id else "",
             at=at,
             channel=request.channel,
             target=target,

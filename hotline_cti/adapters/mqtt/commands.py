@@ -5,6 +5,12 @@ A command is a JSON object::
     {"v": 1, "id": "req-42", "type": "transfer",
      "channel": "PJSIP/agent1001-00000012", "to": "110", "mode": "blind", "by": "wallboard-3"}
 
+or, naming the call instead of the agent's channel, ``"call": "nn-1:1700000000.1"`` (the call id of records
+and events). With several Asterisk nodes on one broker every node's events service hears every command:
+a transfer naming a call of another node (or ``"node": "nn-2"`` beside a channel) is left to that node,
+silently (no reply, no error event, no audit here); one naming no node is acted on by each node that
+hears it, as on a single node.
+
 Who may send it is the broker's business (``HOTLINE_MQTT_COMMAND_AUTH=broker``, the default): every
 client logs in with its own user, and the broker's ACL lets it publish only on
 ``hotline/<region>/commands/<its user>/<type>``, so the topic names the sender and no secret travels in a
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hmac
 import logging
@@ -48,7 +55,7 @@ from hotline_cti.core.transfer import TransferRequest
 from hotline_cti.events import Event, load_versioned, topic
 from hotline_cti.privacy import mask_numbers
 from hotline_cti.records.actions import ActionRecord, ActionSink, audit
-from hotline_cti.records.model import TransferRecord
+from hotline_cti.records.model import TransferRecord, split_key
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +124,7 @@ class CommandHandler:
         replies: CommandLog | None = None,
         agents: Agents | None = None,
         callers: CallerLists | None = None,
+        node: str = "",
     ) -> None:
         """``settings``: a :class:`CommandSettings`, or a bare token string for the older token mode.
 
@@ -126,6 +134,7 @@ class CommandHandler:
         if isinstance(settings, str):
             settings = CommandSettings(auth="token", token=SecretStr(settings))
         self.region = region
+        self.node = node  # this events service's Asterisk node: transfers for another node's calls are left alone
         self.settings = settings
         self._token = settings.token.get_secret_value().encode("utf-8")
         self._transfer = transfer
@@ -153,6 +162,11 @@ class CommandHandler:
         try:
             body = self._parse(payload)
             sender = self._authenticate(topic_name, body)
+            if self._elsewhere(body):
+                log.debug(
+                    "MQTT command %s on %s is for node %s: left to it", body.get("id"), topic_name, self._for(body)
+                )
+                return []
             request = self._request(body, sender)
         except CommandError as exc:
             return self.error_events(topic_name, body, str(exc))
@@ -302,6 +316,17 @@ class CommandHandler:
         audit(self._audit, self.region, record)
 
     @staticmethod
+    def _for(body: dict[str, Any]) -> str:
+        """The node a transfer names: its ``call``'s (``<node>:<Uniqueid>``), else its ``node`` field; '' for none."""
+        call, node = body.get("call"), body.get("node")
+        owner = split_key(call)[0] if isinstance(call, str) else ""
+        return owner or (node if isinstance(node, str) else "")
+
+    def _elsewhere(self, body: dict[str, Any]) -> bool:
+        """A transfer for another node's call (that node answers it); only once this service knows its node."""
+        return bool(self.node) and body.get("type") == "transfer" and self._for(body) not in ("", self.node)
+
+    @staticmethod
     def _parse(payload: bytes) -> dict[str, Any]:
         if len(payload) > MAX_PAYLOAD:
             raise CommandError(f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
@@ -352,9 +377,12 @@ class CommandHandler:
             return ListChange(
                 body["op"], body["list"], body["number"], requested_by[:80], note[:200] if isinstance(note, str) else ""
             )
-        for key in ("channel", "to"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                raise CommandError(f"transfer needs a non-empty string {key!r}")
+        if isinstance(body.get("call"), str) and body["call"] and "/" not in body["call"] and not body.get("channel"):
+            body = {**body, "channel": body["call"]}  # the executor finds the agent's side of the call
+        if not isinstance(body.get("channel"), str) or not body["channel"]:
+            raise CommandError("transfer needs a non-empty string 'channel' (the agent's) or 'call' (a call id)")
+        if not isinstance(body.get("to"), str) or not body["to"]:
+            raise CommandError("transfer needs a non-empty string 'to'")
         mode = body.get("mode", "blind")
         if mode not in [str(m) for m in TransferMode]:
             raise CommandError(f"unknown mode {mode!r}; known: {', '.join(str(m) for m in TransferMode)}")
@@ -510,6 +538,8 @@ class CommandListener:
     async def _publish(self, events: list[Event]) -> None:
         client = self._client
         for event in events:
+            if self.handler.node and not event.node:  # replies and errors name the node that answered
+                event = dataclasses.replace(event, node=self.handler.node)
             if client is None:
                 log.warning("MQTT answer on %s not published: not connected", event.topic)
                 continue

@@ -1,0 +1,86 @@
+"""Every Asterisk node's live queues in one view (issue 19): the rows each node shares, and their sums.
+
+Each node's events service writes its queue state to the store (``node_queues``,
+:mod:`hotline_cti.serve.node_queues`); a wallboard beside any node reads the other nodes' rows and shows
+each queue per node and in total (:func:`queue_totals`). A node whose rows stopped moving for ``stale_after``
+seconds (its events service or the node itself went away) is shown as stale and left out of the sums: its
+callers are not waiting any more, or nobody can say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hotline_cti.core.diversion import QueueState
+
+STALE_AFTER = 15.0  # seconds without a write before a node's queues are left out (it writes every few seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeQueue:
+    """One queue on one node, as that node's events service last wrote it."""
+
+    node: str
+    queue: str
+    state: QueueState
+    at: dt.datetime
+
+    def counts(self) -> dict[str, int]:
+        """The wall's figures of it: waiting, free, busy (available, not free), paused (logged in, not available)."""
+        s = self.state
+        return {
+            "waiting": s.waiting,
+            "free": s.free,
+            "busy": max(0, s.available - s.free),
+            "paused": max(0, s.members - s.available),
+        }
+
+
+def is_stale(row: NodeQueue, now: dt.datetime, stale_after: float = STALE_AFTER) -> bool:
+    """Whether the row's node stopped writing."""
+    return (now - row.at).total_seconds() > stale_after
+
+
+FIGURES = ("waiting", "free", "busy", "paused")
+
+
+def queue_totals(
+    own_node: str,
+    own: Mapping[str, Mapping[str, int]],
+    peers: Iterable[NodeQueue],
+    now: dt.datetime,
+    stale_after: float = STALE_AFTER,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Per queue: the sum over nodes and each node's figures; and per node: its sum over queues.
+
+    ``own``: this wall's node, queue -> figures (from its own AMI link, live). ``peers``: the other nodes' rows
+    (this node's own rows are skipped: the live figures win). Stale nodes are listed, not summed.
+    """
+    by_queue: dict[str, dict[str, Any]] = {}
+    by_node: dict[str, dict[str, Any]] = {}
+
+    def add(node: str, queue: str, figures: Mapping[str, int], at: dt.datetime | None, stale: bool) -> None:
+        row = by_queue.setdefault(queue, {**dict.fromkeys(FIGURES, 0), "nodes": []})
+        row["nodes"].append({"node": node, **{k: figures[k] for k in FIGURES}, "stale": stale})
+        total = by_node.setdefault(
+            node, {"node": node, **dict.fromkeys(FIGURES, 0), "queues": 0, "stale": stale, "at": None}
+        )
+        total["queues"] += 1
+        if at is not None:
+            total["at"] = at.astimezone(dt.UTC).isoformat()
+        if not stale:
+            for k in FIGURES:
+                row[k] += figures[k]
+                total[k] += figures[k]
+
+    for queue, figures in own.items():
+        add(own_node, queue, figures, None, False)
+    for peer in peers:
+        if peer.node != own_node:
+            add(peer.node, peer.queue, peer.counts(), peer.at, is_stale(peer, now, stale_after))
+    for row in by_queue.values():
+        row["nodes"].sort(key=lambda n: n["node"])
+    return by_queue, sorted(by_node.values(), key=lambda n: n["node"])

@@ -1,0 +1,108 @@
+"""The other Asterisk nodes, as a wallboard beside one node sees them (issue 19: one view of the platform).
+
+Every ``every`` seconds the wall reads from the store every node's live queue rows (``node_queues``, written
+by each node's events service) and the calls other nodes finished since the last read, so its queues show
+each node and the sum, and today's figures count every node's calls. Its own node's queues and calls come
+live from its own AMI link, as before.
+
+A call another node stored more than ``overlap`` seconds after it ended (the store was down meanwhile) is
+not seen by a running wall; it counts from the wall's next start (seeded from the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from hotline_cti.records.model import CallRecord
+from hotline_cti.records.node_queues import NodeQueue
+
+log = logging.getLogger(__name__)
+
+EVERY = 2.0  # seconds between reads
+OVERLAP = 60.0  # seconds: calls that ended this long before the last read are read again (commit lag)
+
+
+class PeerStore(Protocol):
+    """What the wall reads of the other nodes (:class:`hotline_cti.storage.store.Store`)."""
+
+    async def node_queue_rows(self) -> list[NodeQueue]: ...
+
+    async def calls_ended_since(self, since: dt.datetime, other_than: str) -> list[CallRecord]: ...
+
+
+def _signature(rec: CallRecord) -> tuple[object, ...]:
+    return (rec.ended, rec.outcome, rec.rating, rec.talk, tuple(rec.transfers))
+
+
+class Peers:
+    """Reads the other nodes for one wall: ``queues`` (every node's rows) and their new finished calls."""
+
+    def __init__(
+        self,
+        node: str,
+        store: PeerStore,
+        take: Callable[[list[CallRecord]], object],
+        *,
+        every: float = EVERY,
+        overlap: float = OVERLAP,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.node = node
+        self.store = store
+        self.take = take  # the hub's: counts finished records
+        self.every, self.overlap, self.clock = every, overlap, clock
+        self.queues: list[NodeQueue] = []
+        self._since: dt.datetime | None = None
+        self._seen: dict[str, tuple[tuple[object, ...], dt.datetime]] = {}  # call id -> (signature, when read)
+        self._failing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def read(self) -> bool:
+        """One read; True when anything changed for the wall."""
+        now = self.clock()
+        since = (self._since or now) - dt.timedelta(seconds=self.overlap)
+        try:
+            queues = await self.store.node_queue_rows()
+            ended = await self.store.calls_ended_since(since, other_than=self.node)
+        except Exception as exc:
+            if not self._failing:
+                log.warning("wallboard: other nodes not read (%s); retrying", type(exc).__name__)
+            self._failing = True
+            return False
+        self._failing = False
+        self._since = now
+        fresh = []
+        for rec in ended:
+            sig = _signature(rec)
+            if self._seen.get(rec.call_id, (None,))[0] != sig:
+                fresh.append(rec)
+            self._seen[rec.call_id] = (sig, now)
+        horizon = now - dt.timedelta(seconds=2 * self.overlap)
+        self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
+        changed = bool(fresh) or queues != self.queues
+        self.queues = queues
+        if fresh:
+            self.take(fresh)
+        return changed
+
+    async def run(self, touch: Callable[[], object]) -> None:
+        while True:
+            if await self.read():
+                touch()
+            await asyncio.sleep(self.every)
+
+    def start(self, touch: Callable[[], object]) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(touch), name="wallboard-peers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
