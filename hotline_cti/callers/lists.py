@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 
 from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,5 @@ class ListRefresher:
 
     async def stop(self) -> None:
         """Stop reading."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from hotline_cti import channel_vars as cv
 from hotline_cti.config.schema import AbandonedCallers, Callback
 from hotline_cti.dialplan import names
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.privacy import mask_number, mask_numbers
 from hotline_cti.records.callback import (
     CallbackBook,
@@ -224,11 +225,8 @@ class CallbackKeeper:
             self._task = asyncio.get_running_loop().create_task(self.run(), name="callback-keeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.tick()  # what changed last is stored before we go
 

@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.builder import Output
 from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.records.cdr import CdrRow, parse_line, record_from_rows
@@ -109,11 +110,8 @@ class CdrFollower:
             self._task = asyncio.create_task(self._run(), name="cdr-follow")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

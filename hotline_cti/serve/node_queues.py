@@ -10,11 +10,11 @@ Asterisk, writes nothing and ages out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.queue_live import QueueTracker
 from hotline_cti.storage.store import Store
 from hotline_cti.wallboard.hub import AmiFeed
@@ -85,8 +85,5 @@ class NodeQueueSharer:
             self._task = asyncio.get_running_loop().create_task(self.run(), name="node-queues")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -8,13 +8,13 @@ may be restarted or slow without touching it, and a stale file is noticed (``at`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.queue_live import EVENTS, QueueTracker, write_snapshot
 from hotline_cti.wallboard.hub import AmiFeed
 
@@ -85,8 +85,5 @@ class QueueFeed:
             self._task = asyncio.get_running_loop().create_task(self.run(), name="queue-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from hotline_cti.core.table import RoutingTable
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord
 from hotline_cti.wallboard.live import BuilderView, LiveState, Thresholds
@@ -216,8 +217,5 @@ class Hub:
         """Stop the publishing task."""
         if self.peers is not None:
             await self.peers.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

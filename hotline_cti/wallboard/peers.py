@@ -12,12 +12,12 @@ not seen by a running wall; it counts from the wall's next start (seeded from th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.model import CallRecord
 from hotline_cti.records.node_queues import NodeQueue
 
@@ -101,8 +101,5 @@ class Peers:
             self._task = asyncio.get_running_loop().create_task(self.run(touch), name="wallboard-peers")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
