@@ -32,9 +32,10 @@ from hotline_cti.adapters.agi.protocol import (
     ReplyParser,
 )
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import NO_QUEUES, FixedScript, Script, replay, select_script
+from hotline_cti.adapters.agi.scripts import NO_QUEUES, FixedScript, Script, ScriptCache, replay, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.logthrottle import PeerWarnings
 from hotline_cti.records.queue_live import QueueBoard
 
@@ -72,6 +73,11 @@ class FastAgiServer:
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # What the server remembers of the table it serves (decisions, their scripts), made anew when a
+        # reload swaps the holder's table: the table is frozen and shared, its memos are this server's.
+        self._table = holder.table
+        self._decisions = DecisionCache(self._table)
+        self._scripts = ScriptCache()
         self.warnings = PeerWarnings(log)  # per peer address: the first few a minute, then a summary
         self.active = 0
         self.served = 0
@@ -138,9 +144,12 @@ class FastAgiServer:
     def _script(self, env: dict[str, str]) -> Script | None:
         name = env.get("agi_network_script", "").strip("/").split("?")[0]
         # The table this session keeps to its end, even if a reload swaps the holder's.
+        table = self.holder.table
+        if table is not self._table:  # a reload swapped it: the old table's memos go with it
+            self._table, self._decisions, self._scripts = table, DecisionCache(table), ScriptCache()
         board = self.queues
         states = board.states if board else NO_QUEUES
-        return select_script(name, env, self.holder.table, self.clock(), self.screen, states)
+        return select_script(name, env, table, self.clock(), self.screen, states, self._decisions, self._scripts)
 
 
 RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)
