@@ -30,9 +30,8 @@ from hotline_cti.core.table import RoutingTable
 class FixedScript:
     """A script whose commands do not depend on the replies (``route``): sent in order, one per reply.
 
-    The FastAGI server walks ``wire`` by index while the replies are plain ``200`` lines, with no
-    generator to resume; anything else goes through :class:`~hotline_cti.adapters.agi.session.ScriptSession`
-    like any script.
+    :class:`~hotline_cti.adapters.agi.session.ScriptSession` walks ``wire`` by index, with no generator
+    to resume.
     """
 
     lines: tuple[str, ...]
@@ -46,13 +45,6 @@ class FixedScript:
 
 Dialogue = Generator[str, AgiReply, None]  # a script that reads the replies (menus, survey)
 Script = Dialogue | FixedScript
-
-
-def replay(lines: tuple[str, ...]) -> Dialogue:
-    """``lines`` as a dialogue that ignores the replies (a fixed script run like any other)."""
-    # A loop, not ``yield from``: the session sends each reply in, and a tuple's iterator has no send().
-    for line in lines:  # noqa: UP028
-        yield line
 
 
 # What Asterisk's application-argument parser does not pass through unchanged inside an MSet
