@@ -32,6 +32,7 @@ from hotline_cti.adapters.agi.protocol import (
     EnvironmentParser,
     Hangup,
     ReplyParser,
+    plain_environment,
 )
 
 DEAD_REPLY = AgiReply(511, "Command Not Permitted on a dead channel or intercept routine", None, None, "511")
@@ -47,7 +48,7 @@ class AgiPhase(Enum):
     DONE = "done"  # the peer closed, the input was not AGI, or the session was closed here
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 4 times as much, once per session
 class Environment:
     """The ``agi_*`` variables Asterisk sent before the first command."""
 
@@ -114,10 +115,12 @@ class AgiConnection:
     def next_event(self) -> Event:
         """The next event, or :data:`NEED_DATA`; raises :class:`AgiProtocolError` on input that is not AGI."""
         phase = self.phase
-        if phase is _AWAITING:
-            # The usual read: one whole known reply (a plain 200), nothing else buffered.
+        if phase is _AWAITING and not self._events:
             data = self._data
-            if data is not None and not self._events and (self._replies is None or not self._replies.pending):
+            if data is None:  # a command was just sent: its reply is yet to come
+                return self._closed_now() if self._closed else NEED_DATA
+            if self._replies is None or not self._replies.pending:
+                # The usual read: one whole known reply (a plain 200), nothing else buffered.
                 known = KNOWN_REPLIES.get(data)
                 if known is not None:
                     self._data = None
@@ -134,8 +137,7 @@ class AgiConnection:
             raise
         events = self._events
         if self._closed and (not events or (phase is _IDLE and isinstance(events[0], AgiReply))):
-            self.phase = _DONE  # what is left could only answer a command that will not be read
-            return CLOSED
+            return self._closed_now()  # what is left could only answer a command that will not be read
         if events and (phase is _AWAITING or isinstance(events[0], Hangup)):
             event = events.pop(0)
             if isinstance(event, Hangup):
@@ -147,11 +149,20 @@ class AgiConnection:
             return event
         return NEED_DATA
 
+    def _closed_now(self) -> Closed:
+        self.phase = _DONE
+        return CLOSED
+
     def _environment(self) -> Event:
         data, self._data = self._data, None
         if data is not None:
             envp = self._envp
             if envp is None:
+                env = plain_environment(data)  # the whole block in one read, the usual case: no parser made
+                if env is not None:
+                    self.env = env
+                    self.phase = _IDLE
+                    return Environment(env)
                 envp = self._envp = EnvironmentParser()
             try:
                 env = envp.feed(data)
@@ -167,8 +178,7 @@ class AgiConnection:
                 self.phase = _IDLE
                 return Environment(env)
         if self._closed:  # closed before its environment: a health check, a port scan
-            self.phase = _DONE
-            return CLOSED
+            return self._closed_now()
         return NEED_DATA
 
     def _parse_replies(self) -> None:
