@@ -37,9 +37,3 @@ class DecisionCache:
         self.diverted: dict[tuple[int, int], tuple[Decision, Decision]] = {}
         self.decisions_limit = DECISIONS_LIMIT
         self.parsed_limit = PARSED_LIMIT
-
-    def clear(self) -> None:
-        """Forget everything (the table stays the same)."""
-        self.decisions.clear()
-        self.parsed.clear()
-        self.diverted.clear()
