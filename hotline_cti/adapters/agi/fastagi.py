@@ -241,24 +241,19 @@ class _Session(asyncio.Protocol):
         self.session_end = now + limits.session
         self.wait_until = now + limits.env
 
-    def data_received(self, data: bytes) -> None:
-        self.conn.receive_data(data)
-        self._answer()
-
     def eof_received(self) -> bool:
-        self.conn.receive_data(b"")  # closed before its environment, or the channel is gone
-        self._answer()
+        self.data_received(b"")  # closed before its environment, or the channel is gone
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end(exc)
 
-    # -- the session ---------------------------------------------------------
-    def _answer(self) -> None:
-        """Take every event the reads so far make, sending what the script says to."""
+    def data_received(self, data: bytes) -> None:
+        """Give the read to the connection, then take every event it makes, sending what the script says to."""
         conn, transport = self.conn, self.transport
         if transport is None:  # ended: what still comes is dropped
             return
+        conn.receive_data(data)
         try:
             while True:
                 event = conn.next_event()
