@@ -42,7 +42,8 @@ from typing import Any, TypeVar, cast
 from hotline_cti import event_loop
 from hotline_cti.adapters.agi.fastagi import RESERVED_DESCRIPTORS, reserve_descriptors
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import FixedScript, route_script
+from hotline_cti.adapters.agi.scripts import FixedScript, ScriptCache, route_script
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.routing import decide
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,10 +57,17 @@ T = TypeVar("T")
 # --- the servers (run in the child process) -----------------------------------------------------------------
 
 
-def _commands(env: dict[str, str], holder: ConfigHolder) -> tuple[str, ...]:
-    """The route script's command lines, sent in order whatever the replies (as ours sends them)."""
-    script: FixedScript = route_script(env, holder.table, dt.datetime.now(dt.UTC), decide)
-    return script.lines
+def _route(holder: ConfigHolder) -> Callable[[dict[str, str]], tuple[str, ...]]:
+    """The route script's command lines for an environment, sent in order whatever the replies (as ours
+    sends them), with the table's memos kept as our server keeps them."""
+    table = holder.table
+    cache, scripts = DecisionCache(table), ScriptCache()
+
+    def commands(env: dict[str, str]) -> tuple[str, ...]:
+        script: FixedScript = route_script(env, table, dt.datetime.now(dt.UTC), decide, cache=cache, scripts=scripts)
+        return script.lines
+
+    return commands
 
 
 def _serve_ours(port: int, holder: ConfigHolder) -> None:
@@ -85,6 +93,8 @@ class _Null:
 def _serve_pyst2(port: int, holder: ConfigHolder) -> None:
     from asterisk.agi import AGI
 
+    commands = _route(holder)
+
     class ThreadAGI(AGI):  # type: ignore[misc]  # pyst2 is untyped
         """AGI without its constructor's signal.signal(), which only the main thread may call."""
 
@@ -100,7 +110,7 @@ def _serve_pyst2(port: int, holder: ConfigHolder) -> None:
             agi = ThreadAGI(self.rfile, out)
             if agi.env.get("agi_network_script") != "route":
                 return
-            for command in _commands(agi.env, holder):
+            for command in commands(agi.env):
                 agi.execute(command)
             out.close()
 
@@ -117,8 +127,10 @@ def _serve_pyst2(port: int, holder: ConfigHolder) -> None:
 def _serve_panoramisk(port: int, holder: ConfigHolder) -> None:
     from panoramisk.fast_agi import Application
 
+    commands = _route(holder)
+
     async def route(request: Any) -> None:
-        for command in _commands(dict(request.headers), holder):
+        for command in commands(dict(request.headers)):
             await request.send_command(command)
 
     async def main() -> None:

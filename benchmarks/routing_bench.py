@@ -3,8 +3,8 @@
 Run: ``python -m benchmarks.routing_bench``. Decision time is measured in batches
 of 1,000 calls with ``perf_counter_ns`` around each batch (timer overhead is then
 under 0.1 %), and reported per call: median and p99 over the batches. The
-baseline, measured in the same run, is ``decide`` with the decision cache cleared
-before every call (full rule evaluation), plus a bare dict look-up for scale.
+baseline, measured in the same run, is ``decide`` with its decision cache's decisions
+cleared before every call (full rule evaluation), plus a bare dict look-up for scale.
 
 Half the calls whose trunk names no city come from a mobile. The national config's cities
 are synthetic, so every real Chinese mobile prefix (libphonenumber's data) is dealt to one of
@@ -21,17 +21,19 @@ import statistics
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from benchmarks.national_config import callers_yaml, national_yaml
-from hotline_cti.adapters.agi.scripts import route_script
+from hotline_cti.adapters.agi.scripts import ScriptCache, route_script
 from hotline_cti.callers.hashing import hash_number
 from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.config.compile import compile_config, compile_table
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.mobile import ENV_CACHE_DIR, _prefixes_for, expand_prefixes, mobile_descriptions
 from hotline_cti.core.diversion import DiversionRule, DivertTo, DivertWhen, QueueState, divert_live
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
@@ -88,31 +90,35 @@ def _calls(
     return out
 
 
-def _per_call_ns(table: RoutingTable, calls: list[tuple[Call, dt.datetime]], clear: bool) -> list[float]:
+def _per_call_ns(
+    table: RoutingTable, cache: DecisionCache, calls: list[tuple[Call, dt.datetime]], clear: bool
+) -> list[float]:
     samples = []
+    decisions = cache.decisions
     for b in range(BATCHES):
         batch = calls[(b * BATCH) % len(calls) :][:BATCH]
         if clear:
             start = time.perf_counter_ns()
             for call, now in batch:
-                table.cache.clear()
-                decide(call, table, now)
+                decisions.clear()
+                decide(call, table, now, cache)
         else:
             start = time.perf_counter_ns()
             for call, now in batch:
-                decide(call, table, now)
+                decide(call, table, now, cache)
         samples.append((time.perf_counter_ns() - start) / len(batch))
     return samples
 
 
-def _with_diversions(table: RoutingTable, rng: random.Random) -> dict[str, QueueState]:
-    """Three rules on every queue of every centre, and a live state for each (a third diverted)."""
+def _with_diversions(table: RoutingTable, rng: random.Random) -> tuple[RoutingTable, dict[str, QueueState]]:
+    """``table`` with three rules on every queue of every centre, and a live state for each (a third diverted)."""
     centres = sorted({table.default_centre, *table.centre_by_city.values()})
     states: dict[str, QueueState] = {}
+    diversions: dict[str, tuple[DiversionRule, ...]] = {}
     for centre in centres:
         for qid in table.queues:
             name = f"{centre}-{qid}"
-            table.diversions[name] = (
+            diversions[name] = (
                 DiversionRule(DivertWhen.NO_AGENTS, 0, DivertTo.RELEASE, None, (), ("divert-no-agents",), 0),
                 DiversionRule(
                     DivertWhen.CALLERS_PER_AGENT_OVER, 3, DivertTo.OVERFLOW, f"{centre}-complaint", (), (), 0
@@ -121,20 +127,23 @@ def _with_diversions(table: RoutingTable, rng: random.Random) -> dict[str, Queue
             )
             agents = rng.choice((0, 2, 5, 10))
             states[name] = QueueState(agents, agents, rng.randrange(agents + 1), rng.randrange(40), rng.randrange(200))
-    return states
+    return replace(table, diversions=diversions), states
 
 
 def _live_ns(
-    table: RoutingTable, calls: list[tuple[Call, dt.datetime]], states: Mapping[str, QueueState]
+    table: RoutingTable,
+    cache: DecisionCache,
+    calls: list[tuple[Call, dt.datetime]],
+    states: Mapping[str, QueueState],
 ) -> list[float]:
     """Per call: decide, then the diversion check against the live queue state (the routing service's path)."""
     samples = []
-    rules, memo = table.diversions, table.diverted
+    rules, memo = table.diversions, cache.diverted
     for b in range(BATCHES):
         batch = calls[(b * BATCH) % len(calls) :][:BATCH]
         start = time.perf_counter_ns()
         for call, now in batch:
-            divert_live(decide(call, table, now), rules, memo, states)
+            divert_live(decide(call, table, now, cache), rules, memo, states)
         samples.append((time.perf_counter_ns() - start) / len(batch))
     return samples
 
@@ -187,10 +196,11 @@ def main() -> None:
         f"({gx_cached_s * 1000:.0f} ms from the disk cache)"
     )
     calls = _calls(table, random.Random(7), BATCH * 20)
+    memo = DecisionCache(table)
     for call, now in calls:  # warm the cache as a running controller would be
-        decide(call, table, now)
-    warm = _per_call_ns(table, calls, clear=False)
-    cold = _per_call_ns(table, calls, clear=True)
+        decide(call, table, now, memo)
+    warm = _per_call_ns(table, memo, calls, clear=False)
+    cold = _per_call_ns(table, memo, calls, clear=True)
     lookup = {i: i for i in range(1000)}
     t0 = time.perf_counter_ns()
     for i in range(BATCH * 100):
@@ -202,17 +212,18 @@ def main() -> None:
     print(f"baseline decide, cache cleared each call: median {c_med / 1000:.2f} us, p99 {c_p99 / 1000:.2f} us")
     print(f"baseline bare dict lookup: {dict_ns:.0f} ns")
     print(f"ratio served/cold: {w_med / c_med:.2f}x; served/dict lookup: {w_med / dict_ns:.0f}x")
-    live_states = _with_diversions(table, random.Random(11))
+    table, live_states = _with_diversions(table, random.Random(11))
+    memo = DecisionCache(table)
     # What the routing service holds: the decoded snapshot file (a QueueState is made per look-up).
     states = decode(encode(live_states, time.time()))[1]
     for call, now in calls:  # the memo of diverted decisions warms like the decision cache
-        divert_live(decide(call, table, now), table.diversions, table.diverted, states)
-    live = _live_ns(table, calls, states)
-    plain = _per_call_ns(table, calls, clear=False)  # the same table and calls, measured again beside it
+        divert_live(decide(call, table, now, memo), table.diversions, memo.diverted, states)
+    live = _live_ns(table, memo, calls, states)
+    plain = _per_call_ns(table, memo, calls, clear=False)  # the same table and calls, measured again beside it
     l_med, l_p99 = statistics.median(live), _pct(live, 0.99)
     p_med = statistics.median(plain)
     turned = sum(
-        divert_live(decide(c, table, n), table.diversions, table.diverted, states).diverted is not None
+        divert_live(decide(c, table, n, memo), table.diversions, memo.diverted, states).diverted is not None
         for c, n in calls
     )
     print(
@@ -253,12 +264,17 @@ def _calendar_table(text: str, mobiles: dict[str, str]) -> tuple[RoutingTable, i
 def _interleaved(tables: tuple[RoutingTable, RoutingTable], calls: list[tuple[Call, dt.datetime]]) -> list[list[float]]:
     """Served ns per call of each table, batch by batch in turn, so a busy host slows both alike."""
     samples: list[list[float]] = [[], []]
+    caches = [DecisionCache(table) for table in tables]
+    for call, now in calls:  # warm both caches
+        for table, cache in zip(tables, caches, strict=True):
+            decide(call, table, now, cache)
     for b in range(BATCHES):
         batch = calls[(b * BATCH) % len(calls) :][:BATCH]
         for i, table in enumerate(tables):
+            cache = caches[i]
             start = time.perf_counter_ns()
             for call, now in batch:
-                decide(call, table, now)
+                decide(call, table, now, cache)
             samples[i].append((time.perf_counter_ns() - start) / len(batch))
     return samples
 
@@ -268,9 +284,6 @@ def _calendar_figures(mobiles: dict[str, str], plain_med: float) -> None:
     base, _, _ = _calendar_table(national_yaml(hours_only=True), mobiles)
     cal, entries, departments = _calendar_table(national_yaml(calendar=True), mobiles)
     calls = _calls(cal, random.Random(7), BATCH * 20, CALENDAR_INSTANTS)
-    for call, now in calls:  # warm both caches
-        decide(call, base, now)
-        decide(call, cal, now)
     base_ns, cal_ns = _interleaved((base, cal), calls)
     b_med, c_med = statistics.median(base_ns), statistics.median(cal_ns)
     print(
@@ -299,12 +312,13 @@ def _screen_figures(mobiles: dict[str, str]) -> None:
     for call, _ in _calls(table, rng, BATCH * 20):
         envs.append({"agi_network_script": "route", "agi_arg_1": call.dialled, "agi_callerid": rng.choice(callers)})
     samples: list[list[float]] = [[], []]
+    cache, scripts = DecisionCache(table), ScriptCache()  # as the FastAGI server keeps them
     for b in range(BATCHES):
         batch = envs[(b * BATCH) % len(envs) :][:BATCH]
         for i, with_screen in enumerate((None, screen)):
             start = time.perf_counter_ns()
             for env in batch:
-                route_script(env, table, now, decide, with_screen)
+                route_script(env, table, now, decide, with_screen, cache=cache, scripts=scripts)
             samples[i].append((time.perf_counter_ns() - start) / len(batch))
     plain, screened = statistics.median(samples[0]), statistics.median(samples[1])
     print(

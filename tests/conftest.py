@@ -7,12 +7,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from tables import fresh, sealed
 
 from hotline_cti.adapters.agi import protocol as agi_protocol
+from hotline_cti.adapters.agi import scripts as agi_scripts
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
-from hotline_cti.core import routing
+from hotline_cti.core import diversion, memo
 from hotline_cti.core.table import RoutingTable
 
 # The mobile prefix cache (hotline_cti/config/mobile.py) of this run, not the user's ~/.cache.
@@ -68,15 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--no-caches",
         action="store_true",
-        help="never store routing decisions, parsed numbers or AGI replies, so every test runs the code behind "
-        "the caches (scripts/mutation.sh links tests to that code this way)",
+        help="never store routing decisions, parsed numbers, diverted decisions, AGI scripts or AGI replies, so "
+        "every test runs the code behind the caches (scripts/mutation.sh links tests to that code this way)",
     )
 
 
-# The production bounds, kept for the tests of the caches themselves (fixture caches_on).
+# The production bounds, kept for the tests of the caches themselves (fixture caches_on). A cache object
+# (DecisionCache, ScriptCache) reads its bound when it is made.
 CACHE_LIMITS = {
-    (routing, "DECISION_CACHE_LIMIT"): routing.DECISION_CACHE_LIMIT,
-    (routing, "PARSED_MEMO_LIMIT"): routing.PARSED_MEMO_LIMIT,
+    (memo, "DECISIONS_LIMIT"): memo.DECISIONS_LIMIT,
+    (memo, "PARSED_LIMIT"): memo.PARSED_LIMIT,
+    (diversion, "DIVERTED_LIMIT"): diversion.DIVERTED_LIMIT,
+    (agi_scripts, "SCRIPTS_LIMIT"): agi_scripts.SCRIPTS_LIMIT,
     (agi_protocol, "_KNOWN_MAX"): agi_protocol._KNOWN_MAX,
 }
 
@@ -110,12 +113,7 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_table_shared(small_config_path: Path) -> RoutingTable:
-    """Compiled once; sealed: a test that decides on it directly fails (tests/tables.py)."""
-    return sealed(compile_config(load_config(small_config_path).model))
-
-
-@pytest.fixture
-def small_table(small_table_shared: RoutingTable) -> RoutingTable:
-    """The small config's routing table, with decision memos of this test's own."""
-    return fresh(small_table_shared)
+def small_table(small_config_path: Path) -> RoutingTable:
+    """The small config's routing table, compiled once: frozen, it keeps no memo (a test that wants decisions
+    remembered makes its own DecisionCache), so no test can leave state in it for the next."""
+    return compile_config(load_config(small_config_path).model)

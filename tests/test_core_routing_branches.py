@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from tables import fresh, sealed
 
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config, read_tree
 from hotline_cti.config.schema import MergerConfig
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Action, Call, Decision, Mode, Phase
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
@@ -93,7 +93,7 @@ def at(year: int, month: int, day: int, hour: int = 10, minute: int = 0, second:
 
 
 @pytest.fixture(scope="module")
-def edge_table_shared(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
+def edge_table(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
     """Schema-valid; the config checks refuse what is listed below, but a table built without the checks must
     still route every call (the routing core never trusts them)."""
     path = tmp_path_factory.mktemp("edge") / "edge.yaml"
@@ -107,12 +107,7 @@ def edge_table_shared(tmp_path_factory: pytest.TempPathFactory) -> RoutingTable:
         "12305 住建: unknown queue 'gone'",
     ]
     tree, _ = read_tree(path)
-    return sealed(compile_config(MergerConfig.model_validate(tree)))
-
-
-@pytest.fixture
-def edge_table(edge_table_shared: RoutingTable) -> RoutingTable:
-    return fresh(edge_table_shared)
+    return compile_config(MergerConfig.model_validate(tree))
 
 
 def expect(**fields: Any) -> dict[str, Any]:
@@ -909,7 +904,7 @@ def test_guidance_is_the_whole_decision(small_table: RoutingTable) -> None:
 @pytest.mark.usefixtures("caches_on")
 def test_a_cached_decision_is_the_one_computed_afresh(small_table: RoutingTable) -> None:
     """Calls that differ only in what the cache key must tell apart get their own decisions."""
-    table = dataclasses.replace(small_table, cache={}, parsed={})
+    table, cache = small_table, DecisionCache(small_table)
     calls = [
         Call("12345", caller="07712801234"),
         Call("12345", caller="07732801234"),
@@ -938,7 +933,8 @@ def test_a_cached_decision_is_the_one_computed_afresh(small_table: RoutingTable)
     ]
     for now in (LATER, LATER.replace(hour=22), at(2021, 6, 1), at(2021, 9, 15)):
         for call in calls:
-            fresh = decide(call, dataclasses.replace(small_table, cache={}, parsed={}), now)
-            assert decide(call, table, now) == fresh, call
-            assert decide(call, table, now) == fresh, call
-    assert table.cache  # the decisions above were served from the cache the second time
+            fresh = decide(call, table, now, DecisionCache(table))
+            assert decide(call, table, now, cache) == fresh, call
+            assert decide(call, table, now, cache) == fresh, call
+            assert decide(call, table, now) == fresh, call  # no cache: decided afresh
+    assert cache.decisions  # the decisions above were served from the cache the second time

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import pickle
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -130,7 +132,36 @@ def test_region_facts(edge: RoutingTable) -> None:
         {"0359": "yuncheng"},
         {},
     )
-    assert (edge.cache, edge.parsed) == ({}, {})
+
+
+def test_a_compiled_table_is_frozen_and_keeps_no_memo(edge: RoutingTable) -> None:
+    """Routing never writes a table: a test, a session or a thread can share one (memos: core/memo.py)."""
+    assert {f.name for f in dataclasses.fields(edge)}.isdisjoint({"cache", "parsed", "diverted"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        edge.region = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        edge.short["12399"] = edge.lines["12300"]  # type: ignore[index]
+    line = edge.lines["12300"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        line.cutover = 0.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        line.prompts["transition"] = "other"  # type: ignore[index]
+    swapped = dataclasses.replace(edge, diversions={"yc-general": ()})
+    with pytest.raises(TypeError):
+        swapped.diversions["yc-spare"] = ()  # type: ignore[index]
+    assert swapped.short is edge.short  # a read-only map is shared as it is, not wrapped again
+
+
+def test_a_table_pickles_to_an_equal_frozen_table(edge: RoutingTable) -> None:
+    """The reload worker sends the table to the routing process pickled (reload_worker.pack)."""
+    data = pickle.dumps(edge, protocol=pickle.HIGHEST_PROTOCOL)
+    again = pickle.loads(data)
+    assert again == edge and again.lines["12300"] == edge.lines["12300"]
+    assert again.short["12300"] is again.lines["12300"]  # one plan, held in several maps
+    with pytest.raises(TypeError):
+        again.short["12399"] = again.lines["12300"]
+    with pytest.raises(TypeError):
+        again.lines["12300"].prompts["transition"] = "other"
 
 
 def test_dates_are_local_midnight_in_the_regions_zone(edge: RoutingTable) -> None:

@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi.connection import AgiConnection
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
-from hotline_cti.adapters.agi.protocol import ReplyParser, plain_environment
+from hotline_cti.adapters.agi.protocol import AgiReply, Hangup, plain_environment
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import FixedScript, route_script
 from hotline_cti.adapters.agi.session import ScriptSession
@@ -165,12 +166,19 @@ reply = st.one_of(
 
 
 def _reference(lines: tuple[str, ...], replies: list[list[bytes]]) -> list[str]:
-    """What ScriptSession (the path every script can take) sends for these replies, one whole read each."""
-    session, parser, sent = ScriptSession(FixedScript.of(lines)), ReplyParser(), []
-    while (command := session.next_command()) is not None:
-        chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
-        sent.append(command)
-        assert session.feed(parser.feed(b"".join(chunks)))
+    """What the sans-IO connection and script send for these replies, each reply one whole read."""
+    conn, session, sent = AgiConnection({}), ScriptSession(FixedScript.of(lines)), []
+    line = session.first()
+    while line is not None:
+        if out := conn.send(line):  # b"": refused on a dead channel, answered 511 by the connection
+            chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
+            sent.append(out.decode().removesuffix("\n"))
+            conn.receive_data(b"".join(chunks))
+        event = conn.next_event()
+        while isinstance(event, Hangup):
+            event = conn.next_event()
+        assert isinstance(event, AgiReply)  # each whole read answers the command in flight
+        line = session.after(event)
     return sent
 
 
@@ -179,8 +187,8 @@ def _reference(lines: tuple[str, ...], replies: list[list[bytes]]) -> list[str]:
 def test_route_fast_path_sends_what_the_general_session_sends(
     running: Running, dialled: str, replies: list[list[bytes]]
 ) -> None:
-    """The route script's index walk (plain 200 replies) and its hand-over to ScriptSession (anything
-    else: HANGUP, 511, 100, 520 blocks, split lines) send exactly the commands ScriptSession alone would."""
+    """The server over TCP, whatever the replies (HANGUP, 511, 100, 520 blocks, lines split across reads or
+    reads coalesced), sends exactly the commands its connection and script send with each reply whole."""
     env = f"agi_network: yes\nagi_network_script: route\nagi_callerid: 13812345678\nagi_arg_1: {dialled}\n\n"
     parsed = plain_environment(env.encode())
     assert parsed is not None

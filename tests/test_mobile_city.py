@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import pytest
 from phonenumbers import geocoder
-from tables import fresh, sealed
 
 from hotline_cti.config import mobile
 from hotline_cti.config.compile import compile_config, compile_table
@@ -33,13 +32,8 @@ JIANGSU_MOBILE = "13812345678"  # 江苏省连云港市: outside every shipped r
 
 
 @pytest.fixture(scope="module")
-def guangxi_shared() -> RoutingTable:
-    return sealed(compile_table(load_config(GUANGXI).model))
-
-
-@pytest.fixture
-def guangxi(guangxi_shared: RoutingTable) -> RoutingTable:
-    return fresh(guangxi_shared)
+def guangxi() -> RoutingTable:
+    return compile_table(load_config(GUANGXI).model)
 
 
 def test_the_data_says_what_the_issue_says() -> None:

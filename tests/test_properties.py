@@ -6,12 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tables import fresh, sealed
 
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Action, Call
 from hotline_cti.core.numbers import dialled_forms
 from hotline_cti.core.routing import decide
@@ -19,10 +19,8 @@ from hotline_cti.core.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "merger_config").glob("*.yaml"))
-# Compiled once and sealed (tests/tables.py): each test decides on a fresh copy, so no test leaves decisions behind.
-TABLES = {p.stem: sealed(compile_config(load_config(p).model)) for p in CONFIGS}
-# Warmed across the examples of test_same_inputs_same_decision_with_or_without_cache, and only there.
-WARM = {name: fresh(table) for name, table in TABLES.items()}
+# Compiled once: frozen, a table keeps no memo, so no test leaves decisions behind in it.
+TABLES = {p.stem: compile_config(load_config(p).model) for p in CONFIGS}
 
 times = st.datetimes(min_value=dt.datetime(2015, 1, 1), max_value=dt.datetime(2030, 12, 31), timezones=st.just(dt.UTC))
 
@@ -45,7 +43,7 @@ def dialled_numbers(table: RoutingTable) -> list[tuple[str, str]]:
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), now=times)
 def test_every_number_in_every_form_gets_its_lines_decision(name: str, data: st.DataObject, now: dt.datetime) -> None:
-    table = fresh(TABLES[name])
+    table = TABLES[name]
     number, dialled = data.draw(st.sampled_from(dialled_numbers(table)))
     city = data.draw(st.sampled_from([None, *sorted(table.city_names)]))
     d = decide(Call(dialled, city=city), table, now)
@@ -56,12 +54,21 @@ def test_every_number_in_every_form_gets_its_lines_decision(name: str, data: st.
         assert d.action is Action.EMERGENCY and d.target == number and d.overflow is None and d.centre is None
 
 
+@pytest.fixture
+def warm() -> dict[str, DecisionCache]:
+    """Decision caches of one test, warmed across its examples (hypothesis runs them all in one fixture)."""
+    return {}
+
+
 @pytest.mark.parametrize("name", sorted(TABLES))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), now=times)
-def test_same_inputs_same_decision_with_or_without_cache(name: str, data: st.DataObject, now: dt.datetime) -> None:
-    """A table whose cache already holds other calls' decisions answers as a table that has never decided."""
-    table = WARM[name]
+def test_same_inputs_same_decision_with_or_without_cache(
+    name: str, warm: dict[str, DecisionCache], data: st.DataObject, now: dt.datetime
+) -> None:
+    """A cache already holding other calls' decisions answers as no cache: the table decided afresh."""
+    table = TABLES[name]
+    cache = warm.setdefault(name, DecisionCache(table))
     numbers = [dialled for _, dialled in dialled_numbers(table)] + ["12345", "99999"]
     callers = [None, "13812345678", "07732801234", "07712801234", "03592801234"]
     cities = [None, *sorted(table.city_names)]
@@ -80,16 +87,16 @@ def test_same_inputs_same_decision_with_or_without_cache(name: str, data: st.Dat
         )
     )
     for call in calls:
-        warm = decide(call, table, now)
-        assert decide(call, table, now) == warm
-        never_decided = fresh(TABLES[name])  # sealed: TABLES[name] itself has never decided
-        assert decide(call, never_decided, now) == warm, call
+        served = decide(call, table, now, cache)
+        assert decide(call, table, now, cache) == served  # the second time from the cache
+        assert decide(call, table, now) == served, call  # no cache: decided afresh
+        assert decide(call, table, now, DecisionCache(table)) == served, call
 
 
 @settings(max_examples=500, deadline=None)
 @given(dialled=st.text(max_size=30), caller=st.none() | st.text(max_size=20), now=times)
 def test_decide_never_raises_and_always_has_a_target(dialled: str, caller: str | None, now: dt.datetime) -> None:
     for shared in TABLES.values():
-        d = decide(Call(dialled, caller=caller), fresh(shared), now)
+        d = decide(Call(dialled, caller=caller), shared, now)
         assert d.target is not None or d.action in (Action.GUIDANCE, Action.RETIRED)
         assert d.action is not Action.EMERGENCY or d.overflow is None

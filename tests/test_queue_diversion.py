@@ -26,6 +26,7 @@ from hotline_cti.core.diversion import (
     divert_live,
     holds,
 )
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Action, Call, Decision
 from hotline_cti.core.routing import decide
 from hotline_cti.records.queue_live import (
@@ -75,6 +76,12 @@ def table(tmp_path: Path):  # type: ignore[no-untyped-def]
     path = tmp_path / "cfg.yaml"
     path.write_text(config_text(), encoding="utf-8")
     return compile_config(load_config(path).model)
+
+
+@pytest.fixture
+def cache(table):  # type: ignore[no-untyped-def]
+    """The table's decision cache, this test's own (decisions and diverted decisions are memoised there)."""
+    return DecisionCache(table)
 
 
 def state(members: int = 1, available: int = 1, free: int = 1, waiting: int = 0, holdtime: int = 0) -> QueueState:
@@ -147,62 +154,62 @@ def test_an_overflow_without_a_target_takes_the_queues_or_the_regions_overflow(t
 # -- the decision ----------------------------------------------------------------------------------------
 
 
-def diverted(table, s: QueueState, call: Call | None = None):  # type: ignore[no-untyped-def]
-    d = decide(call or Call("12300"), table, NOW)
+def diverted(table, cache, s: QueueState, call: Call | None = None):  # type: ignore[no-untyped-def]
+    d = decide(call or Call("12300"), table, NOW, cache)
     assert d.action is Action.QUEUE and d.target == "gx-general"
-    return divert_live(d, table.diversions, table.diverted, {"gx-general": s})
+    return divert_live(d, table.diversions, cache.diverted, {"gx-general": s})
 
 
-def test_no_agents_releases_with_the_prompt(table) -> None:  # type: ignore[no-untyped-def]
-    d = diverted(table, state(members=2, available=0, free=0))  # logged in but paused
+def test_no_agents_releases_with_the_prompt(table, cache) -> None:  # type: ignore[no-untyped-def]
+    d = diverted(table, cache, state(members=2, available=0, free=0))  # logged in but paused
     assert d.action is Action.RELEASE and d.hangup and d.target is None
     assert d.prompts[-1] == "divert-no-agents" and d.diverted == "no_agents"
     assert "diverted from gx-general: no agent logged in" in d.reason
 
 
-def test_full_goes_to_the_named_queue(table) -> None:  # type: ignore[no-untyped-def]
-    d = diverted(table, state(available=5, free=0, waiting=3))
+def test_full_goes_to_the_named_queue(table, cache) -> None:  # type: ignore[no-untyped-def]
+    d = diverted(table, cache, state(available=5, free=0, waiting=3))
     assert (d.action, d.target, d.diverted, d.overflow) == (Action.QUEUE, "gx-complaint", "full", None)
-    assert diverted(table, state(available=5, free=0, waiting=2)).target != "gx-complaint"
+    assert diverted(table, cache, state(available=5, free=0, waiting=2)).target != "gx-complaint"
 
 
-def test_callers_per_agent_counts_this_caller(table) -> None:  # type: ignore[no-untyped-def]
+def test_callers_per_agent_counts_this_caller(table, cache) -> None:  # type: ignore[no-untyped-def]
     # 2 waiting + this caller over 1 agent = 3 per agent > 2, but a per-city sub-centre needs the caller's city
-    gx = diverted(table, state(available=1, free=0, waiting=2))  # no city known: no site, the next rule holds
+    gx = diverted(table, cache, state(available=1, free=0, waiting=2))  # no city known: no site, the next rule holds
     assert gx.diverted == "all_busy" and gx.action is Action.RELEASE
     # exactly 2 per agent (1 waiting + this caller) does not hold
-    assert diverted(table, state(available=1, free=0, waiting=1)).diverted == "all_busy"
+    assert diverted(table, cache, state(available=1, free=0, waiting=1)).diverted == "all_busy"
 
 
-def test_site_of_the_callers_city(table) -> None:  # type: ignore[no-untyped-def]
-    d = decide(Call("12300", city="guilin"), table, NOW)
-    out = divert_live(d, table.diversions, table.diverted, {"guilin-general": state(available=1, free=0, waiting=2)})
+def test_site_of_the_callers_city(table, cache) -> None:  # type: ignore[no-untyped-def]
+    d = decide(Call("12300", city="guilin"), table, NOW, cache)
+    out = divert_live(d, table.diversions, cache.diverted, {"guilin-general": state(available=1, free=0, waiting=2)})
     assert (out.action, out.target, out.dial) == (Action.SUBCENTRE, "tobacco@guilin", "PJSIP/12313@gl")
     assert out.overflow == "guilin-general" and out.prompts[-1] == "overflow"
 
 
-def test_wait_over_uses_the_holdtime(table) -> None:  # type: ignore[no-untyped-def]
-    assert diverted(table, state(free=1, holdtime=61)).target == "gx-complaint"
-    d = decide(Call("12300"), table, NOW)
-    assert divert_live(d, table.diversions, table.diverted, {"gx-general": state(free=1, holdtime=60)}) is d
+def test_wait_over_uses_the_holdtime(table, cache) -> None:  # type: ignore[no-untyped-def]
+    assert diverted(table, cache, state(free=1, holdtime=61)).target == "gx-complaint"
+    d = decide(Call("12300"), table, NOW, cache)
+    assert divert_live(d, table.diversions, cache.diverted, {"gx-general": state(free=1, holdtime=60)}) is d
 
 
-def test_no_state_or_a_free_agent_changes_nothing(table) -> None:  # type: ignore[no-untyped-def]
-    d = decide(Call("12300"), table, NOW)
-    assert divert_live(d, table.diversions, table.diverted, {}) is d
-    assert divert_live(d, table.diversions, table.diverted, {"gx-general": state()}) is d
+def test_no_state_or_a_free_agent_changes_nothing(table, cache) -> None:  # type: ignore[no-untyped-def]
+    d = decide(Call("12300"), table, NOW, cache)
+    assert divert_live(d, table.diversions, cache.diverted, {}) is d
+    assert divert_live(d, table.diversions, cache.diverted, {"gx-general": state()}) is d
 
 
-def test_the_menu_is_never_diverted(table) -> None:  # type: ignore[no-untyped-def]
-    d = decide(Call("12345"), table, NOW)
+def test_the_menu_is_never_diverted(table, cache) -> None:  # type: ignore[no-untyped-def]
+    d = decide(Call("12345"), table, NOW, cache)
     assert d.menu
-    assert divert_live(d, table.diversions, table.diverted, {"gx-general": state(available=0)}) is d
+    assert divert_live(d, table.diversions, cache.diverted, {"gx-general": state(available=0)}) is d
 
 
-def test_a_diverted_decision_is_memoised(table, caches_on) -> None:  # type: ignore[no-untyped-def]
+def test_a_diverted_decision_is_memoised(table, caches_on, cache) -> None:  # type: ignore[no-untyped-def]
     # decide serves the same decision from its cache, and the memo the same diversion of it
-    first = diverted(table, state(available=0))
-    assert diverted(table, state(available=0)) is first
+    first = diverted(table, cache, state(available=0))
+    assert diverted(table, cache, state(available=0)) is first
 
 
 def test_route_script_sets_the_diverted_variables(table) -> None:  # type: ignore[no-untyped-def]
@@ -324,7 +331,7 @@ def test_an_overflow_with_nowhere_else_to_go_gives_way_to_the_next_rule(table) -
 
 
 def test_the_memo_keeps_one_diversion_per_decision_and_rule_and_stays_bounded(  # type: ignore[no-untyped-def]
-    table, monkeypatch: pytest.MonkeyPatch
+    table, caches_on, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = decide(Call("12315"), table, LATER), decide(Call("12315", city="guilin"), table, LATER)
     rules = (

@@ -1,39 +1,56 @@
 """No test leaves state behind for the next one in a shared fixture (issue 15 §5).
 
-``decide()`` memoises into its routing table; a table shared by a session or a module is sealed (read-only
-memos) and every test decides on a fresh copy (tests/tables.py). The scan below keeps it that way.
+A routing table is frozen and keeps no memo: what ``decide()`` remembers lives in a
+:class:`~hotline_cti.core.memo.DecisionCache` passed to it, so sharing a table between tests is safe. A
+cache (and what holds one: a ScriptCache, the simulator's CoreRouter) is made per test; the scan below keeps
+it that way.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
+import pickle
 from pathlib import Path
 
 import pytest
 
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
 
 TESTS = Path(__file__).resolve().parent
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
-COMPILERS = frozenset({"compile_config", "compile_table"})
+CACHE_MAKERS = frozenset({"DecisionCache", "ScriptCache", "CoreRouter"})
 
 
-@pytest.mark.usefixtures("caches_on")
-def test_a_shared_table_refuses_to_remember_a_decision(small_table_shared: RoutingTable) -> None:
+def test_a_shared_table_cannot_remember_anything(small_table: RoutingTable) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        small_table.region = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        decide(Call("12345"), small_table_shared, NOW)
-    assert len(small_table_shared.cache) == 0 and len(small_table_shared.parsed) == 0
+        small_table.lines["12399"] = small_table.lines["12300"]  # type: ignore[index]
+    before = pickle.dumps(small_table)
+    decide(Call("12300"), small_table, NOW)
+    decide(Call("12345"), small_table, NOW, DecisionCache(small_table))
+    assert pickle.dumps(small_table) == before
 
 
 @pytest.mark.usefixtures("caches_on")
-def test_each_test_decides_on_its_own_copy(small_table: RoutingTable, small_table_shared: RoutingTable) -> None:
-    decide(Call("12300"), small_table, NOW)
-    assert small_table.cache and small_table.parsed
-    assert len(small_table_shared.cache) == 0 and len(small_table_shared.parsed) == 0
-    assert small_table.lines is small_table_shared.lines  # the compiled plans are shared: routing never writes them
+def test_each_test_decides_with_its_own_cache(small_table: RoutingTable) -> None:
+    mine, other = DecisionCache(small_table), DecisionCache(small_table)
+    first = decide(Call("12300"), small_table, NOW, mine)
+    assert decide(Call("12300"), small_table, NOW, mine) is first  # served from the cache
+    assert mine.decisions and mine.parsed
+    assert not other.decisions and not other.parsed
+
+
+def test_a_cache_serves_only_its_own_table(small_table: RoutingTable) -> None:
+    """A decision remembered for one table must never answer for another (a reload swaps tables)."""
+    other = dataclasses.replace(small_table)
+    with pytest.raises(ValueError, match="another routing table"):
+        decide(Call("12300"), other, NOW, DecisionCache(small_table))
 
 
 def _calls(node: ast.AST) -> set[str]:
@@ -59,56 +76,53 @@ def _shared_scope(fn: ast.FunctionDef) -> bool:
     return False
 
 
-def unsealed_shared_tables(source: str, name: str) -> list[str]:
-    """Places in one test file where a routing table is compiled for more than one test and not sealed:
-    a module- or session-scoped fixture whose returns compile a table, or a module-level assignment that does."""
+def shared_caches(source: str, name: str) -> list[str]:
+    """Places in one test file where a routing memo is made for more than one test: a module- or
+    session-scoped fixture that makes a DecisionCache (or a ScriptCache, or a CoreRouter, which holds one),
+    or a module-level assignment that does."""
     tree = ast.parse(source)
     out: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and _shared_scope(node):
-            for ret in (n for n in ast.walk(node) if isinstance(n, ast.Return) and n.value is not None):
-                if _calls(ret) & COMPILERS and _outermost_call(ret.value) != "sealed":
-                    out.append(f"{name}:{ret.lineno}: fixture {node.name} shares a compiled table: return sealed(...)")
+            if _calls(node) & CACHE_MAKERS:
+                out.append(f"{name}:{node.lineno}: fixture {node.name} shares a routing cache: make it per test")
         elif (
             isinstance(node, ast.Assign | ast.AnnAssign)
             and node.value is not None
-            and _calls(node.value) & COMPILERS
-            and "sealed" not in _calls(node.value)
+            and _calls(node.value) & CACHE_MAKERS
         ):
-            out.append(f"{name}:{node.lineno}: a module-level compiled table is shared: wrap it in sealed(...)")
+            out.append(f"{name}:{node.lineno}: a module-level routing cache is shared: make it per test")
     return out
 
 
-def test_no_test_file_shares_an_unsealed_routing_table() -> None:
-    problems = [
-        p for path in sorted(TESTS.glob("*.py")) for p in unsealed_shared_tables(path.read_text("utf-8"), path.name)
-    ]
+def test_no_test_file_shares_a_routing_cache() -> None:
+    problems = [p for path in sorted(TESTS.glob("*.py")) for p in shared_caches(path.read_text("utf-8"), path.name)]
     assert not problems, "\n".join(problems)
 
 
-def test_the_scan_finds_an_unsealed_shared_table() -> None:
+def test_the_scan_finds_a_shared_cache() -> None:
     source = """
 import pytest
 
 TABLES = {n: compile_config(m) for n, m in MODELS}
-KEPT = {n: sealed(compile_config(m)) for n, m in MODELS}
+CACHES = {n: DecisionCache(t) for n, t in TABLES.items()}
 
 
 @pytest.fixture(scope="module")
+def router(table):
+    return CoreRouter(table)
+
+
+@pytest.fixture(scope="session")
 def table():
     return compile_table(load_config(PATH).model)
 
 
-@pytest.fixture(scope="session")
-def good():
-    return sealed(compile_table(load_config(PATH).model))
-
-
 @pytest.fixture
-def per_test():
-    return compile_table(load_config(PATH).model)
+def per_test(table):
+    return DecisionCache(table), ScriptCache()
 """
-    assert unsealed_shared_tables(source, "t.py") == [
-        "t.py:4: a module-level compiled table is shared: wrap it in sealed(...)",
-        "t.py:10: fixture table shares a compiled table: return sealed(...)",
+    assert shared_caches(source, "t.py") == [
+        "t.py:5: a module-level routing cache is shared: make it per test",
+        "t.py:9: fixture router shares a routing cache: make it per test",
     ]

@@ -94,6 +94,10 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
             # Before cut-over the call goes where it always went: the department's own number.
             department = Target(f"dept-{line.number}", line.unit, line.dial or _dial(cfg.region.trunk, line.number))
         sub = subcentres.get(line.subcentre) if line.subcentre else None
+        numbers = (line.number, *line.aliases)
+        # A landline needs its city's area code (the checks refuse one without); short codes have none.
+        area = city_area[line.city] if line.city else only_area
+        landline_area = area if area is not None and not all(map(is_short_code, numbers)) else None
         plan = LinePlan(
             number=line.number,
             name=line.name,
@@ -120,18 +124,14 @@ def compile_config(cfg: MergerConfig, mobile_city: Mapping[str, str] | None = No
             after_transition=line.after_transition or cfg.defaults.after_transition,
             prompts=line_prompt_ids(line, cfg.defaults),
             priority=line.priority,
-            landline_area=None,
+            landline_area=landline_area,
         )
         lines[line.number] = plan
-        for number in (line.number, *line.aliases):
+        for number in numbers:
             if is_short_code(number):
                 short[number] = plan
-            else:
-                area = city_area[line.city] if line.city else only_area
-                if area is None:
-                    continue  # rejected by the checks: a landline needs its city
-                plan.landline_area = area
-                landline[(area, number)] = plan
+            elif landline_area is not None:
+                landline[(landline_area, number)] = plan
                 local_count[number] = local_count.get(number, 0) + 1
     landline_local = {number: plan for (_, number), plan in landline.items() if local_count[number] == 1}
     return RoutingTable(

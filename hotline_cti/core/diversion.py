@@ -107,7 +107,8 @@ def divert(
             continue  # e.g. a per-city sub-centre with no site for this caller's city
         if len(memo) >= DIVERTED_LIMIT:
             memo.clear()
-        memo[key] = (decision, diverted)
+        if DIVERTED_LIMIT:  # 0: keep nothing (tests/conftest.py --no-caches)
+            memo[key] = (decision, diverted)
         return diverted
     return decision
 

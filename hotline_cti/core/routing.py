@@ -2,7 +2,8 @@
 
 No I/O and no clock of its own: the caller passes ``now``. Decisions for a
 known line depend only on (line, phase, city, form, open/closed), so they are
-built once and then served from the table's cache.
+built once and then served from the table's :class:`~hotline_cti.core.memo.DecisionCache`,
+which the caller owns and passes in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from hotline_cti.core.calendar import DayEffect
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Action, AfterTransition, Call, Decision, Mode, Phase, Scope, Seats
 from hotline_cti.core.naming import expert_queue_name, queue_name
 from hotline_cti.core.numbers import NumberError, line_label, mobile_digits, parse_dialled
@@ -21,8 +23,6 @@ from hotline_cti.core.table import MAIN_NUMBER, MOBILE_PREFIX_DIGITS, LinePlan, 
 MENU_QUEUES = {"1": "general", "2": "complaint", "0": "general"}
 EXPERT_DIGIT = "3"
 NO_KEY_DIGIT = "0"  # the caller let the menu run out: decided as 0, a human agent
-PARSED_MEMO_LIMIT = 65536
-DECISION_CACHE_LIMIT = 262144
 
 
 def phase_of(line: LinePlan, ts: float) -> Phase:
@@ -109,21 +109,24 @@ def queue_names(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, s
     return name, overflow
 
 
-def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
+def decide(call: Call, table: RoutingTable, now: dt.datetime, cache: DecisionCache | None = None) -> Decision:
     """Route one call. Deterministic: the same call, table and time give the same decision.
 
     ``now`` must be timezone-aware. Unknown or malformed numbers go to the
     12345 general queue with a warning: a call is never dropped for want of
-    config.
+    config. With ``cache`` (made for ``table``) a decision made before is served
+    again, the same object; without it every call is decided afresh.
     """
-    parsed = table.parsed.get(call.dialled)
+    if cache is not None and cache.table is not table:
+        raise ValueError("decide(): the decision cache was made for another routing table")
+    parsed = cache.parsed.get(call.dialled) if cache is not None else None
     if parsed is None:
         try:
             parsed = parse_dialled(call.dialled)
         except NumberError as exc:
             return _unknown(table, call, call.dialled, "unknown", None, f"dialled {exc}")
-        if len(table.parsed) < PARSED_MEMO_LIMIT:  # bounded: callers may dial anything
-            table.parsed[call.dialled] = parsed
+        if cache is not None and len(cache.parsed) < cache.parsed_limit:  # bounded: callers may dial anything
+            cache.parsed[call.dialled] = parsed
     local, area = parsed.local, parsed.area_code
     if local == MAIN_NUMBER:
         city, note, source = resolve_city(table, call, area)
@@ -131,12 +134,14 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
         if table.main_calendar is not None and call.ivr_choice is None:
             message = table.main_calendar.at(now.timestamp())
         main_key = (MAIN_NUMBER, city, note, source, parsed.form, call.ivr_choice, call.topic, message)
-        hit = table.cache.get(main_key)
-        if hit is None:
-            hit = _with_city_source(table, _main(table, call, parsed.form.value, city, note, message), source)
-            if len(table.cache) < DECISION_CACHE_LIMIT:  # menu input is caller-controlled: keep it bounded
-                table.cache[main_key] = hit
-        return hit  # type: ignore[return-value]
+        if cache is not None:
+            hit = cache.decisions.get(main_key)
+            if hit is not None:
+                return hit
+        decision = _with_city_source(table, _main(table, call, parsed.form.value, city, note, message), source)
+        if cache is not None and len(cache.decisions) < cache.decisions_limit:  # menu input is caller-controlled
+            cache.decisions[main_key] = decision
+        return decision
     line = table.short.get(local)
     if line is None:
         if area is not None:
@@ -166,14 +171,15 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime) -> Decision:
         elif not dept.hours.always:
             open_now = dept.hours.is_open_as(now.astimezone(table.timezone), day.hours_of)
     key = (line.number, phase, city, parsed.form, open_now, city_note, source, day)
-    cached = table.cache.get(key)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
+    if cache is not None:
+        cached = cache.decisions.get(key)
+        if cached is not None:
+            return cached
     decision = _with_city_source(
         table, _line_decision(table, line, phase, city, city_note, parsed.form.value, open_now, day), source
     )
-    if len(table.cache) < DECISION_CACHE_LIMIT:
-        table.cache[key] = decision
+    if cache is not None and len(cache.decisions) < cache.decisions_limit:
+        cache.decisions[key] = decision
     return decision
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
@@ -61,10 +62,11 @@ def route_of(decision: Decision) -> Route:
 class CoreRouter:
     """The fast path: :func:`hotline_cti.core.routing.decide` in-process, decisions memoised per object."""
 
-    __slots__ = ("_routes", "table")
+    __slots__ = ("_cache", "_routes", "table")
 
     def __init__(self, table: RoutingTable) -> None:
         self.table = table
+        self._cache = DecisionCache(table)  # the table's memo is this router's, as the FastAGI server's is its own
         # The core hands out cached Decision objects, so one Route per Decision object is enough.
         self._routes: dict[int, tuple[Decision, Route]] = {}
 
@@ -72,7 +74,10 @@ class CoreRouter:
         """Route one arrival at its own time."""
         now = dt.datetime.fromtimestamp(arrival.at, self.table.timezone)
         decision = decide(
-            Call(arrival.dialled, arrival.caller, arrival.city, arrival.ivr, arrival.topic), self.table, now
+            Call(arrival.dialled, arrival.caller, arrival.city, arrival.ivr, arrival.topic),
+            self.table,
+            now,
+            self._cache,
         )
         hit = self._routes.get(id(decision))
         if hit is not None and hit[0] is decision:

@@ -2,10 +2,11 @@
 
 Asterisk starts ``hotline-cti-agi route ${EXTEN},${HOTLINE_CITY}`` per call
 (``AGI(hotline-cti-agi,route,${EXTEN},${HOTLINE_CITY})``). pyst2 reads the
-environment and writes the commands; the replies are read with our own
-:class:`ReplyParser`, because pyst2's ``get_result`` raises on ``(hangup)`` as a
+environment and writes the commands; the replies are read by our own
+:class:`AgiConnection`, because pyst2's ``get_result`` raises on ``(hangup)`` as a
 variable value, on ``result=-1``, on ``511`` and on an inline ``HANGUP`` line.
-The scripts are the same sans-IO generators the FastAGI server runs.
+The scripts, and the :class:`AgiConnection` that keeps the protocol and the dead-channel rule, are the
+same sans-IO code the FastAGI server runs.
 
 pyst2 0.5.1 quirks handled here: its ``AGI()`` installs a SIGHUP handler (only
 possible in the main thread, which is where this runs; Asterisk's SIGHUP on
@@ -27,7 +28,8 @@ from typing import Any, BinaryIO
 
 from asterisk.agi import AGI
 
-from hotline_cti.adapters.agi.protocol import AgiProtocolError, ReplyParser
+from hotline_cti.adapters.agi.connection import NEED_DATA, AgiConnection, Closed
+from hotline_cti.adapters.agi.protocol import AgiProtocolError, AgiReply
 from hotline_cti.adapters.agi.scripts import select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.core.table import RoutingTable
@@ -72,24 +74,25 @@ def run_classic(
     if script is None:
         log.error("unknown AGI script %r (expected route or ivr)", name)
         return 1
-    session = ScriptSession(script)
-    replies = ReplyParser()
+    run = ScriptSession(script)
+    conn = AgiConnection(env)  # pyst2 read the environment: the connection starts with a command to send
     previous = signal.signal(signal.SIGALRM, _deadline)
     signal.alarm(session_deadline)
     try:
-        while True:
+        line = run.first()
+        while line is not None:
             if agi._got_sighup:  # Asterisk's SIGHUP: the caller hung up
-                session.hang_up()
-            command = session.next_command()
-            if command is None:
-                return 0
-            agi.send_command(command)
-            answered = session.feed(())
-            while not answered:
-                line = stdin.readline()
-                if not line:
-                    return 0  # Asterisk closed the pipe: the channel is gone
-                answered = session.feed(replies.feed(line))
+                conn.hang_up()
+            out = conn.send(line)
+            if out:
+                agi.send_command(out.decode().removesuffix("\n"))
+            while not isinstance(event := conn.next_event(), AgiReply):
+                if event is NEED_DATA:
+                    conn.receive_data(stdin.readline())  # b"" when Asterisk closed the pipe
+                elif isinstance(event, Closed):
+                    return 0  # the channel is gone
+            line = run.after(event)
+        return 0
     except (AgiProtocolError, TimeoutError, OSError) as exc:
         log.warning("classic AGI %s ended: %s", name, mask_numbers(str(exc)) or type(exc).__name__)
         return 1

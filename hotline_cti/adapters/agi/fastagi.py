@@ -1,5 +1,10 @@
 """FastAGI server on asyncio protocols: Asterisk connects, runs a script, we answer within a deadline.
 
+The protocol itself (the environment, the replies, the phase of a session, the dead-channel rule) is
+:class:`~hotline_cti.adapters.agi.connection.AgiConnection`'s, without I/O; a session here only moves
+its bytes and keeps its deadlines, and the script it runs is a
+:class:`~hotline_cti.adapters.agi.session.ScriptSession`.
+
 Every session has its own deadline and every command its own timeout, so a
 stalled Asterisk peer never holds a caller in silence through us and never
 holds the server. A peer that connects and closes before its environment (a
@@ -24,17 +29,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from hotline_cti.adapters.agi.protocol import (
-    KNOWN_REPLIES,
-    AgiProtocolError,
-    AgiReply,
-    EnvironmentParser,
-    ReplyParser,
-)
+from hotline_cti.adapters.agi.connection import NEED_DATA, AgiConnection, Environment
+from hotline_cti.adapters.agi.protocol import AgiProtocolError, AgiReply, Hangup
 from hotline_cti.adapters.agi.reload import ConfigHolder
-from hotline_cti.adapters.agi.scripts import NO_QUEUES, FixedScript, Script, replay, select_script
+from hotline_cti.adapters.agi.scripts import NO_QUEUES, Script, ScriptCache, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.logthrottle import PeerWarnings
 from hotline_cti.records.queue_live import QueueBoard
 
@@ -72,6 +73,11 @@ class FastAgiServer:
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # What the server remembers of the table it serves (decisions, their scripts), made anew when a
+        # reload swaps the holder's table: the table is frozen and shared, its memos are this server's.
+        self._table = holder.table
+        self._decisions = DecisionCache(self._table)
+        self._scripts = ScriptCache()
         self.warnings = PeerWarnings(log)  # per peer address: the first few a minute, then a summary
         self.active = 0
         self.served = 0
@@ -86,7 +92,7 @@ class FastAgiServer:
         self._ticker: asyncio.TimerHandle | None = None
         # One receive buffer for all of this server's sessions on the stock loop (they share its one
         # event loop, which calls get_buffer, recv_into and buffer_updated back to back).
-        self._recv = memoryview(bytearray(65536))
+        self.recv_buffer = memoryview(bytearray(65536))
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573) -> int:
         """Listen; return the bound port (useful with port 0)."""
@@ -108,6 +114,48 @@ class FastAgiServer:
         self.warnings.schedule = None
         self.warnings.flush(force=True)  # what was suppressed is said before the server goes
 
+    # -- what a session asks of its server ----------------------------------------------------------
+    def admit(self, session: _Session) -> bool:
+        """Whether ``session``'s peer may be served; an admitted session is counted and its deadlines kept."""
+        if not self._allowed(session.host):
+            self.warnings.warning(
+                session.host, "refused FastAGI connection from %s: not in the allow-list", session.host
+            )
+            return False
+        self.active += 1
+        self._sessions.add(session)
+        if self._ticker is None and self._loop is not None:
+            self._ticker = self._loop.call_later(self._tick, self._sweep)
+        return True
+
+    def script_for(self, env: dict[str, str], host: str) -> Script | None:
+        """The script the environment asks for, on the table served now; None (and a warning) if unknown."""
+        name = env.get("agi_network_script", "").strip("/").split("?")[0]
+        # The table this session keeps to its end, even if a reload swaps the holder's.
+        table = self.holder.table
+        if table is not self._table:  # a reload swapped it: the old table's memos go with it
+            self._table, self._decisions, self._scripts = table, DecisionCache(table), ScriptCache()
+        board = self.queues
+        states = board.states if board else NO_QUEUES
+        script = select_script(name, env, table, self.clock(), self.screen, states, self._decisions, self._scripts)
+        if script is None:
+            self.warnings.warning(host, "unknown AGI script %r from %s", env.get("agi_network_script"), host)
+        return script
+
+    def session_ended(self, session: _Session, exc: BaseException | None, *, logged: bool = False) -> None:
+        """Count an admitted session's end; ``exc`` (unless ``logged`` already) is warned about, throttled."""
+        self._sessions.discard(session)
+        self.active -= 1
+        if exc is None:
+            self.served += 1
+            return
+        self.failed += 1
+        if not logged:
+            # A protocol error quotes the peer's line, which may hold a caller number; the
+            # throttle masks it and cuts it short, and keeps a hostile peer from flooding the log.
+            text = str(exc) or type(exc).__name__
+            self.warnings.warning(session.host, "FastAGI session from %s ended: %s", session.host, text)
+
     def _allowed(self, peer: str) -> bool:
         known = self._peers.get(peer)
         if known is None:
@@ -122,25 +170,13 @@ class FastAgiServer:
             self._peers[peer] = known
         return known
 
-    def _track(self, session: _Session) -> None:
-        self._sessions.add(session)
-        if self._ticker is None and self._loop is not None:
-            self._ticker = self._loop.call_later(self._tick, self._sweep)
-
     def _sweep(self) -> None:
         """End every session past its deadline; keep sweeping while any is in flight."""
         assert self._loop is not None
         now = self._loop.time()
         for session in [s for s in self._sessions if now >= s.wait_until or now >= s.session_end]:
-            session._expire(now)
+            session.expire(now)
         self._ticker = self._loop.call_later(self._tick, self._sweep) if self._sessions else None
-
-    def _script(self, env: dict[str, str]) -> Script | None:
-        name = env.get("agi_network_script", "").strip("/").split("?")[0]
-        # The table this session keeps to its end, even if a reload swaps the holder's.
-        board = self.queues
-        states = board.states if board else NO_QUEUES
-        return select_script(name, env, self.holder.table, self.clock(), self.screen, states)
 
 
 RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)
@@ -169,44 +205,23 @@ def reserve_descriptors(count: int) -> int:
     return size
 
 
-_ENV, _FIXED, _COMMANDS, _DONE = 0, 1, 2, 3
-
-
 class _Session(asyncio.Protocol):
-    """One FastAGI connection: environment, then one command per reply until the script ends.
+    """One FastAGI connection's bytes and deadlines; what they mean is its :class:`AgiConnection`'s.
 
-    A fixed script (``route``) is walked by index while each read is one plain ``200`` reply, the
-    usual case; anything else (HANGUP, 511, a split line) hands the rest of it to a
-    :class:`ScriptSession`, which every other script uses from the start. Parsers are made only
-    when a read needs them.
+    Each read goes into the connection, and each event out of it is answered: the environment picks the
+    script (the server's :meth:`FastAgiServer.script_for`), a reply gets the script's next command line, and
+    the session ends when the script has none, the peer closed, or the input was not AGI.
     """
 
-    __slots__ = (
-        "envp",
-        "host",
-        "index",
-        "loop",
-        "replies",
-        "script",
-        "server",
-        "session",
-        "session_end",
-        "state",
-        "transport",
-        "wait_until",
-    )
+    __slots__ = ("conn", "host", "loop", "run", "server", "session_end", "transport", "wait_until")
 
     def __init__(self, server: FastAgiServer, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
         self.loop = loop
-        self.state = _ENV
+        self.conn = AgiConnection()
+        self.run: ScriptSession | None = None
         self.transport: asyncio.Transport | None = None
         self.host = "?"
-        self.envp: EnvironmentParser | None = None
-        self.replies: ReplyParser | None = None
-        self.script: FixedScript | None = None
-        self.index = 0  # the fixed script's command in flight
-        self.session: ScriptSession | None = None
         self.wait_until = 0.0  # the environment's or the command's reply is due by then
         self.session_end = 0.0
 
@@ -216,138 +231,74 @@ class _Session(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.host = peer[0] if peer else "?"
-        if not self.server._allowed(self.host):
-            self.server.warnings.warning(
-                self.host, "refused FastAGI connection from %s: not in the allow-list", self.host
-            )
-            self.state = _DONE
+        if not self.server.admit(self):
+            self.transport = None  # refused: never counted, never ended
+            self.conn.close()
             transport.close()
             return
-        self.server.active += 1
         now = self.loop.time()
-        self.session_end = now + self.server.limits.session
-        self.wait_until = now + self.server.limits.env
-        self.server._track(self)
+        limits = self.server.limits
+        self.session_end = now + limits.session
+        self.wait_until = now + limits.env
+
+    def eof_received(self) -> bool:
+        self.data_received(b"")  # closed before its environment, or the channel is gone
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc)
 
     def data_received(self, data: bytes) -> None:
+        """Give the read to the connection, then take every event it makes, sending what the script says to."""
+        conn, transport = self.conn, self.transport
+        if transport is None:  # ended: what still comes is dropped
+            return
+        conn.receive_data(data)
         try:
-            if self.state == _FIXED:
-                if data in KNOWN_REPLIES:
-                    self._send_fixed()
-                else:
-                    self._read_unusual(data)
-            elif self.state == _COMMANDS:
-                assert self.session is not None and self.replies is not None
-                if self.session.feed(self.replies.feed(data)):
-                    self._send_next()
-            elif self.state == _ENV:
-                if self.envp is None:
-                    self.envp = EnvironmentParser()
-                env = self.envp.feed(data)
-                if env is not None:
-                    self._begin(env)
+            while True:
+                event = conn.next_event()
+                if isinstance(event, AgiReply):
+                    assert self.run is not None  # a reply only comes after a command the script sent
+                    line = self.run.after(event)
+                elif event is NEED_DATA:
+                    return
+                elif isinstance(event, Environment):
+                    script = self.server.script_for(event.env, self.host)
+                    if script is None:
+                        self._end(None)
+                        return
+                    self.run = ScriptSession(script)
+                    line = self.run.first()
+                elif isinstance(event, Hangup):
+                    continue  # the connection keeps the dead-channel rule
+                else:  # Closed: the peer went, nothing more to do
+                    self._end(None)
+                    return
+                if line is None:  # the script is done
+                    self._end(None)
+                    return
+                out = conn.send(line)
+                if out:
+                    transport.write(out)
+                    self.wait_until = self.loop.time() + self.server.limits.command
         except AgiProtocolError as exc:
             self._end(exc)
         except Exception as exc:  # a bug in one session must not take the server down
             log.exception("FastAGI session from %s failed", self.host)
             self._end(exc, logged=True)
 
-    def eof_received(self) -> bool:
-        self._end(None)  # closed before its environment, or the channel is gone: nothing more to do
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._end(exc)
-
-    # -- the session ---------------------------------------------------------
-    def _begin(self, env: dict[str, str]) -> None:
-        script = self.server._script(env)
-        if script is None:
-            self.server.warnings.warning(
-                self.host, "unknown AGI script %r from %s", env.get("agi_network_script"), self.host
-            )
-            self._end(None)
-            return
-        if type(script) is FixedScript:
-            if not script.wire:
-                self._end(None)
-                return
-            self.script, self.state = script, _FIXED
-            self._write(script.wire[0])
-            return
-        self.session = ScriptSession(script)
-        self.replies = ReplyParser()
-        self.state = _COMMANDS
-        self._send_next()
-
-    def _write(self, line: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(line)
-        self.wait_until = self.loop.time() + self.server.limits.command
-
-    def _read_unusual(self, data: bytes) -> None:
-        """A read on the fixed path that is not a known reply: a new 200 line keeps to the path
-        (and becomes known); anything else ends it."""
-        if self.replies is None:
-            self.replies = ReplyParser()
-        events = self.replies.feed(data)
-        if len(events) == 1 and type(events[0]) is AgiReply and events[0].code == 200 and not self.replies.pending:
-            self._send_fixed()
-            return
-        self._leave_fixed()
-        assert self.session is not None
-        if self.session.feed(events):
-            self._send_next()
-
-    def _send_fixed(self) -> None:
-        wire = self.script.wire  # type: ignore[union-attr]  # set with the _FIXED state
-        index = self.index + 1
-        if index < len(wire):
-            self.index = index
-            # _write inlined: this runs for every reply of every route session
-            self.transport.write(wire[index])  # type: ignore[union-attr]
-            self.wait_until = self.loop.time() + self.server.limits.command
-        else:
-            self._end(None)
-
-    def _leave_fixed(self) -> None:
-        """Run the rest of the fixed script, from the command in flight, as a general session."""
-        assert self.script is not None
-        self.session = ScriptSession(replay(self.script.lines[self.index :]))
-        self.state = _COMMANDS
-
-    def _send_next(self) -> None:
-        assert self.session is not None
-        while True:
-            command = self.session.next_command()
-            if command is None:
-                self._end(None)
-                return
-            self._write(command.encode() + b"\n")
-            if not self.session.feed(()):  # its reply may have come early
-                return
-
-    def _expire(self, now: float) -> None:
+    def expire(self, now: float) -> None:
         """The server's sweep found this session past a deadline."""
         self._end(TimeoutError("session deadline" if now >= self.session_end else "reply timeout"))
 
     def _end(self, exc: BaseException | None, *, logged: bool = False) -> None:
-        if self.state == _DONE:
+        transport = self.transport
+        if transport is None:  # ended before, or refused
             return
-        self.state = _DONE
-        self.server._sessions.discard(self)
-        self.server.active -= 1
-        if exc is None:
-            self.server.served += 1
-        else:
-            self.server.failed += 1
-            if not logged:
-                # A protocol error quotes the peer's line, which may hold a caller number; the
-                # throttle masks it and cuts it short, and keeps a hostile peer from flooding the log.
-                text = str(exc) or type(exc).__name__
-                self.server.warnings.warning(self.host, "FastAGI session from %s ended: %s", self.host, text)
-        if self.transport is not None:
-            self.transport.close()
+        self.transport = None
+        self.conn.close()
+        self.server.session_ended(self, exc, logged=logged)
+        transport.close()
 
 
 class _BufferedSession(_Session, asyncio.BufferedProtocol):
@@ -356,7 +307,7 @@ class _BufferedSession(_Session, asyncio.BufferedProtocol):
     __slots__ = ()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self.server._recv
+        return self.server.recv_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self.server._recv[:nbytes]))
+        self.data_received(bytes(self.server.recv_buffer[:nbytes]))

@@ -138,6 +138,12 @@ class EnvironmentParser:
         self.env: dict[str, str] = {}
         self.done = False
 
+    @property
+    def after(self) -> bytes:
+        """The start of a line after the block's empty line, not yet ended (whole lines there are refused)."""
+        lines = self._lines
+        return bytes(lines._buf) if lines is not None and lines._buf else b""
+
     def feed(self, data: bytes) -> dict[str, str] | None:
         """Feed bytes; return the environment once its empty line has arrived."""
         if self.done or self._lines is not None:

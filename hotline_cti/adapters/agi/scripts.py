@@ -20,6 +20,7 @@ from hotline_cti import channel_vars as cv
 from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
 from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.core.diversion import QueueState, divert_live
+from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Call, Decision
 from hotline_cti.core.routing import NO_KEY_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
@@ -29,9 +30,8 @@ from hotline_cti.core.table import RoutingTable
 class FixedScript:
     """A script whose commands do not depend on the replies (``route``): sent in order, one per reply.
 
-    The FastAGI server walks ``wire`` by index while the replies are plain ``200`` lines, with no
-    generator to resume; anything else goes through :class:`~hotline_cti.adapters.agi.session.ScriptSession`
-    like any script.
+    :class:`~hotline_cti.adapters.agi.session.ScriptSession` walks ``wire`` by index, with no generator
+    to resume.
     """
 
     lines: tuple[str, ...]
@@ -45,13 +45,6 @@ class FixedScript:
 
 Dialogue = Generator[str, AgiReply, None]  # a script that reads the replies (menus, survey)
 Script = Dialogue | FixedScript
-
-
-def replay(lines: tuple[str, ...]) -> Dialogue:
-    """``lines`` as a dialogue that ignores the replies (a fixed script run like any other)."""
-    # A loop, not ``yield from``: the session sends each reply in, and a tuple's iterator has no send().
-    for line in lines:  # noqa: UP028
-        yield line
 
 
 # What Asterisk's application-argument parser does not pass through unchanged inside an MSet
@@ -147,24 +140,52 @@ def decision_commands(d: Decision, before: tuple[tuple[str, str], ...] = ()) -> 
     return tuple(set_vars([*before, *decision_variables(d), (cv.DECIDED, cv.DECIDED_VALUE)]))
 
 
-# Decisions repeat: the routing table memoises them, so the same Decision object comes back and
-# its script is built once. Keyed by identity, since hashing a 20-field dataclass costs more than
-# the lookup saves; the entry holds the decision, so its id cannot be reused while cached.
-_SCRIPTS: dict[int, tuple[Decision, FixedScript]] = {}
-_SCRIPTS_LIMIT = 4096  # bounded: unknown numbers make a new decision every time
+SCRIPTS_LIMIT = 4096  # scripts kept per cache; bounded: unknown numbers make a new decision every time
 
 
-def decision_script(d: Decision) -> FixedScript:
-    """:func:`decision_commands` of ``d`` as a script, built once per decision object."""
-    cached = _SCRIPTS.get(id(d))
-    if cached is None:
-        cached = (d, FixedScript.of(decision_commands(d)))
-        if len(_SCRIPTS) >= _SCRIPTS_LIMIT:
-            _SCRIPTS.clear()
-        _SCRIPTS[id(d)] = cached
-    return cached[1]
+class ScriptCache:
+    """The scripts of one routing table's decisions, each built once; held beside the table's DecisionCache.
+
+    Decisions repeat (the table's :class:`~hotline_cti.core.memo.DecisionCache` hands back the same object),
+    so a script is kept per decision object, and per (decision, caller tag) for a screened one. Keyed by
+    identity, since hashing a 20-field dataclass costs more than the lookup saves; an entry holds its
+    decision, so the id cannot be reused while it is kept. Dropped with its table.
+    """
+
+    __slots__ = ("_plain", "_tagged", "limit")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._plain: dict[int, tuple[Decision, FixedScript]] = {}
+        # Larger than the plain: each decision comes with no tag, the repeat tag, a rule's tag or both.
+        self._tagged: dict[tuple[int, str], tuple[Decision, FixedScript]] = {}
+        # SCRIPTS_LIMIT read when made (tests/conftest.py's --no-caches sets it to 0); 0 keeps nothing
+        self.limit = SCRIPTS_LIMIT if limit is None else limit
+
+    def plain(self, d: Decision) -> FixedScript:
+        """:func:`decision_commands` of ``d`` as a script."""
+        cached = self._plain.get(id(d))
+        if cached is None or cached[0] is not d:
+            cached = (d, FixedScript.of(decision_commands(d)))
+            if len(self._plain) >= self.limit:
+                self._plain.clear()
+            if self.limit:
+                self._plain[id(d)] = cached
+        return cached[1]
+
+    def tagged(self, d: Decision, tag: str) -> FixedScript:
+        """:func:`decision_commands` of ``d`` with ``HOTLINE_CALLER_TAG`` set to ``tag`` first."""
+        key = (id(d), tag)
+        cached = self._tagged.get(key)
+        if cached is None or cached[0] is not d:
+            cached = (d, FixedScript.of(decision_commands(d, ((cv.CALLER_TAG, tag),))))
+            if len(self._tagged) >= 4 * self.limit:
+                self._tagged.clear()
+            if self.limit:
+                self._tagged[key] = cached
+        return cached[1]
 
 
+UNCACHED = ScriptCache(0)  # builds every script afresh and keeps none (a caller without a cache of its own)
 NO_QUEUES: Mapping[str, QueueState] = {}
 
 
@@ -175,41 +196,26 @@ def route_script(
     decider: Callable[..., Decision],
     screen: CallerScreen | None = None,
     queues: Mapping[str, QueueState] = NO_QUEUES,
+    cache: DecisionCache | None = None,
+    scripts: ScriptCache = UNCACHED,
 ) -> FixedScript:
     """``agi://host/route``: decide, set the variables, play the prompts, set the sentinel last.
 
     ``queues`` is the live state of the queues (the events service's snapshot); a queue's diversion rules
     use it. With a caller ``screen`` the decision is then adjusted for a repeat or nuisance caller and the
     agent's tag set (docs/callers.md). The replies change nothing: every command is sent whatever came back.
+    ``cache`` and ``scripts`` are the table's memos, owned by the caller (by default none: decided and built afresh).
     """
     call = call_from_env(env)
-    decision = decider(call, table, now)
+    decision = decider(call, table, now, cache)
     if table.diversions:
-        decision = divert_live(decision, table.diversions, table.diverted, queues)
+        decision = divert_live(decision, table.diversions, cache.diverted if cache is not None else {}, queues)
     if screen is None:
-        return decision_script(decision)
+        return scripts.plain(decision)
     adjusted, tag = screen.screen(call, decision, table, now, first=True)
     if adjusted is decision and not tag:
-        return decision_script(decision)
-    return tagged_script(adjusted, tag)
-
-
-# Scripts of screened decisions with their caller tag, built once per (decision, tag) as decision_script does.
-# Larger than _SCRIPTS: each decision comes with no tag, the repeat tag, a rule's tag or both.
-_TAGGED: dict[tuple[int, str], tuple[Decision, FixedScript]] = {}
-_TAGGED_LIMIT = 4 * _SCRIPTS_LIMIT
-
-
-def tagged_script(d: Decision, tag: str) -> FixedScript:
-    """:func:`decision_commands` of ``d`` with ``HOTLINE_CALLER_TAG`` set to ``tag`` first, built once per pair."""
-    key = (id(d), tag)
-    cached = _TAGGED.get(key)
-    if cached is None:
-        cached = (d, FixedScript.of(decision_commands(d, ((cv.CALLER_TAG, tag),))))
-        if len(_TAGGED) >= _TAGGED_LIMIT:
-            _TAGGED.clear()
-        _TAGGED[key] = cached
-    return cached[1]
+        return scripts.plain(decision)
+    return scripts.tagged(adjusted, tag)
 
 
 def ivr_script(
@@ -219,6 +225,7 @@ def ivr_script(
     decider: Callable[..., Decision],
     screen: CallerScreen | None = None,
     queues: Mapping[str, QueueState] = NO_QUEUES,
+    cache: DecisionCache | None = None,
 ) -> FixedScript:
     """``agi://host/ivr``: the decision after the 12345 menu the dialplan ran.
 
@@ -235,9 +242,9 @@ def ivr_script(
         ivr_choice=choice or NO_KEY_DIGIT,
         topic=topic if topic.isdigit() else None,
     )
-    decision = decider(call, table, now)
+    decision = decider(call, table, now, cache)
     if table.diversions:
-        decision = divert_live(decision, table.diversions, table.diverted, queues)
+        decision = divert_live(decision, table.diversions, cache.diverted if cache is not None else {}, queues)
     if screen is not None:
         decision, _ = screen.screen(call, decision, table, now, first=False)
     return FixedScript.of(decision_commands(decision, ((cv.IVR_CHOICE, choice),)))
@@ -253,10 +260,15 @@ def select_script(
     now: dt.datetime,
     screen: CallerScreen | None = None,
     queues: Mapping[str, QueueState] = NO_QUEUES,
+    cache: DecisionCache | None = None,
+    scripts: ScriptCache = UNCACHED,
 ) -> Script | None:
-    """The script called ``name`` (``route`` or ``ivr``) for a session; None if unknown."""
+    """The script called ``name`` (``route`` or ``ivr``) for a session; None if unknown.
+
+    ``cache`` and ``scripts``: the memos of ``table`` its holder keeps (none: every call decided afresh).
+    """
     if name == "route":
-        return route_script(env, table, now, decide, screen, queues)
+        return route_script(env, table, now, decide, screen, queues, cache, scripts)
     if name == "ivr":
-        return ivr_script(env, table, now, decide, screen, queues)
+        return ivr_script(env, table, now, decide, screen, queues, cache)
     return None

@@ -1,72 +1,56 @@
-"""One AGI script run against a peer's replies, without I/O: what to send next, when to wait.
+"""One AGI script run against the replies, without I/O: the command line to send first, and after each reply.
 
-The FastAGI server (asyncio) and the classic AGI driver (blocking pipes) both
-run scripts through :class:`ScriptSession`, so the dead-channel rule exists
-once: after ``HANGUP``, SIGHUP or a ``511`` reply only the commands res_agi
-still runs on a dead channel are sent; the script is told ``511`` for the rest.
-(The FastAGI server walks a fixed script by itself only while every reply is a
-plain ``200``, when the rule has nothing to do.)
+The FastAGI server (asyncio) and the classic AGI driver (blocking pipes) both run scripts through
+:class:`ScriptSession`, beside an :class:`~hotline_cti.adapters.agi.connection.AgiConnection` that keeps the
+protocol: the phase, and the dead-channel rule (a command a dead channel refuses is answered ``511`` by the
+connection itself, and the script is told so like any reply). A fixed script (``route``) is walked by index
+over its encoded lines, with no generator to resume; a dialogue is a generator that reads each reply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from hotline_cti.adapters.agi.protocol import DEAD_CHANNEL_COMMANDS, AgiReply, Hangup
-from hotline_cti.adapters.agi.scripts import FixedScript, Script, replay
-
-DEAD_REPLY = AgiReply(511, "Command Not Permitted on a dead channel or intercept routine", None, None, "511")
+from hotline_cti.adapters.agi.protocol import AgiReply
+from hotline_cti.adapters.agi.scripts import Dialogue, FixedScript, Script
 
 
 class ScriptSession:
-    """Feeds replies to a script and hands out its commands, skipping what a dead channel refuses."""
+    """A script's command lines (encoded, each ending in a newline), one per reply."""
 
-    __slots__ = ("_next", "_pending", "_script", "dead")
+    __slots__ = ("_dialogue", "_index", "_wire")
 
     def __init__(self, script: Script) -> None:
-        self._script = replay(script.lines) if isinstance(script, FixedScript) else script
-        self._pending: list[AgiReply | Hangup] = []  # rarely more than one; an empty list allocates nothing
-        self.dead = False
-        self._next = self._advance(None)
+        self._wire: tuple[bytes, ...] | None = None
+        self._dialogue: Dialogue | None = None
+        if isinstance(script, FixedScript):
+            self._wire = script.wire
+        else:
+            self._dialogue = script
+        self._index = 0  # the fixed script's line in flight
 
-    def _advance(self, reply: AgiReply | None) -> str | None:
-        try:
-            return next(self._script) if reply is None else self._script.send(reply)
-        except StopIteration:
+    def first(self) -> bytes | None:
+        """The first command line, or None for a script with none."""
+        wire = self._wire
+        if wire is not None:
+            return wire[0] if wire else None
+        assert self._dialogue is not None
+        return _line(self._dialogue, None)
+
+    def after(self, reply: AgiReply) -> bytes | None:
+        """The command line to send after ``reply`` to the one in flight, or None when the script is done."""
+        wire = self._wire
+        if wire is not None:
+            index = self._index + 1
+            if index < len(wire):
+                self._index = index
+                return wire[index]
             return None
+        assert self._dialogue is not None
+        return _line(self._dialogue, reply)
 
-    def hang_up(self) -> None:
-        """The caller is gone (classic AGI learns it from SIGHUP, FastAGI from a ``HANGUP`` line)."""
-        self.dead = True
 
-    def next_command(self) -> str | None:
-        """The command line to send now, or None when the script has finished."""
-        while self._next is not None and self.dead and not self._next.upper().startswith(DEAD_CHANNEL_COMMANDS):
-            self._next = self._advance(DEAD_REPLY)
-        return self._next
-
-    def feed(self, events: Sequence[AgiReply | Hangup]) -> bool:
-        """Parsed events from the peer; True once the command in flight has its reply.
-
-        Events after that reply stay queued for the next command.
-        """
-        if not self._pending:
-            if not events:
-                return False
-            if len(events) == 1 and type(events[0]) is AgiReply:  # the usual: exactly one reply
-                reply = events[0]
-                if reply.dead_channel:
-                    self.dead = True
-                self._next = self._advance(reply)
-                return True
-        self._pending.extend(events)
-        while self._pending:
-            event = self._pending.pop(0)
-            if isinstance(event, Hangup):
-                self.dead = True
-                continue
-            if event.dead_channel:
-                self.dead = True
-            self._next = self._advance(event)
-            return True
-        return False
+def _line(dialogue: Dialogue, reply: AgiReply | None) -> bytes | None:
+    try:
+        command = next(dialogue) if reply is None else dialogue.send(reply)
+    except StopIteration:
+        return None
+    return command.encode() + b"\n"
