@@ -55,6 +55,7 @@ if [ ${#modules[@]} -eq 0 ]; then
     hotline_cti/core/callers.py
     hotline_cti/core/diversion.py
     hotline_cti/core/naming.py
+    hotline_cti/core/memo.py
     hotline_cti/config/compile.py
   )
 fi
