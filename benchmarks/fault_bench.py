@@ -3,7 +3,7 @@
 ``python -m benchmarks.fault_bench`` (about 3 minutes). Issue 13: "routing p99 unchanged" under each fault.
 
 The controller is ``hotline-cti serve`` with both services (routing; events on the simulated PBX's AMI with its
-CDR file, a temp SQLite database and a real mosquitto), ``--stall-limit 0.5`` as in tests/test_faults.py, pinned
+CDR file, a temp SQLite database and a real mosquitto), ``--stall-limit 0.5`` as in tests/serve/test_faults.py, pinned
 to core 0. This process, pinned to core 1, is the load and the PBX: ``--rate`` calls a second, each an AMI
 channel (Newchannel, Hangup 1 s later, a CDR line) and a FastAGI ``route`` session (the latency measured is
 fastagi_bench's: environment sent -> first command). For each fault, two windows of ``--seconds``, one after

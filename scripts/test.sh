@@ -7,7 +7,7 @@ bash scripts/system-deps.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check hotline_cti simulators benchmarks tests
 .venv/bin/mypy
-# The real-Asterisk tier (tests/test_asterisk_calls.py): build or reuse the sid chroot (needs root; CI is root).
+# The real-Asterisk tier (tests/asterisk/test_asterisk_calls.py): build or reuse the sid chroot (needs root; CI is root).
 # Its failure does not stop the run: the tests that need the rig then fail, naming what is missing.
 bash scripts/asterisk-rig.sh || echo "test.sh: the real-Asterisk rig is unavailable; its tests will fail" >&2
 # With arguments: pytest with them, as given. Without: the whole suite, in parallel (pytest-xdist, a test file per

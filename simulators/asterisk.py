@@ -12,7 +12,7 @@ Sounds, music on hold and every directory Asterisk writes are per instance, so
 two instances (two work trees, two test sessions) never share a file. The logs
 (``log/messages.log``, ``log/full.log`` with every dialplan step) and Asterisk's
 own CDR (``log/cdr-custom/Master.csv``) are in the instance dir; ``stop(keep_dir=True)``
-keeps it (tests/test_asterisk_calls.py does so with ``HOTLINE_RIG_KEEP=1``).
+keeps it (tests/asterisk/test_asterisk_calls.py does so with ``HOTLINE_RIG_KEEP=1``).
 Asterisk is started so that it dies with the process that started it.
 """
 

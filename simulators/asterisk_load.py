@@ -1,7 +1,7 @@
 """SIP load through a real Asterisk 22: SIPp callers into chan_pjsip, one SIPp answering as every agent and
 trunk, and ``hotline-cti serve`` as a real process (routing and events children, records in SQLite).
 
-Used by tests/test_asterisk_load.py and benchmarks/asterisk_bench.py. Everything listens on free
+Used by tests/asterisk/test_asterisk_load.py and benchmarks/asterisk_bench.py. Everything listens on free
 loopback ports; every process started here is stopped by its PID (SIPp) or process group (serve).
 """
 

@@ -1,6 +1,6 @@
 """Controller failover on a real Asterisk: two controllers, the first refused, stalled or frozen.
 
-Used by tests/test_asterisk_failover.py and benchmarks/failover_bench.py. Asterisk runs the Guangxi
+Used by tests/asterisk/test_asterisk_failover.py and benchmarks/failover_bench.py. Asterisk runs the Guangxi
 dialplan rendered with two controllers (``first``, ``second``) and ``--agi-timeout``; what a call did
 is read from Asterisk's own AMI events: which controller's ``AGI()`` ran when ``HOTLINE_DECIDED=1``
 was set, and the time from the first ``AGI()`` to the ``HotlineRoute`` event (Asterisk's timestamps).

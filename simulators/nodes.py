@@ -1,7 +1,7 @@
 """Several Asterisk nodes, one store: two real Asterisk 22 instances, each with its own ``hotline-cti serve``
 (routing and events, ``--node``), writing to one database (issue 19).
 
-Used by tests/test_asterisk_nodes.py and benchmarks/nodes_bench.py. Each node renders the Guangxi dialplan
+Used by tests/asterisk/test_asterisk_nodes.py and benchmarks/nodes_bench.py. Each node renders the Guangxi dialplan
 naming its own controller; calls are Local channels originated over AMI with ids the caller chooses, so the
 two nodes can be given the very same Asterisk uniqueids (the collision the node key exists for).
 """

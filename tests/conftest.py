@@ -18,7 +18,7 @@ from hotline_cti.core.table import RoutingTable
 # The mobile prefix cache (hotline_cti/config/mobile.py) of this run, not the user's ~/.cache.
 os.environ.setdefault("HOTLINE_CACHE_DIR", tempfile.mkdtemp(prefix="hotline-cti-test-cache-"))
 
-pytest_plugins = ["asterisk_rig", "mqtt_broker", "pg_server", "sqlite_store"]
+pytest_plugins = ["tests.asterisk_rig", "tests.mqtt_broker", "tests.pg_server", "tests.sqlite_store"]
 
 SMALL_YAML = """\
 region: {id: gx, name: 广西, level: province}

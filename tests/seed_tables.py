@@ -1,7 +1,7 @@
 """Merger lists hand-copied from the source documents in /work/shared/seeds/.
 
 Plain data, written from the documents (not from merger_config/), so
-tests/test_shipped_configs.py can hold the shipped YAML files against them.
+tests/config/test_shipped_configs.py can hold the shipped YAML files against them.
 """
 
 from __future__ import annotations

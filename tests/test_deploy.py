@@ -26,8 +26,9 @@ from hotline_cti.dialplan.confparse import parse_sections
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, silent_wav, start_asterisk
+from tests.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 GUANGXI = ROOT / "merger_config" / "guangxi.yaml"
 MERGED_12300 = '  - {number: "12300", name: 全国电信用户申诉渠道咨询电话, unit: 自治区通信管理局, mode: merge, cutover: 2021-08-31}'
 GUIDANCE_12300 = '  - {number: "12300", name: 全国电信用户申诉渠道咨询电话, unit: 自治区通信管理局, mode: guidance, channel: 登录工业和信息化部网站申诉}'

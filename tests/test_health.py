@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_YAML
 
 from hotline_cti.cli.main import main
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.health import STALE_AFTER, StatusError, read_status, write_status
 from hotline_cti.wallboard.hub import Hub
+from tests.conftest import SMALL_YAML
 
 SERVICES = {
     "routing": {"pid": 11, "running": True, "since_beat": 0.05, "restarts": 1, "stalls": 1, "last_exit": "stalled"},

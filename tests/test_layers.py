@@ -12,7 +12,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from import_graph import (
+
+from tests.import_graph import (
     Contract,
     Import,
     all_problems,
@@ -24,8 +25,9 @@ from import_graph import (
     nested_cycle_problems,
     unit_edges,
 )
+from tests.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),  # commands: parse arguments, call a service or a library, print

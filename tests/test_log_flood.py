@@ -8,13 +8,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_YAML
 
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.protocol import Malformed
 from hotline_cti.logthrottle import OTHER_PEERS, PeerWarnings, shorten
+from tests.conftest import SMALL_YAML
 
 LOGGER = "test.flood"
 

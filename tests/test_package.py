@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
+
 # The global guard (10 min, pyproject) would cut the wheel build plus the install from PyPI (bounded at 600 s and
 # 1,200 s below) before their own timeouts name what hung.
 pytestmark = pytest.mark.timeout(2400)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 # the top-level files the wheel ships under hotline_cti/data/, byte for byte
 SHIPPED = [
     "ivr_prompts/catalogue.yaml",

@@ -12,7 +12,6 @@ import ast
 import dataclasses
 import datetime as dt
 import pickle
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
+from tests.paths import TESTS
 
-TESTS = Path(__file__).resolve().parent
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 CACHE_MAKERS = frozenset({"DecisionCache", "ScriptCache", "CoreRouter"})
 
@@ -96,7 +95,7 @@ def shared_caches(source: str, name: str) -> list[str]:
 
 
 def test_no_test_file_shares_a_routing_cache() -> None:
-    problems = [p for path in sorted(TESTS.glob("*.py")) for p in shared_caches(path.read_text("utf-8"), path.name)]
+    problems = [p for path in sorted(TESTS.rglob("*.py")) for p in shared_caches(path.read_text("utf-8"), path.name)]
     assert not problems, "\n".join(problems)
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from simulators.host import free_port
+from tests.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 UNITS = ROOT / "hotline_cti" / "systemd"
 UNIT = UNITS / "hotline-cti.service"
 BIN = Path(sys.executable).parent  # the venv's bin/, holding hotline-cti

@@ -126,7 +126,7 @@ class AmiSettings:
     mask_numbers: bool = True  # mask caller numbers in logs (personal data)
     # The event classes asked for at login: records, transfers and the wallboard use call, agent, user
     # (UserEvent), cdr and system (FullyBooted). The dialplan class (Newexten, VarSet: most of a busy
-    # PBX's events) is left out, so the events service keeps up with a load (tests/test_asterisk_load.py).
+    # PBX's events) is left out, so the events service keeps up with a load (tests/asterisk/test_asterisk_load.py).
     events: str = "call,agent,user,cdr,system"
 
     @classmethod

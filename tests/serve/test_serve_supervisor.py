@@ -1,0 +1,122 @@
+"""``hotline-cti serve`` as a supervisor: a stalled routing service is killed and restarted, so callers
+waiting on it are let go at once; dead services come back; no service outlives the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMALL_YAML
+from tests.serve.test_serve_cmd import free_port, target_of
+
+
+def children_of(pid: int) -> dict[str, int]:
+    """The supervisor's services by name: {"routing": pid, "events": pid}."""
+    out: dict[str, int] = {}
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return out
+    for kid in kids:
+        try:
+            cmdline = Path(f"/proc/{kid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        for name in ("routing", "events"):
+            if f"hotline_cti.serve.{name}".encode() in cmdline:
+                out[name] = int(kid)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):  # gone, or reaped between open() and read()
+        return False
+    return state != "Z"
+
+
+def wait_for(check: object, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not within {limit} s")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_YAML, encoding="utf-8")
+    port = free_port()
+    status = tmp_path / "status.json"
+    cmd = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(config)]
+    cmd += ["--listen", f"127.0.0.1:{port}", "--status-file", str(status), "--stall-limit", "0.5"]
+    # --mqtt starts the events service too; nothing listens on that port, which it survives (it retries)
+    cmd += ["--mqtt", f"127.0.0.1:{free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"]
+    cmd += ["--spool-dir", str(tmp_path / "spool")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc, port, status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+async def test_a_stalled_routing_service_is_killed_so_waiting_sessions_end_and_routing_returns(
+    serve: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, status = serve
+    assert await target_of(port, "12313") == "gx-general"
+    wait_for(lambda: status.exists() and json.loads(status.read_text())["healthy"])
+    routing = children_of(proc.pid)["routing"]
+    os.kill(routing, signal.SIGSTOP)
+    # Asterisk connects and sends its environment to the stalled controller, as a call would
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network_script: route\nagi_arg_1: 12315\nagi_arg_2: \n\n")
+    await writer.drain()
+    started = time.monotonic()
+    # killed by the supervisor: the socket closes (or is reset, with our environment unread), so AGI()
+    # returns and the dialplan falls back
+    with contextlib.suppress(ConnectionResetError):
+        assert await asyncio.wait_for(reader.read(), 20.0) == b""
+    let_go = time.monotonic() - started
+    writer.close()
+    wait_for(lambda: not alive(routing))  # its sockets closed as it exited; the zombie is reaped next
+    wait_for(lambda: children_of(proc.pid).get("routing") not in (None, routing))
+    assert await target_of(port, "12313") == "gx-general"  # a new routing service took over
+    wait_for(lambda: json.loads(status.read_text())["services"]["routing"]["stalls"] == 1)
+    health = json.loads(status.read_text())["services"]["routing"]
+    assert health["restarts"] == 1 and "stalled" in health["last_exit"]
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "routing service pid" in out and "stalled" in out and "killed" in out
+    print(f"stalled session let go after {let_go:.2f} s")
+
+
+def test_a_dead_events_service_is_restarted_and_none_outlives_a_killed_supervisor(
+    serve: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, _, status = serve
+    wait_for(lambda: set(children_of(proc.pid)) == {"routing", "events"})
+    events = children_of(proc.pid)["events"]
+    os.kill(events, signal.SIGKILL)
+    wait_for(lambda: children_of(proc.pid).get("events") not in (None, events))
+    wait_for(lambda: json.loads(status.read_text())["services"]["events"]["restarts"] == 1)
+    kids = children_of(proc.pid)
+    proc.kill()  # kill -9 of serve itself: its services must not keep running as orphans
+    proc.wait()
+    wait_for(lambda: not any(alive(pid) for pid in kids.values()))
