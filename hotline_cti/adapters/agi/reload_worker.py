@@ -3,9 +3,11 @@
 A thread would not do: libyaml's composer and pydantic's validator are single C/Rust calls that hold
 the GIL for tens to hundreds of ms on a 10,000-line file, and the routing loop would wait that long
 for it (docs/benchmarks.md, reload_bench). The worker sends back only the compiled table, or the
-problems found. Unpickling the table of a 10,000-line file is itself ~30 ms of Python (760 line
-plans at ~35 µs each), so it comes :class:`Packed`: the line plans in small chunks the loop unpickles
-one per turn (:func:`unpack`), and the rest of the table, which refers to them.
+problems found, as :class:`Packed`: each line plan pickled on its own, and the rest of the table
+referring to them. Unpickling all 760 line plans of a 10,000-line file is ~30 ms of Python, and a
+whole new set of objects each reload brings on the loop's full garbage collections (a 60 ms pause
+each), so the worker sends only the plans that are not in the table the loop serves; the loop
+reuses the others (:func:`unpack`, in small steps, one per loop turn).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import logging
 import os
 import pickle
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotline_cti.config.errors import ConfigError, Problem
@@ -36,14 +38,21 @@ WORKER_NICE = 10  # fallback where SCHED_IDLE is not allowed
 
 Compile = Callable[[MergerConfig], RoutingTable]
 CHUNK_BYTES = 4096  # of pickled plans per loop turn: under 0.5 ms of CPU to unpickle
+# Tables whose plan digests the worker keeps: the loop serves the last one it sent, or an earlier one when
+# a reload after it was refused on the loop's side; an unknown one only costs sending every plan.
+TABLES_REMEMBERED = 4
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A new config, compiled: what the worker sends back when the file is good."""
+    """A new config, compiled: what a load in this process (or :func:`unpack`) gives."""
 
     table: RoutingTable
     files: tuple[Path, ...]
+    digest: str = ""  # of the table as the worker packed it; "" when loaded in this process
+    plans: Mapping[str, LinePlan] = field(
+        default_factory=dict
+    )  # the table's line plans by digest, for the next reload to reuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +79,14 @@ def load_and_compile(path: Path, compile_table: Compile) -> Loaded | Refused:
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """A compiled table as the worker sends it: line plans in chunks, and the table referring to them."""
+    """A compiled table as the worker sends it: its line plans, and the table referring to them by index."""
 
-    plans: tuple[bytes, ...]  # pickled lists of LinePlan, about CHUNK_BYTES each
-    skeleton: bytes  # the table, each LinePlan pickled as its index in the plans
+    plans: tuple[bytes | None, ...]  # each plan pickled, or None: the served table's plan of that digest
+    digests: tuple[str, ...]  # of each plan's pickle, in index order
+    skeleton: bytes  # the table, each LinePlan pickled as its index in ``plans``
     files: tuple[Path, ...]
-    digest: str = ""  # of the pickled table: equal digests from one worker, equal tables
+    digest: str  # of the skeleton and the plan digests: equal digests from one worker, equal tables
+    base: str = ""  # the served table's digest when plans are left out (None), "" when all are sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,64 +97,109 @@ class Unchanged:
     digest: str
 
 
-def pack(loaded: Loaded) -> Packed:
-    """``loaded`` for the trip to the routing process; a plan held in several maps stays one object."""
-    plans: list[LinePlan] = []
-    index: dict[int, int] = {}
+class _PlanPickler(pickle.Pickler):
+    """Pickles a table with each LinePlan as its index in :attr:`plans`, one index per object.
 
-    class _Pickler(pickle.Pickler):
-        def persistent_id(self, obj: object) -> int | None:
-            if type(obj) is not LinePlan:
-                return None
-            at = index.get(id(obj))
-            if at is None:
-                at = index[id(obj)] = len(plans)
-                plans.append(obj)
-            return at
+    A module-level class keeping its state on the instance: a class made per call is a reference
+    cycle (its ``__mro__``), and one closing over the plans would keep them until a full collection.
+    """
 
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.plans: list[LinePlan] = []
+        self._index: dict[int, int] = {}
+
+    def persistent_id(self, obj: object) -> int | None:
+        if type(obj) is not LinePlan:
+            return None
+        at = self._index.get(id(obj))
+        if at is None:
+            at = self._index[id(obj)] = len(self.plans)
+            self.plans.append(obj)
+        return at
+
+
+class _PlanUnpickler(pickle.Unpickler):
+    """Rebuilds a table from its skeleton, each index replaced by its plan (see :class:`_PlanPickler`)."""
+
+    def __init__(self, data: bytes, plans: list[LinePlan]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.plans = plans
+
+    def persistent_load(self, pid: object) -> LinePlan:
+        if type(pid) is not int:  # pragma: no cover - our own worker sent it
+            raise pickle.UnpicklingError(f"plan reference {pid!r} is not an index")
+        return self.plans[pid]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+# In the worker: the plan digests of the last tables it packed, by table digest (oldest first).
+_remembered: dict[str, frozenset[str]] = {}
+
+
+def pack(loaded: Loaded, served: str = "") -> Packed:
+    """``loaded`` for the trip to the routing process; a plan held in several maps stays one object.
+
+    Plans of the table whose digest is ``served`` (when this process packed it lately) are left out:
+    the loop has them already.
+    """
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(loaded.table)
-    # Chunks by size, not count: a plan with a site per city pickles to 40x a short code's plan.
-    groups: list[list[LinePlan]] = [[]]
-    size = 0
-    for plan in plans:
-        n = len(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
-        if groups[-1] and size + n > CHUNK_BYTES:
-            groups.append([])
-            size = 0
-        groups[-1].append(plan)
-        size += n
-    chunks = tuple(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL) for group in groups if group)
-    digest = hashlib.sha256(buffer.getvalue())
-    for chunk in chunks:
-        digest.update(chunk)
-    return Packed(chunks, buffer.getvalue(), loaded.files, digest.hexdigest())
+    pickler = _PlanPickler(buffer)
+    pickler.dump(loaded.table)
+    skeleton = buffer.getvalue()
+    pickled = [pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL) for plan in pickler.plans]
+    digests = tuple(_digest(data) for data in pickled)
+    digest = _digest(skeleton + "".join(digests).encode())
+    known = _remembered.get(served, frozenset()) if served else frozenset()
+    plans = tuple(None if d in known else data for d, data in zip(digests, pickled, strict=True))
+    _remembered.pop(digest, None)
+    _remembered[digest] = frozenset(digests)
+    while len(_remembered) > TABLES_REMEMBERED:
+        del _remembered[next(iter(_remembered))]
+    return Packed(plans, digests, skeleton, loaded.files, digest, served if known else "")
 
 
-async def unpack(packed: Packed) -> Loaded:
-    """Rebuild the table on the loop, one chunk of plans per turn, so sessions go on between chunks."""
+class PlanMissing(LookupError):
+    """The worker left out a plan the loop does not have (the tables served disagree): send them all."""
+
+
+async def unpack(packed: Packed, served: Mapping[str, LinePlan]) -> Loaded:
+    """Rebuild the table on the loop, ~CHUNK_BYTES of new plans per turn, so sessions go on between steps.
+
+    ``served`` is the line plans of the table in service by digest: those the worker left out are
+    taken from there, the same objects (PlanMissing when one is not there).
+    """
     plans: list[LinePlan] = []
-    for chunk in packed.plans:
-        plans.extend(pickle.loads(chunk))
-        await asyncio.sleep(0)
-
-    class _Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid: object) -> LinePlan:
-            return plans[int(pid)]  # type: ignore[call-overload]
-
-    table = _Unpickler(io.BytesIO(packed.skeleton)).load()
+    step = 0
+    for digest, data in zip(packed.digests, packed.plans, strict=True):
+        if data is None:
+            plan = served.get(digest)
+            if plan is None:
+                raise PlanMissing(f"the reload worker left out plan {digest}, which the table in service lacks")
+            plans.append(plan)
+            continue
+        plans.append(pickle.loads(data))
+        step += len(data)
+        if step >= CHUNK_BYTES:
+            step = 0
+            await asyncio.sleep(0)
+    table = _PlanUnpickler(packed.skeleton, plans).load()
     if not isinstance(table, RoutingTable):  # pragma: no cover - our own worker sent it
         raise TypeError(f"the reload worker sent {type(table).__name__}, not a RoutingTable")
-    return Loaded(table, packed.files)
+    return Loaded(table, packed.files, packed.digest, dict(zip(packed.digests, plans, strict=True)))
 
 
 def load_compile_pack(path: Path, compile_table: Compile, served: str = "") -> Packed | Refused | Unchanged:
-    """:func:`load_and_compile`, packed for the trip back (what the worker runs); :class:`Unchanged` when the
-    table is the one whose digest is ``served``, so the routing loop neither rebuilds nor swaps it."""
+    """:func:`load_and_compile`, packed for the trip back (what the worker runs): only the plans not in the
+    table whose digest is ``served``, and :class:`Unchanged` when the table is that one, so the routing loop
+    neither rebuilds nor swaps it."""
     outcome = load_and_compile(path, compile_table)
     if isinstance(outcome, Refused):
         return outcome
-    packed = pack(outcome)
+    packed = pack(outcome, served)
     return Unchanged(packed.files, packed.digest) if packed.digest == served else packed
 
 
