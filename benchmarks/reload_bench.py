@@ -1,6 +1,6 @@
 """Routing latency while a 10,000-line merger config reloads every second, against the same load without reloads.
 
-``python -m benchmarks.reload_bench`` (about a minute). Issue 13 §1: a valid 10,000-line file used to pause routing
+``python -m benchmarks.reload_bench`` (about two minutes). Issue 13 §1: a valid 10,000-line file used to pause routing
 for 1.54 s during its reload, because serve loaded and compiled it on the routing event loop.
 
 The controller is ``hotline-cti serve`` itself (FastAGI only, temp SQLite), pinned to core 0, serving a national
@@ -9,8 +9,10 @@ FastAGI sessions at ``--rate``/s holding ``--hold`` s on their prompt (as in rec
 interleaved rounds (the machine is shared: a burst of other work then hits both kinds alike) of
 
 1. routing alone;
-2. routing while the config file is replaced (atomically, a new comment line each time) every second, so serve's
-   once-a-second watch reloads it each time: load and compile in its worker process, then the swap.
+2. routing while the config file is replaced (atomically) every second, so serve's once-a-second watch reloads it
+   each time: load and compile in its worker process, then the swap. Each replacement has a new comment line and,
+   with ``--change route`` (the default), one line's cut-over date a day later than in any earlier one, so every
+   reload swaps in a new table; ``--change comment`` changes only the comment (the table in service is kept).
 
 A warm-up reload first starts serve's reload worker (its start is paid once per serve, not per reload).
 Printed: each round's p99, p50/p99 over all sessions of each kind, the reloads serve logged, and the ratios
@@ -22,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
+import itertools
 import os
 import statistics
 import subprocess
@@ -39,12 +43,20 @@ from simulators.agi_peer import wait_listening
 CITIES = 175  # 10,285 lines
 
 
+CUTOVER = "cutover: '2021-08-31'"  # the first merge line's: the one line a route change moves
+
+
 def write_config(path: Path, text: str, generation: int, change: str = "comment") -> None:
     """Replace ``path`` atomically, so serve never reads half a file: a new comment line each time, and with
-    ``change="route"`` one line's cut-over date too, alternating, so every reload swaps in a new table."""
+    ``change="route"`` one line's cut-over date too, a day later each generation, so every table differs from
+    every earlier one (not only from the last: serve folds replacements made while a reload runs, and an
+    alternating date would then often land back on the table in service)."""
     tmp = path.with_suffix(".tmp")
-    if change == "route" and generation % 2:
-        text = text.replace("cutover: '2021-08-31'", "cutover: '2021-09-01'", 1)
+    if change == "route":
+        if CUTOVER not in text:
+            raise ValueError(f"the config has no {CUTOVER!r} to change")
+        day = dt.date(2021, 8, 31) + dt.timedelta(days=generation)
+        text = text.replace(CUTOVER, f"cutover: '{day.isoformat()}'", 1)
     tmp.write_text(f"# generation {generation}\n{text}", encoding="utf-8")
     os.replace(tmp, path)
 
@@ -62,12 +74,15 @@ def controller(tmp: Path, config: Path, port: int) -> Iterator[subprocess.Popen[
         stop_serve(proc, 15)
 
 
-async def keep_replacing(path: Path, text: str, every: float, stop: asyncio.Event, change: str) -> int:
-    """Replace the config every ``every`` s until ``stop``; the number of replacements."""
+async def keep_replacing(
+    path: Path, text: str, every: float, stop: asyncio.Event, change: str, generations: Iterator[int]
+) -> int:
+    """Replace the config every ``every`` s until ``stop``, each time the next of ``generations`` (unique over the
+    whole run); the number of replacements."""
     n = 0
     while not stop.is_set():
         n += 1
-        await asyncio.to_thread(write_config, path, text, n, change)
+        await asyncio.to_thread(write_config, path, text, next(generations), change)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
     return n
@@ -77,11 +92,13 @@ def logged(log: Path, needle: str) -> int:
     return log.read_text(encoding="utf-8", errors="replace").count(needle)
 
 
-async def reloading_run(port: int, args: argparse.Namespace, config: Path, text: str, log: Path) -> tuple[Latency, int]:
+async def reloading_run(
+    port: int, args: argparse.Namespace, config: Path, text: str, log: Path, generations: Iterator[int]
+) -> tuple[Latency, int]:
     """One run with the file replaced every ``args.every`` s; its latencies and the reloads serve logged."""
     never, stop = asyncio.Event(), asyncio.Event()
     before = logged(log, "config reloaded from")
-    replacing = asyncio.create_task(keep_replacing(config, text, args.every, stop, args.change))
+    replacing = asyncio.create_task(keep_replacing(config, text, args.every, stop, args.change, generations))
     under = Latency("reloading", await fastagi_load(port, args.rate, args.hold, never, args.seconds))
     stop.set()
     await replacing
@@ -99,6 +116,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     alone: list[Latency] = []
     under: list[Latency] = []
     reloads = 0
+    generations = itertools.count(1)
     with controller(tmp, config, port) as proc:
         await wait_listening(port, proc)
         never = asyncio.Event()
@@ -114,7 +132,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         # Interleaved rounds, so a burst from other work on the machine hits both kinds alike.
         for _ in range(args.rounds):
             alone.append(Latency("alone", await fastagi_load(port, args.rate, args.hold, never, args.seconds)))
-            result, n = await reloading_run(port, args, config, text, log)
+            result, n = await reloading_run(port, args, config, text, log, generations)
             under.append(result)
             reloads += n
         refused = logged(log, "config reload refused")
@@ -162,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "--change",
         choices=("route", "comment"),
         default="route",
-        help="what each replacement changes: a line's cut-over date, alternating, so each reload swaps a new table "
-        "(default); or only a comment (the table is kept: the worker reports it unchanged)",
+        help="what each replacement changes: a line's cut-over date, a day later each time, so each reload swaps a new "
+        "table (default); or only a comment (the table is kept: the worker reports it unchanged)",
     )
     args = p.parse_args(argv)
     os.sched_setaffinity(0, {CLIENT_CORE})
