@@ -16,7 +16,9 @@ interleaved rounds (the machine is shared: a burst of other work then hits both 
 
 A warm-up reload first starts serve's reload worker (its start is paid once per serve, not per reload).
 Printed: each round's p99, p50/p99 over all sessions of each kind, the reloads serve logged, and the ratios
-(median of the rounds' p99, and p99 over all sessions).
+(median of the rounds' p99, and p99 over all sessions). Then, measured in this process with a config holder as
+serve's (``--probe-reloads``), the routing process's own share of each reload: its CPU time and the full garbage
+collections (each a pause of the loop) that the reloads brought on.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import itertools
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +42,7 @@ from benchmarks.fastagi_bench import CLIENT_CORE, SERVER_CORE, Tally, free_port
 from benchmarks.national_config import national_yaml
 from benchmarks.records_bench import Latency, fastagi_load
 from benchmarks.sim_bench import stop_serve
+from hotline_cti.adapters.agi.reload import ConfigHolder
 from simulators.agi_peer import wait_listening
 
 CITIES = 175  # 10,285 lines
@@ -158,6 +163,44 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     print(
         f"  reloading / alone: median p99 {med_under / med_alone:.2f}x, p99 of all {every[1].p99 / every[0].p99:.2f}x"
     )
+    if args.probe_reloads:
+        await loop_share(text, tmp, args.probe_reloads)
+
+
+async def loop_share(text: str, tmp: Path, reloads: int) -> None:
+    """The routing process's own share of a reload, measured in this process with a holder as serve's: CPU time
+    (all threads; the load and compile run in the worker process) and the full garbage collections."""
+    config = tmp / "in-process.yaml"
+    write_config(config, text, 0)
+    collections: list[float] = []
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif info["generation"] == 2:
+            collections.append(time.perf_counter() - started[0])
+
+    holder = ConfigHolder(config)
+    cpu: list[float] = []
+    gc.callbacks.append(timed)
+    try:
+        for generation in range(1, reloads + 2):
+            await asyncio.to_thread(write_config, config, text, generation, "route")
+            before = time.process_time()
+            if not await holder.reload_async():
+                raise RuntimeError("a reload was refused")
+            if generation > 1:  # the first starts the worker and sends every plan
+                cpu.append(time.process_time() - before)
+    finally:
+        gc.callbacks.remove(timed)
+        holder.close()
+    pauses = ", ".join(f"{c * 1000:.0f}" for c in collections) or "none"
+    print(
+        f"  routing process's share of a reload (in-process, {len(cpu)} reloads, each a new table): CPU median"
+        f" {statistics.median(cpu) * 1000:.1f} ms, max {max(cpu) * 1000:.1f} ms; full collections: {len(collections)}"
+        f" (pauses, ms: {pauses})"
+    )
 
 
 def merged(runs: list[Latency]) -> Tally:
@@ -182,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         default="route",
         help="what each replacement changes: a line's cut-over date, a day later each time, so each reload swaps a new "
         "table (default); or only a comment (the table is kept: the worker reports it unchanged)",
+    )
+    p.add_argument(
+        "--probe-reloads",
+        type=int,
+        default=20,
+        help="reloads measured in this process afterwards for the routing process's CPU and full collections"
+        " per reload (default 20; 0: none)",
     )
     args = p.parse_args(argv)
     os.sched_setaffinity(0, {CLIENT_CORE})
