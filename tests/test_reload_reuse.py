@@ -75,16 +75,16 @@ async def test_a_one_line_change_sends_and_unpickles_one_plan_and_reuses_the_res
     national_file: Path, national: str, counted_loads: list[int]
 ) -> None:
     first = load_compile_pack(national_file, compile_table)
-    assert isinstance(first, Packed) and first.base == "" and None not in first.plans  # nothing served yet
+    assert isinstance(first, Packed) and first.base == "" and None not in first.parts  # nothing served yet
     served = await unpack(first, {})
     assert len(counted_loads) == len(plans_of(served.table)) == 760
 
     national_file.write_text(with_cutover(national, 1), encoding="utf-8")
     second = load_compile_pack(national_file, compile_table, served.digest)
     assert isinstance(second, Packed) and second.base == served.digest
-    assert sum(data is not None for data in second.plans) == 1
+    assert sum(data is not None for data in second.parts) == 1
     counted_loads.clear()
-    rebuilt = await unpack(second, served.plans)
+    rebuilt = await unpack(second, served.parts)
     assert len(counted_loads) == 1  # one plan unpickled, not 760
     assert shared(served.table, rebuilt.table) == 759
     old = next(p for p in plans_of(served.table) if p.cutover != rebuilt.table.lines[p.number].cutover)
@@ -99,8 +99,8 @@ async def test_a_worker_that_does_not_know_the_served_table_sends_every_plan(
     served = await unpack(load_compile_pack(national_file, compile_table), {})  # type: ignore[arg-type]
     national_file.write_text(with_cutover(national, 2), encoding="utf-8")
     packed = load_compile_pack(national_file, compile_table, "0" * 32)  # a digest it never made (restarted)
-    assert isinstance(packed, Packed) and packed.base == "" and None not in packed.plans
-    rebuilt = await unpack(packed, served.plans)
+    assert isinstance(packed, Packed) and packed.base == "" and None not in packed.parts
+    rebuilt = await unpack(packed, served.parts)
     assert shared(served.table, rebuilt.table) == 0
     assert rebuilt.table == fresh_compile(national_file)
 
@@ -138,12 +138,37 @@ async def test_when_the_loop_lacks_a_plan_the_worker_left_out_it_loads_again_wit
         national_file.write_text(with_cutover(national, 1), encoding="utf-8")
         assert await holder.reload_async() is True
         # the loop's record of the served plans lost (it cannot happen short of a bug): not a wrong table
-        holder._served = dataclasses.replace(holder._served, plans={})
+        holder._served = dataclasses.replace(holder._served, parts={})
         national_file.write_text(with_cutover(national, 2), encoding="utf-8")
         with caplog.at_level(logging.WARNING):
             assert await holder.reload_async() is True
-        assert "loading again with every plan sent" in caplog.text
+        assert "loading again with every part sent" in caplog.text
         assert holder.table == fresh_compile(national_file)
+    finally:
+        holder.close()
+
+
+GUANGXI = Path(__file__).parent.parent / "merger_config" / "guangxi.yaml"
+
+
+async def test_the_mobile_prefix_map_is_reused_when_the_cities_did_not_change(tmp_path: Path) -> None:
+    """A province's real cities map ~8,000 mobile prefixes: 1.4 ms to unpickle in one step, the same each reload."""
+    rows = "".join(f"  - {{id: pad{i}, name: 部门{i}, dial: PJSIP/{i}@pad{i}}}\n" for i in range(1500))
+    text = GUANGXI.read_text(encoding="utf-8").replace("departments:\n", "departments:\n" + rows, 1)
+    path = tmp_path / "guangxi.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size >= IN_THREAD_BYTES
+    holder = ConfigHolder(path)
+    try:
+        assert len(holder.table.mobile_city) > 1000
+        tables = []
+        for day in (1, 2, 3):
+            path.write_text(text.replace("cutover: 2021-08-31", f"cutover: 2021-09-{day:02d}", 1), encoding="utf-8")
+            assert await holder.reload_async() is True
+            assert holder.table == fresh_compile(path)
+            tables.append(holder.table)
+        assert tables[2].mobile_city is tables[1].mobile_city is tables[0].mobile_city
+        assert len({id(t) for t in tables}) == 3
     finally:
         holder.close()
 

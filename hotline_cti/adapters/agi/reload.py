@@ -24,7 +24,7 @@ from typing import TypeVar
 from hotline_cti.adapters.agi.reload_worker import (
     Compile,
     Loaded,
-    PlanMissing,
+    PartMissing,
     Refused,
     Unchanged,
     load_and_compile,
@@ -77,7 +77,7 @@ class ConfigHolder:
         self._starting: asyncio.Task[None] | None = None  # the worker started ahead of the first reload
         self._lock = threading.Lock()  # _submit runs in the loop's executor threads
         self._again = False  # asked again while a reload ran: run one more, the file may have changed since
-        # the table served as the worker packed it (digest "" when loaded here): the next reload reuses its plans
+        # the table served as the worker packed it (digest "" when loaded here): the next reload reuses its parts
         self._served: Loaded = outcome
 
     def _stat(self) -> tuple[float, ...]:
@@ -210,9 +210,9 @@ class ConfigHolder:
         if isinstance(outcome, Refused | Unchanged):
             return outcome
         try:
-            return await unpack(outcome, served.plans)
-        except PlanMissing as exc:  # the worker and the loop should agree on the table served; if not, all plans
-            log.warning("%s: loading again with every plan sent", exc)
+            return await unpack(outcome, served.parts)
+        except PartMissing as exc:  # the worker and the loop should agree on the table served; if not, all parts
+            log.warning("%s: loading again with every part sent", exc)
             self._served = Loaded(self.table, self._files)  # no digest: nothing is left out
             return await self._load_in_worker()
 

@@ -3,11 +3,11 @@
 A thread would not do: libyaml's composer and pydantic's validator are single C/Rust calls that hold
 the GIL for tens to hundreds of ms on a 10,000-line file, and the routing loop would wait that long
 for it (docs/benchmarks.md, reload_bench). The worker sends back only the compiled table, or the
-problems found, as :class:`Packed`: each line plan pickled on its own, and the rest of the table
-referring to them. Unpickling all 760 line plans of a 10,000-line file is ~30 ms of Python, and a
-whole new set of objects each reload brings on the loop's full garbage collections (a 60 ms pause
-each), so the worker sends only the plans that are not in the table the loop serves; the loop
-reuses the others (:func:`unpack`, in small steps, one per loop turn).
+problems found, as :class:`Packed`: each line plan (and the mobile prefix map) pickled on its own, and
+the rest of the table referring to them. Unpickling all 760 line plans of a 10,000-line file is ~30 ms
+of Python, and a whole new set of objects each reload brings on the loop's full garbage collections
+(a 50-200 ms pause each), so the worker sends only the parts that are not in the table the loop
+serves; the loop reuses the others (:func:`unpack`, in small steps, one per loop turn).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import load_config
@@ -37,10 +38,13 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_NICE = 10  # fallback where SCHED_IDLE is not allowed
 
 Compile = Callable[[MergerConfig], RoutingTable]
-CHUNK_BYTES = 4096  # of pickled plans per loop turn: under 0.5 ms of CPU to unpickle
-# Tables whose plan digests the worker keeps: the loop serves the last one it sent, or an earlier one when
-# a reload after it was refused on the loop's side; an unknown one only costs sending every plan.
+CHUNK_BYTES = 4096  # of pickled parts per loop turn: under 0.5 ms of CPU to unpickle
+# Tables whose part digests the worker keeps: the loop serves the last one it sent, or an earlier one when
+# a reload after it was refused on the loop's side; an unknown one only costs sending every part.
 TABLES_REMEMBERED = 4
+# What a table is sent in: its line plans, and its mobile prefix map (a province's is ~8,000 prefixes, 1.4 ms
+# to unpickle, and the same from one reload to the next).
+Part = LinePlan | dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +54,8 @@ class Loaded:
     table: RoutingTable
     files: tuple[Path, ...]
     digest: str = ""  # of the table as the worker packed it; "" when loaded in this process
-    plans: Mapping[str, LinePlan] = field(
-        default_factory=dict
-    )  # the table's line plans by digest, for the next reload to reuse
+    # the table's parts by digest (of the worker's pickle), for the next reload to reuse
+    parts: Mapping[str, Part] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +82,14 @@ def load_and_compile(path: Path, compile_table: Compile) -> Loaded | Refused:
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """A compiled table as the worker sends it: its line plans, and the table referring to them by index."""
+    """A compiled table as the worker sends it: its parts, and the table referring to them by index."""
 
-    plans: tuple[bytes | None, ...]  # each plan pickled, or None: the served table's plan of that digest
-    digests: tuple[str, ...]  # of each plan's pickle, in index order
-    skeleton: bytes  # the table, each LinePlan pickled as its index in ``plans``
+    parts: tuple[bytes | None, ...]  # each part pickled, or None: the served table's part of that digest
+    digests: tuple[str, ...]  # of each part's pickle, in index order
+    skeleton: bytes  # the table, each part pickled as its index in ``parts``
     files: tuple[Path, ...]
-    digest: str  # of the skeleton and the plan digests: equal digests from one worker, equal tables
-    base: str = ""  # the served table's digest when plans are left out (None), "" when all are sent
+    digest: str  # of the skeleton and the part digests: equal digests from one worker, equal tables
+    base: str = ""  # the served table's digest when parts are left out (None), "" when all are sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,103 +100,107 @@ class Unchanged:
     digest: str
 
 
-class _PlanPickler(pickle.Pickler):
-    """Pickles a table with each LinePlan as its index in :attr:`plans`, one index per object.
+_NOT_IN_ANY_TABLE = object()
+
+
+class _PartPickler(pickle.Pickler):
+    """Pickles ``table`` with each of its parts as an index in :attr:`parts`, one index per object.
 
     A module-level class keeping its state on the instance: a class made per call is a reference
-    cycle (its ``__mro__``), and one closing over the plans would keep them until a full collection.
+    cycle (its ``__mro__``), and one closing over the parts would keep them until a full collection.
     """
 
-    def __init__(self, file: io.BytesIO) -> None:
+    def __init__(self, file: io.BytesIO, table: RoutingTable) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.plans: list[LinePlan] = []
+        self.parts: list[Part] = []
         self._index: dict[int, int] = {}
+        self._mobile: object = table.mobile_city if table.mobile_city else _NOT_IN_ANY_TABLE
 
     def persistent_id(self, obj: object) -> int | None:
-        if type(obj) is not LinePlan:
+        if type(obj) is not LinePlan and obj is not self._mobile:
             return None
         at = self._index.get(id(obj))
         if at is None:
-            at = self._index[id(obj)] = len(self.plans)
-            self.plans.append(obj)
+            at = self._index[id(obj)] = len(self.parts)
+            self.parts.append(cast(Part, obj))  # a LinePlan or the mobile map, as tested above
         return at
 
 
-class _PlanUnpickler(pickle.Unpickler):
-    """Rebuilds a table from its skeleton, each index replaced by its plan (see :class:`_PlanPickler`)."""
+class _PartUnpickler(pickle.Unpickler):
+    """Rebuilds a table from its skeleton, each index replaced by its part (see :class:`_PartPickler`)."""
 
-    def __init__(self, data: bytes, plans: list[LinePlan]) -> None:
+    def __init__(self, data: bytes, parts: list[Part]) -> None:
         super().__init__(io.BytesIO(data))
-        self.plans = plans
+        self.parts = parts
 
-    def persistent_load(self, pid: object) -> LinePlan:
+    def persistent_load(self, pid: object) -> Part:
         if type(pid) is not int:  # pragma: no cover - our own worker sent it
-            raise pickle.UnpicklingError(f"plan reference {pid!r} is not an index")
-        return self.plans[pid]
+            raise pickle.UnpicklingError(f"part reference {pid!r} is not an index")
+        return self.parts[pid]
 
 
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-# In the worker: the plan digests of the last tables it packed, by table digest (oldest first).
+# In the worker: the part digests of the last tables it packed, by table digest (oldest first).
 _remembered: dict[str, frozenset[str]] = {}
 
 
 def pack(loaded: Loaded, served: str = "") -> Packed:
     """``loaded`` for the trip to the routing process; a plan held in several maps stays one object.
 
-    Plans of the table whose digest is ``served`` (when this process packed it lately) are left out:
+    Parts of the table whose digest is ``served`` (when this process packed it lately) are left out:
     the loop has them already.
     """
     buffer = io.BytesIO()
-    pickler = _PlanPickler(buffer)
+    pickler = _PartPickler(buffer, loaded.table)
     pickler.dump(loaded.table)
     skeleton = buffer.getvalue()
-    pickled = [pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL) for plan in pickler.plans]
+    pickled = [pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL) for part in pickler.parts]
     digests = tuple(_digest(data) for data in pickled)
     digest = _digest(skeleton + "".join(digests).encode())
     known = _remembered.get(served, frozenset()) if served else frozenset()
-    plans = tuple(None if d in known else data for d, data in zip(digests, pickled, strict=True))
+    parts = tuple(None if d in known else data for d, data in zip(digests, pickled, strict=True))
     _remembered.pop(digest, None)
     _remembered[digest] = frozenset(digests)
     while len(_remembered) > TABLES_REMEMBERED:
         del _remembered[next(iter(_remembered))]
-    return Packed(plans, digests, skeleton, loaded.files, digest, served if known else "")
+    return Packed(parts, digests, skeleton, loaded.files, digest, served if known else "")
 
 
-class PlanMissing(LookupError):
-    """The worker left out a plan the loop does not have (the tables served disagree): send them all."""
+class PartMissing(LookupError):
+    """The worker left out a part the loop does not have (the tables served disagree): send them all."""
 
 
-async def unpack(packed: Packed, served: Mapping[str, LinePlan]) -> Loaded:
-    """Rebuild the table on the loop, ~CHUNK_BYTES of new plans per turn, so sessions go on between steps.
+async def unpack(packed: Packed, served: Mapping[str, Part]) -> Loaded:
+    """Rebuild the table on the loop, ~CHUNK_BYTES of new parts per turn, so sessions go on between steps.
 
-    ``served`` is the line plans of the table in service by digest: those the worker left out are
-    taken from there, the same objects (PlanMissing when one is not there).
+    ``served`` is the parts of the table in service by digest: those the worker left out are taken
+    from there, the same objects (PartMissing when one is not there).
     """
-    plans: list[LinePlan] = []
+    parts: list[Part] = []
     step = 0
-    for digest, data in zip(packed.digests, packed.plans, strict=True):
+    for digest, data in zip(packed.digests, packed.parts, strict=True):
         if data is None:
-            plan = served.get(digest)
-            if plan is None:
-                raise PlanMissing(f"the reload worker left out plan {digest}, which the table in service lacks")
-            plans.append(plan)
+            part = served.get(digest)
+            if part is None:
+                raise PartMissing(f"the reload worker left out part {digest}, which the table in service lacks")
+            parts.append(part)
             continue
-        plans.append(pickle.loads(data))
+        parts.append(pickle.loads(data))
         step += len(data)
         if step >= CHUNK_BYTES:
             step = 0
             await asyncio.sleep(0)
-    table = _PlanUnpickler(packed.skeleton, plans).load()
+    table = _PartUnpickler(packed.skeleton, parts).load()
     if not isinstance(table, RoutingTable):  # pragma: no cover - our own worker sent it
         raise TypeError(f"the reload worker sent {type(table).__name__}, not a RoutingTable")
-    return Loaded(table, packed.files, packed.digest, dict(zip(packed.digests, plans, strict=True)))
+    return Loaded(table, packed.files, packed.digest, dict(zip(packed.digests, parts, strict=True)))
 
 
 def load_compile_pack(path: Path, compile_table: Compile, served: str = "") -> Packed | Refused | Unchanged:
-    """:func:`load_and_compile`, packed for the trip back (what the worker runs): only the plans not in the
+    """:func:`load_and_compile`, packed for the trip back (what the worker runs): only the parts not in the
     table whose digest is ``served``, and :class:`Unchanged` when the table is that one, so the routing loop
     neither rebuilds nor swaps it."""
     outcome = load_and_compile(path, compile_table)
