@@ -141,6 +141,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
             under.append(result)
             reloads += n
         refused = logged(log, "config reload refused")
+        # serve's supervisor kills a routing process whose loop stops beating for 1 s (a whole-VM pause does it
+        # too): a round with one is seconds of failed or late sessions, whatever the reloads did
+        stalls = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if "stalled" in line]
 
     print(
         f"reload_bench: {lines:,}-line config ({CITIES} cities), FastAGI {args.rate:.0f}/s holding {args.hold:.1f} s;"
@@ -157,6 +160,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         print(run_.line())
     kept = logged(log, "routing unchanged")
     print(f"  config reloads during the reloading runs: {reloads} (refused in all: {refused}; table kept: {kept})")
+    print(f"  routing process stalled and restarted by serve: {len(stalls)}")
+    for line in stalls:
+        print(f"    {line}")
     med_alone = statistics.median(a.p99 for a in alone)
     med_under = statistics.median(u.p99 for u in under)
     print(f"  median p99 of rounds: alone {med_alone * 1000:.2f} ms, reloading {med_under * 1000:.2f} ms")
