@@ -24,6 +24,7 @@ from typing import TypeVar
 from hotline_cti.adapters.agi.reload_worker import (
     Compile,
     Loaded,
+    PartMissing,
     Refused,
     Unchanged,
     load_and_compile,
@@ -76,8 +77,8 @@ class ConfigHolder:
         self._starting: asyncio.Task[None] | None = None  # the worker started ahead of the first reload
         self._lock = threading.Lock()  # _submit runs in the loop's executor threads
         self._again = False  # asked again while a reload ran: run one more, the file may have changed since
-        self._next_digest = ""  # of the table being unpacked
-        self._digest = ""  # of the table served, when the worker built it (reload_worker.Packed.digest)
+        # the table served as the worker packed it (digest "" when loaded here): the next reload reuses its parts
+        self._served: Loaded = outcome
 
     def _stat(self) -> tuple[float, ...]:
         out = []
@@ -196,7 +197,8 @@ class ConfigHolder:
             # A small file holds the GIL a few ms at most (the loaders are bounded): a thread costs
             # nothing to start, where a fresh worker process takes seconds on a busy host.
             return await asyncio.to_thread(load_and_compile, self.path, self._compile)
-        submitted = await asyncio.to_thread(self._submit, load_compile_pack, self.path, self._compile, self._digest)
+        served = self._served
+        submitted = await asyncio.to_thread(self._submit, load_compile_pack, self.path, self._compile, served.digest)
         try:
             outcome = await asyncio.wait_for(asyncio.wrap_future(submitted), RELOAD_TIMEOUT)
         except TimeoutError:
@@ -207,9 +209,12 @@ class ConfigHolder:
             return Refused((Problem(None, "", f"{self.path}: the reload worker died ({exc})"),))
         if isinstance(outcome, Refused | Unchanged):
             return outcome
-        loaded = await unpack(outcome)
-        self._next_digest = outcome.digest
-        return loaded
+        try:
+            return await unpack(outcome, served.parts)
+        except PartMissing as exc:  # the worker and the loop should agree on the table served; if not, all parts
+            log.warning("%s: loading again with every part sent", exc)
+            self._served = Loaded(self.table, self._files)  # no digest: nothing is left out
+            return await self._load_in_worker()
 
     def _discard_worker(self) -> None:
         self._starting = None
@@ -232,7 +237,7 @@ class ConfigHolder:
             self._mtimes = self._stat()
             log.info("config reloaded from %s: routing unchanged, the table in service kept", self.path)
             return True
-        self._digest, self._next_digest = self._next_digest, ""
+        self._served = outcome
         self.table, self._files = outcome.table, outcome.files
         self._mtimes = self._stat()
         log.info("config reloaded from %s", self.path)

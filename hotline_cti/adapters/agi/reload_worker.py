@@ -3,9 +3,11 @@
 A thread would not do: libyaml's composer and pydantic's validator are single C/Rust calls that hold
 the GIL for tens to hundreds of ms on a 10,000-line file, and the routing loop would wait that long
 for it (docs/benchmarks.md, reload_bench). The worker sends back only the compiled table, or the
-problems found. Unpickling the table of a 10,000-line file is itself ~30 ms of Python (760 line
-plans at ~35 µs each), so it comes :class:`Packed`: the line plans in small chunks the loop unpickles
-one per turn (:func:`unpack`), and the rest of the table, which refers to them.
+problems found, as :class:`Packed`: each line plan (and the mobile prefix map) pickled on its own, and
+the rest of the table referring to them. Unpickling all 760 line plans of a 10,000-line file is ~30 ms
+of Python, and a whole new set of objects each reload brings on the loop's full garbage collections
+(a 50-200 ms pause each), so the worker sends only the parts that are not in the table the loop
+serves; the loop reuses the others (:func:`unpack`, in small steps, one per loop turn).
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import hashlib
 import io
 import logging
 import os
 import pickle
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import load_config
@@ -35,15 +39,24 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_NICE = 10  # fallback where SCHED_IDLE is not allowed
 
 Compile = Callable[[MergerConfig], RoutingTable]
-CHUNK_BYTES = 4096  # of pickled plans per loop turn: under 0.5 ms of CPU to unpickle
+CHUNK_BYTES = 4096  # of pickled parts per loop turn: under 0.5 ms of CPU to unpickle
+# Tables whose part digests the worker keeps: the loop serves the last one it sent, or an earlier one when
+# a reload after it was refused on the loop's side; an unknown one only costs sending every part.
+TABLES_REMEMBERED = 4
+# What a table is sent in: its line plans, and its mobile prefix map (a province's is ~8,000 prefixes, 1.4 ms
+# to unpickle, and the same from one reload to the next).
+Part = LinePlan | dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A new config, compiled: what the worker sends back when the file is good."""
+    """A new config, compiled: what a load in this process (or :func:`unpack`) gives."""
 
     table: RoutingTable
     files: tuple[Path, ...]
+    digest: str = ""  # of the table as the worker packed it; "" when loaded in this process
+    # the table's parts by digest (of the worker's pickle), for the next reload to reuse
+    parts: Mapping[str, Part] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +83,14 @@ def load_and_compile(path: Path, compile_table: Compile) -> Loaded | Refused:
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """A compiled table as the worker sends it: line plans in chunks, and the table referring to them."""
+    """A compiled table as the worker sends it: its parts, and the table referring to them by index."""
 
-    plans: tuple[bytes, ...]  # pickled lists of LinePlan, about CHUNK_BYTES each
-    skeleton: bytes  # the table, each LinePlan pickled as its index in the plans
+    parts: tuple[bytes | None, ...]  # each part pickled, or None: the served table's part of that digest
+    digests: tuple[str, ...]  # of each part's pickle, in index order
+    skeleton: bytes  # the table, each part pickled as its index in ``parts``
     files: tuple[Path, ...]
-    digest: str = ""  # of the pickled table: equal digests from one worker, equal tables
+    digest: str  # of the skeleton and the part digests: equal digests from one worker, equal tables
+    base: str = ""  # the served table's digest when parts are left out (None), "" when all are sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,65 +101,127 @@ class Unchanged:
     digest: str
 
 
-def pack(loaded: Loaded) -> Packed:
-    """``loaded`` for the trip to the routing process; a plan held in several maps stays one object."""
-    plans: list[LinePlan] = []
-    index: dict[int, int] = {}
+_NOT_IN_ANY_TABLE = object()
 
-    class _Pickler(pickle.Pickler):
-        def persistent_id(self, obj: object) -> int | None:
-            if type(obj) is not LinePlan:
-                return None
-            at = index.get(id(obj))
-            if at is None:
-                at = index[id(obj)] = len(plans)
-                plans.append(obj)
-            return at
 
+class _PartPickler(pickle.Pickler):
+    """Pickles ``table`` with each of its parts as an index in :attr:`parts`, one index per object.
+
+    A module-level class keeping its state on the instance: a class made per call is a reference
+    cycle (its ``__mro__``), and one closing over the parts would keep them until a full collection.
+    """
+
+    def __init__(self, file: io.BytesIO, table: RoutingTable) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.parts: list[Part] = []
+        self._index: dict[int, int] = {}
+        self._mobile: object = table.mobile_city if table.mobile_city else _NOT_IN_ANY_TABLE
+
+    def persistent_id(self, obj: object) -> int | None:
+        if type(obj) is not LinePlan and obj is not self._mobile:
+            return None
+        at = self._index.get(id(obj))
+        if at is None:
+            at = self._index[id(obj)] = len(self.parts)
+            self.parts.append(cast(Part, obj))  # a LinePlan or the mobile map, as tested above
+        return at
+
+
+class _PartUnpickler(pickle.Unpickler):
+    """Rebuilds a table from its skeleton, each index replaced by its part (see :class:`_PartPickler`)."""
+
+    def __init__(self, data: bytes, parts: list[Part]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.parts = parts
+
+    def persistent_load(self, pid: object) -> Part:
+        if type(pid) is not int:  # pragma: no cover - our own worker sent it
+            raise pickle.UnpicklingError(f"part reference {pid!r} is not an index")
+        return self.parts[pid]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+# In the worker: the part digests of the last tables it packed, by table digest (oldest first).
+_remembered: dict[str, frozenset[str]] = {}
+
+
+def pack(loaded: Loaded, served: str = "") -> Packed:
+    """``loaded`` for the trip to the routing process; a plan held in several maps stays one object.
+
+    Parts of the table whose digest is ``served`` (when this process packed it lately) are left out:
+    the loop has them already.
+    """
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(loaded.table)
-    # Chunks by size, not count: a plan with a site per city pickles to 40x a short code's plan.
-    groups: list[list[LinePlan]] = [[]]
-    size = 0
-    for plan in plans:
-        n = len(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
-        if groups[-1] and size + n > CHUNK_BYTES:
-            groups.append([])
-            size = 0
-        groups[-1].append(plan)
-        size += n
-    chunks = tuple(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL) for group in groups if group)
-    digest = hashlib.sha256(buffer.getvalue())
-    for chunk in chunks:
-        digest.update(chunk)
-    return Packed(chunks, buffer.getvalue(), loaded.files, digest.hexdigest())
+    pickler = _PartPickler(buffer, loaded.table)
+    pickler.dump(loaded.table)
+    skeleton = buffer.getvalue()
+    pickled = [pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL) for part in pickler.parts]
+    digests = tuple(_digest(data) for data in pickled)
+    digest = _digest(skeleton + "".join(digests).encode())
+    known = _remembered.get(served, frozenset()) if served else frozenset()
+    parts = tuple(None if d in known else data for d, data in zip(digests, pickled, strict=True))
+    _remembered.pop(digest, None)
+    _remembered[digest] = frozenset(digests)
+    while len(_remembered) > TABLES_REMEMBERED:
+        del _remembered[next(iter(_remembered))]
+    return Packed(parts, digests, skeleton, loaded.files, digest, served if known else "")
 
 
-async def unpack(packed: Packed) -> Loaded:
-    """Rebuild the table on the loop, one chunk of plans per turn, so sessions go on between chunks."""
-    plans: list[LinePlan] = []
-    for chunk in packed.plans:
-        plans.extend(pickle.loads(chunk))
-        await asyncio.sleep(0)
+class PartMissing(LookupError):
+    """The worker left out a part the loop does not have (the tables served disagree): send them all."""
 
-    class _Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid: object) -> LinePlan:
-            return plans[int(pid)]  # type: ignore[call-overload]
 
-    table = _Unpickler(io.BytesIO(packed.skeleton)).load()
+async def unpack(packed: Packed, served: Mapping[str, Part]) -> Loaded:
+    """Rebuild the table on the loop, ~CHUNK_BYTES of new parts per turn, so sessions go on between steps.
+
+    ``served`` is the parts of the table in service by digest: those the worker left out are taken
+    from there, the same objects (PartMissing when one is not there).
+    """
+    parts: list[Part] = []
+    step = 0
+    for digest, data in zip(packed.digests, packed.parts, strict=True):
+        if data is None:
+            part = served.get(digest)
+            if part is None:
+                raise PartMissing(f"the reload worker left out part {digest}, which the table in service lacks")
+            parts.append(part)
+            continue
+        parts.append(pickle.loads(data))
+        step += len(data)
+        if step >= CHUNK_BYTES:
+            step = 0
+            await asyncio.sleep(0)
+    table = _PartUnpickler(packed.skeleton, parts).load()
     if not isinstance(table, RoutingTable):  # pragma: no cover - our own worker sent it
         raise TypeError(f"the reload worker sent {type(table).__name__}, not a RoutingTable")
-    return Loaded(table, packed.files)
+    return Loaded(table, packed.files, packed.digest, dict(zip(packed.digests, parts, strict=True)))
 
 
 def load_compile_pack(path: Path, compile_table: Compile, served: str = "") -> Packed | Refused | Unchanged:
-    """:func:`load_and_compile`, packed for the trip back (what the worker runs); :class:`Unchanged` when the
-    table is the one whose digest is ``served``, so the routing loop neither rebuilds nor swaps it."""
-    outcome = load_and_compile(path, compile_table)
-    if isinstance(outcome, Refused):
-        return outcome
-    packed = pack(outcome)
-    return Unchanged(packed.files, packed.digest) if packed.digest == served else packed
+    """:func:`load_and_compile`, packed for the trip back (what the worker runs): only the parts not in the
+    table whose digest is ``served``, and :class:`Unchanged` when the table is that one, so the routing loop
+    neither rebuilds nor swaps it.
+
+    The cycle collector is off meanwhile: loading 10,000 lines makes objects fast enough to set off a
+    full collection every few ms, ~40 % of the worker's CPU (250 ms a reload, on a core routing may
+    need), for garbage that reference counting frees anyway; what cycles there are (a refusal's
+    traceback) are young, and one collection of the youngest generation afterwards frees them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        outcome = load_and_compile(path, compile_table)
+        if isinstance(outcome, Refused):
+            return outcome
+        packed = pack(outcome, served)
+        return Unchanged(packed.files, packed.digest) if packed.digest == served else packed
+    finally:
+        if was_enabled:
+            gc.enable()
+            gc.collect(0)
 
 
 def worker_init(parent: int) -> None:
