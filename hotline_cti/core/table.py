@@ -105,7 +105,7 @@ class LinePlan:
         _restore(self, state)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # weakref: tests see a replaced table freed
 class RoutingTable:
     """Everything :func:`decide` needs, built by :func:`hotline_cti.config.compile.compile_config`."""
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copyreg
 import ctypes
 import ctypes.util
+import dataclasses
 import gc
 import hashlib
 import io
@@ -26,7 +28,7 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from hotline_cti.config.errors import ConfigError, Problem
 from hotline_cti.config.loader import load_config
@@ -102,6 +104,7 @@ class Unchanged:
 
 
 _NOT_IN_ANY_TABLE = object()
+_MOBILE_FIELD = [f.name for f in dataclasses.fields(RoutingTable)].index("mobile_city")
 
 
 class _PartPickler(pickle.Pickler):
@@ -115,7 +118,17 @@ class _PartPickler(pickle.Pickler):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.parts: list[Part] = []
         self._index: dict[int, int] = {}
-        self._mobile: object = table.mobile_city if table.mobile_city else _NOT_IN_ANY_TABLE
+        # A frozen table pickles its read-only maps as plain dicts made afresh (core/table.py); its mobile map is
+        # copied once here and put in the table's state (reducer_override), so persistent_id sees this object.
+        self._table = table
+        self._mobile: object = dict(table.mobile_city) if table.mobile_city else _NOT_IN_ANY_TABLE
+
+    def reducer_override(self, obj: object) -> Any:
+        if obj is not self._table or self._mobile is _NOT_IN_ANY_TABLE:
+            return NotImplemented
+        state = list(self._table.__getstate__())
+        state[_MOBILE_FIELD] = self._mobile
+        return (copyreg.__newobj__, (RoutingTable,), tuple(state))  # type: ignore[attr-defined]
 
     def persistent_id(self, obj: object) -> int | None:
         if type(obj) is not LinePlan and obj is not self._mobile:
