@@ -141,8 +141,11 @@ def stored(url: str) -> Stored:
     return asyncio.run(_read(url))
 
 
-def wait_stored(url: str, want: dict[str, set[str]], timeout: float = 30.0) -> Stored:
-    """Until every node's calls in ``want`` (node -> uniqueids) are stored finished; the last read."""
+def wait_stored(url: str, want: dict[str, set[str]], timeout: float = 60.0) -> Stored:
+    """Until every node's calls in ``want`` (node -> uniqueids) are stored finished; the last read.
+
+    The default bound outlasts a writer lease (30 s) that a killed events service leaves to its successor.
+    """
     deadline = time.monotonic() + timeout
     while True:
         got = stored(url)

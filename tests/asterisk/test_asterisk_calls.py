@@ -46,6 +46,9 @@ from simulators.asterisk import (
 )
 from tests.paths import REPO
 
+# Real-time windows (a menu's 3 x 5 s reads, a welcome of 3 s) measured to the second: run alone (scripts/test.sh).
+pytestmark = pytest.mark.serial
+
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
 WELCOME_SECONDS = 3.0  # long enough to press a key in, short enough for the suite
 KEY_AT = 0.5  # the caller presses the menu key this long after the call is answered
