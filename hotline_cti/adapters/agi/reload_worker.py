@@ -6,7 +6,7 @@ for it (docs/benchmarks.md, reload_bench). The worker sends back only the compil
 problems found, as :class:`Packed`: each line plan (and the mobile prefix map) pickled on its own, and
 the rest of the table referring to them. Unpickling all 760 line plans of a 10,000-line file is ~30 ms
 of Python, and a whole new set of objects each reload brings on the loop's full garbage collections
-(a 50-200 ms pause each), so the worker sends only the parts that are not in the table the loop
+(a 45-200 ms pause each), so the worker sends only the parts that are not in the table the loop
 serves; the loop reuses the others (:func:`unpack`, in small steps, one per loop turn).
 """
 
