@@ -40,8 +40,8 @@ WORKER_NICE = 10  # fallback where SCHED_IDLE is not allowed
 
 Compile = Callable[[MergerConfig], RoutingTable]
 CHUNK_BYTES = 4096  # of pickled parts per loop turn: under 0.5 ms of CPU to unpickle
-# Tables whose part digests the worker keeps: the loop serves the last one it sent, or an earlier one when
-# a reload after it was refused on the loop's side; an unknown one only costs sending every part.
+# Tables whose part digests the worker keeps: the loop serves the last one this worker sent, as a rule; a
+# table it does not know (its first reload, a new worker) only costs sending every part.
 TABLES_REMEMBERED = 4
 # What a table is sent in: its line plans, and its mobile prefix map (a province's is ~8,000 prefixes, 1.4 ms
 # to unpickle, and the same from one reload to the next).
