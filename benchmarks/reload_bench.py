@@ -143,7 +143,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         refused = logged(log, "config reload refused")
         # serve's supervisor kills a routing process whose loop stops beating for 1 s (a whole-VM pause does it
         # too): a round with one is seconds of failed or late sessions, whatever the reloads did
-        stalls = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if "stalled" in line]
+        logged_lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        stalls = [line for line in logged_lines if "stalled" in line and "restarting in" not in line]  # one a kill
 
     print(
         f"reload_bench: {lines:,}-line config ({CITIES} cities), FastAGI {args.rate:.0f}/s holding {args.hold:.1f} s;"

@@ -6,7 +6,7 @@ for it (docs/benchmarks.md, reload_bench). The worker sends back only the compil
 problems found, as :class:`Packed`: each line plan (and the mobile prefix map) pickled on its own, and
 the rest of the table referring to them. Unpickling all 760 line plans of a 10,000-line file is ~30 ms
 of Python, and a whole new set of objects each reload brings on the loop's full garbage collections
-(a 50-200 ms pause each), so the worker sends only the parts that are not in the table the loop
+(a 45-200 ms pause each), so the worker sends only the parts that are not in the table the loop
 serves; the loop reuses the others (:func:`unpack`, in small steps, one per loop turn).
 """
 
@@ -42,8 +42,8 @@ WORKER_NICE = 10  # fallback where SCHED_IDLE is not allowed
 
 Compile = Callable[[MergerConfig], RoutingTable]
 CHUNK_BYTES = 4096  # of pickled parts per loop turn: under 0.5 ms of CPU to unpickle
-# Tables whose part digests the worker keeps: the loop serves the last one it sent, or an earlier one when
-# a reload after it was refused on the loop's side; an unknown one only costs sending every part.
+# Tables whose part digests the worker keeps: the loop serves the last one this worker sent, as a rule; a
+# table it does not know (its first reload, a new worker) only costs sending every part.
 TABLES_REMEMBERED = 4
 # What a table is sent in: its line plans, and its mobile prefix map (a province's is ~8,000 prefixes, 1.4 ms
 # to unpickle, and the same from one reload to the next).
