@@ -938,3 +938,38 @@ def test_a_cached_decision_is_the_one_computed_afresh(small_table: RoutingTable)
             assert decide(call, table, now, cache) == fresh, call
             assert decide(call, table, now) == fresh, call  # no cache: decided afresh
     assert cache.decisions  # the decisions above were served from the cache the second time
+
+
+def test_a_cache_made_for_another_table_is_refused_naming_why(
+    small_table: RoutingTable, edge_table: RoutingTable
+) -> None:
+    with pytest.raises(ValueError, match=r"^decide\(\): the decision cache was made for another routing table$"):
+        decide(Call("12345"), small_table, LATER, DecisionCache(edge_table))
+
+
+@pytest.mark.usefixtures("caches_on")
+def test_a_decision_made_before_is_served_again_as_the_same_object(small_table: RoutingTable) -> None:
+    """decide's contract: with a cache, a repeated call gets the very decision made the first time."""
+    cache = DecisionCache(small_table)
+    for call in (Call("12345"), Call("12345", ivr_choice="2"), Call("077312345"), Call("12315"), Call("077312313")):
+        first = decide(call, small_table, LATER, cache)
+        assert decide(call, small_table, LATER, cache) is first, call
+
+
+@pytest.mark.usefixtures("caches_on")
+def test_the_cache_keeps_no_more_decisions_or_numbers_than_its_bounds(small_table: RoutingTable) -> None:
+    """The menu digits and the dialled text are the caller's: the memos stop growing at their bounds,
+    and the calls beyond them are still decided right."""
+    menu = DecisionCache(small_table)
+    menu.decisions_limit = 2
+    for choice in "1279":
+        call = Call("12345", ivr_choice=choice)
+        assert decide(call, small_table, LATER, menu) == decide(call, small_table, LATER), call
+    assert len(menu.decisions) == 2
+
+    lines = DecisionCache(small_table)
+    lines.decisions_limit = lines.parsed_limit = 2
+    for dialled in ("12315", "12300", "077312313", "2587066"):
+        call = Call(dialled)
+        assert decide(call, small_table, LATER, lines) == decide(call, small_table, LATER), call
+    assert len(lines.decisions) == 2 and len(lines.parsed) == 2

@@ -15,8 +15,9 @@ from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config, read_tree
 from hotline_cti.config.schema import Hotline, MergerConfig
 from hotline_cti.core.hours import ALWAYS, parse_hours
-from hotline_cti.core.model import AfterTransition, Mode, Scope, Seats
-from hotline_cti.core.table import QueuePlan, RoutingTable, Target
+from hotline_cti.core.model import AfterTransition, Call, Mode, Scope, Seats
+from hotline_cti.core.routing import decide
+from hotline_cti.core.table import LinePlan, QueuePlan, RoutingTable, Target
 
 TZ = ZoneInfo("Asia/Shanghai")
 D = dt.date
@@ -164,6 +165,16 @@ def test_a_table_pickles_to_an_equal_frozen_table(edge: RoutingTable) -> None:
         again.lines["12300"].prompts["transition"] = "other"
 
 
+def test_a_pickled_state_of_another_shape_is_refused(edge: RoutingTable) -> None:
+    """A state with a field more or less (a table pickled by another version) is refused, not half restored."""
+    state = edge.__getstate__()
+    with pytest.raises(ValueError):
+        RoutingTable.__new__(RoutingTable).__setstate__(state[:-1])
+    plan = edge.lines["12300"]
+    with pytest.raises(ValueError):
+        LinePlan.__new__(LinePlan).__setstate__((*plan.__getstate__(), "one more"))
+
+
 def test_dates_are_local_midnight_in_the_regions_zone(edge: RoutingTable) -> None:
     tz = ZoneInfo("Asia/Urumqi")
     line = edge.lines["12300"]
@@ -289,3 +300,36 @@ def test_a_landline_shared_by_two_cities_or_without_a_city_needs_its_area(tmp_pa
     assert table.landline_local == {}
     # a landline without its city has no area: it is left out, and its short alias still reaches the line
     assert cityless.landline_area is None and table.short == {"96333": datong, "12399": cityless}
+
+
+TWO_CITIES = """\
+region: {id: sx, name: 山西, level: province, trunk: out}
+cities:
+  - {id: taiyuan, name: 太原, area_code: "0351"}
+  - {id: datong, name: 大同, area_code: "0352"}
+centres:
+  - {id: sx, name: 山西12345}
+queues:
+  - {id: general, name: 综合}
+departments:
+  - {id: water, name: 太原水务, dial: PJSIP/2666110@ty}
+  - {id: lift, name: 大同特检, dial: PJSIP/96333@dt}
+hotlines:
+  - {number: 2666110, name: 太原供水, unit: 太原水务, mode: linked, department: water, city: taiyuan}
+  - {number: 96333, name: 大同电梯, unit: 大同特检, mode: linked, department: lift, city: datong}
+"""
+
+
+def test_a_short_number_names_no_area_even_when_its_line_has_a_city(tmp_path: Path) -> None:
+    """A short number is dialled the same in every city, so it does not place the caller in its line's
+    city the way a landline does: a Taiyuan landline calling 大同's 96333 is a Taiyuan caller."""
+    path = tmp_path / "two.yaml"
+    path.write_text(TWO_CITIES, encoding="utf-8")
+    table = compile_config(load_config(path).model)
+    assert table.lines["96333"].landline_area is None
+    assert table.lines["2666110"].landline_area == "0351"
+    now = dt.datetime(2023, 1, 4, 10, tzinfo=TZ)
+    assert decide(Call("96333", caller="03522801234"), table, now).city == "datong"
+    assert decide(Call("96333", caller="03512801234"), table, now).city == "taiyuan"
+    assert decide(Call("96333"), table, now).city is None
+    assert decide(Call("2666110", caller="03522801234"), table, now).city == "taiyuan"  # the landline's own city

@@ -77,7 +77,12 @@ def test_make_up_working_day_opens_with_the_named_weekday_hours(table: RoutingTa
     saturday = decide(Call("12348"), table, at("2026-10-10T10:00"))
     assert saturday.action is Action.DEPARTMENT and saturday.dial == "PJSIP/12348@pstn"
     assert "2026-10-10 国庆节调休上班 (make-up working day, fri hours)" in saturday.reason
-    assert decide(Call("12348"), table, at("2026-10-10T18:00")).action is Action.QUEUE  # after its hours
+    after_hours = decide(Call("12348"), table, at("2026-10-10T18:00"))
+    assert after_hours.action is Action.QUEUE and after_hours.prompts == ("closed",)
+    # a working day is not a closed day: the department is shut for the hour, not for the day
+    assert after_hours.reason.endswith(
+        "2026-10-10 国庆节调休上班 (make-up working day, fri hours); outside its service hours, so 12345 at gx answers"
+    )
     # the Saturday after, an ordinary weekend day: closed as out of hours
     later = decide(Call("12348"), table, at("2026-10-17T10:00"))
     assert later.action is Action.QUEUE and "outside its service hours" in later.reason
@@ -91,6 +96,24 @@ def test_a_departments_own_entries_win_over_the_region_and_play_their_prompt(tab
     # its own working day inside the national holiday
     assert decide(Call("12348"), table, at("2026-10-03T10:00")).action is Action.DEPARTMENT
     assert decide(Call("12348"), table, at("2026-10-04T10:00")).action is Action.QUEUE
+
+
+def test_before_its_cutover_a_line_rings_its_department_by_the_departments_calendar(tmp_path: Path) -> None:
+    """Before cut-over the department answers as before, holidays and make-up working days included."""
+    before = (
+        '  - {number: "12348", name: 法律, unit: 司法厅, mode: parallel, department: sft-12348, cutover: 2027-01-01}\n'
+    )
+    table = compile_config(load_config(write(tmp_path, HOLIDAY_YAML + before)).model)
+    holiday = decide(Call("12348"), table, at("2026-10-01T10:00"))
+    assert holiday.action is Action.QUEUE and holiday.prompts == ("closed",)
+    assert holiday.reason == (
+        "12348 法律: before cut-over, the department as before; closed 2026-10-01..2026-10-07 (国庆节), "
+        "so 12345 at gx answers"
+    )
+    make_up = decide(Call("12348"), table, at("2026-10-10T10:00"))
+    assert make_up.action is Action.DEPARTMENT and make_up.reason == (
+        "12348 法律: before cut-over, the department as before; 2026-10-10 国庆节调休上班 (make-up working day, fri hours)"
+    )
 
 
 def test_a_7x24_utility_keeps_holidays_but_not_its_own_closures(table: RoutingTable) -> None:
@@ -110,6 +133,7 @@ def test_a_department_off_the_public_calendar_keeps_its_weekly_hours(table: Rout
 def test_12345_stays_open_and_plays_the_days_message_before_the_welcome(table: RoutingTable) -> None:
     d = decide(Call("12345"), table, at("2026-10-02T03:00"))
     assert d.action is Action.QUEUE and d.menu and d.prompts == ("holiday-12345", "welcome")
+    assert d.reason == "12345 at gx: 2026-10-01..2026-10-07 国庆节 message, main menu, then the general queue"
     assert decide(Call("12345"), table, at("2026-10-08T03:00")).prompts == ("welcome",)
     # the menu's second decision plays no welcome and no message
     assert decide(Call("12345", ivr_choice="1"), table, at("2026-10-02T03:00")).prompts == ()
