@@ -149,7 +149,12 @@ def wait_stored(url: str, want: dict[str, set[str]], timeout: float = 60.0) -> S
     deadline = time.monotonic() + timeout
     while True:
         got = stored(url)
-        missing = {n: ids - got.of(n) for n, ids in want.items() if ids - got.of(n)}
+        # stored, and its calls/ended event written (the writer may commit the two in separate batches)
+        missing = {
+            n: {uid for uid in ids if uid not in got.of(n) or not got.ended_events.get(f"{n}:{uid}")}
+            for n, ids in want.items()
+        }
+        missing = {n: m for n, m in missing.items() if m}
         if not missing:
             return got
         if time.monotonic() > deadline:

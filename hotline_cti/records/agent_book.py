@@ -65,6 +65,14 @@ class AgentBook:
         self.autopause_after = autopause_after
         self.members: dict[tuple[str, str], MemberState] = {}
         self._rings: dict[str, int] = {}
+        # How many member events were applied, and at which count each (agent, queue) last changed: a
+        # QueueStatus list asked for at mark() is older than any event applied after it (see resync).
+        self._applied = 0
+        self._changed: dict[tuple[str, str], int] = {}
+
+    def mark(self) -> int:
+        """Where the event stream is now: pass it to :meth:`resync` for a list asked for at this point."""
+        return self._applied
 
     def load(self, last: Iterable[AgentStateChange]) -> None:
         """Start from the log: each (agent, queue) whose last change was not a log-out is a member."""
@@ -88,13 +96,22 @@ class AgentBook:
         member = member_of(event)
         if member is None:
             return []
+        self._applied += 1
+        self._changed[(member.agent, member.queue)] = self._applied
         if name == "QueueMemberRemoved":
             return self._leave(member, at, "ami")
         return self._arrive(member, at, "ami")
 
-    def resync(self, listed: Iterable[Mapping[str, str]], at: dt.datetime) -> list[AgentStateChange]:
+    def resync(
+        self, listed: Iterable[Mapping[str, str]], at: dt.datetime, since: int | None = None
+    ) -> list[AgentStateChange]:
         """The changes that make the book what QueueStatus lists now (dynamic members; static ones are
-        the site's own and never logged in or out)."""
+        the site's own and never logged in or out).
+
+        ``since`` (:meth:`mark` when the list was asked for): a member an event changed after that keeps the
+        event's state. The events on a live connection are complete and newer than the list, which a log-in
+        or pause racing the request would otherwise undo (a LOGOUT, then a second LOGIN).
+        """
         now: dict[tuple[str, str], MemberState] = {}
         for item in listed:
             if item.get("Membership", "dynamic") == "static":
@@ -102,8 +119,13 @@ class AgentBook:
             member = member_of(item)
             if member is not None:
                 now[(member.agent, member.queue)] = member
+        if since is not None:
+            newer = {key for key, count in self._changed.items() if count > since}
+            now = {key: member for key, member in now.items() if key not in newer}
+        else:
+            newer = set()
         changes: list[AgentStateChange] = []
-        for key in sorted(set(self.members) - set(now)):
+        for key in sorted(set(self.members) - set(now) - newer):
             changes += self._leave(self.members[key], at, "resync")
         for key in sorted(now):
             changes += self._arrive(now[key], at, "resync")

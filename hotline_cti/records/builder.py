@@ -87,6 +87,9 @@ class _Call:
     recordings: dict[str, str] = field(default_factory=dict)  # channel Uniqueid -> file named for it (not yet started)
 
 
+_GONE_KEPT = 1000  # unknown hang-ups remembered between two resyncs
+
+
 def _is_placeholder(m: Mapping[str, str]) -> bool:
     """A callback's placeholder leg (Local/<id>@hotline-callback-hold): not a call; the callbacks table counts it."""
     channel = _get(m, "Channel")
@@ -209,6 +212,9 @@ class RecordBuilder:
         self._calls: OrderedDict[str, _Call] = OrderedDict()  # in start order, for expiry
         self._legs: dict[str, str] = {}  # other leg Uniqueid -> call id
         self._finished: OrderedDict[str, CallRecord] = OrderedDict()
+        # Hang-ups of channels unknown here, since the last resync: a list asked for at a login can still show
+        # a call whose Hangup arrived before the list did; that call is started and finished at once.
+        self._gone: OrderedDict[str, tuple[dt.datetime, int | None]] = OrderedDict()
         self._now: dt.datetime | None = None
         self._last_sweep: dt.datetime | None = None
         self.skipped = 0  # malformed events
@@ -337,6 +343,11 @@ class RecordBuilder:
                 continue
             age = _hms(_get(item, "Duration")) or 0.0
             out.extend(self._start(item, at - dt.timedelta(seconds=age)))
+            if uid in self._gone:  # listed, but its Hangup came before the list
+                ended, cause = self._gone[uid]
+                call = self._calls[self.key(uid)]
+                out.extend(self._finish(call, max(ended, call.record.started), cause=cause))
+        self._gone.clear()
         self._now = at
         return out
 
@@ -697,11 +708,15 @@ class RecordBuilder:
     def _on_hangup(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:
         uid = _required(m, "Uniqueid")
         call = self._calls.get(self.key(uid))
+        cause = _get(m, "Cause")
         if call is None:
+            if uid not in self._legs:
+                self._gone[uid] = (at, int(cause) if cause.isdigit() else None)
+                while len(self._gone) > _GONE_KEPT:
+                    self._gone.popitem(last=False)
             out = self._on_leg_end(m, at)
             self._legs.pop(uid, None)
             return out
-        cause = _get(m, "Cause")
         return self._finish(call, at, cause=int(cause) if cause.isdigit() else None)
 
     def _on_cdr(self, m: Mapping[str, str], at: dt.datetime) -> list[Output]:

@@ -92,6 +92,26 @@ def test_resync_logs_only_what_changed_while_away_and_ignores_static_members() -
     assert changes[1].penalty == 3 and {c.at for c in changes} == {now}
 
 
+def test_a_list_asked_for_before_live_changes_does_not_undo_them() -> None:
+    """QueueStatus asked for at connect, a log-in and a pause on the live connection before its list arrives:
+    the list (without them) must not log the agent out and in again; a member no event touched is resynced."""
+    book = AgentBook()
+    book.load([AgentStateChange(T0, "agent1001", "q9", AgentState.LOGIN, penalty=0)])
+    asked = book.mark()
+    live = book.apply(member_event("QueueMemberAdded", "q1"), T0)
+    live += book.apply(member_event("QueueMemberPause", "q1", "1", "lunch"), T0)
+    assert states(live) == [("q1", "login", "", "ami"), ("q1", "pause", "lunch", "ami")]
+    later = T0 + dt.timedelta(seconds=1)
+    # the list was taken before the log-in (no q1), and shows q2 that joined while nobody listened
+    changes = book.resync([listed("q2")], later, since=asked)
+    assert states(changes) == [("q9", "logout", "", "resync"), ("q2", "login", "", "resync")]
+    assert book.members[("agent1001", "q1")].paused and book.members[("agent1001", "q1")].reason == "lunch"
+    # a list that does show q1, unpaused and stale, changes nothing of q1 either
+    assert states(book.resync([listed("q1"), listed("q2")], later, since=asked)) == []
+    # without a mark (a list read with no live events to trust) the list is the truth, as before
+    assert states(book.resync([listed("q2")], later)) == [("q1", "logout", "", "resync")]
+
+
 def test_autopause_after_n_unanswered_rings_in_a_row() -> None:
     book = AgentBook(autopause_after=2)
     book.apply(member_event("QueueMemberAdded", "q1"), T0)

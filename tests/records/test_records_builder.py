@@ -547,6 +547,23 @@ def test_resync_keeps_calls_that_began_after_the_channel_list_was_asked() -> Non
     assert [r.call_id for r in builder.snapshot()] == ["2.1"]
 
 
+def test_a_call_listed_at_a_login_whose_hangup_came_before_the_list_is_recorded_once() -> None:
+    """An events service logs in while a call it never saw ends: AMI delivers the Hangup before CoreShowChannels'
+    list, which still shows the call. It is started and finished at the Hangup, once; a later resync forgets it."""
+    builder = RecordBuilder("gx")
+    hung = T0 + dt.timedelta(seconds=3)
+    assert records(builder.feed(ev("Hangup", **snapshot("5.1", "5.1"), Cause="16"), hung)) == []
+    listed = [{"Event": "CoreShowChannel", **snapshot("5.1", "5.1"), "Duration": "00:00:20"}]
+    out = builder.resync(listed, T0 + dt.timedelta(seconds=4), seen_before=T0)
+    (rec,) = records(out)
+    assert rec.call_id == "5.1" and rec.ended == hung and rec.hangup_cause == 16
+    assert rec.started == T0 + dt.timedelta(seconds=4) - dt.timedelta(seconds=20)
+    assert builder.active == 0 and event_types(out) == ["calls/started", "calls/ended"]
+    # remembered only until that resync: the same id listed again (a new Asterisk run) is a call in progress
+    again = builder.resync(listed, T0 + dt.timedelta(seconds=60))
+    assert records(again) == [] and builder.active == 1
+
+
 # ---------------------------------------------------------------- transfers as Asterisk 22 reports them
 
 

@@ -260,13 +260,14 @@ class AgentStateFeed:
         task.add_done_callback(self._tasks.discard)
 
     async def _resync(self, client: AmiClient) -> None:
+        asked = self.book.mark()
         try:
             result = await client.action("QueueStatus")
         except AmiError as exc:
             log.warning("agent states not re-read after the AMI connection: %s", exc)
             return
         listed = [e for e in result.events if e.name == "QueueMember"]
-        self._submit(self.book.resync(listed, self.clock()))
+        self._submit(self.book.resync(listed, self.clock(), since=asked))
         self.resyncs += 1
 
     async def close(self) -> None:
