@@ -28,7 +28,6 @@ import asyncio
 import datetime as dt
 import gc
 import os
-import socket
 import socketserver
 import statistics
 import subprocess
@@ -45,6 +44,7 @@ from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import FixedScript, ScriptCache, route_script
 from hotline_cti.core.memo import DecisionCache
 from hotline_cti.core.routing import decide
+from simulators.host import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
@@ -320,12 +320,6 @@ def run_load(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

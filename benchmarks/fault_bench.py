@@ -35,11 +35,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks.fastagi_bench import CLIENT_CORE, NUMBERS, SERVER_CORE, Tally, free_port, one_session
+from benchmarks.fastagi_bench import CLIENT_CORE, NUMBERS, SERVER_CORE, Tally, one_session
 from benchmarks.records_bench import Latency
 from benchmarks.reload_bench import merged
 from benchmarks.sim_bench import stop_serve
 from simulators.ami_server import AmiServer
+from simulators.host import free_port
 from simulators.mosquitto import Broker
 
 SECRET = "bench-secret"

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from benchmarks.fastagi_bench import CLIENT_CORE, NUMBERS, SERVER_CORE, Tally, free_port, one_session
+from benchmarks.fastagi_bench import CLIENT_CORE, NUMBERS, SERVER_CORE, Tally, one_session
 from benchmarks.sim_bench import SCENARIO, stop_serve
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER
 from hotline_cti.adapters.ami.protocol import AmiParser, Message
@@ -49,6 +49,7 @@ from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
 from simulators.agi_peer import wait_listening
 from simulators.ami_server import AmiServer, _encode
+from simulators.host import free_port
 from simulators.mosquitto import MOSQUITTO, Broker, running_broker
 from simulators.pbx import Pbx
 from simulators.pbx.amievents import Fields

@@ -38,12 +38,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.fastagi_bench import CLIENT_CORE, SERVER_CORE, Tally, free_port
+from benchmarks.fastagi_bench import CLIENT_CORE, SERVER_CORE, Tally
 from benchmarks.national_config import national_yaml
 from benchmarks.records_bench import Latency, fastagi_load
 from benchmarks.sim_bench import stop_serve
 from hotline_cti.adapters.agi.reload import ConfigHolder
 from simulators.agi_peer import wait_listening
+from simulators.host import free_port
 
 CITIES = 175  # 10,285 lines
 

@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.fastagi_bench import free_port
 from hotline_cti.config.checked import Checked, load_checked
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all
 from simulators.agi_peer import wait_listening
+from simulators.host import free_port
 from simulators.pbx import Arrival, Pbx
 from simulators.pbx.amievents import Fields
 from simulators.pbx.realtime import route_all
