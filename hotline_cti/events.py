@@ -2,15 +2,17 @@
 
 Topics (all under ``hotline/<region>/``), QoS 1:
 
-* ``calls/<event>``   — ``<event>`` is one of :data:`CALL_EVENTS`; payload ``data`` is a CallRecord dict
-* ``kpi/<queue>``     — a queue's KPI snapshot
-* ``transfers``       — a TransferRecord dict (the audit row)
-* ``commands/<name>`` — inbound commands (authenticated); replies on ``replies/<request id>``
-* ``errors``          — malformed commands answered with an error event
+* ``calls/<event>/<node>`` — ``<event>`` is one of :data:`CALL_EVENTS`; payload ``data`` is a CallRecord dict
+* ``kpi/<queue>/<node>``   — a queue's KPI snapshot
+* ``transfers/<node>``, ``actions/<node>``, ``agents/<node>``, ``spies/<node>`` — audit rows and agent states
+* ``commands/<user>/<type>`` — inbound commands (authenticated); replies on ``replies/<user>/<request id>``
+* ``errors``               — malformed commands answered with an error event
 
-With several Asterisk nodes the topics stay these (every node publishes on them, so subscribers of one node's
-platform need not change); the envelope names the node (``"node"``, absent on an unnamed single node) and a call
-record's ``data`` carries it too, beside its ``call_id`` ``<node>:<Uniqueid>``.
+The node (the Asterisk node whose events service made the event) is the last level of every event stream, so
+``hotline/<region>/calls/#`` is the whole platform and ``hotline/<region>/calls/+/nn-1`` one node; an event of
+an unnamed node has no node level (``#`` matches the parent level too). Replies and errors keep their topics: a
+requester does not know which node will answer; their envelope names it. The envelope carries ``"node"`` too,
+and a call record's ``data`` its ``call_id`` ``<node>:<Uniqueid>``.
 
 JSON schema: docs/mqtt.md.
 """
@@ -19,12 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "hotline"
 CALL_EVENTS = ("started", "routed", "queued", "answered", "transferred", "ended", "rated")
+NODE_STREAMS = frozenset({"calls", "kpi", "transfers", "actions", "agents", "spies"})  # topics ending in the node
+NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")  # a topic level and a key prefix: no ':', '/', '@', '+', '#'
 
 
 def topic(region: str, *parts: str) -> str:
@@ -58,7 +63,9 @@ class Event:
 
     @property
     def topic(self) -> str:
-        """The MQTT topic this event is published on."""
+        """The MQTT topic this event is published on: an event stream's ends in the node, when it is named."""
+        if self.node and self.type.partition("/")[0] in NODE_STREAMS:
+            return topic(self.region, self.type, self.node)
         return topic(self.region, self.type)
 
     def to_json(self) -> str:
@@ -89,4 +96,6 @@ class Event:
         except ValueError:
             raise ValueError(f"'at' is not ISO 8601: {body['at']!r}") from None
         node = body.get("node", "")
-        return cls(body["type"], body["region"], at, data, node if isinstance(node, str) else "")
+        if node != "" and not (isinstance(node, str) and NODE_RE.match(node)):
+            raise ValueError(f"'node' is not a node name: {node!r}")
+        return cls(body["type"], body["region"], at, data, node)

@@ -25,6 +25,7 @@ from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.loader import load_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
+from hotline_cti.events import Event
 from hotline_cti.records.model import split_key
 from hotline_cti.storage.store import Store
 from simulators.asterisk import REPO, Ami, AsteriskInstance, free_port, silent_wav, start_asterisk
@@ -91,6 +92,7 @@ class Stored:
     ended: dict[str, str]  # call id -> outcome
     ended_events: collections.Counter[str]  # call id -> calls/ended outbox events
     event_nodes: set[str]  # the envelopes' node names
+    misplaced: list[str]  # outbox topics other than their event's (Event.topic of the payload)
     leases: dict[str, tuple[str, float]]  # link -> (holder, seconds left on the database's clock)
     queues: dict[str, dict[str, int]]  # node -> queue -> waiting
 
@@ -118,10 +120,13 @@ async def _read(url: str) -> Stored:
         await store.close()
     events: collections.Counter[str] = collections.Counter()
     event_nodes = set()
+    misplaced = []
     for topic, payload in outbox:
         body = json.loads(payload)
         event_nodes.add(body.get("node", ""))
-        if topic.endswith("/calls/ended"):
+        if topic != Event.from_json(payload).topic:  # the scheme: an event stream's topic ends in its node
+            misplaced.append(topic)
+        if body["type"] == "calls/ended":
             events[body["data"]["call_id"]] += 1
     by_node: dict[str, dict[str, int]] = {}
     for node, queue, waiting in queues:
@@ -131,6 +136,7 @@ async def _read(url: str) -> Stored:
         {c: o for c, _, o, e in calls if e is not None},
         events,
         event_nodes,
+        misplaced,
         {link: (holder, float(remaining)) for link, holder, remaining in leases},
         by_node,
     )

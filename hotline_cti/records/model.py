@@ -8,14 +8,13 @@ they waited, who answered, where it was transferred and how they rated it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from hotline_cti.core.model import TransferMode
-from hotline_cti.events import Event
+from hotline_cti.events import NODE_RE, Event
 from hotline_cti.privacy import mask_numbers
 
 
@@ -121,8 +120,6 @@ class CallRecord:
 
 
 RATING_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
-
-NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")  # a topic level and a key prefix: no ':', '/', '@'
 
 
 def call_key(node: str, uniqueid: str) -> str:

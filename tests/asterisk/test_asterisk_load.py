@@ -629,7 +629,9 @@ def test_a_call_that_starts_and_ends_while_the_events_service_is_down_is_recorde
     with contextlib.closing(sqlite3.connect(serve.database)) as db:
         ended_events = [
             json.loads(p)["data"]["call_id"]
-            for (p,) in db.execute("SELECT payload FROM outbox WHERE topic LIKE '%/calls/ended'")
+            for (p,) in db.execute(
+                "SELECT payload FROM outbox WHERE topic = ?", (f"hotline/gx/calls/ended/{serve.node}",)
+            )
         ]
     # announced under the call's key, '<node>:<uniqueid>', as stored
     assert ended_events.count(f"{serve.node}:{call_id}") == 1

@@ -64,6 +64,7 @@ def test_same_uniqueids_on_two_nodes_are_two_calls_each_stored_once(rig: tuple[s
         assert all(got.ended_events[k] == 1 for k in keys), {k: got.ended_events[k] for k in keys}
     assert not any(":" not in key for key in got.nodes)  # no call under a bare uniqueid
     assert {"nn-1", "nn-2"} <= got.event_nodes
+    assert got.misplaced == []  # every event on a topic ending in its node (hotline/gx/calls/ended/nn-1)
     # One writer lease per node's link, each held by its own events service.
     assert set(got.leases) == {f"nn-1@127.0.0.1:{a.pbx.ami_port}", f"nn-2@127.0.0.1:{b.pbx.ami_port}"}
     holders = {holder for holder, _ in got.leases.values()}

@@ -281,8 +281,10 @@ async def stored(url: str) -> Stored:
         await store.close()
     ended: collections.Counter[str] = collections.Counter()
     for topic, payload, _ in rows:
-        if topic.endswith("calls/ended"):
-            ended[uniqueid(json.loads(payload)["data"]["call_id"])] += 1
+        body = json.loads(payload)
+        if body["type"] == "calls/ended":
+            assert topic == f"hotline/{body['region']}/calls/ended/{body['node']}", topic
+            ended[uniqueid(body["data"]["call_id"])] += 1
     payloads = collections.Counter(p for _, p, _ in rows)
     times = {c: (_epoch(a), None if b is None else _epoch(b)) for c, a, b in found}
     return Stored(

@@ -133,7 +133,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
         try:
             assert await target_of(port, "12313") == "gx-general"  # FastAGI is up
             async with (
-                Subscriber(mqtt_broker, "hotline/gx/transfers", "hotline/gx/replies/#", "hotline/gx/calls/#") as sub,
+                Subscriber(mqtt_broker, "hotline/gx/transfers/#", "hotline/gx/replies/#", "hotline/gx/calls/#") as sub,
                 aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as requester,
             ):
 
@@ -149,7 +149,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
                     with contextlib.suppress(AssertionError):
                         await eventually(lambda: any("/replies/" in t for t in topics()), limit=0.5)
                         break
-                await eventually(lambda: "hotline/gx/transfers" in topics())
+                await eventually(lambda: "hotline/gx/transfers/nn-1" in topics())  # the node is the last level
                 # A reload sent to every serve process (pkill -HUP) reloads the events service, not ends it.
                 children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
                 (events,) = [
@@ -159,7 +159,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
                 await asyncio.sleep(0.3)
                 for _, message in answered_call():  # serve's AMI client is logged in: the transfer ran
                     ami.emit(message)
-                await eventually(lambda: "hotline/gx/calls/ended" in topics())
+                await eventually(lambda: "hotline/gx/calls/ended/nn-1" in topics())
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = await proc.communicate()
@@ -169,7 +169,7 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
     # A command sent before serve subscribed may still arrive late; its twin is then refused (the call moved).
     (reply,) = [body["data"] for t, body in sub.messages if "/replies/" in t and body["data"]["ok"]]
     assert reply["transfer"]["target"] == "tax"
-    audits = [body["data"] for t, body in sub.messages if t == "hotline/gx/transfers"]
+    audits = [body["data"] for t, body in sub.messages if t == "hotline/gx/transfers/nn-1"]
     assert [a["transfer_id"] for a in audits if a["result"] == "ok"] == [reply["transfer"]["transfer_id"]]
     assert [a.get("Exten") for a in ami.actions_named("BlindTransfer")] == ["8001"]
     with sqlite3.connect(db) as conn:
@@ -180,10 +180,13 @@ async def test_serve_with_ami_and_mqtt_stores_publishes_and_transfers(
             (f"nn-1:{CALL_ID}",),  # the node (serve --node) keys the call: nodes' uniqueids never collide
         ).fetchall()
     assert call == ("138****5678", "12315", "12315", "l12315", "Agent 8001", "answered", 1, "nn-1")
-    ended = [body for t, body in sub.messages if t == "hotline/gx/calls/ended"]
+    ended = [body for t, body in sub.messages if t == "hotline/gx/calls/ended/nn-1"]
     assert ended[0]["data"]["call_id"] == f"nn-1:{CALL_ID}" and ended[0]["data"]["outcome"] == "answered"
     assert ended[0]["data"]["node"] == ended[0]["node"] == "nn-1"
-    assert all(body["node"] == "nn-1" for t, body in sub.messages if t == "hotline/gx/transfers" or "/replies/" in t)
+    assert all(
+        body["node"] == "nn-1" for t, body in sub.messages if t.startswith("hotline/gx/transfers") or "/replies/" in t
+    )
+    assert all(t.endswith("/nn-1") for t, _ in sub.messages if "/replies/" not in t)
     assert "13812345678" not in log and all("13812345678" not in json.dumps(body) for _, body in sub.messages)
 
 

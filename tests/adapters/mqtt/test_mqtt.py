@@ -137,6 +137,54 @@ async def test_events_arrive_in_order_with_their_envelope(
     assert await sqlite_store.pending_events() == []
 
 
+async def test_event_streams_end_in_the_node_so_one_filter_is_the_platform_and_another_one_node(
+    mqtt_broker: Broker, publisher: OutboxPublisher, sqlite_store: Store
+) -> None:
+    """Issue 19: topics carry the node as their last level; ``#`` also matches an unnamed node's parent level."""
+    events = [
+        Event("calls/ended", "gx", AT, {"n": 0}, node="nn-1"),
+        Event("calls/ended", "gx", AT, {"n": 1}, node="nn-2"),
+        Event("calls/ended", "gx", AT, {"n": 2}),  # an unnamed single node: the topic as before nodes
+        Event("transfers", "gx", AT, {"n": 3}, node="nn-2"),
+        Event("transfers", "gx", AT, {"n": 4}),
+        Event("kpi/gx-general", "gx", AT, {"n": 5}, node="nn-1"),
+        Event("errors", "gx", AT, {"n": 6}, node="nn-1"),  # an answer: the requester cannot know the node
+    ]
+    await sqlite_store.append_events(events)
+    async with (
+        Subscriber(mqtt_broker, "hotline/gx/calls/#", "hotline/gx/transfers/#", identifier="platform") as platform,
+        Subscriber(mqtt_broker, "hotline/gx/+/+/nn-1", "hotline/gx/transfers/nn-1", identifier="nn1") as nn1,
+        Subscriber(mqtt_broker, "hotline/gx/errors", identifier="errors") as errors,
+    ):
+        await publisher.start()
+        await eventually(lambda: len(platform.messages) >= 5 and len(nn1.messages) >= 2 and len(errors.messages) >= 1)
+        await asyncio.sleep(0.2)  # nothing more arrives
+    assert [t for t, _ in platform.messages] == [
+        "hotline/gx/calls/ended/nn-1",
+        "hotline/gx/calls/ended/nn-2",
+        "hotline/gx/calls/ended",
+        "hotline/gx/transfers/nn-2",
+        "hotline/gx/transfers",
+    ]
+    assert [(t, body["node"]) for t, body in nn1.messages] == [
+        ("hotline/gx/calls/ended/nn-1", "nn-1"),
+        ("hotline/gx/kpi/gx-general/nn-1", "nn-1"),
+    ]
+    assert [(t, body["node"]) for t, body in errors.messages] == [("hotline/gx/errors", "nn-1")]
+
+
+def test_an_events_node_must_be_a_node_name_for_it_becomes_a_topic_level() -> None:
+    body = json.loads(Event("transfers", "gx", AT, {}, node="nn-1").to_json())
+    assert Event.from_json(json.dumps(body)).topic == "hotline/gx/transfers/nn-1"
+    for bad in ("a/b", "#", "+", "", 7):
+        body["node"] = bad
+        if bad == "":
+            assert Event.from_json(json.dumps(body)).topic == "hotline/gx/transfers"
+            continue
+        with pytest.raises(ValueError, match=r"^'node' is not a node name"):
+            Event.from_json(json.dumps(body))
+
+
 async def test_broker_restart_mid_run_loses_nothing_and_keeps_order(
     mqtt_broker: Broker, publisher: OutboxPublisher, sqlite_store: Store
 ) -> None:

@@ -22,10 +22,12 @@ from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
+from hotline_cti.adapters.mqtt.publisher import OutboxPublisher
 from hotline_cti.adapters.mqtt.settings import MqttSettings
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.transfer import TransferPolicy, TransferRequest
 from hotline_cti.dialplan.transfer_policy import build_policy
+from hotline_cti.events import Event
 from hotline_cti.records.model import TransferRecord
 from hotline_cti.storage.store import Store
 from hotline_cti.storage.writer import BatchWriter
@@ -168,6 +170,25 @@ async def test_observers_neither_read_nor_send_commands_and_users_only_their_own
     audited = [(a.actor, a.action, a.result) for a in await sqlite_store.actions_between()]
     assert audited == [(f"mqtt:{SUP}/wall-3", "command:transfer", "ok")]  # the malformed one had no usable id
     await batch_writer.start()
+
+
+async def test_the_documented_acl_carries_every_event_stream_of_a_named_node_to_the_platform(
+    secure_broker: SecureBroker, sqlite_store: Store
+) -> None:
+    """Each stream's topic ends in the node (hotline/gx/agents/nn-1): the ACL's rules must admit all of them."""
+    sb = secure_broker
+    at = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    streams = ("calls/ended", "kpi/gx-general", "transfers", "actions", "agents", "spies")
+    await sqlite_store.append_events([Event(kind, "gx", at, {"n": n}, node="nn-1") for n, kind in enumerate(streams)])
+    publisher = OutboxPublisher(sqlite_store, sb.settings(CONTROLLER), poll=0.02)
+    async with Subscriber(sb.broker, "hotline/gx/#", login=sb.login(PLATFORM)) as platform:
+        await publisher.start()
+        try:
+            await eventually(lambda: publisher.published == len(streams))
+            await eventually(lambda: len(platform.messages) == len(streams))
+        finally:
+            await publisher.stop()
+    assert [t for t, _ in platform.messages] == [f"hotline/gx/{kind}/nn-1" for kind in streams]
 
 
 async def test_a_refused_command_with_a_usable_id_is_audited(batch_writer: BatchWriter, sqlite_store: Store) -> None:
