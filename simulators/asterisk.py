@@ -569,6 +569,30 @@ def _pjsip_conf(port: int, extra: str) -> str:
     return f"[transport-udp]\ntype = transport\nprotocol = udp\nbind = 127.0.0.1:{port}\n\n" + extra + "\n"
 
 
+def loop_transport(port: int, context: str) -> str:
+    """pjsip.conf lines of a second UDP transport on ``port`` and a ``loop`` endpoint answering in ``context``:
+    SIP endpoints whose contact is ``sip:NAME@127.0.0.1:<port>`` are this Asterisk itself, so a test gets PJSIP
+    legs with real RTP timing and no external phone."""
+    return f"""
+[transport-loop]
+type = transport
+protocol = udp
+bind = 127.0.0.1:{port}
+
+[loop]
+type = endpoint
+context = {context}
+disallow = all
+allow = ulaw
+direct_media = no
+
+[loop]
+type = identify
+endpoint = loop
+match = 127.0.0.1
+"""
+
+
 def _cdr_confs() -> tuple[str, str]:
     general = "[general]\nenable = yes\nunanswered = yes\ncongestion = yes\nbatch = no\n"
     return general, f"[mappings]\n{cdr.custom_mapping()}\n"

@@ -38,7 +38,16 @@ from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord
-from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import (
+    Ami,
+    AsteriskInstance,
+    ControllerThread,
+    Event,
+    free_port,
+    loop_transport,
+    silent_wav,
+    start_asterisk,
+)
 from tests.paths import REPO
 
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
@@ -74,24 +83,9 @@ exten => _X.,1,Answer()
 
 def _pjsip(loop_port: int) -> str:
     """The ``pstn`` trunk whose contact is this Asterisk itself (a second transport), answered in ``rig-seat``."""
-    return f"""
-[transport-loop]
-type = transport
-protocol = udp
-bind = 127.0.0.1:{loop_port}
-
-[loop]
-type = endpoint
-context = rig-seat
-disallow = all
-allow = ulaw
-direct_media = no
-
-[loop]
-type = identify
-endpoint = loop
-match = 127.0.0.1
-
+    return (
+        loop_transport(loop_port, "rig-seat")
+        + f"""
 [pstn]
 type = endpoint
 context = hotline-inbound
@@ -104,6 +98,7 @@ aors = pstn
 type = aor
 contact = sip:pstn@127.0.0.1:{loop_port}
 """
+    )
 
 
 @dataclass

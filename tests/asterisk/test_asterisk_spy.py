@@ -47,7 +47,16 @@ from hotline_cti.wallboard.app import build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, hash_password
 from hotline_cti.wallboard.hub import Hub
 from hotline_cti.wallboard.supervision import Listening
-from simulators.asterisk import Ami, AsteriskInstance, ControllerThread, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import (
+    Ami,
+    AsteriskInstance,
+    ControllerThread,
+    Event,
+    free_port,
+    loop_transport,
+    silent_wav,
+    start_asterisk,
+)
 from tests.paths import REPO
 
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
@@ -98,24 +107,7 @@ contact = sip:{name}@127.0.0.1:{loop_port}
 """
         for name in (AGENT_PHONE, SUPERVISOR_PHONE)
     )
-    return f"""
-[transport-loop]
-type = transport
-protocol = udp
-bind = 127.0.0.1:{loop_port}
-
-[loop]
-type = endpoint
-context = rig-phone
-disallow = all
-allow = ulaw
-direct_media = no
-
-[loop]
-type = identify
-endpoint = loop
-match = 127.0.0.1
-{phones}"""
+    return loop_transport(loop_port, "rig-phone") + phones
 
 
 @dataclass
