@@ -43,12 +43,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.loader import load_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.storage.store import Store
-from simulators.asterisk import REPO, AsteriskInstance, free_port, rig_root, silent_wav, start_asterisk
+from simulators.asterisk import REPO, AsteriskInstance, free_port, rig_root, silent_prompts, start_asterisk
 from simulators.asterisk_load import (
     ANONYMOUS_MODULE,
     SERVE_MANAGER_CONF,
@@ -170,7 +169,7 @@ def asked_second(full_log: str, channels: set[str], port: int) -> int:
 @contextlib.contextmanager
 def rig(root: Path, work: Path, url: str) -> Iterator[list[NodeRig]]:
     cfg = load_config(CONFIG).model
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     ports = {name: free_port() for name in NODES}
     with contextlib.ExitStack() as stack:
         nodes = []

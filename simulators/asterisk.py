@@ -39,6 +39,8 @@ from pathlib import Path
 
 from hotline_cti.adapters.agi.fastagi import FastAgiServer
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
+from hotline_cti.config.schema import MergerConfig
 from hotline_cti.records import cdr
 from simulators.host import free_port as free_port  # re-exported: the rig's tests take it from here
 
@@ -235,6 +237,12 @@ def silent_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:
         w.setframerate(rate)
         w.writeframes(b"\0\0" * max(1, int(seconds * rate)))
     return buf.getvalue()
+
+
+def silent_prompts(cfg: MergerConfig) -> dict[str, bytes]:
+    """A short silent WAV for every prompt ``cfg``'s dialplan plays (``start_asterisk(sounds=...)``): the rig
+    checks which prompts play, not how they sound."""
+    return {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
 
 
 def _module_dir(root: Path) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotline_cti import channel_vars as cv
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
@@ -31,7 +30,15 @@ from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from simulators.asterisk import REPO, Ami, AsteriskInstance, ControllerThread, Event, free_port, silent_wav
+from simulators.asterisk import (
+    REPO,
+    Ami,
+    AsteriskInstance,
+    ControllerThread,
+    Event,
+    free_port,
+    silent_prompts,
+)
 from simulators.asterisk import start_asterisk as _start_asterisk
 from simulators.asterisk_load import Serve
 
@@ -213,7 +220,7 @@ def failover_rig(
         out.mkdir(parents=True, exist_ok=True)
         opts = RenderOptions(controllers=(f"127.0.0.1:{first}", f"127.0.0.1:{port}"), agi_timeout=agi_timeout)
         write_all(render_all(cfg, opts), out)
-        sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+        sounds = silent_prompts(cfg)
         pbx = _start_asterisk(root, name=name, generated_dir=out, extra_extensions=HARNESS, sounds=sounds)
         stack.callback(pbx.stop, keep_dir=bool(os.environ.get("HOTLINE_RIG_KEEP")))
         ami = pbx.ami()

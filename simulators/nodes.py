@@ -21,14 +21,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.loader import load_config
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.events import Event
 from hotline_cti.records.model import split_key
 from hotline_cti.storage.store import Store
-from simulators.asterisk import REPO, Ami, AsteriskInstance, free_port, silent_wav, start_asterisk
+from simulators.asterisk import REPO, Ami, AsteriskInstance, free_port, silent_prompts, start_asterisk
 from simulators.asterisk_load import SERVE_AMI_USER, SERVE_MANAGER_CONF, Serve
 from simulators.failover import HARNESS
 
@@ -179,7 +178,7 @@ def two_nodes(
     """Two Asterisk nodes (Guangxi's dialplan, each naming its own controller) and a serve beside each, both
     writing to ``database_url`` (a PostgreSQL URL). A killed node's lease stays held ``lease_seconds``."""
     cfg = load_config(CONFIG).model
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     with contextlib.ExitStack() as stack:
         nodes = []
         for name in names:

@@ -31,7 +31,6 @@ from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler
 from hotline_cti.cli.main import main
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
 from hotline_cti.core.table import RoutingTable
@@ -43,7 +42,15 @@ from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.app import build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, hash_password
 from hotline_cti.wallboard.hub import Hub
-from simulators.asterisk import Ami, AsteriskInstance, Event, free_port, log_problems, silent_wav, start_asterisk
+from simulators.asterisk import (
+    Ami,
+    AsteriskInstance,
+    Event,
+    free_port,
+    log_problems,
+    silent_prompts,
+    start_asterisk,
+)
 from tests.paths import DATA, REPO
 
 CONFIG = DATA / "agents.yaml"
@@ -148,7 +155,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     cfg = load_config(CONFIG).model
     out = work / "generated"
     write_all(render_all(cfg), out)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     nobody = free_port()
     pjsip = "".join(_endpoint(a.id, f"sip:{a.id}@127.0.0.1:{nobody}") for a in cfg.agents)
     pbx = start_asterisk(

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.diversion import QueueState
@@ -31,7 +30,7 @@ from hotline_cti.records.callback import CallbackStatus
 from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve.callback_keeper import CallbackKeeper
 from hotline_cti.storage.store import Store
-from simulators.asterisk import ControllerThread, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import ControllerThread, Event, free_port, silent_prompts, start_asterisk
 from tests.asterisk.test_asterisk_calls import HARNESS, Rig, _endpoint, _stamp
 from tests.paths import REPO
 
@@ -66,7 +65,7 @@ def callback_rig(root: Path, work: Path) -> Iterator[tuple[Rig, int, int, Path]]
         stack.callback(controller.shutdown)
         port = controller.listen()
         write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-        sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+        sounds = silent_prompts(cfg)
         agent_port, phone_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
         pjsip = _endpoint("agent1002", f"sip:agent1002@127.0.0.1:{agent_port}").replace(
             "context = hotline-inbound", "context = hotline-agents"

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from hotline_cti.cli.main import main
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Action, Call, Decision
@@ -28,7 +27,7 @@ from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from simulators.asterisk import Ami, AsteriskInstance, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import Ami, AsteriskInstance, Event, free_port, silent_prompts, start_asterisk
 from simulators.asterisk_load import Serve
 from tests.asterisk.test_asterisk_calls import HARNESS, _endpoint, _trunks, busy_trunk
 from tests.paths import REPO
@@ -105,7 +104,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     out.mkdir()
     port = free_port()
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     database = work / "records.db"
     saved = os.environ.get("HOTLINE_NUMBER_KEY")
     os.environ["HOTLINE_NUMBER_KEY"] = KEY  # serve's children and the CLI below read it

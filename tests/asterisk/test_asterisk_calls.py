@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.checked import dialled_numbers
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
@@ -41,6 +40,7 @@ from simulators.asterisk import (
     Event,
     free_port,
     log_problems,
+    silent_prompts,
     silent_wav,
     start_asterisk,
 )
@@ -207,7 +207,7 @@ def started_rig(root: Path, out: Path, config: Path, name: str, extra_queues: st
         trunk_port = stack.enter_context(busy_trunk(out))
         port = controller.listen()
         write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-        sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+        sounds = silent_prompts(cfg)
         sounds["welcome"] = silent_wav(WELCOME_SECONDS)
         unreachable = free_port()  # nothing listens there: agent1001's phone never answers
         uas_port = free_port(socket.SOCK_DGRAM)  # SIPp answers there as agent1002's phone

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig
@@ -39,7 +38,7 @@ from hotline_cti.dialplan import names
 from hotline_cti.dialplan.extensions import fallback_queues
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
-from simulators.asterisk import AmiError, AsteriskInstance, Event, free_port, silent_wav, start_asterisk
+from simulators.asterisk import AmiError, AsteriskInstance, Event, free_port, silent_prompts, start_asterisk
 from simulators.asterisk_load import (
     ANONYMOUS_MODULE,
     SERVE_AMI_USER,
@@ -235,7 +234,7 @@ def load(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     serve_port = free_port()
     gen = work / "generated"
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{serve_port}",))), gen)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     uas_port = free_port(socket.SOCK_DGRAM)
     pbx = start_asterisk(
         asterisk_root,

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.config.schema import MergerConfig, Recording
@@ -45,7 +44,7 @@ from simulators.asterisk import (
     Event,
     free_port,
     loop_transport,
-    silent_wav,
+    silent_prompts,
     start_asterisk,
 )
 from tests.paths import REPO
@@ -123,7 +122,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     port = controller.listen()
     out = tmp_path_factory.mktemp("recording") / "dialplan"
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     members = f"\n[{queue}](+)\nmember => Local/lagent@rig-agent/n,0,lagent\n"
     for centre in cfg.centres:  # the blind transfer's target: the expert seats at the call's centre
         members += (

@@ -32,7 +32,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiSettings
 from hotline_cti.adapters.ami.spy import SpyExecutor
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
@@ -54,7 +53,7 @@ from simulators.asterisk import (
     Event,
     free_port,
     loop_transport,
-    silent_wav,
+    silent_prompts,
     start_asterisk,
 )
 from tests.paths import REPO
@@ -143,7 +142,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     work = tmp_path_factory.mktemp("spy")
     out = work / "dialplan"
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
     heard_in_root = f"/tmp/hotline-spy-heard-{os.getpid()}"
     heard = asterisk_root / heard_in_root.lstrip("/")
     shutil.rmtree(heard, ignore_errors=True)

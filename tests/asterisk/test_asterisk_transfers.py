@@ -37,7 +37,6 @@ from hotline_cti.adapters.ami.transfer import TransferExecutor, TransferTimeouts
 from hotline_cti.adapters.mqtt.command_settings import CommandSettings
 from hotline_cti.adapters.mqtt.commands import CommandHandler, CommandListener
 from hotline_cti.adapters.mqtt.settings import MqttSettings
-from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
@@ -54,7 +53,7 @@ from simulators.asterisk import (
     Event,
     free_port,
     log_problems,
-    silent_wav,
+    silent_prompts,
     start_asterisk,
 )
 from simulators.mosquitto import Broker, running_broker
@@ -205,7 +204,7 @@ def rig(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     work = tmp_path_factory.mktemp("xfer")
     out = work / "dialplan"
     write_all(render_all(cfg, RenderOptions(controllers=(f"127.0.0.1:{port}",))), out)
-    sounds = {p: silent_wav(0.1) for p in known_prompt_ids(load_catalogue(), cfg)}
+    sounds = silent_prompts(cfg)
 
     agent_port, seat_port, busy_port = (free_port(socket.SOCK_DGRAM) for _ in range(3))
     members = "".join(
