@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("records", "storage", "callers", "kpi", "wallboard", "dialplan", "prompts", "reports", "staffing"),
     ("config",),  # merger files: YAML, schema, checks, compiling the routing table
     # small shared modules: names of channel variables, events, masking, health, output helpers
-    ("channel_vars", "events", "privacy", "health", "text_output", "event_loop", "logthrottle", "resources"),
+    ("channel_vars", "events", "privacy", "health", "text_output", "event_loop", "logthrottle", "resources", "clock"),
     ("core",),  # decide(call, table, now): no I/O, no project imports
 )
 

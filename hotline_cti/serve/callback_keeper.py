@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.clock import utc_now
 from hotline_cti.config.schema import AbandonedCallers, Callback
 from hotline_cti.dialplan import names
 from hotline_cti.event_loop import cancel_and_wait
@@ -50,10 +51,6 @@ class Ami(Protocol):
     def add_resync_hook(self, hook: Callable[[Any], Any]) -> None: ...
 
     async def action(self, name: str, fields: Mapping[str, str] | None = None) -> Any: ...
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class CallbackKeeper:

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from hotline_cti.clock import utc_now
 from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.queue_live import QueueTracker
 from hotline_cti.storage.store import Store
@@ -23,10 +24,6 @@ log = logging.getLogger(__name__)
 
 EVERY = 1.0  # seconds between writes while the queues change
 HEARTBEAT = 5.0  # seconds: written at least this often (node_queues.STALE_AFTER is three of these)
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class NodeQueueSharer:
@@ -42,7 +39,7 @@ class NodeQueueSharer:
         *,
         every: float = EVERY,
         heartbeat: float = HEARTBEAT,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.node, self.tracker, self.ami, self.store = node, tracker, ami, store
         self.may_write = may_write

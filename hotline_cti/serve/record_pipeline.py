@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 from hotline_cti.adapters.ami.client import AmiClient, AmiError
 from hotline_cti.adapters.ami.protocol import Message, mask_numbers
+from hotline_cti.clock import utc_now
 from hotline_cti.events import Event
 from hotline_cti.records.builder import Output, RecordBuilder, event_time
 from hotline_cti.records.fanout import RecordFanout
@@ -38,10 +39,6 @@ from hotline_cti.storage.writer import BatchWriter
 __all__ = ["RecordPipeline"]
 
 log = logging.getLogger(__name__)
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class RecordPipeline:
@@ -59,7 +56,7 @@ class RecordPipeline:
         builder: RecordBuilder,
         writer: BatchWriter | None,
         *,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = utc_now,
         expire_every: float = 60.0,
         resync_timeout: float = 10.0,
         checkpoint: Spool | None = None,

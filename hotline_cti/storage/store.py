@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from hotline_cti.clock import utc_now
 from hotline_cti.core.diversion import QueueState
 from hotline_cti.core.model import TransferMode
 from hotline_cti.events import Event
@@ -100,10 +101,6 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _utc(value)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _clip(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
@@ -284,7 +281,7 @@ class Store:
                 self._insert(calls).on_conflict_do_nothing(index_elements=[calls.c.call_id]),
                 [_call_row(record) for record, _ in new],
             )
-            now = _now()
+            now = utc_now()
             await conn.execute(
                 self._insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id]),
                 [{"event_id": i, "topic": t, "payload": p, "created": now} for _, (i, t, p) in new],
@@ -470,7 +467,7 @@ class Store:
         skipped, so a batch replayed after a crash (storage/spool.py) never makes an event twice."""
         if not rows:
             return
-        now = _now()
+        now = utc_now()
         values = [{"event_id": i, "topic": t, "payload": p, "created": now} for i, t, p in rows]
         stmt = self._insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id])
         async with self._writing() as conn:
@@ -494,7 +491,7 @@ class Store:
         if not seqs:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=_now()))
+            await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=utc_now()))
 
     async def put_node_queues(self, node: str, states: Mapping[str, QueueState], at: dt.datetime) -> None:
         """Replace ``node``'s live queue rows with ``states`` (one transaction; live state, not fenced: the caller

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from hotline_cti.adapters.ami.client import ActionUnknownOutcome, AmiActionError, AmiClient, AmiError
 from hotline_cti.adapters.ami.protocol import Message
+from hotline_cti.clock import utc_now
 from hotline_cti.config.schema import MergerConfig, is_agent_id
 from hotline_cti.dialplan.members import agent_plans, member_interface
 from hotline_cti.events import Event
@@ -58,10 +59,6 @@ class AgentOutcome:
             "reason": self.reason,
             "pause_reason": self.pause_reason,
         }
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class AgentControl:
@@ -212,7 +209,7 @@ class AgentStateFeed:
     region: str
     control: AgentControl
     autopause_after: Callable[[], int] = lambda: 0
-    clock: Callable[[], dt.datetime] = _utc_now
+    clock: Callable[[], dt.datetime] = utc_now
     book: AgentBook = field(default_factory=AgentBook)
     resyncs: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
