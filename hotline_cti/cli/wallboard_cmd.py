@@ -1,4 +1,5 @@
-"""``hotline-cti wallboard``: the supervisor wallboard on its own, following Asterisk's AMI event stream.
+"""``hotline-cti wallboard``: the supervisor wallboard on its own, following Asterisk's AMI event stream, or,
+without ``--ami``, the region centre's wall: every node read from the store (docs/scale.md).
 
 ``hotline-cti wallboard hash-password`` prints a users-file line for ``HOTLINE_WALLBOARD_USERS``.
 """
@@ -30,7 +31,7 @@ from hotline_cti.storage.store import ENV_DATABASE_URL, Store
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
 from hotline_cti.wallboard.recordings import RecordingLibrary
-from hotline_cti.wallboard.service import start_wallboard
+from hotline_cti.wallboard.service import WallboardRunner, start_wallboard
 from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits
 
@@ -43,11 +44,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "wallboard",
         help="supervisor wallboard: live queues, today's figures, merger view (HTTP)",
-        description="Serve the wallboard (needs --ami and --config), or print a users-file line with "
+        description="Serve the wallboard beside a node (--ami and --config), or the region centre's wall with no "
+        "Asterisk link (--config and --database: every node from the store), or print a users-file line with "
         "'hotline-cti wallboard hash-password --user NAME'. See docs/wallboard.md.",
     )
     p.add_argument(
-        "--ami", type=_listen, metavar="HOST:PORT", help="Asterisk manager; user and secret from HOTLINE_AMI_*"
+        "--ami",
+        type=_listen,
+        metavar="HOST:PORT",
+        help="Asterisk manager; user and secret from HOTLINE_AMI_*. Without it: every node from --database",
     )
     p.add_argument(
         "--config", type=Path, metavar="FILE", help="merger YAML (line names, transition windows); reloaded on change"
@@ -93,8 +98,17 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Serve the wallboard until SIGINT/SIGTERM."""
     parser: argparse.ArgumentParser = args.wallboard_parser
-    if args.ami is None or args.config is None:
-        parser.error("--ami HOST:PORT and --config FILE are required")
+    if args.config is None:
+        parser.error("--config FILE is required")
+    if args.ami is None:
+        if not (args.database or os.environ.get(ENV_DATABASE_URL)):
+            parser.error(
+                f"--ami HOST:PORT or --database URL (or ${ENV_DATABASE_URL}) is required: a wall with no Asterisk "
+                "link reads every node from the database"
+            )
+        if args.node:
+            parser.error("--node names the node of --ami; a wall without --ami shows every node")
+        return _region(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         holder = ConfigHolder(args.config)
@@ -111,6 +125,67 @@ def run(args: argparse.Namespace) -> int:
         print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
         return 1
     return event_loop.run(_serve(args, holder, users, settings, callers))
+
+
+def _region(args: argparse.Namespace) -> int:
+    """The region centre's wall: no Asterisk link, every node from the store."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        holder = ConfigHolder(args.config)
+        users = UsersSource(args.users) if args.users is not None else UsersSource.from_env()
+        LoginLimits.from_env()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except (UsersFileError, ValueError) as exc:
+        print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
+        return 1
+    return event_loop.run(_serve_region(args, holder, users))
+
+
+async def _follow(holder: ConfigHolder, runner: WallboardRunner, stop: asyncio.Event) -> None:
+    """Until ``stop``: follow the merger file (a bad new file is refused and the old one keeps serving)."""
+    served = holder.table
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        # Loaded off the loop: the new table shows up on a later tick. A bad file is refused and the old one serves.
+        holder.reload_if_changed()
+        if holder.table is not served:
+            served = holder.table
+            runner.set_table(served)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _serve_region(args: argparse.Namespace, holder: ConfigHolder, users: UsersSource) -> int:
+    store = await Store.open(args.database or os.environ[ENV_DATABASE_URL])
+    writer = BatchWriter(store)  # logins and supervisor actions are audited, as beside a node
+    await writer.start()
+    host, port = args.listen
+    try:
+        runner = await start_wallboard(
+            holder.table, host=host, port=port, store=store, users=users, audit=writer, region=store
+        )
+    except BaseException:
+        await writer.stop()
+        await store.close()
+        raise
+    stop = _stop_on_signals()
+    log.info("wallboard on %s with no Asterisk link: every node from the database", runner.url)
+    await _follow(holder, runner, stop)
+    await runner.close()
+    await writer.stop()
+    holder.close()
+    await store.close()
+    return 0
 
 
 async def _connect(client: AmiClient, stop: asyncio.Event) -> bool:
@@ -169,21 +244,10 @@ async def _serve(
         node=args.node,
         peers=store,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     connecting = asyncio.create_task(_connect(client, stop))
     log.info("wallboard on %s following AMI %s:%d", runner.url, settings.host, settings.port)
-    served = holder.table
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
-        # Loaded off the loop: the new table shows up on a later tick. A bad file is refused and the old one serves.
-        holder.reload_if_changed()
-        if holder.table is not served:
-            served = holder.table
-            runner.set_table(served)
+    await _follow(holder, runner, stop)
     refused = connecting.done() and not connecting.cancelled() and connecting.result() is False
     connecting.cancel()
     with contextlib.suppress(asyncio.CancelledError):

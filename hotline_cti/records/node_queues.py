@@ -48,7 +48,7 @@ FIGURES = ("waiting", "free", "busy", "paused")
 
 
 def queue_totals(
-    own_node: str,
+    own_node: str | None,
     own: Mapping[str, Mapping[str, int]],
     peers: Iterable[NodeQueue],
     now: dt.datetime,
@@ -57,7 +57,8 @@ def queue_totals(
     """Per queue: the sum over nodes and each node's figures; and per node: its sum over queues.
 
     ``own``: this wall's node, queue -> figures (from its own AMI link, live). ``peers``: the other nodes' rows
-    (this node's own rows are skipped: the live figures win). Stale nodes are listed, not summed.
+    (this node's own rows are skipped: the live figures win). Stale nodes are listed, not summed. A wall with no
+    Asterisk link (the region centre's) passes ``own_node`` None and ``own`` empty: every node is a peer.
     """
     by_queue: dict[str, dict[str, Any]] = {}
     by_node: dict[str, dict[str, Any]] = {}
@@ -77,7 +78,7 @@ def queue_totals(
                 total[k] += figures[k]
 
     for queue, figures in own.items():
-        add(own_node, queue, figures, None, False)
+        add(own_node or "", queue, figures, None, False)
     for peer in peers:
         if peer.node != own_node:
             add(peer.node, peer.queue, peer.counts(), peer.at, is_stale(peer, now, stale_after))

@@ -606,18 +606,19 @@ class Store:
         async with self.engine.connect() as conn:
             return [_record_from_row(row) for row in await conn.execute(query)]
 
-    async def calls_ended_since(self, since: dt.datetime, other_than: str) -> list[CallRecord]:
-        """Calls of every node but ``other_than`` that ended at or after ``since`` (a wall's other nodes), ratings
-        merged in."""
+    async def calls_ended_since(self, since: dt.datetime, other_than: str | None) -> list[CallRecord]:
+        """Calls of every node but ``other_than`` that ended at or after ``since`` (a wall's other nodes; None:
+        every node's, for a wall with no node of its own), ratings merged in."""
         merged = sa.func.coalesce(ratings.c.rating, calls.c.rating).label("merged_rating")
         query = (
             sa.select(calls, merged)
             .select_from(calls.outerjoin(ratings, ratings.c.call_id == calls.c.call_id))
             # started bounds the scan by its index: a call longer than the builder's 4 h max_age does not exist
             .where(calls.c.started >= _utc(since) - dt.timedelta(hours=4), calls.c.ended >= _utc(since))
-            .where(calls.c.node != other_than)
             .order_by(calls.c.ended, calls.c.call_id)
         )
+        if other_than is not None:
+            query = query.where(calls.c.node != other_than)
         async with self.engine.connect() as conn:
             return [_record_from_row(row) for row in await conn.execute(query)]
 

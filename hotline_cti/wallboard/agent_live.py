@@ -33,6 +33,22 @@ class AgentTimes:
         known = {c.change_id for c in self.changes}
         self.changes = sorted([*stored, *(c for c in self.changes if c.change_id not in known)], key=lambda c: c.at)
 
+    def add_stored(self, changes: Iterable[AgentStateChange]) -> bool:
+        """Changes read from the log while running (a wall with no AMI link follows agents this way); True when any
+        was new. Read again with an overlap, so known ones are skipped; a late one never undoes a newer state."""
+        known = {c.change_id for c in self.changes}
+        fresh = [c for c in changes if c.change_id not in known]
+        if not fresh:
+            return False
+        self.changes = sorted([*self.changes, *fresh], key=lambda c: c.at)
+        touched = {(c.agent, c.queue) for c in fresh}
+        latest: dict[tuple[str, str], AgentStateChange] = {}
+        for change in self.changes:  # oldest first: the last one of each touched member is its state now
+            if (change.agent, change.queue) in touched:
+                latest[(change.agent, change.queue)] = change
+        self.book.load(latest.values())
+        return True
+
     def apply(self, event: Mapping[str, str], now: dt.datetime) -> bool:
         """Fold one AMI event in; True when it changed an agent's state."""
         new = self.book.apply(event, event_time(event) or now.astimezone(dt.UTC))

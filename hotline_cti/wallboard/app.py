@@ -12,6 +12,10 @@ Routes::
     POST /api/spy {"target", "mode"}            supervisor: listen / whisper / barge from their own phone
     GET  /static/wallboard.css, /static/wallboard.js       anyone
 
+A wall with no Asterisk link (the region centre's, ``Hub.linked`` False) refuses what needs one — agent
+commands, listening in, recordings on a node's disk — with 409 and a JSON reason, audited, and its page does
+not offer them.
+
 Supervisor POSTs must carry ``X-Requested-With: wallboard`` (a header a cross-site form cannot set),
 and the session cookie is HttpOnly + SameSite=Strict. Logins are rate limited and locked out per name and
 per address (:mod:`~hotline_cti.wallboard.throttle`), the password hash runs in a small thread pool (never on
@@ -82,6 +86,7 @@ AGENTS_KEY: web.AppKey[AgentRunner] = web.AppKey("agents")
 RECORDINGS_KEY: web.AppKey[RecordingLibrary | None] = web.AppKey("recordings")
 LISTENING_KEY: web.AppKey[Listening | None] = web.AppKey("listening")
 SPY_STATUS = {"ok": 200, "refused": 409, "failed": 502, "unknown": 504}
+NO_LINK = "this wall has no Asterisk link (it reads every node from the store): {what} on the wall beside a node"
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("session", Session)
 PUBLIC = ("/login", "/logout", "/static/")
 SSE_KEEPALIVE = 15.0  # seconds between comment lines, so proxies keep an idle stream open
@@ -229,7 +234,7 @@ async def logout(request: web.Request) -> web.Response:
 async def wall(request: web.Request) -> web.Response:
     """GET /: the live wall."""
     session = current(request)
-    return _html(assets.wall_page(session.user, session.role))
+    return _html(assets.wall_page(session.user, session.role, asterisk=request.app[HUB_KEY].linked))
 
 
 async def merger(request: web.Request) -> web.Response:
@@ -293,6 +298,16 @@ def _require_supervisor(request: web.Request, action: str) -> None:
         raise web.HTTPForbidden(text=why, content_type="text/plain")
 
 
+def _refuse_unlinked(request: web.Request, action: str, detail: str, what: str) -> None:
+    """On a wall with no Asterisk link: refuse (409, JSON naming the reason) and audit it; else nothing."""
+    if request.app[HUB_KEY].linked:
+        return
+    why = NO_LINK.format(what=what)
+    request.app[AUDIT_KEY](current(request).user, action, "refused", detail, why)
+    body = json.dumps({"ok": False, "result": "refused", "reason": why})
+    raise web.HTTPConflict(text=body, content_type="application/json")
+
+
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -344,6 +359,7 @@ async def agent(request: web.Request) -> web.Response:
     audit, who = request.app[AUDIT_KEY], current(request).user
     name, action, reason = body.get("agent"), body.get("action"), body.get("reason", "")
     asked = json.dumps({"agent": name, "action": action, "reason": reason}, ensure_ascii=False)[:300]
+    _refuse_unlinked(request, "agent", asked, "agents are logged in, out and paused")
     why = ""
     if not is_agent_id(name):
         why = "'agent' must be an agent id of letters and digits"
@@ -386,6 +402,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
         why = "supervisors only: viewers cannot play recordings"
         audit(session.user, "recording:play", "refused", detail, why)
         raise web.HTTPForbidden(text=why, content_type="text/plain")
+    _refuse_unlinked(request, "recording:play", detail, "recordings are played (they are on the nodes' disks)")
     library = request.app[RECORDINGS_KEY]
     if library is None:
         raise web.HTTPNotFound(text="recordings are not served here (no database)", content_type="text/plain")
@@ -421,6 +438,7 @@ async def spy(request: web.Request) -> web.Response:
     audit, who = request.app[AUDIT_KEY], current(request).user
     target, mode = body.get("target"), body.get("mode", str(SpyMode.LISTEN))
     asked = f"{str(mode)[:10]} {str(target)[:120]}"
+    _refuse_unlinked(request, "spy", asked, "supervisors listen in")
     listening = request.app[LISTENING_KEY]
     why = ""
     if listening is None:

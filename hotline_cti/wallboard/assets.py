@@ -155,6 +155,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "cb_retry": {"zh": "待重拨", "en": "to retry"},
     "cb_listed": {"zh": "放弃待回呼", "en": "abandoned, listed"},
     "disconnected": {"zh": "连接中断，正在重连…", "en": "Disconnected, reconnecting…"},
+    "no_asterisk": {
+        "zh": "本大屏未连接 Asterisk（区域中心）：各节点数据来自数据库；监听、录音与座席操作请在节点大屏上进行",
+        "en": "No Asterisk link at this wall (region centre): every node is read from the database; listening, "
+        "recordings and agent commands are on a node's wall",
+    },
+    "agents_from_log": {
+        "zh": "座席状态来自各节点的状态日志；来电与通话时长只计已结束的来电",
+        "en": "Agents from every node's state log; calls and talk count finished calls only",
+    },
 }
 
 
@@ -197,8 +206,11 @@ def _table(body_id: str, keys: list[str]) -> str:
     return f'<table><thead><tr>{cells}</tr></thead><tbody id="{body_id}"></tbody></table>'
 
 
-def wall_page(user: str, role: str) -> str:
-    """The live wall: tiles, queues, lines, transfers, satisfaction, alerts (and thresholds for supervisors)."""
+def wall_page(user: str, role: str, asterisk: bool = True) -> str:
+    """The live wall: tiles, queues, lines, transfers, satisfaction, alerts (and thresholds for supervisors).
+
+    ``asterisk`` False (a wall with no Asterisk link): no agent commands, listening or recordings are offered,
+    and the page says why."""
     tiles = "".join(
         _tile(k, i)
         for k, i in (
@@ -255,23 +267,28 @@ def wall_page(user: str, role: str) -> str:
         + "</select> "
         f'<label>{_i18n("reason")} <input id="agent-reason" maxlength="40"></label> '
         f'<button type="submit" data-i18n="send">{escape(t("send"))}</button> <span id="agent-result"></span></form>'
-        if supervisor
+        if supervisor and asterisk
         else ""
     )
+    if not asterisk:
+        agent_form = _i18n("agents_from_log", "p", ' class="readonly" id="agents-note"')
     # Supervisors only: listen / whisper / barge from their own phone, and play a call's recording.
     buttons = "".join(
         f'<button type="submit" name="mode" value="{m}" id="spy-{m}" data-i18n="{m}">{escape(t(m))}</button> '
         for m in ("listen", "whisper", "barge")
     )
     supervise = (
-        f'<section><form id="spy-form">{_i18n("supervise", "h2")}'
+        f'<section id="supervise-section"><form id="spy-form">{_i18n("supervise", "h2")}'
         f'<label>{_i18n("spy_target")} <input id="spy-target" maxlength="120" autocomplete="off"></label> '
         f"{buttons}"
         f'<button type="button" id="play-recording" data-i18n="play_recording">{escape(t("play_recording"))}</button>'
         f' <span id="spy-result"></span></form><audio id="recording-player" controls preload="none"></audio></section>'
-        if supervisor
+        if supervisor and asterisk
         else ""
     )
+    if not asterisk:
+        note = _i18n("no_asterisk", "p", ' class="readonly" id="no-asterisk-note"')
+        supervise = f"<section>{note}</section>"
     return (
         _head("title")
         + f'<body data-page="wall" data-role="{escape(role)}">'
@@ -368,7 +385,8 @@ _SCRIPT = r"""
   if (page === "login") return;
   const supervisor = document.body.dataset.role === "supervisor";
   const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%");
-  const mmss = (s) => Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  // null: no caller's join time is known (a wall with no Asterisk link reads only counts from the nodes)
+  const mmss = (s) => (s === null ? "—" : Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"));
   function put(id, text, value, bad) {
     const el = $(id);
     if (!el) return;
@@ -425,7 +443,9 @@ _SCRIPT = r"""
       cell(r, id + "-rate", pct(q.answer_rate), q.answer_rate);
     });
     const nodes = s.nodes || [];  // several Asterisk nodes: each one's sum (the rows above are the totals)
-    if ($("nodes-section")) $("nodes-section").hidden = nodes.length === 0;
+    if ($("nodes-section")) $("nodes-section").hidden = nodes.length === 0 && s.asterisk !== false;
+    // No Asterisk link: nothing that needs one is offered (the server refuses it too).
+    ["supervise-section", "agent-form"].forEach((id) => { if ($(id) && s.asterisk === false) $(id).hidden = true; });
     rows("nodes", nodes, (r, n) => {
       const id = "node-" + safeId(n.node);
       r.id = id;

@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.event_loop import cancel_and_wait
+from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord
 from hotline_cti.wallboard.live import BuilderView, LiveState, Thresholds
 from hotline_cti.wallboard.merger import week_start
-from hotline_cti.wallboard.peers import Peers, PeerStore
+from hotline_cti.wallboard.peers import Peers, PeerStore, RegionStore
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Hub:
         records: RecordSource | None = None,
         node: str = "",
         peers: PeerStore | None = None,
+        region: RegionStore | None = None,
     ) -> None:
         # Without a record source the wall shows queues and agents only, and the stored calls it is seeded with.
         self.state = LiveState(table, thresholds, records)
@@ -92,7 +94,11 @@ class Hub:
             records.add_listener(self.take)  # WallboardRunner.close() takes it off
         self.state.node = node
         # The other Asterisk nodes (their queues, the calls they finished), read from the store.
-        self.peers = None if peers is None else Peers(node, peers, self._take_peer_calls)
+        self.peers = None if peers is None else Peers(node, peers, self._take_peer_calls, clock=clock)
+        if region is not None:  # no Asterisk link (the region centre): every node, and the agents' log, from the store
+            self.state.linked = False
+            agents = (region, self._take_agent_changes)
+            self.peers = Peers(None, region, self._take_peer_calls, clock=clock, agents=agents)
         self.health = health  # the controller's processes (serve's --status-file), shown on the wall
         self.callbacks: Callable[[], dict[str, Any]] | None = None  # open callbacks (serve/callback_keeper.py)
         self.clock = clock
@@ -115,6 +121,14 @@ class Hub:
 
     def _take_peer_calls(self, records: list[CallRecord]) -> None:
         self.take(records)
+
+    def _take_agent_changes(self, changes: list[AgentStateChange]) -> bool:
+        return self.state.agent_times.add_stored(changes)
+
+    @property
+    def linked(self) -> bool:
+        """Whether the wall has an Asterisk link (False: the region centre's wall, everything from the store)."""
+        return self.state.linked
 
     @property
     def skipped(self) -> int:

@@ -164,6 +164,9 @@ class LiveState:
         self.agent_times = AgentTimes()  # logged-in and pause time per agent today (issue 18)
         self.node = ""  # this wall's Asterisk node (its AMI link's), named beside the other nodes
         self.peers: list[NodeQueue] = []  # every node's shared queue rows (wallboard/peers.py); own rows skipped
+        # False: a wall with no Asterisk link (the region centre's). Every node is a peer, read from the store, and
+        # no caller's join time is known, so there is no longest wait to show (None, not a made-up 0).
+        self.linked = True
 
     @property
     def skipped(self) -> int:
@@ -317,7 +320,7 @@ class LiveState:
         lines = self._line_rows(day)
         totals = {
             "waiting": sum(q["waiting"] for q in queues),
-            "longest_wait": max((q["longest_wait"] for q in queues), default=0),
+            "longest_wait": max((q["longest_wait"] for q in queues), default=0) if self.linked else None,
             "free": sum(q["free"] for q in queues),
             "busy": sum(q["busy"] for q in queues),
             "paused": sum(q["paused"] for q in queues),
@@ -328,6 +331,7 @@ class LiveState:
         return {
             "at": now.astimezone(dt.UTC).isoformat(),
             "region": self.table.region,
+            "asterisk": self.linked,  # False: listening, agent commands and recordings are not offered here
             "day": now.astimezone(self.table.timezone).date().isoformat(),
             "thresholds": {"answer_target": target, "wait_alert": self.thresholds.wait_alert},
             "totals": totals,
@@ -366,7 +370,7 @@ class LiveState:
                 {
                     "queue": name,
                     "waiting": len(q.waiting),
-                    "longest_wait": int(ts - oldest[1][0]) if oldest else 0,
+                    "longest_wait": (int(ts - oldest[1][0]) if oldest else 0) if self.linked else None,
                     "longest_caller": oldest[1][1] if oldest else "",  # already masked
                     "free": states.count("free"),
                     "busy": states.count("busy"),
@@ -381,17 +385,18 @@ class LiveState:
     ) -> list[dict[str, Any]]:
         """With other nodes' queues known: each queue row becomes the sum over nodes, with a ``nodes`` list of each
         node's figures (a stale node listed, not summed); returns each node's sum. [] on a single node."""
-        others = [p for p in self.peers if p.node != self.node]
+        others = [p for p in self.peers if p.node != self.node or not self.linked]
         if not others:
             return []
-        own = {q["queue"]: {k: q[k] for k in FIGURES} for q in queues}
-        per_queue, per_node = queue_totals(self.node or "-", own, others, now)
+        own = {q["queue"]: {k: q[k] for k in FIGURES} for q in queues} if self.linked else {}
+        per_queue, per_node = queue_totals((self.node or "-") if self.linked else None, own, others, now)
         rows = {q["queue"]: q for q in queues}
         for name, total in per_queue.items():
             row = rows.get(name)
             if row is None:  # a queue only other nodes have callers or agents in now
                 rate = _rate_fields(by_queue.get(name, AnswerCount()), self.thresholds.answer_target)
-                row = rows[name] = {"queue": name, "longest_wait": 0, "longest_caller": "", **rate}
+                wait = 0 if self.linked else None
+                row = rows[name] = {"queue": name, "longest_wait": wait, "longest_caller": "", **rate}
                 queues.append(row)
             row.update({k: total[k] for k in FIGURES})
             row["nodes"] = total["nodes"]
@@ -446,7 +451,7 @@ class LiveState:
                 alerts.append(
                     {"id": f"queue:{q['queue']}:rate", "kind": "rate", "subject": q["queue"], "value": q["answer_rate"]}
                 )
-            if q["longest_wait"] > self.thresholds.wait_alert:
+            if q["longest_wait"] is not None and q["longest_wait"] > self.thresholds.wait_alert:
                 alerts.append(
                     {
                         "id": f"queue:{q['queue']}:wait",

@@ -7,6 +7,10 @@ live from its own AMI link, as before.
 
 A call another node stored more than ``overlap`` seconds after it ended (the store was down meanwhile) is
 not seen by a running wall; it counts from the wall's next start (seeded from the store).
+
+A wall with no Asterisk link (the region centre's: ``node`` None) reads every node's calls, and with
+``agents`` also the agents' state log (``agent_states``, written by each node's events service), since it
+has no AMI events of its own to follow them by.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hotline_cti.event_loop import cancel_and_wait
+from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord
 from hotline_cti.records.node_queues import NodeQueue
 
@@ -32,29 +37,47 @@ class PeerStore(Protocol):
 
     async def node_queue_rows(self) -> list[NodeQueue]: ...
 
-    async def calls_ended_since(self, since: dt.datetime, other_than: str) -> list[CallRecord]: ...
+    async def calls_ended_since(self, since: dt.datetime, other_than: str | None) -> list[CallRecord]: ...
+
+
+class AgentLog(Protocol):
+    """The agents' state log as a wall with no Asterisk link reads it (:class:`~hotline_cti.storage.store.Store`)."""
+
+    async def agent_states_between(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[AgentStateChange]: ...
 
 
 def _signature(rec: CallRecord) -> tuple[object, ...]:
     return (rec.ended, rec.outcome, rec.rating, rec.talk, tuple(rec.transfers))
 
 
+class RegionStore(PeerStore, AgentLog, Protocol):
+    """What a wall with no Asterisk link reads everything from: every node's queues, calls and agent changes."""
+
+
 class Peers:
-    """Reads the other nodes for one wall: ``queues`` (every node's rows) and their new finished calls."""
+    """Reads the other nodes for one wall: ``queues`` (every node's rows) and their new finished calls.
+
+    ``node`` None: the wall has no node of its own, every node is read. ``agents``: the agents' state log and
+    where its new changes go (``AgentTimes.add_stored``).
+    """
 
     def __init__(
         self,
-        node: str,
+        node: str | None,
         store: PeerStore,
         take: Callable[[list[CallRecord]], object],
         *,
         every: float = EVERY,
         overlap: float = OVERLAP,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        agents: tuple[AgentLog, Callable[[list[AgentStateChange]], bool]] | None = None,
     ) -> None:
         self.node = node
         self.store = store
         self.take = take  # the hub's: counts finished records
+        self.agents = agents
         self.every, self.overlap, self.clock = every, overlap, clock
         self.queues: list[NodeQueue] = []
         self._since: dt.datetime | None = None
@@ -69,6 +92,7 @@ class Peers:
         try:
             queues = await self.store.node_queue_rows()
             ended = await self.store.calls_ended_since(since, other_than=self.node)
+            changes = None if self.agents is None else await self.agents[0].agent_states_between(since=since)
         except Exception as exc:
             if not self._failing:
                 log.warning("wallboard: other nodes not read (%s); retrying", type(exc).__name__)
@@ -88,6 +112,8 @@ class Peers:
         self.queues = queues
         if fresh:
             self.take(fresh)
+        if changes and self.agents is not None and self.agents[1](changes):
+            changed = True
         return changed
 
     async def run(self, touch: Callable[[], object]) -> None:

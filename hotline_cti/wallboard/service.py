@@ -20,7 +20,7 @@ from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import AgentRunner, build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
 from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, RecordSource, utc_now
-from hotline_cti.wallboard.peers import PeerStore
+from hotline_cti.wallboard.peers import PeerStore, RegionStore
 from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.supervision import Listening
 from hotline_cti.wallboard.throttle import LoginLimits, LoginThrottle
@@ -91,6 +91,7 @@ async def start_wallboard(
     listening: Listening | None = None,
     node: str = "",
     peers: PeerStore | None = None,
+    region: RegionStore | None = None,
 ) -> WallboardRunner:
     """Serve the wallboard on ``host:port`` (0 = any free port; see ``runner.port``).
 
@@ -107,10 +108,16 @@ async def start_wallboard(
     ``listening``: the spy executor and supervisors' phones (listen / whisper / barge).
     ``node``: the Asterisk node of ``ami``; ``peers``: the store the other nodes share their queues and calls
     through (each queue then shows per node and in total).
-    Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit.
+    ``region``: a wall with no Asterisk link (the region centre's): every node's queues, calls and agent changes
+    are read from this store, and what needs AMI (listening, agent commands, recordings) is refused.
+    Raises ``UsersFileError`` on a bad users file, ``ValueError`` on a bad limit or an AMI link given with ``region``.
     """
+    if region is not None and (ami is not None or records is not None or peers is not None):
+        raise ValueError("a wall with region= has no Asterisk link: no ami, records or peers")
     health = None if status_file is None else _health(status_file)
-    hub = Hub(table, clock=clock, max_rate=max_rate, health=health, records=records, node=node, peers=peers)
+    hub = Hub(
+        table, clock=clock, max_rate=max_rate, health=health, records=records, node=node, peers=peers, region=region
+    )
     if store is not None:
         await hub.seed(store)
     if ami is not None:

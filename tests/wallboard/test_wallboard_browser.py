@@ -28,6 +28,7 @@ from hotline_cti.adapters.ami import AmiClient, AmiSettings
 from hotline_cti.config.checked import load_checked
 from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
+from hotline_cti.core.table import RoutingTable
 from hotline_cti.kpi.accumulator import compute_kpis
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, Outcome
@@ -44,6 +45,9 @@ from simulators.scenario import generate, load_scenario, queue_setups
 from tests.chromium import browser
 from tests.paths import REPO
 from tests.wallboard.test_wallboard_live import abandon, answer, arrive, hangup, member, rating, transfer
+from tests.wallboard.test_wallboard_region import GENERAL as REGION_GENERAL
+from tests.wallboard.test_wallboard_region import UTC_NOW as REGION_NOW
+from tests.wallboard.test_wallboard_region import region_store
 
 __all__ = ["browser"]  # the fixture, imported from tests/chromium.py
 
@@ -412,3 +416,51 @@ async def test_the_wall_agrees_with_the_database_under_the_simulated_pbx(
             await runner.close()
             await client.close()
             await store.close()
+
+
+def _drive_region(driver: webdriver.Chrome, url: str, shot: Path) -> dict[str, Any]:
+    """The region wall in the browser: the per-node table, the sums and today's calls; nothing that needs AMI."""
+    driver.delete_all_cookies()
+    _login(driver, url, "boss", "boss-pw")
+    for element_id, want in {
+        "node-nn-1-waiting": "2",
+        "node-nn-2-free": "2",
+        "node-nn-3-waiting": "0",  # silent: listed, not summed
+        f"q-{REGION_GENERAL}-waiting": "3",
+        "total-waiting": "3",
+        "agents-free": "3",
+        "calls-today": "5",
+        "answer-rate": "0.8",
+    }.items():
+        _wait_value(driver, element_id, want)
+    seen = {
+        "stale_class": _read(driver, "#node-nn-3", "class"),
+        "stale_text": _read(driver, "#node-nn-3 td", "text"),
+        "longest": _read(driver, "#longest-wait", "text"),
+        "nodes_shown": driver.find_element(By.ID, "nodes-section").is_displayed(),
+        "note_shown": driver.find_element(By.ID, "no-asterisk-note").is_displayed(),
+        "ami_forms": len(driver.find_elements(By.CSS_SELECTOR, "#spy-form, #agent-form, #play-recording")),
+    }
+    driver.save_screenshot(str(shot))
+    _logout(driver)
+    return seen
+
+
+async def test_the_region_wall_in_chromium(
+    browser: webdriver.Chrome, tmp_path: Path, small_table: RoutingTable
+) -> None:
+    """A wall with no Asterisk link: two nodes and a silent one, read from SQLite (test_wallboard_region.py)."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'region.db'}")
+    await region_store(store)
+    users = {"boss": User("boss", "supervisor", hash_password("boss-pw", iterations=1000))}
+    runner = await start_wallboard(
+        small_table, port=0, store=store, region=store, users=users, secret=b"k", clock=lambda: REGION_NOW
+    )
+    try:
+        seen = await asyncio.to_thread(_drive_region, browser, runner.url, tmp_path / "region.png")
+    finally:
+        await runner.close()
+        await store.close()
+    assert "bad" in str(seen["stale_class"]) and seen["stale_text"] == "nn-3 (失联)"
+    assert seen["longest"] == "—"  # no caller's join time is known without AMI
+    assert seen["nodes_shown"] and seen["note_shown"] and seen["ami_forms"] == 0

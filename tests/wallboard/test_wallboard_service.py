@@ -145,9 +145,17 @@ def test_hash_password_prints_a_users_line(monkeypatch: pytest.MonkeyPatch, caps
 def test_cli_refuses_missing_and_bad_arguments(
     small_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["wallboard", "--config", str(small_config_path)])
-    assert exit_.value.code == 2 and "--ami HOST:PORT and --config FILE are required" in capsys.readouterr().err
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for argv, said in (
+        ([], "--config FILE is required"),
+        (["--ami", "127.0.0.1:5038"], "--config FILE is required"),
+        # neither an Asterisk link nor a database: nothing to show, and the error names both flags
+        (["--config", str(small_config_path)], "--ami HOST:PORT or --database URL (or $DATABASE_URL) is required"),
+        (["--config", str(small_config_path), "--database", "sqlite+aiosqlite://", "--node", "nn-1"], "--node names"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["wallboard", *argv])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["wallboard", "--ami", "nowhere", "--config", str(small_config_path)])
     assert "'nowhere' is not HOST:PORT" in capsys.readouterr().err
