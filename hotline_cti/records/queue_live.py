@@ -14,8 +14,9 @@ import math
 import os
 import struct
 import sys
+import time
 from array import array
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ FREE = frozenset({0, 1})
 @dataclass(slots=True)
 class _Queue:
     members: dict[str, tuple[int, bool, bool]] = field(default_factory=dict)  # interface -> status, paused, in call
-    waiting: set[str] = field(default_factory=set)  # Uniqueids
+    waiting: dict[str, float] = field(default_factory=dict)  # Uniqueid -> when it joined (epoch seconds)
     holdtime: int = 0
     finished: int = 0  # calls completed + abandoned (app_queue's first-answer rule)
 
@@ -58,9 +59,12 @@ def _int(event: Mapping[str, str], name: str) -> int | None:
 
 
 class QueueTracker:
-    """Every queue's members, waiting callers and holdtime, as app_queue's AMI events tell them. Pure."""
+    """Every queue's members, waiting callers and holdtime, as app_queue's AMI events tell them. Pure but for
+    ``clock`` (epoch seconds), which stamps a caller's join: QueueCallerJoin carries no time, QueueEntry (the
+    QueueStatus re-read) its ``Wait`` so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.queues: dict[str, _Queue] = {}
         self.version = 0  # bumped on every change: the writer writes when it moved
         self.skipped = 0  # events without the fields they need
@@ -83,7 +87,7 @@ class QueueTracker:
         q = self.queues.get(queue)
         if q is None:
             q = self.queues[queue] = _Queue()
-        if handler(q, event):
+        if handler(q, event, self.clock):
             self.version += 1
             return True
         self.skipped += 1
@@ -93,8 +97,12 @@ class QueueTracker:
         """Each queue's :class:`QueueState` now (of the queues in ``only``, when given)."""
         return {name: q.state() for name, q in self.queues.items() if only is None or name in only}
 
+    def oldest(self) -> dict[str, float]:
+        """Each queue with callers: when its longest-waiting caller joined (epoch seconds)."""
+        return {name: min(q.waiting.values()) for name, q in self.queues.items() if q.waiting}
 
-def _member(q: _Queue, event: Mapping[str, str]) -> bool:
+
+def _member(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     interface = (event.get("Interface") or event.get("Location") or event.get("StateInterface") or "").strip()
     status = _int(event, "Status")
     if not interface or status is None:
@@ -103,7 +111,7 @@ def _member(q: _Queue, event: Mapping[str, str]) -> bool:
     return True
 
 
-def _member_removed(q: _Queue, event: Mapping[str, str]) -> bool:
+def _member_removed(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     interface = (event.get("Interface") or event.get("Location") or event.get("StateInterface") or "").strip()
     if not interface:
         return False
@@ -111,7 +119,7 @@ def _member_removed(q: _Queue, event: Mapping[str, str]) -> bool:
     return True
 
 
-def _member_pause(q: _Queue, event: Mapping[str, str]) -> bool:
+def _member_pause(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     interface = (event.get("Interface") or event.get("Location") or "").strip()
     known = q.members.get(interface)
     if known is None:
@@ -120,44 +128,44 @@ def _member_pause(q: _Queue, event: Mapping[str, str]) -> bool:
     return True
 
 
-def _join(q: _Queue, event: Mapping[str, str]) -> bool:
+def _join(q: _Queue, event: Mapping[str, str], clock: Callable[[], float]) -> bool:
     uid = event.get("Uniqueid", "").strip()
     if not uid:
         return False
-    q.waiting.add(uid)
+    q.waiting[uid] = clock() - (_int(event, "Wait") or 0)  # QueueEntry: waited that long already
     return True
 
 
-def _leave(q: _Queue, event: Mapping[str, str]) -> bool:
+def _leave(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     uid = event.get("Uniqueid", "").strip()
     if not uid:
         return False
-    q.waiting.discard(uid)
+    q.waiting.pop(uid, None)
     return True
 
 
-def _abandon(q: _Queue, event: Mapping[str, str]) -> bool:
+def _abandon(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     q.finished += 1  # app_queue counts the abandon (callsabandoned)
-    q.waiting.discard(event.get("Uniqueid", "").strip())  # its Leave follows; a feed without one is not stuck
+    q.waiting.pop(event.get("Uniqueid", "").strip(), None)  # its Leave follows; a feed without one is not stuck
     return True
 
 
-def _connect(q: _Queue, event: Mapping[str, str]) -> bool:
+def _connect(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     """AgentConnect: app_queue's recalc_holdtime, 3/4 of the old average plus 1/4 of this caller's wait."""
     wait = _int(event, "HoldTime")
     if wait is None:
         return False
     q.holdtime = wait if q.finished == 0 else (q.holdtime * 3 + wait) >> 2
-    q.waiting.discard(event.get("Uniqueid", "").strip())  # answered: out of the queue (its Leave came first)
+    q.waiting.pop(event.get("Uniqueid", "").strip(), None)  # answered: out of the queue (its Leave came first)
     return True
 
 
-def _complete(q: _Queue, event: Mapping[str, str]) -> bool:
+def _complete(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     q.finished += 1  # callscompleted, counted when the answered call ends
     return True
 
 
-def _params(q: _Queue, event: Mapping[str, str]) -> bool:
+def _params(q: _Queue, event: Mapping[str, str], _clock: Callable[[], float]) -> bool:
     """QueueParams (QueueStatus): app_queue's own holdtime and counters, after a reconnect."""
     holdtime = _int(event, "Holdtime")
     if holdtime is None:

@@ -59,7 +59,8 @@ class NodeQueueSharer:
             return False
         version = self.tracker.version
         try:
-            await self.store.put_node_queues(self.node, self.tracker.states(), now)
+            oldest = {q: dt.datetime.fromtimestamp(t, dt.UTC) for q, t in self.tracker.oldest().items()}
+            await self.store.put_node_queues(self.node, self.tracker.states(), now, oldest)
         except Exception as exc:  # the database is away: the rows age, the walls show this node stale
             if not self._failing:
                 log.warning("node %s: queue state not shared (%s); retrying", self.node, type(exc).__name__)

@@ -493,9 +493,17 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(outbox).where(outbox.c.seq.in_(list(seqs))).values(sent=utc_now()))
 
-    async def put_node_queues(self, node: str, states: Mapping[str, QueueState], at: dt.datetime) -> None:
+    async def put_node_queues(
+        self,
+        node: str,
+        states: Mapping[str, QueueState],
+        at: dt.datetime,
+        oldest: Mapping[str, dt.datetime] | None = None,
+    ) -> None:
         """Replace ``node``'s live queue rows with ``states`` (one transaction; live state, not fenced: the caller
-        writes only while it holds its link's lease)."""
+        writes only while it holds its link's lease). ``oldest``: per queue with callers, when the longest-waiting
+        one joined."""
+        oldest = oldest or {}
         rows = [
             {
                 "node": node,
@@ -506,6 +514,7 @@ class Store:
                 "waiting": s.waiting,
                 "holdtime": s.holdtime,
                 "at": _utc(at),
+                "oldest": _utc(oldest[queue]) if queue in oldest else None,
             }
             for queue, s in states.items()
         ]
@@ -524,6 +533,7 @@ class Store:
                     m["queue"],
                     QueueState(m["members"], m["available"], m["free"], m["waiting"], m["holdtime"]),
                     _utc(m["at"]),
+                    _utc_or_none(m["oldest"]),
                 )
                 for m in (row._mapping for row in await conn.execute(query))
             ]

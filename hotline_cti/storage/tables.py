@@ -126,6 +126,7 @@ node_queues = sa.Table(
     sa.Column("waiting", sa.Integer, nullable=False),
     sa.Column("holdtime", sa.Integer, nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("oldest", UtcDateTime, nullable=True),  # when its longest-waiting caller joined; NULL: none
 )
 
 # Audit of supervisor and operator actions other than transfers (hotline_cti.records.actions.ActionRecord):

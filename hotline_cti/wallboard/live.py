@@ -25,7 +25,7 @@ from hotline_cti.kpi.counts import ANSWER_TARGET, AnswerCount
 from hotline_cti.privacy import mask_number, mask_numbers
 from hotline_cti.records.builder import Output
 from hotline_cti.records.model import CallRecord, Outcome
-from hotline_cti.records.node_queues import FIGURES, NodeQueue, queue_totals
+from hotline_cti.records.node_queues import FIGURES, NodeQueue, longest, queue_totals
 from hotline_cti.wallboard.agent_live import AgentTimes
 from hotline_cti.wallboard.figures import DayFigures, DayView
 from hotline_cti.wallboard.merger import LineCounts, count_lines, day_start, merger_rows, week_start
@@ -320,7 +320,7 @@ class LiveState:
         lines = self._line_rows(day)
         totals = {
             "waiting": sum(q["waiting"] for q in queues),
-            "longest_wait": max((q["longest_wait"] for q in queues), default=0) if self.linked else None,
+            "longest_wait": longest(q["longest_wait"] for q in queues),
             "free": sum(q["free"] for q in queues),
             "busy": sum(q["busy"] for q in queues),
             "paused": sum(q["paused"] for q in queues),
@@ -370,7 +370,7 @@ class LiveState:
                 {
                     "queue": name,
                     "waiting": len(q.waiting),
-                    "longest_wait": (int(ts - oldest[1][0]) if oldest else 0) if self.linked else None,
+                    "longest_wait": int(ts - oldest[1][0]) if oldest else 0,
                     "longest_caller": oldest[1][1] if oldest else "",  # already masked
                     "free": states.count("free"),
                     "busy": states.count("busy"),
@@ -388,17 +388,18 @@ class LiveState:
         others = [p for p in self.peers if p.node != self.node or not self.linked]
         if not others:
             return []
-        own = {q["queue"]: {k: q[k] for k in FIGURES} for q in queues} if self.linked else {}
+        own = {q["queue"]: {**{k: q[k] for k in FIGURES}, "longest_wait": q["longest_wait"]} for q in queues}
+        own = own if self.linked else {}
         per_queue, per_node = queue_totals((self.node or "-") if self.linked else None, own, others, now)
         rows = {q["queue"]: q for q in queues}
         for name, total in per_queue.items():
             row = rows.get(name)
             if row is None:  # a queue only other nodes have callers or agents in now
                 rate = _rate_fields(by_queue.get(name, AnswerCount()), self.thresholds.answer_target)
-                wait = 0 if self.linked else None
-                row = rows[name] = {"queue": name, "longest_wait": wait, "longest_caller": "", **rate}
+                row = rows[name] = {"queue": name, "longest_wait": 0, "longest_caller": "", **rate}
                 queues.append(row)
             row.update({k: total[k] for k in FIGURES})
+            row["longest_wait"] = total["longest_wait"]  # the longest over nodes (this wall's own included)
             row["nodes"] = total["nodes"]
         queues.sort(key=lambda q: str(q["queue"]))
         return per_node

@@ -205,7 +205,7 @@ async def test_a_database_at_0007_gets_nodes_with_its_calls_and_callbacks_kept(e
         conn.execute(sa.text(OLD_CALLBACK))
 
     def upgraded(conn: sa.Connection) -> tuple[Any, ...]:
-        migrate.upgrade(conn)
+        migrate.upgrade(conn, "0008_call_nodes")
         inspector = sa.inspect(conn)
         return (
             migrate.current_revision(conn),
@@ -234,6 +234,35 @@ async def test_a_database_at_0007_gets_nodes_with_its_calls_and_callbacks_kept(e
         assert [r.callback_id for r in await store.open_callbacks("gx", "")] == ["1.1"]  # an unnamed keeper's own
         columns, pk, kept = await store.run_sync(downgraded)
         assert "node" not in columns and pk == ["callback_id"] and [tuple(r) for r in kept] == [("1.1",)]
+    finally:
+        await store.close()
+
+
+async def test_a_database_at_0008_gets_the_queues_oldest_caller_column_and_keeps_its_rows(empty_url: str) -> None:
+    """0009 (SQLite and PostgreSQL): node_queues rows kept, their ``oldest`` NULL (a wait nobody wrote is
+    unknown, not 0); and back down to 0008."""
+    store = Store.connect(empty_url)
+
+    def at_0008(conn: sa.Connection) -> None:
+        migrate.upgrade(conn, "0008_call_nodes")
+        conn.execute(
+            sa.text(
+                "INSERT INTO node_queues (node, queue, members, available, free, waiting, holdtime, at)"
+                " VALUES ('nn-2', 'gx-general', 2, 2, 0, 3, 40, '2026-03-01 08:00:00+00')"
+            )
+        )
+
+    def columns(conn: sa.Connection) -> set[str]:
+        return {c["name"] for c in sa.inspect(conn).get_columns("node_queues")}
+
+    try:
+        await store.run_sync(at_0008)
+        await store.run_sync(migrate.upgrade)
+        (row,) = await store.node_queue_rows()
+        assert (row.node, row.state.waiting, row.oldest) == ("nn-2", 3, None)
+        assert row.longest_wait(T0) is None  # callers wait, since when is not known
+        await store.run_sync(lambda conn: command.downgrade(migrate.alembic_config(conn), "0008_call_nodes"))
+        assert "oldest" not in await store.run_sync(columns)
     finally:
         await store.close()
 
@@ -362,6 +391,34 @@ def test_queue_totals_sum_live_nodes_and_list_a_stale_one() -> None:
     ]
 
 
+def test_the_longest_wait_is_the_longest_of_the_live_nodes_and_unknown_stays_unknown() -> None:
+    now = T0
+    own = {"gx-general": {"waiting": 1, "free": 0, "busy": 1, "paused": 0, "longest_wait": 30}}
+    ago = now - dt.timedelta(seconds=2)
+    peers = [
+        NodeQueue("nn-2", "gx-general", _state(1, 1, 0, 2), ago, now - dt.timedelta(seconds=95)),
+        NodeQueue("nn-2", "l12315", _state(1, 1, 1, 0), ago),  # nobody waits: 0, known
+        NodeQueue(
+            "nn-3", "gx-general", _state(1, 1, 0, 4), now - dt.timedelta(seconds=60), now - dt.timedelta(hours=1)
+        ),
+        NodeQueue("nn-4", "l12366", _state(1, 1, 0, 1), ago),  # callers, no join time (an older writer)
+    ]
+    by_queue, by_node = queue_totals("nn-1", own, peers, now)
+    assert by_queue["gx-general"]["longest_wait"] == 95  # nn-2's caller; nn-3 is stale, left out
+    assert [(n["node"], n["longest_wait"]) for n in by_queue["gx-general"]["nodes"]] == [
+        ("nn-1", 30),
+        ("nn-2", 95),
+        ("nn-3", 3600),
+    ]
+    assert by_queue["l12315"]["longest_wait"] == 0 and by_queue["l12366"]["longest_wait"] is None
+    assert [(n["node"], n["longest_wait"]) for n in by_node] == [
+        ("nn-1", 30),
+        ("nn-2", 95),
+        ("nn-3", 0),  # stale: listed, not summed (its waiting is 0 here too)
+        ("nn-4", None),
+    ]
+
+
 def test_the_walls_snapshot_shows_each_queue_per_node_and_in_total(small_table: RoutingTable) -> None:
     state = LiveState(small_table)
     state.node = "nn-1"
@@ -377,6 +434,15 @@ def test_the_walls_snapshot_shows_each_queue_per_node_and_in_total(small_table: 
     assert [(n["node"], n["waiting"]) for n in rows["gx-general"]["nodes"]] == [("nn-1", 1), ("nn-2", 3)]
     assert snap["totals"]["waiting"] == 4
     assert [(n["node"], n["waiting"]) for n in snap["nodes"]] == [("nn-1", 1), ("nn-2", 3)]
+    # nn-2's callers wait since a time it did not write (an older events service): unknown, it may be the longest
+    assert rows["gx-general"]["longest_wait"] is None and snap["totals"]["longest_wait"] is None
+    assert rows["l12315"]["longest_wait"] == 0  # nobody waits there
+    state.peers = [NodeQueue("nn-2", "gx-general", _state(2, 2, 1, 3), now, now - dt.timedelta(seconds=200))]
+    later = state.snapshot(now + dt.timedelta(seconds=10))
+    general = next(q for q in later["queues"] if q["queue"] == "gx-general")
+    assert general["longest_wait"] == 210 and later["totals"]["longest_wait"] == 210  # nn-2's, not our 10 s
+    assert [(n["node"], n["longest_wait"]) for n in general["nodes"]] == [("nn-1", 10), ("nn-2", 210)]
+    assert any(a.get("value") == 210 for a in later["alerts"])  # over the wait alert: raised from another node
     state.peers = []
     single = state.snapshot(now)
     assert single["nodes"] == [] and "nodes" not in single["queues"][0]  # one node: the wall as before
@@ -389,9 +455,10 @@ class _Feed:
 async def test_a_node_shares_its_queues_and_a_wall_reads_the_others_and_their_calls(sqlite_store: Store) -> None:
     from hotline_cti.records.queue_live import QueueTracker
 
-    tracker = QueueTracker()
+    tracker = QueueTracker(clock=lambda: T0.timestamp() - 5)
     tracker.apply({"Event": "QueueMember", "Queue": "gx-general", "Interface": "PJSIP/a1", "Status": "1"})
     tracker.apply({"Event": "QueueCallerJoin", "Queue": "gx-general", "Uniqueid": "u1"})
+    tracker.apply({"Event": "QueueEntry", "Queue": "gx-general", "Uniqueid": "u0", "Wait": "40"})  # a re-read
     clock = [T0]
     sharer = NodeQueueSharer("nn-2", tracker, _Feed(), sqlite_store, lambda: True, clock=lambda: clock[0])  # type: ignore[arg-type]
     assert await sharer.write_if_due()
@@ -404,7 +471,9 @@ async def test_a_node_shares_its_queues_and_a_wall_reads_the_others_and_their_ca
     taken: list[list[CallRecord]] = []
     peers = Peers("nn-1", sqlite_store, taken.append, clock=lambda: T0 + dt.timedelta(seconds=21))
     assert await peers.read()
-    assert [(q.node, q.queue, q.state.waiting, q.state.free) for q in peers.queues] == [("nn-2", "gx-general", 1, 1)]
+    assert [(q.node, q.queue, q.state.waiting, q.state.free) for q in peers.queues] == [("nn-2", "gx-general", 2, 1)]
+    assert peers.queues[0].oldest == T0 - dt.timedelta(seconds=45)  # u0 joined 40 s before it was read
+    assert peers.queues[0].longest_wait(T0 + dt.timedelta(seconds=21)) == 66
     assert [[r.call_id for r in batch] for batch in taken] == [[f"nn-2:{UID}"]]  # not our own node's
     assert not await peers.read()  # the same call again within the overlap: not taken twice
     assert len(taken) == 1

@@ -123,7 +123,7 @@ def test_a_database_at_0003_upgrades_keeping_its_calls(tmp_path: Path) -> None:
         )
     with engine.begin() as conn:
         migrate.upgrade(conn)
-        assert migrate.current_revision(conn) == "0008_call_nodes"
+        assert migrate.current_revision(conn) == "0009_node_queue_oldest"
         row = conn.execute(sa.text("SELECT recording_file, recording_path FROM calls")).one()
         assert tuple(row) == ("", "")
         assert conn.execute(sa.text("SELECT count(*) FROM spies")).scalar() == 0

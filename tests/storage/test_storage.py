@@ -47,7 +47,7 @@ async def test_schema_after_migration_equals_tables_py(store: Store) -> None:
         return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata))
 
     assert await store.run_sync(diff) == []
-    assert await store.schema_revision() == migrate.head_revision() == "0008_call_nodes"
+    assert await store.schema_revision() == migrate.head_revision() == "0009_node_queue_oldest"
 
 
 async def test_open_twice_keeps_rows_and_revision(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ async def test_open_twice_keeps_rows_and_revision(tmp_path: Path) -> None:
     second = await Store.open(url)
     try:
         assert [r.call_id for r in await second.calls_between()] == ["1.1"]
-        assert await second.schema_revision() == "0008_call_nodes"
+        assert await second.schema_revision() == "0009_node_queue_oldest"
     finally:
         await second.close()
 
@@ -226,6 +226,6 @@ async def test_plain_postgresql_url_gets_the_asyncpg_driver(fresh_pg_url: str) -
     store = await Store.open(fresh_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         assert store.dialect == "postgresql" and store.engine.url.drivername == "postgresql+asyncpg"
-        assert await store.schema_revision() == "0008_call_nodes"
+        assert await store.schema_revision() == "0009_node_queue_oldest"
     finally:
         await store.close()
