@@ -27,7 +27,7 @@ from hotline_cti.records.caller import CallerPolicy
 from hotline_cti.serve.options import listen_address as _listen
 from hotline_cti.serve.options import node_name
 from hotline_cti.serve.record_pipeline import RecordPipeline
-from hotline_cti.storage.store import ENV_DATABASE_URL, Store
+from hotline_cti.storage.store import ENV_DATABASE_URL, Store, resolve_url
 from hotline_cti.storage.writer import BatchWriter
 from hotline_cti.wallboard.auth import ROLES, UsersFileError, UsersSource, hash_password
 from hotline_cti.wallboard.recordings import RecordingLibrary
@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.wallboard_parser
     if args.config is None:
         parser.error("--config FILE is required")
+    if args.database or os.environ.get(ENV_DATABASE_URL):
+        try:
+            resolve_url(args.database)
+        except ValueError as exc:  # named before anything starts, not a traceback from inside the loop
+            parser.error(f"--database: {exc}")
     if args.ami is None:
         if not (args.database or os.environ.get(ENV_DATABASE_URL)):
             parser.error(

@@ -152,6 +152,10 @@ def test_cli_refuses_missing_and_bad_arguments(
         # neither an Asterisk link nor a database: nothing to show, and the error names both flags
         (["--config", str(small_config_path)], "--ami HOST:PORT or --database URL (or $DATABASE_URL) is required"),
         (["--config", str(small_config_path), "--database", "sqlite+aiosqlite://", "--node", "nn-1"], "--node names"),
+        (
+            ["--config", str(small_config_path), "--database", "bogus://x"],
+            "--database: DATABASE_URL: unsupported database 'bogus'",
+        ),
     ):
         with pytest.raises(SystemExit) as exit_:
             main(["wallboard", *argv])
