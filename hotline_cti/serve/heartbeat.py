@@ -37,9 +37,8 @@ def die_with_supervisor() -> None:
 def beat_interval(stall_limit: float) -> float:
     """Seconds between beats for a child killed after ``stall_limit`` s of silence: a quarter of it, at most 0.25.
 
-    Each beat wakes the process, and on a virtual machine a wake-up costs as much CPU as a call's own work,
-    so the routing service beats no more often than its limit asks; three beats may still be late before
-    the supervisor acts.
+    Each beat wakes the process, and wake-ups are what an idle routing process spends its CPU on, so it
+    beats no more often than its limit asks; three beats may still be late before the supervisor acts.
     """
     return min(0.25, stall_limit / 4)
 

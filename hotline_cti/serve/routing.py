@@ -66,8 +66,8 @@ class RoutingService:
         """The process's one housekeeping timer: the heartbeat, the sessions' deadlines, the live queue state
         (while the served config has diversion rules), the config file's watch.
 
-        One timer, not one each: every wake-up of an idle process costs CPU (on a virtual machine as much
-        as a call's own work), and these share theirs. It runs every quarter of the stall limit or of the
+        One timer, not one each: wake-ups are most of what an idle process costs (docs/benchmarks.md,
+        asterisk_bench), and these share theirs. It runs every quarter of the stall limit or of the
         shortest session limit (at most 0.25 s), every 0.1 s while there are diversion rules.
         """
         loop = asyncio.get_running_loop()
