@@ -17,7 +17,7 @@ import sys
 
 ENV_FD = "HOTLINE_HEARTBEAT_FD"
 ENV_SUPERVISOR = "HOTLINE_SUPERVISOR_PID"
-INTERVAL = 0.1  # seconds between beats
+INTERVAL = 0.1  # seconds between beats (the events service; routing beats by its stall limit, beat_interval)
 PR_SET_PDEATHSIG = 1
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,18 @@ def die_with_supervisor() -> None:
         sys.exit(1)
 
 
+def beat_interval(stall_limit: float) -> float:
+    """Seconds between beats for a child killed after ``stall_limit`` s of silence: a quarter of it, at most 0.25.
+
+    Each beat wakes the process, and wake-ups are what an idle routing process spends its CPU on, so it
+    beats no more often than its limit asks; three beats may still be late before the supervisor acts.
+    """
+    return min(0.25, stall_limit / 4)
+
+
 class Heartbeat:
-    """Writes a byte to the supervisor's pipe every :data:`INTERVAL` seconds while the loop runs."""
+    """Writes a byte to the supervisor's pipe: every :data:`INTERVAL` seconds from :meth:`start`, or at each
+    :meth:`beat` from the owner's own timer."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -51,14 +61,19 @@ class Heartbeat:
     def start(self) -> None:
         self._beat()
 
-    def _beat(self) -> None:
+    def beat(self) -> bool:
+        """Write one beat; False when the supervisor is gone (PDEATHSIG then ends this process)."""
         try:
             os.write(self.fd, b".")
         except BlockingIOError:
             pass  # the supervisor is behind on reading: it has beats enough
         except OSError:
-            return  # the supervisor is gone; PDEATHSIG ends this process
-        self._timer = asyncio.get_running_loop().call_later(INTERVAL, self._beat)
+            return False
+        return True
+
+    def _beat(self) -> None:
+        if self.beat():
+            self._timer = asyncio.get_running_loop().call_later(INTERVAL, self._beat)
 
     def stop(self) -> None:
         if self._timer is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -26,7 +25,7 @@ from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve import options
 from hotline_cti.serve.child import start_child, stop_on_signals
-from hotline_cti.serve.heartbeat import Heartbeat
+from hotline_cti.serve.heartbeat import Heartbeat, beat_interval
 from hotline_cti.serve.launch import stop_startup_beats
 from hotline_cti.storage.store import ENV_DATABASE_URL
 
@@ -34,6 +33,7 @@ log = logging.getLogger("hotline_cti.serve.routing")
 
 
 QUEUE_POLL = 0.1  # seconds between looks at the queue snapshot (a stat; read only when it changed)
+CONFIG_WATCH = 1.0  # seconds between looks at the config file (a change is picked up within this)
 
 
 class RoutingService:
@@ -51,23 +51,43 @@ class RoutingService:
             clock=options.clock(args),
             screen=self.screen,
             queues=self.board,
+            own_sweep=False,  # swept by _tick
         )
-        self._poller: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._watch_at = 0.0
         self.heartbeat = Heartbeat.from_env()
+        self.beat_every = beat_interval(args.stall_limit)
         self.lists: ListRefresher | None = None
         url = args.database or os.environ.get(ENV_DATABASE_URL)
         if self.screen is not None and url:
             self.lists = ListRefresher(url, self.screen, refresh_seconds())
 
-    def _poll_queues(self) -> None:
-        """Refresh the live queue state while the served config has diversion rules (none: no file to read)."""
-        if self.holder.table.diversions:
+    def _tick(self) -> None:
+        """The process's one housekeeping timer: the heartbeat, the sessions' deadlines, the live queue state
+        (while the served config has diversion rules), the config file's watch.
+
+        One timer, not one each: wake-ups are most of what an idle process costs (docs/benchmarks.md,
+        asterisk_bench), and these share theirs. It runs every quarter of the stall limit or of the
+        shortest session limit (at most 0.25 s), every 0.1 s while there are diversion rules.
+        """
+        loop = asyncio.get_running_loop()
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
+        self.server.sweep()
+        diversions = bool(self.holder.table.diversions)
+        if diversions:
             self.board.refresh(time.time())
-        self._poller = asyncio.get_running_loop().call_later(QUEUE_POLL, self._poll_queues)
+        now = loop.time()
+        if now >= self._watch_at:
+            self._watch_at = now + CONFIG_WATCH
+            self.holder.reload_if_changed()  # a file change is picked up within a second
+        every = min(self.beat_every, self.server.tick, QUEUE_POLL if diversions else CONFIG_WATCH)
+        self._timer = loop.call_later(every, self._tick)
 
     async def run(self) -> int:
-        if self.heartbeat is not None:
-            self.heartbeat.start()  # first: the supervisor hears the child while the lists are read
+        loop = asyncio.get_running_loop()
+        self._watch_at = loop.time() + CONFIG_WATCH
+        self._tick()  # first: the supervisor hears the child while the lists are read
         stop_startup_beats()  # the loop beats now: a stall must fall silent
         if self.lists is not None:
             await self.lists.start()  # before listening: the first calls are screened with the lists
@@ -78,20 +98,14 @@ class RoutingService:
         )
         if self.args.clock_start is not None:
             log.warning("routing as if it were %s (--clock-start): for tests and drills only", self.args.clock_start)
-        self._poll_queues()
         stop = stop_on_signals()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.holder.reload)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-            self.holder.reload_if_changed()  # a file change is picked up within a second
-        if self._poller is not None:
-            self._poller.cancel()
+        loop.add_signal_handler(signal.SIGHUP, self.holder.reload)
+        await stop.wait()
         await self.server.close()
         if self.lists is not None:
             await self.lists.stop()
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
+        if self._timer is not None:
+            self._timer.cancel()  # last: the supervisor hears the child until it is done
         log.info("routing stopped; %d sessions served", self.server.served)
         return 0
 

@@ -65,6 +65,7 @@ class FastAgiServer:
         clock: Callable[[], dt.datetime] | None = None,
         screen: CallerScreen | None = None,
         queues: QueueBoard | None = None,
+        own_sweep: bool = True,
     ) -> None:
         self.holder = holder
         self.screen = screen  # repeat and nuisance callers (hotline_cti.callers); None: decisions as they are
@@ -86,9 +87,12 @@ class FastAgiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         # Deadlines: one sweep over the sessions in flight every quarter of the shortest limit (at
         # most 0.25 s), not a timer per session. Arming and cancelling a timer cost about as much
-        # as parsing the environment; a sweep costs a comparison per session.
+        # as parsing the environment; a sweep costs a comparison per session. With own_sweep False
+        # the owner calls sweep() every `tick` seconds from a timer it keeps anyway (serve's routing
+        # service: its heartbeat), so the process wakes once for both.
         self._sessions: set[_Session] = set()
-        self._tick = max(0.01, min(0.25, min(self.limits.env, self.limits.command, self.limits.session) / 4))
+        self.tick = max(0.01, min(0.25, min(self.limits.env, self.limits.command, self.limits.session) / 4))
+        self._own_sweep = own_sweep
         self._ticker: asyncio.TimerHandle | None = None
         # One receive buffer for all of this server's sessions on the stock loop (they share its one
         # event loop, which calls get_buffer, recv_into and buffer_updated back to back).
@@ -124,8 +128,8 @@ class FastAgiServer:
             return False
         self.active += 1
         self._sessions.add(session)
-        if self._ticker is None and self._loop is not None:
-            self._ticker = self._loop.call_later(self._tick, self._sweep)
+        if self._ticker is None and self._own_sweep and self._loop is not None:
+            self._ticker = self._loop.call_later(self.tick, self._sweep)
         return True
 
     def script_for(self, env: dict[str, str], host: str) -> Script | None:
@@ -170,13 +174,18 @@ class FastAgiServer:
             self._peers[peer] = known
         return known
 
+    def sweep(self) -> None:
+        """End every session past its deadline (the owner's call every :attr:`tick` s when not ``own_sweep``)."""
+        if self._sessions and self._loop is not None:
+            now = self._loop.time()
+            for session in [s for s in self._sessions if now >= s.wait_until or now >= s.session_end]:
+                session.expire(now)
+
     def _sweep(self) -> None:
-        """End every session past its deadline; keep sweeping while any is in flight."""
+        """Sweep; keep sweeping while any session is in flight."""
         assert self._loop is not None
-        now = self._loop.time()
-        for session in [s for s in self._sessions if now >= s.wait_until or now >= s.session_end]:
-            session.expire(now)
-        self._ticker = self._loop.call_later(self._tick, self._sweep) if self._sessions else None
+        self.sweep()
+        self._ticker = self._loop.call_later(self.tick, self._sweep) if self._sessions else None
 
 
 RESERVED_DESCRIPTORS = 4096  # sockets ready for ~4,000 sessions in flight (1,000 calls/s holding on prompts)

@@ -164,6 +164,27 @@ async def test_deadlines_are_kept_by_one_sweep_that_stops_when_idle(
     assert srv._ticker is None
 
 
+async def test_a_server_swept_by_its_owner_arms_no_timer_and_expires_on_the_owners_sweep(config_file: Path) -> None:
+    # serve's routing service sweeps from its one housekeeping timer (own_sweep=False): the server arms none
+    srv = FastAgiServer(ConfigHolder(config_file), limits=Limits(env=0.2, command=0.5, session=3.0), own_sweep=False)
+    port = await srv.start("127.0.0.1", 0)
+    try:
+        reader, silent = await asyncio.open_connection("127.0.0.1", port)  # never sends its environment
+        while srv.active == 0:
+            await asyncio.sleep(0.01)
+        assert srv._ticker is None and srv.tick == 0.05
+        srv.sweep()  # before the limit: nothing to end
+        assert srv.active == 1
+        await asyncio.sleep(0.3)  # past the 0.2 s environment limit, and no timer of its own has ended it
+        assert srv.active == 1
+        srv.sweep()
+        assert srv.active == 0 and srv.failed == 1
+        assert await asyncio.wait_for(reader.read(), 5.0) == b""  # the server hung up
+        silent.close()
+    finally:
+        await srv.close()
+
+
 def test_descriptor_table_is_grown_before_calls_come() -> None:
     def table_size() -> int:
         status = Path("/proc/self/status").read_text()
