@@ -103,6 +103,17 @@ def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _utc(value)
 
 
+def _within(
+    query: sa.Select[Any], column: sa.ColumnElement[dt.datetime], since: dt.datetime | None, until: dt.datetime | None
+) -> sa.Select[Any]:
+    """``query`` limited to rows whose ``column`` is in ``[since, until)`` (an end that is None is open)."""
+    if since is not None:
+        query = query.where(column >= _utc(since))
+    if until is not None:
+        query = query.where(column < _utc(until))
+    return query
+
+
 def _clip(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
     """Cut strings to their column's length: PostgreSQL refuses longer ones and one bad row must not block a batch."""
     for column in table.columns:
@@ -336,10 +347,7 @@ class Store:
     ) -> list[SpyRecord]:
         """Listen / whisper / barge rows asked in ``[since, until)``, oldest first."""
         query = sa.select(spies)
-        if since is not None:
-            query = query.where(spies.c.at >= _utc(since))
-        if until is not None:
-            query = query.where(spies.c.at < _utc(until))
+        query = _within(query, spies.c.at, since, until)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(spies.c.at, spies.c.spy_id))).mappings().all()
         out = []
@@ -392,10 +400,7 @@ class Store:
     ) -> list[AgentStateChange]:
         """Agent state changes in ``[since, until)``, oldest first."""
         query = sa.select(agent_states)
-        if since is not None:
-            query = query.where(agent_states.c.at >= _utc(since))
-        if until is not None:
-            query = query.where(agent_states.c.at < _utc(until))
+        query = _within(query, agent_states.c.at, since, until)
         query = query.order_by(agent_states.c.at, agent_states.c.change_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
@@ -581,10 +586,7 @@ class Store:
         query = sa.select(callbacks)
         if node is not None:
             query = query.where(callbacks.c.node == node)
-        if since is not None:
-            query = query.where(callbacks.c.offered >= _utc(since))
-        if until is not None:
-            query = query.where(callbacks.c.offered < _utc(until))
+        query = _within(query, callbacks.c.offered, since, until)
         if region is not None:
             query = query.where(callbacks.c.region == region)
         async with self.engine.connect() as conn:
@@ -604,10 +606,7 @@ class Store:
         oldest first, ratings merged in."""
         merged = sa.func.coalesce(ratings.c.rating, calls.c.rating).label("merged_rating")
         query = sa.select(calls, merged).select_from(calls.outerjoin(ratings, ratings.c.call_id == calls.c.call_id))
-        if since is not None:
-            query = query.where(calls.c.started >= _utc(since))
-        if until is not None:
-            query = query.where(calls.c.started < _utc(until))
+        query = _within(query, calls.c.started, since, until)
         if region is not None:
             query = query.where(calls.c.region == region)
         if node is not None:
@@ -637,10 +636,7 @@ class Store:
     ) -> list[TransferRecord]:
         """Audited transfers made in ``[since, until)``, oldest first."""
         query = sa.select(transfers)
-        if since is not None:
-            query = query.where(transfers.c.at >= _utc(since))
-        if until is not None:
-            query = query.where(transfers.c.at < _utc(until))
+        query = _within(query, transfers.c.at, since, until)
         query = query.order_by(transfers.c.at, transfers.c.transfer_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
@@ -664,10 +660,7 @@ class Store:
     ) -> list[ActionRecord]:
         """Audited actions made in ``[since, until)``, oldest first."""
         query = sa.select(actions)
-        if since is not None:
-            query = query.where(actions.c.at >= _utc(since))
-        if until is not None:
-            query = query.where(actions.c.at < _utc(until))
+        query = _within(query, actions.c.at, since, until)
         query = query.order_by(actions.c.at, actions.c.action_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
