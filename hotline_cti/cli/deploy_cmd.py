@@ -13,8 +13,8 @@ from pathlib import Path
 
 from hotline_cti.adapters.ami.client import ENV_SECRET, ENV_USER, AmiClient, AmiSettings
 from hotline_cti.cli.config_cmd import parse_datetime
+from hotline_cti.cli.render_args import add_render_arguments, render_options
 from hotline_cti.deploy import AmiAsterisk, Plan, deploy
-from hotline_cti.dialplan.options import DEFAULT_CONTROLLER, RenderOptions
 from hotline_cti.serve.options import address_type
 
 DEFAULT_IN_SERVICE = "/etc/hotline-cti/merger.yaml"
@@ -65,21 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="HOST[:PORT]",
         help="Asterisk manager (default 127.0.0.1:5038)",
     )
-    p.add_argument(
-        "--agi",
-        "--controller",
-        dest="controller",
-        action="append",
-        metavar="HOST:PORT|hagi://DOMAIN",
-        help=f"FastAGI controller the dialplan asks (repeat for failover; default {DEFAULT_CONTROLLER})",
-    )
-    p.add_argument(
-        "--agi-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="ask the next controller when one holds a call this long without a decision (default: no limit)",
-    )
-    p.add_argument("--dial-timeout", type=int, default=30, help="seconds to ring dialled seats (default 30)")
+    add_render_arguments(p)
     p.add_argument("--at", type=parse_datetime, help="instant of the routing diff (default now)")
     p.add_argument("--dry-run", action="store_true", help="show what would change; write and reload nothing")
     p.add_argument(
@@ -95,13 +81,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the plan and deploy (AMI is reached after the lock and the checks; never for a dry run)."""
     try:
-        options = RenderOptions(
-            controllers=tuple(args.controller or [DEFAULT_CONTROLLER]),
-            dial_timeout=args.dial_timeout,
-            agi_timeout=args.agi_timeout,
-        )
+        options = render_options(args)
     except ValueError as exc:
-        print(f"error: --agi/--agi-timeout: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     plan = Plan(
         args.config, args.in_service, args.asterisk_dir, options, at=args.at, dry_run=args.dry_run, lock_wait=args.wait

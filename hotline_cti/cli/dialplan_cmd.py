@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 from hotline_cti.cli.config_cmd import print_problems
+from hotline_cti.cli.render_args import add_render_arguments, render_options
 from hotline_cti.config.catalogue import known_prompt_ids, load_catalogue
 from hotline_cti.config.checked import load_checked
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.dialplan.check import check_directory
-from hotline_cti.dialplan.options import DEFAULT_CONTROLLER, RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 
 
@@ -37,13 +37,9 @@ def _render(args: argparse.Namespace) -> int:
         print_problems(exc, args.config, sys.stderr)
         return 1
     try:
-        opts = RenderOptions(
-            controllers=tuple(args.controller or [DEFAULT_CONTROLLER]),
-            dial_timeout=args.dial_timeout,
-            agi_timeout=args.agi_timeout,
-        )
+        opts = render_options(args)
     except ValueError as exc:
-        print(f"error: --controller/--agi-timeout: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.output)
     for path in write_all(render_all(model, opts), out):
@@ -76,21 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     render.add_argument("config", help="merger YAML file")
     render.add_argument("-o", "--output", required=True, help="directory to write, e.g. dialplans/guangxi/")
-    render.add_argument(
-        "--agi",
-        "--controller",
-        dest="controller",
-        action="append",
-        metavar="HOST:PORT|hagi://DOMAIN",
-        help=f"FastAGI controller (repeat for failover, tried in order; default {DEFAULT_CONTROLLER})",
-    )
-    render.add_argument(
-        "--agi-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="ask the next controller when one holds a call this long without a decision (default: no limit)",
-    )
-    render.add_argument("--dial-timeout", type=int, default=30, help="seconds to ring dialled seats (default 30)")
+    add_render_arguments(render)
     render.set_defaults(func=_render)
     check = sub.add_parser("check", help="static checks of a directory of generated files")
     check.add_argument("directory")

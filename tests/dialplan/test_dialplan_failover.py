@@ -226,4 +226,7 @@ def test_deploy_takes_the_same_options(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["deploy", str(CONFIG), "--dry-run", "--agi", "hagi://a.cn:1"]) == 2
     assert "hagi://a.cn:1" in capsys.readouterr().err
     assert main(["deploy", str(CONFIG), "--dry-run", "--agi-timeout", "61"]) == 2
-    assert "agi timeout 61 s" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "agi timeout 61 s" in said
+    assert main(["dialplan", "render", str(CONFIG), "-o", "/nonexistent/x", "--agi-timeout", "61"]) == 2
+    assert capsys.readouterr().err == said  # one rule, one message, whichever command renders
