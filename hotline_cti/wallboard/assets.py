@@ -297,7 +297,7 @@ def wall_page(user: str, role: str, asterisk: bool = True) -> str:
         + '<div class="cols"><div>'
         + f"<section>{_i18n('queues', 'h2')}{_table('queues', queue_cols)}</section>"
         + f'<section id="nodes-section" hidden>{_i18n("nodes", "h2")}'
-        + f"{_table('nodes', ['node', 'waiting', 'free', 'busy', 'paused'])}</section>"
+        + f"{_table('nodes', ['node', 'waiting', 'longest_wait', 'free', 'busy', 'paused'])}</section>"
         + f"<section>{_i18n('lines', 'h2')}<p class=readonly>{_i18n('retired_note')}</p>{_table('lines', line_cols)}</section>"
         + f"<section>{_i18n('experts', 'h2')}{_table('experts', ['name', 'answered', 'unanswered', 'rate'])}</section>"
         + f"<section>{_i18n('subcentres', 'h2')}{_table('subcentres', ['name', 'answered', 'unanswered', 'rate'])}</section>"
@@ -385,7 +385,7 @@ _SCRIPT = r"""
   if (page === "login") return;
   const supervisor = document.body.dataset.role === "supervisor";
   const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%");
-  // null: no caller's join time is known (a wall with no Asterisk link reads only counts from the nodes)
+  // null: callers wait on a node that does not say since when (an events service from before node_queues.oldest)
   const mmss = (s) => (s === null ? "—" : Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"));
   function put(id, text, value, bad) {
     const el = $(id);
@@ -451,7 +451,10 @@ _SCRIPT = r"""
       r.id = id;
       if (n.stale) r.className = "bad";
       cell(r, null, n.stale ? n.node + " (" + tr("node_stale") + ")" : n.node);
-      ["waiting", "free", "busy", "paused"].forEach((k) => cell(r, id + "-" + k, String(n[k]), n[k]));
+      cell(r, id + "-waiting", String(n.waiting), n.waiting);
+      const late = n.longest_wait !== null && n.longest_wait > s.thresholds.wait_alert;
+      cell(r, id + "-longest", mmss(n.longest_wait), n.longest_wait, late ? "bad" : "");
+      ["free", "busy", "paused"].forEach((k) => cell(r, id + "-" + k, String(n[k]), n[k]));
     });
     rows("lines", s.lines, (r, l) => {
       const id = "line-" + safeId(l.number);

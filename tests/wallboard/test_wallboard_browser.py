@@ -425,6 +425,8 @@ def _drive_region(driver: webdriver.Chrome, url: str, shot: Path) -> dict[str, A
     for element_id, want in {
         "node-nn-1-waiting": "2",
         "node-nn-2-free": "2",
+        "node-nn-1-longest": "95",  # seconds (data-value); shown 1:35, over the wait alert
+        "node-nn-2-longest": "40",
         "node-nn-3-waiting": "0",  # silent: listed, not summed
         f"q-{REGION_GENERAL}-waiting": "3",
         "total-waiting": "3",
@@ -437,6 +439,7 @@ def _drive_region(driver: webdriver.Chrome, url: str, shot: Path) -> dict[str, A
         "stale_class": _read(driver, "#node-nn-3", "class"),
         "stale_text": _read(driver, "#node-nn-3 td", "text"),
         "longest": _read(driver, "#longest-wait", "text"),
+        "node_longest": (_read(driver, "#node-nn-1-longest", "text"), _read(driver, "#node-nn-1-longest", "class")),
         "nodes_shown": driver.find_element(By.ID, "nodes-section").is_displayed(),
         "note_shown": driver.find_element(By.ID, "no-asterisk-note").is_displayed(),
         "ami_forms": len(driver.find_elements(By.CSS_SELECTOR, "#spy-form, #agent-form, #play-recording")),
@@ -457,10 +460,12 @@ async def test_the_region_wall_in_chromium(
         small_table, port=0, store=store, region=store, users=users, secret=b"k", clock=lambda: REGION_NOW
     )
     try:
-        seen = await asyncio.to_thread(_drive_region, browser, runner.url, tmp_path / "region.png")
+        seen = await asyncio.to_thread(_drive_region, browser, runner.url, IMG / "wallboard-region.png")
     finally:
         await runner.close()
         await store.close()
     assert "bad" in str(seen["stale_class"]) and seen["stale_text"] == "nn-3 (失联)"
-    assert seen["longest"] == "—"  # no caller's join time is known without AMI
+    assert seen["longest"] == "1:35"  # the longest over the live nodes, from their rows in the store
+    assert seen["node_longest"][0] == "1:35" and "bad" in str(seen["node_longest"][1])  # nn-1's, over the alert
     assert seen["nodes_shown"] and seen["note_shown"] and seen["ami_forms"] == 0
+    assert (IMG / "wallboard-region.png").stat().st_size > 10_000  # the picture in docs/wallboard.md

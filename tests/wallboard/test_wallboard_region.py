@@ -56,13 +56,16 @@ def _call(
 
 
 async def region_store(store: Store, now: dt.datetime = UTC_NOW) -> None:
-    """Two live nodes' queues (nn-1, nn-2) and a silent one (nn-3, 60 s old), five of today's calls over nn-1 and
+    """Two live nodes' queues (nn-1, nn-2) and a silent one (nn-3, 60 s old), with when each one's longest-waiting
+    caller joined, five of today's calls over nn-1 and
     nn-2 (four answered, one abandoned after 40 s) plus yesterday's, and agent1001 on lunch since 09:30."""
-    await store.put_node_queues("nn-1", {GENERAL: QueueState(3, 2, 1, 2, 0)}, now - dt.timedelta(seconds=2))
+    ago = lambda seconds: now - dt.timedelta(seconds=seconds)  # noqa: E731
+    # each node's longest-waiting caller: nn-1's since 95 s, nn-2's since 40 s, silent nn-3's an hour ago
+    await store.put_node_queues("nn-1", {GENERAL: QueueState(3, 2, 1, 2, 0)}, ago(2), {GENERAL: ago(95)})
     await store.put_node_queues(
-        "nn-2", {GENERAL: QueueState(2, 2, 2, 1, 0), L12315: QueueState(1, 1, 0, 0, 0)}, now - dt.timedelta(seconds=3)
+        "nn-2", {GENERAL: QueueState(2, 2, 2, 1, 0), L12315: QueueState(1, 1, 0, 0, 0)}, ago(3), {GENERAL: ago(40)}
     )
-    await store.put_node_queues("nn-3", {GENERAL: QueueState(4, 4, 4, 9, 0)}, now - dt.timedelta(seconds=60))
+    await store.put_node_queues("nn-3", {GENERAL: QueueState(4, 4, 4, 9, 0)}, ago(60), {GENERAL: ago(3600)})
     answered, abandoned = Outcome.ANSWERED, Outcome.ABANDONED
     await store.upsert_calls(
         [
@@ -172,10 +175,17 @@ async def test_the_region_wall_shows_every_node_and_the_sums_and_follows_them(
             ("nn-3", 9, True),
         ]
         assert (rows[L12315]["busy"], rows[L12315]["waiting"]) == (1, 0)
-        assert general["longest_wait"] is None and general["longest_caller"] == ""  # no join times in the store
+        # the longest over the live nodes (nn-3's hour-old caller is a silent node's: left out); no caller's number
+        assert general["longest_wait"] == 95 and general["longest_caller"] == ""
+        assert [(n["node"], n["longest_wait"]) for n in general["nodes"]] == [
+            ("nn-1", 95),
+            ("nn-2", 40),
+            ("nn-3", 3600),
+        ]
         totals = state["totals"]
         assert (totals["waiting"], totals["free"], totals["busy"], totals["paused"]) == (3, 3, 2, 1)
-        assert totals["longest_wait"] is None
+        assert totals["longest_wait"] == 95
+        assert any(a.get("value") == 95 for a in state["alerts"])  # over the 60 s wait alert, from the store
         # today's figures of every node's calls (the two nodes' equal uniqueids are two calls)
         assert (totals["calls_today"], totals["answered"], totals["unanswered"]) == (5, 4, 1)
         assert totals["answer_rate"] == pytest.approx(0.8)
