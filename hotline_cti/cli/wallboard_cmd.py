@@ -113,15 +113,15 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.node:
             parser.error("--node names the node of --ami; a wall without --ami shows every node")
-        return _region(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         holder = ConfigHolder(args.config)
         users = UsersSource(args.users) if args.users is not None else UsersSource.from_env()
         LoginLimits.from_env()  # a bad limit is an error now, not at the first login
-        settings = AmiSettings.from_env(host=args.ami[0], port=args.ami[1])
-        callers = CallerPolicy.from_env()
-        args.node = node_name(args)
+        link = None  # the region centre's wall: no Asterisk link, every node from the store
+        if args.ami is not None:
+            link = (AmiSettings.from_env(host=args.ami[0], port=args.ami[1]), CallerPolicy.from_env())
+            args.node = node_name(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -129,24 +129,9 @@ def run(args: argparse.Namespace) -> int:
     except (UsersFileError, ValueError) as exc:
         print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
         return 1
-    return event_loop.run(_serve(args, holder, users, settings, callers))
-
-
-def _region(args: argparse.Namespace) -> int:
-    """The region centre's wall: no Asterisk link, every node from the store."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        holder = ConfigHolder(args.config)
-        users = UsersSource(args.users) if args.users is not None else UsersSource.from_env()
-        LoginLimits.from_env()
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
-    except (UsersFileError, ValueError) as exc:
-        print(f"hotline-cti wallboard: {exc}", file=sys.stderr)
-        return 1
-    return event_loop.run(_serve_region(args, holder, users))
+    if link is None:
+        return event_loop.run(_serve_region(args, holder, users))
+    return event_loop.run(_serve(args, holder, users, *link))
 
 
 async def _follow(holder: ConfigHolder, runner: WallboardRunner, stop: asyncio.Event) -> None:
