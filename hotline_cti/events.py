@@ -3,7 +3,6 @@
 Topics (all under ``hotline/<region>/``), QoS 1:
 
 * ``calls/<event>/<node>`` — ``<event>`` is one of :data:`CALL_EVENTS`; payload ``data`` is a CallRecord dict
-* ``kpi/<queue>/<node>``   — a queue's KPI snapshot
 * ``transfers/<node>``, ``actions/<node>``, ``agents/<node>``, ``spies/<node>`` — audit rows and agent states
 * ``commands/<user>/<type>`` — inbound commands (authenticated); replies on ``replies/<user>/<request id>``
 * ``errors``               — malformed commands answered with an error event
@@ -28,7 +27,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "hotline"
 CALL_EVENTS = ("started", "routed", "queued", "answered", "transferred", "ended", "rated")
-NODE_STREAMS = frozenset({"calls", "kpi", "transfers", "actions", "agents", "spies"})  # topics ending in the node
+NODE_STREAMS = frozenset({"calls", "transfers", "actions", "agents", "spies"})  # topics ending in the node
 NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")  # a topic level and a key prefix: no ':', '/', '@', '+', '#'
 
 
@@ -55,7 +54,7 @@ class Event:
     """One real-time event: ``{"v": 1, "type": ..., "region": ..., "at": ISO-8601 UTC, "data": {...}}``, plus
     ``"node"`` when the Asterisk node it comes from is named."""
 
-    type: str  # e.g. 'calls/answered', 'kpi/gx-general', 'transfers'
+    type: str  # e.g. 'calls/answered', 'transfers', 'agents'
     region: str
     at: dt.datetime
     data: dict[str, Any] = field(default_factory=dict)

@@ -239,6 +239,15 @@ def silent_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``check`` until it holds; AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
 def silent_prompts(cfg: MergerConfig) -> dict[str, bytes]:
     """A short silent WAV for every prompt ``cfg``'s dialplan plays (``start_asterisk(sounds=...)``): the rig
     checks which prompts play, not how they sound."""
@@ -402,11 +411,17 @@ class Ami:
         with self._cond:
             return list(self.by_uniqueid.get(uniqueid, ()))
 
-    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0, uniqueid: str | None = None) -> Event:
+    def wait_for(
+        self,
+        predicate: Callable[[Event], bool],
+        timeout: float = 10.0,
+        uniqueid: str | None = None,
+        since: int = 0,
+    ) -> Event:
         """The first event (already received or to come) for which ``predicate`` holds (of one channel
-        when ``uniqueid`` is given: much faster once thousands of events came)."""
+        when ``uniqueid`` is given: much faster once thousands of events came; from the ``since``-th on)."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         with self._cond:
             while True:
                 events = self.events if uniqueid is None else self.by_uniqueid.get(uniqueid, [])

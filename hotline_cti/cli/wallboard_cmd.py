@@ -12,7 +12,6 @@ import contextlib
 import getpass
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.caller import CallerPolicy
+from hotline_cti.serve.child import stop_on_signals
 from hotline_cti.serve.options import listen_address as _listen
 from hotline_cti.serve.options import node_name
 from hotline_cti.serve.record_pipeline import RecordPipeline
@@ -147,14 +147,6 @@ async def _follow(holder: ConfigHolder, runner: WallboardRunner, stop: asyncio.E
             runner.set_table(served)
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 async def _serve_region(args: argparse.Namespace, holder: ConfigHolder, users: UsersSource) -> int:
     store = await Store.open(args.database or os.environ[ENV_DATABASE_URL])
     writer = BatchWriter(store)  # logins and supervisor actions are audited, as beside a node
@@ -168,7 +160,7 @@ async def _serve_region(args: argparse.Namespace, holder: ConfigHolder, users: U
         await writer.stop()
         await store.close()
         raise
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     log.info("wallboard on %s with no Asterisk link: every node from the database", runner.url)
     await _follow(holder, runner, stop)
     await runner.close()
@@ -234,7 +226,7 @@ async def _serve(
         node=args.node,
         peers=store,
     )
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     connecting = asyncio.create_task(_connect(client, stop))
     log.info("wallboard on %s following AMI %s:%d", runner.url, settings.host, settings.port)
     await _follow(holder, runner, stop)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from hotline_cti.clock import utc_now
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.agent_states import AgentStateChange
@@ -27,11 +28,6 @@ from hotline_cti.wallboard.peers import Peers, PeerStore, RegionStore
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    """The real clock (UTC)."""
-    return dt.datetime.now(dt.UTC)
 
 
 class CallSource(Protocol):

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from hotline_cti.clock import utc_now
 from hotline_cti.event_loop import cancel_and_wait
 from hotline_cti.records.agent_states import AgentStateChange
 from hotline_cti.records.model import CallRecord
@@ -71,7 +72,7 @@ class Peers:
         *,
         every: float = EVERY,
         overlap: float = OVERLAP,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
         agents: tuple[AgentLog, Callable[[list[AgentStateChange]], bool]] | None = None,
     ) -> None:
         self.node = node

@@ -14,12 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline_cti.clock import utc_now
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.health import StatusError, read_status
 from hotline_cti.records.actions import ActionSink
 from hotline_cti.wallboard.app import AgentRunner, build_app
 from hotline_cti.wallboard.auth import SessionSigner, User, UsersSource, session_secret
-from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, RecordSource, utc_now
+from hotline_cti.wallboard.hub import AmiFeed, CallSource, Clock, Hub, RecordSource
 from hotline_cti.wallboard.peers import PeerStore, RegionStore
 from hotline_cti.wallboard.recordings import RecordingLibrary
 from hotline_cti.wallboard.supervision import Listening

@@ -21,7 +21,7 @@ import subprocess
 import time
 import uuid
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +41,11 @@ from simulators.asterisk import (
     Ami,
     AsteriskInstance,
     ControllerThread,
-    Event,
     free_port,
     loop_transport,
     silent_prompts,
     start_asterisk,
+    wait_until,
 )
 from tests.paths import REPO
 
@@ -156,25 +156,6 @@ def _clean(rig: Rig) -> Iterator[None]:
     wait_until(lambda: "0 active channels" in rig.pbx.cli("core show channels count"), 15, "all channels gone")
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
-def event(rig: Rig, since: int, pred: Callable[[Event], bool], timeout: float = 20.0) -> Event:
-    found: list[Event] = []
-
-    def seen() -> bool:
-        found[:] = [e for e in list(rig.ami.events)[since:] if pred(e)]
-        return bool(found)
-
-    wait_until(seen, timeout, "an AMI event")
-    return found[0]
-
-
 def tone_power(path: Path, start: float, end: float, freq: float) -> float:
     """Mean Goertzel power of ``freq`` in seconds [start, end) of a 16-bit mono WAV, per sample."""
     with wave.open(str(path), "rb") as w:
@@ -223,10 +204,14 @@ def answered(rig: Rig) -> tuple[str, str, str, str, int]:
         exten="tone",
         caller_id=f'"rig" <{CALLER_NUMBER}>',
     )
-    named = event(rig, since, lambda e: e.get("UserEvent") == "HotlineRecording" and e.get("Linkedid") == record_id)
+    named = rig.ami.wait_for(
+        lambda e: e.get("UserEvent") == "HotlineRecording" and e.get("Linkedid") == record_id, 20.0, since=since
+    )
     call_id = named["CallId"]
-    connect = event(rig, since, lambda e: e.get("Event") == "AgentConnect" and e.get("Uniqueid") == call_id)
-    event(rig, since, lambda e: e.get("Event") == "MixMonitorStart" and e.get("Uniqueid") == call_id)
+    connect = rig.ami.wait_for(
+        lambda e: e.get("Event") == "AgentConnect" and e.get("Uniqueid") == call_id, 20.0, since=since
+    )
+    rig.ami.wait_for(lambda e: e.get("Event") == "MixMonitorStart" and e.get("Uniqueid") == call_id, 20.0, since=since)
     return record_id, call_id, connect["DestChannel"], named["File"], since
 
 
@@ -252,7 +237,7 @@ def test_an_answered_call_is_recorded_with_both_sides_under_its_call_id(rig: Rig
     time.sleep(3)
     rig.ami.action("Hangup", Channel=f"/^Local/{NUMBER}@hotline-inbound-.*;1$/")
     # MixMonitorStop comes only from StopMixMonitor: the caller's hang-up ends the recording.
-    event(rig, since, lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id)
+    rig.ami.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id, 20.0, since=since)
     path = rig.host_dir / file.removeprefix(rig.asterisk_dir + "/")
     finished(path, 2.0)
     length = duration(path)
@@ -271,11 +256,11 @@ def test_the_recording_goes_on_through_a_blind_transfer(rig: Rig) -> None:
     mark = len(rig.ami.events)
     # The Local agent's ;1 half is bridged with the caller: the caller's own channel is what moves.
     rig.ami.action("BlindTransfer", Channel=agent, Context=names.CTX_XFER_OUT, Exten="9001")
-    event(rig, mark, lambda e: e.get("Event") == "BlindTransfer" and e.get("Result") == "Success")
-    event(rig, mark, lambda e: e.get("Event") == "AgentConnect" and e.get("MemberName") == "lexpert")
+    rig.ami.wait_for(lambda e: e.get("Event") == "BlindTransfer" and e.get("Result") == "Success", 20.0, since=mark)
+    rig.ami.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("MemberName") == "lexpert", 20.0, since=mark)
     time.sleep(3)
     rig.ami.action("Hangup", Channel=f"/^Local/{NUMBER}@hotline-inbound-.*;1$/")
-    event(rig, since, lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id)
+    rig.ami.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id, 20.0, since=since)
     path = rig.host_dir / file.removeprefix(rig.asterisk_dir + "/")
     finished(path, 4.0)
     length = duration(path)
@@ -317,19 +302,25 @@ def test_the_recording_goes_on_through_attended_and_threeway_transfers(
     args += ["--database", f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}", "--json"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if mode == "attended":
-        event(rig, mark, lambda e: e.get("Event") == "AgentConnect" and e.get("MemberName") == "lexpert", 30)
+        rig.ami.wait_for(
+            lambda e: e.get("Event") == "AgentConnect" and e.get("MemberName") == "lexpert", 30, since=mark
+        )
         time.sleep(1)
         rig.ami.action("Hangup", Channel=agent)  # the agent completes the transfer
-        done = event(rig, mark, lambda e: e.get("Event") == "AttendedTransfer")
+        done = rig.ami.wait_for(lambda e: e.get("Event") == "AttendedTransfer", 20.0, since=mark)
         assert done["Result"] == "Success"
     else:
-        event(rig, mark, lambda e: e.get("Event") == "ConfbridgeJoin" and e.get("Uniqueid") == call_id)
-        event(rig, mark, lambda e: e.get("Event") == "ConfbridgeJoin" and e["Channel"].startswith("Local/8001@"))
+        rig.ami.wait_for(
+            lambda e: e.get("Event") == "ConfbridgeJoin" and e.get("Uniqueid") == call_id, 20.0, since=mark
+        )
+        rig.ami.wait_for(
+            lambda e: e.get("Event") == "ConfbridgeJoin" and e["Channel"].startswith("Local/8001@"), 20.0, since=mark
+        )
     out, err = proc.communicate(timeout=60)
     assert json.loads(out)["result"] == "ok", (out, err)
     time.sleep(3)
     rig.ami.action("Hangup", Channel=f"/^Local/{NUMBER}@hotline-inbound-.*;1$/")
-    event(rig, since, lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id)
+    rig.ami.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == call_id, 20.0, since=since)
     path = rig.host_dir / file.removeprefix(rig.asterisk_dir + "/")
     finished(path, 5.0)
     length = duration(path)

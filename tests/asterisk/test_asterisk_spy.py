@@ -23,7 +23,7 @@ import subprocess
 import time
 import uuid
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +50,11 @@ from simulators.asterisk import (
     Ami,
     AsteriskInstance,
     ControllerThread,
-    Event,
     free_port,
     loop_transport,
     silent_prompts,
     start_asterisk,
+    wait_until,
 )
 from tests.paths import REPO
 
@@ -180,25 +180,6 @@ def _clean(rig: Rig) -> Iterator[None]:
     assert bad == [], bad
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
-def event(rig: Rig, since: int, pred: Callable[[Event], bool], timeout: float = 20.0) -> Event:
-    found: list[Event] = []
-
-    def seen() -> bool:
-        found[:] = [e for e in list(rig.ami.events)[since:] if pred(e)]
-        return bool(found)
-
-    wait_until(seen, timeout, "an AMI event")
-    return found[0]
-
-
 def power(path: Path, freq: float) -> float:
     """Mean Goertzel power of ``freq`` over a 16-bit mono WAV (per sample)."""
     with wave.open(str(path), "rb") as w:
@@ -233,15 +214,17 @@ def answered(rig: Rig) -> Live:
         exten="tone",
         caller_id=f'"rig" <{CALLER_NUMBER}>',
     )
-    connect = event(rig, since, lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == linkedid)
-    phone = event(
-        rig,
-        since,
+    connect = rig.ami.wait_for(
+        lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == linkedid, 20.0, since=since
+    )
+    phone = rig.ami.wait_for(
         lambda e: (
             e.get("Event") == "BridgeEnter"
             and e.get("Linkedid") == linkedid
             and e["Channel"].startswith(f"PJSIP/{AGENT_PHONE}-")
         ),
+        20.0,
+        since=since,
     )
     return Live(linkedid, connect["Uniqueid"], phone["Channel"], connect["Channel"], since)
 
@@ -284,7 +267,7 @@ def listen_in(rig: Rig, live: Live, mode: str, target: str) -> tuple[dict[str, o
     """Run ``hotline-cti spy`` for 3 s of spying, end it from the supervisor's side, end the call; the last row."""
     mark = len(rig.ami.events)
     proc = spy(rig, target, mode)
-    begun = event(rig, mark, lambda e: e.get("Event") == "ChanSpyStart", 30)
+    begun = rig.ami.wait_for(lambda e: e.get("Event") == "ChanSpyStart", 30, since=mark)
     assert begun["SpyeeChannel"] == live.agent  # what ChanSpy listens to: the checked agent leg
     time.sleep(3)
     rig.ami.action("Hangup", Channel=begun["SpyerChannel"])  # the supervisor puts the phone down
@@ -294,7 +277,9 @@ def listen_in(rig: Rig, live: Live, mode: str, target: str) -> tuple[dict[str, o
     assert first["result"] == last["result"] == "ok" and first["spy_id"] == last["spy_id"]
     assert first["ended"] is None and last["ended"] is not None
     rig.ami.action("Hangup", Channel=live.caller)
-    event(rig, live.since, lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == f"{live.linkedid}")
+    rig.ami.wait_for(
+        lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == f"{live.linkedid}", 20.0, since=live.since
+    )
     return last, stored(rig, last["spy_id"])
 
 

@@ -55,6 +55,7 @@ from simulators.asterisk import (
     log_problems,
     silent_prompts,
     start_asterisk,
+    wait_until,
 )
 from simulators.mosquitto import Broker, running_broker
 from tests.paths import REPO
@@ -333,14 +334,6 @@ def talking(rig: Rig) -> list[set[str]]:
         if len(parties) > 1:
             out.append(parties)
     return sorted(out, key=sorted)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 def call_record(rig: Rig, live: Live) -> tuple[CallRecord, list[TransferRecord]]:

@@ -295,7 +295,7 @@ async def test_the_writer_names_its_node_in_every_event_and_the_envelope_round_t
     payloads = [json.loads(p) for _, _, p in await sqlite_store.pending_events()]
     assert [p["node"] for p in payloads] == ["nn-1", "nn-2"]
     assert Event.from_json(json.dumps(payloads[0])).node == "nn-1"
-    assert "node" not in json.loads(Event("kpi/q", "gx", T0).to_json())  # an unnamed single node: as before
+    assert "node" not in json.loads(Event("transfers", "gx", T0).to_json())  # an unnamed single node: as before
 
 
 # -------------------------------------------------------------------------------- transfers by call key

@@ -32,6 +32,7 @@ from hotline_cti.adapters.agi.connection import NEED_DATA, AgiConnection, Closed
 from hotline_cti.adapters.agi.protocol import AgiProtocolError, AgiReply
 from hotline_cti.adapters.agi.scripts import select_script
 from hotline_cti.adapters.agi.session import ScriptSession
+from hotline_cti.clock import utc_now
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.privacy import mask_numbers
 
@@ -69,7 +70,7 @@ def run_classic(
     text_out = io.TextIOWrapper(stdout, encoding="utf-8", newline="\n", write_through=True)
     agi: Any = AGI(stdin=stdin, stdout=text_out, stderr=io.StringIO())  # pyst2 is untyped
     env = classic_env({str(k): str(v) for k, v in agi.env.items()}, args)
-    now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+    now = (clock or utc_now)()
     script = select_script(name, env, table, now)
     if script is None:
         log.error("unknown AGI script %r (expected route or ivr)", name)

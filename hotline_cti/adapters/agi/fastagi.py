@@ -35,6 +35,7 @@ from hotline_cti.adapters.agi.reload import ConfigHolder
 from hotline_cti.adapters.agi.scripts import NO_QUEUES, Script, ScriptCache, select_script
 from hotline_cti.adapters.agi.session import ScriptSession
 from hotline_cti.callers.screen import CallerScreen
+from hotline_cti.clock import utc_now
 from hotline_cti.core.memo import DecisionCache
 from hotline_cti.logthrottle import PeerWarnings
 from hotline_cti.records.queue_live import QueueBoard
@@ -73,7 +74,7 @@ class FastAgiServer:
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or utc_now
         # What the server remembers of the table it serves (decisions, their scripts), made anew when a
         # reload swaps the holder's table: the table is frozen and shared, its memos are this server's.
         self._table = holder.table

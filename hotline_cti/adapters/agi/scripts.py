@@ -185,6 +185,13 @@ class ScriptCache:
         return cached[1]
 
 
+def _divert(
+    decision: Decision, table: RoutingTable, cache: DecisionCache | None, queues: Mapping[str, QueueState]
+) -> Decision:
+    """``decision`` after the table's diversion rules on the live ``queues`` (memoised in ``cache`` when given)."""
+    return divert_live(decision, table.diversions, cache.diverted if cache is not None else {}, queues)
+
+
 UNCACHED = ScriptCache(0)  # builds every script afresh and keeps none (a caller without a cache of its own)
 NO_QUEUES: Mapping[str, QueueState] = {}
 
@@ -209,7 +216,7 @@ def route_script(
     call = call_from_env(env)
     decision = decider(call, table, now, cache)
     if table.diversions:
-        decision = divert_live(decision, table.diversions, cache.diverted if cache is not None else {}, queues)
+        decision = _divert(decision, table, cache, queues)
     if screen is None:
         return scripts.plain(decision)
     adjusted, tag = screen.screen(call, decision, table, now, first=True)
@@ -244,7 +251,7 @@ def ivr_script(
     )
     decision = decider(call, table, now, cache)
     if table.diversions:
-        decision = divert_live(decision, table.diversions, cache.diverted if cache is not None else {}, queues)
+        decision = _divert(decision, table, cache, queues)
     if screen is not None:
         decision, _ = screen.screen(call, decision, table, now, first=False)
     return FixedScript.of(decision_commands(decision, ((cv.IVR_CHOICE, choice),)))

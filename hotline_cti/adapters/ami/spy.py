@@ -22,6 +22,7 @@ from typing import Protocol
 from hotline_cti.adapters.ami.client import AmiClient, AmiError
 from hotline_cti.adapters.ami.protocol import Message
 from hotline_cti.channel_vars import AGENT_LEG, CALL_ID, SPY_TARGET
+from hotline_cti.clock import utc_now
 from hotline_cti.dialplan.spy import CTX_SPY
 from hotline_cti.events import Event
 from hotline_cti.privacy import mask_numbers
@@ -69,7 +70,7 @@ class SpyExecutor:
         region: str,
         *,
         timeouts: SpyTimeouts | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
         node: str = "",
     ) -> None:
         self.client = client

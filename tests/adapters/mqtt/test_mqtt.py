@@ -147,13 +147,13 @@ async def test_event_streams_end_in_the_node_so_one_filter_is_the_platform_and_a
         Event("calls/ended", "gx", AT, {"n": 2}),  # an unnamed single node: the topic as before nodes
         Event("transfers", "gx", AT, {"n": 3}, node="nn-2"),
         Event("transfers", "gx", AT, {"n": 4}),
-        Event("kpi/gx-general", "gx", AT, {"n": 5}, node="nn-1"),
+        Event("agents", "gx", AT, {"n": 5}, node="nn-1"),
         Event("errors", "gx", AT, {"n": 6}, node="nn-1"),  # an answer: the requester cannot know the node
     ]
     await sqlite_store.append_events(events)
     async with (
         Subscriber(mqtt_broker, "hotline/gx/calls/#", "hotline/gx/transfers/#", identifier="platform") as platform,
-        Subscriber(mqtt_broker, "hotline/gx/+/+/nn-1", "hotline/gx/transfers/nn-1", identifier="nn1") as nn1,
+        Subscriber(mqtt_broker, "hotline/gx/+/+/nn-1", "hotline/gx/+/nn-1", identifier="nn1") as nn1,
         Subscriber(mqtt_broker, "hotline/gx/errors", identifier="errors") as errors,
     ):
         await publisher.start()
@@ -168,7 +168,7 @@ async def test_event_streams_end_in_the_node_so_one_filter_is_the_platform_and_a
     ]
     assert [(t, body["node"]) for t, body in nn1.messages] == [
         ("hotline/gx/calls/ended/nn-1", "nn-1"),
-        ("hotline/gx/kpi/gx-general/nn-1", "nn-1"),
+        ("hotline/gx/agents/nn-1", "nn-1"),
     ]
     assert [(t, body["node"]) for t, body in errors.messages] == [("hotline/gx/errors", "nn-1")]
 

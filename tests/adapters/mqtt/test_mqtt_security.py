@@ -178,7 +178,7 @@ async def test_the_documented_acl_carries_every_event_stream_of_a_named_node_to_
     """Each stream's topic ends in the node (hotline/gx/agents/nn-1): the ACL's rules must admit all of them."""
     sb = secure_broker
     at = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
-    streams = ("calls/ended", "kpi/gx-general", "transfers", "actions", "agents", "spies")
+    streams = ("calls/ended", "transfers", "actions", "agents", "spies")
     await sqlite_store.append_events([Event(kind, "gx", at, {"n": n}, node="nn-1") for n, kind in enumerate(streams)])
     publisher = OutboxPublisher(sqlite_store, sb.settings(CONTROLLER), poll=0.02)
     async with Subscriber(sb.broker, "hotline/gx/#", login=sb.login(PLATFORM)) as platform:
