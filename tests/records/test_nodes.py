@@ -367,6 +367,21 @@ def _state(members: int, available: int, free: int, waiting: int) -> QueueState:
     return QueueState(members, available, free, waiting, 0)
 
 
+def test_a_callers_join_time_comes_from_the_tracker_clock_and_a_bad_wait_counts_as_none() -> None:
+    from hotline_cti.records.queue_live import QueueTracker
+
+    tracker = QueueTracker(clock=lambda: 1000.0)
+    for uid, wait in (("u1", "30"), ("u2", "abc"), ("u3", "-5"), ("u4", "12345678901"), ("u5", "")):
+        tracker.apply({"Event": "QueueEntry", "Queue": "q", "Uniqueid": uid, "Wait": wait})
+    assert tracker.queues["q"].waiting == {"u1": 970.0, "u2": 1000.0, "u3": 1000.0, "u4": 1000.0, "u5": 1000.0}
+    assert tracker.oldest() == {"q": 970.0}
+    tracker.apply({"Event": "QueueCallerLeave", "Queue": "q", "Uniqueid": "u1"})
+    assert tracker.oldest() == {"q": 1000.0}
+    for uid in ("u2", "u3", "u4", "u5"):
+        tracker.apply({"Event": "QueueCallerLeave", "Queue": "q", "Uniqueid": uid})
+    assert tracker.oldest() == {}  # nobody waits: no row says a join time
+
+
 def test_queue_totals_sum_live_nodes_and_list_a_stale_one() -> None:
     now = T0
     own = {"gx-general": {"waiting": 2, "free": 1, "busy": 1, "paused": 0}}
