@@ -87,7 +87,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--session-deadline", type=_seconds, default=10.0, metavar="S", help="longest session, default 10 s")
     p.add_argument(
-        "--command-timeout", type=_seconds, default=3.0, metavar="S", help="longest wait for one reply, default 3 s"
+        "--command-timeout",
+        type=_seconds,
+        default=3.0,
+        metavar="S",
+        help="longest wait for a reply to a command before the last, default 3 s",
     )
     p.add_argument(
         "--stall-limit",

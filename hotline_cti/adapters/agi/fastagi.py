@@ -220,7 +220,8 @@ class _Session(asyncio.Protocol):
 
     Each read goes into the connection, and each event out of it is answered: the environment picks the
     script (the server's :meth:`FastAgiServer.script_for`), a reply gets the script's next command line, and
-    the session ends when the script has none, the peer closed, or the input was not AGI.
+    the session ends when the script has none, the peer closed, or the input was not AGI. A fixed
+    script's last line is written and the session ends without its reply (docs/fastagi.md).
     """
 
     __slots__ = ("conn", "host", "loop", "run", "server", "session_end", "transport", "wait_until")
@@ -268,8 +269,9 @@ class _Session(asyncio.Protocol):
             while True:
                 event = conn.next_event()
                 if isinstance(event, AgiReply):
-                    assert self.run is not None  # a reply only comes after a command the script sent
-                    line = self.run.after(event)
+                    run = self.run
+                    assert run is not None  # a reply only comes after a command the script sent
+                    line = run.after(event)
                 elif event is NEED_DATA:
                     return
                 elif isinstance(event, Environment):
@@ -277,8 +279,8 @@ class _Session(asyncio.Protocol):
                     if script is None:
                         self._end(None)
                         return
-                    self.run = ScriptSession(script)
-                    line = self.run.first()
+                    run = self.run = ScriptSession(script)
+                    line = run.first()
                 elif isinstance(event, Hangup):
                     continue  # the connection keeps the dead-channel rule
                 else:  # Closed: the peer went, nothing more to do
@@ -290,6 +292,12 @@ class _Session(asyncio.Protocol):
                 out = conn.send(line)
                 if out:
                     transport.write(out)
+                    if run.final:
+                        # The last command sets the sentinel: res_agi runs a line it has read even when
+                        # the peer then closes (it reads EOF after its reply), and the dialplan branches
+                        # on the sentinel, not on us. Waiting for that reply only cost a wake-up a call.
+                        self._end(None)
+                        return
                     self.wait_until = self.loop.time() + self.server.limits.command
         except AgiProtocolError as exc:
             self._end(exc)

@@ -35,6 +35,15 @@ class ScriptSession:
         assert self._dialogue is not None
         return _line(self._dialogue, None)
 
+    @property
+    def final(self) -> bool:
+        """Whether the line last handed out is a fixed script's last: nothing depends on its reply.
+
+        A dialogue reads every reply, so its lines are never final.
+        """
+        wire = self._wire
+        return wire is not None and self._index + 1 >= len(wire)
+
     def after(self, reply: AgiReply) -> bytes | None:
         """The command line to send after ``reply`` to the one in flight, or None when the script is done."""
         wire = self._wire

@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi import fastagi
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits, reserve_descriptors
 from hotline_cti.adapters.agi.reload import ConfigHolder
+from hotline_cti.adapters.agi.scripts import FixedScript
 from simulators.agi_peer import PeerChannel, run_fastagi
 from tests.conftest import SMALL_YAML
 
@@ -129,18 +131,49 @@ async def test_early_close_and_garbage_cost_nothing(server: tuple[FastAgiServer,
     await sessions_ended(srv)
 
 
+async def test_the_last_command_is_written_and_the_session_ends_without_its_reply(config_file: Path) -> None:
+    """The route session's one MSet sets the sentinel; res_agi runs it after our close, so we do not wait."""
+    srv = FastAgiServer(
+        ConfigHolder(config_file), limits=Limits(env=5.0, command=60.0, session=60.0), clock=lambda: WINDOW
+    )
+    port = await srv.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"agi_network_script: route\nagi_arg_1: 12315\n\n")
+        await writer.drain()
+        first = await reader.readline()
+        assert first.startswith(b'EXEC MSet "HOTLINE_ACTION=') and b"HOTLINE_DECIDED=1" in first
+        # no reply sent: the close comes anyway, long before the 60 s reply timeout (10 s bound a hang)
+        assert await asyncio.wait_for(reader.read(), 10.0) == b""
+        assert (srv.active, srv.served, srv.failed) == (0, 1, 0)
+        writer.write(b"200 result=0\n")  # the reply Asterisk then sends meets a closed socket: nothing breaks
+        writer.close()
+        status, channel = await route(port, "12315")  # and the next session is served
+        assert status == "SUCCESS" and channel.variables[cv.DECIDED] == "1"
+    finally:
+        await srv.close()
+
+
+def two_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every session runs a script of two commands (as a decision whose value MSet cannot carry does):
+    the first one's reply is awaited, under the command timeout and the session deadline."""
+    script = FixedScript.of(("SET VARIABLE HOTLINE_NOTE a,b", f"SET VARIABLE {cv.DECIDED} {cv.DECIDED_VALUE}"))
+    monkeypatch.setattr(fastagi, "select_script", lambda *args: script)
+
+
 async def test_stalled_peer_is_dropped_by_the_command_timeout(
-    server: tuple[FastAgiServer, int],
+    server: tuple[FastAgiServer, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    two_commands(monkeypatch)
     srv, port = server
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"agi_network_script: route\nagi_arg_1: 12315\n\n")
     await writer.drain()
     first = await reader.readline()
-    assert first.startswith(b'EXEC MSet "HOTLINE_ACTION=')
+    assert first == b"SET VARIABLE HOTLINE_NOTE a,b\n"
     assert await asyncio.wait_for(reader.read(), 30.0) == b""  # we never answer; the server hangs up (30 s: a hang)
     writer.close()
-    assert srv.active == 0 and srv.failed >= 1
+    assert srv.active == 0 and srv.failed == 1 and srv.served == 0
 
 
 async def test_deadlines_are_kept_by_one_sweep_that_stops_when_idle(
@@ -241,20 +274,24 @@ def test_reload_watches_the_files_a_config_extends(tmp_path: Path) -> None:
     assert holder.table.lines["12315"].queue == "general"
 
 
-async def test_session_deadline_ends_a_peer_that_answers_slowly_but_forever(config_file: Path) -> None:
+async def test_session_deadline_ends_a_peer_that_answers_slowly_but_forever(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # every reply comes within the command timeout, but the whole session would outlast its deadline
+    two_commands(monkeypatch)
     srv = FastAgiServer(
         ConfigHolder(config_file), limits=Limits(env=1.0, command=0.25, session=0.15), clock=lambda: WINDOW
     )
     port = await srv.start("127.0.0.1", 0)
     try:
         channel = PeerChannel({"agi_callerid": "13812345678"})
-        # the one reply comes at 0.2 s: within the command timeout, past the session deadline
+        # the first reply comes at 0.2 s: within the command timeout, past the session deadline
         status = await run_fastagi("127.0.0.1", port, "route", channel, args=["12300", ""], reply_delay=0.2)
     finally:
         await srv.close()
     assert len(channel.commands) == 1  # its reply came too late: the server had closed
-    assert status == "SUCCESS"  # Asterisk: closed without the sentinel, so the dialplan falls back
+    assert cv.DECIDED not in channel.variables  # so no sentinel, and the dialplan falls back
+    assert status == "SUCCESS"  # Asterisk: the peer closed
     assert srv.active == 0 and srv.failed == 1 and srv.served == 0
 
 

@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotline_cti import channel_vars as cv
+from hotline_cti.adapters.agi import fastagi
 from hotline_cti.adapters.agi.connection import AgiConnection
 from hotline_cti.adapters.agi.fastagi import FastAgiServer, Limits
 from hotline_cti.adapters.agi.protocol import AgiReply, Hangup, plain_environment
@@ -165,13 +167,16 @@ reply = st.one_of(
 
 
 def _reference(lines: tuple[str, ...], replies: list[list[bytes]]) -> list[str]:
-    """What the sans-IO connection and script send for these replies, each reply one whole read."""
+    """What the sans-IO connection and script send for these replies, each reply one whole read; the last
+    command's reply is not waited for."""
     conn, session, sent = AgiConnection({}), ScriptSession(FixedScript.of(lines)), []
     line = session.first()
     while line is not None:
         if out := conn.send(line):  # b"": refused on a dead channel, answered 511 by the connection
-            chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
             sent.append(out.decode().removesuffix("\n"))
+            if session.final:
+                break
+            chunks = replies[len(sent) - 1] if len(sent) <= len(replies) else [b"200 result=1\n"]
             conn.receive_data(b"".join(chunks))
         event = conn.next_event()
         while isinstance(event, Hangup):
@@ -182,27 +187,50 @@ def _reference(lines: tuple[str, ...], replies: list[list[bytes]]) -> list[str]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(dialled=st.sampled_from(["12345", "12300", "12315"]), replies=st.lists(reply, max_size=4))
+@given(
+    dialled=st.sampled_from(["12345", "12300", "12315"]),
+    before=st.integers(min_value=0, max_value=3),
+    replies=st.lists(reply, max_size=4),
+)
 def test_route_fast_path_sends_what_the_general_session_sends(
-    running: Running, dialled: str, replies: list[list[bytes]]
+    running: Running, dialled: str, before: int, replies: list[list[bytes]]
 ) -> None:
     """The server over TCP, whatever the replies (HANGUP, 511, 100, 520 blocks, lines split across reads or
-    reads coalesced), sends exactly the commands its connection and script send with each reply whole."""
+    reads coalesced), sends exactly the commands its connection and script send with each reply whole.
+
+    ``before`` commands go ahead of the route's MSet (as SET VARIABLEs do for a value MSet cannot carry),
+    so replies are read between commands; the last one's is not awaited and may meet a closed socket.
+    """
     env = f"agi_network: yes\nagi_network_script: route\nagi_callerid: 13812345678\nagi_arg_1: {dialled}\n\n"
     parsed = plain_environment(env.encode())
     assert parsed is not None
-    script = route_script(parsed, running.server.holder.table, running.server.clock(), decide)
+    route = route_script(parsed, running.server.holder.table, running.server.clock(), decide)
+    script = FixedScript.of(tuple(f"SET VARIABLE HOTLINE_NOTE_{i} a,{i}" for i in range(before)) + route.lines)
     sent: list[str] = []
-    with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each chunk its own segment
-        sock.sendall(env.encode())
-        lines = sock.makefile("rb")
-        while line := lines.readline():
-            chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
-            sent.append(line.decode().rstrip("\n"))
-            for piece in chunks:
-                sock.sendall(piece)
-                time.sleep(0.002)  # most pieces arrive as their own read; coalesced ones must give the same
-    _settle(running.server)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastagi, "select_script", lambda *args: script)
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each chunk its own segment
+            sock.sendall(env.encode())
+            lines = sock.makefile("rb")
+            while line := _readline(lines):
+                chunks = replies[len(sent)] if len(sent) < len(replies) else [b"200 result=1\n"]
+                sent.append(line.decode().rstrip("\n"))
+                try:
+                    for piece in chunks:
+                        sock.sendall(piece)
+                        time.sleep(0.002)  # most pieces arrive as their own read; coalesced ones must give the same
+                except OSError:
+                    pass  # the server closed after its last command, as res_agi meets it after its reply
+        _settle(running.server)
     assert sent == _reference(script.lines, replies)
+    assert sent[-1] == route.lines[-1] and f"{cv.DECIDED}={cv.DECIDED_VALUE}" in sent[-1]
     assert running.errors == [], [r.getMessage() for r in running.errors]
+
+
+def _readline(lines: BinaryIO) -> bytes:
+    """The next line, or b"" once the server has closed (a reset after its close counts as closed)."""
+    try:
+        return lines.readline()
+    except ConnectionResetError:
+        return b""
