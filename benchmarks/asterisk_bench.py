@@ -11,7 +11,8 @@ calls each) two SIPp runs place the same calls, one after the other:
   ``bench-static`` answers and queues in ``gx-l12315`` at once, no controller.
 
 Latency is Asterisk's own: the caller channel's Newchannel (the INVITE) to its QueueCallerJoin, both AMI
-Timestamps. Both paths Answer() first, and Answer() waits up to 500 ms for the caller's first media
+Timestamps, and the first dialplan step to Queue() from full.log, where the AGI() step's own length is the
+controller's share. Both paths Answer() first, and Answer() waits up to 500 ms for the caller's first media
 frame (SIPp sends none), so both figures carry the same 0.5 s; the difference is what the controller (and
 the generated dialplan's steps around it) adds. CPU: utime + stime from /proc/<pid>/stat of serve's
 routing process and of Asterisk, before and after each controller run, per call.
@@ -37,6 +38,7 @@ from simulators.asterisk_load import (
     ANONYMOUS_MODULE,
     CALLER_PREFIX,
     Serve,
+    agi_steps,
     caller_legs,
     cpu_seconds,
     dialplan_to_queue,
@@ -77,6 +79,8 @@ class Result:
     p99: float
     ami_p50: float  # AMI: Newchannel to QueueCallerJoin Timestamps
     ami_p99: float
+    agi_p50: float  # full.log: the AGI() step to the next (nan on the static path, which has none)
+    agi_p99: float
     routing_cpu: float = 0.0  # seconds, whole run
     asterisk_cpu: float = 0.0
 
@@ -105,7 +109,9 @@ def run_once(
         print(f"warning: {left} channels still up after the {variant} run at {rate}/s", file=sys.stderr)
     joined = [leg for leg in legs.values() if leg.joins and leg.joins[0][0] == QUEUE]
     ami_waits = [t for leg in joined if (t := leg.first_join_after()) is not None]
-    steps = list(dialplan_to_queue(pbx.log_text("full.log"), [leg.channel for leg in joined], QUEUE).values())
+    full = pbx.log_text("full.log")
+    steps = list(dialplan_to_queue(full, [leg.channel for leg in joined], QUEUE).values())
+    in_agi = list(agi_steps(full, [leg.channel for leg in joined]).values())
     return Result(
         variant,
         rate,
@@ -115,6 +121,8 @@ def run_once(
         percentile(steps, 0.99),
         percentile(ami_waits, 0.5),
         percentile(ami_waits, 0.99),
+        percentile(in_agi, 0.5),
+        percentile(in_agi, 0.99),
         cpu1[0] - cpu0[0],
         cpu1[1] - cpu0[1],
     )
@@ -184,10 +192,12 @@ def table(results: list[Result], seconds: float, hold_ms: int) -> str:
         "Latency: the caller channel's first dialplan step to its Queue() step (full.log, ms resolution); both paths",
         "include Answer()'s 500 ms wait for the caller's first media frame. AMI: Newchannel to QueueCallerJoin",
         "Timestamps (stamped when the manager formats the event, so they also carry its event backlog).",
+        "In AGI(): the controller's own share, the AGI() step to the next step (full.log); the rest of 'added' is",
+        "the generated dialplan's other steps (tags, recording, queue options) against the static path's two.",
         "",
         "| calls/s | joined (static / controller) | static p50 / p99 | controller p50 / p99 | added p50 | added p99 |"
-        " AMI added p50 / p99 | controller CPU/call | Asterisk CPU/call | controller / Asterisk |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " in AGI() p50 / p99 | AMI added p50 / p99 | controller CPU/call | Asterisk CPU/call | controller / Asterisk |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rate in sorted({r.rate for r in results}):
         s, c = by[("static", rate)], by[("controller", rate)]
@@ -196,7 +206,8 @@ def table(results: list[Result], seconds: float, hold_ms: int) -> str:
         lines.append(
             f"| {rate} | {s.joined}/{s.calls} / {c.joined}/{c.calls} | {s.p50 * 1000:.0f} / {s.p99 * 1000:.0f} ms"
             f" | {c.p50 * 1000:.0f} / {c.p99 * 1000:.0f} ms | {(c.p50 - s.p50) * 1000:+.0f} ms"
-            f" | {(c.p99 - s.p99) * 1000:+.0f} ms | {(c.ami_p50 - s.ami_p50) * 1000:+.0f} / "
+            f" | {(c.p99 - s.p99) * 1000:+.0f} ms | {c.agi_p50 * 1000:.0f} / {c.agi_p99 * 1000:.0f} ms"
+            f" | {(c.ami_p50 - s.ami_p50) * 1000:+.0f} / "
             f"{(c.ami_p99 - s.ami_p99) * 1000:+.0f} ms | {ctl * 1000:.2f} ms | {ast * 1000:.2f} ms | {ctl / ast:.1%} |"
         )
     return "\n".join(lines)

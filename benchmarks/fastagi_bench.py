@@ -4,15 +4,17 @@
 to core 0; this process, the load generator (Asterisk's side, on uvloop, its collector off), is pinned
 to core 1. Every server runs the same handler (ours on the loop ``hotline-cti serve`` uses, uvloop,
 and again on asyncio's stock loop as ``ours-asyncio``): the project's ``route`` script (``decide()``
-on guangxi.yaml; the variables in one EXEC MSet, the prompt's STREAM FILE, HOTLINE_DECIDED last),
-one command per round trip. The environment is the 24 lines Asterisk 20 sends, in one write by default;
+on guangxi.yaml; every HOTLINE_* variable and HOTLINE_DECIDED last in one EXEC MSet): one command.
+Ours writes it and closes without waiting for its reply (docs/fastagi.md); the baselines wait for it,
+as their APIs do. The environment is the 24 lines Asterisk 20 sends, in one write by default;
 ``--env-writes line`` writes it a line at a time as res_agi does, which on loopback (a controller
 beside its Asterisk) reaches the server as up to one read per line.
 
 1. Closed loop, 50 sessions at a time: throughput, and the server's own CPU time per session
    (utime + stime of the server process from /proc, all threads).
-2. Open loop, 1,000 new sessions/s for a few seconds, each holding 1 s on its prompt as a caller does
-   (~1,000 in flight): the decision latency, environment block sent -> first command back.
+2. Open loop, 1,000 new sessions/s for a few seconds: the decision latency, environment block sent ->
+   first command back. (``--hold`` holds a session on a STREAM FILE, which the route script no longer
+   sends: the dialplan plays the prompts.)
 3. A peer that connects and closes before its environment (a health check), then a normal session:
    does the server still serve?
 

@@ -415,6 +415,26 @@ def dialplan_to_queue(full_log: str, channels: Iterable[str], queue: str) -> dic
     return out
 
 
+def agi_steps(full_log: str, channels: Iterable[str]) -> dict[str, float]:
+    """Seconds each channel spent in its first ``AGI()`` step: from that step to the channel's next one, from
+    full.log's "Executing" lines. That is the controller's own share of a call's routing (connect, environment,
+    decision, its command, the close), as Asterisk saw it; the rest of the dialplan's steps are Asterisk's."""
+    wanted = set(channels)
+    started: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for line in full_log.splitlines():
+        m = _EXECUTING.match(line)
+        if m is None or m.group(3) not in wanted or m.group(3) in out:
+            continue
+        when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        channel = m.group(3)
+        if channel in started:
+            out[channel] = when - started[channel]
+        elif m.group(2) == "AGI":
+            started[channel] = when
+    return out
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (0..1) by nearest rank."""
     if not values:
