@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -396,21 +396,26 @@ _EXECUTING = re.compile(
 )
 
 
-def dialplan_to_queue(full_log: str, channels: Iterable[str], queue: str) -> dict[str, float]:
-    """Seconds from each channel's first dialplan step to its ``Queue(queue...)`` step, from Asterisk's
-    full.log "Executing" lines (stamped by the logger when the step runs, to the millisecond). AMI event
-    Timestamps are taken when the manager formats the event, behind every Newexten/VarSet queued before it."""
+def _steps(full_log: str, channels: Iterable[str]) -> Iterator[tuple[str, str, str, float]]:
+    """(channel, application, its arguments, when) of each "Executing" line of ``channels`` in full.log, in order
+    (stamped by the logger when the step runs, to the millisecond)."""
     wanted = set(channels)
-    first: dict[str, float] = {}
-    out: dict[str, float] = {}
     for line in full_log.splitlines():
         m = _EXECUTING.match(line)
-        if m is None or m.group(3) not in wanted:
-            continue
-        when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-        channel = m.group(3)
+        if m is not None and m.group(3) in wanted:
+            when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            yield m.group(3), m.group(2), m.group(4), when
+
+
+def dialplan_to_queue(full_log: str, channels: Iterable[str], queue: str) -> dict[str, float]:
+    """Seconds from each channel's first dialplan step to its ``Queue(queue...)`` step, from Asterisk's
+    full.log "Executing" lines. AMI event Timestamps are taken when the manager formats the event, behind
+    every Newexten/VarSet queued before it."""
+    first: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for channel, app, args, when in _steps(full_log, channels):
         first.setdefault(channel, when)
-        if m.group(2) == "Queue" and channel not in out and m.group(4).split(",")[0] == queue:
+        if app == "Queue" and channel not in out and args.split(",")[0] == queue:
             out[channel] = when - first[channel]
     return out
 
@@ -419,18 +424,14 @@ def agi_steps(full_log: str, channels: Iterable[str]) -> dict[str, float]:
     """Seconds each channel spent in its first ``AGI()`` step: from that step to the channel's next one, from
     full.log's "Executing" lines. That is the controller's own share of a call's routing (connect, environment,
     decision, its command, the close), as Asterisk saw it; the rest of the dialplan's steps are Asterisk's."""
-    wanted = set(channels)
     started: dict[str, float] = {}
     out: dict[str, float] = {}
-    for line in full_log.splitlines():
-        m = _EXECUTING.match(line)
-        if m is None or m.group(3) not in wanted or m.group(3) in out:
+    for channel, app, _, when in _steps(full_log, channels):
+        if channel in out:
             continue
-        when = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-        channel = m.group(3)
         if channel in started:
             out[channel] = when - started[channel]
-        elif m.group(2) == "AGI":
+        elif app == "AGI":
             started[channel] = when
     return out
 

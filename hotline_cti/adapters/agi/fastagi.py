@@ -5,8 +5,9 @@ The protocol itself (the environment, the replies, the phase of a session, the d
 its bytes and keeps its deadlines, and the script it runs is a
 :class:`~hotline_cti.adapters.agi.session.ScriptSession`.
 
-Every session has its own deadline and every command its own timeout, so a
-stalled Asterisk peer never holds a caller in silence through us and never
+Every session has its own deadline and every awaited reply its own timeout (a
+script's last command is written and the session closed without its reply), so
+a stalled Asterisk peer never holds a caller in silence through us and never
 holds the server. A peer that connects and closes before its environment (a
 health check, a port scan) costs one closed socket.
 
@@ -50,7 +51,7 @@ class Limits:
     env: float = 2.0  # environment block after connect
     # Scripts only set variables (Asterisk plays the prompts): a reply takes microseconds, so a
     # wait of seconds means Asterisk is in trouble and the dialplan's fallback is the better place.
-    command: float = 3.0  # one command's reply
+    command: float = 3.0  # the reply to a command before a script's last (the last one's is not awaited)
     session: float = 10.0  # a whole session
 
 
