@@ -460,19 +460,31 @@ def emergency_call(rig: Rig, kind: str) -> Live:
 
 
 def _asterisk_own(line: str) -> bool:
-    """A log line Asterisk writes about itself, not about our configuration: chan_pjsip noting that a target
-    which refused with 486 (the busy-seat tests) had already gone (a busy taskprocessor: log_problems)."""
-    return "Session already DISCONNECTED [reason=486 (Busy Here)]" in line
+    """A log line Asterisk writes about itself, not about our configuration:
+    - chan_pjsip noting that a target which refused with 486 (the busy-seat tests) had already gone (a busy
+      taskprocessor: log_problems);
+    - a stock transfer sound (features.conf's xfersound/xferfailsound, present in the rig: `test_stock_sounds_exist`)
+      failing to open. file.c's openstream_internal sets the channel's write format for the file, then filehelper
+      reads it back unlocked; when the bridge changes it in between (the agent handed back to the caller after a
+      failed consultation, or a channel we hang up), the file is skipped as "not a supported format" and the
+      warning shows a stale errno. Seen once in CI during the unanswered attended transfer, and under load at
+      teardown. A missing sound of ours has another name and is still caught."""
+    if "Session already DISCONNECTED [reason=486 (Busy Here)]" in line:
+        return True
+    found = re.search(r"Unable to open (\w+) \(format", line)
+    return found is not None and found.group(1) in STOCK_SOUNDS
 
 
 # features.conf's default xfersound and xferfailsound: Asterisk's own, in the rig's sounds/en.
 STOCK_SOUNDS = ("beep", "beeperr")
 
 
-def _cut_by_teardown(line: str) -> bool:
-    """A stock sound that exists in the rig (so not a missing file of ours) failing to open as its channel dies."""
-    found = re.search(r"Unable to open (\w+) \(format", line)
-    return found is not None and found.group(1) in STOCK_SOUNDS
+def test_stock_sounds_exist(rig: Rig) -> None:
+    """The stock transfer sounds `_asterisk_own` passes over are in the rig's sounds, so a warning naming them is
+    the race it describes, not a missing file."""
+    sounds = rig.pbx.root / "usr/share/asterisk/sounds"
+    for name in STOCK_SOUNDS:
+        assert sorted(sounds.glob(f"*/{name}.*")) != [], f"{name} is not in {sounds}"
 
 
 @pytest.fixture(autouse=True)
@@ -482,14 +494,10 @@ def _clean(rig: Rig) -> Iterator[None]:
     before = len(rig.pbx.log_text())
     rig.mark = len(rig.ami.events)
     yield
-    hangup = len(rig.pbx.log_text())
     rig.pbx.cli("channel request hangup all")
     wait_until(lambda: "0 active channels" in rig.pbx.cli("core show channels count"), 15, "all channels gone")
     text = rig.pbx.log_text()
-    bad = [line for line in log_problems(text[before:hangup]) if not _asterisk_own(line)]
-    # Once we hang every channel up, a sound Asterisk was about to play on one (xferfailsound after a failed
-    # attended transfer, seen under load) cannot be opened on the dying channel: that is our teardown, not config.
-    bad += [line for line in log_problems(text[hangup:]) if not _asterisk_own(line) and not _cut_by_teardown(line)]
+    bad = [line for line in log_problems(text[before:]) if not _asterisk_own(line)]
     assert bad == [], bad
 
 
