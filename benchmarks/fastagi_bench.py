@@ -1,6 +1,6 @@
-"""FastAGI servers compared on the same routing session: ours, pyst2's AGI class, panoramisk.
+"""FastAGI servers compared on the same routing session: ours, pyst2's AGI class, panoramisk, and a floor.
 
-``python -m benchmarks.fastagi_bench`` (about 3 minutes: five interleaved rounds, medians reported). Each server runs in its own process pinned
+``python -m benchmarks.fastagi_bench`` (about 3.5 minutes: five interleaved rounds, medians reported). Each server runs in its own process pinned
 to core 0; this process, the load generator (Asterisk's side, on uvloop, its collector off), is pinned
 to core 1. Every server runs the same handler (ours on the loop ``hotline-cti serve`` uses, uvloop,
 and again on asyncio's stock loop as ``ours-asyncio``): the project's ``route`` script (``decide()``
@@ -17,6 +17,10 @@ beside its Asterisk) reaches the server as up to one read per line.
    sends: the dialplan plays the prompts.)
 3. A peer that connects and closes before its environment (a health check), then a normal session:
    does the server still serve?
+
+The ``floor`` server answers every session with the same bytes ours writes and does nothing else
+(:class:`FloorSession`): the least any Python server on uvloop pays on this host, so the figures say how much
+of ours is its own work and how low a ratio to the baselines can go here.
 
 pyst2 0.5.1's own ``fastagi`` module is Python 2 only, so its ``AGI`` class runs under a threaded
 ``socketserver`` handler with the socket's file objects; its constructor's SIGHUP handler cannot be
@@ -50,7 +54,9 @@ from simulators.host import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "merger_config" / "guangxi.yaml"
-SERVERS = ("ours", "ours-asyncio", "pyst2", "panoramisk")  # ours-asyncio: our server on the stock loop
+# ours-asyncio: our server on the stock loop; floor: the least a Python server on uvloop pays for the same bytes
+SERVERS = ("ours", "ours-asyncio", "floor", "pyst2", "panoramisk")
+BASELINES = ("pyst2", "panoramisk")
 NUMBERS = ("12345", "12300")  # both play a prompt (welcome / retired): the session holds on it
 SERVER_CORE, CLIENT_CORE = 0, 1
 T = TypeVar("T")
@@ -82,6 +88,47 @@ def _serve_ours(port: int, holder: ConfigHolder) -> None:
         await asyncio.Event().wait()
 
     event_loop.run(main())  # the loop `hotline-cti serve` runs on
+
+
+class FloorSession(asyncio.Protocol):
+    """The floor: every session answered with one fixed line, then closed; no parsing beyond the blank line
+    that ends the environment, no allow-list, no deadlines, no decision. What ours costs above it is the
+    routing and the protocol; what it costs itself is uvloop's, the interpreter's and the kernel's."""
+
+    __slots__ = ("buf", "line", "transport")
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if b"\n\n" in self.buf and self.transport is not None:
+            self.transport.write(self.line)
+            self.transport.close()
+            self.transport = None
+
+
+def floor_line(holder: ConfigHolder) -> bytes:
+    """The route script's one line for 12345, as ours writes it (the floor sends the same bytes)."""
+    env = {"agi_network_script": "route", "agi_extension": "12345", "agi_callerid": "13800000000"}
+    return (_route(holder)(env)[-1] + "\n").encode()
+
+
+def _serve_floor(port: int, holder: ConfigHolder) -> None:
+    line = floor_line(holder)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_server(lambda: FloorSession(line), "127.0.0.1", port, backlog=1024)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    event_loop.run(main())
 
 
 class _Null:
@@ -151,7 +198,13 @@ def serve(kind: str, port: int) -> None:
     holder = ConfigHolder(CONFIG)
     if kind == "ours-asyncio":
         os.environ[event_loop.ENV] = "asyncio"
-    serving = {"ours": _serve_ours, "ours-asyncio": _serve_ours, "pyst2": _serve_pyst2, "panoramisk": _serve_panoramisk}
+    serving = {
+        "ours": _serve_ours,
+        "ours-asyncio": _serve_ours,
+        "floor": _serve_floor,
+        "pyst2": _serve_pyst2,
+        "panoramisk": _serve_panoramisk,
+    }
     serving[kind](port, holder)
 
 
@@ -365,7 +418,7 @@ def run_one(kind: str, args: argparse.Namespace) -> Result:
 
 
 def report(results: list[Result], out: Callable[[str], None] = print) -> None:
-    """The table, then ours against the best baseline."""
+    """The table, then ours (and the floor) against the best baseline."""
     out(
         f"{'server':<11} {'sessions/s':>10} {'CPU ms/session':>15} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} early-close"
     )
@@ -375,13 +428,17 @@ def report(results: list[Result], out: Callable[[str], None] = print) -> None:
             f" {r.p99 * 1000:>8.2f} {r.failed:>7} {'serves' if r.early_close_ok else 'STOPS SERVING'}"
         )
     ours = next((r for r in results if r.kind == "ours"), None)
-    baselines = [r for r in results if not r.kind.startswith("ours")]
+    floor = next((r for r in results if r.kind == "floor"), None)
+    baselines = [r for r in results if r.kind in BASELINES]
     if ours is None or not baselines:
         return
     best_cpu = min(baselines, key=lambda r: r.cpu_per_session)
     best_p99 = min(baselines, key=lambda r: r.p99)
     best_tp = max(baselines, key=lambda r: r.throughput)
     out(f"CPU per session: ours / {best_cpu.kind} = {ours.cpu_per_session / best_cpu.cpu_per_session:.2f}x")
+    if floor is not None:
+        out(f"                 floor / {best_cpu.kind} = {floor.cpu_per_session / best_cpu.cpu_per_session:.2f}x")
+        out(f"                 ours above the floor: {(ours.cpu_per_session - floor.cpu_per_session) * 1000:.3f} ms")
     out(f"decision p99:    ours / {best_p99.kind} = {ours.p99 / best_p99.p99:.2f}x")
     out(f"throughput:      ours / {best_tp.kind} = {ours.throughput / best_tp.throughput:.2f}x")
 
