@@ -41,6 +41,10 @@ GENERAL = "  - {id: general, name: 综合咨询}\n"
 OFFERING = "  - id: general\n    name: 综合咨询\n    diversion:\n      - {when: wait_over, over: 100, to: callback}\n"
 AGENT = "Local/agent1002@hotline-agents/n"
 CALLER_B = "07715550123"
+# The offer reads the caller's number back before its Read, and the whisper reads it to the agent before the
+# caller is dialled (Playback, then SayDigits: an 11-digit number is ~9.4 s of the stock en digit sounds, played
+# in real time), so the next step comes that long after.
+READ_BACK_WAIT = 30.0
 
 
 def _uas(port: int) -> subprocess.Popen[bytes]:
@@ -116,7 +120,7 @@ def test_callback_keeps_the_place_tells_the_agent_and_reaches_the_caller(asteris
             caller_b = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg_b.removesuffix("-2"))
 
             rig.ami.send_dtmf(caller_b, "9")
-            rig.wait(leg_b, "Newexten", timeout=10.0, Context="hotline-callback", Application="Read")
+            rig.wait(leg_b, "Newexten", timeout=READ_BACK_WAIT, Context="hotline-callback", Application="Read")
             steps = [(e["Application"], e["AppData"]) for e in rig.events(leg_b) if e["Event"] == "Newexten"]
             assert ("Playback", "hotline/callback-number") in steps and ("SayDigits", CALLER_B) in steps
             rig.ami.send_dtmf(caller_b, "1")
@@ -157,7 +161,7 @@ def test_callback_keeps_the_place_tells_the_agent_and_reaches_the_caller(asteris
                 dial = _wait(
                     rig,
                     lambda e: e.get("Event") == "DialBegin" and e.get("DialString") == f"{CALLER_B}@cbphone",
-                    20.0,
+                    READ_BACK_WAIT,
                 )
                 assert _stamp(whisper) < _stamp(dial)  # the agent heard who it is before the caller was called
                 assert dial["Context"] == "hotline-callback-dial"
@@ -214,7 +218,7 @@ def test_a_long_expected_wait_offers_the_callback_before_the_queue(asterisk_root
         rig.at("2021-09-15T10:00")
         leg_c = rig.call("12300", caller="07715550177")
         rig.wait(leg_c, "Newexten", timeout=15.0, Context="hotline-callback", Exten="offer")
-        rig.wait(leg_c, "Newexten", timeout=10.0, Context="hotline-callback", Application="Read")
+        rig.wait(leg_c, "Newexten", timeout=READ_BACK_WAIT, Context="hotline-callback", Application="Read")
         assert rig.var(leg_c, "HOTLINE_DIVERTED") == "wait_over"
         assert not [e for e in rig.events(leg_c) if e["Event"] == "QueueCallerJoin"]
         caller_c = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg_c.removesuffix("-2"))
@@ -231,7 +235,7 @@ def test_a_long_expected_wait_offers_the_callback_before_the_queue(asterisk_root
         assert hold["Queue"] == "gx-general"
 
         leg_d = rig.call("12300", caller="07715550188")
-        rig.wait(leg_d, "Newexten", timeout=15.0, Context="hotline-callback", Application="Read")
+        rig.wait(leg_d, "Newexten", timeout=READ_BACK_WAIT, Context="hotline-callback", Application="Read")
         caller_d = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg_d.removesuffix("-2"))
         rig.ami.send_dtmf(caller_d, "0")
         join = rig.wait(leg_d, "QueueCallerJoin", timeout=15.0)  # declined: into the queue, behind C's place
@@ -251,7 +255,7 @@ def test_with_the_controller_down_the_key_still_books_a_callback_in_the_fallback
         assert join["Queue"] == "gx-general" and rig.var(leg, "HOTLINE_DECIDED") in (None, "")
         caller = next(e["Channel"] for e in rig.ami.events if e.get("Uniqueid") == leg.removesuffix("-2"))
         rig.ami.send_dtmf(caller, "9")
-        rig.wait(leg, "Newexten", timeout=10.0, Context="hotline-callback", Application="Read")
+        rig.wait(leg, "Newexten", timeout=READ_BACK_WAIT, Context="hotline-callback", Application="Read")
         rig.ami.send_dtmf(caller, "1")
         accepted = _wait(rig, lambda e: _step("accepted")(e) and e.get("CallId") == leg)
         assert (accepted["Queue"], accepted["Position"], accepted["Number"]) == ("gx-general", "1", "07715550199")
