@@ -9,6 +9,8 @@ from hotline_cti.dialplan.targets import transfer_targets
 BLIND_PREFIX = "*1"
 ATXFER_CODE = "*2"
 THREEWAY_PREFIX = "*3"
+# The longest pause between an agent's keys: within a code (*1110) and in the number typed after *2.
+KEY_PAUSE_S = 3
 
 
 def render_features(cfg: MergerConfig) -> str:
@@ -22,7 +24,11 @@ def render_features(cfg: MergerConfig) -> str:
     out += [f";   {t.code:<6} {t.label}" for t in targets]
     out += [
         "[general]",
-        "transferdigittimeout=3",
+        f"transferdigittimeout={KEY_PAUSE_S}",
+        # A code is up to six keys (*112122), typed by a person on a phone: Asterisk's default of 1 s between
+        # keys drops a hesitant agent's code (the keys then reach the caller). Only keys that start a code
+        # (* and #) are held that long before they pass through.
+        f"featuredigittimeout={KEY_PAUSE_S * 1000}",
         "atxferdropcall=no",
         "",
         "[featuremap]",

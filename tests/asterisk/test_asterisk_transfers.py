@@ -41,6 +41,7 @@ from hotline_cti.config.compile import compile_config
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.model import Call
 from hotline_cti.core.routing import decide
+from hotline_cti.dialplan.features import KEY_PAUSE_S
 from hotline_cti.dialplan.options import RenderOptions
 from hotline_cti.dialplan.render import render_all, write_all
 from hotline_cti.dialplan.transfer_policy import build_policy
@@ -534,14 +535,24 @@ def mqtt_result(fut: Future[object], timeout: float = 40.0) -> dict[str, str]:
     return {**transfer, "ok": str(data["ok"])}
 
 
-def press(rig: Rig, live: Live, keys: str) -> None:
-    """The agent presses ``keys`` on its phone (DTMF received on the agent's channel), 150 ms apart."""
+def press(rig: Rig, live: Live, keys: str, gap: float = 0.15) -> None:
+    """The agent presses ``keys`` on its phone (DTMF received on the agent's channel), ``gap`` s apart."""
     for key in keys:
         rig.ami.action("PlayDTMF", Channel=live.agent, Digit=key, Duration="100", Receive="true")
-        time.sleep(0.15)
+        time.sleep(gap)
 
 
 # ---------------------------------------------------------------- blind
+
+
+def test_a_code_keyed_with_pauses_still_transfers(rig: Rig) -> None:
+    """An agent pausing 1.5 s between the keys of *1110, longer than Asterisk's default 1 s between a feature's
+    digits: features.conf allows KEY_PAUSE_S, so the caller still ends up talking to 110."""
+    assert KEY_PAUSE_S > 1.5
+    live = answered_call(rig, "sip")
+    press(rig, live, "*1110", gap=1.5)
+    wait_until(lambda: talking(rig) == [{"caller", "110"}], 15, "caller talking to 110 only")
+    wait_until(lambda: not party_alive(rig, "agent"), 10, "the agent's phone free")
 
 
 @pytest.mark.parametrize("kind", ["sip", "local"])
