@@ -528,7 +528,9 @@ class AsteriskInstance:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     self.proc.kill()
-                self.proc.wait(5)
+                # A killed Asterisk with hundreds of queues and a thread per channel can take seconds to be
+                # torn down on a loaded machine; it cannot refuse, so this wait ends.
+                self.proc.wait(60)
         if not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
