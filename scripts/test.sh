@@ -12,7 +12,7 @@ bash scripts/system-deps.sh
 bash scripts/asterisk-rig.sh || echo "test.sh: the real-Asterisk rig is unavailable; its tests will fail" >&2
 # With arguments: pytest with them, as given. Without: the whole suite, in parallel (pytest-xdist, a test file per
 # worker, so a module's own Asterisk, broker or database stays with its tests; most real-Asterisk tests wait on
-# audio, not CPU), then the tests marked serial (they drive call load and bound its latency) alone.
+# audio, not CPU), then the tests marked serial (they drive call load and bound its latency, or saturate the CPU) alone.
 if [ $# -gt 0 ]; then exec .venv/bin/pytest "$@"; fi
 rc=0
 .venv/bin/pytest -n "${HOTLINE_TEST_WORKERS:-3}" --dist loadfile -m "not serial" || rc=$?

@@ -222,6 +222,10 @@ async def run_events(
     if heartbeat is not None:
         heartbeat.start()
     stop_startup_beats()  # the loop beats now: a stall must fall silent
+    # Idle priority only from here. Set before the loop beats, a host busy at normal priority starved the main
+    # thread holding the GIL, so the start-up thread's signs of life stopped too and the supervisor killed the
+    # service as stalled after STARTUP_SILENCE, again at each restart. Its loop has EVENTS_STALL_LIMIT.
+    yield_cpu_to_routing()
     # SIGHUP reloads here too: a reload sent to every serve process (pkill -HUP) must not end this one.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, holder.reload)
     try:
@@ -433,7 +437,6 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             log.error("--ami: %s", exc)
             return 2
-    yield_cpu_to_routing()
     return event_loop.run(run_events(args, holder, ami, callers))
 
 

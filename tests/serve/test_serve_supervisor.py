@@ -120,3 +120,38 @@ def test_a_dead_events_service_is_restarted_and_none_outlives_a_killed_superviso
     proc.kill()  # kill -9 of serve itself: its services must not keep running as orphans
     proc.wait()
     wait_for(lambda: not any(alive(pid) for pid in kids.values()))
+
+
+@pytest.mark.serial  # it keeps every core busy for seconds: not beside other tests
+def test_the_events_service_is_not_killed_while_it_starts_on_a_saturated_host(tmp_path: Path) -> None:
+    """Every core busy at normal priority while serve starts: the events service, which runs at idle priority
+    once its loop beats, must get through its start (its signs of life every 0.1 s) and not be taken for
+    stalled (STARTUP_SILENCE) and killed."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 1) + 1)]
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_YAML, encoding="utf-8")
+    status = tmp_path / "status.json"
+    cmd = [sys.executable, "-m", "hotline_cti.cli.main", "serve", "--config", str(config)]
+    cmd += ["--listen", f"127.0.0.1:{free_port()}", "--status-file", str(status)]
+    cmd += ["--mqtt", f"127.0.0.1:{free_port()}", "--database", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"]
+    cmd += ["--spool-dir", str(tmp_path / "spool")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+
+        def events() -> dict[str, object]:
+            try:
+                return dict(json.loads(status.read_text())["services"]["events"])
+            except (FileNotFoundError, ValueError, KeyError):
+                return {}
+
+        # The first beat of its loop: started. (Starved at idle priority afterwards, it has EVENTS_STALL_LIMIT.)
+        wait_for(lambda: events().get("since_beat") is not None or events().get("stalls", 0) != 0, 60.0)
+        assert events()["stalls"] == 0 and events()["restarts"] == 0, events()
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+        proc.kill()
+        out, _ = proc.communicate(timeout=30)
+    assert "stalled" not in out, out
