@@ -218,9 +218,20 @@ class Store:
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine)
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest revision (raises while the database is unreachable)."""
+    async def migrate(self, lock_timeout: float = 60.0) -> None:
+        """Bring the schema to the newest revision, one migrator at a time (storage/migrate.py); raises while the
+        database is unreachable, and TimeoutError when another migrator holds a SQLite file over ``lock_timeout``."""
+        database = self.engine.url.database
+        if self.dialect == "sqlite" and database not in (None, "", ":memory:"):
+            async with migrate.sqlite_migration_lock(str(database), lock_timeout):
+                await self._upgrade()
+        else:
+            await self._upgrade()
+
+    async def _upgrade(self) -> None:
         async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":  # held to this transaction's end: alembic's DDL is in it
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": migrate.ADVISORY_LOCK_KEY})
             await conn.run_sync(migrate.upgrade)
 
     async def close(self) -> None:
