@@ -155,3 +155,20 @@ def test_the_events_service_is_not_killed_while_it_starts_on_a_saturated_host(tm
         proc.kill()
         out, _ = proc.communicate(timeout=30)
     assert "stalled" not in out, out
+
+
+def test_the_events_service_runs_at_idle_priority_once_started_and_routing_does_not(
+    serve: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    """Routing preempts the events service: once its loop beats, the events service is SCHED_IDLE (nice +10 where
+    that is refused); the routing service keeps the normal policy."""
+    proc, _, _ = serve
+    wait_for(lambda: set(children_of(proc.pid)) == {"routing", "events"})
+    kids = children_of(proc.pid)
+
+    def idle(pid: int) -> bool:
+        return os.sched_getscheduler(pid) == os.SCHED_IDLE or os.getpriority(os.PRIO_PROCESS, pid) >= 10
+
+    wait_for(lambda: idle(kids["events"]))
+    assert os.sched_getscheduler(kids["routing"]) == os.SCHED_OTHER
+    assert os.getpriority(os.PRIO_PROCESS, kids["routing"]) == 0

@@ -73,3 +73,18 @@ async def test_a_migrator_waits_for_the_lock_and_names_the_file_when_it_is_held_
         assert await store.schema_revision() == migrate.head_revision()
     finally:
         await store.close()
+
+
+async def test_a_lock_path_that_cannot_be_a_lock_is_an_error_naming_it_and_the_database_is_untouched(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "calls.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    assert await open_and_read_revision(url) == migrate.head_revision()
+    before = db.read_bytes()
+    lock = Path(f"{db}.migrate.lock")
+    lock.unlink()
+    lock.mkdir()  # something else sits where the lock goes
+    with pytest.raises(IsADirectoryError, match=re.escape(f"{db}.migrate.lock")):
+        await Store.open(url)
+    assert db.read_bytes() == before
