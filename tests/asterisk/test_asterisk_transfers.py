@@ -18,7 +18,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import socket
 import subprocess
 import threading
@@ -48,10 +47,12 @@ from hotline_cti.dialplan.transfer_policy import build_policy
 from hotline_cti.records.builder import RecordBuilder
 from hotline_cti.records.model import CallRecord, TransferRecord
 from simulators.asterisk import (
+    STOCK_SOUNDS,
     Ami,
     AsteriskInstance,
     ControllerThread,
     Event,
+    asterisk_race,
     free_port,
     log_problems,
     silent_prompts,
@@ -460,28 +461,8 @@ def emergency_call(rig: Rig, kind: str) -> Live:
     return Live(kind, caller["Channel"], caller["Uniqueid"], seat["Channel"], since, sipp)
 
 
-def _asterisk_own(line: str) -> bool:
-    """A log line Asterisk writes about itself, not about our configuration:
-    - chan_pjsip noting that a target which refused with 486 (the busy-seat tests) had already gone (a busy
-      taskprocessor: log_problems);
-    - a stock transfer sound (features.conf's xfersound/xferfailsound, present in the rig: `test_stock_sounds_exist`)
-      failing to open. file.c's openstream_internal sets the channel's write format for the file, then filehelper
-      reads it back unlocked; when the bridge changes it in between (the agent handed back to the caller after a
-      failed consultation, or a channel we hang up), the file is skipped as "not a supported format" and the
-      warning shows a stale errno. Seen once in CI during the unanswered attended transfer, and under load at
-      teardown. A missing sound of ours has another name and is still caught."""
-    if "Session already DISCONNECTED [reason=486 (Busy Here)]" in line:
-        return True
-    found = re.search(r"Unable to open (\w+) \(format", line)
-    return found is not None and found.group(1) in STOCK_SOUNDS
-
-
-# features.conf's default xfersound and xferfailsound: Asterisk's own, in the rig's sounds/en.
-STOCK_SOUNDS = ("beep", "beeperr")
-
-
 def test_stock_sounds_exist(rig: Rig) -> None:
-    """The stock transfer sounds `_asterisk_own` passes over are in the rig's sounds, so a warning naming them is
+    """The stock transfer sounds `asterisk_race` passes over are in the rig's sounds, so a warning naming them is
     the race it describes, not a missing file."""
     sounds = rig.pbx.root / "usr/share/asterisk/sounds"
     for name in STOCK_SOUNDS:
@@ -498,7 +479,7 @@ def _clean(rig: Rig) -> Iterator[None]:
     rig.pbx.cli("channel request hangup all")
     wait_until(lambda: "0 active channels" in rig.pbx.cli("core show channels count"), 15, "all channels gone")
     text = rig.pbx.log_text()
-    bad = [line for line in log_problems(text[before:]) if not _asterisk_own(line)]
+    bad = [line for line in log_problems(text[before:]) if not asterisk_race(line)]
     assert bad == [], bad
 
 
