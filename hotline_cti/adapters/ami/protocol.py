@@ -96,6 +96,15 @@ class Message(Mapping[str, str]):
         self._index = index
 
     @classmethod
+    def _of_parsed(cls, fields: list[tuple[str, str]]) -> Message:
+        """A message of pairs the parser made (already ``str``): no per-field conversion."""
+        message = cls.__new__(cls)
+        message.fields = tuple(fields)
+        # The first value of a repeated key wins: build from the end so earlier pairs overwrite later ones.
+        message._index = {key.lower(): value for key, value in reversed(fields)}
+        return message
+
+    @classmethod
     def of(cls, **fields: str) -> Message:
         """Build a message from keyword arguments (handy in tests)."""
         return cls(fields.items())
@@ -177,7 +186,22 @@ def _split_field(line: str) -> tuple[str, str] | None:
     return key, value.lstrip(" \t")
 
 
+# Every line of a message as _split_field reads it, in one pass: whitespace around a header name of _KEY_RE's
+# characters (str.strip's set: re's \s for str is the same), the first ':' (no name character), then blanks and tabs.
+_FIELD_LINE = re.compile(r"^[^\S\n]*([!-9;-~]+)[^\S\n]*:[ \t]*(.*)$", re.MULTILINE)
+
+
 def _parse_text(text: str) -> Message | Malformed:
+    fields = _FIELD_LINE.findall(text)
+    if len(fields) != text.count("\n") + 1:  # a line is not a header: read line by line to name it
+        return _parse_lines(text)
+    message = Message._of_parsed(fields)
+    if "event" in message._index or "response" in message._index or "action" in message._index:
+        return message
+    return Malformed("no Event, Response or Action header", text[:EXCERPT_CHARS], tuple(fields))
+
+
+def _parse_lines(text: str) -> Message | Malformed:
     fields: list[tuple[str, str]] = []
     bad: str | None = None
     for line in text.split("\n"):
@@ -231,6 +255,8 @@ class AmiParser:
         buf = self._buf
         pos = 0
         while True:
+            if not (self._lines or self._skipping or self._expect_banner or self._partial_dropped):
+                pos = self._whole_messages(buf, pos, out)
             nl = buf.find(b"\n", pos)
             if nl < 0:
                 break
@@ -272,6 +298,29 @@ class AmiParser:
                 buf += b"\r"
             self._partial_dropped = True
         return out
+
+    def _whole_messages(self, buf: bytearray, pos: int, out: list[ParsedItem]) -> int:
+        """Parse the whole messages that start at ``pos`` at once; return where the line-by-line reading goes on.
+
+        What the line-by-line loop would make of them, found with two searches a message instead of a
+        Python step a line. Only at a message's start with nothing pending, and only for a message that
+        cannot reach the bound (its bytes with CRs are at least the lines the bound counts): anything
+        else (a partial message, a stray blank line, a longer message) is left to the loop.
+        """
+        limit = self._max
+        while True:
+            # The last header line's newline with a blank line after it, searched only as far as a message
+            # within the bound reaches (end - pos + 1 <= limit): Asterisk ends each line in CRLF.
+            crlf = buf.find(b"\n\r\n", pos, pos + limit + 2)
+            lf = buf.find(b"\n\n", pos, crlf + 1 if crlf >= 0 else pos + limit + 1)
+            end = lf if lf >= 0 else crlf
+            if end < 0 or buf.startswith(b"\n", pos) or buf.startswith(b"\r\n", pos):
+                return pos
+            text = bytes(buf[pos:end]).replace(b"\r\n", b"\n")
+            if text.endswith(b"\r"):
+                text = text[:-1]
+            out.append(_parse_text(text.decode("utf-8", errors="replace")))
+            pos = end + (2 if end == lf else 3)
 
     def _banner(self, line: bytes) -> Banner:
         text = line.decode("utf-8", errors="replace").strip()

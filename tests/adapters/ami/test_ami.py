@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -26,8 +27,10 @@ from hotline_cti.adapters.ami import (
     NotConnected,
     encode_message,
     mask_numbers,
+    protocol,
 )
 from hotline_cti.adapters.ami.client import backoff_delays
+from hotline_cti.adapters.ami.protocol import ParsedItem
 from simulators.ami_server import AmiServer, SimMember
 
 SECRET = "sim-secret"  # the simulator's dummy credential, not a real one
@@ -196,6 +199,77 @@ def test_arbitrary_bytes_never_raise_except_the_banner_error(chunks: list[bytes]
             assert parser.buffered <= 2 * 512 + 300
     except AmiProtocolError:
         assert banner  # only a bad banner may raise
+
+
+# Pieces an AMI stream is made of, for streams that hit every branch of the parser: CRLF and LF line ends,
+# blank lines of both kinds, a stray CR, blanks around names and colons, Unicode whitespace and text, a name
+# character the parser refuses, lines long enough for a small bound.
+_PIECES = st.sampled_from(
+    [
+        b"Event: Newchannel",
+        b"Response: Success",
+        b"Channel: PJSIP/a-00000001",
+        b"  Key :  value",
+        b"\tX-Name:\tv",
+        b"Bad Key: v",
+        b"NoColon",
+        b":empty name",
+        b"\xc2\xa0Uniqueid: 1.2",
+        "CallerIDName: 张三".encode(),
+        b"\xe5\xbc",
+        b"A" * 70,
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\r\n\r\n",
+        b"\n\n",
+        b"\n\r\n",
+        b" ",
+        b":",
+    ]
+)
+
+
+class _LineByLine(AmiParser):
+    """The parser with its whole-message reading turned off: every line read on its own."""
+
+    def _whole_messages(self, buf: bytearray, pos: int, out: list[ParsedItem]) -> int:
+        return pos
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(_PIECES, max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=6),
+    bound=st.sampled_from([64, 128, 4096]),
+    banner=st.booleans(),
+)
+def test_whole_messages_read_at_once_parse_as_line_by_line(
+    pieces: list[bytes], cuts: list[int], bound: int, banner: bool
+) -> None:
+    # The same reads into the parser and into one that reads line by line: the same items (malformed ones and
+    # their excerpts included) and the same bytes held after each read.
+    data = (b"Asterisk Call Manager/7.0.3\r\n" if banner else b"") + b"".join(pieces)
+    points = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
+    parser = AmiParser(expect_banner=banner, max_message_bytes=bound)
+    reference = _LineByLine(expect_banner=banner, max_message_bytes=bound)
+    for start, stop in itertools.pairwise(points):
+        assert parser.feed(data[start:stop]) == reference.feed(data[start:stop])
+        assert parser.buffered == reference.buffered
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(
+            ["Event: X", " Key\t: v ", "K:", "Bad Key: v", "NoColon", "", "\x85A: b", "A:\x0bb", ":v", "Ä: 1"]
+        ),
+        min_size=1,
+        max_size=8,
+    ).map("\n".join)
+)
+def test_a_message_parsed_in_one_pass_equals_it_parsed_line_by_line(text: str) -> None:
+    assert protocol._parse_text(text) == protocol._parse_lines(text)
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
