@@ -255,11 +255,15 @@ class AmiParser:
         buf = self._buf
         pos = 0
         while True:
-            if not (self._lines or self._skipping or self._expect_banner or self._partial_dropped):
-                pos = self._whole_messages(buf, pos, out)
             nl = buf.find(b"\n", pos)
             if nl < 0:
                 break
+            if not (self._lines or self._skipping or self._expect_banner or self._partial_dropped):
+                # At a message's start with a whole line ahead (a lone partial line is not searched again).
+                pos = self._whole_messages(buf, pos, out)
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    break
             line = bytes(buf[pos:nl])
             pos = nl + 1
             if line.endswith(b"\r"):
@@ -302,19 +306,30 @@ class AmiParser:
     def _whole_messages(self, buf: bytearray, pos: int, out: list[ParsedItem]) -> int:
         """Parse the whole messages that start at ``pos`` at once; return where the line-by-line reading goes on.
 
-        What the line-by-line loop would make of them, found with two searches a message instead of a
-        Python step a line. Only at a message's start with nothing pending, and only for a message that
-        cannot reach the bound (its bytes with CRs are at least the lines the bound counts): anything
-        else (a partial message, a stray blank line, a longer message) is left to the loop.
+        What the line-by-line loop would make of them, found with byte searches instead of a Python step a
+        line. Only at a message's start with nothing pending, and only for a message that cannot reach the
+        bound (its bytes with CRs are at least the lines the bound counts), skipping stray blank lines between
+        them: anything else (a partial message, a longer message) is left to the loop.
         """
         limit = self._max
+        # Where the next "\n\r\n" and "\n\n" are (-1: none in the rest of the buffer; below pos: to be found),
+        # kept across messages so each byte is searched once per call whatever the input: an LF-only stream
+        # searched afresh for a CRLF at every message would cost time quadratic in the read.
+        crlf = lf = -2
         while True:
-            # The last header line's newline with a blank line after it, searched only as far as a message
-            # within the bound reaches (end - pos + 1 <= limit): Asterisk ends each line in CRLF.
-            crlf = buf.find(b"\n\r\n", pos, pos + limit + 2)
-            lf = buf.find(b"\n\n", pos, crlf + 1 if crlf >= 0 else pos + limit + 1)
-            end = lf if lf >= 0 else crlf
-            if end < 0 or buf.startswith(b"\n", pos) or buf.startswith(b"\r\n", pos):
+            if buf.startswith(b"\n", pos):  # a stray blank line between messages: skipped, as the loop does
+                pos += 1
+                continue
+            if buf.startswith(b"\r\n", pos):
+                pos += 2
+                continue
+            if -1 != crlf < pos:
+                crlf = buf.find(b"\n\r\n", pos)
+            if -1 != lf < pos:
+                lf = buf.find(b"\n\n", pos)
+            # The last header line's newline, a blank line after it (Asterisk ends every line in CRLF).
+            end = crlf if lf < 0 or 0 <= crlf < lf else lf
+            if end < 0 or end - pos + 1 > limit:
                 return pos
             text = bytes(buf[pos:end]).replace(b"\r\n", b"\n")
             if text.endswith(b"\r"):
