@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import re
 import socket
 import subprocess
 import time
@@ -30,7 +29,15 @@ from hotline_cti.records.callback import CallbackStatus
 from hotline_cti.records.queue_live import QueueBoard
 from hotline_cti.serve.callback_keeper import CallbackKeeper
 from hotline_cti.storage.store import Store
-from simulators.asterisk import ControllerThread, Event, free_port, silent_prompts, start_asterisk
+from simulators.asterisk import (
+    ControllerThread,
+    Event,
+    asterisk_race,
+    free_port,
+    log_problems,
+    silent_prompts,
+    start_asterisk,
+)
 from tests.asterisk.test_asterisk_calls import HARNESS, Rig, _endpoint, _stamp
 from tests.paths import REPO
 
@@ -200,8 +207,8 @@ def test_callback_keeps_the_place_tells_the_agent_and_reaches_the_caller(asteris
             assert (row.position, row.attempts, row.source) == (2, 1, "key")
             assert row.number == "077****0123"  # closed: kept masked only
             assert row.accepted and row.answered and row.reached and row.answered <= row.reached
-            bad = [line for line in rig.pbx.log_text().splitlines() if re.search(r"\] (WARNING|ERROR)\[", line)]
-            assert [line for line in bad if "taskprocessor.c" not in line] == []  # the callback contexts load cleanly
+            # The callback contexts load and run cleanly; Asterisk's own races as channels go are passed over.
+            assert [line for line in log_problems(rig.pbx.log_text()) if not asterisk_race(line)] == []
         finally:
             run(keeper.stop())
             run(client.close())

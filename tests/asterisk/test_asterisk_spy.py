@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import shutil
 import socket
 import struct
@@ -50,7 +49,9 @@ from simulators.asterisk import (
     Ami,
     AsteriskInstance,
     ControllerThread,
+    asterisk_race,
     free_port,
+    log_problems,
     loop_transport,
     silent_prompts,
     start_asterisk,
@@ -175,8 +176,7 @@ def _clean(rig: Rig) -> Iterator[None]:
     yield
     rig.pbx.cli("channel request hangup all")
     wait_until(lambda: "0 active channels" in rig.pbx.cli("core show channels count"), 15, "all channels gone")
-    new = rig.pbx.log_text()[before:].splitlines()
-    bad = [line for line in new if re.search(r"\] (WARNING|ERROR)\[", line) and "taskprocessor.c" not in line]
+    bad = [line for line in log_problems(rig.pbx.log_text()[before:]) if not asterisk_race(line)]
     assert bad == [], bad
 
 
