@@ -90,18 +90,15 @@ class Message(Mapping[str, str]):
 
     def __init__(self, fields: Iterable[tuple[str, str]]) -> None:
         self.fields: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in fields)
-        index: dict[str, str] = {}
-        for key, value in self.fields:
-            index.setdefault(key.lower(), value)
-        self._index = index
+        # The first value of a repeated key wins: built from the end, earlier pairs overwrite later ones.
+        self._index = {key.lower(): value for key, value in reversed(self.fields)}
 
     @classmethod
     def _of_parsed(cls, fields: list[tuple[str, str]]) -> Message:
-        """A message of pairs the parser made (already ``str``): no per-field conversion."""
+        """A message of pairs the parser made (already ``str``): without ``__init__``'s per-field conversion."""
         message = cls.__new__(cls)
         message.fields = tuple(fields)
-        # The first value of a repeated key wins: build from the end so earlier pairs overwrite later ones.
-        message._index = {key.lower(): value for key, value in reversed(fields)}
+        message._index = {key.lower(): value for key, value in reversed(message.fields)}
         return message
 
     @classmethod
@@ -195,10 +192,7 @@ def _parse_text(text: str) -> Message | Malformed:
     fields = _FIELD_LINE.findall(text)
     if len(fields) != text.count("\n") + 1:  # a line is not a header: read line by line to name it
         return _parse_lines(text)
-    message = Message._of_parsed(fields)
-    if "event" in message._index or "response" in message._index or "action" in message._index:
-        return message
-    return Malformed("no Event, Response or Action header", text[:EXCERPT_CHARS], tuple(fields))
+    return _message(fields, text)
 
 
 def _parse_lines(text: str) -> Message | Malformed:
@@ -212,10 +206,15 @@ def _parse_lines(text: str) -> Message | Malformed:
         fields.append(field)
     if bad is not None:
         return Malformed(f"line without 'Key: Value': {bad[:80]!r}", text[:EXCERPT_CHARS], tuple(fields))
-    message = Message(fields)
-    if not any(k in message for k in ("Event", "Response", "Action")):
-        return Malformed("no Event, Response or Action header", text[:EXCERPT_CHARS], tuple(fields))
-    return message
+    return _message(fields, text)
+
+
+def _message(fields: list[tuple[str, str]], text: str) -> Message | Malformed:
+    """The message of every header line of ``text``, unless it has no Event, Response or Action header."""
+    message = Message._of_parsed(fields)
+    if "event" in message._index or "response" in message._index or "action" in message._index:
+        return message
+    return Malformed("no Event, Response or Action header", text[:EXCERPT_CHARS], tuple(fields))
 
 
 class AmiParser:

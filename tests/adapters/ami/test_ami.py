@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.ami_bench import LineByLineParser
 from hotline_cti.adapters.ami import (
     ActionTimeout,
     ActionUnknownOutcome,
@@ -30,7 +31,6 @@ from hotline_cti.adapters.ami import (
     protocol,
 )
 from hotline_cti.adapters.ami.client import backoff_delays
-from hotline_cti.adapters.ami.protocol import ParsedItem
 from simulators.ami_server import AmiServer, SimMember
 
 SECRET = "sim-secret"  # the simulator's dummy credential, not a real one
@@ -230,13 +230,6 @@ _PIECES = st.sampled_from(
 )
 
 
-class _LineByLine(AmiParser):
-    """The parser with its whole-message reading turned off: every line read on its own."""
-
-    def _whole_messages(self, buf: bytearray, pos: int, out: list[ParsedItem]) -> int:
-        return pos
-
-
 @settings(max_examples=400, deadline=None)
 @given(
     pieces=st.lists(_PIECES, max_size=40),
@@ -252,7 +245,7 @@ def test_whole_messages_read_at_once_parse_as_line_by_line(
     data = (b"Asterisk Call Manager/7.0.3\r\n" if banner else b"") + b"".join(pieces)
     points = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
     parser = AmiParser(expect_banner=banner, max_message_bytes=bound)
-    reference = _LineByLine(expect_banner=banner, max_message_bytes=bound)
+    reference = LineByLineParser(expect_banner=banner, max_message_bytes=bound)
     for start, stop in itertools.pairwise(points):
         assert parser.feed(data[start:stop]) == reference.feed(data[start:stop])
         assert parser.buffered == reference.buffered
