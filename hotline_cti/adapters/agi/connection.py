@@ -77,6 +77,25 @@ _ENVIRONMENT, _IDLE, _AWAITING, _DONE = AgiPhase.ENVIRONMENT, AgiPhase.IDLE, Agi
 Event = Environment | AgiReply | Hangup | Closed | NeedData
 
 
+PIECES_LIMIT = 2048  # bytes of an environment gathered in pieces before a parser takes them (bounds the rescans)
+
+
+def _opens_environment(data: bytes) -> bool:
+    """Whether ``data`` is the start of a plain environment, not yet ended, short enough to gather as it is.
+
+    Asterisk writes its environment a line at a time and a controller beside it reads it in a few pieces:
+    they are gathered as received bytes and parsed once, by :func:`plain_environment`, when the empty line
+    is in. Anything else (CR, something after the empty line, a start no environment has, a long block)
+    goes to :class:`EnvironmentParser`, which gives the same result or names the offending line.
+    """
+    return (
+        len(data) <= PIECES_LIMIT
+        and (data.startswith(b"agi_") or b"agi_".startswith(data))
+        and b"\n\n" not in data
+        and b"\r" not in data
+    )
+
+
 class AgiConnection:
     """One session: bytes in, events out, command lines checked against the phase and the dead channel.
 
@@ -154,15 +173,21 @@ class AgiConnection:
         return CLOSED
 
     def _environment(self) -> Event:
-        data, self._data = self._data, None
-        if data is not None:
-            envp = self._envp
-            if envp is None:
-                env = plain_environment(data)  # the whole block in one read, the usual case: no parser made
+        data = self._data
+        if data is not None and self._envp is None:
+            if data.endswith(b"\n\n"):
+                env = plain_environment(data)  # the whole block is in: no parser made, the usual case
                 if env is not None:
+                    self._data = None
                     self.env = env
                     self.phase = _IDLE
                     return Environment(env)
+            elif not self._closed and _opens_environment(data):
+                return NEED_DATA  # more of it to come: receive_data adds the next piece to these bytes
+        self._data = None
+        if data is not None:
+            envp = self._envp
+            if envp is None:
                 envp = self._envp = EnvironmentParser()
             try:
                 env = envp.feed(data)

@@ -13,6 +13,7 @@ from hotline_cti.adapters.agi.connection import (
     CLOSED,
     DEAD_REPLY,
     NEED_DATA,
+    PIECES_LIMIT,
     AgiConnection,
     AgiPhase,
     Closed,
@@ -92,6 +93,43 @@ def test_the_environment_in_pieces_of_any_size(size: int) -> None:
     events = feed(conn, pieces)
     assert events == [Environment(ENV_DICT)]  # one event, when the empty line came, and not before
     assert conn.phase is AgiPhase.IDLE
+
+
+_KEYS = st.from_regex(r"agi_[a-z0-9_]{1,20}", fullmatch=True)
+_VALUES = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    env=st.dictionaries(_KEYS, _VALUES, min_size=1, max_size=80),
+    cuts=st.lists(st.integers(min_value=0, max_value=8000), max_size=40),
+)
+def test_an_environment_gathered_in_any_pieces_is_the_one_sent(env: dict[str, str], cuts: list[int]) -> None:
+    """Pieces are gathered as bytes and parsed once; past PIECES_LIMIT a parser takes them, to the same result."""
+    block = "".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n"
+    conn = AgiConnection()
+    assert feed(conn, split(block, cuts)) == [Environment(env)]
+    assert conn.phase is AgiPhase.IDLE
+
+
+def test_a_long_environment_in_one_byte_pieces_is_the_one_sent() -> None:
+    """Longer than what is gathered as it comes (the rescans stay bounded): a parser takes over, same result."""
+    env = {f"agi_arg_{i}": "x" * 40 for i in range(1, 80)}
+    block = "".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n"
+    assert len(block) > 2 * PIECES_LIMIT
+    conn = AgiConnection()
+    assert feed(conn, [block[i : i + 1] for i in range(len(block))]) == [Environment(env)]
+
+
+@pytest.mark.parametrize(
+    "bad", [b"agi_ok: 1\nnot agi\n\n", b"agi_ok: 1\r\nagi_x\r\n\r\n", b"agi_ok: 1\nGET / HTTP/1.1\n\n"]
+)
+def test_an_environment_that_goes_wrong_in_a_later_piece_is_refused(bad: bytes) -> None:
+    for cut in range(1, len(bad)):
+        conn = AgiConnection()
+        with pytest.raises(AgiProtocolError):
+            feed(conn, [bad[:cut], bad[cut:]])
+        assert conn.phase is AgiPhase.DONE
 
 
 def test_the_environment_with_crlf_line_ends() -> None:
