@@ -8,13 +8,12 @@ decisions pass through unchanged.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 
 from hotline_cti.callers.hashing import hash_number
 from hotline_cti.callers.window import CallerWindow
 from hotline_cti.core.callers import CallerPolicy, caller_tag, screened
-from hotline_cti.core.model import Call, Decision
+from hotline_cti.core.model import Call, Decision, Instant, epoch_seconds
 from hotline_cti.core.routing import queue_names
 from hotline_cti.core.table import RoutingTable
 
@@ -49,7 +48,7 @@ class CallerScreen:
         return len(self._window) if self._window is not None else 0
 
     def screen(
-        self, call: Call, decision: Decision, table: RoutingTable, now: dt.datetime, *, first: bool
+        self, call: Call, decision: Decision, table: RoutingTable, now: Instant, *, first: bool
     ) -> tuple[Decision, str]:
         """``decision`` adjusted for the caller, and the tag for the agent ('' for none).
 
@@ -63,7 +62,7 @@ class CallerScreen:
         if number_hash is None:
             return decision, ""
         listed = frozenset(name for name in policy.lists if number_hash in self.lists.get(name, ()))
-        ts = now.timestamp()
+        ts = epoch_seconds(now)
         window = self._window_for(policy)
         repeat = False
         if first:

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+Instant = dt.datetime | float
+"""When a call is decided: an aware datetime, or POSIX seconds (the call path's clock: no datetime made)."""
+
+
+def epoch_seconds(now: Instant) -> float:
+    """``now`` as POSIX seconds; a datetime must be timezone-aware."""
+    if type(now) is float:
+        return now
+    if isinstance(now, dt.datetime):
+        if now.tzinfo is None:
+            raise ValueError(f"a routing time must be timezone-aware: {now.isoformat()}")
+        return now.timestamp()
+    return float(now)  # an int: whole seconds
 
 
 class Mode(StrEnum):

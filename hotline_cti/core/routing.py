@@ -14,7 +14,18 @@ from typing import Any
 
 from hotline_cti.core.calendar import DayEffect
 from hotline_cti.core.memo import DecisionCache
-from hotline_cti.core.model import Action, AfterTransition, Call, Decision, Mode, Phase, Scope, Seats
+from hotline_cti.core.model import (
+    Action,
+    AfterTransition,
+    Call,
+    Decision,
+    Instant,
+    Mode,
+    Phase,
+    Scope,
+    Seats,
+    epoch_seconds,
+)
 from hotline_cti.core.naming import expert_queue_name, queue_name
 from hotline_cti.core.numbers import NumberError, line_label, mobile_digits, parse_dialled
 from hotline_cti.core.table import MAIN_NUMBER, MOBILE_PREFIX_DIGITS, LinePlan, RoutingTable, Target
@@ -109,10 +120,10 @@ def queue_names(table: RoutingTable, centre: str, queue_id: str) -> tuple[str, s
     return name, overflow
 
 
-def decide(call: Call, table: RoutingTable, now: dt.datetime, cache: DecisionCache | None = None) -> Decision:
+def decide(call: Call, table: RoutingTable, now: Instant, cache: DecisionCache | None = None) -> Decision:
     """Route one call. Deterministic: the same call, table and time give the same decision.
 
-    ``now`` must be timezone-aware. Unknown or malformed numbers go to the
+    ``now``: an aware datetime, or POSIX seconds (the FastAGI path's clock). Unknown or malformed numbers go to the
     12345 general queue with a warning: a call is never dropped for want of
     config. With ``cache`` (made for ``table``) a decision made before is served
     again, the same object; without it every call is decided afresh.
@@ -132,7 +143,7 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime, cache: DecisionCac
         city, note, source = resolve_city(table, call, area)
         message = None
         if table.main_calendar is not None and call.ivr_choice is None:
-            message = table.main_calendar.at(now.timestamp())
+            message = table.main_calendar.at(epoch_seconds(now))
         main_key = (MAIN_NUMBER, city, note, source, parsed.form, call.ivr_choice, call.topic, message)
         if cache is not None:
             hit = cache.decisions.get(main_key)
@@ -154,7 +165,7 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime, cache: DecisionCac
                     line = table.landline.get((caller_area, local))
     if line is None:
         return _unknown(table, call, local, parsed.form.value, area, f"{call.dialled} is not in the merger list")
-    ts = now.timestamp()
+    ts = epoch_seconds(now)
     phase = phase_of(line, ts)
     city, city_note, source = resolve_city(table, call, area, line.landline_area)
     open_now = True
@@ -165,11 +176,11 @@ def decide(call: Call, table: RoutingTable, now: dt.datetime, cache: DecisionCac
             day = dept.calendar.at(ts)
         if day is None:
             if not dept.hours.always:
-                open_now = dept.hours.is_open(now.astimezone(table.timezone))
+                open_now = dept.hours.is_open(dt.datetime.fromtimestamp(ts, table.timezone))
         elif day.closed:
             open_now = False
         elif not dept.hours.always:
-            open_now = dept.hours.is_open_as(now.astimezone(table.timezone), day.hours_of)
+            open_now = dept.hours.is_open_as(dt.datetime.fromtimestamp(ts, table.timezone), day.hours_of)
     key = (line.number, phase, city, parsed.form, open_now, city_note, source, day)
     if cache is not None:
         cached = cache.decisions.get(key)

@@ -254,10 +254,10 @@ def lease_link(args: argparse.Namespace, node: str) -> str:
     return f"{node}@{link_id(args)}"
 
 
-def clock(args: argparse.Namespace) -> Callable[[], dt.datetime] | None:
-    """The routing clock: None for the real one; with --clock-start, that time plus the time since start."""
+def clock(args: argparse.Namespace) -> Callable[[], float] | None:
+    """The routing clock in POSIX seconds: None for the real one; with --clock-start, that time plus the time since start."""
     start: dt.datetime | None = args.clock_start
     if start is None:
         return None
-    began = time.monotonic()
-    return lambda: start + dt.timedelta(seconds=time.monotonic() - began)
+    began, at = time.monotonic(), start.timestamp()
+    return lambda: at + (time.monotonic() - began)

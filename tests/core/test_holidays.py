@@ -15,7 +15,8 @@ from hotline_cti.config.compile import compile_config
 from hotline_cti.config.errors import ConfigError
 from hotline_cti.config.loader import load_config
 from hotline_cti.core.calendar import DayEffect, build_calendar
-from hotline_cti.core.model import Action, Call
+from hotline_cti.core.memo import DecisionCache
+from hotline_cti.core.model import Action, Call, epoch_seconds
 from hotline_cti.core.routing import decide
 from hotline_cti.core.table import RoutingTable
 from hotline_cti.wallboard.merger import merger_rows
@@ -190,6 +191,40 @@ def test_cached_decisions_do_not_leak_across_days(table: RoutingTable) -> None:
         assert decide(Call("12348"), table, at("2026-10-01T10:00")).action is Action.QUEUE
         assert decide(Call("12348"), table, at("2026-10-09T10:00")).action is Action.DEPARTMENT
         assert decide(Call("12348"), table, at("2026-07-15T10:00")).prompts == ("closed-upgrade",)
+
+
+def test_posix_seconds_decide_as_the_datetime_they_are(table: RoutingTable) -> None:
+    """The FastAGI path's clock gives POSIX seconds, not datetimes: the same instant, the same decision.
+
+    Around every edge the time enters by: service hours (08:30, 17:30, local), day runs (local midnight),
+    make-up days, a department's own closure, 12345's day message, and before/after a line's cut-over.
+    """
+    days = ["2026-07-15", "2026-08-03", "2026-09-27", "2026-09-30", "2026-10-01", "2026-10-03", "2026-10-07"]
+    days += ["2026-10-08", "2026-10-10", "2026-10-17", "2021-12-14", "2021-12-15", "2022-03-01"]
+    times = ["00:00:00", "08:29:59", "08:30:00", "12:00:00", "17:29:59", "17:30:00", "23:59:59"]
+    numbers = ["12348", "2666110", "2600000", "12345", "12315", "12300", "0773-12345", "110", "99999"]
+    cached = DecisionCache(table)
+    checked = 0
+    for day in days:
+        for clock in times:
+            moment = at(f"{day}T{clock}")
+            ts = epoch_seconds(moment)
+            assert ts == moment.timestamp() and epoch_seconds(ts) is ts
+            for number in numbers:
+                call = Call(number, caller="13800138000")
+                assert decide(call, table, ts) == decide(call, table, moment), (number, moment)
+                memo = decide(call, table, ts, cached)
+                assert memo == decide(call, table, moment, cached), (number, moment)
+                if number != "99999":  # a known line's decision is served again, whichever form the time came in
+                    assert memo is decide(call, table, moment, cached), (number, moment)
+                checked += 1
+    assert checked == len(days) * len(times) * len(numbers)
+
+
+def test_a_routing_time_without_a_zone_is_refused_naming_it(table: RoutingTable) -> None:
+    with pytest.raises(ValueError, match="timezone-aware: 2026-10-01T10:00:00"):
+        decide(Call("12348"), table, dt.datetime(2026, 10, 1, 10))
+    assert epoch_seconds(1_790_000_000) == 1_790_000_000.0
 
 
 BAD = """\

@@ -12,7 +12,6 @@ server and a classic AGI driver run the same scripts.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from hotline_cti.adapters.agi.protocol import AgiReply, quote_arg
 from hotline_cti.callers.screen import CallerScreen
 from hotline_cti.core.diversion import QueueState, divert_live
 from hotline_cti.core.memo import DecisionCache
-from hotline_cti.core.model import Call, Decision
+from hotline_cti.core.model import Call, Decision, Instant
 from hotline_cti.core.routing import NO_KEY_DIGIT, decide
 from hotline_cti.core.table import RoutingTable
 
@@ -199,7 +198,7 @@ NO_QUEUES: Mapping[str, QueueState] = {}
 def route_script(
     env: dict[str, str],
     table: RoutingTable,
-    now: dt.datetime,
+    now: Instant,
     decider: Callable[..., Decision],
     screen: CallerScreen | None = None,
     queues: Mapping[str, QueueState] = NO_QUEUES,
@@ -228,7 +227,7 @@ def route_script(
 def ivr_script(
     env: dict[str, str],
     table: RoutingTable,
-    now: dt.datetime,
+    now: Instant,
     decider: Callable[..., Decision],
     screen: CallerScreen | None = None,
     queues: Mapping[str, QueueState] = NO_QUEUES,
@@ -264,7 +263,7 @@ def select_script(
     name: str,
     env: dict[str, str],
     table: RoutingTable,
-    now: dt.datetime,
+    now: Instant,
     screen: CallerScreen | None = None,
     queues: Mapping[str, QueueState] = NO_QUEUES,
     cache: DecisionCache | None = None,
