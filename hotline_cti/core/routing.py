@@ -130,6 +130,7 @@ def decide(call: Call, table: RoutingTable, now: Instant, cache: DecisionCache |
     """
     if cache is not None and cache.table is not table:
         raise ValueError("decide(): the decision cache was made for another routing table")
+    ts = epoch_seconds(now)
     parsed = cache.parsed.get(call.dialled) if cache is not None else None
     if parsed is None:
         try:
@@ -143,7 +144,7 @@ def decide(call: Call, table: RoutingTable, now: Instant, cache: DecisionCache |
         city, note, source = resolve_city(table, call, area)
         message = None
         if table.main_calendar is not None and call.ivr_choice is None:
-            message = table.main_calendar.at(epoch_seconds(now))
+            message = table.main_calendar.at(ts)
         main_key = (MAIN_NUMBER, city, note, source, parsed.form, call.ivr_choice, call.topic, message)
         if cache is not None:
             hit = cache.decisions.get(main_key)
@@ -165,7 +166,6 @@ def decide(call: Call, table: RoutingTable, now: Instant, cache: DecisionCache |
                     line = table.landline.get((caller_area, local))
     if line is None:
         return _unknown(table, call, local, parsed.form.value, area, f"{call.dialled} is not in the merger list")
-    ts = epoch_seconds(now)
     phase = phase_of(line, ts)
     city, city_note, source = resolve_city(table, call, area, line.landline_area)
     open_now = True

@@ -255,7 +255,7 @@ def lease_link(args: argparse.Namespace, node: str) -> str:
 
 
 def clock(args: argparse.Namespace) -> Callable[[], float] | None:
-    """The routing clock in POSIX seconds: None for the real one; with --clock-start, that time plus the time since start."""
+    """The routing clock, in POSIX seconds: None for the real one; with --clock-start, that time plus the time since."""
     start: dt.datetime | None = args.clock_start
     if start is None:
         return None

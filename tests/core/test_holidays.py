@@ -222,8 +222,9 @@ def test_posix_seconds_decide_as_the_datetime_they_are(table: RoutingTable) -> N
 
 
 def test_a_routing_time_without_a_zone_is_refused_naming_it(table: RoutingTable) -> None:
-    with pytest.raises(ValueError, match="timezone-aware: 2026-10-01T10:00:00"):
-        decide(Call("12348"), table, dt.datetime(2026, 10, 1, 10))
+    for number in ("12348", "12345", "99999"):  # a line, 12345, a number the config does not know: every path
+        with pytest.raises(ValueError, match="timezone-aware: 2026-10-01T10:00:00"):
+            decide(Call(number), table, dt.datetime(2026, 10, 1, 10))
     assert epoch_seconds(1_790_000_000) == 1_790_000_000.0
 
 

@@ -32,6 +32,7 @@ from hotline_cti.adapters.agi.protocol import (
     EnvironmentParser,
     Hangup,
     ReplyParser,
+    opens_environment,
     plain_environment,
 )
 
@@ -77,23 +78,9 @@ _ENVIRONMENT, _IDLE, _AWAITING, _DONE = AgiPhase.ENVIRONMENT, AgiPhase.IDLE, Agi
 Event = Environment | AgiReply | Hangup | Closed | NeedData
 
 
-PIECES_LIMIT = 2048  # bytes of an environment gathered in pieces before a parser takes them (bounds the rescans)
-
-
-def _opens_environment(data: bytes) -> bool:
-    """Whether ``data`` is the start of a plain environment, not yet ended, short enough to gather as it is.
-
-    Asterisk writes its environment a line at a time and a controller beside it reads it in a few pieces:
-    they are gathered as received bytes and parsed once, by :func:`plain_environment`, when the empty line
-    is in. Anything else (CR, something after the empty line, a start no environment has, a long block)
-    goes to :class:`EnvironmentParser`, which gives the same result or names the offending line.
-    """
-    return (
-        len(data) <= PIECES_LIMIT
-        and (data.startswith(b"agi_") or b"agi_".startswith(data))
-        and b"\n\n" not in data
-        and b"\r" not in data
-    )
+# An environment read in pieces is gathered as the bytes received while it can still open one, up to this
+# many bytes (each piece rescans them), and parsed once; past it an EnvironmentParser takes the pieces.
+PIECES_LIMIT = 2048
 
 
 class AgiConnection:
@@ -182,7 +169,7 @@ class AgiConnection:
                     self.env = env
                     self.phase = _IDLE
                     return Environment(env)
-            elif not self._closed and _opens_environment(data):
+            elif not self._closed and opens_environment(data, 0, PIECES_LIMIT):
                 return NEED_DATA  # more of it to come: receive_data adds the next piece to these bytes
         self._data = None
         if data is not None:

@@ -75,7 +75,7 @@ class FastAgiServer:
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
         self._peers: dict[str, bool] = {}  # peer address -> allowed (an ipaddress check costs ~8 us)
         self.limits = limits or Limits()
-        # POSIX seconds by default: a datetime made per call cost more than the decision (docs/benchmarks.md)
+        # POSIX seconds by default: a datetime made per call cost, run cold, about as much as the decision
         self.clock: Callable[[], Instant] = clock or time.time
         # What the server remembers of the table it serves (decisions, their scripts), made anew when a
         # reload swaps the holder's table: the table is frozen and shared, its memos are this server's.

@@ -119,6 +119,21 @@ def plain_environment(data: bytes) -> dict[str, str] | None:
     return dict(pairs) if len(pairs) == text.count("\n") - 1 else None
 
 
+def opens_environment(raw: bytes | bytearray, seen: int = 0, limit: int = MAX_LINE) -> bool:
+    """Whether ``raw`` can still be the start of a plain environment block, not yet ended.
+
+    ``agi_`` first, no CR (Asterisk sends none; the line path strips it), no empty line yet, at most ``limit``
+    bytes. ``seen``: how many of its bytes were looked at before (the search resumes there, so pieces cost
+    their own length). Whatever fails goes line by line, which gives the same result or names the line.
+    """
+    return (
+        len(raw) <= limit
+        and raw.find(b"\n\n", seen - 1 if seen else 0) < 0  # the last piece may end one begun before
+        and raw.find(b"\r", seen) < 0
+        and (seen >= 4 or raw[:4] == b"agi_"[: len(raw)])
+    )
+
+
 class EnvironmentParser:
     """The ``agi_*`` block Asterisk sends first, ended by an empty line.
 
@@ -157,12 +172,7 @@ class EnvironmentParser:
             raw = self._raw = bytearray()
         seen = len(raw)
         raw += data
-        if (
-            raw.find(b"\n\n", seen - 1 if seen else 0) < 0  # no empty line yet (the last piece may end one)
-            and b"\r" not in data  # CR: Asterisk sends none, the line path strips it
-            and (seen >= 4 or raw[:4] == b"agi_"[: len(raw)])  # can still open an environment
-            and len(raw) <= MAX_LINE
-        ):
+        if opens_environment(raw, seen):
             return None
         self._raw = None
         block = bytes(raw)
